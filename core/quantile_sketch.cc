@@ -1,0 +1,311 @@
+#include "core/quantile_sketch.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+
+namespace vantage {
+namespace {
+
+constexpr uint8_t kFormatVersion = 1;
+
+void PutVarint(std::string* out, uint64_t v) {
+  while (v >= 0x80) {
+    out->push_back(static_cast<char>((v & 0x7F) | 0x80));
+    v >>= 7;
+  }
+  out->push_back(static_cast<char>(v));
+}
+
+void PutSigned(std::string* out, int64_t v) {
+  PutVarint(out, (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63));
+}
+
+void PutDouble(std::string* out, double d) {
+  uint64_t bits;
+  std::memcpy(&bits, &d, sizeof(bits));
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(bits >> (8 * i)));
+}
+
+class Reader {
+ public:
+  explicit Reader(absl::string_view bytes) : bytes_(bytes) {}
+
+  bool Varint(uint64_t* v) {
+    *v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos_ >= bytes_.size()) return false;
+      const auto byte = static_cast<uint8_t>(bytes_[pos_++]);
+      if (shift == 63 && byte > 1) return false;  // overflows 64 bits
+      *v |= uint64_t{byte & 0x7Fu} << shift;
+      if ((byte & 0x80) == 0) return true;
+    }
+    return false;
+  }
+  bool Signed32(int32_t* v) {
+    uint64_t raw;
+    if (!Varint(&raw)) return false;
+    const auto decoded = static_cast<int64_t>((raw >> 1) ^ (~(raw & 1) + 1));
+    if (decoded < std::numeric_limits<int32_t>::min() ||
+        decoded > std::numeric_limits<int32_t>::max()) {
+      return false;
+    }
+    *v = static_cast<int32_t>(decoded);
+    return true;
+  }
+  bool Double(double* d) {
+    if (bytes_.size() - pos_ < 8) return false;
+    uint64_t bits = 0;
+    for (int i = 0; i < 8; ++i) {
+      bits |= uint64_t{static_cast<uint8_t>(bytes_[pos_++])} << (8 * i);
+    }
+    std::memcpy(d, &bits, sizeof(bits));
+    return true;
+  }
+  bool AtEnd() const { return pos_ == bytes_.size(); }
+
+ private:
+  absl::string_view bytes_;
+  size_t pos_ = 0;
+};
+
+absl::Status Corrupt(absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("corrupt quantile sketch: ", what));
+}
+
+}  // namespace
+
+QuantileSketch::QuantileSketch(double alpha, uint32_t max_bins)
+    : alpha_(std::clamp(alpha, 1e-4, 0.5)),
+      gamma_((1 + alpha_) / (1 - alpha_)),
+      log_gamma_(std::log(gamma_)),
+      max_bins_(std::clamp<uint32_t>(max_bins, 16, kMaxBinsLimit)) {}
+
+int32_t QuantileSketch::Index(double magnitude) const {
+  // Bucket i holds (gamma^(i-1), gamma^i]. The bound keeps the index well
+  // inside int32 for any finite double.
+  return static_cast<int32_t>(std::ceil(std::log(magnitude) / log_gamma_));
+}
+
+double QuantileSketch::Value(int32_t index) const {
+  // The point of the bucket whose relative distance to both edges is alpha.
+  return 2.0 * std::pow(gamma_, index) / (gamma_ + 1.0);
+}
+
+void QuantileSketch::Store::Add(int32_t index, uint64_t count, uint32_t max_bins) {
+  if (counts.empty()) {
+    offset = index;
+    counts.assign(1, count);
+    return;
+  }
+  const int64_t top = std::max<int64_t>(index, int64_t{offset} + std::ssize(counts) - 1);
+  // Everything below `floor` folds into `floor`.
+  const int64_t floor = top - max_bins + 1;
+  if (offset < floor) {
+    // The top moved up: fold the buckets now below the floor.
+    const auto drop = static_cast<size_t>(std::min<int64_t>(floor - offset, std::ssize(counts)));
+    uint64_t folded = 0;
+    for (size_t i = 0; i < drop; ++i) folded += counts[i];
+    counts.erase(counts.begin(), counts.begin() + static_cast<ptrdiff_t>(drop));
+    offset = static_cast<int32_t>(floor);
+    if (counts.empty()) counts.assign(1, 0);
+    counts[0] += folded;
+  }
+  const auto target = static_cast<int32_t>(std::max<int64_t>(index, floor));
+  if (target < offset) {
+    counts.insert(counts.begin(), static_cast<size_t>(offset - target), 0);
+    offset = target;
+  } else if (target >= offset + std::ssize(counts)) {
+    counts.resize(static_cast<size_t>(target - offset + 1), 0);
+  }
+  counts[static_cast<size_t>(target - offset)] += count;
+}
+
+void QuantileSketch::Store::MergeFrom(const Store& other, uint32_t max_bins) {
+  // Other's top first: it fixes the merged floor before the rest arrives.
+  for (size_t i = other.counts.size(); i-- > 0;) {
+    if (other.counts[i] != 0)
+      Add(other.offset + static_cast<int32_t>(i), other.counts[i], max_bins);
+  }
+}
+
+bool QuantileSketch::Add(double value, uint64_t count) {
+  if (!std::isfinite(value)) {
+    rejected_ += count;
+    return false;
+  }
+  if (count == 0) return true;
+  if (count_ == 0) {
+    min_ = max_ = value;
+  } else {
+    min_ = std::min(min_, value);
+    max_ = std::max(max_, value);
+  }
+  count_ += count;
+  const double magnitude = std::fabs(value);
+  if (magnitude < kMinIndexable) {
+    zero_count_ += count;
+  } else if (value > 0) {
+    positive_.Add(Index(magnitude), count, max_bins_);
+  } else {
+    negative_.Add(Index(magnitude), count, max_bins_);
+  }
+  return true;
+}
+
+absl::Status QuantileSketch::Merge(const QuantileSketch& other) {
+  if (other.alpha_ != alpha_ || other.max_bins_ != max_bins_) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot merge sketches with different parameters (alpha ", alpha_, " vs ",
+                     other.alpha_, ", max_bins ", max_bins_, " vs ", other.max_bins_, ")"));
+  }
+  rejected_ += other.rejected_;
+  if (other.count_ == 0) return absl::OkStatus();
+  if (count_ == 0) {
+    min_ = other.min_;
+    max_ = other.max_;
+  } else {
+    min_ = std::min(min_, other.min_);
+    max_ = std::max(max_, other.max_);
+  }
+  count_ += other.count_;
+  zero_count_ += other.zero_count_;
+  positive_.MergeFrom(other.positive_, max_bins_);
+  negative_.MergeFrom(other.negative_, max_bins_);
+  return absl::OkStatus();
+}
+
+void QuantileSketch::Clear() { *this = QuantileSketch(alpha_, max_bins_); }
+
+double QuantileSketch::min() const {
+  return count_ == 0 ? std::numeric_limits<double>::quiet_NaN() : min_;
+}
+
+double QuantileSketch::max() const {
+  return count_ == 0 ? std::numeric_limits<double>::quiet_NaN() : max_;
+}
+
+size_t QuantileSketch::bucket_count() const {
+  size_t n = 0;
+  for (const Store* s : {&positive_, &negative_}) {
+    for (uint64_t c : s->counts) n += c != 0;
+  }
+  return n;
+}
+
+double QuantileSketch::Quantile(double q) const {
+  if (count_ == 0 || std::isnan(q)) return std::numeric_limits<double>::quiet_NaN();
+  q = std::clamp(q, 0.0, 1.0);
+  const auto rank = static_cast<uint64_t>(q * static_cast<double>(count_ - 1));
+  uint64_t seen = 0;
+  double result = max_;
+  bool found = false;
+  // Negative values, most negative (largest index) first.
+  for (size_t i = negative_.counts.size(); i-- > 0 && !found;) {
+    seen += negative_.counts[i];
+    if (seen > rank) {
+      result = -Value(negative_.offset + static_cast<int32_t>(i));
+      found = true;
+    }
+  }
+  if (!found) {
+    seen += zero_count_;
+    if (seen > rank) {
+      result = 0;
+      found = true;
+    }
+  }
+  for (size_t i = 0; i < positive_.counts.size() && !found; ++i) {
+    seen += positive_.counts[i];
+    if (seen > rank) {
+      result = Value(positive_.offset + static_cast<int32_t>(i));
+      found = true;
+    }
+  }
+  // Exact extremes beat bucket midpoints.
+  return std::clamp(result, min_, max_);
+}
+
+std::string QuantileSketch::Serialize() const {
+  std::string out;
+  out.push_back(static_cast<char>(kFormatVersion));
+  PutDouble(&out, alpha_);
+  PutVarint(&out, max_bins_);
+  PutVarint(&out, count_);
+  PutVarint(&out, rejected_);
+  PutVarint(&out, zero_count_);
+  if (count_ > 0) {
+    PutDouble(&out, min_);
+    PutDouble(&out, max_);
+  }
+  for (const Store* s : {&positive_, &negative_}) {
+    PutVarint(&out, s->counts.size());
+    if (s->counts.empty()) continue;
+    PutSigned(&out, s->offset);
+    for (uint64_t c : s->counts) PutVarint(&out, c);
+  }
+  return out;
+}
+
+absl::StatusOr<QuantileSketch> QuantileSketch::Deserialize(absl::string_view bytes) {
+  if (bytes.empty()) return Corrupt("empty");
+  if (static_cast<uint8_t>(bytes[0]) != kFormatVersion) {
+    return Corrupt(absl::StrCat("unknown version ", static_cast<int>(bytes[0])));
+  }
+  Reader r(bytes.substr(1));
+  double alpha;
+  uint64_t max_bins, count, rejected, zero;
+  if (!r.Double(&alpha) || !r.Varint(&max_bins) || !r.Varint(&count) || !r.Varint(&rejected) ||
+      !r.Varint(&zero)) {
+    return Corrupt("truncated header");
+  }
+  if (!(alpha >= 1e-4 && alpha <= 0.5) || max_bins < 16 || max_bins > kMaxBinsLimit) {
+    return Corrupt("parameters out of range");
+  }
+  QuantileSketch s(alpha, static_cast<uint32_t>(max_bins));
+  if (s.alpha_ != alpha) return Corrupt("alpha not representable");
+  s.count_ = count;
+  s.rejected_ = rejected;
+  s.zero_count_ = zero;
+  if (count > 0) {
+    if (!r.Double(&s.min_) || !r.Double(&s.max_)) return Corrupt("truncated min/max");
+    if (!std::isfinite(s.min_) || !std::isfinite(s.max_) || s.min_ > s.max_) {
+      return Corrupt("bad min/max");
+    }
+  }
+  uint64_t total = zero;
+  for (Store* st : {&s.positive_, &s.negative_}) {
+    uint64_t n;
+    if (!r.Varint(&n)) return Corrupt("truncated store");
+    if (n == 0) continue;
+    if (n > max_bins) return Corrupt("more buckets than max_bins");
+    int32_t offset;
+    if (!r.Signed32(&offset)) return Corrupt("truncated store");
+    if (int64_t{offset} + static_cast<int64_t>(n) - 1 > std::numeric_limits<int32_t>::max()) {
+      return Corrupt("bad bucket range");
+    }
+    st->offset = offset;
+    st->counts.resize(n);
+    for (auto& c : st->counts) {
+      if (!r.Varint(&c)) return Corrupt("truncated buckets");
+      if (total + c < total) return Corrupt("count overflow");
+      total += c;
+    }
+    if (st->counts.front() == 0 || st->counts.back() == 0) return Corrupt("non-canonical store");
+  }
+  if (!r.AtEnd()) return Corrupt("trailing bytes");
+  if (total != count) return Corrupt("bucket counts do not add up to the count");
+  return s;
+}
+
+bool operator==(const QuantileSketch& a, const QuantileSketch& b) {
+  return a.alpha_ == b.alpha_ && a.max_bins_ == b.max_bins_ && a.count_ == b.count_ &&
+         a.zero_count_ == b.zero_count_ && a.rejected_ == b.rejected_ &&
+         (a.count_ == 0 || (a.min_ == b.min_ && a.max_ == b.max_)) && a.positive_ == b.positive_ &&
+         a.negative_ == b.negative_;
+}
+
+}  // namespace vantage

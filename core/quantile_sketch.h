@@ -1,0 +1,103 @@
+// QuantileSketch: a mergeable quantile sketch with relative-error guarantees
+// (the DDSketch construction: logarithmic buckets of ratio
+// gamma = (1 + alpha) / (1 - alpha)).
+//
+// Guarantees:
+//   * Quantile(q) is within a relative `alpha` of the exact q-quantile of the
+//     added values (lower-rank convention: the value of rank floor(q*(n-1))),
+//     as long as no bucket was collapsed (see max_bins below).
+//   * Merge is exact: merging the sketches of any split of a data set gives
+//     the same sketch (operator==) as adding the whole data set to one.
+//   * Memory is bounded: at most `max_bins` buckets per sign. When a sketch
+//     would need more, the lowest buckets are folded into the lowest kept one,
+//     so high quantiles (the tail we care about) keep their accuracy and only
+//     the lowest quantiles lose it. The fold depends only on the largest index
+//     seen, which is what keeps Merge exact.
+//   * Min, max and count are exact. (No sum: float sums are not associative,
+//     and exact merging is worth more than a mean.)
+//
+// Units are the caller's; Vantage records times in microseconds. Values with
+// magnitude below kMinIndexable count as zero. NaN and infinities are
+// rejected by Add (counted in rejected()) — never silently mixed in.
+//
+// Thread model: a value type; not synchronised.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace vantage {
+
+class QuantileSketch {
+ public:
+  static constexpr double kDefaultAlpha = 0.01;
+  static constexpr uint32_t kDefaultMaxBins = 2048;
+  static constexpr double kMinIndexable = 1e-9;
+  // Upper bound accepted by Deserialize, so a hostile report can't make us
+  // allocate more (a full sketch at the default is ~16 KiB).
+  static constexpr uint32_t kMaxBinsLimit = 1 << 16;
+
+  explicit QuantileSketch(double alpha = kDefaultAlpha, uint32_t max_bins = kDefaultMaxBins);
+
+  // Adds `value` `count` times. Returns false (and counts it) for NaN or inf.
+  bool Add(double value, uint64_t count = 1);
+  // Fails (and changes nothing) when the two sketches have different
+  // parameters.
+  absl::Status Merge(const QuantileSketch& other);
+  void Clear();
+
+  // q in [0, 1]; NaN when empty.
+  double Quantile(double q) const;
+  uint64_t count() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  double min() const;
+  double max() const;
+  uint64_t rejected() const { return rejected_; }
+  double alpha() const { return alpha_; }
+  uint32_t max_bins() const { return max_bins_; }
+  // Number of non-empty buckets (a measure of memory).
+  size_t bucket_count() const;
+
+  // A compact, versioned, endian-independent encoding (varints).
+  std::string Serialize() const;
+  // Validates everything: version, parameters, bounds, counts adding up,
+  // trailing bytes. Untrusted input gets an error, never a crash.
+  static absl::StatusOr<QuantileSketch> Deserialize(absl::string_view bytes);
+
+  friend bool operator==(const QuantileSketch& a, const QuantileSketch& b);
+
+ private:
+  // Buckets of one sign: counts[i] is the count of bucket index offset + i.
+  // Always canonical: empty, or first and last bucket non-zero (so the top
+  // bucket is the highest index ever added, which fixes the collapse floor).
+  struct Store {
+    int32_t offset = 0;
+    std::vector<uint64_t> counts;
+
+    // `count` > 0.
+    void Add(int32_t index, uint64_t count, uint32_t max_bins);
+    void MergeFrom(const Store& other, uint32_t max_bins);
+    bool operator==(const Store& o) const = default;
+  };
+
+  int32_t Index(double magnitude) const;
+  double Value(int32_t index) const;
+
+  double alpha_;
+  double gamma_;
+  double log_gamma_;
+  uint32_t max_bins_;
+  Store positive_;
+  Store negative_;
+  uint64_t zero_count_ = 0;
+  uint64_t count_ = 0;
+  double min_ = 0;
+  double max_ = 0;
+  uint64_t rejected_ = 0;
+};
+
+}  // namespace vantage

@@ -1,0 +1,156 @@
+#include "core/quantile_sketch.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+namespace vantage {
+namespace {
+
+double ExactQuantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  return v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))];
+}
+
+std::vector<double> Lognormal(size_t n, uint32_t seed) {
+  std::mt19937_64 rng(seed);
+  std::lognormal_distribution<double> d(std::log(20'000.0), 0.8);  // ~20 ms in us
+  std::vector<double> v(n);
+  for (auto& x : v) x = d(rng);
+  return v;
+}
+
+TEST(QuantileSketchTest, EveryQuantileWithinAlphaOfExact) {
+  for (uint32_t seed : {1u, 2u, 3u}) {
+    const auto data = Lognormal(20'000, seed);
+    QuantileSketch s;
+    for (double x : data) ASSERT_TRUE(s.Add(x));
+    for (double q = 0; q <= 1.0; q += 0.01) {
+      const double exact = ExactQuantile(data, q);
+      EXPECT_LE(std::fabs(s.Quantile(q) - exact), s.alpha() * exact + 1e-12)
+          << "q=" << q << " seed=" << seed;
+    }
+    EXPECT_EQ(s.count(), data.size());
+    EXPECT_EQ(s.min(), *std::min_element(data.begin(), data.end()));
+    EXPECT_EQ(s.max(), *std::max_element(data.begin(), data.end()));
+  }
+}
+
+TEST(QuantileSketchTest, HandlesNegativesAndZeros) {
+  // One-way delays with unsynchronised clocks can be negative.
+  std::vector<double> data;
+  for (int i = -500; i <= 500; ++i) data.push_back(i * 3.5);
+  QuantileSketch s;
+  for (double x : data) s.Add(x);
+  for (double q : {0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0}) {
+    const double exact = ExactQuantile(data, q);
+    EXPECT_LE(std::fabs(s.Quantile(q) - exact), s.alpha() * std::fabs(exact) + 1e-12) << q;
+  }
+}
+
+TEST(QuantileSketchTest, MergeOfAnySplitEqualsTheWhole) {
+  std::mt19937 rng(42);
+  auto data = Lognormal(5'000, 7);
+  for (int i = 0; i < 50; ++i) data.push_back(-static_cast<double>(i));  // some negatives, a zero
+  QuantileSketch whole;
+  for (double x : data) whole.Add(x);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int parts = 1 + static_cast<int>(rng() % 7);
+    std::vector<QuantileSketch> sketches(static_cast<size_t>(parts));
+    for (double x : data) sketches[rng() % static_cast<size_t>(parts)].Add(x);
+    QuantileSketch merged;
+    // Merge in a random order, sometimes into a non-empty sketch.
+    std::shuffle(sketches.begin(), sketches.end(), rng);
+    for (const auto& part : sketches) ASSERT_TRUE(merged.Merge(part).ok());
+    EXPECT_TRUE(merged == whole) << "trial " << trial;
+    EXPECT_EQ(merged.Serialize(), whole.Serialize());
+  }
+}
+
+TEST(QuantileSketchTest, MergeStaysExactWhenBinsCollapse) {
+  // A range far wider than 32 bins forces the lowest buckets to fold.
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<double> exponent(-3, 9);
+  std::vector<double> data(4'000);
+  for (auto& x : data) x = std::pow(10.0, exponent(rng));
+  QuantileSketch whole(0.01, 32);
+  for (double x : data) whole.Add(x);
+  EXPECT_LE(whole.bucket_count(), 32u);
+  for (int trial = 0; trial < 20; ++trial) {
+    QuantileSketch a(0.01, 32), b(0.01, 32), c(0.01, 32);
+    for (double x : data) {
+      const auto r = rng() % 3;
+      (r == 0 ? a : r == 1 ? b : c).Add(x);
+    }
+    ASSERT_TRUE(c.Merge(a).ok());
+    ASSERT_TRUE(c.Merge(b).ok());
+    EXPECT_TRUE(c == whole) << "trial " << trial;
+  }
+  // The tail keeps its accuracy.
+  EXPECT_LE(std::fabs(whole.Quantile(0.99) - ExactQuantile(data, 0.99)),
+            0.01 * ExactQuantile(data, 0.99));
+}
+
+TEST(QuantileSketchTest, RejectsNonFiniteValuesAndCountsThem) {
+  QuantileSketch s;
+  EXPECT_FALSE(s.Add(std::nan("")));
+  EXPECT_FALSE(s.Add(INFINITY, 3));
+  EXPECT_TRUE(s.Add(5.0));
+  EXPECT_EQ(s.count(), 1u);
+  EXPECT_EQ(s.rejected(), 4u);
+  EXPECT_DOUBLE_EQ(s.Quantile(0.5), 5.0);
+}
+
+TEST(QuantileSketchTest, EmptySketchAnswersNaN) {
+  QuantileSketch s;
+  EXPECT_TRUE(std::isnan(s.Quantile(0.5)));
+  EXPECT_TRUE(std::isnan(s.min()));
+  EXPECT_TRUE(s.empty());
+}
+
+TEST(QuantileSketchTest, MergeRefusesDifferentParameters) {
+  QuantileSketch a(0.01), b(0.02);
+  b.Add(1);
+  EXPECT_FALSE(a.Merge(b).ok());
+  EXPECT_TRUE(a.empty());
+}
+
+TEST(QuantileSketchTest, SerializationRoundTripsAndIsCompact) {
+  QuantileSketch s;
+  for (double x : Lognormal(10'000, 5)) s.Add(x);
+  s.Add(0);
+  s.Add(-12.5);
+  const std::string bytes = s.Serialize();
+  auto back = QuantileSketch::Deserialize(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_TRUE(*back == s);
+  EXPECT_EQ(back->Quantile(0.9), s.Quantile(0.9));
+  // 10k samples spread over ~2 decades: a few hundred buckets, ~2 bytes each.
+  EXPECT_LT(bytes.size(), 1200u);
+}
+
+TEST(QuantileSketchTest, DeserializeRejectsCorruptInput) {
+  QuantileSketch s;
+  for (double x : {1.0, 2.0, 3.0, 1000.0}) s.Add(x);
+  const std::string good = s.Serialize();
+  // Every truncation fails cleanly.
+  for (size_t n = 0; n < good.size(); ++n) {
+    EXPECT_FALSE(QuantileSketch::Deserialize(good.substr(0, n)).ok()) << n;
+  }
+  EXPECT_FALSE(QuantileSketch::Deserialize(good + "x").ok());
+  std::string bad_version = good;
+  bad_version[0] = 9;
+  EXPECT_FALSE(QuantileSketch::Deserialize(bad_version).ok());
+  // A count that does not match the buckets.
+  QuantileSketch t;
+  t.Add(1.0);
+  std::string lie = t.Serialize();
+  lie[11] = 2;  // count: after version (1 byte), alpha (8) and max_bins (2)
+  EXPECT_FALSE(QuantileSketch::Deserialize(lie).ok());
+}
+
+}  // namespace
+}  // namespace vantage
