@@ -1,0 +1,72 @@
+// ReportStore: the collector's durable storage of probe reports, in SQLite.
+//
+// Layout: one row per report (its id is the idempotency key) and one row per
+// series (a target, client prefix or DNS question in one window), holding the
+// series' indexed fields and its serialized protobuf. WAL journal, and
+// synchronous=FULL so that a committed batch survives a power cut, not only a
+// process crash: the collector acks a report only after StoreBatch returns.
+// Batches amortise the fsync (group commit).
+//
+// Schema changes are numbered migrations applied in order at Open(); a
+// database newer than this binary is refused.
+//
+// Thread model: not thread-safe. The collector owns one ReportStore on its
+// single writer thread (SQLite is used in one-writer mode).
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "proto/vantage.pb.h"
+
+namespace vantage::collector {
+
+class ReportStore {
+ public:
+  enum class Outcome { kStored, kDuplicate };
+
+  static constexpr int kSchemaVersion = 1;
+
+  static absl::StatusOr<std::unique_ptr<ReportStore>> Open(const std::string& path);
+  ~ReportStore();
+  ReportStore(const ReportStore&) = delete;
+  ReportStore& operator=(const ReportStore&) = delete;
+
+  // Stores every report in one transaction; on success the batch is durable
+  // and the result says, per report in order, whether it was new or a
+  // duplicate of an earlier report id. On error nothing was stored.
+  absl::StatusOr<std::vector<Outcome>> StoreBatch(
+      const std::vector<const v1::ProbeReport*>& reports, absl::Time received_at);
+
+  // Deletes windows (and their reports) that ended before `cutoff`; returns
+  // the number of series rows deleted.
+  absl::StatusOr<int64_t> ExpireBefore(absl::Time cutoff);
+
+  absl::StatusOr<int64_t> CountReports();
+  absl::StatusOr<int64_t> CountSeries();
+  // Bytes used by the database file (page_count * page_size).
+  absl::StatusOr<int64_t> SizeBytes();
+  // Report ids of one probe, in window order (for tests and audits).
+  absl::StatusOr<std::vector<std::string>> ReportIdsOfProbe(const std::string& probe_id);
+
+  int schema_version() const { return kSchemaVersion; }
+
+ private:
+  explicit ReportStore(sqlite3* db);
+  absl::Status Migrate();
+  absl::Status Exec(const char* sql);
+  absl::StatusOr<int64_t> QueryInt(const char* sql);
+  absl::Status Prepare();
+
+  sqlite3* db_;
+  sqlite3_stmt* insert_report_ = nullptr;
+  sqlite3_stmt* insert_series_ = nullptr;
+};
+
+}  // namespace vantage::collector
