@@ -144,11 +144,12 @@ absl::StatusOr<Endpoint> Endpoint::Parse(absl::string_view text, uint16_t defaul
   auto addr = IpAddress::Parse(host);
   if (!addr.ok()) return addr.status();
   uint32_t port = default_port;
-  if (!port_text.empty() && (!absl::SimpleAtoi(port_text, &port) || port > 65535)) {
+  if (port_text.empty()) {
+    if (default_port == 0) {
+      return absl::InvalidArgumentError(absl::StrCat("no port in '", text, "'"));
+    }
+  } else if (!absl::SimpleAtoi(port_text, &port) || port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("bad port in '", text, "'"));
-  }
-  if (port == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("no port in '", text, "'"));
   }
   return Endpoint(*addr, static_cast<uint16_t>(port));
 }

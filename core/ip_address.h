@@ -112,7 +112,8 @@ class Endpoint {
   Endpoint(IpAddress address, uint16_t port) : address_(address), port_(port) {}
 
   // "198.18.0.1:53", "[2001:db8::1]:53"; when the text has no port,
-  // `default_port` is used (an error if it is 0).
+  // `default_port` is used (an error if it is 0). An explicit ":0" is
+  // accepted (bind to any free port).
   static absl::StatusOr<Endpoint> Parse(absl::string_view text, uint16_t default_port = 0);
   static absl::StatusOr<Endpoint> FromSockaddr(const sockaddr* sa);
 

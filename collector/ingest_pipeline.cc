@@ -1,0 +1,97 @@
+#include "collector/ingest_pipeline.h"
+
+#include <future>
+#include <vector>
+
+namespace vantage::collector {
+
+IngestPipeline::IngestPipeline(std::unique_ptr<ReportStore> store, CollectorState* state,
+                               const Clock* clock, size_t max_batch, size_t max_queued)
+    : store_(std::move(store)),
+      state_(state),
+      clock_(clock),
+      max_batch_(max_batch),
+      max_queued_(max_queued),
+      writer_([this] { Run(); }) {}
+
+IngestPipeline::~IngestPipeline() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  space_cv_.notify_all();
+  writer_.join();
+}
+
+void IngestPipeline::Submit(std::shared_ptr<const v1::ProbeReport> report, Completion done) {
+  std::unique_lock<std::mutex> lock(mu_);
+  space_cv_.wait(lock, [&] { return stop_ || queue_.size() < max_queued_; });
+  if (stop_) {
+    lock.unlock();
+    done(absl::UnavailableError("collector is shutting down"));
+    return;
+  }
+  queue_.push_back(Item{std::move(report), std::move(done)});
+  lock.unlock();
+  work_cv_.notify_one();
+}
+
+void IngestPipeline::WithStore(const std::function<void(ReportStore&)>& fn) {
+  std::promise<void> finished;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back([&] {
+      fn(*store_);
+      finished.set_value();
+    });
+  }
+  work_cv_.notify_one();
+  finished.get_future().wait();
+}
+
+size_t IngestPipeline::queued() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
+void IngestPipeline::Run() {
+  std::vector<Item> batch;
+  std::vector<const v1::ProbeReport*> pointers;
+  for (;;) {
+    std::deque<std::function<void()>> tasks;
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [&] { return stop_ || !queue_.empty() || !tasks_.empty(); });
+      if (stop_ && queue_.empty() && tasks_.empty()) return;
+      tasks.swap(tasks_);
+      while (!queue_.empty() && batch.size() < max_batch_) {
+        batch.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    space_cv_.notify_all();
+    for (auto& task : tasks) task();
+    if (batch.empty()) continue;
+    pointers.clear();
+    for (const Item& item : batch) pointers.push_back(item.report.get());
+    auto outcomes = store_->StoreBatch(pointers, clock_->Now());
+    const absl::Time stored_at = clock_->Now();
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!outcomes.ok()) {
+        batch[i].done(outcomes.status());
+        continue;
+      }
+      const ReportStore::Outcome outcome = (*outcomes)[i];
+      if (outcome == ReportStore::Outcome::kStored) {
+        state_->RecordStored(*batch[i].report, stored_at);
+      } else {
+        state_->RecordDuplicate();
+      }
+      batch[i].done(outcome);
+    }
+    batch.clear();
+  }
+}
+
+}  // namespace vantage::collector
