@@ -169,6 +169,10 @@ TEST_F(PipelineTest, DeliversEveryWindowOnceAndEmptiesTheSpool) {
   EXPECT_NE(metrics.find("vantage_collector_reports_stored_total 50"), std::string::npos);
   EXPECT_NE(metrics.find("vantage_collector_probe_connected{probe=\"probe-ams-1\",pop=\"ams\"} 1"),
             std::string::npos);
+  // The exposition format passes Prometheus' own checker.
+  const fs::path metrics_file = dir_ / "metrics.txt";
+  std::ofstream(metrics_file) << metrics;
+  EXPECT_EQ(std::system(("promtool check metrics < " + metrics_file.string()).c_str()), 0);
 }
 
 TEST_F(PipelineTest, RefusesAProbeWhoseCertificateIsFromAnotherCa) {
