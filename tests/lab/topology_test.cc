@@ -89,8 +89,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"pops:\n  - {name: a, addresses: [198.18.1.1]}\nregions:\n"
                 "  - {name: a, addresses: [198.18.2.1]}\nlinks: []\n",
                 "4:12", "used twice"}),
-    [](const ::testing::TestParamInfo<BadCase>& info) {
-      return "Case" + std::to_string(info.index);
+    [](const ::testing::TestParamInfo<BadCase>& param_info) {
+      return "Case" + std::to_string(param_info.index);
     });
 
 TEST(TopologyTest, RejectsCatchmentWithoutLink) {
