@@ -29,6 +29,7 @@ RoutingTable::RoutingTable(const Topology& topology)
       return a->to_pop.delay < b->to_pop.delay;
     });
     std::vector<NodeId> pops;
+    pops.reserve(links.size());
     for (const Link* l : links) pops.push_back(*FindNode(l->pop));
     linked_pops_.push_back(std::move(pops));
     const std::optional<NodeId> c = FindNode(r.catchment);

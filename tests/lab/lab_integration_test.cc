@@ -100,7 +100,8 @@ std::vector<std::string> ProcessesMentioning(const std::string& needle) {
     if (pid == getpid() || !Alive(pid)) continue;
     std::string cmdline = ReadFile(e.path().string() + "/cmdline");
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (cmdline.find(needle) != std::string::npos) found.push_back(name + ": " + cmdline);
+    if (cmdline.find(needle) != std::string::npos)
+      found.push_back(absl::StrCat(name, ": ", cmdline));
   }
   return found;
 }
@@ -167,7 +168,7 @@ class LabIntegrationTest : public ::testing::Test {
   std::string NamespaceList() { return Run({"ip", "netns", "list"}, absl::Seconds(10)).output; }
 
   std::string WriteTopology(const std::string& text) {
-    const std::string path = work_ + "/topology.yaml";
+    std::string path = work_ + "/topology.yaml";
     std::ofstream(path) << text;
     return path;
   }
