@@ -123,6 +123,10 @@ absl::Status LabController::UpSteps(const std::string& topology_path, RunState* 
     VANTAGE_ASSIGN_OR_RETURN(CommandResult r,
                              runner_->Run({"ip", "netns", "add", ns}, absl::Seconds(10)));
     if (r.exit_code != 0) {
+      // Not ours after all (e.g. made by someone else since the check):
+      // down must not remove it.
+      state->namespaces.pop_back();
+      VANTAGE_RETURN_IF_ERROR(state->Save(state_path()));
       return absl::InternalError(absl::StrCat("ip netns add ", ns, ": ", r.output));
     }
   }
