@@ -1,0 +1,194 @@
+#include "lab/emulator.h"
+
+#include <sys/epoll.h>
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "core/clock.h"
+
+namespace vantage::lab {
+namespace {
+
+// Reading more than this many packets from one device before looking at the
+// timer again would let one busy node delay everyone's departures.
+constexpr int kReadBatch = 64;
+constexpr size_t kMaxPacket = 65536;
+// Bounds on the early arming and on the spin after an early wake-up.
+constexpr absl::Duration kMaxTimerAdvance = absl::Microseconds(150);
+constexpr absl::Duration kMaxSpin = absl::Microseconds(300);
+
+nlohmann::json ParamsJson(const LinkParams& p) {
+  nlohmann::json j = {{"delay_ms", absl::ToDoubleMilliseconds(p.delay)},
+                      {"jitter_ms", absl::ToDoubleMilliseconds(p.jitter)},
+                      {"loss", p.loss},
+                      {"queue_limit", p.queue_limit},
+                      {"allow_reorder", p.allow_reorder}};
+  if (p.gilbert_elliott) {
+    j["gilbert_elliott"] = {{"p_good_to_bad", p.gilbert_elliott->p_good_to_bad},
+                            {"p_bad_to_good", p.gilbert_elliott->p_bad_to_good},
+                            {"loss_good", p.gilbert_elliott->loss_good},
+                            {"loss_bad", p.gilbert_elliott->loss_bad}};
+  }
+  return j;
+}
+
+std::string Error(absl::string_view message) {
+  return nlohmann::json{{"ok", false}, {"error", std::string(message)}}.dump();
+}
+
+}  // namespace
+
+Emulator::Emulator(EventLoop* loop, const Topology& topology,
+                   std::vector<std::unique_ptr<PacketDevice>> devices, uint64_t seed)
+    : loop_(loop), forwarder_(topology, seed), devices_(std::move(devices)), buffer_(kMaxPacket) {}
+
+Emulator::~Emulator() {
+  if (timer_ != 0) loop_->CancelTimer(timer_);
+  for (const auto& d : devices_) {
+    if (d) loop_->UnwatchFd(d->fd());
+  }
+}
+
+absl::Status Emulator::Start() {
+  if (devices_.size() != forwarder_.routing().nodes().size()) {
+    return absl::InvalidArgumentError(absl::StrCat("need one device per node: ", devices_.size(),
+                                                   " for ", forwarder_.routing().nodes().size()));
+  }
+  for (NodeId n = 0; n < static_cast<NodeId>(devices_.size()); ++n) {
+    absl::Status st =
+        loop_->WatchFd(devices_[n]->fd(), EPOLLIN, [this, n](uint32_t) { OnReadable(n); });
+    if (!st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
+
+void Emulator::OnReadable(NodeId node) {
+  PacketDevice& device = *devices_[node];
+  for (int i = 0; i < kReadBatch; ++i) {
+    absl::StatusOr<std::optional<size_t>> n = device.Read(buffer_.data(), buffer_.size());
+    if (!n.ok()) {
+      ++counters_.read_errors;
+      break;
+    }
+    if (!n->has_value()) break;
+    ++counters_.packets_read;
+    const absl::Time now = RealClock::Get().MonotonicNow();
+    forwarder_.Ingress(node, std::vector<uint8_t>(buffer_.begin(), buffer_.begin() + **n), now);
+  }
+  DeliverAndRearm();
+}
+
+void Emulator::DeliverAndRearm() {
+  const absl::Time now = RealClock::Get().MonotonicNow();
+  forwarder_.DeliverDue(now, [this](NodeId to, const std::vector<uint8_t>& packet) {
+    if (devices_[to]->Write(packet.data(), packet.size()).ok()) {
+      ++counters_.packets_written;
+    } else {
+      ++counters_.write_errors;
+    }
+  });
+  const absl::Time next = forwarder_.NextDeparture();
+  if (next == timer_at_) return;
+  if (timer_ != 0) loop_->CancelTimer(timer_);
+  timer_ = 0;
+  timer_at_ = next;
+  if (next == absl::InfiniteFuture()) return;
+  const absl::Time fire_at = next - timer_advance_;
+  timer_ = loop_->AddTimerAt(fire_at, [this, fire_at] { OnTimer(fire_at); });
+}
+
+void Emulator::OnTimer(absl::Time fired_for) {
+  timer_ = 0;
+  timer_at_ = absl::InfiniteFuture();
+  ++counters_.timer_wakeups;
+  absl::Time now = RealClock::Get().MonotonicNow();
+  // Moving average of the wake-up lateness, 1/8 weight to the newest.
+  const absl::Duration late = std::clamp(now - fired_for, absl::ZeroDuration(), kMaxTimerAdvance);
+  timer_advance_ += (late - timer_advance_) / 8;
+  counters_.timer_advance_ns = absl::ToInt64Nanoseconds(timer_advance_);
+  const absl::Time next = forwarder_.NextDeparture();
+  if (next > now && next - now <= kMaxSpin) {
+    while (now < next) now = RealClock::Get().MonotonicNow();
+  }
+  DeliverAndRearm();
+}
+
+std::string Emulator::HandleControl(const std::string& request) {
+  nlohmann::json req;
+  try {
+    req = nlohmann::json::parse(request);
+  } catch (const nlohmann::json::exception& e) {
+    return Error(absl::StrCat("bad request: ", e.what()));
+  }
+  if (!req.is_object() || !req.contains("command") || !req["command"].is_string()) {
+    return Error("a request needs a \"command\"");
+  }
+  const std::string command = req["command"];
+  auto text = [&](const char* key) -> std::string {
+    return req.contains(key) && req[key].is_string() ? req[key].get<std::string>() : "";
+  };
+  auto number = [&](const char* key) -> std::optional<double> {
+    if (req.contains(key) && req[key].is_number()) return req[key].get<double>();
+    return std::nullopt;
+  };
+  if (command == "status") {
+    nlohmann::json links = nlohmann::json::array();
+    for (const LinkStatus& l : forwarder_.Links()) {
+      links.push_back({{"from", l.from},
+                       {"to", l.to},
+                       {"params", ParamsJson(l.params)},
+                       {"received", l.counters.received},
+                       {"delivered", l.counters.delivered},
+                       {"lost", l.counters.lost},
+                       {"queue_dropped", l.counters.queue_dropped},
+                       {"queued", l.counters.queued}});
+    }
+    nlohmann::json catchments = nlohmann::json::object();
+    const RoutingTable& routing = forwarder_.routing();
+    for (NodeId n = 0; n < static_cast<NodeId>(routing.nodes().size()); ++n) {
+      if (routing.nodes()[n].kind == NodeKind::kRegion) {
+        catchments[routing.nodes()[n].name] = routing.nodes()[routing.CatchmentOf(n)].name;
+      }
+    }
+    return nlohmann::json{
+        {"ok", true},
+        {"links", links},
+        {"catchments", catchments},
+        {"packets_read", counters_.packets_read},
+        {"packets_written", counters_.packets_written},
+        {"read_errors", counters_.read_errors},
+        {"write_errors", counters_.write_errors},
+        {"timer_wakeups", counters_.timer_wakeups},
+        {"timer_advance_us", static_cast<double>(counters_.timer_advance_ns) / 1000.0},
+        {"no_route", forwarder_.no_route()},
+        {"malformed", forwarder_.malformed()},
+        {"held", forwarder_.held()}}
+        .dump();
+  }
+  if (command == "set-link") {
+    LinkPatch patch;
+    if (auto v = number("delay_ms")) patch.delay = absl::Microseconds(std::llround(*v * 1000));
+    if (auto v = number("jitter_ms")) patch.jitter = absl::Microseconds(std::llround(*v * 1000));
+    if (auto v = number("loss")) patch.loss = *v;
+    if (auto v = number("queue_limit")) {
+      if (*v < 1) return Error("queue_limit must be at least 1");
+      patch.queue_limit = static_cast<size_t>(*v);
+    }
+    std::string direction = text("direction");
+    if (direction.empty()) direction = "both";
+    absl::Status st = forwarder_.SetLink(text("pop"), text("region"), direction, patch);
+    if (!st.ok()) return Error(st.message());
+    return nlohmann::json{{"ok", true}}.dump();
+  }
+  if (command == "set-catchment") {
+    absl::Status st = forwarder_.SetCatchment(text("region"), text("pop"));
+    if (!st.ok()) return Error(st.message());
+    return nlohmann::json{{"ok", true}}.dump();
+  }
+  return Error(absl::StrCat("unknown command '", command, "'"));
+}
+
+}  // namespace vantage::lab
