@@ -82,8 +82,13 @@ struct Totals {
   std::atomic<uint64_t> stream_errors{0};
 };
 
+// Set by main once every probe is connected: the measured period.
+std::atomic<int> g_connected{0};
+std::atomic<int64_t> g_start_ns{0};
+std::atomic<int64_t> g_stop_ns{0};
+
 void RunProbe(int index, const fs::path& certs, int port, int targets, absl::Duration interval,
-              absl::Time stop_at, Totals* totals) {
+              Totals* totals) {
   const std::string id = absl::StrCat("load-", index);
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = Slurp(certs / "ca.crt");
@@ -93,6 +98,13 @@ void RunProbe(int index, const fs::path& certs, int port, int targets, absl::Dur
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);  // one connection per probe
   auto channel =
       grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port), grpc::SslCredentials(ssl), args);
+  // Warm-up: connect (TLS handshake) before the measured period starts.
+  if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(120))) {
+    totals->stream_errors.fetch_add(1);
+  }
+  g_connected.fetch_add(1);
+  while (g_start_ns.load() == 0) absl::SleepFor(absl::Milliseconds(5));
+  const absl::Time stop_at = absl::FromUnixNanos(g_stop_ns.load());
   auto stub = vantage::v1::Ingest::NewStub(channel);
   grpc::ClientContext ctx;
   auto stream = stub->Report(&ctx);
@@ -114,7 +126,8 @@ void RunProbe(int index, const fs::path& certs, int port, int targets, absl::Dur
   for (int i = 0; i < 20; ++i) sketch.Add(1000.0 + 37.0 * i);
   const std::string sketch_bytes = sketch.Serialize();
   // Spread the probes' windows over the interval, as real probes are.
-  absl::Time next = absl::Now() + interval * (static_cast<double>(index % 1000) / 1000.0);
+  absl::Time next = absl::FromUnixNanos(g_start_ns.load()) +
+                    interval * (static_cast<double>(index % 1000) / 1000.0);
   bool ok = true;
   while (ok && next < stop_at) {
     absl::SleepFor(next - absl::Now());
@@ -207,16 +220,23 @@ int main(int argc, char** argv) {
   }
 
   Totals totals;
-  const absl::Time start = absl::Now();
-  const absl::Time stop_at = start + absl::Seconds(seconds);
   std::vector<std::thread> threads;
   threads.reserve(static_cast<size_t>(probes));
   for (int i = 0; i < probes; ++i) {
     threads.emplace_back(RunProbe, i, certs, port, targets, absl::Milliseconds(interval_ms),
-                         stop_at, &totals);
+                         &totals);
   }
+  std::printf("connecting %d probes (TLS handshakes)...\n", probes);
+  std::fflush(stdout);
+  while (g_connected.load() < probes) absl::SleepFor(absl::Milliseconds(50));
+  const double stored_before =
+      MetricValue(Scrape(metrics_port), "vantage_collector_series_stored_total");
+  const absl::Time start = absl::Now();
+  const absl::Time stop_at = start + absl::Seconds(seconds);
+  g_stop_ns.store(absl::ToUnixNanos(stop_at));
+  g_start_ns.store(absl::ToUnixNanos(start));
   // Progress once every 5 s.
-  while (absl::Now() < stop_at) {
+  while (absl::Now() + absl::Seconds(5) <= stop_at) {
     absl::SleepFor(absl::Seconds(5));
     std::printf("  %4.0fs: %llu reports acked, collector RSS %ld MiB\n",
                 absl::ToDoubleSeconds(absl::Now() - start),
@@ -231,7 +251,8 @@ int main(int argc, char** argv) {
   kill(collector, SIGTERM);
   waitpid(collector, nullptr, 0);
 
-  const double stored = MetricValue(metrics, "vantage_collector_series_stored_total");
+  const double stored =
+      MetricValue(metrics, "vantage_collector_series_stored_total") - stored_before;
   const double p50 =
       MetricValue(metrics, "vantage_collector_storage_delay_seconds{quantile=\"0.5\"}");
   const double p99 =
