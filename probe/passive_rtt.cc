@@ -169,6 +169,8 @@ void PassiveRtt::OnDecodedPacket(absl::Time time, const DecodedPacket& packet) {
   sink_->OnTraffic(time, flow.client_prefix, packet.ip_length);
   const TcpHeader& tcp = packet.tcp;
   if ((tcp.flags & kTcpRst) != 0) {
+    // A reset may still echo a TSval (an abort sends one with options).
+    if (tcp.has_timestamps) TimestampEcho(time, tcp, side, &flow, key);
     flows_.erase(key);
     ++stats_.flows_closed;
     return;
