@@ -1,10 +1,30 @@
 #include "probe/client_prefix_aggregator.h"
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <tuple>
 
 namespace vantage::probe {
+
+size_t ClientPrefixAggregator::KeyHash::operator()(const Key& k) const {
+  uint64_t w0;
+  uint64_t w1;
+  std::memcpy(&w0, k.prefix.address().bytes(), 8);
+  std::memcpy(&w1, k.prefix.address().bytes() + 8, 8);
+  uint64_t h = static_cast<uint64_t>(k.window_index) * 0x9e3779b97f4a7c15ULL;
+  h ^= static_cast<uint64_t>(k.prefix.length()) << 1 |
+       static_cast<uint64_t>(k.prefix.address().is_v6());
+  h = (h ^ w0) * 0xff51afd7ed558ccdULL;
+  h = (h ^ (h >> 32) ^ w1) * 0xc4ceb9fe1a85ec53ULL;
+  // MurmurHash3's finaliser (flat_hash_map needs well-mixed low bits).
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return static_cast<size_t>(h);
+}
 
 ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max_entries)
     : window_(window > absl::ZeroDuration() ? window : absl::Minutes(1)),
@@ -24,16 +44,16 @@ absl::Time ClientPrefixAggregator::WindowStart(int64_t index) const {
 ClientPrefixWindow* ClientPrefixAggregator::Entry(absl::Time time, const Prefix& prefix) {
   const Key key{WindowIndex(time), prefix};
   auto it = entries_.find(key);
-  if (it != entries_.end()) return &it->second;
+  if (it != entries_.end()) return it->second.get();
   if (entries_.size() >= max_entries_) {
     ++dropped_entries_;
     return nullptr;
   }
-  ClientPrefixWindow entry;
-  entry.window_start = WindowStart(key.window_index);
-  entry.window = window_;
-  entry.client_prefix = prefix;
-  return &entries_.emplace(key, std::move(entry)).first->second;
+  auto entry = std::make_unique<ClientPrefixWindow>();
+  entry->window_start = WindowStart(key.window_index);
+  entry->window = window_;
+  entry->client_prefix = prefix;
+  return entries_.emplace(key, std::move(entry)).first->second.get();
 }
 
 void ClientPrefixAggregator::OnSample(const RttSample& sample) {
@@ -49,10 +69,10 @@ void ClientPrefixAggregator::OnFlow(absl::Time time, const Prefix& client_prefix
 }
 
 void ClientPrefixAggregator::OnTraffic(absl::Time time, const Prefix& client_prefix,
-                                       uint32_t ip_bytes) {
+                                       uint64_t packets, uint64_t ip_bytes) {
   ClientPrefixWindow* entry = Entry(time, client_prefix);
   if (entry == nullptr) return;
-  ++entry->packets;
+  entry->packets += packets;
   entry->bytes += ip_bytes;
 }
 
@@ -60,7 +80,7 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
   std::vector<std::pair<Key, ClientPrefixWindow>> taken;
   for (auto it = entries_.begin(); it != entries_.end();) {
     if (it->first.window_index < below_index) {
-      taken.emplace_back(it->first, std::move(it->second));
+      taken.emplace_back(it->first, std::move(*it->second));
       entries_.erase(it++);
     } else {
       ++it;

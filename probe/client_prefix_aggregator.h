@@ -14,6 +14,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -45,7 +46,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
 
   void OnSample(const RttSample& sample) override;
   void OnFlow(absl::Time time, const Prefix& client_prefix) override;
-  void OnTraffic(absl::Time time, const Prefix& client_prefix, uint32_t ip_bytes) override;
+  void OnTraffic(absl::Time time, const Prefix& client_prefix, uint64_t packets,
+                 uint64_t ip_bytes) override;
 
   // Removes and returns the windows that ended at or before `now`, sorted by
   // window then prefix.
@@ -61,10 +63,10 @@ class ClientPrefixAggregator : public PassiveRttSink {
     int64_t window_index;
     Prefix prefix;
     friend bool operator==(const Key&, const Key&) = default;
-    template <typename H>
-    friend H AbslHashValue(H h, const Key& k) {
-      return H::combine(std::move(h), k.window_index, k.prefix);
-    }
+  };
+  // Word-wise: looked up once per sample.
+  struct KeyHash {
+    size_t operator()(const Key& k) const;
   };
   ClientPrefixWindow* Entry(absl::Time time, const Prefix& prefix);
   int64_t WindowIndex(absl::Time time) const;
@@ -73,7 +75,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
 
   absl::Duration window_;
   size_t max_entries_;
-  absl::flat_hash_map<Key, ClientPrefixWindow> entries_;
+  // Boxed: a window holds six sketches, too big for the probed slots.
+  absl::flat_hash_map<Key, std::unique_ptr<ClientPrefixWindow>, KeyHash> entries_;
   uint64_t dropped_entries_ = 0;
 };
 

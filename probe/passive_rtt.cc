@@ -1,6 +1,7 @@
 #include "probe/passive_rtt.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -11,7 +12,57 @@ namespace {
 // RFC 1982 serial-number order on 32-bit sequence numbers and TSvals.
 inline bool SerialAfter(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) > 0; }
 
+inline uint64_t Word(const IpAddress& a, int i) {
+  uint64_t w;
+  std::memcpy(&w, a.bytes() + 8 * i, sizeof(w));
+  return w;
+}
+
+inline uint64_t Mix(uint64_t h, uint64_t v) {
+  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
+  return h * 0xff51afd7ed558ccdULL;
+}
+
+// A total order on (address, port), cheaper than lexicographic: only
+// consistency matters, so both directions of a flow get the same key.
+inline bool EndpointBefore(const IpAddress& a, uint16_t pa, const IpAddress& b, uint16_t pb) {
+  const uint64_t a0 = Word(a, 0);
+  const uint64_t b0 = Word(b, 0);
+  if (a0 != b0) return a0 < b0;
+  const uint64_t a1 = Word(a, 1);
+  const uint64_t b1 = Word(b, 1);
+  if (a1 != b1) return a1 < b1;
+  if (a.family() != b.family()) return a.family() < b.family();
+  return pa < pb;
+}
+
 }  // namespace
+
+size_t PassiveRtt::FlowKeyHash::operator()(const FlowKey& k) const {
+  uint64_t h = (static_cast<uint64_t>(k.port[0]) << 16) | k.port[1];
+  h |= static_cast<uint64_t>(k.address[0].family()) << 32;
+  h = Mix(h, Word(k.address[0], 0));
+  h = Mix(h, Word(k.address[0], 1));
+  h = Mix(h, Word(k.address[1], 0));
+  h = Mix(h, Word(k.address[1], 1));
+  // MurmurHash3's finaliser: every input bit reaches the low bits, which
+  // flat_hash_map uses for its control bytes.
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return static_cast<size_t>(h);
+}
+
+bool PassiveRtt::FlowKeyEq::operator()(const FlowKey& a, const FlowKey& b) const {
+  return a.port[0] == b.port[0] && a.port[1] == b.port[1] &&
+         Word(a.address[0], 0) == Word(b.address[0], 0) &&
+         Word(a.address[0], 1) == Word(b.address[0], 1) &&
+         Word(a.address[1], 0) == Word(b.address[1], 0) &&
+         Word(a.address[1], 1) == Word(b.address[1], 1) &&
+         a.address[0].family() == b.address[0].family();
+}
 
 const char* RttMethodName(RttMethod method) {
   switch (method) {
@@ -59,8 +110,9 @@ absl::Status PassiveRtt::SetAnonymizationKey(absl::string_view key) {
   }
   absl::Status status = prefixer_.SetKey(key);
   if (!status.ok()) return status;
-  for (auto& [key_, flow] : flows_) {
-    flow.client_prefix = prefixer_.ClientPrefix(key_.address[flow.client_side]);
+  for (auto& [flow_key, flow] : flows_) {
+    ReportTraffic(&flow);  // under the pseudonym it was counted with
+    flow.client_prefix = prefixer_.ClientPrefix(flow_key.address[flow.client_side]);
   }
   return absl::OkStatus();
 }
@@ -68,6 +120,18 @@ absl::Status PassiveRtt::SetAnonymizationKey(absl::string_view key) {
 void PassiveRtt::UpdateCaptureStats(const CaptureStats& stats) {
   stats_.capture_kernel_dropped = stats.kernel_dropped;
   stats_.capture_interface_dropped = stats.interface_dropped;
+}
+
+void PassiveRtt::ReportTraffic(Flow* flow) {
+  if (flow->unreported_packets == 0) return;
+  sink_->OnTraffic(flow->last_seen, flow->client_prefix, flow->unreported_packets,
+                   flow->unreported_bytes);
+  flow->unreported_packets = 0;
+  flow->unreported_bytes = 0;
+}
+
+void PassiveRtt::Flush() {
+  for (auto& [flow_key, flow] : flows_) ReportTraffic(&flow);
 }
 
 void PassiveRtt::OnCapturedPacket(const CapturedPacket& packet) {
@@ -113,8 +177,7 @@ uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side,
 std::pair<const PassiveRtt::FlowKey, PassiveRtt::Flow>* PassiveRtt::FindOrCreate(
     absl::Time time, const DecodedPacket& packet, int* side) {
   FlowKey key;
-  const bool src_first =
-      std::tie(packet.src, packet.src_port) < std::tie(packet.dst, packet.dst_port);
+  const bool src_first = EndpointBefore(packet.src, packet.src_port, packet.dst, packet.dst_port);
   *side = src_first ? 0 : 1;
   key.address[*side] = packet.src;
   key.port[*side] = packet.src_port;
@@ -122,7 +185,12 @@ std::pair<const PassiveRtt::FlowKey, PassiveRtt::Flow>* PassiveRtt::FindOrCreate
   key.port[1 - *side] = packet.dst_port;
   auto it = flows_.find(key);
   if (it != flows_.end()) return &*it;
-  if ((packet.tcp.flags & kTcpRst) != 0) return nullptr;  // nothing to track
+  // Nothing to track in a reset, a FIN or a bare ACK of an unknown flow (the
+  // tail of a connection whose start we missed); data or a SYN starts one.
+  if ((packet.tcp.flags & (kTcpRst | kTcpFin)) != 0 ||
+      ((packet.tcp.flags & kTcpSyn) == 0 && packet.payload_length == 0)) {
+    return nullptr;
+  }
   if (flows_.size() >= options_.max_flows) {
     Sweep(time);
     if (flows_.size() >= options_.max_flows) {
@@ -158,6 +226,7 @@ void PassiveRtt::OnDecodedPacket(absl::Time time, const DecodedPacket& packet) {
   auto* entry = FindOrCreate(time, packet, &side);
   if (entry == nullptr) return;
   if (IsNewConnection(entry->second, side, packet.tcp)) {
+    ReportTraffic(&entry->second);
     flows_.erase(entry->first);
     ++stats_.flows_closed;
     entry = FindOrCreate(time, packet, &side);
@@ -166,11 +235,13 @@ void PassiveRtt::OnDecodedPacket(absl::Time time, const DecodedPacket& packet) {
   const FlowKey& key = entry->first;
   Flow& flow = entry->second;
   flow.last_seen = time;
-  sink_->OnTraffic(time, flow.client_prefix, packet.ip_length);
+  ++flow.unreported_packets;
+  flow.unreported_bytes += packet.ip_length;
   const TcpHeader& tcp = packet.tcp;
   if ((tcp.flags & kTcpRst) != 0) {
     // A reset may still echo a TSval (an abort sends one with options).
     if (tcp.has_timestamps) TimestampEcho(time, tcp, side, &flow, key);
+    ReportTraffic(&flow);
     flows_.erase(key);
     ++stats_.flows_closed;
     return;
@@ -181,6 +252,21 @@ void PassiveRtt::OnDecodedPacket(absl::Time time, const DecodedPacket& packet) {
   }
   if (tcp.has_timestamps) TimestampEcho(time, tcp, side, &flow, key);
   if (flow.uses_timestamps == 0) SeqAck(time, packet, side, &flow, key);
+  Direction& me = flow.dir[side];
+  if ((tcp.flags & kTcpFin) != 0 && !me.fin_seen) {
+    me.fin_seen = true;
+    me.fin_next = tcp.seq + packet.payload_length + 1;
+  }
+  Direction& other = flow.dir[1 - side];
+  if (other.fin_seen && (tcp.flags & kTcpAck) != 0 && !SerialAfter(other.fin_next, tcp.ack)) {
+    other.fin_acked = true;
+  }
+  if (me.fin_acked && other.fin_acked) {
+    // Both FINs acknowledged: the orderly close is complete.
+    ReportTraffic(&flow);
+    flows_.erase(key);
+    ++stats_.flows_closed;
+  }
 }
 
 void PassiveRtt::Handshake(absl::Time time, const DecodedPacket& packet, int side, Flow* flow,
@@ -357,6 +443,7 @@ void PassiveRtt::Emit(absl::Time time, absl::Duration rtt, RttMethod method, int
 void PassiveRtt::Sweep(absl::Time now) {
   for (auto it = flows_.begin(); it != flows_.end();) {
     Flow& flow = it->second;
+    ReportTraffic(&flow);
     if (now - flow.last_seen > options_.flow_idle_timeout) {
       flows_.erase(it++);
       ++stats_.flows_evicted_idle;

@@ -28,6 +28,9 @@
 // --per-sample`, refused together with a key) adds them to samples. No
 // payload byte is read.
 //
+// A flow leaves the table when both FINs are acknowledged, on RST, or after
+// flow_idle_timeout without packets.
+//
 // Memory is bounded: at most max_flows flows (idle ones are evicted; when
 // the table is full of live flows, new flows are counted and ignored), at
 // most max_pending_per_direction pending TSvals / segments per direction.
@@ -81,9 +84,12 @@ class PassiveRttSink {
   virtual void OnSample(const RttSample& sample) = 0;
   // A new flow toward `client_prefix` was seen.
   virtual void OnFlow(absl::Time time, const Prefix& client_prefix) = 0;
-  // One TCP packet of a tracked flow, either direction; `ip_bytes` is the IP
-  // length on the wire.
-  virtual void OnTraffic(absl::Time time, const Prefix& client_prefix, uint32_t ip_bytes) = 0;
+  // Traffic of one tracked flow (both directions) since its last report:
+  // `ip_bytes` sums IP lengths on the wire. Reported per flow at every sweep
+  // (sweep_interval of packet time), when the flow ends, and on Flush(), so
+  // `time` (the flow's last packet) may lag a packet by up to sweep_interval.
+  virtual void OnTraffic(absl::Time time, const Prefix& client_prefix, uint64_t packets,
+                         uint64_t ip_bytes) = 0;
 };
 
 struct PassiveRttOptions {
@@ -114,7 +120,7 @@ struct PassiveRttStats {
   DecodeCounters decode;  // kOk and every failure reason
   uint64_t flows_created = 0;
   uint64_t flows_evicted_idle = 0;
-  uint64_t flows_closed = 0;         // RST, or a new connection on the same tuple
+  uint64_t flows_closed = 0;         // FIN exchange done, RST, or a new connection on the tuple
   uint64_t flows_rejected_full = 0;  // packets of new flows while the table was full
   uint64_t pending_evicted = 0;      // TSvals / segments dropped: per-direction bound
   uint64_t pending_expired = 0;      // pending TSvals / segments older than tsval_max_age
@@ -143,6 +149,9 @@ class PassiveRtt {
   // Processes an already decoded packet (status kOk).
   void OnDecodedPacket(absl::Time time, const DecodedPacket& packet);
   void UpdateCaptureStats(const CaptureStats& stats);
+  // Reports every flow's pending traffic counts to the sink (call before
+  // taking completed windows, and at the end of a capture).
+  void Flush();
 
   const PassiveRttStats& stats() const { return stats_; }
   size_t flow_count() const { return flows_.size(); }
@@ -150,13 +159,15 @@ class PassiveRtt {
 
  private:
   struct FlowKey {
-    IpAddress address[2];  // canonical order: (address, port) of side 0 < side 1
+    IpAddress address[2];  // canonical order (see FindOrCreate)
     uint16_t port[2] = {0, 0};
-    friend bool operator==(const FlowKey&, const FlowKey&) = default;
-    template <typename H>
-    friend H AbslHashValue(H h, const FlowKey& k) {
-      return H::combine(std::move(h), k.address[0], k.address[1], k.port[0], k.port[1]);
-    }
+  };
+  // Word-wise hash and equality: the flow lookup is the per-packet hot path.
+  struct FlowKeyHash {
+    size_t operator()(const FlowKey& k) const;
+  };
+  struct FlowKeyEq {
+    bool operator()(const FlowKey& a, const FlowKey& b) const;
   };
   struct Pending {
     uint32_t value;  // TSval, or a segment's end sequence
@@ -170,6 +181,10 @@ class PassiveRtt {
     uint32_t next_seq = 0;  // highest end sequence sent
     absl::Time last_recorded = absl::InfinitePast();
     std::vector<Pending> pending;  // ascending (serial order); TSvals or segment ends
+    // Close: this side's FIN and the sequence number just after it.
+    bool fin_seen = false;
+    bool fin_acked = false;
+    uint32_t fin_next = 0;
     // Handshake.
     int syn_count = 0;            // SYNs (or SYN-ACKs) sent by this side
     bool syn_timestamps = false;  // its first SYN carried the timestamp option
@@ -185,6 +200,8 @@ class PassiveRtt {
     int8_t uses_timestamps = -1;
     absl::Time last_seen;
     Prefix client_prefix;
+    uint64_t unreported_packets = 0;
+    uint64_t unreported_bytes = 0;
     Direction dir[2];
   };
 
@@ -206,11 +223,12 @@ class PassiveRtt {
   void Emit(absl::Time time, absl::Duration rtt, RttMethod method, int responder_side,
             const Flow& flow, const FlowKey& key);
   void Sweep(absl::Time now);
+  void ReportTraffic(Flow* flow);
 
   PassiveRttOptions options_;
   PassiveRttSink* sink_;
   ClientPrefixer prefixer_;
-  absl::flat_hash_map<FlowKey, Flow> flows_;
+  absl::flat_hash_map<FlowKey, Flow, FlowKeyHash, FlowKeyEq> flows_;
   uint64_t next_flow_id_ = 1;
   absl::Time next_sweep_ = absl::InfinitePast();
   PassiveRttStats stats_;

@@ -234,7 +234,7 @@ class CollectingSink : public PassiveRttSink {
  public:
   void OnSample(const RttSample& s) override { samples.push_back(s); }
   void OnFlow(absl::Time, const Prefix&) override {}
-  void OnTraffic(absl::Time, const Prefix&, uint32_t) override {}
+  void OnTraffic(absl::Time, const Prefix&, uint64_t, uint64_t) override {}
   std::vector<RttSample> samples;
 };
 

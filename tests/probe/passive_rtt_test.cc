@@ -21,8 +21,8 @@ class RecordingSink : public PassiveRttSink {
  public:
   void OnSample(const RttSample& s) override { samples.push_back(s); }
   void OnFlow(absl::Time, const Prefix& p) override { flows.push_back(p); }
-  void OnTraffic(absl::Time, const Prefix&, uint32_t ip_bytes) override {
-    ++packets;
+  void OnTraffic(absl::Time, const Prefix&, uint64_t n, uint64_t ip_bytes) override {
+    packets += n;
     bytes += ip_bytes;
   }
   std::vector<RttSample> Of(RttMethod m) const {
@@ -114,7 +114,12 @@ TEST(PassiveRttTest, HandshakeBothLegs) {
   EXPECT_EQ(hs[1].client_port, 50000);
   EXPECT_FALSE(hs[1].client_address.has_value());  // never without the debug option
   EXPECT_EQ(sink.flows.size(), 1u);
+  EXPECT_EQ(sink.packets, 0u);  // reported at sweeps, flow ends and Flush()
+  rtt->Flush();
   EXPECT_EQ(sink.packets, 3u);
+  EXPECT_EQ(sink.bytes, 3u * 40);
+  rtt->Flush();
+  EXPECT_EQ(sink.packets, 3u);  // reported once
 }
 
 TEST(PassiveRttTest, RetransmittedSynAndSynAckFollowKarn) {
@@ -263,6 +268,29 @@ TEST(PassiveRttTest, FlowTableIsBoundedAndIdleFlowsExpire) {
   EXPECT_EQ(rtt->stats().flows_closed, 1u);
 }
 
+TEST(PassiveRttTest, OrderlyCloseRemovesTheFlowAndBareAcksCreateNone) {
+  RecordingSink sink;
+  auto rtt = Make(&sink);
+  Conversation c(rtt.get(), Ip("198.18.7.9"), Ip("198.19.0.1"));
+  c.FromClient(0, Seg(kTcpSyn, 1000, 0, 0, {{1, 0}}));
+  c.FromServer(100, Seg(kTcpSyn | kTcpAck, 5000, 1001, 0, {{50, 1}}));
+  c.FromClient(200, Seg(kTcpAck, 1001, 5001, 0, {{2, 50}}));
+  c.FromClient(300, Seg(kTcpFin | kTcpAck, 1001, 5001, 0, {{3, 50}}));
+  c.FromServer(400, Seg(kTcpFin | kTcpAck, 5001, 1002, 0, {{51, 3}}));
+  EXPECT_EQ(rtt->flow_count(), 1u);  // the server's FIN is not acknowledged yet
+  c.FromClient(500, Seg(kTcpAck, 1002, 5002, 0, {{4, 51}}));
+  EXPECT_EQ(rtt->flow_count(), 0u);
+  EXPECT_EQ(rtt->stats().flows_closed, 1u);
+  EXPECT_EQ(sink.packets, 6u);  // reported when the flow ended
+  // The final ACK echoed the server's FIN: a sample before the flow went.
+  EXPECT_DOUBLE_EQ(Us(sink.Of(RttMethod::kTimestamp).back()), 100);
+  // A late retransmitted ACK or FIN does not resurrect it.
+  c.FromClient(600, Seg(kTcpAck, 1002, 5002, 0, {{4, 51}}));
+  c.FromServer(700, Seg(kTcpFin | kTcpAck, 5001, 1002, 0, {{52, 4}}));
+  EXPECT_EQ(rtt->flow_count(), 0u);
+  EXPECT_EQ(rtt->stats().flows_created, 1u);
+}
+
 TEST(PassiveRttTest, PendingPerDirectionIsBounded) {
   RecordingSink sink;
   PassiveRttOptions options;
@@ -355,8 +383,8 @@ TEST(ClientPrefixAggregatorTest, WindowsPrefixesAndMethods) {
     return s;
   };
   aggregator.OnFlow(t0, a);
-  aggregator.OnTraffic(t0, a, 1500);
-  aggregator.OnTraffic(t0, a, 40);
+  aggregator.OnTraffic(t0, a, 1, 1500);
+  aggregator.OnTraffic(t0, a, 1, 40);
   for (int i = 1; i <= 100; ++i) {
     aggregator.OnSample(sample(t0, a, i * 100.0, RttMethod::kTimestamp, RttLeg::kClient));
   }

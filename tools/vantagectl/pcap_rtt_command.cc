@@ -58,8 +58,8 @@ class CollectingSink : public PassiveRttSink {
     if (keep_) samples_.push_back(sample);
   }
   void OnFlow(absl::Time time, const Prefix& prefix) override { aggregator_->OnFlow(time, prefix); }
-  void OnTraffic(absl::Time time, const Prefix& prefix, uint32_t bytes) override {
-    aggregator_->OnTraffic(time, prefix, bytes);
+  void OnTraffic(absl::Time time, const Prefix& prefix, uint64_t packets, uint64_t bytes) override {
+    aggregator_->OnTraffic(time, prefix, packets, bytes);
   }
   const std::vector<RttSample>& samples() const { return samples_; }
 
@@ -179,6 +179,7 @@ int Run(const PcapRttArgs& args) {
     std::fprintf(stderr, "pcap-rtt: %s\n", std::string(n.status().message()).c_str());
     return 1;
   }
+  tracker->Flush();
   const std::vector<ClientPrefixWindow> windows = aggregator.TakeAll();
   const auto& stats = tracker->stats();
 
