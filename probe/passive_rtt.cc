@@ -14,7 +14,7 @@ inline bool SerialAfter(uint32_t a, uint32_t b) { return static_cast<int32_t>(a 
 
 inline uint64_t Word(const IpAddress& a, int i) {
   uint64_t w;
-  std::memcpy(&w, a.bytes() + 8 * i, sizeof(w));
+  std::memcpy(&w, a.bytes() + static_cast<ptrdiff_t>(8) * i, sizeof(w));
   return w;
 }
 

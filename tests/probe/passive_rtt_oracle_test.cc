@@ -131,6 +131,7 @@ void ServeEcho(NetnsPair* pair, std::atomic<bool>* ready, std::atomic<bool>* sto
   *ready = listeners.size() == 2;
   while (!*stop) {
     std::vector<pollfd> fds;
+    fds.reserve(listeners.size());
     for (int fd : listeners) fds.push_back({fd, POLLIN, 0});
     if (poll(fds.data(), fds.size(), 50) <= 0) continue;
     for (const pollfd& p : fds) {

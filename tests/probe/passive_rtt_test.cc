@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "probe/client_prefix_aggregator.h"
@@ -52,8 +53,8 @@ class Conversation {
     }
   }
   // Sends at `t_us` from the client (or the server).
-  void FromClient(double t_us, TcpSpec spec) { Send(t_us, to_server_, spec, true); }
-  void FromServer(double t_us, TcpSpec spec) { Send(t_us, to_client_, spec, false); }
+  void FromClient(double t_us, TcpSpec spec) { Send(t_us, to_server_, std::move(spec), true); }
+  void FromServer(double t_us, TcpSpec spec) { Send(t_us, to_client_, std::move(spec), false); }
 
  private:
   void Send(double t_us, const PacketBuilder& b, TcpSpec spec, bool from_client) {
@@ -88,7 +89,7 @@ TcpSpec Seg(uint8_t flags, uint32_t seq, uint32_t ack, size_t len = 0,
   return s;
 }
 
-std::unique_ptr<PassiveRtt> Make(RecordingSink* sink, PassiveRttOptions options = {}) {
+std::unique_ptr<PassiveRtt> Make(RecordingSink* sink, const PassiveRttOptions& options = {}) {
   auto rtt = PassiveRtt::Create(options, sink);
   EXPECT_TRUE(rtt.ok()) << rtt.status();
   return std::move(*rtt);
@@ -323,6 +324,9 @@ TEST(PassiveRttTest, MalformedAndNonTcpAreCounted) {
   EXPECT_EQ(rtt->stats().decode.Get(DecodeStatus::kTruncatedLinkHeader), 1u);
   EXPECT_EQ(rtt->stats().non_tcp_packets, 1u);
   EXPECT_TRUE(sink.samples.empty());
+  rtt->UpdateCaptureStats(CaptureStats{.received = 2, .kernel_dropped = 7, .interface_dropped = 1});
+  EXPECT_EQ(rtt->stats().capture_kernel_dropped, 7u);
+  EXPECT_EQ(rtt->stats().capture_interface_dropped, 1u);
 }
 
 TEST(PassiveRttTest, PseudonymsReplacePrefixesAndRotate) {

@@ -53,7 +53,7 @@ std::vector<std::vector<uint8_t>> SamplePackets() {
     TcpSpec spec;
     spec.seq = i * 1000;
     spec.flags = kTcpAck;
-    spec.payload = std::string(i * 100, 'p');
+    spec.payload = std::string(static_cast<size_t>(i) * 100, 'p');
     packets.push_back(b.Tcp(spec));
   }
   packets.push_back(b.Udp(1000, 53, "q"));
@@ -135,7 +135,7 @@ TEST(PcapFileSourceTest, ReadsPcapng) {
   ASSERT_TRUE(n.ok());
   ASSERT_EQ(times.size(), 6u);
   EXPECT_EQ(times[0], 1700000000000000007);
-  EXPECT_EQ(times[5], 1700000000000000007 + 5 * 1001);
+  EXPECT_EQ(times[5], int64_t{1700000000000000007} + int64_t{5} * 1001);
   unlink(path.c_str());
   unlink(ng.c_str());
 }
