@@ -1,0 +1,83 @@
+// ClientPrefixAggregator: the PassiveRttSink that turns samples and traffic
+// into per-(client prefix, window) statistics — an RTT QuantileSketch (in
+// microseconds) per method and leg, flow counts, packets and bytes (the
+// demand signal). It only ever sees client prefixes (aggregated and, when
+// keyed, pseudonymised by PassiveRtt's ClientPrefixer), never addresses.
+//
+// Windows are aligned to multiples of `window` since the Unix epoch, by
+// packet time; an infinite window gives one window for a whole capture.
+// Memory is bounded by max_entries (prefix x window); beyond it new entries
+// are counted in dropped_entries() and ignored.
+//
+// Thread model: one thread (the PassiveRtt's); not synchronised.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+#include "core/ip_address.h"
+#include "core/quantile_sketch.h"
+#include "probe/passive_rtt.h"
+
+namespace vantage::probe {
+
+struct ClientPrefixWindow {
+  absl::Time window_start;  // InfinitePast for an infinite window
+  absl::Duration window;
+  Prefix client_prefix;
+  std::array<std::array<QuantileSketch, kRttLegCount>, kRttMethodCount> rtt_us;
+  uint64_t flows = 0;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+
+  const QuantileSketch& Rtt(RttMethod method, RttLeg leg) const {
+    return rtt_us[static_cast<size_t>(method)][static_cast<size_t>(leg)];
+  }
+};
+
+class ClientPrefixAggregator : public PassiveRttSink {
+ public:
+  explicit ClientPrefixAggregator(absl::Duration window = absl::Minutes(1),
+                                  size_t max_entries = 1 << 20);
+
+  void OnSample(const RttSample& sample) override;
+  void OnFlow(absl::Time time, const Prefix& client_prefix) override;
+  void OnTraffic(absl::Time time, const Prefix& client_prefix, uint64_t packets,
+                 uint64_t ip_bytes) override;
+
+  // Removes and returns the windows that ended at or before `now`, sorted by
+  // window then prefix.
+  std::vector<ClientPrefixWindow> TakeCompleted(absl::Time now);
+  // Removes and returns every window (end of capture).
+  std::vector<ClientPrefixWindow> TakeAll();
+
+  uint64_t dropped_entries() const { return dropped_entries_; }
+  size_t open_entries() const { return entries_.size(); }
+
+ private:
+  struct Key {
+    int64_t window_index;
+    Prefix prefix;
+    friend bool operator==(const Key&, const Key&) = default;
+  };
+  // Word-wise: looked up once per sample.
+  struct KeyHash {
+    size_t operator()(const Key& k) const;
+  };
+  ClientPrefixWindow* Entry(absl::Time time, const Prefix& prefix);
+  int64_t WindowIndex(absl::Time time) const;
+  absl::Time WindowStart(int64_t index) const;
+  std::vector<ClientPrefixWindow> Take(int64_t below_index);
+
+  absl::Duration window_;
+  size_t max_entries_;
+  // Boxed: a window holds six sketches, too big for the probed slots.
+  absl::flat_hash_map<Key, std::unique_ptr<ClientPrefixWindow>, KeyHash> entries_;
+  uint64_t dropped_entries_ = 0;
+};
+
+}  // namespace vantage::probe

@@ -1,0 +1,31 @@
+#include "probe/client_prefixer.h"
+
+#include <algorithm>
+#include <utility>
+
+namespace vantage::probe {
+
+ClientPrefixer::ClientPrefixer(int v4_length, int v6_length)
+    : v4_length_(std::clamp(v4_length, 0, 32)), v6_length_(std::clamp(v6_length, 0, 128)) {}
+
+absl::Status ClientPrefixer::SetKey(absl::string_view key) {
+  auto pan = CryptoPan::Create(key);
+  if (!pan.ok()) return pan.status();
+  pan_ = std::move(*pan);
+  cache_.clear();
+  ++key_epoch_;
+  return absl::OkStatus();
+}
+
+Prefix ClientPrefixer::ClientPrefix(const IpAddress& address) {
+  const Prefix prefix(address, address.is_v4() ? v4_length_ : v6_length_);
+  if (pan_ == nullptr) return prefix;
+  auto it = cache_.find(prefix);
+  if (it != cache_.end()) return it->second;
+  if (cache_.size() >= kMaxCachedPrefixes) cache_.clear();
+  const Prefix pseudonym = pan_->AnonymizePrefix(prefix);
+  cache_.emplace(prefix, pseudonym);
+  return pseudonym;
+}
+
+}  // namespace vantage::probe

@@ -1,0 +1,48 @@
+// ClientPrefixer: turns a client address into the only form that may leave
+// the packet parser — its aggregate prefix (/24 IPv4, /48 IPv6 by default),
+// pseudonymised with a keyed prefix-preserving CryptoPan when a key is set.
+// Pseudonyms are cached per prefix (bounded; cleared on key rotation).
+//
+// Thread model: not synchronised; owned by the PassiveRtt that uses it.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "core/ip_address.h"
+#include "probe/crypto_pan.h"
+
+namespace vantage::probe {
+
+class ClientPrefixer {
+ public:
+  static constexpr size_t kMaxCachedPrefixes = 1 << 16;
+
+  // Lengths are clamped to [0, 32] and [0, 128].
+  ClientPrefixer(int v4_length = 24, int v6_length = 48);
+
+  // Enables pseudonyms with a 32-byte key, or replaces the key (rotation):
+  // prefixes computed afterwards use the new key; increments key_epoch().
+  absl::Status SetKey(absl::string_view key);
+  bool anonymizing() const { return pan_ != nullptr; }
+  // 0 before any key; +1 per SetKey. Reports carry it so windows from
+  // different keys are never merged.
+  uint32_t key_epoch() const { return key_epoch_; }
+
+  Prefix ClientPrefix(const IpAddress& address);
+
+  int v4_length() const { return v4_length_; }
+  int v6_length() const { return v6_length_; }
+
+ private:
+  int v4_length_;
+  int v6_length_;
+  std::unique_ptr<CryptoPan> pan_;
+  uint32_t key_epoch_ = 0;
+  absl::flat_hash_map<Prefix, Prefix> cache_;
+};
+
+}  // namespace vantage::probe

@@ -1,0 +1,422 @@
+#include "probe/passive_rtt.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "probe/client_prefix_aggregator.h"
+#include "tests/probe/packet_builder.h"
+
+namespace vantage::probe {
+namespace {
+
+using testing::Link;
+using testing::PacketBuilder;
+using testing::TcpSpec;
+
+IpAddress Ip(const char* text) { return IpAddress::Parse(text).value(); }
+
+class RecordingSink : public PassiveRttSink {
+ public:
+  void OnSample(const RttSample& s) override { samples.push_back(s); }
+  void OnFlow(absl::Time, const Prefix& p) override { flows.push_back(p); }
+  void OnTraffic(absl::Time, const Prefix&, uint64_t n, uint64_t ip_bytes) override {
+    packets += n;
+    bytes += ip_bytes;
+  }
+  std::vector<RttSample> Of(RttMethod m) const {
+    std::vector<RttSample> out;
+    for (const auto& s : samples) {
+      if (s.method == m) out.push_back(s);
+    }
+    return out;
+  }
+  std::vector<RttSample> samples;
+  std::vector<Prefix> flows;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+};
+
+// A client talking to a server, with a clock in microseconds.
+class Conversation {
+ public:
+  Conversation(PassiveRtt* rtt, IpAddress client, IpAddress server, Link link = Link::kEthernet,
+               uint16_t vlan = 0)
+      : rtt_(rtt), to_server_(client, server), to_client_(server, client) {
+    to_server_.WithLink(link);
+    to_client_.WithLink(link);
+    if (vlan != 0) {
+      to_server_.WithVlan(vlan);
+      to_client_.WithVlan(vlan);
+    }
+  }
+  // Sends at `t_us` from the client (or the server).
+  void FromClient(double t_us, TcpSpec spec) { Send(t_us, to_server_, std::move(spec), true); }
+  void FromServer(double t_us, TcpSpec spec) { Send(t_us, to_client_, std::move(spec), false); }
+
+ private:
+  void Send(double t_us, const PacketBuilder& b, TcpSpec spec, bool from_client) {
+    if (from_client) {
+      spec.src_port = 50000;
+      spec.dst_port = 443;
+    } else {
+      spec.src_port = 443;
+      spec.dst_port = 50000;
+    }
+    const std::vector<uint8_t> bytes = b.Tcp(spec);
+    CapturedPacket p;
+    p.timestamp = absl::FromUnixNanos(1700000000000000000 + static_cast<int64_t>(t_us * 1000));
+    p.bytes = absl::MakeConstSpan(bytes);
+    p.wire_length = static_cast<uint32_t>(bytes.size());
+    p.link_type = b.link_type();
+    rtt_->OnCapturedPacket(p);
+  }
+  PassiveRtt* rtt_;
+  PacketBuilder to_server_;
+  PacketBuilder to_client_;
+};
+
+TcpSpec Seg(uint8_t flags, uint32_t seq, uint32_t ack, size_t len = 0,
+            std::optional<std::pair<uint32_t, uint32_t>> ts = std::nullopt) {
+  TcpSpec s;
+  s.flags = flags;
+  s.seq = seq;
+  s.ack = ack;
+  s.payload = std::string(len, 'd');
+  s.timestamps = ts;
+  return s;
+}
+
+std::unique_ptr<PassiveRtt> Make(RecordingSink* sink, const PassiveRttOptions& options = {}) {
+  auto rtt = PassiveRtt::Create(options, sink);
+  EXPECT_TRUE(rtt.ok()) << rtt.status();
+  return std::move(*rtt);
+}
+
+double Us(const RttSample& s) { return absl::ToDoubleMicroseconds(s.rtt); }
+
+TEST(PassiveRttTest, HandshakeBothLegs) {
+  RecordingSink sink;
+  auto rtt = Make(&sink);
+  Conversation c(rtt.get(), Ip("198.18.7.9"), Ip("198.19.0.1"));
+  c.FromClient(0, Seg(kTcpSyn, 1000, 0));
+  c.FromServer(120, Seg(kTcpSyn | kTcpAck, 5000, 1001));  // server answers after 120 us
+  c.FromClient(20120, Seg(kTcpAck, 1001, 5001));          // client 20 ms away
+  auto hs = sink.Of(RttMethod::kHandshake);
+  ASSERT_EQ(hs.size(), 2u);
+  EXPECT_EQ(hs[0].leg, RttLeg::kServer);
+  EXPECT_DOUBLE_EQ(Us(hs[0]), 120);
+  EXPECT_EQ(hs[1].leg, RttLeg::kClient);
+  EXPECT_DOUBLE_EQ(Us(hs[1]), 20000);
+  EXPECT_EQ(hs[1].client_prefix, Prefix::Parse("198.18.7.0/24").value());
+  EXPECT_EQ(hs[1].server, Endpoint(Ip("198.19.0.1"), 443));
+  EXPECT_EQ(hs[1].client_port, 50000);
+  EXPECT_FALSE(hs[1].client_address.has_value());  // never without the debug option
+  EXPECT_EQ(sink.flows.size(), 1u);
+  EXPECT_EQ(sink.packets, 0u);  // reported at sweeps, flow ends and Flush()
+  rtt->Flush();
+  EXPECT_EQ(sink.packets, 3u);
+  EXPECT_EQ(sink.bytes, 3u * 40);
+  rtt->Flush();
+  EXPECT_EQ(sink.packets, 3u);  // reported once
+}
+
+TEST(PassiveRttTest, RetransmittedSynAndSynAckFollowKarn) {
+  RecordingSink sink;
+  auto rtt = Make(&sink);
+  Conversation c(rtt.get(), Ip("198.18.7.9"), Ip("198.19.0.1"));
+  c.FromClient(0, Seg(kTcpSyn, 1000, 0));
+  c.FromClient(1000000, Seg(kTcpSyn, 1000, 0));  // retransmitted SYN
+  c.FromServer(1000100, Seg(kTcpSyn | kTcpAck, 5000, 1001));
+  c.FromClient(1030100, Seg(kTcpAck, 1001, 5001));
+  auto hs = sink.Of(RttMethod::kHandshake);
+  // SYN -> SYN-ACK is ambiguous; SYN-ACK -> ACK is not.
+  ASSERT_EQ(hs.size(), 1u);
+  EXPECT_EQ(hs[0].leg, RttLeg::kClient);
+  EXPECT_DOUBLE_EQ(Us(hs[0]), 30000);
+  EXPECT_EQ(rtt->stats().karn_discarded, 1u);
+
+  RecordingSink sink2;
+  auto rtt2 = Make(&sink2);
+  Conversation c2(rtt2.get(), Ip("198.18.7.9"), Ip("198.19.0.1"));
+  c2.FromClient(0, Seg(kTcpSyn, 1000, 0));
+  c2.FromServer(100, Seg(kTcpSyn | kTcpAck, 5000, 1001));
+  c2.FromServer(1000100, Seg(kTcpSyn | kTcpAck, 5000, 1001));  // ACK lost: SYN-ACK again
+  c2.FromClient(1030100, Seg(kTcpAck, 1001, 5001));
+  hs = sink2.Of(RttMethod::kHandshake);
+  ASSERT_EQ(hs.size(), 1u);
+  EXPECT_EQ(hs[0].leg, RttLeg::kServer);
+  EXPECT_DOUBLE_EQ(Us(hs[0]), 100);
+  EXPECT_EQ(rtt2->stats().karn_discarded, 1u);
+}
+
+TEST(PassiveRttTest, TimestampEchoBothDirectionsFirstAppearanceOnly) {
+  RecordingSink sink;
+  auto rtt = Make(&sink);
+  Conversation c(rtt.get(), Ip("2001:db8:5:6::7"), Ip("2001:db8::1"), Link::kSll2);
+  c.FromClient(0, Seg(kTcpSyn, 1, 0, 0, {{100, 0}}));
+  c.FromServer(50, Seg(kTcpSyn | kTcpAck, 9, 2, 0, {{700, 100}}));
+  c.FromClient(10050, Seg(kTcpAck, 2, 10, 0, {{101, 700}}));
+  // Server sends two segments with the same TSval; only the first counts.
+  c.FromServer(10100, Seg(kTcpAck, 10, 2, 100, {{701, 101}}));
+  c.FromServer(10200, Seg(kTcpAck, 110, 2, 100, {{701, 101}}));
+  c.FromClient(20200, Seg(kTcpAck, 2, 210, 0, {{102, 701}}));  // echoes 701: 10100 us
+  c.FromClient(20300, Seg(kTcpAck, 2, 210, 0, {{102, 701}}));  // echoes again: no sample
+  auto ts = sink.Of(RttMethod::kTimestamp);
+  ASSERT_EQ(ts.size(), 4u);
+  EXPECT_DOUBLE_EQ(Us(ts[0]), 50);  // SYN's TSval echoed by the SYN-ACK
+  EXPECT_EQ(ts[0].leg, RttLeg::kServer);
+  EXPECT_DOUBLE_EQ(Us(ts[1]), 10000);  // 700 echoed by the client
+  EXPECT_EQ(ts[1].leg, RttLeg::kClient);
+  EXPECT_DOUBLE_EQ(Us(ts[2]), 50);  // 101 echoed by the server at 10100
+  EXPECT_DOUBLE_EQ(Us(ts[3]), 10100);
+  EXPECT_EQ(ts[3].client_prefix, Prefix::Parse("2001:db8:5::/48").value());
+  EXPECT_TRUE(sink.Of(RttMethod::kSeqAck).empty());  // timestamps in use
+}
+
+TEST(PassiveRttTest, TimestampRateLimitAndMaxAge) {
+  RecordingSink sink;
+  PassiveRttOptions options;
+  options.min_sample_interval = absl::Milliseconds(10);
+  options.tsval_max_age = absl::Seconds(1);
+  auto rtt = Make(&sink, options);
+  Conversation c(rtt.get(), Ip("198.18.7.9"), Ip("198.19.0.1"));
+  // Mid-flow, no handshake.
+  c.FromServer(0, Seg(kTcpAck, 10, 2, 100, {{1, 50}}));
+  c.FromServer(1000, Seg(kTcpAck, 110, 2, 100, {{2, 50}}));  // within 10 ms: not recorded
+  c.FromClient(5000, Seg(kTcpAck, 2, 210, 0, {{60, 2}}));    // echoes 2: nothing pending
+  c.FromServer(20000, Seg(kTcpAck, 210, 2, 100, {{3, 60}}));
+  c.FromClient(2000000, Seg(kTcpAck, 2, 310, 0, {{61, 3}}));  // 1.98 s later: too old
+  // Only the client's TSval 60, echoed by the server 15 ms later.
+  auto ts = sink.Of(RttMethod::kTimestamp);
+  ASSERT_EQ(ts.size(), 1u);
+  EXPECT_DOUBLE_EQ(Us(ts[0]), 15000);
+  EXPECT_EQ(ts[0].leg, RttLeg::kServer);
+  EXPECT_EQ(rtt->stats().rate_limited, 1u);
+  EXPECT_EQ(rtt->stats().pending_expired, 1u);
+}
+
+TEST(PassiveRttTest, SeqAckFallbackWithWrapAndKarn) {
+  RecordingSink sink;
+  auto rtt = Make(&sink);
+  Conversation c(rtt.get(), Ip("198.18.7.9"), Ip("198.19.0.1"), Link::kEthernet, 42);
+  const uint32_t isn = 0xffffff00;  // data wraps through 0
+  c.FromClient(0, Seg(kTcpSyn, 1000, 0));
+  c.FromServer(100, Seg(kTcpSyn | kTcpAck, isn, 1001));
+  c.FromClient(30100, Seg(kTcpAck, 1001, isn + 1));
+  const uint32_t s1 = isn + 1;
+  c.FromServer(30200, Seg(kTcpAck, s1, 1001, 200));  // ends past the wrap
+  c.FromServer(30300, Seg(kTcpAck, s1 + 200, 1001, 200));
+  c.FromClient(60300, Seg(kTcpAck, 1001, s1 + 200));  // acks the first: 30100 us
+  c.FromClient(60400, Seg(kTcpAck, 1001, s1 + 400));  // acks the second: 30100 us
+  // Segment 3 is sent, then retransmitted: its ack gives no sample (Karn).
+  c.FromServer(60500, Seg(kTcpAck, s1 + 400, 1001, 200));
+  c.FromServer(260500, Seg(kTcpAck, s1 + 400, 1001, 200));
+  c.FromClient(290500, Seg(kTcpAck, 1001, s1 + 600));
+  // New data after the retransmission is timed again.
+  c.FromServer(290600, Seg(kTcpAck, s1 + 600, 1001, 100));
+  c.FromClient(320700, Seg(kTcpAck, 1001, s1 + 700));
+  auto sa = sink.Of(RttMethod::kSeqAck);
+  ASSERT_EQ(sa.size(), 3u);
+  EXPECT_DOUBLE_EQ(Us(sa[0]), 30100);
+  EXPECT_DOUBLE_EQ(Us(sa[1]), 30100);
+  EXPECT_DOUBLE_EQ(Us(sa[2]), 30100);
+  for (const auto& s : sa) EXPECT_EQ(s.leg, RttLeg::kClient);
+  EXPECT_EQ(rtt->stats().karn_discarded, 1u);
+  EXPECT_EQ(sink.Of(RttMethod::kHandshake).size(), 2u);
+}
+
+TEST(PassiveRttTest, LocalPrefixesDecideTheClient) {
+  RecordingSink sink;
+  PassiveRttOptions options;
+  options.local_prefixes.push_back(Prefix::Parse("198.18.7.0/24").value());
+  auto rtt = Make(&sink, options);
+  // 198.18.7.9 sends the SYN but is configured as ours: the other end is the
+  // client (we are the client of an outgoing connection).
+  Conversation c(rtt.get(), Ip("198.18.7.9"), Ip("198.19.0.1"));
+  c.FromClient(0, Seg(kTcpSyn, 1000, 0));
+  c.FromServer(15000, Seg(kTcpSyn | kTcpAck, 5000, 1001));
+  c.FromClient(15010, Seg(kTcpAck, 1001, 5001));
+  auto hs = sink.Of(RttMethod::kHandshake);
+  ASSERT_EQ(hs.size(), 2u);
+  EXPECT_EQ(hs[0].leg, RttLeg::kClient);  // SYN -> SYN-ACK: the remote answered
+  EXPECT_DOUBLE_EQ(Us(hs[0]), 15000);
+  EXPECT_EQ(hs[0].client_prefix, Prefix::Parse("198.19.0.0/24").value());
+}
+
+TEST(PassiveRttTest, FlowTableIsBoundedAndIdleFlowsExpire) {
+  RecordingSink sink;
+  PassiveRttOptions options;
+  options.max_flows = 2;
+  options.flow_idle_timeout = absl::Seconds(10);
+  auto rtt = Make(&sink, options);
+  Conversation a(rtt.get(), Ip("198.18.0.1"), Ip("198.19.0.1"));
+  Conversation b(rtt.get(), Ip("198.18.0.2"), Ip("198.19.0.1"));
+  Conversation c(rtt.get(), Ip("198.18.0.3"), Ip("198.19.0.1"));
+  a.FromClient(0, Seg(kTcpSyn, 1, 0));
+  b.FromClient(1, Seg(kTcpSyn, 1, 0));
+  c.FromClient(2, Seg(kTcpSyn, 1, 0));
+  EXPECT_EQ(rtt->flow_count(), 2u);
+  EXPECT_EQ(rtt->stats().flows_rejected_full, 1u);
+  c.FromClient(20e6, Seg(kTcpSyn, 1, 0));  // 20 s later the others are idle
+  EXPECT_EQ(rtt->stats().flows_evicted_idle, 2u);
+  EXPECT_EQ(rtt->flow_count(), 1u);
+  // RST closes a flow.
+  c.FromServer(20e6 + 10, Seg(kTcpRst | kTcpAck, 0, 2));
+  EXPECT_EQ(rtt->flow_count(), 0u);
+  EXPECT_EQ(rtt->stats().flows_closed, 1u);
+}
+
+TEST(PassiveRttTest, OrderlyCloseRemovesTheFlowAndBareAcksCreateNone) {
+  RecordingSink sink;
+  auto rtt = Make(&sink);
+  Conversation c(rtt.get(), Ip("198.18.7.9"), Ip("198.19.0.1"));
+  c.FromClient(0, Seg(kTcpSyn, 1000, 0, 0, {{1, 0}}));
+  c.FromServer(100, Seg(kTcpSyn | kTcpAck, 5000, 1001, 0, {{50, 1}}));
+  c.FromClient(200, Seg(kTcpAck, 1001, 5001, 0, {{2, 50}}));
+  c.FromClient(300, Seg(kTcpFin | kTcpAck, 1001, 5001, 0, {{3, 50}}));
+  c.FromServer(400, Seg(kTcpFin | kTcpAck, 5001, 1002, 0, {{51, 3}}));
+  EXPECT_EQ(rtt->flow_count(), 1u);  // the server's FIN is not acknowledged yet
+  c.FromClient(500, Seg(kTcpAck, 1002, 5002, 0, {{4, 51}}));
+  EXPECT_EQ(rtt->flow_count(), 0u);
+  EXPECT_EQ(rtt->stats().flows_closed, 1u);
+  EXPECT_EQ(sink.packets, 6u);  // reported when the flow ended
+  // The final ACK echoed the server's FIN: a sample before the flow went.
+  EXPECT_DOUBLE_EQ(Us(sink.Of(RttMethod::kTimestamp).back()), 100);
+  // A late retransmitted ACK or FIN does not resurrect it.
+  c.FromClient(600, Seg(kTcpAck, 1002, 5002, 0, {{4, 51}}));
+  c.FromServer(700, Seg(kTcpFin | kTcpAck, 5001, 1002, 0, {{52, 4}}));
+  EXPECT_EQ(rtt->flow_count(), 0u);
+  EXPECT_EQ(rtt->stats().flows_created, 1u);
+}
+
+TEST(PassiveRttTest, PendingPerDirectionIsBounded) {
+  RecordingSink sink;
+  PassiveRttOptions options;
+  options.max_pending_per_direction = 4;
+  auto rtt = Make(&sink, options);
+  Conversation c(rtt.get(), Ip("198.18.0.1"), Ip("198.19.0.1"));
+  for (uint32_t i = 0; i < 10; ++i) {
+    c.FromServer(i * 10, Seg(kTcpAck, 100 * i, 1, 100, {{i + 1, 7}}));
+  }
+  EXPECT_EQ(rtt->stats().pending_evicted, 6u);
+  c.FromClient(1000, Seg(kTcpAck, 1, 1000, 0, {{8, 10}}));
+  auto ts = sink.Of(RttMethod::kTimestamp);
+  ASSERT_EQ(ts.size(), 1u);
+  EXPECT_DOUBLE_EQ(Us(ts[0]), 910);
+}
+
+TEST(PassiveRttTest, MalformedAndNonTcpAreCounted) {
+  RecordingSink sink;
+  auto rtt = Make(&sink);
+  std::vector<uint8_t> junk = {1, 2, 3};
+  CapturedPacket p;
+  p.bytes = absl::MakeConstSpan(junk);
+  p.link_type = 1;
+  rtt->OnCapturedPacket(p);
+  PacketBuilder b(Ip("198.18.0.1"), Ip("198.19.0.1"));
+  auto udp = b.Udp(1, 2, "x");
+  p.bytes = absl::MakeConstSpan(udp);
+  rtt->OnCapturedPacket(p);
+  EXPECT_EQ(rtt->stats().packets, 2u);
+  EXPECT_EQ(rtt->stats().decode.Get(DecodeStatus::kTruncatedLinkHeader), 1u);
+  EXPECT_EQ(rtt->stats().non_tcp_packets, 1u);
+  EXPECT_TRUE(sink.samples.empty());
+  rtt->UpdateCaptureStats(CaptureStats{.received = 2, .kernel_dropped = 7, .interface_dropped = 1});
+  EXPECT_EQ(rtt->stats().capture_kernel_dropped, 7u);
+  EXPECT_EQ(rtt->stats().capture_interface_dropped, 1u);
+}
+
+TEST(PassiveRttTest, PseudonymsReplacePrefixesAndRotate) {
+  RecordingSink sink;
+  auto rtt = Make(&sink);
+  ASSERT_FALSE(rtt->SetAnonymizationKey("short").ok());
+  const std::string key1(32, 'k');
+  ASSERT_TRUE(rtt->SetAnonymizationKey(key1).ok());
+  Conversation c(rtt.get(), Ip("198.18.7.9"), Ip("198.19.0.1"));
+  c.FromClient(0, Seg(kTcpSyn, 1000, 0));
+  c.FromServer(100, Seg(kTcpSyn | kTcpAck, 5000, 1001));
+  const Prefix clear = Prefix::Parse("198.18.7.0/24").value();
+  ASSERT_EQ(sink.samples.size(), 1u);
+  const Prefix p1 = sink.samples[0].client_prefix;
+  EXPECT_EQ(p1.length(), 24);
+  EXPECT_NE(p1, clear);
+  EXPECT_EQ(sink.flows[0], p1);
+  ASSERT_TRUE(rtt->SetAnonymizationKey(std::string(32, 'j')).ok());
+  EXPECT_EQ(rtt->prefixer().key_epoch(), 2u);
+  c.FromClient(20100, Seg(kTcpAck, 1001, 5001));
+  ASSERT_EQ(sink.samples.size(), 2u);
+  EXPECT_NE(sink.samples[1].client_prefix, p1);  // existing flow switched key
+  EXPECT_NE(sink.samples[1].client_prefix, clear);
+
+  PassiveRttOptions debug;
+  debug.expose_client_addresses = true;
+  auto rtt2 = Make(&sink, debug);
+  EXPECT_FALSE(rtt2->SetAnonymizationKey(key1).ok());
+}
+
+TEST(PassiveRttTest, NewConnectionOnSameTupleRestartsTheFlow) {
+  RecordingSink sink;
+  auto rtt = Make(&sink);
+  Conversation c(rtt.get(), Ip("198.18.7.9"), Ip("198.19.0.1"));
+  for (int round = 0; round < 2; ++round) {
+    const double t0 = round * 1e6;
+    const uint32_t isn = 1000 + static_cast<uint32_t>(round) * 99999;
+    c.FromClient(t0, Seg(kTcpSyn, isn, 0));
+    c.FromServer(t0 + 100, Seg(kTcpSyn | kTcpAck, 5000, isn + 1));
+    c.FromClient(t0 + 300, Seg(kTcpAck, isn + 1, 5001));
+  }
+  EXPECT_EQ(sink.Of(RttMethod::kHandshake).size(), 4u);
+  EXPECT_EQ(rtt->stats().flows_created, 2u);
+}
+
+TEST(ClientPrefixAggregatorTest, WindowsPrefixesAndMethods) {
+  ClientPrefixAggregator aggregator(absl::Seconds(60));
+  const Prefix a = Prefix::Parse("198.18.7.0/24").value();
+  const Prefix b = Prefix::Parse("2001:db8:5::/48").value();
+  const absl::Time t0 = absl::FromUnixSeconds(1700000040);  // window [1700000040, +60)
+  auto sample = [](absl::Time t, Prefix p, double us, RttMethod m, RttLeg l) {
+    RttSample s;
+    s.time = t;
+    s.client_prefix = p;
+    s.rtt = absl::Microseconds(us);
+    s.method = m;
+    s.leg = l;
+    return s;
+  };
+  aggregator.OnFlow(t0, a);
+  aggregator.OnTraffic(t0, a, 1, 1500);
+  aggregator.OnTraffic(t0, a, 1, 40);
+  for (int i = 1; i <= 100; ++i) {
+    aggregator.OnSample(sample(t0, a, i * 100.0, RttMethod::kTimestamp, RttLeg::kClient));
+  }
+  aggregator.OnSample(sample(t0, a, 5, RttMethod::kHandshake, RttLeg::kServer));
+  aggregator.OnSample(sample(t0, b, 777, RttMethod::kHandshake, RttLeg::kClient));
+  aggregator.OnSample(sample(t0 + absl::Seconds(61), a, 1, RttMethod::kSeqAck, RttLeg::kClient));
+  EXPECT_TRUE(aggregator.TakeCompleted(t0 + absl::Seconds(59)).empty());
+  auto done = aggregator.TakeCompleted(t0 + absl::Seconds(60));
+  ASSERT_EQ(done.size(), 2u);
+  EXPECT_EQ(done[0].client_prefix, a);
+  EXPECT_EQ(done[0].window_start, t0);
+  EXPECT_EQ(done[0].flows, 1u);
+  EXPECT_EQ(done[0].packets, 2u);
+  EXPECT_EQ(done[0].bytes, 1540u);
+  const auto& ts = done[0].Rtt(RttMethod::kTimestamp, RttLeg::kClient);
+  EXPECT_EQ(ts.count(), 100u);
+  EXPECT_NEAR(ts.Quantile(0.5), 5000, 5000 * 0.011);
+  EXPECT_DOUBLE_EQ(ts.min(), 100);
+  EXPECT_EQ(done[0].Rtt(RttMethod::kHandshake, RttLeg::kServer).count(), 1u);
+  EXPECT_EQ(done[1].client_prefix, b);
+  EXPECT_EQ(aggregator.open_entries(), 1u);
+  EXPECT_EQ(aggregator.TakeAll().size(), 1u);
+
+  ClientPrefixAggregator tiny(absl::Seconds(60), 1);
+  tiny.OnFlow(t0, a);
+  tiny.OnFlow(t0, b);
+  EXPECT_EQ(tiny.dropped_entries(), 1u);
+}
+
+}  // namespace
+}  // namespace vantage::probe
