@@ -1,0 +1,148 @@
+// PacketDecoder: parses the headers of one captured packet — link layer
+// (Ethernet with up to two VLAN tags, Linux SLL/SLL2, raw IPv4/IPv6), IPv4 or
+// IPv6 (skipping hop-by-hop, routing, fragment, destination-options and AH
+// extension headers), then TCP (flags, seq/ack, window, MSS and timestamp
+// options), UDP or ICMP/ICMPv6 — into a DecodedPacket of offsets and header
+// fields. It never copies payload bytes: payload is described by offset and
+// length only.
+//
+// Every malformed or truncated input yields a DecodeStatus other than kOk,
+// which callers count (DecodeCounters); no input makes it crash or read out
+// of bounds. A snaplen-truncated packet is fine as long as the headers are
+// complete: payload_length comes from the IP header, not from what was
+// captured.
+//
+// Thread model: stateless; all functions are thread-safe.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "absl/types/span.h"
+#include "core/ip_address.h"
+
+namespace vantage::probe {
+
+enum class DecodeStatus : uint8_t {
+  kOk = 0,
+  kUnsupportedLinkType,
+  kTruncatedLinkHeader,
+  kNotIp,  // ARP, LLDP, ... (not an error, but nothing for us)
+  kTooManyVlanTags,
+  kTruncatedIpHeader,
+  kBadIpVersion,
+  kBadIpHeaderLength,
+  kBadIpTotalLength,
+  kIpFragment,  // a non-first fragment: no transport header
+  kTruncatedIpv6ExtensionHeader,
+  kTooManyIpv6ExtensionHeaders,
+  kTruncatedTcpHeader,
+  kBadTcpDataOffset,
+  kBadTcpOptions,
+  kTruncatedUdpHeader,
+  kBadUdpLength,
+  kTruncatedIcmpHeader,
+  kCount,  // not a status: the number of statuses
+};
+
+const char* DecodeStatusName(DecodeStatus status);
+
+// TCP flag bits as on the wire.
+inline constexpr uint8_t kTcpFin = 0x01;
+inline constexpr uint8_t kTcpSyn = 0x02;
+inline constexpr uint8_t kTcpRst = 0x04;
+inline constexpr uint8_t kTcpPsh = 0x08;
+inline constexpr uint8_t kTcpAck = 0x10;
+inline constexpr uint8_t kTcpUrg = 0x20;
+inline constexpr uint8_t kTcpEce = 0x40;
+inline constexpr uint8_t kTcpCwr = 0x80;
+
+inline constexpr uint8_t kIpProtoIcmp = 1;
+inline constexpr uint8_t kIpProtoTcp = 6;
+inline constexpr uint8_t kIpProtoUdp = 17;
+inline constexpr uint8_t kIpProtoIcmpv6 = 58;
+
+struct TcpHeader {
+  uint32_t seq = 0;
+  uint32_t ack = 0;
+  uint16_t window = 0;
+  uint8_t flags = 0;
+  uint8_t header_length = 0;  // bytes, including options
+  bool has_mss = false;
+  bool has_timestamps = false;
+  bool has_window_scale = false;
+  bool sack_permitted = false;
+  uint16_t mss = 0;
+  uint8_t window_scale = 0;
+  uint32_t tsval = 0;
+  uint32_t tsecr = 0;
+};
+
+struct UdpHeader {
+  uint16_t length = 0;  // from the header (header + payload)
+};
+
+struct IcmpHeader {
+  uint8_t type = 0;
+  uint8_t code = 0;
+  // Echo request/reply (and ICMPv4 timestamp) identifier and sequence.
+  bool has_echo_fields = false;
+  uint16_t id = 0;
+  uint16_t sequence = 0;
+  // For errors (unreachable, time exceeded, parameter problem, ...): where
+  // the quoted original IP packet starts in the captured bytes; 0 otherwise.
+  // Decode it with PacketDecoder::DecodeQuoted.
+  bool is_error = false;
+  uint16_t quoted_offset = 0;
+};
+
+struct DecodedPacket {
+  IpAddress src;
+  IpAddress dst;
+  uint8_t ip_version = 0;  // 4 or 6
+  uint8_t protocol = 0;    // transport protocol (after IPv6 extension headers)
+  uint8_t ttl = 0;         // TTL or hop limit
+  uint8_t vlan_count = 0;
+  std::array<uint16_t, 2> vlan_ids{};  // outer first
+  bool more_fragments = false;         // first fragment of a fragmented datagram
+  uint16_t l3_offset = 0;
+  uint16_t l4_offset = 0;
+  // Transport payload: starts at payload_offset in the packet (possibly beyond
+  // what was captured) and is payload_length bytes long on the wire.
+  uint16_t payload_offset = 0;
+  uint32_t payload_length = 0;
+  uint32_t ip_length = 0;  // IP header + payload as stated by the IP header
+  uint16_t src_port = 0;   // TCP/UDP
+  uint16_t dst_port = 0;
+  TcpHeader tcp;    // valid when protocol == kIpProtoTcp
+  UdpHeader udp;    // valid when protocol == kIpProtoUdp
+  IcmpHeader icmp;  // valid when protocol is ICMP or ICMPv6
+};
+
+class PacketDecoder {
+ public:
+  // Decodes a packet captured with link type `link_type` (a DLT_* value).
+  // `wire_length` is the length on the wire (0: same as bytes.size()).
+  static DecodeStatus Decode(int link_type, absl::Span<const uint8_t> bytes, DecodedPacket* out,
+                             uint32_t wire_length = 0);
+  // Decodes from the IP header at `offset` (raw IP).
+  static DecodeStatus DecodeIp(absl::Span<const uint8_t> bytes, size_t offset, DecodedPacket* out);
+  // Decodes the original packet quoted by an ICMP error, starting at
+  // `offset` (IcmpHeader::quoted_offset): lengths in the quoted header are
+  // not checked against what is present, and only the first 8 transport
+  // bytes are needed (ports and TCP sequence, UDP length, ICMP id/seq).
+  static DecodeStatus DecodeQuoted(absl::Span<const uint8_t> bytes, size_t offset,
+                                   DecodedPacket* out);
+};
+
+// Per-status counts, for metrics and reports.
+struct DecodeCounters {
+  std::array<uint64_t, static_cast<size_t>(DecodeStatus::kCount)> counts{};
+
+  void Count(DecodeStatus status) { ++counts[static_cast<size_t>(status)]; }
+  uint64_t Get(DecodeStatus status) const { return counts[static_cast<size_t>(status)]; }
+  // Everything but kOk.
+  uint64_t Failures() const;
+};
+
+}  // namespace vantage::probe

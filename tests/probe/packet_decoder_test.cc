@@ -1,0 +1,220 @@
+#include "probe/packet_decoder.h"
+
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "tests/probe/packet_builder.h"
+
+namespace vantage::probe {
+namespace {
+
+using testing::Link;
+using testing::PacketBuilder;
+using testing::TcpSpec;
+
+IpAddress Ip(const char* text) { return IpAddress::Parse(text).value(); }
+
+DecodeStatus DecodeBytes(int link_type, const std::vector<uint8_t>& bytes, DecodedPacket* out) {
+  return PacketDecoder::Decode(link_type, absl::MakeConstSpan(bytes), out);
+}
+
+TcpSpec SynWithOptions() {
+  TcpSpec spec;
+  spec.src_port = 51000;
+  spec.dst_port = 443;
+  spec.seq = 0xfffffff0;
+  spec.flags = kTcpSyn;
+  spec.mss = 1460;
+  spec.timestamps = std::make_pair(123456u, 0u);
+  return spec;
+}
+
+TEST(PacketDecoderTest, EthernetIpv4TcpWithOptions) {
+  PacketBuilder b(Ip("198.18.0.1"), Ip("198.19.0.2"));
+  auto bytes = b.WithTtl(57).Tcp(SynWithOptions());
+  DecodedPacket d;
+  ASSERT_EQ(DecodeBytes(b.link_type(), bytes, &d), DecodeStatus::kOk);
+  EXPECT_EQ(d.ip_version, 4);
+  EXPECT_EQ(d.src, Ip("198.18.0.1"));
+  EXPECT_EQ(d.dst, Ip("198.19.0.2"));
+  EXPECT_EQ(d.protocol, kIpProtoTcp);
+  EXPECT_EQ(d.ttl, 57);
+  EXPECT_EQ(d.l3_offset, 14);
+  EXPECT_EQ(d.l4_offset, 34);
+  EXPECT_EQ(d.src_port, 51000);
+  EXPECT_EQ(d.dst_port, 443);
+  EXPECT_EQ(d.tcp.seq, 0xfffffff0u);
+  EXPECT_EQ(d.tcp.flags, kTcpSyn);
+  EXPECT_TRUE(d.tcp.has_mss);
+  EXPECT_EQ(d.tcp.mss, 1460);
+  EXPECT_TRUE(d.tcp.has_timestamps);
+  EXPECT_EQ(d.tcp.tsval, 123456u);
+  EXPECT_EQ(d.tcp.tsecr, 0u);
+  EXPECT_EQ(d.tcp.header_length, 36);
+  EXPECT_EQ(d.payload_offset, 34 + 36);
+  EXPECT_EQ(d.payload_length, 0u);
+}
+
+TEST(PacketDecoderTest, PayloadIsDescribedNotCopiedAndSnaplenTruncationIsFine) {
+  PacketBuilder b(Ip("198.18.0.1"), Ip("198.19.0.2"));
+  TcpSpec spec;
+  spec.flags = kTcpAck | kTcpPsh;
+  spec.timestamps = std::make_pair(1u, 2u);
+  spec.payload = std::string(1000, 'x');
+  auto bytes = b.Tcp(spec);
+  const uint32_t wire = static_cast<uint32_t>(bytes.size());
+  bytes.resize(128);  // what a snaplen-128 capture keeps
+  DecodedPacket d;
+  ASSERT_EQ(PacketDecoder::Decode(1, absl::MakeConstSpan(bytes), &d, wire), DecodeStatus::kOk);
+  EXPECT_EQ(d.payload_length, 1000u);
+  EXPECT_EQ(d.payload_offset, 14 + 20 + 32);
+  // Without the wire length the IP total length can't be satisfied.
+  EXPECT_EQ(DecodeBytes(1, bytes, &d), DecodeStatus::kBadIpTotalLength);
+}
+
+TEST(PacketDecoderTest, VlanAndQinQ) {
+  PacketBuilder single(Ip("198.18.0.1"), Ip("198.19.0.2"));
+  auto bytes = single.WithVlan(100).Tcp(SynWithOptions());
+  DecodedPacket d;
+  ASSERT_EQ(DecodeBytes(1, bytes, &d), DecodeStatus::kOk);
+  EXPECT_EQ(d.vlan_count, 1);
+  EXPECT_EQ(d.vlan_ids[0], 100);
+  EXPECT_EQ(d.l3_offset, 18);
+
+  PacketBuilder double_tagged(Ip("2001:db8::1"), Ip("2001:db8:1::2"));
+  bytes = double_tagged.WithVlan(10).WithVlan(20).Tcp(SynWithOptions());
+  ASSERT_EQ(DecodeBytes(1, bytes, &d), DecodeStatus::kOk);
+  EXPECT_EQ(d.vlan_count, 2);
+  EXPECT_EQ(d.vlan_ids[0], 10);
+  EXPECT_EQ(d.vlan_ids[1], 20);
+  EXPECT_EQ(d.l3_offset, 22);
+  EXPECT_EQ(d.ip_version, 6);
+
+  PacketBuilder triple(Ip("198.18.0.1"), Ip("198.19.0.2"));
+  bytes = triple.WithVlan(1).WithVlan(2).WithVlan(3).Tcp(SynWithOptions());
+  EXPECT_EQ(DecodeBytes(1, bytes, &d), DecodeStatus::kTooManyVlanTags);
+}
+
+TEST(PacketDecoderTest, LinuxCookedAndRaw) {
+  for (Link link : {Link::kSll, Link::kSll2, Link::kRaw}) {
+    PacketBuilder b(Ip("2001:db8::1"), Ip("2001:db8:1::2"));
+    b.WithLink(link);
+    auto bytes = b.Tcp(SynWithOptions());
+    DecodedPacket d;
+    ASSERT_EQ(DecodeBytes(b.link_type(), bytes, &d), DecodeStatus::kOk) << b.link_type();
+    EXPECT_EQ(d.src, Ip("2001:db8::1"));
+    EXPECT_EQ(d.dst_port, 443);
+    EXPECT_EQ(d.tcp.tsval, 123456u);
+    EXPECT_EQ(d.l3_offset, link == Link::kSll ? 16 : link == Link::kSll2 ? 20 : 0);
+  }
+  // DLT_IPV4 / DLT_IPV6 insist on their version.
+  PacketBuilder v4(Ip("198.18.0.1"), Ip("198.19.0.2"));
+  auto bytes = v4.WithLink(Link::kRaw).Tcp(SynWithOptions());
+  DecodedPacket d;
+  EXPECT_EQ(DecodeBytes(228, bytes, &d), DecodeStatus::kOk);
+  EXPECT_EQ(DecodeBytes(229, bytes, &d), DecodeStatus::kBadIpVersion);
+}
+
+TEST(PacketDecoderTest, Ipv6ExtensionHeaderIsSkipped) {
+  PacketBuilder b(Ip("2001:db8::1"), Ip("2001:db8:1::2"));
+  auto bytes = b.WithIpv6DestOptions().Tcp(SynWithOptions());
+  DecodedPacket d;
+  ASSERT_EQ(DecodeBytes(1, bytes, &d), DecodeStatus::kOk);
+  EXPECT_EQ(d.protocol, kIpProtoTcp);
+  EXPECT_EQ(d.l4_offset, 14 + 40 + 8);
+  EXPECT_EQ(d.tcp.tsval, 123456u);
+  // Cut inside the extension header.
+  bytes.resize(14 + 40 + 4);
+  EXPECT_EQ(PacketDecoder::Decode(1, absl::MakeConstSpan(bytes), &d, 200),
+            DecodeStatus::kTruncatedIpv6ExtensionHeader);
+}
+
+TEST(PacketDecoderTest, UdpAndIcmp) {
+  PacketBuilder b(Ip("198.18.0.1"), Ip("198.19.0.2"));
+  auto bytes = b.Udp(5353, 862, "hello");
+  DecodedPacket d;
+  ASSERT_EQ(DecodeBytes(1, bytes, &d), DecodeStatus::kOk);
+  EXPECT_EQ(d.protocol, kIpProtoUdp);
+  EXPECT_EQ(d.src_port, 5353);
+  EXPECT_EQ(d.dst_port, 862);
+  EXPECT_EQ(d.udp.length, 13);
+  EXPECT_EQ(d.payload_length, 5u);
+
+  bytes = b.Icmp(8, 0, 0x1234, 7);
+  ASSERT_EQ(DecodeBytes(1, bytes, &d), DecodeStatus::kOk);
+  EXPECT_EQ(d.icmp.type, 8);
+  EXPECT_TRUE(d.icmp.has_echo_fields);
+  EXPECT_EQ(d.icmp.id, 0x1234);
+  EXPECT_EQ(d.icmp.sequence, 7);
+  EXPECT_FALSE(d.icmp.is_error);
+
+  PacketBuilder v6(Ip("2001:db8::1"), Ip("2001:db8:1::2"));
+  bytes = v6.Icmp(129, 0, 9, 10);
+  ASSERT_EQ(DecodeBytes(1, bytes, &d), DecodeStatus::kOk);
+  EXPECT_EQ(d.protocol, kIpProtoIcmpv6);
+  EXPECT_EQ(d.icmp.id, 9);
+  EXPECT_EQ(d.icmp.sequence, 10);
+}
+
+TEST(PacketDecoderTest, IcmpErrorQuotesTheOriginalPacket) {
+  // A TCP SYN we sent, quoted (IP header + 8 bytes) in a TTL-exceeded error.
+  PacketBuilder original(Ip("198.18.0.1"), Ip("198.19.0.2"));
+  auto syn = original.WithLink(Link::kRaw).Tcp(SynWithOptions());
+  std::vector<uint8_t> quoted(syn.begin(), syn.begin() + 28);
+  PacketBuilder router(Ip("198.18.5.5"), Ip("198.18.0.1"));
+  auto bytes = router.Icmp(11, 0, 0, 0, quoted);
+  DecodedPacket d;
+  ASSERT_EQ(DecodeBytes(1, bytes, &d), DecodeStatus::kOk);
+  EXPECT_TRUE(d.icmp.is_error);
+  EXPECT_EQ(d.icmp.quoted_offset, 14 + 20 + 8);
+  DecodedPacket inner;
+  ASSERT_EQ(PacketDecoder::DecodeQuoted(absl::MakeConstSpan(bytes), d.icmp.quoted_offset, &inner),
+            DecodeStatus::kOk);
+  EXPECT_EQ(inner.src, Ip("198.18.0.1"));
+  EXPECT_EQ(inner.dst, Ip("198.19.0.2"));
+  EXPECT_EQ(inner.protocol, kIpProtoTcp);
+  EXPECT_EQ(inner.src_port, 51000);
+  EXPECT_EQ(inner.dst_port, 443);
+  EXPECT_EQ(inner.tcp.seq, 0xfffffff0u);
+}
+
+TEST(PacketDecoderTest, MalformedInputsAreClassified) {
+  PacketBuilder b(Ip("198.18.0.1"), Ip("198.19.0.2"));
+  const auto good = b.Tcp(SynWithOptions());
+  DecodedPacket d;
+  auto with = [&](size_t index, uint8_t value) {
+    auto copy = good;
+    copy[index] = value;
+    return DecodeBytes(1, copy, &d);
+  };
+  EXPECT_EQ(with(14, 0x55), DecodeStatus::kBadIpVersion);
+  EXPECT_EQ(with(14, 0x44), DecodeStatus::kBadIpHeaderLength);
+  EXPECT_EQ(with(14, 0x4f), DecodeStatus::kTruncatedIpHeader);
+  EXPECT_EQ(with(17, 10), DecodeStatus::kBadIpTotalLength);         // total < header
+  EXPECT_EQ(with(16, 0x40), DecodeStatus::kBadIpTotalLength);       // total > frame
+  EXPECT_EQ(with(21, 0x10), DecodeStatus::kIpFragment);             // offset != 0
+  EXPECT_EQ(with(34 + 12, 0x40), DecodeStatus::kBadTcpDataOffset);  // 16 bytes
+  EXPECT_EQ(with(34 + 12, 0xf0), DecodeStatus::kBadTcpDataOffset);  // 60 > segment
+  EXPECT_EQ(with(34 + 21, 0), DecodeStatus::kBadTcpOptions);        // MSS length 0
+  EXPECT_EQ(with(13, 0x06), DecodeStatus::kNotIp);                  // ARP
+  EXPECT_EQ(DecodeBytes(999, good, &d), DecodeStatus::kUnsupportedLinkType);
+  // Every prefix of a good packet is either fine or classified, never a crash.
+  for (size_t n = 0; n < good.size(); ++n) {
+    std::vector<uint8_t> cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n));
+    EXPECT_NE(
+        PacketDecoder::Decode(1, absl::MakeConstSpan(cut), &d, static_cast<uint32_t>(good.size())),
+        DecodeStatus::kOk)
+        << n;
+  }
+  DecodeCounters counters;
+  counters.Count(DecodeStatus::kOk);
+  counters.Count(DecodeStatus::kNotIp);
+  counters.Count(DecodeStatus::kNotIp);
+  EXPECT_EQ(counters.Get(DecodeStatus::kNotIp), 2u);
+  EXPECT_EQ(counters.Failures(), 2u);
+  EXPECT_STREQ(DecodeStatusName(DecodeStatus::kBadTcpOptions), "bad_tcp_options");
+}
+
+}  // namespace
+}  // namespace vantage::probe
