@@ -7,6 +7,7 @@
 #include <random>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
 
@@ -375,6 +376,20 @@ void ActiveProber::OnIcmpError(const PacketClassification& c) {
   if (it->second.state == ProbeState::kPending) {
     Resolve(c.target, c.flow, it->second, ProbeState::kLost);
   }
+}
+
+std::string ActiveProber::CaptureFilter() const {
+  // ICMP carries echo probes and every error quoting any probe.
+  std::string filter = "icmp or icmp6";
+  absl::flat_hash_set<uint32_t> seen;  // protocol << 16 | port
+  for (size_t t = 0; t < codec_->target_count(); ++t) {
+    const ProbeMethodSpec& spec = codec_->target(static_cast<uint32_t>(t)).spec;
+    if (spec.method == ProbeMethod::kIcmpEcho) continue;
+    const bool tcp = spec.method == ProbeMethod::kTcpSyn;
+    if (!seen.insert((tcp ? 6u : 17u) << 16 | spec.port).second) continue;
+    absl::StrAppend(&filter, " or (", tcp ? "tcp" : "udp", " port ", spec.port, ")");
+  }
+  return filter;
 }
 
 bool ActiveProber::Finished() const {

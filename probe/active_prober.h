@@ -135,6 +135,10 @@ class ActiveProber {
   using Decoder = std::function<std::optional<IpPacketView>(const CapturedPacket&)>;
   [[nodiscard]] absl::Status AddSource(PacketSource* source, Decoder decode);
 
+  // A pcap-filter(7) expression that captures our probes, their replies and
+  // ICMP errors for the targets added so far (for PcapLiveOptions::bpf_filter).
+  std::string CaptureFilter() const;
+
   // Arms the schedule on the loop.
   [[nodiscard]] absl::Status Start();
   void Stop();

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstddef>
 
+#include "probe/packet_decoder.h"
+
 namespace vantage::probe {
 
 std::optional<IpPacketView> ParseIpPacket(absl::Span<const uint8_t> bytes) {
@@ -38,6 +40,24 @@ std::optional<IpPacketView> ParseIpPacket(absl::Span<const uint8_t> bytes) {
     return view;
   }
   return std::nullopt;
+}
+
+std::optional<IpPacketView> IpPacketFromCapture(const CapturedPacket& packet) {
+  DecodedPacket d;
+  if (PacketDecoder::Decode(packet.link_type, packet.bytes, &d, packet.wire_length) !=
+      DecodeStatus::kOk) {
+    return std::nullopt;
+  }
+  IpPacketView view;
+  view.source = d.src;
+  view.destination = d.dst;
+  view.protocol = d.protocol;
+  view.ttl = d.ttl;
+  const size_t ip_end =
+      std::min(packet.bytes.size(), static_cast<size_t>(d.l3_offset) + d.ip_length);
+  if (d.l4_offset > ip_end) return std::nullopt;
+  view.l4 = packet.bytes.subspan(d.l4_offset, ip_end - d.l4_offset);
+  return view;
 }
 
 }  // namespace vantage::probe

@@ -12,6 +12,7 @@
 
 #include "absl/types/span.h"
 #include "core/ip_address.h"
+#include "probe/packet_source.h"
 
 namespace vantage::probe {
 
@@ -28,5 +29,9 @@ struct IpPacketView {
 // nullopt when the bytes are not a plausible IPv4/IPv6 header. A quoted
 // packet may be truncated: only the IP header itself must be complete.
 std::optional<IpPacketView> ParseIpPacket(absl::Span<const uint8_t> bytes);
+
+// The IP packet inside a captured frame, through PacketDecoder (link layer,
+// IPv6 extension headers); nullopt when the decoder rejects it.
+std::optional<IpPacketView> IpPacketFromCapture(const CapturedPacket& packet);
 
 }  // namespace vantage::probe
