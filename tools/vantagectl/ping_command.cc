@@ -55,9 +55,8 @@ double Ms(double us) { return us / 1000.0; }
 
 nlohmann::json SketchJson(const vantage::QuantileSketch& s) {
   if (s.empty()) return nullptr;
-  return {{"count", s.count()},        {"min", s.min()},
-          {"p50", s.Quantile(0.5)},    {"p90", s.Quantile(0.9)},
-          {"p99", s.Quantile(0.99)},   {"max", s.max()}};
+  return {{"count", s.count()},     {"min", s.min()},          {"p50", s.Quantile(0.5)},
+          {"p90", s.Quantile(0.9)}, {"p99", s.Quantile(0.99)}, {"max", s.max()}};
 }
 
 nlohmann::json ToJson(const PingResult& result) {
@@ -116,22 +115,24 @@ void PrintTable(const PingResult& result) {
               "recv", "loss%", "min ms", "p50 ms", "p90 ms", "p99 ms", "max ms", "notes");
   for (const auto& t : result.targets) {
     const FlowReport& r = t.merged;
-    const double loss = r.sent ? 100.0 * static_cast<double>(r.lost) / static_cast<double>(r.sent) : 0;
+    const double loss =
+        r.sent ? 100.0 * static_cast<double>(r.lost) / static_cast<double>(r.sent) : 0;
     std::string notes;
     if (r.duplicates) notes += absl::StrFormat("dup=%d ", r.duplicates);
     if (r.late) notes += absl::StrFormat("late=%d ", r.late);
     for (int k = 0; k < vantage::probe::kIcmpErrorKinds; ++k) {
       if (r.errors[static_cast<size_t>(k)] == 0) continue;
       notes += absl::StrFormat(
-          "%s=%d ", vantage::probe::IcmpErrorKindName(static_cast<vantage::probe::IcmpErrorKind>(k)),
+          "%s=%d ",
+          vantage::probe::IcmpErrorKindName(static_cast<vantage::probe::IcmpErrorKind>(k)),
           r.errors[static_cast<size_t>(k)]);
     }
     if (!r.reflector_us.empty()) {
       notes += absl::StrFormat("reflector_p50=%.1fus ", r.reflector_us.Quantile(0.5));
     }
     if (!r.forward_us.empty()) {
-      notes += absl::StrFormat("owd_fwd_p50=%.1fus owd_bwd_p50=%.1fus ",
-                               r.forward_us.Quantile(0.5), r.backward_us.Quantile(0.5));
+      notes += absl::StrFormat("owd_fwd_p50=%.1fus owd_bwd_p50=%.1fus ", r.forward_us.Quantile(0.5),
+                               r.backward_us.Quantile(0.5));
     }
     if (r.rtt_us.empty()) {
       std::printf("%-28s %-10s %6d %6d %6.1f%% %9s %9s %9s %9s %9s  %s\n",
@@ -144,8 +145,8 @@ void PrintTable(const PingResult& result) {
                 t.target.address.ToString().c_str(), t.target.spec.ToString().c_str(),
                 static_cast<int>(r.sent), static_cast<int>(r.received), loss,
                 r.min_rtt ? absl::ToDoubleMilliseconds(*r.min_rtt) : NAN,
-                Ms(r.rtt_us.Quantile(0.5)), Ms(r.rtt_us.Quantile(0.9)),
-                Ms(r.rtt_us.Quantile(0.99)), Ms(r.rtt_us.max()), notes.c_str());
+                Ms(r.rtt_us.Quantile(0.5)), Ms(r.rtt_us.Quantile(0.9)), Ms(r.rtt_us.Quantile(0.99)),
+                Ms(r.rtt_us.max()), notes.c_str());
   }
   const auto& c = result.counters;
   if (c.forged || c.send_errors || result.capture.kernel_dropped) {
