@@ -107,7 +107,7 @@ void ExpectAllAnswered(const PingResult& result, int count) {
     ASSERT_EQ(t.merged.rtt_us.count(), static_cast<uint64_t>(count));
     ASSERT_TRUE(t.merged.min_rtt.has_value());
     EXPECT_GT(*t.merged.min_rtt, absl::ZeroDuration());
-    EXPECT_LT(t.merged.rtt_us.max(), 50'000);  // µs
+    EXPECT_LT(t.merged.rtt_us.max(), 500'000);  // µs: within the timeout (busy CI hosts)
   }
 }
 
@@ -315,6 +315,17 @@ TEST_F(NamespaceTest, IcmpErrorsAreAttributedToTheirProbes) {
       {Ip("198.18.77.2"), Method("stamp:4242")},  // nobody listens: port unreachable
       {Ip("2001:db8:77::2"), Method("stamp:4242")},
   };
+  // IPv4 "no route" errors from b would be rate-limited by the global
+  // net.ipv4.route.error_cost; TTL-exceeded obeys b's icmp_ratelimit (0).
+  // b routes 198.18.200.0/24 to a link of its own, so a's TTL-1 packets die in b's
+  // forwarding path with "time exceeded".
+  ASSERT_EQ(std::system(absl::StrCat("set -e; ip netns exec ", a_,
+                                     " sysctl -qw net.ipv4.ip_default_ttl=1; ip -n ", b_,
+                                     " link add vtx0 type veth peer name vtx1; ip -n ", b_,
+                                     " link set vtx0 up; ip -n ", b_, " link set vtx1 up; ip -n ",
+                                     b_, " addr add 198.18.200.1/24 dev vtx0")
+                            .c_str()),
+            0);
   PingResult result;
   InNamespace(a_, [&] {
     PingOptions o = Quick(targets, 4);
@@ -339,11 +350,7 @@ TEST_F(NamespaceTest, IcmpErrorsAreAttributedToTheirProbes) {
     }
     RecordProperty(t.target.address.ToString() + "_" + t.target.spec.ToString(), errors);
   }
-  // IPv4 routing errors are rate-limited by the kernel's route.error_cost /
-  // error_burst (global sysctls, not net.ipv4.icmp_ratelimit): at least one
-  // comes back, and every one that does is attributed.
-  EXPECT_GE(result.targets[0].merged.errors[kind(IcmpErrorKind::kNetUnreachable)], 1u);
-  EXPECT_LE(result.targets[0].merged.errors[kind(IcmpErrorKind::kNetUnreachable)], 4u);
+  EXPECT_EQ(result.targets[0].merged.errors[kind(IcmpErrorKind::kTimeExceeded)], 4u);
   EXPECT_EQ(result.targets[1].merged.errors[kind(IcmpErrorKind::kNetUnreachable)], 4u);
   EXPECT_EQ(result.targets[2].merged.errors[kind(IcmpErrorKind::kPortUnreachable)], 4u);
   EXPECT_EQ(result.targets[3].merged.errors[kind(IcmpErrorKind::kPortUnreachable)], 4u);
