@@ -238,6 +238,8 @@ void ActiveProber::SendOne(uint32_t target, absl::Time now_mono) {
   }
   ++fs.sent;
   ++pending_;
+  if (first_send_ == absl::InfiniteFuture()) first_send_ = now_mono;
+  last_send_ = now_mono;
   expiry_.push_back(Deadline{
       sent_ns + absl::ToInt64Nanoseconds(options_.timeout + options_.capture_grace), sent_ns, key});
 }

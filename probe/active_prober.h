@@ -159,6 +159,8 @@ class ActiveProber {
   std::vector<FlowReport> TakeWindow(bool include_idle = false);
   const ProberCounters& counters() const { return counters_; }
   size_t in_flight() const { return in_flight_.size(); }
+  // From the first to the last probe sent (monotonic), for rate figures.
+  absl::Duration send_span() const { return last_send_ - first_send_; }
   const ProbeCodec& codec() const { return *codec_; }
   // Bytes held per target by the prober's own structures (not in-flight
   // probes, which are bounded by rate × memory): for the 1 KiB budget.
@@ -252,6 +254,8 @@ class ActiveProber {
   std::optional<EventLoop::TimerId> timer_;
   absl::Time timer_at_ = absl::InfiniteFuture();
   ProberCounters counters_;
+  absl::Time first_send_ = absl::InfiniteFuture();
+  absl::Time last_send_ = absl::InfiniteFuture();
 };
 
 }  // namespace vantage::probe

@@ -90,6 +90,8 @@ absl::StatusOr<PingResult> PingSession::Run(const PingOptions& options) {
   const bool finished = prober->Finished();
   PingResult result;
   result.elapsed = clock.MonotonicNow() - start;
+  result.send_span = prober->send_span();
+  result.prober_bytes_per_target = prober->ApproximateBytesPerTarget();
   prober->Stop();
   if (!finished) return absl::DeadlineExceededError("ping did not finish in time");
 

@@ -52,6 +52,9 @@ struct PingResult {
   std::vector<std::string> interfaces;
   CaptureStats capture;  // summed over interfaces
   absl::Duration elapsed;
+  absl::Duration send_span;  // first to last probe sent
+  // ActiveProber::ApproximateBytesPerTarget at the end of the run.
+  size_t prober_bytes_per_target = 0;
 };
 
 class PingSession {
