@@ -54,11 +54,14 @@ absl::StatusOr<PingResult> PingSession::Run(const PingOptions& options) {
                            ActiveProber::Create(po, loop.get(), &clock, sender.get(), secret));
 
   std::vector<std::string> interfaces;
+  std::vector<IpAddress> sources_seen;  // one interface lookup per source address
   if (options.interface) interfaces.push_back(*options.interface);
   for (const ProbeTarget& target : options.targets) {
     VANTAGE_RETURN_IF_ERROR(prober->AddTarget(target).status());
     if (options.interface) continue;
     VANTAGE_ASSIGN_OR_RETURN(const IpAddress source, sender->SourceAddressFor(target.address));
+    if (std::find(sources_seen.begin(), sources_seen.end(), source) != sources_seen.end()) continue;
+    sources_seen.push_back(source);
     VANTAGE_ASSIGN_OR_RETURN(std::string name, InterfaceForAddress(source));
     if (std::find(interfaces.begin(), interfaces.end(), name) == interfaces.end()) {
       interfaces.push_back(std::move(name));
