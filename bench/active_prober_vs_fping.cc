@@ -76,7 +76,7 @@ double Quantile(std::vector<double>& v, double q) {
 }
 
 ToolRun RunOurs(const std::vector<IpAddress>& targets, int count, double period_ms, double pps_cap,
-                size_t* bytes_per_target = nullptr) {
+                size_t* bytes_per_target = nullptr, bool immediate = true) {
   PingOptions o;
   for (const auto& t : targets) o.targets.push_back(ProbeTarget{t, {}});
   o.count = count;
@@ -84,6 +84,7 @@ ToolRun RunOurs(const std::vector<IpAddress>& targets, int count, double period_
   o.timeout = absl::Milliseconds(500);
   o.max_pps = pps_cap;
   o.capture_buffer_bytes = 64 << 20;
+  o.capture_immediate = immediate;
   const double cpu0 = CpuSeconds(RUSAGE_SELF);
   auto r = PingSession::Run(o);
   ToolRun run;
@@ -206,7 +207,7 @@ int main(int argc, char** argv) {
     const int count = std::max(2, static_cast<int>(rate * (quick ? 1.0 : 2.0) / n));
     const double period_ms = n * 1000.0 / rate;
     size_t bytes = 0;
-    ToolRun r = RunOurs(targets, count, period_ms, rate * 1.05, &bytes);
+    ToolRun r = RunOurs(targets, count, period_ms, rate * 1.05, &bytes, /*immediate=*/false);
     const bool ok = r.ok;
     std::printf("  %-10s %10.0f %10.0f %8llu %8llu %14.0f %s %s\n", "vantage", rate, r.pps,
                 static_cast<unsigned long long>(r.sent),
@@ -238,8 +239,12 @@ int main(int argc, char** argv) {
       "  probes per CPU-second (capacity of one core, independent of other load): vantage %.0f, "
       "fping %.0f, ratio %.2fx\n",
       best_ours_cpu, best_fping_cpu, best_fping_cpu > 0 ? best_ours_cpu / best_fping_cpu : 0.0);
-  std::printf("  load average during the run: ");
-  (void)!std::system("cut -d' ' -f1-3 /proc/loadavg");
+  char load[64] = {};
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    (void)!std::fgets(load, sizeof(load), f);
+    std::fclose(f);
+  }
+  std::printf("  load average at the end (2 shared cores): %s", load);
   std::printf("\n[memory] prober structures at %d targets: %zu bytes per target (budget 1024)\n", n,
               bytes_per_target);
   return 0;

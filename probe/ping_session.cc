@@ -72,7 +72,8 @@ absl::StatusOr<PingResult> PingSession::Run(const PingOptions& options) {
     PcapLiveOptions co;
     co.interface = name;
     co.buffer_size_bytes = options.capture_buffer_bytes;
-    co.immediate_mode = true;
+    co.immediate_mode = options.capture_immediate;
+    co.block_timeout_ms = 1;
     co.bpf_filter = prober->CaptureFilter();
     VANTAGE_ASSIGN_OR_RETURN(auto source, PcapLiveSource::Open(co));
     VANTAGE_RETURN_IF_ERROR(prober->AddSource(source.get(), IpPacketFromCapture));

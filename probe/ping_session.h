@@ -34,6 +34,10 @@ struct PingOptions {
   double max_pps = 10'000;
   std::optional<std::string> interface;
   int capture_buffer_bytes = 32 << 20;
+  // Immediate capture delivery (lowest processing latency), or TPACKET_V3
+  // blocks retired every millisecond (fewer wake-ups at high rates). Either
+  // way the timestamps are the kernel's.
+  bool capture_immediate = true;
   // For one-way delays: treat our clock as synchronised (nullopt: ask the kernel).
   std::optional<bool> clock_synchronized;
   // Called once everything is set up and just before the first probe (tests
