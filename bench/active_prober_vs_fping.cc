@@ -40,7 +40,6 @@ double CpuSeconds(int who) {
 
 using vantage::IpAddress;
 using vantage::probe::PingOptions;
-using vantage::probe::PingResult;
 using vantage::probe::PingSession;
 using vantage::probe::ProbeTarget;
 

@@ -132,9 +132,8 @@ void StampReflector::OnReadable(int fd) {
         timespec ts{};
         std::memcpy(&ts, CMSG_DATA(c), sizeof(ts));
         received = absl::TimeFromTimespec(ts);
-      } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) {
-        std::memcpy(&ttl, CMSG_DATA(c), sizeof(ttl));
-      } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT) {
+      } else if ((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) ||
+                 (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_HOPLIMIT)) {
         std::memcpy(&ttl, CMSG_DATA(c), sizeof(ttl));
       } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
         in_pktinfo p{};

@@ -31,6 +31,7 @@ class FakeProbeSender final : public ProbeSender {
   }
   absl::StatusOr<std::vector<uint16_t>> OpenStampSockets(int flows) override {
     std::vector<uint16_t> ports;
+    ports.reserve(static_cast<size_t>(flows));
     for (int f = 0; f < flows; ++f) ports.push_back(static_cast<uint16_t>(40000 + f));
     return ports;
   }

@@ -50,7 +50,7 @@ void InNamespace(const std::string& ns, F fn) {
 // A STAMP reflector on its own loop and thread (inside `ns` if given).
 class ReflectorThread {
  public:
-  explicit ReflectorThread(std::string ns, uint16_t port = 0) {
+  explicit ReflectorThread(const std::string& ns, uint16_t port = 0) {
     std::atomic<bool> ready{false};
     thread_ = std::thread([this, ns, port, &ready] {
       if (!ns.empty()) {
