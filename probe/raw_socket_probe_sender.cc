@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <linux/filter.h>
+#include <linux/icmp.h>
+#include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -63,6 +65,18 @@ absl::StatusOr<std::unique_ptr<RawSocketProbeSender>> RawSocketProbeSender::Crea
   auto icmp6 = OpenRaw(AF_INET6, IPPROTO_ICMPV6);
   if (!icmp6.ok()) return icmp6.status();
   s->icmp6_ = *icmp6;
+  // ICMP type filters are checked before the kernel clones a packet for a
+  // raw socket (the BPF filter only after): blocking every type saves a copy
+  // of each echo reply.
+  icmp_filter block4{~0u};
+  if (setsockopt(s->icmp4_, SOL_RAW, ICMP_FILTER, &block4, sizeof(block4)) != 0) {
+    return Errno("ICMP_FILTER");
+  }
+  icmp6_filter block6{};
+  ICMP6_FILTER_SETBLOCKALL(&block6);
+  if (setsockopt(s->icmp6_, IPPROTO_ICMPV6, ICMP6_FILTER, &block6, sizeof(block6)) != 0) {
+    return Errno("ICMP6_FILTER");
+  }
   auto tcp4 = OpenRaw(AF_INET, IPPROTO_TCP);
   if (!tcp4.ok()) return tcp4.status();
   s->tcp4_ = *tcp4;
