@@ -1,0 +1,456 @@
+#include "probe/active_prober.h"
+
+#include <sys/epoll.h>
+#include <sys/timex.h>
+
+#include <algorithm>
+#include <random>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "core/status_macros.h"
+
+namespace vantage::probe {
+namespace {
+
+constexpr int kDispatchBatch = 4096;
+
+struct LocalClockState {
+  bool synchronized = false;
+  absl::Duration error = absl::Milliseconds(1);
+};
+
+LocalClockState QueryLocalClock() {
+  timex tx{};
+  LocalClockState state;
+  const int rc = adjtimex(&tx);
+  state.synchronized = rc >= 0 && rc != TIME_ERROR && (tx.status & STA_UNSYNC) == 0;
+  if (state.synchronized && tx.esterror > 0) state.error = absl::Microseconds(tx.esterror);
+  return state;
+}
+
+uint64_t RandomSeed() {
+  std::random_device rd;
+  return (static_cast<uint64_t>(rd()) << 32) ^ rd();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ActiveProber>> ActiveProber::Create(Options options, EventLoop* loop,
+                                                                   const Clock* clock,
+                                                                   ProbeSender* sender,
+                                                                   ProbeSecret secret) {
+  if (options.flows < 1 || options.flows > kMaxFlowsPerTarget) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("flows must be in 1..", kMaxFlowsPerTarget, ", got ", options.flows));
+  }
+  if (options.burst < 1) return absl::InvalidArgumentError("burst must be >= 1");
+  if (options.interval <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("interval must be positive");
+  }
+  if (options.timeout <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("timeout must be positive");
+  }
+  if (!(options.max_pps > 0)) return absl::InvalidArgumentError("max_pps must be positive");
+  if (options.memory < options.timeout) options.memory = options.timeout;
+  if (options.seed == 0) options.seed = RandomSeed();
+  std::mt19937_64 rng(options.seed);
+  // TCP source ports above Linux's default ephemeral range (32768-60999), so
+  // the kernel's own connections don't collide with our flows.
+  const auto tcp_base = static_cast<uint16_t>(
+      std::uniform_int_distribution<int>(61000, 65535 - kMaxFlowsPerTarget)(rng));
+  auto codec =
+      std::make_unique<ProbeCodec>(secret, options.flows, tcp_base, std::vector<uint16_t>{});
+  return std::unique_ptr<ActiveProber>(
+      new ActiveProber(options, loop, clock, sender, std::move(codec), {}));
+}
+
+ActiveProber::ActiveProber(Options options, EventLoop* loop, const Clock* clock,
+                           ProbeSender* sender, std::unique_ptr<ProbeCodec> codec,
+                           std::vector<uint16_t> stamp_ports)
+    : options_(options),
+      loop_(loop),
+      clock_(clock),
+      sender_(sender),
+      codec_(std::move(codec)),
+      stamp_ports_(std::move(stamp_ports)),
+      scheduler_(ProbeScheduler::Options{options.jitter, options.random_phase, options.rounds,
+                                         options.seed ^ 0x9e3779b97f4a7c15ULL}),
+      bucket_(options.max_pps, options.bucket_burst, clock->MonotonicNow()) {
+  const LocalClockState local = QueryLocalClock();
+  local_synchronized_ = options.local_clock_synchronized.value_or(local.synchronized);
+  error_estimate_ = MakeErrorEstimate(local_synchronized_, local.error);
+}
+
+ActiveProber::~ActiveProber() { Stop(); }
+
+absl::StatusOr<uint32_t> ActiveProber::AddTarget(const ProbeTarget& target,
+                                                 std::optional<absl::Duration> interval) {
+  if (target.spec.method == ProbeMethod::kStamp && !codec_->has_stamp_ports()) {
+    VANTAGE_ASSIGN_OR_RETURN(auto ports, sender_->OpenStampSockets(options_.flows));
+    codec_->SetStampPorts(std::move(ports));
+  }
+  VANTAGE_ASSIGN_OR_RETURN(const IpAddress source, sender_->SourceAddressFor(target.address));
+  size_t source_index = 0;
+  while (source_index < source_addresses_.size() && source_addresses_[source_index] != source) {
+    ++source_index;
+  }
+  if (source_index == source_addresses_.size()) {
+    if (source_addresses_.size() >= 255) {
+      return absl::ResourceExhaustedError("more than 255 distinct local source addresses");
+    }
+    source_addresses_.push_back(source);
+  }
+  VANTAGE_ASSIGN_OR_RETURN(const uint32_t index, codec_->AddTarget(target));
+  targets_.push_back(TargetState{static_cast<uint8_t>(source_index), 0});
+  flows_.resize(flows_.size() + static_cast<size_t>(options_.flows));
+  const absl::Duration every = interval.value_or(options_.interval);
+  if (every <= absl::ZeroDuration()) return absl::InvalidArgumentError("interval must be positive");
+  scheduler_.AddTarget(index, every, clock_->MonotonicNow());
+  if (started_) ArmTimer();
+  return index;
+}
+
+absl::Status ActiveProber::AddSource(PacketSource* source, Decoder decode) {
+  sources_.push_back(SourceEntry{source, std::move(decode)});
+  const size_t index = sources_.size() - 1;
+  const int fd = source->selectable_fd();
+  if (fd < 0) return absl::OkStatus();
+  return loop_->WatchFd(fd, EPOLLIN, [this, index](uint32_t) {
+    SourceEntry& entry = sources_[index];
+    auto n = entry.source->Dispatch(kDispatchBatch, [this, &entry](const CapturedPacket& packet) {
+      auto view = entry.decode(packet);
+      if (!view) {
+        ++counters_.captured;
+        ++counters_.undecodable;
+        return;
+      }
+      OnIpPacket(packet.timestamp, *view);
+    });
+    (void)n;  // a capture error shows up in the counters as missing replies
+  });
+}
+
+absl::Status ActiveProber::Start() {
+  if (started_) return absl::OkStatus();
+  started_ = true;
+  RunDue();
+  return absl::OkStatus();
+}
+
+void ActiveProber::Stop() {
+  if (timer_) loop_->CancelTimer(*timer_);
+  timer_.reset();
+  timer_at_ = absl::InfiniteFuture();
+  for (const SourceEntry& entry : sources_) {
+    if (entry.source->selectable_fd() >= 0) loop_->UnwatchFd(entry.source->selectable_fd());
+  }
+  sources_.clear();
+  started_ = false;
+}
+
+void ActiveProber::DrainCaptures() {
+  for (SourceEntry& entry : sources_) {
+    for (int i = 0; i < 64; ++i) {
+      auto n = entry.source->Dispatch(kDispatchBatch, [this, &entry](const CapturedPacket& packet) {
+        auto view = entry.decode(packet);
+        if (!view) {
+          ++counters_.captured;
+          ++counters_.undecodable;
+          return;
+        }
+        OnIpPacket(packet.timestamp, *view);
+      });
+      if (!n.ok() || *n <= 0) break;
+    }
+  }
+}
+
+void ActiveProber::RunDue() {
+  // Replies already captured must be counted before anything is declared lost.
+  DrainCaptures();
+  const absl::Time now = clock_->MonotonicNow();
+  ExpireUntil(absl::ToUnixNanos(now));
+  uint32_t target = 0;
+  while (scheduler_.PopDue(now, &target)) {
+    queue_.push_back(QueuedRound{target, static_cast<uint32_t>(options_.burst), false});
+  }
+  int64_t tokens = queue_.empty() ? 0 : bucket_.Available(now);
+  while (!queue_.empty() && tokens > 0) {
+    QueuedRound& round = queue_.front();
+    const auto n = static_cast<uint32_t>(std::min<int64_t>(tokens, round.remaining));
+    for (uint32_t i = 0; i < n; ++i) SendOne(round.target, now);
+    (void)bucket_.TryTake(now, n);
+    tokens -= n;
+    round.remaining -= n;
+    if (round.remaining == 0) queue_.pop_front();
+  }
+  for (auto it = queue_.rbegin(); it != queue_.rend() && !it->waited; ++it) {
+    it->waited = true;
+    ++counters_.rate_limited;
+  }
+  if (started_) ArmTimer();
+}
+
+void ActiveProber::ArmTimer() {
+  const absl::Time now = clock_->MonotonicNow();
+  absl::Time next = absl::InfiniteFuture();
+  if (auto due = scheduler_.NextDue()) next = std::min(next, *due);
+  if (!queue_.empty()) next = std::min(next, bucket_.WhenAvailable(now));
+  if (!expiry_.empty()) next = std::min(next, absl::FromUnixNanos(expiry_.front().deadline_ns));
+  if (!forget_.empty()) next = std::min(next, absl::FromUnixNanos(forget_.front().deadline_ns));
+  if (timer_ && next == timer_at_) return;
+  if (timer_) loop_->CancelTimer(*timer_);
+  timer_.reset();
+  timer_at_ = next;
+  if (next == absl::InfiniteFuture()) return;
+  timer_ = loop_->AddTimerAt(next, [this] {
+    timer_.reset();
+    timer_at_ = absl::InfiniteFuture();
+    RunDue();
+  });
+}
+
+void ActiveProber::SendOne(uint32_t target, absl::Time now_mono) {
+  TargetState& ts = targets_[target];
+  const uint8_t flow = ts.next_flow;
+  ts.next_flow = static_cast<uint8_t>((flow + 1) % options_.flows);
+  FlowStats& fs = Flow(target, flow);
+  const uint32_t seq = fs.next_seq++;
+  const uint64_t key = Key(target, flow, static_cast<uint16_t>(seq));
+  const int64_t sent_ns = absl::ToUnixNanos(now_mono);
+
+  auto [it, inserted] = in_flight_.try_emplace(key);
+  if (!inserted && it->second.state == ProbeState::kPending) {
+    // 65536 probes of this flow in flight: the oldest is given up.
+    Resolve(target, flow, it->second, ProbeState::kLost);
+  }
+  it->second = InFlight{0, sent_ns, ProbeState::kPending};
+
+  ProbePacket packet;
+  codec_->BuildProbe(target, flow, seq, source_addresses_[ts.source_index], clock_->Now(),
+                     error_estimate_, &packet);
+  if (!sender_->Send(codec_->target(target).address, packet, flow).ok()) {
+    ++counters_.send_errors;
+    in_flight_.erase(it);
+    return;
+  }
+  ++fs.sent;
+  ++pending_;
+  if (first_send_ == absl::InfiniteFuture()) first_send_ = now_mono;
+  last_send_ = now_mono;
+  expiry_.push_back(Deadline{
+      sent_ns + absl::ToInt64Nanoseconds(options_.timeout + options_.capture_grace), sent_ns, key});
+}
+
+void ActiveProber::Resolve(uint32_t target, uint8_t flow, InFlight& probe, ProbeState state) {
+  if (probe.state == ProbeState::kPending) --pending_;
+  probe.state = state;
+  FlowStats& fs = Flow(target, flow);
+  if (state == ProbeState::kLost || state == ProbeState::kLateReceived) ++fs.lost;
+  if (state == ProbeState::kReceived) ++fs.received;
+}
+
+void ActiveProber::ExpireUntil(int64_t now_ns) {
+  while (!expiry_.empty() && expiry_.front().deadline_ns <= now_ns) {
+    const Deadline d = expiry_.front();
+    expiry_.pop_front();
+    auto it = in_flight_.find(d.key);
+    if (it == in_flight_.end() || it->second.sent_mono_ns != d.sent_ns) continue;
+    if (it->second.state == ProbeState::kPending) {
+      Resolve(static_cast<uint32_t>(d.key >> 24), static_cast<uint8_t>(d.key >> 16), it->second,
+              ProbeState::kLost);
+    }
+    forget_.push_back(
+        Deadline{d.sent_ns + absl::ToInt64Nanoseconds(options_.memory), d.sent_ns, d.key});
+  }
+  while (!forget_.empty() && forget_.front().deadline_ns <= now_ns) {
+    const Deadline d = forget_.front();
+    forget_.pop_front();
+    auto it = in_flight_.find(d.key);
+    if (it != in_flight_.end() && it->second.sent_mono_ns == d.sent_ns) in_flight_.erase(it);
+  }
+}
+
+void ActiveProber::OnIpPacket(absl::Time timestamp, const IpPacketView& packet) {
+  ++counters_.captured;
+  const PacketClassification c = codec_->Classify(packet);
+  switch (c.verdict) {
+    case PacketVerdict::kUnrelated:
+      ++counters_.unrelated;
+      return;
+    case PacketVerdict::kForged:
+      ++counters_.forged;
+      return;
+    case PacketVerdict::kRequest: {
+      auto it = in_flight_.find(Key(c.target, c.flow, c.seq16));
+      if (it == in_flight_.end()) {
+        ++counters_.stale;
+      } else if (it->second.request_wire_ns == 0) {
+        it->second.request_wire_ns = absl::ToUnixNanos(timestamp);
+      }
+      return;
+    }
+    case PacketVerdict::kReply:
+      OnReply(timestamp, c);
+      return;
+    case PacketVerdict::kIcmpError:
+      OnIcmpError(c);
+      return;
+  }
+}
+
+void ActiveProber::OnReply(absl::Time timestamp, const PacketClassification& c) {
+  if (c.tcp_syn_ack) {
+    // Close the half-open connection (the kernel, having no socket on our
+    // port, resets it too; ours makes that independent of local firewalls).
+    ProbePacket rst;
+    codec_->BuildTcpReset(c.target, c.flow, c.seq16,
+                          source_addresses_[targets_[c.target].source_index], &rst);
+    if (!sender_->Send(codec_->target(c.target).address, rst, c.flow).ok()) {
+      ++counters_.send_errors;
+    }
+  }
+  auto it = in_flight_.find(Key(c.target, c.flow, c.seq16));
+  if (it == in_flight_.end()) {
+    ++counters_.stale;
+    return;
+  }
+  InFlight& probe = it->second;
+  FlowStats& fs = Flow(c.target, c.flow);
+  switch (probe.state) {
+    case ProbeState::kReceived:
+    case ProbeState::kLateReceived:
+      ++fs.duplicates;
+      return;
+    case ProbeState::kLost:
+      ++fs.late;
+      probe.state = ProbeState::kLateReceived;  // lost already counted
+      return;
+    case ProbeState::kPending:
+      break;
+  }
+  const int64_t reply_ns = absl::ToUnixNanos(timestamp);
+  const int64_t rtt_ns = reply_ns - probe.request_wire_ns;
+  if (probe.request_wire_ns == 0 || rtt_ns < 0) {
+    ++fs.no_request_timestamp;
+    Resolve(c.target, c.flow, probe, ProbeState::kReceived);
+    return;
+  }
+  if (rtt_ns > absl::ToInt64Nanoseconds(options_.timeout)) {
+    ++fs.late;
+    Resolve(c.target, c.flow, probe, ProbeState::kLateReceived);
+    return;
+  }
+  Resolve(c.target, c.flow, probe, ProbeState::kReceived);
+  if (!fs.rtt_us) fs.rtt_us = std::make_unique<QuantileSketch>(NewSketch());
+  fs.rtt_us->Add(static_cast<double>(rtt_ns) / 1e3);
+  if (fs.min_rtt_ns < 0 || rtt_ns < fs.min_rtt_ns) fs.min_rtt_ns = rtt_ns;
+  if (c.stamp) {
+    if (!fs.stamp) {
+      fs.stamp = std::make_unique<StampStats>(StampStats{NewSketch(), NewSketch(), NewSketch()});
+    }
+    const absl::Time t2 = FromNtpTimestamp(c.stamp->receive_timestamp);
+    const absl::Time t3 = FromNtpTimestamp(c.stamp->timestamp);
+    fs.stamp->reflector_us.Add(absl::ToDoubleMicroseconds(t3 - t2));
+    if (local_synchronized_ && ErrorEstimateSynchronized(c.stamp->error_estimate)) {
+      fs.stamp->forward_us.Add(
+          absl::ToDoubleMicroseconds(t2 - absl::FromUnixNanos(probe.request_wire_ns)));
+      fs.stamp->backward_us.Add(absl::ToDoubleMicroseconds(timestamp - t3));
+    }
+  }
+}
+
+void ActiveProber::OnIcmpError(const PacketClassification& c) {
+  FlowStats& fs = Flow(c.target, c.flow);
+  if (!fs.errors) fs.errors = std::make_unique<std::array<uint32_t, kIcmpErrorKinds>>();
+  ++(*fs.errors)[static_cast<size_t>(c.error)];
+  if (!c.seq_known) {
+    ++counters_.unattributed_errors;
+    return;
+  }
+  auto it = in_flight_.find(Key(c.target, c.flow, c.seq16));
+  if (it == in_flight_.end()) {
+    ++counters_.stale;
+    return;
+  }
+  if (it->second.state == ProbeState::kPending) {
+    Resolve(c.target, c.flow, it->second, ProbeState::kLost);
+  }
+}
+
+std::string ActiveProber::CaptureFilter() const {
+  // ICMP carries echo probes and every error quoting any probe.
+  std::string filter = "icmp or icmp6";
+  absl::flat_hash_set<uint32_t> seen;  // protocol << 16 | port
+  for (size_t t = 0; t < codec_->target_count(); ++t) {
+    const ProbeMethodSpec& spec = codec_->target(static_cast<uint32_t>(t)).spec;
+    if (spec.method == ProbeMethod::kIcmpEcho) continue;
+    const bool tcp = spec.method == ProbeMethod::kTcpSyn;
+    if (!seen.insert((tcp ? 6u : 17u) << 16 | spec.port).second) continue;
+    absl::StrAppend(&filter, " or (", tcp ? "tcp" : "udp", " port ", spec.port, ")");
+  }
+  return filter;
+}
+
+bool ActiveProber::Finished() const {
+  return options_.rounds > 0 && scheduler_.done() && queue_.empty() && pending_ == 0;
+}
+
+std::vector<FlowReport> ActiveProber::TakeWindow(bool include_idle) {
+  std::vector<FlowReport> out;
+  for (uint32_t t = 0; t < targets_.size(); ++t) {
+    for (int f = 0; f < options_.flows; ++f) {
+      FlowStats& fs = Flow(t, static_cast<uint8_t>(f));
+      const bool active = fs.sent || fs.received || fs.lost || fs.duplicates || fs.late ||
+                          fs.no_request_timestamp || fs.errors;
+      if (!active && !include_idle) continue;
+      FlowReport r;
+      r.target_index = t;
+      r.target = codec_->target(t);
+      r.flow = static_cast<uint8_t>(f);
+      r.rtt_us = NewSketch();
+      r.reflector_us = NewSketch();
+      r.forward_us = NewSketch();
+      r.backward_us = NewSketch();
+      r.sent = fs.sent;
+      r.received = fs.received;
+      r.lost = fs.lost;
+      r.duplicates = fs.duplicates;
+      r.late = fs.late;
+      r.no_request_timestamp = fs.no_request_timestamp;
+      if (fs.errors) {
+        for (size_t k = 0; k < fs.errors->size(); ++k) r.errors[k] = (*fs.errors)[k];
+      }
+      if (fs.min_rtt_ns >= 0) r.min_rtt = absl::Nanoseconds(fs.min_rtt_ns);
+      if (fs.rtt_us) r.rtt_us = std::move(*fs.rtt_us);
+      if (fs.stamp) {
+        r.reflector_us = std::move(fs.stamp->reflector_us);
+        r.forward_us = std::move(fs.stamp->forward_us);
+        r.backward_us = std::move(fs.stamp->backward_us);
+      }
+      const uint32_t next_seq = fs.next_seq;
+      fs = FlowStats{};
+      fs.next_seq = next_seq;
+      out.push_back(std::move(r));
+    }
+  }
+  return out;
+}
+
+size_t ActiveProber::ApproximateBytesPerTarget() const {
+  if (targets_.empty()) return 0;
+  size_t bytes = targets_.capacity() * sizeof(TargetState) + flows_.capacity() * sizeof(FlowStats);
+  for (const FlowStats& fs : flows_) {
+    if (fs.rtt_us) bytes += sizeof(QuantileSketch) + fs.rtt_us->bucket_count() * sizeof(uint64_t);
+    if (fs.errors) bytes += sizeof(*fs.errors);
+    if (fs.stamp) bytes += sizeof(StampStats);
+  }
+  // The codec's target table and index, and the scheduler's heap and plan.
+  bytes += codec_->target_count() * (sizeof(ProbeTarget) * 2 + sizeof(uint32_t) + 1);
+  bytes += targets_.size() * 32;
+  return bytes / targets_.size();
+}
+
+}  // namespace vantage::probe

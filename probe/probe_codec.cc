@@ -1,0 +1,511 @@
+#include "probe/probe_codec.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "probe/internet_checksum.h"
+
+namespace vantage::probe {
+namespace {
+
+constexpr uint8_t kProtoIcmp = 1;
+constexpr uint8_t kProtoTcp = 6;
+constexpr uint8_t kProtoUdp = 17;
+constexpr uint8_t kProtoIcmpV6 = 58;
+
+constexpr uint8_t kTcpFin = 0x01;
+constexpr uint8_t kTcpSyn = 0x02;
+constexpr uint8_t kTcpRst = 0x04;
+constexpr uint8_t kTcpAck = 0x10;
+
+constexpr uint8_t kMagic0 = 'V';
+constexpr uint8_t kMagic1 = 't';
+
+uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
+uint32_t Get32(const uint8_t* p) { return static_cast<uint32_t>(Get16(p)) << 16 | Get16(p + 2); }
+uint64_t Get64(const uint8_t* p) { return static_cast<uint64_t>(Get32(p)) << 32 | Get32(p + 4); }
+void Put16(uint8_t* p, uint16_t v) {
+  p[0] = static_cast<uint8_t>(v >> 8);
+  p[1] = static_cast<uint8_t>(v);
+}
+void Put32(uint8_t* p, uint32_t v) {
+  Put16(p, static_cast<uint16_t>(v >> 16));
+  Put16(p + 2, static_cast<uint16_t>(v));
+}
+void Put64(uint8_t* p, uint64_t v) {
+  Put32(p, static_cast<uint32_t>(v >> 32));
+  Put32(p + 4, static_cast<uint32_t>(v));
+}
+
+MacInput& AddAddress(MacInput& in, const IpAddress& a) {
+  return in.Bytes(a.bytes(), a.byte_length());
+}
+
+// RFC 792 / RFC 4443 (type, code) -> kind; kCount when not an error we track.
+IcmpErrorKind ErrorKindV4(uint8_t type, uint8_t code) {
+  if (type == 11) return IcmpErrorKind::kTimeExceeded;
+  if (type == 12) return IcmpErrorKind::kParameterProblem;
+  if (type != 3) return IcmpErrorKind::kCount;
+  switch (code) {
+    case 0:
+    case 6:
+      return IcmpErrorKind::kNetUnreachable;
+    case 1:
+    case 7:
+      return IcmpErrorKind::kHostUnreachable;
+    case 2:
+      return IcmpErrorKind::kProtocolUnreachable;
+    case 3:
+      return IcmpErrorKind::kPortUnreachable;
+    case 4:
+      return IcmpErrorKind::kPacketTooBig;
+    case 9:
+    case 10:
+    case 13:
+      return IcmpErrorKind::kAdminProhibited;
+    default:
+      return IcmpErrorKind::kOtherUnreachable;
+  }
+}
+
+IcmpErrorKind ErrorKindV6(uint8_t type, uint8_t code) {
+  if (type == 2) return IcmpErrorKind::kPacketTooBig;
+  if (type == 3) return IcmpErrorKind::kTimeExceeded;
+  if (type == 4) return IcmpErrorKind::kParameterProblem;
+  if (type != 1) return IcmpErrorKind::kCount;
+  switch (code) {
+    case 0:
+      return IcmpErrorKind::kNetUnreachable;
+    case 1:
+    case 5:
+    case 6:
+      return IcmpErrorKind::kAdminProhibited;
+    case 3:
+      return IcmpErrorKind::kHostUnreachable;
+    case 4:
+      return IcmpErrorKind::kPortUnreachable;
+    default:
+      return IcmpErrorKind::kOtherUnreachable;
+  }
+}
+
+PacketClassification Verdict(PacketVerdict v) {
+  PacketClassification c;
+  c.verdict = v;
+  return c;
+}
+
+}  // namespace
+
+ProbeCodec::ProbeCodec(ProbeSecret secret, int flows, uint16_t tcp_base_port,
+                       std::vector<uint16_t> stamp_ports)
+    : secret_(secret),
+      flows_(flows < 1 ? 1 : (flows > kMaxFlowsPerTarget ? kMaxFlowsPerTarget : flows)),
+      tcp_base_port_(tcp_base_port),
+      stamp_ports_(std::move(stamp_ports)) {}
+
+absl::StatusOr<uint32_t> ProbeCodec::AddTarget(const ProbeTarget& target) {
+  if (index_.contains(target)) {
+    return absl::AlreadyExistsError(absl::StrCat("target ", target.address.ToString(), " ",
+                                                 target.spec.ToString(), " added twice"));
+  }
+  if (target.spec.method == ProbeMethod::kStamp &&
+      stamp_ports_.size() < static_cast<size_t>(flows_)) {
+    return absl::FailedPreconditionError("STAMP target without a UDP socket per flow");
+  }
+  const auto index = static_cast<uint32_t>(targets_.size());
+  targets_.push_back(target);
+  index_.emplace(target, index);
+  return index;
+}
+
+uint16_t ProbeCodec::IcmpIdBase(const IpAddress& address) const {
+  MacInput in;
+  in.U8('I');
+  AddAddress(in, address);
+  return static_cast<uint16_t>(secret_.Mac(in.span()));
+}
+
+uint16_t ProbeCodec::IcmpId(uint32_t target, uint8_t flow) const {
+  return static_cast<uint16_t>(IcmpIdBase(targets_[target].address) + flow);
+}
+
+uint16_t ProbeCodec::SourcePort(uint32_t target, uint8_t flow) const {
+  switch (targets_[target].spec.method) {
+    case ProbeMethod::kTcpSyn:
+      return static_cast<uint16_t>(tcp_base_port_ + flow);
+    case ProbeMethod::kStamp:
+      return stamp_ports_[flow];
+    case ProbeMethod::kIcmpEcho:
+      break;
+  }
+  return 0;
+}
+
+uint64_t ProbeCodec::IcmpMac(const IpAddress& address, uint16_t id, uint32_t seq,
+                             uint8_t flow) const {
+  MacInput in;
+  in.U8('E');
+  AddAddress(in, address).U16(id).U32(seq).U8(flow);
+  return secret_.Mac(in.span());
+}
+
+uint16_t ProbeCodec::PortMac(const IpAddress& address, uint16_t sport, uint16_t dport,
+                             uint32_t seq) const {
+  MacInput in;
+  in.U8('P');
+  AddAddress(in, address).U16(sport).U16(dport).U32(seq);
+  return static_cast<uint16_t>(secret_.Mac(in.span()));
+}
+
+std::optional<uint32_t> ProbeCodec::FindTarget(const IpAddress& address, ProbeMethod method,
+                                               uint16_t port) const {
+  const auto it = index_.find(ProbeTarget{address, ProbeMethodSpec{method, port}});
+  if (it == index_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<uint8_t> ProbeCodec::StampFlow(uint16_t local_port) const {
+  for (size_t f = 0; f < stamp_ports_.size() && f < static_cast<size_t>(flows_); ++f) {
+    if (stamp_ports_[f] == local_port) return static_cast<uint8_t>(f);
+  }
+  return std::nullopt;
+}
+
+std::optional<uint8_t> ProbeCodec::TcpFlow(uint16_t local_port) const {
+  const int f = static_cast<int>(local_port) - static_cast<int>(tcp_base_port_);
+  if (f < 0 || f >= flows_) return std::nullopt;
+  return static_cast<uint8_t>(f);
+}
+
+void ProbeCodec::BuildProbe(uint32_t target, uint8_t flow, uint32_t seq, const IpAddress& source,
+                            absl::Time now, uint16_t error_estimate, ProbePacket* out) const {
+  const ProbeTarget& t = targets_[target];
+  uint8_t* b = out->bytes.data();
+  std::memset(b, 0, out->bytes.size());
+  const auto seq16 = static_cast<uint16_t>(seq);
+  switch (t.spec.method) {
+    case ProbeMethod::kIcmpEcho: {
+      const bool v6 = t.address.is_v6();
+      const uint16_t id = IcmpId(target, flow);
+      out->protocol = v6 ? kProtoIcmpV6 : kProtoIcmp;
+      out->source_port = 0;
+      out->destination_port = 0;
+      out->length = 8 + kIcmpProbePayloadSize;
+      b[0] = v6 ? 128 : 8;
+      Put16(b + 4, id);
+      Put16(b + 6, seq16);
+      uint8_t* p = b + 8;
+      p[0] = kMagic0;
+      p[1] = kMagic1;
+      p[2] = flow;
+      Put32(p + 4, seq);
+      Put64(p + 8, IcmpMac(t.address, id, seq, flow));
+      // Compensator: the variable words (seq field and payload) sum to 0xffff,
+      // so the checksum stays the same for every probe of the flow.
+      InternetChecksum variable;
+      variable.Add16(seq16);
+      variable.Add(absl::MakeConstSpan(p, kIcmpProbePayloadSize - 2));
+      Put16(p + kIcmpProbePayloadSize - 2, static_cast<uint16_t>(~variable.Sum()));
+      if (!v6) {  // the kernel fills the ICMPv6 checksum (pseudo-header)
+        InternetChecksum sum;
+        sum.Add(out->span());
+        Put16(b + 2, sum.Checksum());
+      }
+      return;
+    }
+    case ProbeMethod::kTcpSyn: {
+      const uint16_t sport = SourcePort(target, flow);
+      const uint32_t isn =
+          static_cast<uint32_t>(seq16) << 16 | PortMac(t.address, sport, t.spec.port, seq16);
+      out->protocol = kProtoTcp;
+      out->source_port = sport;
+      out->destination_port = t.spec.port;
+      out->length = 24;
+      Put16(b, sport);
+      Put16(b + 2, t.spec.port);
+      Put32(b + 4, isn);
+      b[12] = 6 << 4;  // data offset: 24 bytes
+      b[13] = kTcpSyn;
+      Put16(b + 14, 64240);
+      b[20] = 2;  // MSS option
+      b[21] = 4;
+      Put16(b + 22, t.address.is_v6() ? 1440 : 1460);
+      InternetChecksum sum;
+      sum.AddPseudoHeader(source, t.address, kProtoTcp, static_cast<uint32_t>(out->length));
+      sum.Add(out->span());
+      Put16(b + 16, sum.Checksum());
+      return;
+    }
+    case ProbeMethod::kStamp: {
+      const uint16_t sport = SourcePort(target, flow);
+      out->protocol = kProtoUdp;
+      out->source_port = sport;
+      out->destination_port = t.spec.port;
+      out->length = kStampPacketSize;
+      StampSenderPacket packet;
+      packet.sequence = seq;
+      packet.timestamp =
+          (ToNtpTimestamp(now) & ~uint64_t{0xffff}) | PortMac(t.address, sport, t.spec.port, seq);
+      packet.error_estimate = error_estimate;
+      packet.Encode(absl::MakeSpan(b, kStampPacketSize));
+      return;
+    }
+  }
+}
+
+void ProbeCodec::BuildTcpReset(uint32_t target, uint8_t flow, uint16_t seq16,
+                               const IpAddress& source, ProbePacket* out) const {
+  const ProbeTarget& t = targets_[target];
+  uint8_t* b = out->bytes.data();
+  std::memset(b, 0, out->bytes.size());
+  const uint16_t sport = SourcePort(target, flow);
+  const uint32_t isn =
+      static_cast<uint32_t>(seq16) << 16 | PortMac(t.address, sport, t.spec.port, seq16);
+  out->protocol = kProtoTcp;
+  out->source_port = sport;
+  out->destination_port = t.spec.port;
+  out->length = 20;
+  Put16(b, sport);
+  Put16(b + 2, t.spec.port);
+  Put32(b + 4, isn + 1);
+  b[12] = 5 << 4;
+  b[13] = kTcpRst;
+  InternetChecksum sum;
+  sum.AddPseudoHeader(source, t.address, kProtoTcp, 20);
+  sum.Add(out->span());
+  Put16(b + 16, sum.Checksum());
+}
+
+PacketClassification ProbeCodec::Classify(const IpPacketView& packet) const {
+  switch (packet.protocol) {
+    case kProtoIcmp:
+    case kProtoIcmpV6:
+      return ClassifyIcmp(packet);
+    case kProtoTcp:
+      return ClassifyTcp(packet);
+    case kProtoUdp:
+      return ClassifyUdp(packet);
+    default:
+      return Verdict(PacketVerdict::kUnrelated);
+  }
+}
+
+PacketClassification ProbeCodec::ClassifyIcmp(const IpPacketView& packet) const {
+  const auto l4 = packet.l4;
+  if (l4.size() < 8) return Verdict(PacketVerdict::kUnrelated);
+  const bool v6 = packet.protocol == kProtoIcmpV6;
+  // ICMP must travel in the matching IP version.
+  if (v6 != packet.source.is_v6()) return Verdict(PacketVerdict::kUnrelated);
+  const uint8_t type = l4[0];
+  const uint8_t code = l4[1];
+  const uint8_t echo_request = v6 ? 128 : 8;
+  const uint8_t echo_reply = v6 ? 129 : 0;
+  if (type == echo_request || type == echo_reply) {
+    if (code != 0) return Verdict(PacketVerdict::kUnrelated);
+    const bool request = type == echo_request;
+    const IpAddress& remote = request ? packet.destination : packet.source;
+    const auto target = FindTarget(remote, ProbeMethod::kIcmpEcho, 0);
+    if (!target) return Verdict(PacketVerdict::kUnrelated);
+    const uint16_t id = Get16(&l4[4]);
+    const auto flow = static_cast<uint16_t>(id - IcmpIdBase(remote));
+    // Another ping on this host uses other ids; only ours can be forged.
+    if (flow >= flows_) return Verdict(PacketVerdict::kUnrelated);
+    const uint16_t seq16 = Get16(&l4[6]);
+    const auto payload = l4.subspan(8);
+    const PacketVerdict bad = request ? PacketVerdict::kUnrelated : PacketVerdict::kForged;
+    if (payload.size() < kIcmpProbePayloadSize || payload[0] != kMagic0 || payload[1] != kMagic1 ||
+        payload[2] != flow) {
+      return Verdict(bad);
+    }
+    const uint32_t seq = Get32(&payload[4]);
+    if (static_cast<uint16_t>(seq) != seq16 ||
+        Get64(&payload[8]) != IcmpMac(remote, id, seq, static_cast<uint8_t>(flow))) {
+      return Verdict(bad);
+    }
+    PacketClassification c;
+    c.verdict = request ? PacketVerdict::kRequest : PacketVerdict::kReply;
+    c.target = *target;
+    c.flow = static_cast<uint8_t>(flow);
+    c.seq16 = seq16;
+    c.seq_known = true;
+    return c;
+  }
+  const IcmpErrorKind kind = v6 ? ErrorKindV6(type, code) : ErrorKindV4(type, code);
+  if (kind == IcmpErrorKind::kCount) return Verdict(PacketVerdict::kUnrelated);
+  const auto inner = ParseIpPacket(l4.subspan(8));
+  if (!inner || inner->source.family() != packet.source.family()) {
+    return Verdict(PacketVerdict::kUnrelated);
+  }
+  return ClassifyQuoted(*inner, kind);
+}
+
+PacketClassification ProbeCodec::ClassifyQuoted(const IpPacketView& inner,
+                                                IcmpErrorKind kind) const {
+  const auto l4 = inner.l4;
+  if (l4.size() < 8) return Verdict(PacketVerdict::kUnrelated);
+  const IpAddress& remote = inner.destination;
+  PacketClassification c;
+  c.error = kind;
+  switch (inner.protocol) {
+    case kProtoIcmp:
+    case kProtoIcmpV6: {
+      const bool v6 = inner.protocol == kProtoIcmpV6;
+      if (v6 != remote.is_v6() || l4[0] != (v6 ? 128 : 8)) {
+        return Verdict(PacketVerdict::kUnrelated);
+      }
+      const auto target = FindTarget(remote, ProbeMethod::kIcmpEcho, 0);
+      if (!target) return Verdict(PacketVerdict::kUnrelated);
+      const uint16_t id = Get16(&l4[4]);
+      const auto flow = static_cast<uint16_t>(id - IcmpIdBase(remote));
+      if (flow >= flows_) return Verdict(PacketVerdict::kUnrelated);
+      c.seq16 = Get16(&l4[6]);
+      // Routers may quote only 8 bytes of L4; when the payload is there it
+      // must verify.
+      const auto payload = l4.subspan(8);
+      if (payload.size() >= kIcmpProbePayloadSize) {
+        const uint32_t seq = Get32(&payload[4]);
+        if (payload[0] != kMagic0 || payload[1] != kMagic1 || payload[2] != flow ||
+            static_cast<uint16_t>(seq) != c.seq16 ||
+            Get64(&payload[8]) != IcmpMac(remote, id, seq, static_cast<uint8_t>(flow))) {
+          return Verdict(PacketVerdict::kForged);
+        }
+      }
+      c.target = *target;
+      c.flow = static_cast<uint8_t>(flow);
+      c.seq_known = true;
+      break;
+    }
+    case kProtoTcp: {
+      const uint16_t sport = Get16(&l4[0]);
+      const uint16_t dport = Get16(&l4[2]);
+      const auto flow = TcpFlow(sport);
+      const auto target = FindTarget(remote, ProbeMethod::kTcpSyn, dport);
+      if (!flow || !target) return Verdict(PacketVerdict::kUnrelated);
+      const uint32_t isn = Get32(&l4[4]);
+      c.seq16 = static_cast<uint16_t>(isn >> 16);
+      if (static_cast<uint16_t>(isn) != PortMac(remote, sport, dport, c.seq16)) {
+        return Verdict(PacketVerdict::kForged);
+      }
+      c.target = *target;
+      c.flow = *flow;
+      c.seq_known = true;
+      break;
+    }
+    case kProtoUdp: {
+      const uint16_t sport = Get16(&l4[0]);
+      const uint16_t dport = Get16(&l4[2]);
+      const auto flow = StampFlow(sport);
+      const auto target = FindTarget(remote, ProbeMethod::kStamp, dport);
+      if (!flow || !target) return Verdict(PacketVerdict::kUnrelated);
+      c.target = *target;
+      c.flow = *flow;
+      const auto sender = StampSenderPacket::Decode(l4.subspan(8));
+      if (sender) {
+        if (static_cast<uint16_t>(sender->timestamp) !=
+            PortMac(remote, sport, dport, sender->sequence)) {
+          return Verdict(PacketVerdict::kForged);
+        }
+        c.seq16 = static_cast<uint16_t>(sender->sequence);
+        c.seq_known = true;
+      }
+      break;
+    }
+    default:
+      return Verdict(PacketVerdict::kUnrelated);
+  }
+  c.verdict = PacketVerdict::kIcmpError;
+  return c;
+}
+
+PacketClassification ProbeCodec::ClassifyTcp(const IpPacketView& packet) const {
+  const auto l4 = packet.l4;
+  if (l4.size() < 20) return Verdict(PacketVerdict::kUnrelated);
+  const uint16_t sport = Get16(&l4[0]);
+  const uint16_t dport = Get16(&l4[2]);
+  const uint8_t flags = l4[13];
+  if ((flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin)) == kTcpSyn) {
+    // Possibly our SYN leaving.
+    const auto flow = TcpFlow(sport);
+    const auto target = FindTarget(packet.destination, ProbeMethod::kTcpSyn, dport);
+    if (!flow || !target) return Verdict(PacketVerdict::kUnrelated);
+    const uint32_t isn = Get32(&l4[4]);
+    const auto seq16 = static_cast<uint16_t>(isn >> 16);
+    if (static_cast<uint16_t>(isn) != PortMac(packet.destination, sport, dport, seq16)) {
+      return Verdict(PacketVerdict::kUnrelated);
+    }
+    PacketClassification c;
+    c.verdict = PacketVerdict::kRequest;
+    c.target = *target;
+    c.flow = *flow;
+    c.seq16 = seq16;
+    c.seq_known = true;
+    return c;
+  }
+  const auto flow = TcpFlow(dport);
+  const auto target = FindTarget(packet.source, ProbeMethod::kTcpSyn, sport);
+  if (!flow || !target) return Verdict(PacketVerdict::kUnrelated);
+  const bool syn_ack = (flags & (kTcpSyn | kTcpAck)) == (kTcpSyn | kTcpAck);
+  const bool rst_ack = (flags & (kTcpRst | kTcpAck)) == (kTcpRst | kTcpAck);
+  if (!syn_ack && !rst_ack) return Verdict(PacketVerdict::kUnrelated);
+  const uint32_t isn = Get32(&l4[8]) - 1;
+  const auto seq16 = static_cast<uint16_t>(isn >> 16);
+  if (static_cast<uint16_t>(isn) != PortMac(packet.source, dport, sport, seq16)) {
+    return Verdict(PacketVerdict::kForged);
+  }
+  PacketClassification c;
+  c.verdict = PacketVerdict::kReply;
+  c.target = *target;
+  c.flow = *flow;
+  c.seq16 = seq16;
+  c.seq_known = true;
+  c.tcp_syn_ack = syn_ack && (flags & kTcpRst) == 0;
+  return c;
+}
+
+PacketClassification ProbeCodec::ClassifyUdp(const IpPacketView& packet) const {
+  const auto l4 = packet.l4;
+  if (l4.size() < 8) return Verdict(PacketVerdict::kUnrelated);
+  const uint16_t sport = Get16(&l4[0]);
+  const uint16_t dport = Get16(&l4[2]);
+  const size_t udp_length = Get16(&l4[4]);
+  if (udp_length < 8) return Verdict(PacketVerdict::kUnrelated);
+  auto payload = l4.subspan(8, std::min(l4.size(), udp_length) - 8);
+  // Our probe leaving?
+  if (const auto flow = StampFlow(sport)) {
+    if (const auto target = FindTarget(packet.destination, ProbeMethod::kStamp, dport)) {
+      const auto sender = StampSenderPacket::Decode(payload);
+      if (!sender || static_cast<uint16_t>(sender->timestamp) !=
+                         PortMac(packet.destination, sport, dport, sender->sequence)) {
+        return Verdict(PacketVerdict::kUnrelated);
+      }
+      PacketClassification c;
+      c.verdict = PacketVerdict::kRequest;
+      c.target = *target;
+      c.flow = *flow;
+      c.seq16 = static_cast<uint16_t>(sender->sequence);
+      c.seq_known = true;
+      return c;
+    }
+  }
+  const auto flow = StampFlow(dport);
+  const auto target = FindTarget(packet.source, ProbeMethod::kStamp, sport);
+  if (!flow || !target) return Verdict(PacketVerdict::kUnrelated);
+  const auto reflected = StampReflectorPacket::Decode(payload);
+  if (!reflected || static_cast<uint16_t>(reflected->sender_timestamp) !=
+                        PortMac(packet.source, dport, sport, reflected->sender_sequence)) {
+    return Verdict(PacketVerdict::kForged);
+  }
+  PacketClassification c;
+  c.verdict = PacketVerdict::kReply;
+  c.target = *target;
+  c.flow = *flow;
+  c.seq16 = static_cast<uint16_t>(reflected->sender_sequence);
+  c.seq_known = true;
+  c.stamp = reflected;
+  return c;
+}
+
+}  // namespace vantage::probe

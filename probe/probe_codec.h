@@ -1,0 +1,132 @@
+// ProbeCodec: builds our probes and classifies every captured packet against
+// them — our own outgoing request, a genuine reply, an ICMP error quoting one
+// of our probes, a forgery, or something unrelated. It is the one parser of
+// untrusted bytes in the active prober (fuzzed by tests/fuzz/probe_codec_fuzzer).
+//
+// Identification (per run secret K, target t with address A, flow f, per-flow
+// sequence s; only the low 16 bits of s, "seq16", identify a probe in flight):
+//   ICMP echo: id = H16(K, A) + f, seq = seq16, 24-byte payload
+//     "Vt" f 0 | s (4) | MAC64(K; A, id, s, f) (8) | 0 (6) | compensator (2);
+//     the compensator keeps the ICMP checksum constant per flow (Paris-style:
+//     routers hashing on the first L4 bytes keep a flow on one path).
+//   TCP SYN: source port = tcp_base_port + f, ISN = seq16 << 16 |
+//     MAC16(K; A, sport, dport, seq16); SYN-ACK or RST acks ISN + 1.
+//   STAMP: source port = the f-th UDP socket's port, sequence = s, and the
+//     low 16 bits of the sender timestamp (≈15 µs of an NTP fraction) =
+//     MAC16(K; A, sport, dport, s). RTT and one-way delays use capture
+//     timestamps, so those bits cost no accuracy.
+// A packet that claims to answer a probe of ours (right address, port or
+// ICMP id) but fails the MAC is kForged. A reply can only be matched when the
+// MAC verifies, so an off-path sender cannot fake one without the key.
+//
+// Thread model: not synchronised; used from the prober's EventLoop thread.
+// Classify is const and allocation-free.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "core/ip_address.h"
+#include "probe/ip_packet_view.h"
+#include "probe/probe_secret.h"
+#include "probe/probe_target.h"
+#include "probe/stamp_packet.h"
+
+namespace vantage::probe {
+
+inline constexpr int kMaxFlowsPerTarget = 16;
+inline constexpr size_t kIcmpProbePayloadSize = 24;
+
+// The bytes of one probe from the L4 header on (the kernel adds the IP header).
+struct ProbePacket {
+  uint8_t protocol = 0;  // IPPROTO_ICMP / _ICMPV6 / _TCP / _UDP
+  uint16_t source_port = 0;
+  uint16_t destination_port = 0;
+  size_t length = 0;
+  std::array<uint8_t, 64> bytes{};
+  absl::Span<const uint8_t> span() const { return absl::MakeConstSpan(bytes.data(), length); }
+};
+
+enum class PacketVerdict : uint8_t {
+  kUnrelated,  // not about our probes (other traffic, our own RSTs)
+  kRequest,    // one of our probes leaving (its capture timestamp starts the RTT)
+  kReply,      // a genuine reply to one of our probes
+  kIcmpError,  // an ICMP error quoting one of our probes
+  kForged,     // claims to concern our probes but fails the MAC
+};
+
+struct PacketClassification {
+  PacketVerdict verdict = PacketVerdict::kUnrelated;
+  uint32_t target = 0;
+  uint8_t flow = 0;
+  uint16_t seq16 = 0;
+  // False for ICMP errors quoting too little to identify the probe (then only
+  // target and flow are known).
+  bool seq_known = false;
+  IcmpErrorKind error = IcmpErrorKind::kCount;
+  // A TCP SYN-ACK: the caller resets the half-open connection.
+  bool tcp_syn_ack = false;
+  // The reflector's packet, for STAMP replies.
+  std::optional<StampReflectorPacket> stamp;
+};
+
+class ProbeCodec {
+ public:
+  // `stamp_ports[f]` is the local UDP port of flow f's STAMP socket (needed
+  // only when STAMP targets exist). `flows` is in [1, kMaxFlowsPerTarget].
+  ProbeCodec(ProbeSecret secret, int flows, uint16_t tcp_base_port,
+             std::vector<uint16_t> stamp_ports);
+
+  // Registers a target; its index is returned. A target may be added once.
+  absl::StatusOr<uint32_t> AddTarget(const ProbeTarget& target);
+  // The local ports of the STAMP flow sockets, flow by flow (before the
+  // first STAMP target is added).
+  void SetStampPorts(std::vector<uint16_t> ports) { stamp_ports_ = std::move(ports); }
+  bool has_stamp_ports() const { return stamp_ports_.size() >= static_cast<size_t>(flows_); }
+  uint16_t tcp_base_port() const { return tcp_base_port_; }
+  const ProbeTarget& target(uint32_t index) const { return targets_[index]; }
+  size_t target_count() const { return targets_.size(); }
+  int flows() const { return flows_; }
+  uint16_t IcmpId(uint32_t target, uint8_t flow) const;
+  uint16_t SourcePort(uint32_t target, uint8_t flow) const;
+
+  // `source` is the local address the kernel will send from (it is in the
+  // TCP pseudo-header). `now` fills STAMP's sender timestamp;
+  // `error_estimate` its error estimate.
+  void BuildProbe(uint32_t target, uint8_t flow, uint32_t seq, const IpAddress& source,
+                  absl::Time now, uint16_t error_estimate, ProbePacket* out) const;
+  // The RST that closes the half-open connection a SYN-ACK opened.
+  void BuildTcpReset(uint32_t target, uint8_t flow, uint16_t seq16, const IpAddress& source,
+                     ProbePacket* out) const;
+
+  PacketClassification Classify(const IpPacketView& packet) const;
+
+ private:
+  uint16_t IcmpIdBase(const IpAddress& address) const;
+  uint64_t IcmpMac(const IpAddress& address, uint16_t id, uint32_t seq, uint8_t flow) const;
+  uint16_t PortMac(const IpAddress& address, uint16_t sport, uint16_t dport, uint32_t seq) const;
+  std::optional<uint32_t> FindTarget(const IpAddress& address, ProbeMethod method,
+                                     uint16_t port) const;
+  std::optional<uint8_t> StampFlow(uint16_t local_port) const;
+  std::optional<uint8_t> TcpFlow(uint16_t local_port) const;
+
+  PacketClassification ClassifyIcmp(const IpPacketView& packet) const;
+  PacketClassification ClassifyTcp(const IpPacketView& packet) const;
+  PacketClassification ClassifyUdp(const IpPacketView& packet) const;
+  PacketClassification ClassifyQuoted(const IpPacketView& inner, IcmpErrorKind kind) const;
+
+  ProbeSecret secret_;
+  int flows_;
+  uint16_t tcp_base_port_;
+  std::vector<uint16_t> stamp_ports_;
+  std::vector<ProbeTarget> targets_;
+  absl::flat_hash_map<ProbeTarget, uint32_t> index_;
+};
+
+}  // namespace vantage::probe

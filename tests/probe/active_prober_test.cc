@@ -1,0 +1,353 @@
+#include "probe/active_prober.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "core/clock.h"
+#include "core/event_loop.h"
+#include "tests/probe/active_probe_fakes.h"
+
+namespace vantage::probe {
+namespace {
+
+using testing::FakePacketSource;
+using testing::FakeProbeSender;
+using testing::IcmpErrorPacket;
+using testing::ReplyPacket;
+using testing::RequestPacket;
+
+IpAddress Ip(const char* s) { return *IpAddress::Parse(s); }
+
+template <typename F>
+ActiveProber::Options Opts(F set) {
+  ActiveProber::Options o;
+  set(o);
+  return o;
+}
+
+class ActiveProberTest : public ::testing::Test {
+ protected:
+  void Make(ActiveProber::Options options) {
+    options.seed = 42;
+    options.local_clock_synchronized = true;
+    loop_ = *EventLoop::Create();
+    prober_ =
+        *ActiveProber::Create(options, loop_.get(), &clock_, &sender_, ProbeSecret::FromKey(5, 6));
+    ASSERT_TRUE(prober_->AddSource(&source_, IpPacketFromCapture).ok());
+  }
+  uint32_t Add(const char* address, const char* method = "icmp") {
+    return *prober_->AddTarget({Ip(address), *ProbeMethodSpec::Parse(method)});
+  }
+  // Wall-clock capture time for "now + offset".
+  absl::Time Wire(absl::Duration offset = absl::ZeroDuration()) { return clock_.Now() + offset; }
+  void Step(absl::Duration d) {
+    clock_.Advance(d);
+    prober_->RunDue();
+  }
+  const FlowReport* Find(const std::vector<FlowReport>& reports, uint32_t target, uint8_t flow) {
+    for (const auto& r : reports) {
+      if (r.target_index == target && r.flow == flow) return &r;
+    }
+    return nullptr;
+  }
+
+  FakeClock clock_;
+  FakeProbeSender sender_;
+  FakePacketSource source_;
+  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<ActiveProber> prober_;
+};
+
+TEST_F(ActiveProberTest, RttIsReplyCaptureMinusRequestCapture) {
+  Make(Opts([](ActiveProber::Options& o) {
+    o.interval = absl::Milliseconds(100);
+    o.random_phase = false;
+    o.jitter = 0;
+    o.rounds = 3;
+  }));
+  const uint32_t t = Add("198.18.1.1");
+  ASSERT_TRUE(prober_->Start().ok());
+  ASSERT_EQ(sender_.sent.size(), 1u);
+  const absl::Duration rtts[] = {absl::Microseconds(1234), absl::Microseconds(2000),
+                                 absl::Microseconds(1500)};
+  for (int i = 0; i < 3; ++i) {
+    const auto& probe = sender_.sent.back();
+    // The user-space send time is irrelevant: only capture timestamps count.
+    source_.Push(Wire(absl::Microseconds(300)), RequestPacket(probe));
+    source_.Push(Wire(absl::Microseconds(300) + rtts[i]), ReplyPacket(probe));
+    prober_->DrainCaptures();
+    if (i < 2) Step(absl::Milliseconds(100));
+  }
+  Step(absl::Seconds(2));
+  EXPECT_TRUE(prober_->Finished());
+  auto reports = prober_->TakeWindow();
+  const FlowReport* r = Find(reports, t, 0);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->sent, 3u);
+  EXPECT_EQ(r->received, 3u);
+  EXPECT_EQ(r->lost, 0u);
+  EXPECT_EQ(*r->min_rtt, absl::Microseconds(1234));
+  EXPECT_NEAR(r->rtt_us.Quantile(0.5), 1500, 15);
+  EXPECT_NEAR(r->rtt_us.max(), 2000, 20);
+}
+
+TEST_F(ActiveProberTest, LossDuplicatesAndLateRepliesAreCountedExactly) {
+  Make(Opts([](ActiveProber::Options& o) {
+    o.interval = absl::Milliseconds(10);
+    o.random_phase = false;
+    o.jitter = 0;
+    o.rounds = 4;
+    o.timeout = absl::Milliseconds(50);
+    o.capture_grace = absl::Milliseconds(10);
+  }));
+  const uint32_t t = Add("198.18.1.1");
+  ASSERT_TRUE(prober_->Start().ok());
+  for (int i = 0; i < 3; ++i) Step(absl::Milliseconds(10));
+  ASSERT_EQ(sender_.sent.size(), 4u);
+  for (const auto& p : sender_.sent) source_.Push(Wire(), RequestPacket(p));
+  // #0 answered twice (one duplicate), #1 answered too late by capture time,
+  // #2 never, #3 after it was already declared lost.
+  source_.Push(Wire(absl::Microseconds(100)), ReplyPacket(sender_.sent[0]));
+  source_.Push(Wire(absl::Microseconds(200)), ReplyPacket(sender_.sent[0]));
+  source_.Push(Wire(absl::Milliseconds(51)), ReplyPacket(sender_.sent[1]));
+  prober_->DrainCaptures();
+  Step(absl::Milliseconds(200));
+  source_.Push(Wire(), ReplyPacket(sender_.sent[3]));
+  Step(absl::Milliseconds(1));
+  EXPECT_TRUE(prober_->Finished());
+  auto reports = prober_->TakeWindow();
+  const FlowReport* r = Find(reports, t, 0);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->sent, 4u);
+  EXPECT_EQ(r->received, 1u);
+  EXPECT_EQ(r->lost, 3u);
+  EXPECT_EQ(r->duplicates, 1u);
+  EXPECT_EQ(r->late, 2u);
+  EXPECT_EQ(r->rtt_us.count(), 1u);
+  EXPECT_EQ(r->sent, r->received + r->lost);
+}
+
+TEST_F(ActiveProberTest, ForgedRepliesAreRejectedAndCounted) {
+  Make(Opts([](ActiveProber::Options& o) {
+    o.interval = absl::Milliseconds(10);
+    o.random_phase = false;
+    o.jitter = 0;
+    o.rounds = 1;
+  }));
+  Add("198.18.1.1");
+  Add("198.18.1.2", "tcp:80");
+  Add("198.18.1.3", "stamp");
+  ASSERT_TRUE(prober_->Start().ok());
+  ASSERT_EQ(sender_.sent.size(), 3u);
+  // A prober with another secret builds the same probes: its replies must
+  // never match ours.
+  FakeProbeSender other_sender;
+  auto other =
+      *ActiveProber::Create(Opts([](ActiveProber::Options& o) {
+                              o.random_phase = false;
+                              o.jitter = 0;
+                              o.rounds = 1;
+                              o.seed = 42;
+                            }),
+                            loop_.get(), &clock_, &other_sender, ProbeSecret::FromKey(7, 8));
+  for (const char* a : {"198.18.1.1"}) (void)*other->AddTarget({Ip(a), {}});
+  (void)*other->AddTarget({Ip("198.18.1.2"), *ProbeMethodSpec::Parse("tcp:80")});
+  (void)*other->AddTarget({Ip("198.18.1.3"), *ProbeMethodSpec::Parse("stamp")});
+  ASSERT_TRUE(other->Start().ok());
+  ASSERT_EQ(other_sender.sent.size(), 3u);
+  for (const auto& p : sender_.sent) source_.Push(Wire(), RequestPacket(p));
+  for (const auto& p : other_sender.sent)
+    source_.Push(Wire(absl::Microseconds(50)), ReplyPacket(p));
+  // And one with the right ICMP id but a broken MAC.
+  auto tampered = ReplyPacket(sender_.sent[0]);
+  tampered[20 + 8 + 10] ^= 1;
+  source_.Push(Wire(absl::Microseconds(60)), tampered);
+  prober_->DrainCaptures();
+  Step(absl::Seconds(3));
+  const auto& c = prober_->counters();
+  // The other run's ICMP id differs from ours: that reply is not even
+  // addressed to our flows (unrelated); TCP and STAMP land on our ports.
+  EXPECT_EQ(c.forged, 3u);
+  EXPECT_EQ(c.unrelated, 1u);
+  uint64_t received = 0;
+  for (const auto& r : prober_->TakeWindow()) received += r.received;
+  EXPECT_EQ(received, 0u);
+}
+
+TEST_F(ActiveProberTest, IcmpErrorsResolveTheProbeAndCountByKind) {
+  Make(Opts([](ActiveProber::Options& o) {
+    o.interval = absl::Milliseconds(10);
+    o.random_phase = false;
+    o.jitter = 0;
+    o.rounds = 2;
+  }));
+  const uint32_t u = Add("198.18.1.1", "stamp");
+  const uint32_t v = Add("2001:db8::5", "tcp:22");
+  ASSERT_TRUE(prober_->Start().ok());
+  Step(absl::Milliseconds(10));
+  ASSERT_EQ(sender_.sent.size(), 4u);
+  for (const auto& p : sender_.sent) source_.Push(Wire(), RequestPacket(p));
+  for (const auto& p : sender_.sent) {
+    if (p.destination.is_v4()) {
+      source_.Push(Wire(), IcmpErrorPacket(p, Ip("198.18.1.1"), 3, 3));
+    } else {
+      source_.Push(Wire(), IcmpErrorPacket(p, Ip("2001:db8::fe"), 3, 0));  // time exceeded
+    }
+  }
+  prober_->DrainCaptures();
+  EXPECT_EQ(prober_->in_flight(), 4u);  // resolved, still remembered
+  Step(absl::Milliseconds(1));
+  EXPECT_TRUE(prober_->Finished());  // resolved before the timeout
+  auto reports = prober_->TakeWindow();
+  const FlowReport* ru = Find(reports, u, 0);
+  const FlowReport* rv = Find(reports, v, 0);
+  ASSERT_TRUE(ru && rv);
+  EXPECT_EQ(ru->lost, 2u);
+  EXPECT_EQ(ru->errors[static_cast<size_t>(IcmpErrorKind::kPortUnreachable)], 2u);
+  EXPECT_EQ(rv->lost, 2u);
+  EXPECT_EQ(rv->errors[static_cast<size_t>(IcmpErrorKind::kTimeExceeded)], 2u);
+}
+
+TEST_F(ActiveProberTest, TcpSynAckIsResetAndStampReportsReflectorTimes) {
+  Make(Opts([](ActiveProber::Options& o) {
+    o.interval = absl::Milliseconds(10);
+    o.random_phase = false;
+    o.jitter = 0;
+    o.rounds = 1;
+  }));
+  const uint32_t tcp = Add("198.18.1.2", "tcp:443");
+  const uint32_t stamp = Add("2001:db8::3", "stamp");
+  ASSERT_TRUE(prober_->Start().ok());
+  ASSERT_EQ(sender_.sent.size(), 2u);
+  const auto syn = sender_.sent[0];
+  const auto test = sender_.sent[1];
+  source_.Push(Wire(), RequestPacket(syn));
+  source_.Push(Wire(), RequestPacket(test));
+  source_.Push(Wire(absl::Microseconds(800)), ReplyPacket(syn));
+  // Reflector: received 300 µs after our request, sent 50 µs later; reply
+  // captured 1000 µs after the request.
+  source_.Push(
+      Wire(absl::Microseconds(1000)),
+      ReplyPacket(test, false, Wire(absl::Microseconds(300)), Wire(absl::Microseconds(350))));
+  prober_->DrainCaptures();
+  ASSERT_EQ(sender_.sent.size(), 3u);
+  const auto& rst = sender_.sent[2].packet;
+  EXPECT_EQ(rst.protocol, 6);
+  EXPECT_EQ(rst.bytes[13], 0x04);  // RST
+  const uint32_t isn = static_cast<uint32_t>(syn.packet.bytes[4]) << 24 |
+                       static_cast<uint32_t>(syn.packet.bytes[5]) << 16 |
+                       static_cast<uint32_t>(syn.packet.bytes[6]) << 8 | syn.packet.bytes[7];
+  const uint32_t rst_seq = static_cast<uint32_t>(rst.bytes[4]) << 24 |
+                           static_cast<uint32_t>(rst.bytes[5]) << 16 |
+                           static_cast<uint32_t>(rst.bytes[6]) << 8 | rst.bytes[7];
+  EXPECT_EQ(rst_seq, isn + 1);
+  Step(absl::Seconds(2));
+  auto reports = prober_->TakeWindow();
+  const FlowReport* rt = Find(reports, tcp, 0);
+  const FlowReport* rs = Find(reports, stamp, 0);
+  ASSERT_TRUE(rt && rs);
+  EXPECT_EQ(rt->received, 1u);
+  EXPECT_EQ(*rt->min_rtt, absl::Microseconds(800));
+  EXPECT_EQ(rs->received, 1u);
+  EXPECT_NEAR(rs->reflector_us.Quantile(0.5), 50, 1);
+  EXPECT_NEAR(rs->forward_us.Quantile(0.5), 300, 3);
+  EXPECT_NEAR(rs->backward_us.Quantile(0.5), 650, 7);
+}
+
+TEST_F(ActiveProberTest, GlobalRateCeilingDelaysButNeverDrops) {
+  Make(Opts([](ActiveProber::Options& o) {
+    o.interval = absl::Seconds(1);
+    o.random_phase = false;
+    o.jitter = 0;
+    o.rounds = 1;
+    o.max_pps = 1000;
+    o.bucket_burst = 10;
+  }));
+  for (int i = 0; i < 100; ++i) Add(absl::StrCat("198.18.2.", i).c_str());
+  ASSERT_TRUE(prober_->Start().ok());
+  EXPECT_EQ(sender_.sent.size(), 10u);  // the burst
+  Step(absl::Milliseconds(10));
+  Step(absl::Milliseconds(10));
+  EXPECT_EQ(sender_.sent.size(), 30u);  // 1000/s
+  for (int i = 0; i < 7; ++i) Step(absl::Milliseconds(10));
+  EXPECT_EQ(sender_.sent.size(), 100u);
+  EXPECT_EQ(prober_->counters().rate_limited, 90u);
+}
+
+TEST_F(ActiveProberTest, BurstsSpreadOverStableFlows) {
+  Make(Opts([](ActiveProber::Options& o) {
+    o.flows = 4;
+    o.burst = 8;
+    o.interval = absl::Milliseconds(100);
+    o.random_phase = false;
+    o.jitter = 0;
+    o.rounds = 2;
+  }));
+  const uint32_t t = Add("198.18.1.1", "tcp:80");
+  ASSERT_TRUE(prober_->Start().ok());
+  Step(absl::Milliseconds(100));
+  ASSERT_EQ(sender_.sent.size(), 16u);
+  std::array<std::set<uint16_t>, 4> ports;
+  for (size_t i = 0; i < sender_.sent.size(); ++i) {
+    ports[i % 4].insert(sender_.sent[i].packet.source_port);
+  }
+  for (const auto& p : ports) EXPECT_EQ(p.size(), 1u);  // one 5-tuple per flow
+  EXPECT_NE(*ports[0].begin(), *ports[1].begin());
+  Step(absl::Seconds(3));
+  auto reports = prober_->TakeWindow();
+  for (uint8_t f = 0; f < 4; ++f) {
+    const FlowReport* r = Find(reports, t, f);
+    ASSERT_NE(r, nullptr);
+    EXPECT_EQ(r->sent, 4u);
+    EXPECT_EQ(r->lost, 4u);
+  }
+}
+
+TEST_F(ActiveProberTest, SendFailuresAreNotCountedAsSent) {
+  Make(Opts([](ActiveProber::Options& o) {
+    o.random_phase = false;
+    o.jitter = 0;
+    o.rounds = 1;
+  }));
+  Add("198.18.1.1");
+  sender_.fail_sends = true;
+  ASSERT_TRUE(prober_->Start().ok());
+  EXPECT_EQ(prober_->counters().send_errors, 1u);
+  EXPECT_TRUE(prober_->Finished());
+  EXPECT_TRUE(prober_->TakeWindow().empty());
+}
+
+TEST_F(ActiveProberTest, MemoryPerTargetStaysUnderOneKibibyteAtTenThousandTargets) {
+  Make(Opts([](ActiveProber::Options& o) {
+    o.interval = absl::Milliseconds(100);
+    o.random_phase = true;
+    o.rounds = 3;
+    o.max_pps = 1e6;
+    o.bucket_burst = 1e6;
+  }));
+  for (int i = 0; i < 10'000; ++i) {
+    const uint8_t b[4] = {198, 18, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
+    ASSERT_TRUE(prober_->AddTarget({IpAddress::V4Bytes(b), {}}).ok());
+  }
+  ASSERT_TRUE(prober_->Start().ok());
+  // Answer everything with RTTs spread over 20 µs .. 20 ms.
+  uint64_t k = 0;
+  for (int step = 0; step < 40; ++step) {
+    for (size_t i = k; i < sender_.sent.size(); ++i) {
+      source_.Push(Wire(), RequestPacket(sender_.sent[i]));
+      source_.Push(Wire(absl::Microseconds(20 << (i % 10))), ReplyPacket(sender_.sent[i]));
+    }
+    k = sender_.sent.size();
+    prober_->DrainCaptures();
+    Step(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(sender_.sent.size(), 30'000u);
+  const size_t bytes = prober_->ApproximateBytesPerTarget();
+  RecordProperty("bytes_per_target", static_cast<int>(bytes));
+  EXPECT_LT(bytes, 1024u);
+}
+
+}  // namespace
+}  // namespace vantage::probe
