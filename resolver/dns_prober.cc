@@ -4,8 +4,8 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -210,8 +210,7 @@ void DnsProber::StartLeg(Measurement* m, bool tcp) {
             &DnsProber::OnAresDone, leg);
 }
 
-void DnsProber::OnAresDone(void* arg, int status, int /*timeouts*/, unsigned char* abuf,
-                           int alen) {
+void DnsProber::OnAresDone(void* arg, int status, int /*timeouts*/, unsigned char* abuf, int alen) {
   auto* leg = static_cast<Leg*>(arg);
   DnsProber* self = leg->channel->prober;
   if (status == ARES_SUCCESS && !leg->response.has_value() && abuf != nullptr && alen > 0) {
@@ -331,8 +330,9 @@ void DnsProber::OnSockState(void* data, int fd, int readable, int writable) {
     }
     return;
   }
-  auto st = self->loop_->WatchFd(
-      fd, events, [channel, fd](uint32_t fired) { channel->prober->OnFdEvent(channel, fd, fired); });
+  auto st = self->loop_->WatchFd(fd, events, [channel, fd](uint32_t fired) {
+    channel->prober->OnFdEvent(channel, fd, fired);
+  });
   if (st.ok()) channel->watched[fd] = events;
 }
 
@@ -375,8 +375,8 @@ ssize_t DnsProber::AresSendV(int fd, const struct iovec* iov, int iov_count, voi
   auto sit = channel->sockets.find(fd);
   if (sit == channel->sockets.end() || !sit->second.stream) {
     if (iov_count >= 1) {
-      stamp(absl::Span<const uint8_t>(static_cast<const uint8_t*>(iov[0].iov_base),
-                                      iov[0].iov_len));
+      stamp(
+          absl::Span<const uint8_t>(static_cast<const uint8_t*>(iov[0].iov_base), iov[0].iov_len));
     }
     return n;
   }
@@ -478,7 +478,7 @@ bool DnsProber::AcceptAnswer(Channel* channel, absl::Span<const uint8_t> message
 
 const ares_socket_functions* DnsProber::SocketFunctions() {
   static const ares_socket_functions functions = {
-      &DnsProber::AresSocket, &DnsProber::AresClose,    &DnsProber::AresConnect,
+      &DnsProber::AresSocket,   &DnsProber::AresClose, &DnsProber::AresConnect,
       &DnsProber::AresRecvFrom, &DnsProber::AresSendV,
   };
   return &functions;

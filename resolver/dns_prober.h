@@ -56,8 +56,7 @@ class DnsProber {
  public:
   using ResultCallback = std::function<void(const DnsQueryResult& result)>;
 
-  static absl::StatusOr<std::unique_ptr<DnsProber>> Create(EventLoop* loop,
-                                                           DnsTransport* transport,
+  static absl::StatusOr<std::unique_ptr<DnsProber>> Create(EventLoop* loop, DnsTransport* transport,
                                                            const DnsProberOptions& options);
   ~DnsProber();
   DnsProber(const DnsProber&) = delete;
@@ -97,8 +96,8 @@ class DnsProber {
   static int AresSocket(int domain, int type, int protocol, void* data);
   static int AresClose(int fd, void* data);
   static int AresConnect(int fd, const struct sockaddr* address, unsigned int length, void* data);
-  static ssize_t AresRecvFrom(int fd, void* buffer, size_t length, int flags,
-                              struct sockaddr* from, unsigned int* from_length, void* data);
+  static ssize_t AresRecvFrom(int fd, void* buffer, size_t length, int flags, struct sockaddr* from,
+                              unsigned int* from_length, void* data);
   static ssize_t AresSendV(int fd, const struct iovec* iov, int iov_count, void* data);
 
   ssize_t ReceiveDatagram(Channel* channel, int fd, void* buffer, size_t length, sockaddr* from,
@@ -106,8 +105,8 @@ class DnsProber {
   ssize_t ReceiveStream(Channel* channel, int fd, void* buffer, size_t length);
   // Checks one complete answer against the channel's queries; on success
   // records it on the leg and returns true, else counts it as hostile.
-  bool AcceptAnswer(Channel* channel, absl::Span<const uint8_t> message,
-                    const DnsReceiveInfo& info, bool datagram);
+  bool AcceptAnswer(Channel* channel, absl::Span<const uint8_t> message, const DnsReceiveInfo& info,
+                    bool datagram);
 
   EventLoop* loop_;
   DnsTransport* transport_;

@@ -34,8 +34,8 @@ ssize_t PosixDnsTransport::SendV(int fd, const iovec* iov, int iov_count, absl::
   return ::sendmsg(fd, &msg, MSG_NOSIGNAL);
 }
 
-ssize_t PosixDnsTransport::RecvFrom(int fd, bool datagram, void* buffer, size_t length, sockaddr* from,
-                                    socklen_t* from_length, DnsReceiveInfo* info) {
+ssize_t PosixDnsTransport::RecvFrom(int fd, bool datagram, void* buffer, size_t length,
+                                    sockaddr* from, socklen_t* from_length, DnsReceiveInfo* info) {
   iovec iov{buffer, length};
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
   msghdr msg{};

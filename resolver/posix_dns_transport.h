@@ -19,8 +19,8 @@ class PosixDnsTransport final : public DnsTransport {
   int Close(int fd) override;
   int Connect(int fd, const sockaddr* address, socklen_t address_length) override;
   ssize_t SendV(int fd, const iovec* iov, int iov_count, absl::Time* sent_at) override;
-  ssize_t RecvFrom(int fd, bool datagram, void* buffer, size_t length, sockaddr* from, socklen_t* from_length,
-                   DnsReceiveInfo* info) override;
+  ssize_t RecvFrom(int fd, bool datagram, void* buffer, size_t length, sockaddr* from,
+                   socklen_t* from_length, DnsReceiveInfo* info) override;
 
  private:
   const Clock& clock_;
