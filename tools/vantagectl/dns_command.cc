@@ -156,8 +156,8 @@ int RunDns(const DnsArgs& args) {
     if (args.json) return;
     const DnsQueryResult& r = row.result;
     std::string line = absl::StrFormat(
-        "seq=%-4d %-9s %-16s", r.seq, r.answered() ? vantage::resolver::DnsRcodeName(r.rcode) : "-",
-        TimeText(r.udp));
+        "seq=%-4d %-9s %-16s", row.seq,
+        r.answered() ? vantage::resolver::DnsRcodeName(r.rcode) : "-", TimeText(r.udp));
     if (r.answered()) {
       absl::StrAppendFormat(&line, " answers=%d %s", r.answer_count,
                             vantage::resolver::DnsTransportName(r.answered_over));
