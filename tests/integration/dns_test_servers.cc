@@ -131,6 +131,11 @@ void DnsServerProcess::Stop() {
 absl::Status DnsServerProcess::Launch(const std::vector<std::string>& argv,
                                       const std::string& probe_name) {
   const std::string log = directory_ + "/daemon.out";
+  // Built before fork(): the child only calls async-signal-safe functions.
+  std::vector<char*> args;
+  args.reserve(argv.size() + 1);
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
   if (pid == 0) {
@@ -139,9 +144,6 @@ absl::Status DnsServerProcess::Launch(const std::vector<std::string>& argv,
       dup2(fd, STDOUT_FILENO);
       dup2(fd, STDERR_FILENO);
     }
-    std::vector<char*> args;
-    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
     execv(args[0], args.data());
     _exit(127);
   }

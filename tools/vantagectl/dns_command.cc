@@ -224,6 +224,7 @@ int RunDns(const DnsArgs& args) {
   const auto& hostile = (*prober)->hostile();
   const auto q = [&](double p) { return stats.time_us.empty() ? 0.0 : stats.time_us.Quantile(p); };
 
+  const uint64_t errors = stats.errors + static_cast<uint64_t>(failed_sends);
   if (args.json) {
     nlohmann::json out;
     out["server"] = server->ToString();
@@ -237,7 +238,7 @@ int RunDns(const DnsArgs& args) {
     s["sent"] = stats.sent;
     s["answered"] = stats.answered;
     s["timeouts"] = stats.timeouts;
-    s["errors"] = stats.errors + static_cast<uint64_t>(failed_sends);
+    s["errors"] = errors;
     s["loss"] = stats.loss();
     s["truncated"] = stats.truncated;
     s["tcp_retries"] = stats.tcp_retries;
@@ -269,8 +270,7 @@ int RunDns(const DnsArgs& args) {
                 static_cast<unsigned long long>(stats.sent),
                 static_cast<unsigned long long>(stats.answered),
                 static_cast<unsigned long long>(stats.timeouts),
-                static_cast<unsigned long long>(stats.errors + static_cast<uint64_t>(failed_sends)),
-                100.0 * stats.loss());
+                static_cast<unsigned long long>(errors), 100.0 * stats.loss());
     if (!stats.time_us.empty()) {
       std::printf("time us: min=%.1f p50=%.1f p90=%.1f p99=%.1f max=%.1f\n", stats.time_us.min(),
                   q(0.5), q(0.9), q(0.99), stats.time_us.max());
