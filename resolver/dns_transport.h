@@ -9,8 +9,9 @@
 // Contract: the calls follow the POSIX ones they stand for (return -1 and set
 // errno on failure; EAGAIN/EWOULDBLOCK when nothing is there), because c-ares
 // inspects errno. Descriptors returned by Socket() must be real, pollable
-// file descriptors: the prober watches them on the EventLoop and c-ares sets
-// them non-blocking.
+// file descriptors (the prober watches them on the EventLoop) and already
+// non-blocking: c-ares 1.18 does not set O_NONBLOCK on sockets that user
+// socket functions create, and a blocking read would stall the loop.
 //
 // Thread model: called only on the loop thread that owns the DnsProber.
 #pragma once

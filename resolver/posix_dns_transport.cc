@@ -11,7 +11,9 @@
 namespace vantage::resolver {
 
 int PosixDnsTransport::Socket(int domain, int type, int protocol) {
-  const int fd = ::socket(domain, type | SOCK_CLOEXEC, protocol);
+  // Non-blocking: c-ares 1.18 does not set O_NONBLOCK on sockets that user
+  // socket functions create, and a blocking read would stall the loop.
+  const int fd = ::socket(domain, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
   if (fd < 0) return fd;
   const int on = 1;
   // Best effort: without it RecvFrom falls back to the clock.
