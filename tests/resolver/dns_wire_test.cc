@@ -1,3 +1,7 @@
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -8,6 +12,7 @@
 #include "resolver/dns_question.h"
 #include "resolver/dns_response.h"
 #include "resolver/dns_stream_framer.h"
+#include "resolver/posix_dns_transport.h"
 #include "tests/resolver/dns_test_util.h"
 
 namespace vantage::resolver {
@@ -160,6 +165,35 @@ TEST(DnsStreamFramerTest, SplitsAcrossArbitraryBoundaries) {
     }
     EXPECT_THAT(got, ElementsAre("ab", "", "cde")) << "chunk " << chunk;
     EXPECT_EQ(framer.buffered(), 0u);
+  }
+}
+
+}  // namespace
+}  // namespace vantage::resolver
+
+namespace vantage::resolver {
+namespace {
+
+// Regression: c-ares 1.18 does not make sockets from user socket functions
+// non-blocking; a blocking UDP socket hung the loop in recvmsg once the
+// channel kept its socket open.
+TEST(PosixDnsTransportTest, SocketsAreNonBlockingAndStamped) {
+  PosixDnsTransport transport;
+  for (int type : {SOCK_DGRAM, SOCK_STREAM}) {
+    const int fd = transport.Socket(AF_INET, type, 0);
+    ASSERT_GE(fd, 0);
+    EXPECT_NE(fcntl(fd, F_GETFL) & O_NONBLOCK, 0) << type;
+    int on = 0;
+    socklen_t len = sizeof(on);
+    ASSERT_EQ(getsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, &len), 0);
+    EXPECT_EQ(on, 1);
+    char buf[16];
+    DnsReceiveInfo info;
+    if (type == SOCK_DGRAM) {
+      EXPECT_EQ(transport.RecvFrom(fd, true, buf, sizeof(buf), nullptr, nullptr, &info), -1);
+      EXPECT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK);
+    }
+    EXPECT_EQ(transport.Close(fd), 0);
   }
 }
 
