@@ -43,8 +43,11 @@ class ReportReactor final : public grpc::ServerBidiReactor<v1::ProbeReport, v1::
 
   void OnReadDone(bool ok) override {
     std::unique_lock<std::recursive_mutex> lock(mu_);
-    reading_ = false;
+    // reading_ stays true until this report is queued, so a completion on
+    // the writer thread can't start the next read (and queue a later report
+    // first) while the lock is released around Submit.
     if (!ok) {
+      reading_ = false;
       read_closed_ = true;
       MaybeFinishLocked();
       return;
@@ -68,6 +71,7 @@ class ReportReactor final : public grpc::ServerBidiReactor<v1::ProbeReport, v1::
           });
       lock.lock();
     }
+    reading_ = false;
     ContinueReadingLocked();
   }
 
