@@ -540,6 +540,24 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
   for (const RegionPlan& plan : plans) solved_total += plan.solved_demand;
   const double tol = 1e-9 * std::max(1.0, solved_total);
   std::vector<double> usable = ceiling;
+  {
+    // A PoP that the current weights already fill to within rounding slack
+    // (two quanta of every region on it) stays at that level: refilling
+    // last cycle's rounding reserve would be churn, not improvement.
+    const auto q = static_cast<double>(cfg.weight_denominator);
+    std::vector<double> current_load(pops, 0.0), slack(pops, 0.0);
+    for (const RegionPlan& plan : plans) {
+      for (const graph::PopWeight& w : graph.region(plan.region).current_weights) {
+        current_load[static_cast<size_t>(w.pop)] += plan.solved_demand * w.weight;
+        slack[static_cast<size_t>(w.pop)] += 2.0 * plan.solved_demand / q;
+      }
+    }
+    for (size_t p = 0; p < pops; ++p) {
+      if (current_load[p] <= ceiling[p] && ceiling[p] - current_load[p] <= slack[p]) {
+        usable[p] = current_load[p];
+      }
+    }
+  }
   std::vector<double> best_usable = usable;
   FlowSolution best;
   Quantised best_q;
@@ -569,6 +587,12 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
           cut[p] = std::max(cut[p], check.worst[p] - ceiling[p]);
         }
       }
+      // The failed PoP's own traffic is what lands on the overloaded one:
+      // carrying less of it (spread elsewhere in normal operation) helps too.
+      for (const N1Violation& v : check.violations) {
+        const auto f = static_cast<size_t>(v.failed);
+        cut[f] = std::max(cut[f], (v.load - v.ceiling) / 2);
+      }
     }
     // Plain overload (rounding or LP overflow) outweighs N-1 excess.
     const double score = 1e6 * (rounding_over + sol.total_overflow) + n1_excess;
@@ -590,6 +614,70 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
     if (!changed || std::accumulate(usable.begin(), usable.end(), 0.0) < solved_total - tol) break;
   }
   for (size_t p = 0; p < pops; ++p) result.pops[p].usable = best_usable[p];
+
+  // Hysteresis: a region whose weights would move by less than
+  // min_weight_move keeps its current (on-grid, still valid) weights, unless
+  // that would push a PoP over its ceiling. Such tiny moves come from
+  // rounding slack, not from real change; N-1 must not get worse either.
+  if (cfg.min_weight_move > 0) {
+    const Quantised before = best_q;
+    std::vector<double> load = LoadsOf(plans, WeightsOf(best_q, cfg.weight_denominator), pops, true);
+    const auto q = static_cast<double>(cfg.weight_denominator);
+    int reverted = 0;
+    std::vector<bool> done(plans.size(), false);
+    // Several passes: a region may fit back only once another has.
+    for (int pass = 0; pass < 4; ++pass) {
+    for (size_t r = 0; r < plans.size(); ++r) {
+      if (done[r]) continue;
+      const RegionPlan& plan = plans[r];
+      const graph::Region& region = graph.region(plan.region);
+      if (region.current_weights.empty()) continue;
+      std::vector<int64_t> current(plan.candidates.size(), 0);
+      int64_t total = 0;
+      double moved = 0;
+      bool on_grid = true;
+      for (size_t k = 0; k < plan.candidates.size(); ++k) {
+        const double cur = plan.candidates[k].current_weight * q;
+        current[k] = static_cast<int64_t>(std::llround(cur));
+        on_grid = on_grid && std::fabs(cur - static_cast<double>(current[k])) < 1e-6;
+        total += current[k];
+        moved += std::fabs(static_cast<double>(current[k] - best_q.parts[r][k])) / q;
+      }
+      moved /= 2;
+      if (!on_grid || total != cfg.weight_denominator || moved == 0 ||
+          moved >= cfg.min_weight_move) {
+        continue;
+      }
+      bool fits = true;
+      for (size_t k = 0; k < plan.candidates.size() && fits; ++k) {
+        const auto p = static_cast<size_t>(plan.candidates[k].pop);
+        const double delta =
+            plan.solved_demand * static_cast<double>(current[k] - best_q.parts[r][k]) / q;
+        fits = delta <= 0 || load[p] + delta <= ceiling[p] * (1 + 1e-9) + 1e-9;
+      }
+      if (!fits) continue;
+      for (size_t k = 0; k < plan.candidates.size(); ++k) {
+        load[static_cast<size_t>(plan.candidates[k].pop)] +=
+            plan.solved_demand * static_cast<double>(current[k] - best_q.parts[r][k]) / q;
+      }
+      best_q.parts[r] = current;
+      done[r] = true;
+      ++reverted;
+    }
+    }
+    if (reverted > 0 && do_n1) {
+      const N1Check with = CheckN1(plans, WeightsOf(best_q, cfg.weight_denominator), ceiling, true);
+      const N1Check without = CheckN1(plans, WeightsOf(before, cfg.weight_denominator), ceiling, true);
+      if (with.excess > without.excess + 1e-9) {
+        best_q = before;
+        reverted = 0;
+      }
+    }
+    if (reverted > 0) {
+      result.notes.push_back(absl::StrFormat(
+          "%d region(s) kept their weights: the change would be below min_weight_move", reverted));
+    }
+  }
 
   // Report.
   result.lp_objective = best.lp_objective;

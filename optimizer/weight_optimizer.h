@@ -24,6 +24,11 @@
 // move per cycle; it is relaxed (and noted) when keeping it would overload a
 // PoP, or for a region whose current PoPs are no longer candidates.
 //
+// Hysteresis: a region whose weights would move (1/2 sum |new - current|)
+// by less than min_weight_move keeps its current weights when they are on the
+// quantum grid, still valid and no PoP goes over its ceiling by keeping them;
+// such moves come from rounding slack, not from a real change.
+//
 // Weights are quantised to multiples of 1 / weight_denominator by largest
 // remainder: parts sum exactly to the denominator (with a power-of-two
 // denominator the double weights sum exactly to 1.0 too), and a PoP with a
@@ -78,6 +83,7 @@ struct OptimizerConfig {
   double utilisation_ceiling = 0.8;       // of capacity
   double stability_cost_ms = 2.0;         // per unit of traffic moved
   double max_weight_change = 1.0;         // per PoP per cycle; 1 = unlimited
+  double min_weight_move = 0.01;          // smaller region moves are not made
   int64_t weight_denominator = 1024;      // weight quantum = 1 / denominator
   bool n1_headroom = true;
   int n1_max_iterations = 30;
