@@ -603,15 +603,17 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
       best_usable = usable;
     }
     result.n1_iterations = it;
-    bool changed = false;
+    // Never reserve so much that the demand no longer fits: scale the cuts
+    // down to the spare capacity that is left.
+    double total_cut = 0;
     for (size_t p = 0; p < pops; ++p) {
-      if (cut[p] > 0) {
-        const double c = std::min(usable[p], cut[p]);
-        usable[p] -= c;
-        changed = changed || c > 0;
-      }
+      cut[p] = std::min(usable[p], cut[p]);
+      total_cut += cut[p];
     }
-    if (!changed || std::accumulate(usable.begin(), usable.end(), 0.0) < solved_total - tol) break;
+    const double spare = std::accumulate(usable.begin(), usable.end(), 0.0) - solved_total;
+    if (total_cut <= tol || spare <= tol) break;
+    const double factor = std::min(0.5, spare / total_cut);  // damped: the LP reacts globally
+    for (size_t p = 0; p < pops; ++p) usable[p] -= cut[p] * factor;
   }
   for (size_t p = 0; p < pops; ++p) result.pops[p].usable = best_usable[p];
 
