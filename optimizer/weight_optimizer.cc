@@ -584,14 +584,15 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
       n1_excess = check.excess;
       for (size_t p = 0; p < pops; ++p) {
         if (check.worst[p] > ceiling[p] * (1 + 1e-9) + 1e-9) {
-          cut[p] = std::max(cut[p], check.worst[p] - ceiling[p]);
+          // Damped: the LP reacts globally, a full cut overshoots.
+          cut[p] = std::max(cut[p], 0.5 * (check.worst[p] - ceiling[p]));
         }
       }
       // The failed PoP's own traffic is what lands on the overloaded one:
       // carrying less of it (spread elsewhere in normal operation) helps too.
       for (const N1Violation& v : check.violations) {
         const auto f = static_cast<size_t>(v.failed);
-        cut[f] = std::max(cut[f], (v.load - v.ceiling) / 2);
+        cut[f] = std::max(cut[f], (v.load - v.ceiling) / 4);
       }
     }
     // Plain overload (rounding or LP overflow) outweighs N-1 excess.
@@ -612,7 +613,7 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
     }
     const double spare = std::accumulate(usable.begin(), usable.end(), 0.0) - solved_total;
     if (total_cut <= tol || spare <= tol) break;
-    const double factor = std::min(0.5, spare / total_cut);  // damped: the LP reacts globally
+    const double factor = std::min(1.0, spare / total_cut);
     for (size_t p = 0; p < pops; ++p) usable[p] -= cut[p] * factor;
   }
   for (size_t p = 0; p < pops; ++p) result.pops[p].usable = best_usable[p];
