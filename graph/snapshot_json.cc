@@ -92,8 +92,8 @@ absl::Status ParseImpl(const json& root, AnycastGraph& g) {
     FreshnessPolicy f;
     VANTAGE_ASSIGN_OR_RETURN(double half, GetNumber(*it, "half_life_s", "freshness"));
     VANTAGE_ASSIGN_OR_RETURN(double expiry, GetNumber(*it, "expiry_s", "freshness"));
-    if (half <= 0 || expiry <= 0 || half > 1e9 || expiry > 1e9) {
-      return Bad("freshness", "half_life_s and expiry_s must be in (0, 1e9]");
+    if (half < 1e-3 || expiry < 1e-3 || half > 1e9 || expiry > 1e9) {
+      return Bad("freshness", "half_life_s and expiry_s must be in [0.001, 1e9]");
     }
     f.half_life = absl::Seconds(half);
     f.expiry = absl::Seconds(expiry);

@@ -295,9 +295,17 @@ Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol
   std::vector<double> load = LoadsOf(plans, WeightsOf(q, denominator), pops, true);
   const double tol = 1e-9 * scale;
   const double unit = 1.0 / static_cast<double>(denominator);
+  // Only regions split over several PoPs can have been rounded up.
+  std::vector<size_t> split;
+  for (size_t r = 0; r < plans.size(); ++r) {
+    int used = 0;
+    for (int64_t parts : q.parts[r]) used += parts > 0 ? 1 : 0;
+    if (used >= 2) split.push_back(r);
+  }
   for (size_t p = 0; p < pops; ++p) {
     if (load[p] <= limit[p] + tol) continue;
-    for (size_t r = 0; r < plans.size() && load[p] > limit[p] + tol; ++r) {
+    for (size_t i = 0; i < split.size() && load[p] > limit[p] + tol; ++i) {
+      const size_t r = split[i];
       const RegionPlan& plan = plans[r];
       const double d = plan.solved_demand;
       if (d <= 0) continue;
@@ -562,8 +570,10 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
   FlowSolution best;
   Quantised best_q;
   double best_score = 0;
-  const int max_iterations = std::max(cfg.n1_max_iterations, 8);
-  for (int it = 0; it < max_iterations; ++it) {
+  // Without N-1 only rounding overshoot is being fixed: a few rounds do it.
+  const int max_iterations = do_n1 ? cfg.n1_max_iterations : 4;
+  int stale = 0;
+  for (int it = 0; it < max_iterations && stale < 3; ++it) {
     VANTAGE_ASSIGN_OR_RETURN(FlowSolution sol, solve(usable));
     Quantised q = Quantise(plans, sol, ceiling, cfg.weight_denominator);
     const std::vector<std::vector<double>> qw = WeightsOf(q, cfg.weight_denominator);
@@ -597,7 +607,9 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
     }
     // Plain overload (rounding or LP overflow) outweighs N-1 excess.
     const double score = 1e6 * (rounding_over + sol.total_overflow) + n1_excess;
+    ++stale;
     if (it == 0 || score < best_score - 1e-12) {
+      stale = 0;
       best_score = score;
       best = std::move(sol);
       best_q = std::move(q);
