@@ -1,12 +1,11 @@
 #include "graph/anycast_graph.h"
 
 #include <algorithm>
+#include <boost/graph/adjacency_list.hpp>
+#include <boost/graph/graphviz.hpp>
 #include <cmath>
 #include <sstream>
 #include <variant>
-
-#include <boost/graph/adjacency_list.hpp>
-#include <boost/graph/graphviz.hpp>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
@@ -292,7 +291,8 @@ const Path* AnycastGraph::FindPath(PopId pop, RegionId region) const {
 std::vector<const Path*> AnycastGraph::PathsOfRegion(RegionId region) const {
   std::vector<const Path*> out;
   if (!impl_->ValidRegion(region)) return out;
-  for (auto [it, end] = boost::in_edges(impl_->region_vertex[static_cast<size_t>(region)], impl_->g);
+  for (auto [it, end] =
+           boost::in_edges(impl_->region_vertex[static_cast<size_t>(region)], impl_->g);
        it != end; ++it) {
     out.push_back(&impl_->g[*it]);
   }
@@ -327,10 +327,9 @@ int AnycastGraph::ExpireStale(absl::Time now) {
   for (auto [it, end] = boost::edges(impl_->g); it != end; ++it) {
     std::vector<Measurement>& ms = impl_->g[*it].measurements;
     const size_t before = ms.size();
-    ms.erase(std::remove_if(ms.begin(), ms.end(),
-                            [&](const Measurement& m) {
-                              return now - m.updated > impl_->freshness.expiry;
-                            }),
+    ms.erase(std::remove_if(
+                 ms.begin(), ms.end(),
+                 [&](const Measurement& m) { return now - m.updated > impl_->freshness.expiry; }),
              ms.end());
     dropped += static_cast<int>(before - ms.size());
     if (ms.empty()) empty.push_back(*it);

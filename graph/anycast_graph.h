@@ -49,9 +49,9 @@ struct Measurement {
   double rtt_p50_ms = 0;
   double rtt_p90_ms = 0;
   double rtt_p99_ms = 0;
-  double loss = 0;                // fraction of probes lost, [0, 1]
-  std::optional<double> dns_ms;   // DNS resolution time, when measured
-  uint64_t samples = 0;           // probes behind the quantiles
+  double loss = 0;               // fraction of probes lost, [0, 1]
+  std::optional<double> dns_ms;  // DNS resolution time, when measured
+  uint64_t samples = 0;          // probes behind the quantiles
   absl::Time updated = absl::UnixEpoch();
 
   friend bool operator==(const Measurement&, const Measurement&) = default;

@@ -3,9 +3,8 @@
 #include <cmath>
 #include <fstream>
 #include <initializer_list>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "core/status_macros.h"
@@ -79,11 +78,13 @@ json MeasurementToJson(const Measurement& m) {
 }
 
 absl::Status ParseImpl(const json& root, AnycastGraph& g) {
-  VANTAGE_RETURN_IF_ERROR(CheckKeys(
-      root, "top level", {"format", "snapshot_time_unix_ns", "freshness", "pops", "regions", "paths"}));
+  VANTAGE_RETURN_IF_ERROR(
+      CheckKeys(root, "top level",
+                {"format", "snapshot_time_unix_ns", "freshness", "pops", "regions", "paths"}));
   VANTAGE_ASSIGN_OR_RETURN(std::string format, GetString(root, "format", "top level"));
   if (format != kSnapshotFormat) {
-    return Bad("top level", absl::StrCat("format is '", format, "', expected '", kSnapshotFormat, "'"));
+    return Bad("top level",
+               absl::StrCat("format is '", format, "', expected '", kSnapshotFormat, "'"));
   }
   VANTAGE_ASSIGN_OR_RETURN(int64_t t, GetInt(root, "snapshot_time_unix_ns", "top level"));
   g.set_snapshot_time(absl::FromUnixNanos(t));
@@ -150,7 +151,8 @@ absl::Status ParseImpl(const json& root, AnycastGraph& g) {
       if (!ws->is_object()) return Bad(where, "'current_weights' must be an object");
       for (auto it = ws->begin(); it != ws->end(); ++it) {
         std::optional<PopId> pop = g.FindPop(it.key());
-        if (!pop.has_value()) return Bad(where, absl::StrCat("weight on unknown PoP '", it.key(), "'"));
+        if (!pop.has_value())
+          return Bad(where, absl::StrCat("weight on unknown PoP '", it.key(), "'"));
         if (!it->is_number()) return Bad(where, "weights must be numbers");
         r.current_weights.push_back({*pop, it->get<double>()});
       }

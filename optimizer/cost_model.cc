@@ -6,8 +6,8 @@
 namespace vantage::optimizer {
 
 absl::Status ValidateCostModelConfig(const CostModelConfig& c) {
-  for (double v : {c.median_weight, c.tail_weight, c.loss_penalty_ms, c.dns_weight,
-                   c.min_samples, c.thin_data_penalty_ms, c.max_cost_ms}) {
+  for (double v : {c.median_weight, c.tail_weight, c.loss_penalty_ms, c.dns_weight, c.min_samples,
+                   c.thin_data_penalty_ms, c.max_cost_ms}) {
     if (!std::isfinite(v) || v < 0) {
       return absl::InvalidArgumentError("cost model weights and penalties must be finite and >= 0");
     }
@@ -16,8 +16,8 @@ absl::Status ValidateCostModelConfig(const CostModelConfig& c) {
   return absl::OkStatus();
 }
 
-std::optional<double> CostModel::PathCost(const graph::AnycastGraph& graph,
-                                          const graph::Path& path, absl::Time now) const {
+std::optional<double> CostModel::PathCost(const graph::AnycastGraph& graph, const graph::Path& path,
+                                          absl::Time now) const {
   const graph::Measurement* rtt = nullptr;
   double rtt_fresh = -1;
   const graph::Measurement* dns = nullptr;

@@ -93,7 +93,8 @@ absl::Status NetworkSimplex::Solve(int root, const std::vector<int>& tree_arc,
   for (size_t v = 0; v < n; ++v) {
     if (static_cast<int>(v) == root) continue;
     const int a = tree_arc[v];
-    if (a < 0 || a >= arc_count()) return absl::InvalidArgumentError("network simplex: bad tree arc");
+    if (a < 0 || a >= arc_count())
+      return absl::InvalidArgumentError("network simplex: bad tree arc");
     const auto ua = static_cast<size_t>(a);
     if (state_[ua] != kLower) return absl::InvalidArgumentError("network simplex: arc used twice");
     state_[ua] = kTree;
@@ -116,13 +117,15 @@ absl::Status NetworkSimplex::Solve(int root, const std::vector<int>& tree_arc,
   depth_[static_cast<size_t>(root)] = 0;
   for (size_t i = 0; i < order.size(); ++i) {
     const int v = order[i];
-    for (int c = first_child_[static_cast<size_t>(v)]; c >= 0; c = next_sib_[static_cast<size_t>(c)]) {
+    for (int c = first_child_[static_cast<size_t>(v)]; c >= 0;
+         c = next_sib_[static_cast<size_t>(c)]) {
       depth_[static_cast<size_t>(c)] = depth_[static_cast<size_t>(v)] + 1;
       order.push_back(c);
       if (order.size() > n) break;
     }
   }
-  if (order.size() != n) return absl::InvalidArgumentError("network simplex: basis is not a spanning tree");
+  if (order.size() != n)
+    return absl::InvalidArgumentError("network simplex: basis is not a spanning tree");
 
   // Tree flows from the leaves up.
   std::vector<double> excess(supply_);
@@ -182,7 +185,8 @@ void NetworkSimplex::RecomputePotentials() {
   while (!stack_.empty()) {
     const int v = stack_.back();
     stack_.pop_back();
-    for (int c = first_child_[static_cast<size_t>(v)]; c >= 0; c = next_sib_[static_cast<size_t>(c)]) {
+    for (int c = first_child_[static_cast<size_t>(v)]; c >= 0;
+         c = next_sib_[static_cast<size_t>(c)]) {
       const auto uc = static_cast<size_t>(c);
       const double arc_cost = cost_[static_cast<size_t>(pred_[uc])];
       pi_[uc] = dir_[uc] == kUp ? pi_[static_cast<size_t>(v)] - arc_cost
@@ -201,9 +205,9 @@ int NetworkSimplex::FindEntering() {
   for (int i = 0; i < m; ++i) {
     const auto a = static_cast<size_t>(next_arc_);
     if (++next_arc_ == m) next_arc_ = 0;
-    const double c = static_cast<double>(state_[a]) *
-                     (cost_[a] + pi_[static_cast<size_t>(source_[a])] -
-                      pi_[static_cast<size_t>(target_[a])]);
+    const double c =
+        static_cast<double>(state_[a]) *
+        (cost_[a] + pi_[static_cast<size_t>(source_[a])] - pi_[static_cast<size_t>(target_[a])]);
     if (c < best) {
       best = c;
       best_arc = static_cast<int>(a);

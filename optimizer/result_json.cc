@@ -1,7 +1,6 @@
 #include "optimizer/result_json.h"
 
 #include <cmath>
-
 #include <nlohmann/json.hpp>
 
 namespace vantage::optimizer {

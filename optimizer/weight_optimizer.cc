@@ -1,11 +1,10 @@
 #include "optimizer/weight_optimizer.h"
 
 #include <algorithm>
+#include <boost/graph/compressed_sparse_row_graph.hpp>
 #include <cmath>
 #include <numeric>
 #include <utility>
-
-#include <boost/graph/compressed_sparse_row_graph.hpp>
 
 #include "absl/strings/str_format.h"
 #include "core/status_macros.h"
@@ -26,8 +25,7 @@ struct FlowArc {
 };
 
 // The flow network: regions [0, R), PoPs [R, R + P), sink R + P.
-using FlowGraph =
-    boost::compressed_sparse_row_graph<boost::directedS, boost::no_property, FlowArc>;
+using FlowGraph = boost::compressed_sparse_row_graph<boost::directedS, boost::no_property, FlowArc>;
 
 struct FlowSolution {
   std::vector<std::vector<double>> x;  // per region, per candidate: LP weight
@@ -123,7 +121,8 @@ absl::StatusOr<FlowSolution> SolveFlow(const std::vector<RegionPlan>& plans,
     const int node = regions + p;
     const double e = usable[static_cast<size_t>(p)];
     const int cap_arc = add_arc(node, sink, e, 0.0, 0.0);
-    const int over_arc = add_arc(node, sink, NetworkSimplex::kInfinity, cfg.overload_penalty_ms, 0.0);
+    const int over_arc =
+        add_arc(node, sink, NetworkSimplex::kInfinity, cfg.overload_penalty_ms, 0.0);
     pop_arcs[static_cast<size_t>(p)] = {cap_arc, over_arc};
     if (load[static_cast<size_t>(p)] < e - 1e-9 * scale) {
       tree_arc[static_cast<size_t>(node)] = cap_arc;
@@ -507,7 +506,8 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
     for (const graph::PopWeight& w : region.current_weights) {
       plan.current_cost_ms += w.weight * cfg.unmeasured_path_cost_ms;
       for (const Candidate& c : all) {
-        if (c.pop == w.pop) plan.current_cost_ms += w.weight * (c.cost_ms - cfg.unmeasured_path_cost_ms);
+        if (c.pop == w.pop)
+          plan.current_cost_ms += w.weight * (c.cost_ms - cfg.unmeasured_path_cost_ms);
       }
     }
   }
@@ -527,7 +527,8 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
   auto solve = [&](const std::vector<double>& usable) -> absl::StatusOr<FlowSolution> {
     VANTAGE_ASSIGN_OR_RETURN(FlowSolution sol, SolveFlow(plans, usable, cfg, true));
     result.pivots += sol.pivots;
-    if (cfg.max_weight_change < 1.0 && sol.total_overflow > 1e-9 * std::max(1.0, result.total_demand)) {
+    if (cfg.max_weight_change < 1.0 &&
+        sol.total_overflow > 1e-9 * std::max(1.0, result.total_demand)) {
       VANTAGE_ASSIGN_OR_RETURN(FlowSolution free, SolveFlow(plans, usable, cfg, false));
       result.pivots += free.pivots;
       if (free.total_overflow < sol.total_overflow - 1e-9 * std::max(1.0, result.total_demand)) {
@@ -573,18 +574,33 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
   // Without N-1 only rounding overshoot is being fixed: a few rounds do it.
   const int max_iterations = do_n1 ? cfg.n1_max_iterations : 4;
   int stale = 0;
-  for (int it = 0; it < max_iterations && stale < 3; ++it) {
+  for (int it = 0; it < max_iterations && (do_n1 || stale < 3); ++it) {
     VANTAGE_ASSIGN_OR_RETURN(FlowSolution sol, solve(usable));
     Quantised q = Quantise(plans, sol, ceiling, cfg.weight_denominator);
     const std::vector<std::vector<double>> qw = WeightsOf(q, cfg.weight_denominator);
     const std::vector<double> lp_load = LoadsOf(plans, sol.x, pops, true);
     const std::vector<double> q_load = LoadsOf(plans, qw, pops, true);
+    // What rounding can add at most on each PoP: a quantum of every region
+    // split onto it. Reserving that (not just today's overshoot) settles in
+    // one re-solve instead of chasing rounding flips.
+    std::vector<double> rounding_bound(pops, 0.0);
+    for (size_t r = 0; r < plans.size(); ++r) {
+      int used = 0;
+      for (double x : sol.x[r]) used += x > kZeroWeight ? 1 : 0;
+      if (used < 2) continue;
+      for (size_t k = 0; k < sol.x[r].size(); ++k) {
+        if (sol.x[r][k] > kZeroWeight) {
+          rounding_bound[static_cast<size_t>(plans[r].candidates[k].pop)] +=
+              plans[r].solved_demand / static_cast<double>(cfg.weight_denominator);
+        }
+      }
+    }
     std::vector<double> cut(pops, 0.0);
     double rounding_over = 0;
     for (size_t p = 0; p < pops; ++p) {
       const double over = q_load[p] - std::max(ceiling[p], lp_load[p]);
       if (over > tol) {
-        cut[p] = over;
+        cut[p] = std::max(over, rounding_bound[p]);
         rounding_over += over;
       }
     }
@@ -595,7 +611,7 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
       for (size_t p = 0; p < pops; ++p) {
         if (check.worst[p] > ceiling[p] * (1 + 1e-9) + 1e-9) {
           // Damped: the LP reacts globally, a full cut overshoots.
-          cut[p] = std::max(cut[p], 0.5 * (check.worst[p] - ceiling[p]));
+          cut[p] = std::max(cut[p], 0.5 * (check.worst[p] - ceiling[p]) + rounding_bound[p]);
         }
       }
       // The failed PoP's own traffic is what lands on the overloaded one:
@@ -636,53 +652,55 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
   // rounding slack, not from real change; N-1 must not get worse either.
   if (cfg.min_weight_move > 0) {
     const Quantised before = best_q;
-    std::vector<double> load = LoadsOf(plans, WeightsOf(best_q, cfg.weight_denominator), pops, true);
+    std::vector<double> load =
+        LoadsOf(plans, WeightsOf(best_q, cfg.weight_denominator), pops, true);
     const auto q = static_cast<double>(cfg.weight_denominator);
     int reverted = 0;
     std::vector<bool> done(plans.size(), false);
     // Several passes: a region may fit back only once another has.
     for (int pass = 0; pass < 4; ++pass) {
-    for (size_t r = 0; r < plans.size(); ++r) {
-      if (done[r]) continue;
-      const RegionPlan& plan = plans[r];
-      const graph::Region& region = graph.region(plan.region);
-      if (region.current_weights.empty()) continue;
-      std::vector<int64_t> current(plan.candidates.size(), 0);
-      int64_t total = 0;
-      double moved = 0;
-      bool on_grid = true;
-      for (size_t k = 0; k < plan.candidates.size(); ++k) {
-        const double cur = plan.candidates[k].current_weight * q;
-        current[k] = static_cast<int64_t>(std::llround(cur));
-        on_grid = on_grid && std::fabs(cur - static_cast<double>(current[k])) < 1e-6;
-        total += current[k];
-        moved += std::fabs(static_cast<double>(current[k] - best_q.parts[r][k])) / q;
+      for (size_t r = 0; r < plans.size(); ++r) {
+        if (done[r]) continue;
+        const RegionPlan& plan = plans[r];
+        const graph::Region& region = graph.region(plan.region);
+        if (region.current_weights.empty()) continue;
+        std::vector<int64_t> current(plan.candidates.size(), 0);
+        int64_t total = 0;
+        double moved = 0;
+        bool on_grid = true;
+        for (size_t k = 0; k < plan.candidates.size(); ++k) {
+          const double cur = plan.candidates[k].current_weight * q;
+          current[k] = static_cast<int64_t>(std::llround(cur));
+          on_grid = on_grid && std::fabs(cur - static_cast<double>(current[k])) < 1e-6;
+          total += current[k];
+          moved += std::fabs(static_cast<double>(current[k] - best_q.parts[r][k])) / q;
+        }
+        moved /= 2;
+        if (!on_grid || total != cfg.weight_denominator || moved == 0 ||
+            moved >= cfg.min_weight_move) {
+          continue;
+        }
+        bool fits = true;
+        for (size_t k = 0; k < plan.candidates.size() && fits; ++k) {
+          const auto p = static_cast<size_t>(plan.candidates[k].pop);
+          const double delta =
+              plan.solved_demand * static_cast<double>(current[k] - best_q.parts[r][k]) / q;
+          fits = delta <= 0 || load[p] + delta <= ceiling[p] * (1 + 1e-9) + 1e-9;
+        }
+        if (!fits) continue;
+        for (size_t k = 0; k < plan.candidates.size(); ++k) {
+          load[static_cast<size_t>(plan.candidates[k].pop)] +=
+              plan.solved_demand * static_cast<double>(current[k] - best_q.parts[r][k]) / q;
+        }
+        best_q.parts[r] = current;
+        done[r] = true;
+        ++reverted;
       }
-      moved /= 2;
-      if (!on_grid || total != cfg.weight_denominator || moved == 0 ||
-          moved >= cfg.min_weight_move) {
-        continue;
-      }
-      bool fits = true;
-      for (size_t k = 0; k < plan.candidates.size() && fits; ++k) {
-        const auto p = static_cast<size_t>(plan.candidates[k].pop);
-        const double delta =
-            plan.solved_demand * static_cast<double>(current[k] - best_q.parts[r][k]) / q;
-        fits = delta <= 0 || load[p] + delta <= ceiling[p] * (1 + 1e-9) + 1e-9;
-      }
-      if (!fits) continue;
-      for (size_t k = 0; k < plan.candidates.size(); ++k) {
-        load[static_cast<size_t>(plan.candidates[k].pop)] +=
-            plan.solved_demand * static_cast<double>(current[k] - best_q.parts[r][k]) / q;
-      }
-      best_q.parts[r] = current;
-      done[r] = true;
-      ++reverted;
-    }
     }
     if (reverted > 0 && do_n1) {
       const N1Check with = CheckN1(plans, WeightsOf(best_q, cfg.weight_denominator), ceiling, true);
-      const N1Check without = CheckN1(plans, WeightsOf(before, cfg.weight_denominator), ceiling, true);
+      const N1Check without =
+          CheckN1(plans, WeightsOf(before, cfg.weight_denominator), ceiling, true);
       if (with.excess > without.excess + 1e-9) {
         best_q = before;
         reverted = 0;
@@ -739,12 +757,14 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
   }
   for (const PopLoad& pl : result.pops) result.overload += std::max(0.0, pl.load - pl.ceiling);
   if (result.overload > 1e-9 * std::max(1.0, result.total_ceiling)) {
-    result.notes.push_back(absl::StrFormat("predicted overload above ceilings: %.6g", result.overload));
+    result.notes.push_back(
+        absl::StrFormat("predicted overload above ceilings: %.6g", result.overload));
   }
   if (!result.unmeasured_regions.empty()) {
-    result.notes.push_back(absl::StrFormat(
-        "%d region(s) have no measured path to a healthy PoP; planned at %g ms on every healthy PoP",
-        result.unmeasured_regions.size(), cfg.unmeasured_path_cost_ms));
+    result.notes.push_back(
+        absl::StrFormat("%d region(s) have no measured path to a healthy PoP; planned at %g ms on "
+                        "every healthy PoP",
+                        result.unmeasured_regions.size(), cfg.unmeasured_path_cost_ms));
   }
   int relaxed = 0;
   for (const RegionPlan& plan : plans) relaxed += plan.change_limit_relaxed ? 1 : 0;

@@ -79,12 +79,12 @@ namespace vantage::optimizer {
 
 struct OptimizerConfig {
   CostModelConfig cost;
-  int candidates_per_region = 8;          // K; 0 = every measured PoP
-  double utilisation_ceiling = 0.8;       // of capacity
-  double stability_cost_ms = 2.0;         // per unit of traffic moved
-  double max_weight_change = 1.0;         // per PoP per cycle; 1 = unlimited
-  double min_weight_move = 0.01;          // smaller region moves are not made
-  int64_t weight_denominator = 1024;      // weight quantum = 1 / denominator
+  int candidates_per_region = 8;      // K; 0 = every measured PoP
+  double utilisation_ceiling = 0.8;   // of capacity
+  double stability_cost_ms = 2.0;     // per unit of traffic moved
+  double max_weight_change = 1.0;     // per PoP per cycle; 1 = unlimited
+  double min_weight_move = 0.01;      // smaller region moves are not made
+  int64_t weight_denominator = 1024;  // weight quantum = 1 / denominator
   bool n1_headroom = true;
   int n1_max_iterations = 30;
   double overload_penalty_ms = 1e5;       // must exceed any cost difference
@@ -108,8 +108,8 @@ struct WeightShare {
 
 struct RegionPlan {
   graph::RegionId region = 0;
-  double demand = 0;         // as in the graph
-  double solved_demand = 0;  // demand * demand_scale: what the LP placed
+  double demand = 0;                  // as in the graph
+  double solved_demand = 0;           // demand * demand_scale: what the LP placed
   std::vector<Candidate> candidates;  // sorted by (cost, pop)
   std::vector<WeightShare> weights;   // sorted by pop, parts > 0
   double cost_ms = 0;                 // sum_p weight * cost: mean cost of a unit
@@ -129,7 +129,7 @@ struct PopLoad {
   // The LP's capacity for this PoP: the ceiling minus what was reserved so
   // that quantisation and (with N-1) single failures stay within it.
   double usable = 0;
-  double load = 0;     // predicted: sum_r demand_r * weight_rp
+  double load = 0;          // predicted: sum_r demand_r * weight_rp
   double current_load = 0;  // with the current weights
   bool healthy = true;
 };
@@ -144,8 +144,8 @@ struct N1Violation {
 struct OptimizationResult {
   std::vector<RegionPlan> regions;  // by region id
   std::vector<PopLoad> pops;        // by pop id
-  double objective = 0;     // sum_r demand_r * cost_ms (quantised weights)
-  double lp_objective = 0;  // the exact LP optimum as stated above (solved demands)
+  double objective = 0;             // sum_r demand_r * cost_ms (quantised weights)
+  double lp_objective = 0;          // the exact LP optimum as stated above (solved demands)
   double total_demand = 0;
   double total_ceiling = 0;
   bool demand_exceeds_capacity = false;

@@ -91,8 +91,7 @@ absl::StatusOr<WhatIfResult> WhatIf(const graph::AnycastGraph& graph, const Scen
   }
   auto cost_in_changed = [&](graph::RegionId r, graph::PopId p) {
     const graph::Path* path = changed.FindPath(p, r);
-    std::optional<double> c =
-        path == nullptr ? std::nullopt : model.PathCost(changed, *path, now);
+    std::optional<double> c = path == nullptr ? std::nullopt : model.PathCost(changed, *path, now);
     return c.value_or(config.unmeasured_path_cost_ms);
   };
   for (size_t r = 0; r < out.before.regions.size(); ++r) {

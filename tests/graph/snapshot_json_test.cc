@@ -22,8 +22,8 @@ void ExpectSameGraph(const AnycastGraph& a, const AnycastGraph& b) {
 }
 
 TEST(SnapshotJsonTest, RoundTripsExactly) {
-  AnycastGraph g = GenerateInstance({.regions = 300, .pops = 15, .paths_per_region = 5,
-                                     .with_current_weights = true, .seed = 3});
+  AnycastGraph g = GenerateInstance(
+      {.regions = 300, .pops = 15, .paths_per_region = 5, .with_current_weights = true, .seed = 3});
   // Awkward doubles must survive bit for bit.
   ASSERT_TRUE(g.SetPopCapacity(0, 0.1 + 0.2).ok());
   ASSERT_TRUE(g.SetRegionDemand(0, 1.0 / 3.0).ok());

@@ -39,16 +39,20 @@ TEST_F(CostModelTest, FormulaAsDocumented) {
   Measurement dns = M(10, 30, 0, 1000, kT0, Method::kDns);
   dns.dns_ms = 8;
   ASSERT_TRUE(g_.RecordMeasurement(pop_, region_, dns).ok());
-  CostModel model({.median_weight = 1, .tail_weight = 0.25, .loss_penalty_ms = 2000,
-                   .dns_weight = 0.5, .min_samples = 50, .thin_data_penalty_ms = 20});
+  CostModel model({.median_weight = 1,
+                   .tail_weight = 0.25,
+                   .loss_penalty_ms = 2000,
+                   .dns_weight = 0.5,
+                   .min_samples = 50,
+                   .thin_data_penalty_ms = 20});
   // 10 + 0.25 * 20 + 2000 * 0.01 + 0.5 * 8 = 39, plenty of samples.
   EXPECT_DOUBLE_EQ(*model.PathCost(g_, *g_.FindPath(pop_, region_), kT0), 39.0);
 }
 
 TEST_F(CostModelTest, ThinAndOldDataPayConfidencePenalty) {
   ASSERT_TRUE(g_.RecordMeasurement(pop_, region_, M(10, 10, 0, 25, kT0)).ok());
-  CostModel model({.tail_weight = 0, .dns_weight = 0, .min_samples = 50,
-                   .thin_data_penalty_ms = 20});
+  CostModel model(
+      {.tail_weight = 0, .dns_weight = 0, .min_samples = 50, .thin_data_penalty_ms = 20});
   const graph::Path& p = *g_.FindPath(pop_, region_);
   EXPECT_DOUBLE_EQ(*model.PathCost(g_, p, kT0), 10 + 20 * 0.5);
   // One half-life later only 12.5 fresh samples remain.
@@ -59,7 +63,8 @@ TEST_F(CostModelTest, ExpiredDataHasNoCost) {
   ASSERT_TRUE(g_.RecordMeasurement(pop_, region_, M(10, 10, 0, 100, kT0)).ok());
   CostModel model({});
   EXPECT_TRUE(model.PathCost(g_, *g_.FindPath(pop_, region_), kT0 + absl::Minutes(9)).has_value());
-  EXPECT_FALSE(model.PathCost(g_, *g_.FindPath(pop_, region_), kT0 + absl::Minutes(11)).has_value());
+  EXPECT_FALSE(
+      model.PathCost(g_, *g_.FindPath(pop_, region_), kT0 + absl::Minutes(11)).has_value());
 }
 
 TEST_F(CostModelTest, PrefersMethodWithMostFreshSamples) {

@@ -68,8 +68,8 @@ std::string WriteLp(const OptimizationResult& r, const OptimizerConfig& cfg) {
     for (const std::string& v : pop_terms[p]) rows << " + " << v;
     rows << " - " << o << absl::StrFormat(" <= %.17g\n", r.pops[p].usable);
   }
-  return "Minimize\n obj:" + obj.str() + "\nSubject To\n" + rows.str() + "Bounds\n" +
-         bounds.str() + "End\n";
+  return "Minimize\n obj:" + obj.str() + "\nSubject To\n" + rows.str() + "Bounds\n" + bounds.str() +
+         "End\n";
 }
 
 // Runs glpsol; returns the optimal objective or NaN.
@@ -117,9 +117,12 @@ TEST_P(GlpkComparisonTest, ObjectiveEqualsGlpk) {
   }
   const Case& c = GetParam();
   for (uint64_t seed = 1; seed <= 4; ++seed) {
-    graph::AnycastGraph g = graph::GenerateInstance(
-        {.regions = 150, .pops = 12, .paths_per_region = 10, .capacity_factor = c.capacity_factor,
-         .with_current_weights = c.current, .seed = seed * 101});
+    graph::AnycastGraph g = graph::GenerateInstance({.regions = 150,
+                                                     .pops = 12,
+                                                     .paths_per_region = 10,
+                                                     .capacity_factor = c.capacity_factor,
+                                                     .with_current_weights = c.current,
+                                                     .seed = seed * 101});
     OptimizerConfig cfg;
     cfg.n1_headroom = false;
     cfg.candidates_per_region = c.k;
@@ -127,24 +130,24 @@ TEST_P(GlpkComparisonTest, ObjectiveEqualsGlpk) {
     cfg.max_weight_change = c.max_change;
     auto r = Optimize(g, cfg, g.snapshot_time());
     ASSERT_TRUE(r.ok()) << r.status();
-    const double glpk =
-        SolveWithGlpk(WriteLp(*r, cfg), absl::StrFormat("%s-%d", c.name, seed));
+    const double glpk = SolveWithGlpk(WriteLp(*r, cfg), absl::StrFormat("%s-%d", c.name, seed));
     ASSERT_FALSE(std::isnan(glpk)) << "glpsol failed";
     EXPECT_NEAR(r->lp_objective, glpk, 1e-6 * std::max(1.0, std::fabs(glpk)))
         << c.name << " seed " << seed;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Instances, GlpkComparisonTest,
-    ::testing::Values(Case{"roomy", 3.0, 8, false, 0, 1},
-                      Case{"tight", 1.3, 8, false, 0, 1},
-                      Case{"very_tight_k3", 1.26, 3, false, 0, 1},
-                      Case{"infeasible", 0.7, 8, false, 0, 1},
-                      Case{"stability", 1.3, 8, true, 3.0, 1},
-                      Case{"max_change", 1.3, 8, true, 1.0, 0.2},
-                      Case{"all_candidates", 1.1, 0, false, 0, 1}),
-    [](const ::testing::TestParamInfo<Case>& param) { return std::string(param.param.name); });
+INSTANTIATE_TEST_SUITE_P(Instances, GlpkComparisonTest,
+                         ::testing::Values(Case{"roomy", 3.0, 8, false, 0, 1},
+                                           Case{"tight", 1.3, 8, false, 0, 1},
+                                           Case{"very_tight_k3", 1.26, 3, false, 0, 1},
+                                           Case{"infeasible", 0.7, 8, false, 0, 1},
+                                           Case{"stability", 1.3, 8, true, 3.0, 1},
+                                           Case{"max_change", 1.3, 8, true, 1.0, 0.2},
+                                           Case{"all_candidates", 1.1, 0, false, 0, 1}),
+                         [](const ::testing::TestParamInfo<Case>& param) {
+                           return std::string(param.param.name);
+                         });
 
 }  // namespace
 }  // namespace vantage::optimizer

@@ -10,12 +10,12 @@ namespace {
 TEST(NetworkSimplexTest, SmallTransportation) {
   // Nodes: s0=0, s1=1, t0=2, t1=3, root sink=4.
   std::vector<NetworkSimplex::ArcSpec> arcs = {
-      {0, 2, NetworkSimplex::kInfinity, 1},  // 0
-      {0, 3, NetworkSimplex::kInfinity, 4},  // 1
-      {1, 2, NetworkSimplex::kInfinity, 2},  // 2
-      {1, 3, NetworkSimplex::kInfinity, 3},  // 3
-      {2, 4, 5, 0},                          // 4: t0 cap 5
-      {3, 4, 10, 0},                         // 5
+      {0, 2, NetworkSimplex::kInfinity, 1},    // 0
+      {0, 3, NetworkSimplex::kInfinity, 4},    // 1
+      {1, 2, NetworkSimplex::kInfinity, 2},    // 2
+      {1, 3, NetworkSimplex::kInfinity, 3},    // 3
+      {2, 4, 5, 0},                            // 4: t0 cap 5
+      {3, 4, 10, 0},                           // 5
       {2, 4, NetworkSimplex::kInfinity, 100},  // 6 overflow
       {3, 4, NetworkSimplex::kInfinity, 100},  // 7 overflow
   };
@@ -39,7 +39,7 @@ TEST(NetworkSimplexTest, SmallTransportation) {
 TEST(NetworkSimplexTest, RejectsBadBasis) {
   std::vector<NetworkSimplex::ArcSpec> arcs = {{0, 1, 1, 1}, {1, 2, 1, 1}};
   NetworkSimplex ns(3, arcs, {1, 0, -1});
-  EXPECT_FALSE(ns.Solve(2, {1, 1, -1}, {}).ok());   // arc used twice
+  EXPECT_FALSE(ns.Solve(2, {1, 1, -1}, {}).ok());  // arc used twice
   EXPECT_FALSE(ns.Solve(2, {0, 0, -1}, {}).ok());
   NetworkSimplex over(3, arcs, {5, 0, -5});
   EXPECT_FALSE(over.Solve(2, {0, 1, -1}, {}).ok());  // flow 5 > capacity 1

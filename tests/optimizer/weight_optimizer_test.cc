@@ -58,8 +58,8 @@ OptimizerConfig NoN1() {
 
 TEST(WeightOptimizerTest, WeightsValidAndWithinCeiling) {
   for (uint64_t seed = 1; seed <= 5; ++seed) {
-    AnycastGraph g = GenerateInstance({.regions = 400, .pops = 20, .paths_per_region = 10,
-                                       .capacity_factor = 1.6, .seed = seed});
+    AnycastGraph g = GenerateInstance(
+        {.regions = 400, .pops = 20, .paths_per_region = 10, .capacity_factor = 1.6, .seed = seed});
     const OptimizerConfig cfg = NoN1();
     auto r = Optimize(g, cfg, g.snapshot_time());
     ASSERT_TRUE(r.ok()) << r.status();
@@ -93,8 +93,8 @@ TEST(WeightOptimizerTest, CapacityBindsAndMovesTraffic) {
 }
 
 TEST(WeightOptimizerTest, Deterministic) {
-  AnycastGraph g = GenerateInstance({.regions = 500, .pops = 25, .capacity_factor = 1.4,
-                                     .seed = 11});
+  AnycastGraph g =
+      GenerateInstance({.regions = 500, .pops = 25, .capacity_factor = 1.4, .seed = 11});
   OptimizerConfig cfg;
   auto r1 = Optimize(g, cfg, g.snapshot_time());
   auto r2 = Optimize(AnycastGraph(g), cfg, g.snapshot_time());
@@ -133,8 +133,8 @@ void Shift(AnycastGraph& g, const graph::Path& path, double delta_ms) {
 
 TEST(WeightOptimizerTest, NoiseBelowStabilityThresholdMovesNothing) {
   for (double factor : {3.0, 1.5}) {  // roomy and tighter capacity
-    AnycastGraph g = GenerateInstance({.regions = 300, .pops = 15, .paths_per_region = 8,
-                                       .capacity_factor = factor, .seed = 21});
+    AnycastGraph g = GenerateInstance(
+        {.regions = 300, .pops = 15, .paths_per_region = 8, .capacity_factor = factor, .seed = 21});
     OptimizerConfig cfg = NoN1();
     cfg.stability_cost_ms = 4.0;
     cfg.cost.median_weight = 1.0;
@@ -190,8 +190,8 @@ TEST(WeightOptimizerTest, NoiseBelowStabilityThresholdMovesNothing) {
 }
 
 TEST(WeightOptimizerTest, MaxChangePerCycle) {
-  AnycastGraph g = GenerateInstance({.regions = 200, .pops = 10, .paths_per_region = 6,
-                                     .capacity_factor = 2.5, .seed = 5});
+  AnycastGraph g = GenerateInstance(
+      {.regions = 200, .pops = 10, .paths_per_region = 6, .capacity_factor = 2.5, .seed = 5});
   OptimizerConfig cfg = NoN1();
   auto start = Optimize(g, cfg, g.snapshot_time());
   ASSERT_TRUE(start.ok());
@@ -223,8 +223,8 @@ TEST(WeightOptimizerTest, MaxChangePerCycle) {
 
 TEST(WeightOptimizerTest, N1HeadroomVerifiedBySimulatingEveryFailure) {
   for (uint64_t seed : {2u, 3u, 4u}) {
-    AnycastGraph g = GenerateInstance({.regions = 300, .pops = 12, .paths_per_region = 8,
-                                       .capacity_factor = 2.2, .seed = seed});
+    AnycastGraph g = GenerateInstance(
+        {.regions = 300, .pops = 12, .paths_per_region = 8, .capacity_factor = 2.2, .seed = seed});
     OptimizerConfig cfg;  // n1_headroom on
     ASSERT_TRUE(cfg.n1_headroom);
     auto r = Optimize(g, cfg, g.snapshot_time());
@@ -278,8 +278,8 @@ TEST(WeightOptimizerTest, N1ReportsWhatItCannotFix) {
 }
 
 TEST(WeightOptimizerTest, InfeasibleDemandShedsProportionally) {
-  AnycastGraph g = GenerateInstance({.regions = 300, .pops = 12, .paths_per_region = 12,
-                                     .capacity_factor = 0.6, .seed = 9});
+  AnycastGraph g = GenerateInstance(
+      {.regions = 300, .pops = 12, .paths_per_region = 12, .capacity_factor = 0.6, .seed = 9});
   OptimizerConfig cfg;
   cfg.candidates_per_region = 0;
   auto r = Optimize(g, cfg, g.snapshot_time());

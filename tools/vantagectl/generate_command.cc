@@ -19,7 +19,9 @@ void SetupGenerate(CLI::App& app) {
   auto args = std::make_shared<GenerateArgs>();
   auto* cmd = app.add_subcommand("generate", "Write a realistic synthetic graph snapshot");
   auto& c = args->config;
-  cmd->add_option("--regions", c.regions, "Regions")->capture_default_str()->check(CLI::Range(1, 10000000));
+  cmd->add_option("--regions", c.regions, "Regions")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 10000000));
   cmd->add_option("--pops", c.pops, "PoPs")->capture_default_str()->check(CLI::Range(1, 100000));
   cmd->add_option("--paths", c.paths_per_region, "Measured PoPs per region (nearest)")
       ->capture_default_str()

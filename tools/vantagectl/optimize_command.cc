@@ -42,8 +42,8 @@ std::string CurrentText(const AnycastGraph& g, vantage::graph::RegionId r) {
 }
 
 void PrintTables(const AnycastGraph& g, const OptimizationResult& r, int limit) {
-  std::printf("objective %.6g (demand x ms), LP %.10g, %lld pivots\n", r.objective,
-              r.lp_objective, static_cast<long long>(r.pivots));
+  std::printf("objective %.6g (demand x ms), LP %.10g, %lld pivots\n", r.objective, r.lp_objective,
+              static_cast<long long>(r.pivots));
   std::printf("demand %.6g, ceiling capacity %.6g%s\n", r.total_demand, r.total_ceiling,
               r.demand_exceeds_capacity ? "  ** DEMAND EXCEEDS CAPACITY **" : "");
   if (r.n1_checked) {
@@ -61,9 +61,8 @@ void PrintTables(const AnycastGraph& g, const OptimizationResult& r, int limit) 
                 p.capacity > 0 ? 100 * p.load / p.capacity : 0.0);
   }
   for (const auto& v : r.n1_violations) {
-    std::printf("N-1: if %s fails, %s carries %.6g > ceiling %.6g\n",
-                g.pop(v.failed).name.c_str(), g.pop(v.overloaded).name.c_str(), v.load,
-                v.ceiling);
+    std::printf("N-1: if %s fails, %s carries %.6g > ceiling %.6g\n", g.pop(v.failed).name.c_str(),
+                g.pop(v.overloaded).name.c_str(), v.load, v.ceiling);
   }
   std::printf("\n%-16s %10s %9s %9s %7s  %-40s %s\n", "REGION", "DEMAND", "COST_MS", "WAS_MS",
               "MOVED", "WEIGHTS", "CURRENT");
@@ -74,10 +73,10 @@ void PrintTables(const AnycastGraph& g, const OptimizationResult& r, int limit) 
                   r.regions.size() - static_cast<size_t>(limit));
       break;
     }
-    std::printf("%-16s %10.6g %9.2f %9.2f %7.4f  %-40s %s%s\n",
-                g.region(plan.region).name.c_str(), plan.demand, plan.cost_ms,
-                plan.current_cost_ms, plan.moved, WeightsText(g, plan).c_str(),
-                CurrentText(g, plan.region).c_str(), plan.unmeasured ? "  (unmeasured)" : "");
+    std::printf("%-16s %10.6g %9.2f %9.2f %7.4f  %-40s %s%s\n", g.region(plan.region).name.c_str(),
+                plan.demand, plan.cost_ms, plan.current_cost_ms, plan.moved,
+                WeightsText(g, plan).c_str(), CurrentText(g, plan.region).c_str(),
+                plan.unmeasured ? "  (unmeasured)" : "");
   }
 }
 

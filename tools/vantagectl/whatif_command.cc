@@ -68,9 +68,8 @@ absl::StatusOr<Scenario> BuildScenario(const WhatIfArgs& a) {
            (parts.size() == 1 || absl::SimpleAtod(parts[1], &deg.add_loss));
     }
     if (!ok) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--degrade expects POP:REGION=MS[/LOSS] (e.g. ams:nl=+20/0.01), got '", d,
-                       "'"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--degrade expects POP:REGION=MS[/LOSS] (e.g. ams:nl=+20/0.01), got '", d, "'"));
     }
     s.degradations.push_back(deg);
   }
@@ -118,16 +117,17 @@ void SetupWhatIf(CLI::App& app) {
       std::fputs(vantage::optimizer::WhatIfResultToJson(*g, *r).c_str(), stdout);
       return;
     }
-    std::printf("objective (demand x ms): before %.6g, immediately %.6g, after re-optimising %.6g\n",
-                r->objective_before, r->objective_immediate, r->objective_after);
+    std::printf(
+        "objective (demand x ms): before %.6g, immediately %.6g, after re-optimising %.6g\n",
+        r->objective_before, r->objective_immediate, r->objective_after);
     for (const std::string& n : r->after.notes) std::printf("note: %s\n", n.c_str());
-    std::printf("\n%-12s %12s %12s %12s %12s %12s\n", "POP", "CEILING", "LOAD_BEFORE",
-                "IMMEDIATE", "AFTER", "NEW_CEILING");
+    std::printf("\n%-12s %12s %12s %12s %12s %12s\n", "POP", "CEILING", "LOAD_BEFORE", "IMMEDIATE",
+                "AFTER", "NEW_CEILING");
     for (const auto& p : r->pops) {
       const bool over = p.load_immediate > p.ceiling_after * (1 + 1e-9);
       std::printf("%-12s %12.6g %12.6g %12.6g %12.6g %12.6g%s\n", g->pop(p.pop).name.c_str(),
-                  p.ceiling_before, p.load_before, p.load_immediate, p.load_after,
-                  p.ceiling_after, over ? "  OVER (immediately)" : "");
+                  p.ceiling_before, p.load_before, p.load_immediate, p.load_after, p.ceiling_after,
+                  over ? "  OVER (immediately)" : "");
     }
     std::vector<vantage::optimizer::RegionImpact> regions = r->regions;
     std::stable_sort(regions.begin(), regions.end(), [](const auto& a, const auto& b) {
