@@ -14,7 +14,6 @@ namespace {
 
 using graph::AnycastGraph;
 using graph::GenerateInstance;
-using graph::InstanceConfig;
 using testing::IndependentFailureLoads;
 using testing::WeightOf;
 
