@@ -1,0 +1,94 @@
+// NetworkSimplex: exact min-cost flow by the primal network simplex method
+// (strongly feasible spanning-tree bases, block-search pricing), on double
+// capacities, costs and supplies.
+//
+// The caller supplies a feasible initial spanning-tree basis (a tree arc per
+// non-root node plus the nonbasic arcs that start at their upper bound): the
+// optimizer builds one from its greedy assignment, which is much closer to
+// the optimum than the textbook artificial-arc start. After SetCost() calls,
+// Resolve() warm-starts from the last optimal basis: the flow stays feasible,
+// only potentials are recomputed, so a small cost change costs few pivots.
+//
+// Arcs have lower bound 0 (shift lower bounds into supplies before). Uncapped
+// arcs use kInfinity. Supplies must sum to zero; the network must not contain
+// an uncapped negative-cost cycle (the optimizer's networks are acyclic).
+//
+// Optimality tolerance: reduced costs above -epsilon() count as optimal, with
+// epsilon = 1e-11 * max(1, max |cost|); Solve() ends with a pass on freshly
+// recomputed potentials so rounding drift cannot fake optimality.
+//
+// Thread model: a single-threaded object; no shared state.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace vantage::optimizer {
+
+class NetworkSimplex {
+ public:
+  static constexpr double kInfinity = std::numeric_limits<double>::infinity();
+
+  struct ArcSpec {
+    int source = 0;
+    int target = 0;
+    double capacity = kInfinity;
+    double cost = 0;
+  };
+
+  NetworkSimplex(int node_count, std::vector<ArcSpec> arcs, std::vector<double> supply);
+
+  // `tree_arc[v]` is v's arc towards `root` (ignored for the root);
+  // `upper_arcs` are nonbasic arcs carrying their full (finite) capacity.
+  // Fails if the basis is not a spanning tree or its flows are infeasible.
+  absl::Status Solve(int root, const std::vector<int>& tree_arc,
+                     const std::vector<int>& upper_arcs);
+
+  // Changes an arc's cost; call Resolve() afterwards.
+  void SetCost(int arc, double cost);
+  absl::Status Resolve();
+
+  int arc_count() const { return static_cast<int>(source_.size()); }
+  double flow(int arc) const { return flow_[static_cast<size_t>(arc)]; }
+  double cost(int arc) const { return cost_[static_cast<size_t>(arc)]; }
+  // Node potential: reduced cost of arc (u, v) is cost + potential(u) - potential(v).
+  double potential(int node) const { return pi_[static_cast<size_t>(node)]; }
+  double Objective() const;
+  int64_t pivots() const { return pivots_; }
+  double epsilon() const { return epsilon_; }
+
+ private:
+  enum : int8_t { kUpper = -1, kTree = 0, kLower = 1 };
+  enum : int8_t { kDown = -1, kUp = 1 };
+
+  absl::Status Run();
+  int FindEntering();
+  void Pivot(int entering);
+  void RecomputePotentials();
+  void ComputeEpsilon();
+  void Detach(int parent, int child);
+  void Attach(int parent, int child);
+
+  int node_count_;
+  int root_ = 0;
+  std::vector<int> source_, target_;
+  std::vector<double> cap_, cost_, flow_;
+  std::vector<int8_t> state_;
+  std::vector<double> supply_;
+
+  std::vector<double> pi_;
+  std::vector<int> parent_, pred_, depth_, first_child_, next_sib_, prev_sib_;
+  std::vector<int8_t> dir_;
+  std::vector<int> stack_;
+
+  int next_arc_ = 0;
+  int block_size_ = 1;
+  double epsilon_ = 1e-11;
+  int64_t pivots_ = 0;
+  bool solved_ = false;
+};
+
+}  // namespace vantage::optimizer

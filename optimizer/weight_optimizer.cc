@@ -1,0 +1,821 @@
+#include "optimizer/weight_optimizer.h"
+
+#include <algorithm>
+#include <boost/graph/compressed_sparse_row_graph.hpp>
+#include <cmath>
+#include <numeric>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "core/status_macros.h"
+#include "optimizer/network_simplex.h"
+
+namespace vantage::optimizer {
+
+namespace {
+
+using graph::PopId;
+using graph::RegionId;
+
+constexpr double kZeroWeight = 1e-9;  // LP weights at or below this are zero
+
+struct FlowArc {
+  double capacity = 0;
+  double cost = 0;
+};
+
+// The flow network: regions [0, R), PoPs [R, R + P), sink R + P.
+using FlowGraph = boost::compressed_sparse_row_graph<boost::directedS, boost::no_property, FlowArc>;
+
+struct FlowSolution {
+  std::vector<std::vector<double>> x;  // per region, per candidate: LP weight
+  std::vector<double> overflow;        // per pop
+  double total_overflow = 0;
+  double lp_objective = 0;
+  int64_t pivots = 0;
+  std::vector<bool> relaxed;  // per region: change limit not applied
+};
+
+// Builds the min-cost-flow network for `plans` with usable capacities
+// `usable` (per pop), solves it and reads the weights back.
+absl::StatusOr<FlowSolution> SolveFlow(const std::vector<RegionPlan>& plans,
+                                       const std::vector<double>& usable,
+                                       const OptimizerConfig& cfg, bool limit_change) {
+  const int regions = static_cast<int>(plans.size());
+  const int pops = static_cast<int>(usable.size());
+  const int sink = regions + pops;
+  const int nodes = sink + 1;
+  const double delta = cfg.max_weight_change;
+  const double s = cfg.stability_cost_ms;
+
+  std::vector<std::pair<int, int>> ends;
+  std::vector<FlowArc> props;
+  std::vector<double> lower;
+  // Per region, per candidate: [keep arc or -1, extra arc].
+  std::vector<std::vector<std::pair<int, int>>> arc_of(plans.size());
+  std::vector<double> supply(static_cast<size_t>(nodes), 0.0);
+  std::vector<int> tree_arc(static_cast<size_t>(nodes), -1);
+  std::vector<int> upper_arcs;
+  std::vector<double> load(static_cast<size_t>(pops), 0.0);
+  FlowSolution sol;
+  sol.relaxed.assign(plans.size(), false);
+  double total = 0;
+
+  auto add_arc = [&](int from, int to, double cap, double cost, double lo) {
+    ends.emplace_back(from, to);
+    props.push_back({cap - lo, cost});
+    lower.push_back(lo);
+    return static_cast<int>(ends.size()) - 1;
+  };
+
+  for (int r = 0; r < regions; ++r) {
+    const RegionPlan& plan = plans[static_cast<size_t>(r)];
+    const double d = plan.solved_demand;
+    total += d;
+    double covered = 0;
+    for (const Candidate& c : plan.candidates) covered += c.current_weight;
+    const bool wants_limit = limit_change && delta < 1.0;
+    const bool constrained = wants_limit && covered >= 1.0 - 1e-9 && d > 0;
+    sol.relaxed[static_cast<size_t>(r)] = wants_limit && !constrained;
+    double lower_sum = 0;
+    double keep_sum = 0;
+    auto& arcs = arc_of[static_cast<size_t>(r)];
+    for (const Candidate& c : plan.candidates) {
+      const int pop_node = regions + c.pop;
+      int keep = -1;
+      const double keep_cap = d * c.current_weight;
+      if (c.current_weight > 0 && (s > 0 || constrained)) {
+        const double lo = constrained ? d * std::max(0.0, c.current_weight - delta) : 0.0;
+        keep = add_arc(r, pop_node, keep_cap, c.cost_ms - s, lo);
+        lower_sum += lo;
+        keep_sum += keep_cap;
+        supply[static_cast<size_t>(pop_node)] += lo;
+        load[static_cast<size_t>(c.pop)] += keep_cap;
+        if (keep_cap - lo > 0) upper_arcs.push_back(keep);
+      }
+      double extra_cap = NetworkSimplex::kInfinity;
+      if (constrained) {
+        const double upper = d * std::min(1.0, c.current_weight + delta);
+        extra_cap = std::max(0.0, upper - (keep >= 0 ? keep_cap : 0.0));
+      }
+      const int extra = add_arc(r, pop_node, extra_cap, c.cost_ms, 0.0);
+      arcs.emplace_back(keep, extra);
+    }
+    supply[static_cast<size_t>(r)] = d - lower_sum;
+    // Tree arc: the extra arc with the most room, cheapest first.
+    size_t best = 0;
+    for (size_t k = 1; k < arcs.size(); ++k) {
+      if (props[static_cast<size_t>(arcs[k].second)].capacity >
+          props[static_cast<size_t>(arcs[best].second)].capacity) {
+        best = k;
+      }
+    }
+    tree_arc[static_cast<size_t>(r)] = arcs[best].second;
+    const double rem = d - keep_sum;
+    if (rem > 0) load[static_cast<size_t>(plan.candidates[best].pop)] += rem;
+  }
+  std::vector<std::pair<int, int>> pop_arcs(static_cast<size_t>(pops));
+  double scale = 1.0;
+  for (const RegionPlan& p : plans) scale = std::max(scale, p.solved_demand);
+  for (int p = 0; p < pops; ++p) {
+    const int node = regions + p;
+    const double e = usable[static_cast<size_t>(p)];
+    const int cap_arc = add_arc(node, sink, e, 0.0, 0.0);
+    const int over_arc =
+        add_arc(node, sink, NetworkSimplex::kInfinity, cfg.overload_penalty_ms, 0.0);
+    pop_arcs[static_cast<size_t>(p)] = {cap_arc, over_arc};
+    if (load[static_cast<size_t>(p)] < e - 1e-9 * scale) {
+      tree_arc[static_cast<size_t>(node)] = cap_arc;
+    } else {
+      tree_arc[static_cast<size_t>(node)] = over_arc;
+      upper_arcs.push_back(cap_arc);
+    }
+  }
+  supply[static_cast<size_t>(sink)] = -total;
+
+  // The network as a Boost.Graph; arcs were added sorted by source node.
+  FlowGraph g(boost::edges_are_sorted, ends.begin(), ends.end(), props.begin(),
+              static_cast<FlowGraph::vertices_size_type>(nodes));
+  std::vector<NetworkSimplex::ArcSpec> specs(ends.size());
+  for (auto [it, end] = boost::edges(g); it != end; ++it) {
+    const auto idx = boost::get(boost::edge_index, g, *it);
+    specs[idx] = {static_cast<int>(boost::source(*it, g)), static_cast<int>(boost::target(*it, g)),
+                  g[*it].capacity, g[*it].cost};
+  }
+  NetworkSimplex simplex(nodes, std::move(specs), std::move(supply));
+  std::sort(upper_arcs.begin(), upper_arcs.end());
+  VANTAGE_RETURN_IF_ERROR(simplex.Solve(sink, tree_arc, upper_arcs));
+
+  sol.pivots = simplex.pivots();
+  sol.lp_objective = simplex.Objective();
+  for (size_t a = 0; a < lower.size(); ++a) sol.lp_objective += lower[a] * props[a].cost;
+  sol.x.resize(plans.size());
+  for (int r = 0; r < regions; ++r) {
+    const RegionPlan& plan = plans[static_cast<size_t>(r)];
+    auto& xs = sol.x[static_cast<size_t>(r)];
+    xs.assign(plan.candidates.size(), 0.0);
+    const double d = plan.solved_demand;
+    if (d <= 0) continue;
+    for (size_t k = 0; k < plan.candidates.size(); ++k) {
+      const auto [keep, extra] = arc_of[static_cast<size_t>(r)][k];
+      double f = simplex.flow(extra);
+      if (keep >= 0) f += simplex.flow(keep) + lower[static_cast<size_t>(keep)];
+      xs[k] = f / d;
+    }
+  }
+  sol.overflow.assign(static_cast<size_t>(pops), 0.0);
+  for (int p = 0; p < pops; ++p) {
+    const double o = simplex.flow(pop_arcs[static_cast<size_t>(p)].second);
+    sol.overflow[static_cast<size_t>(p)] = o;
+    sol.total_overflow += o;
+  }
+  return sol;
+}
+
+// Zero-demand regions: the LP does not care; keep the current weights when
+// they are valid candidates, else the cheapest candidate.
+void FillIdleRegions(const std::vector<RegionPlan>& plans, FlowSolution& sol) {
+  for (size_t r = 0; r < plans.size(); ++r) {
+    if (plans[r].solved_demand > 0) continue;
+    auto& xs = sol.x[r];
+    double covered = 0;
+    for (const Candidate& c : plans[r].candidates) covered += c.current_weight;
+    for (size_t k = 0; k < xs.size(); ++k) {
+      xs[k] = covered >= 1.0 - 1e-9 ? plans[r].candidates[k].current_weight : (k == 0 ? 1.0 : 0.0);
+    }
+  }
+}
+
+// Largest-remainder quantisation of one region's LP weights into parts of
+// `denominator`, never rounding a non-zero weight to zero.
+std::vector<int64_t> QuantiseRegion(const std::vector<double>& x, const RegionPlan& plan,
+                                    int64_t denominator) {
+  const size_t n = x.size();
+  const auto q = static_cast<double>(denominator);
+  {
+    // Stability: when the LP stays within one quantum of current weights
+    // that lie on the grid, keep them exactly (rounding must not create
+    // churn of its own).
+    std::vector<int64_t> current(n, 0);
+    int64_t total = 0;
+    bool keep = true;
+    for (size_t k = 0; k < n && keep; ++k) {
+      const double cur = plan.candidates[k].current_weight * q;
+      const double rounded = std::round(cur);
+      current[k] = static_cast<int64_t>(rounded);
+      total += current[k];
+      keep = std::fabs(cur - rounded) < 1e-6 && std::fabs(x[k] * q - cur) < 1.0 &&
+             (x[k] <= kZeroWeight || current[k] > 0);
+    }
+    if (keep && total == denominator) return current;
+  }
+  std::vector<int64_t> parts(n, 0);
+  std::vector<double> remainder(n, 0.0);
+  int64_t sum = 0;
+  for (size_t k = 0; k < n; ++k) {
+    if (x[k] <= kZeroWeight) continue;
+    const double raw = x[k] * static_cast<double>(denominator);
+    auto p = static_cast<int64_t>(std::floor(raw + 1e-6));
+    p = std::max<int64_t>(p, 1);
+    parts[k] = p;
+    remainder[k] = raw - static_cast<double>(p);
+    sum += p;
+  }
+  std::vector<size_t> order;
+  for (size_t k = 0; k < n; ++k) {
+    if (parts[k] > 0) order.push_back(k);
+  }
+  if (order.empty()) return parts;  // caller guarantees some weight
+  // Candidates are sorted by cost: ties go to the cheaper PoP.
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return remainder[a] > remainder[b]; });
+  int64_t diff = denominator - sum;
+  for (size_t i = 0; diff > 0; i = (i + 1) % order.size(), --diff) ++parts[order[i]];
+  for (size_t guard = 0; diff < 0 && guard < 4 * n * static_cast<size_t>(denominator); ++guard) {
+    // Take from the most rounded-up weight that can spare a part.
+    bool took = false;
+    for (auto it = order.rbegin(); it != order.rend() && diff < 0; ++it) {
+      if (parts[*it] > 1) {
+        --parts[*it];
+        ++diff;
+        took = true;
+      }
+    }
+    if (!took) break;
+  }
+  return parts;
+}
+
+struct Quantised {
+  std::vector<std::vector<int64_t>> parts;  // per region, per candidate
+};
+
+std::vector<double> LoadsOf(const std::vector<RegionPlan>& plans,
+                            const std::vector<std::vector<double>>& w, size_t pops,
+                            bool solved_demand) {
+  std::vector<double> load(pops, 0.0);
+  for (size_t r = 0; r < plans.size(); ++r) {
+    const double d = solved_demand ? plans[r].solved_demand : plans[r].demand;
+    for (size_t k = 0; k < w[r].size(); ++k) {
+      load[static_cast<size_t>(plans[r].candidates[k].pop)] += d * w[r][k];
+    }
+  }
+  return load;
+}
+
+std::vector<std::vector<double>> WeightsOf(const Quantised& q, int64_t denominator) {
+  std::vector<std::vector<double>> w(q.parts.size());
+  for (size_t r = 0; r < q.parts.size(); ++r) {
+    for (int64_t p : q.parts[r]) {
+      w[r].push_back(static_cast<double>(p) / static_cast<double>(denominator));
+    }
+  }
+  return w;
+}
+
+// Quantises every region, then moves single parts away from PoPs that
+// rounding pushed over max(ceiling, LP load) to PoPs the region already uses
+// that have room.
+Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol,
+                   const std::vector<double>& ceiling, int64_t denominator) {
+  Quantised q;
+  q.parts.resize(plans.size());
+  for (size_t r = 0; r < plans.size(); ++r) {
+    q.parts[r] = QuantiseRegion(sol.x[r], plans[r], denominator);
+  }
+  const size_t pops = ceiling.size();
+  const std::vector<double> lp_load = LoadsOf(plans, sol.x, pops, true);
+  std::vector<double> limit(pops);
+  double scale = 1.0;
+  for (size_t p = 0; p < pops; ++p) {
+    limit[p] = std::max(ceiling[p], lp_load[p]);
+    scale = std::max(scale, limit[p]);
+  }
+  std::vector<double> load = LoadsOf(plans, WeightsOf(q, denominator), pops, true);
+  const double tol = 1e-9 * scale;
+  const double unit = 1.0 / static_cast<double>(denominator);
+  // Only regions split over several PoPs can have been rounded up.
+  std::vector<size_t> split;
+  for (size_t r = 0; r < plans.size(); ++r) {
+    int used = 0;
+    for (int64_t parts : q.parts[r]) used += parts > 0 ? 1 : 0;
+    if (used >= 2) split.push_back(r);
+  }
+  for (size_t p = 0; p < pops; ++p) {
+    if (load[p] <= limit[p] + tol) continue;
+    for (size_t i = 0; i < split.size() && load[p] > limit[p] + tol; ++i) {
+      const size_t r = split[i];
+      const RegionPlan& plan = plans[r];
+      const double d = plan.solved_demand;
+      if (d <= 0) continue;
+      for (size_t k = 0; k < plan.candidates.size(); ++k) {
+        if (static_cast<size_t>(plan.candidates[k].pop) != p) continue;
+        // Only take back what rounding added, and never the last part.
+        while (load[p] > limit[p] + tol && q.parts[r][k] > 1 &&
+               static_cast<double>(q.parts[r][k]) * unit > sol.x[r][k] + 1e-12) {
+          size_t to = plan.candidates.size();
+          for (size_t j = 0; j < plan.candidates.size(); ++j) {
+            const auto pj = static_cast<size_t>(plan.candidates[j].pop);
+            if (j != k && q.parts[r][j] > 0 && load[pj] + d * unit <= limit[pj] + tol) {
+              to = j;
+              break;
+            }
+          }
+          if (to == plan.candidates.size()) break;
+          --q.parts[r][k];
+          ++q.parts[r][to];
+          load[p] -= d * unit;
+          load[static_cast<size_t>(plan.candidates[to].pop)] += d * unit;
+        }
+      }
+    }
+  }
+  return q;
+}
+
+struct N1Check {
+  std::vector<N1Violation> violations;
+  std::vector<double> worst;  // per pop: worst post-failure load
+  double excess = 0;
+  int stranded_regions = 0;  // single-candidate regions whose PoP could fail
+};
+
+// Post-failure loads for one failed pop, accumulated into `extra`.
+void SpreadFailure(const std::vector<RegionPlan>& plans, const std::vector<std::vector<double>>& w,
+                   const std::vector<std::pair<size_t, size_t>>& users, bool solved_demand,
+                   std::vector<double>& extra, std::vector<size_t>& touched, int* stranded) {
+  for (const auto& [r, k] : users) {
+    const RegionPlan& plan = plans[r];
+    const double d = solved_demand ? plan.solved_demand : plan.demand;
+    const double moved = d * w[r][k];
+    double rest = 0;
+    for (size_t j = 0; j < w[r].size(); ++j) {
+      if (j != k) rest += w[r][j];
+    }
+    if (rest > 0) {
+      for (size_t j = 0; j < w[r].size(); ++j) {
+        if (j == k || w[r][j] <= 0) continue;
+        const auto p = static_cast<size_t>(plan.candidates[j].pop);
+        if (extra[p] == 0) touched.push_back(p);
+        extra[p] += moved * w[r][j] / rest;
+      }
+    } else {
+      size_t fb = plan.candidates.size();
+      for (size_t j = 0; j < plan.candidates.size(); ++j) {
+        if (j != k) {
+          fb = j;
+          break;
+        }
+      }
+      if (fb == plan.candidates.size()) {
+        if (stranded != nullptr) ++*stranded;
+        continue;
+      }
+      const auto p = static_cast<size_t>(plan.candidates[fb].pop);
+      if (extra[p] == 0) touched.push_back(p);
+      extra[p] += moved;
+    }
+  }
+}
+
+N1Check CheckN1(const std::vector<RegionPlan>& plans, const std::vector<std::vector<double>>& w,
+                const std::vector<double>& ceiling, bool solved_demand) {
+  const size_t pops = ceiling.size();
+  N1Check check;
+  const std::vector<double> base = LoadsOf(plans, w, pops, solved_demand);
+  check.worst = base;
+  std::vector<std::vector<std::pair<size_t, size_t>>> users(pops);
+  for (size_t r = 0; r < plans.size(); ++r) {
+    for (size_t k = 0; k < w[r].size(); ++k) {
+      if (w[r][k] > 0) users[static_cast<size_t>(plans[r].candidates[k].pop)].emplace_back(r, k);
+    }
+  }
+  std::vector<double> extra(pops, 0.0);
+  std::vector<size_t> touched;
+  for (size_t f = 0; f < pops; ++f) {
+    if (users[f].empty()) continue;
+    touched.clear();
+    SpreadFailure(plans, w, users[f], solved_demand, extra, touched, &check.stranded_regions);
+    std::sort(touched.begin(), touched.end());
+    for (size_t p : touched) {
+      const double post = base[p] + extra[p];
+      check.worst[p] = std::max(check.worst[p], post);
+      if (post > ceiling[p] * (1 + 1e-9) + 1e-9) {
+        check.violations.push_back(
+            {static_cast<PopId>(f), static_cast<PopId>(p), post, ceiling[p]});
+        check.excess += post - ceiling[p];
+      }
+      extra[p] = 0;
+    }
+  }
+  return check;
+}
+
+}  // namespace
+
+absl::Status ValidateOptimizerConfig(const OptimizerConfig& c) {
+  VANTAGE_RETURN_IF_ERROR(ValidateCostModelConfig(c.cost));
+  if (c.candidates_per_region < 0) return absl::InvalidArgumentError("candidates_per_region < 0");
+  if (!(c.utilisation_ceiling > 0 && c.utilisation_ceiling <= 1)) {
+    return absl::InvalidArgumentError("utilisation_ceiling must be in (0, 1]");
+  }
+  if (!std::isfinite(c.stability_cost_ms) || c.stability_cost_ms < 0) {
+    return absl::InvalidArgumentError("stability_cost_ms must be finite and >= 0");
+  }
+  if (!(c.max_weight_change > 0 && c.max_weight_change <= 1)) {
+    return absl::InvalidArgumentError("max_weight_change must be in (0, 1]");
+  }
+  if (c.weight_denominator < 1 || c.weight_denominator > (int64_t{1} << 30)) {
+    return absl::InvalidArgumentError("weight_denominator must be in [1, 2^30]");
+  }
+  if (c.n1_max_iterations < 1) return absl::InvalidArgumentError("n1_max_iterations < 1");
+  if (!std::isfinite(c.unmeasured_path_cost_ms) || c.unmeasured_path_cost_ms < 0) {
+    return absl::InvalidArgumentError("unmeasured_path_cost_ms must be finite and >= 0");
+  }
+  const double max_cost = std::max(c.cost.max_cost_ms, c.unmeasured_path_cost_ms);
+  if (!std::isfinite(c.overload_penalty_ms) || c.overload_penalty_ms <= 2 * max_cost) {
+    return absl::InvalidArgumentError(
+        "overload_penalty_ms must exceed twice the largest path cost (max_cost_ms, "
+        "unmeasured_path_cost_ms)");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
+                                            const OptimizerConfig& cfg, absl::Time now) {
+  VANTAGE_RETURN_IF_ERROR(ValidateOptimizerConfig(cfg));
+  const CostModel cost_model(cfg.cost);
+  const auto pops = static_cast<size_t>(graph.pop_count());
+  OptimizationResult result;
+  std::vector<double> ceiling(pops, 0.0);
+  std::vector<PopId> healthy;
+  result.pops.resize(pops);
+  for (size_t p = 0; p < pops; ++p) {
+    const graph::Pop& pop = graph.pop(static_cast<PopId>(p));
+    PopLoad& pl = result.pops[p];
+    pl.pop = static_cast<PopId>(p);
+    pl.capacity = pop.capacity;
+    pl.healthy = pop.healthy;
+    if (pop.healthy) {
+      ceiling[p] = cfg.utilisation_ceiling * pop.capacity;
+      healthy.push_back(static_cast<PopId>(p));
+    }
+    pl.ceiling = ceiling[p];
+    result.total_ceiling += ceiling[p];
+  }
+  if (healthy.empty() && graph.region_count() > 0) {
+    return absl::FailedPreconditionError("no healthy PoP: no valid weights exist");
+  }
+
+  // Candidates per region.
+  std::vector<RegionPlan>& plans = result.regions;
+  plans.resize(static_cast<size_t>(graph.region_count()));
+  for (RegionId r = 0; r < graph.region_count(); ++r) {
+    const graph::Region& region = graph.region(r);
+    RegionPlan& plan = plans[static_cast<size_t>(r)];
+    plan.region = r;
+    plan.demand = region.demand;
+    result.total_demand += region.demand;
+    std::vector<Candidate> all;
+    for (const graph::Path* path : graph.PathsOfRegion(r)) {
+      if (!graph.pop(path->pop).healthy) continue;
+      std::optional<double> c = cost_model.PathCost(graph, *path, now);
+      if (c.has_value()) all.push_back({path->pop, *c, 0.0, 0.0});
+    }
+    if (all.empty()) {
+      plan.unmeasured = true;
+      result.unmeasured_regions.push_back(r);
+      for (PopId p : healthy) all.push_back({p, cfg.unmeasured_path_cost_ms, 0.0, 0.0});
+    }
+    std::sort(all.begin(), all.end(), [](const Candidate& a, const Candidate& b) {
+      return a.cost_ms != b.cost_ms ? a.cost_ms < b.cost_ms : a.pop < b.pop;
+    });
+    const size_t k = cfg.candidates_per_region == 0
+                         ? all.size()
+                         : std::min(all.size(), static_cast<size_t>(cfg.candidates_per_region));
+    for (size_t i = 0; i < all.size(); ++i) {
+      bool current = false;
+      for (const graph::PopWeight& w : region.current_weights) {
+        if (w.pop == all[i].pop) {
+          all[i].current_weight = w.weight;
+          current = true;
+        }
+      }
+      if (i < k || current) plan.candidates.push_back(all[i]);
+    }
+    for (const graph::PopWeight& w : region.current_weights) {
+      plan.current_cost_ms += w.weight * cfg.unmeasured_path_cost_ms;
+      for (const Candidate& c : all) {
+        if (c.pop == w.pop)
+          plan.current_cost_ms += w.weight * (c.cost_ms - cfg.unmeasured_path_cost_ms);
+      }
+    }
+  }
+
+  // Proportional shedding when demand exceeds capacity.
+  if (result.total_demand > result.total_ceiling) {
+    result.demand_exceeds_capacity = true;
+    result.demand_scale = result.total_ceiling / result.total_demand;
+    result.notes.push_back(absl::StrFormat(
+        "demand %.6g exceeds total ceiling capacity %.6g: every region is planned at %.4f of its "
+        "demand, so each PoP carries at most %.4fx its ceiling (proportional shedding)",
+        result.total_demand, result.total_ceiling, result.demand_scale,
+        result.demand_scale > 0 ? 1.0 / result.demand_scale : 0.0));
+  }
+  for (RegionPlan& plan : plans) plan.solved_demand = plan.demand * result.demand_scale;
+
+  auto solve = [&](const std::vector<double>& usable) -> absl::StatusOr<FlowSolution> {
+    VANTAGE_ASSIGN_OR_RETURN(FlowSolution sol, SolveFlow(plans, usable, cfg, true));
+    result.pivots += sol.pivots;
+    if (cfg.max_weight_change < 1.0 &&
+        sol.total_overflow > 1e-9 * std::max(1.0, result.total_demand)) {
+      VANTAGE_ASSIGN_OR_RETURN(FlowSolution free, SolveFlow(plans, usable, cfg, false));
+      result.pivots += free.pivots;
+      if (free.total_overflow < sol.total_overflow - 1e-9 * std::max(1.0, result.total_demand)) {
+        free.relaxed.assign(plans.size(), true);
+        sol = std::move(free);
+      }
+    }
+    FillIdleRegions(plans, sol);
+    return sol;
+  };
+
+  // Solve, quantise, check; where rounding or (with N-1) a single failure
+  // would push a PoP over its ceiling, reserve that much of its usable
+  // capacity and solve again. Keep the best attempt.
+  const bool do_n1 = cfg.n1_headroom && healthy.size() >= 2 && !result.demand_exceeds_capacity;
+  result.n1_checked = do_n1;
+  double solved_total = 0;
+  for (const RegionPlan& plan : plans) solved_total += plan.solved_demand;
+  const double tol = 1e-9 * std::max(1.0, solved_total);
+  std::vector<double> usable = ceiling;
+  {
+    // A PoP that the current weights already fill to within rounding slack
+    // (two quanta of every region on it) stays at that level: refilling
+    // last cycle's rounding reserve would be churn, not improvement.
+    const auto q = static_cast<double>(cfg.weight_denominator);
+    std::vector<double> current_load(pops, 0.0), slack(pops, 0.0);
+    for (const RegionPlan& plan : plans) {
+      for (const graph::PopWeight& w : graph.region(plan.region).current_weights) {
+        current_load[static_cast<size_t>(w.pop)] += plan.solved_demand * w.weight;
+        slack[static_cast<size_t>(w.pop)] += 2.0 * plan.solved_demand / q;
+      }
+    }
+    for (size_t p = 0; p < pops; ++p) {
+      if (current_load[p] <= ceiling[p] && ceiling[p] - current_load[p] <= slack[p]) {
+        usable[p] = current_load[p];
+      }
+    }
+  }
+  std::vector<double> best_usable = usable;
+  FlowSolution best;
+  Quantised best_q;
+  double best_score = 0;
+  // Without N-1 only rounding overshoot is being fixed: a few rounds do it.
+  const int max_iterations = do_n1 ? cfg.n1_max_iterations : 4;
+  int stale = 0;
+  for (int it = 0; it < max_iterations && (do_n1 || stale < 3); ++it) {
+    VANTAGE_ASSIGN_OR_RETURN(FlowSolution sol, solve(usable));
+    Quantised q = Quantise(plans, sol, ceiling, cfg.weight_denominator);
+    const std::vector<std::vector<double>> qw = WeightsOf(q, cfg.weight_denominator);
+    const std::vector<double> lp_load = LoadsOf(plans, sol.x, pops, true);
+    const std::vector<double> q_load = LoadsOf(plans, qw, pops, true);
+    // What rounding can add at most on each PoP: a quantum of every region
+    // split onto it. Reserving that (not just today's overshoot) settles in
+    // one re-solve instead of chasing rounding flips.
+    std::vector<double> rounding_bound(pops, 0.0);
+    for (size_t r = 0; r < plans.size(); ++r) {
+      int used = 0;
+      for (double x : sol.x[r]) used += x > kZeroWeight ? 1 : 0;
+      if (used < 2) continue;
+      for (size_t k = 0; k < sol.x[r].size(); ++k) {
+        if (sol.x[r][k] > kZeroWeight) {
+          rounding_bound[static_cast<size_t>(plans[r].candidates[k].pop)] +=
+              plans[r].solved_demand / static_cast<double>(cfg.weight_denominator);
+        }
+      }
+    }
+    std::vector<double> cut(pops, 0.0);
+    double rounding_over = 0;
+    for (size_t p = 0; p < pops; ++p) {
+      const double over = q_load[p] - std::max(ceiling[p], lp_load[p]);
+      if (over > tol) {
+        cut[p] = std::max(over, rounding_bound[p]);
+        rounding_over += over;
+      }
+    }
+    double n1_excess = 0;
+    if (do_n1) {
+      N1Check check = CheckN1(plans, qw, ceiling, true);
+      n1_excess = check.excess;
+      for (size_t p = 0; p < pops; ++p) {
+        if (check.worst[p] > ceiling[p] * (1 + 1e-9) + 1e-9) {
+          // Damped: the LP reacts globally, a full cut overshoots.
+          cut[p] = std::max(cut[p], 0.5 * (check.worst[p] - ceiling[p]) + rounding_bound[p]);
+        }
+      }
+      // The failed PoP's own traffic is what lands on the overloaded one:
+      // carrying less of it (spread elsewhere in normal operation) helps too.
+      for (const N1Violation& v : check.violations) {
+        const auto f = static_cast<size_t>(v.failed);
+        cut[f] = std::max(cut[f], (v.load - v.ceiling) / 4);
+      }
+    }
+    // Plain overload (rounding or LP overflow) outweighs N-1 excess.
+    const double score = 1e6 * (rounding_over + sol.total_overflow) + n1_excess;
+    ++stale;
+    if (it == 0 || score < best_score - 1e-12) {
+      stale = 0;
+      best_score = score;
+      best = std::move(sol);
+      best_q = std::move(q);
+      best_usable = usable;
+    }
+    result.n1_iterations = it;
+    // Never reserve so much that the demand no longer fits: scale the cuts
+    // down to the spare capacity that is left.
+    double total_cut = 0;
+    for (size_t p = 0; p < pops; ++p) {
+      cut[p] = std::min(usable[p], cut[p]);
+      total_cut += cut[p];
+    }
+    const double spare = std::accumulate(usable.begin(), usable.end(), 0.0) - solved_total;
+    if (total_cut <= tol || spare <= tol) break;
+    const double factor = std::min(1.0, spare / total_cut);
+    for (size_t p = 0; p < pops; ++p) usable[p] -= cut[p] * factor;
+  }
+  for (size_t p = 0; p < pops; ++p) result.pops[p].usable = best_usable[p];
+
+  // Hysteresis: a region whose weights would move by less than
+  // min_weight_move keeps its current (on-grid, still valid) weights, unless
+  // that would push a PoP over its ceiling. Such tiny moves come from
+  // rounding slack, not from real change; N-1 must not get worse either.
+  if (cfg.min_weight_move > 0) {
+    const Quantised before = best_q;
+    std::vector<double> load =
+        LoadsOf(plans, WeightsOf(best_q, cfg.weight_denominator), pops, true);
+    const auto q = static_cast<double>(cfg.weight_denominator);
+    int reverted = 0;
+    std::vector<bool> done(plans.size(), false);
+    // Several passes: a region may fit back only once another has.
+    for (int pass = 0; pass < 4; ++pass) {
+      for (size_t r = 0; r < plans.size(); ++r) {
+        if (done[r]) continue;
+        const RegionPlan& plan = plans[r];
+        const graph::Region& region = graph.region(plan.region);
+        if (region.current_weights.empty()) continue;
+        std::vector<int64_t> current(plan.candidates.size(), 0);
+        int64_t total = 0;
+        double moved = 0;
+        bool on_grid = true;
+        for (size_t k = 0; k < plan.candidates.size(); ++k) {
+          const double cur = plan.candidates[k].current_weight * q;
+          current[k] = static_cast<int64_t>(std::llround(cur));
+          on_grid = on_grid && std::fabs(cur - static_cast<double>(current[k])) < 1e-6;
+          total += current[k];
+          moved += std::fabs(static_cast<double>(current[k] - best_q.parts[r][k])) / q;
+        }
+        moved /= 2;
+        if (!on_grid || total != cfg.weight_denominator || moved == 0 ||
+            moved >= cfg.min_weight_move) {
+          continue;
+        }
+        bool fits = true;
+        for (size_t k = 0; k < plan.candidates.size() && fits; ++k) {
+          const auto p = static_cast<size_t>(plan.candidates[k].pop);
+          const double delta =
+              plan.solved_demand * static_cast<double>(current[k] - best_q.parts[r][k]) / q;
+          fits = delta <= 0 || load[p] + delta <= ceiling[p] * (1 + 1e-9) + 1e-9;
+        }
+        if (!fits) continue;
+        for (size_t k = 0; k < plan.candidates.size(); ++k) {
+          load[static_cast<size_t>(plan.candidates[k].pop)] +=
+              plan.solved_demand * static_cast<double>(current[k] - best_q.parts[r][k]) / q;
+        }
+        best_q.parts[r] = current;
+        done[r] = true;
+        ++reverted;
+      }
+    }
+    if (reverted > 0 && do_n1) {
+      const N1Check with = CheckN1(plans, WeightsOf(best_q, cfg.weight_denominator), ceiling, true);
+      const N1Check without =
+          CheckN1(plans, WeightsOf(before, cfg.weight_denominator), ceiling, true);
+      if (with.excess > without.excess + 1e-9) {
+        best_q = before;
+        reverted = 0;
+      }
+    }
+    if (reverted > 0) {
+      result.notes.push_back(absl::StrFormat(
+          "%d region(s) kept their weights: the change would be below min_weight_move", reverted));
+    }
+  }
+
+  // Report.
+  result.lp_objective = best.lp_objective;
+  const std::vector<std::vector<double>> w = WeightsOf(best_q, cfg.weight_denominator);
+  for (size_t r = 0; r < plans.size(); ++r) {
+    RegionPlan& plan = plans[r];
+    plan.change_limit_relaxed = best.relaxed[r];
+    plan.cost_ms = 0;
+    double moved = 0;
+    std::vector<std::pair<PopId, double>> now_w;
+    for (size_t k = 0; k < plan.candidates.size(); ++k) {
+      Candidate& c = plan.candidates[k];
+      c.lp_weight = best.x[r][k];
+      if (best_q.parts[r][k] > 0) {
+        plan.weights.push_back({c.pop, best_q.parts[r][k], w[r][k]});
+        plan.cost_ms += w[r][k] * c.cost_ms;
+      }
+      moved += std::fabs(w[r][k] - c.current_weight);
+    }
+    // Current weight on PoPs that are no longer candidates moves entirely.
+    for (const graph::PopWeight& cw : graph.region(static_cast<RegionId>(r)).current_weights) {
+      bool found = false;
+      for (const Candidate& c : plan.candidates) found = found || c.pop == cw.pop;
+      if (!found) moved += cw.weight;
+    }
+    plan.moved = moved / 2;
+    std::sort(plan.weights.begin(), plan.weights.end(),
+              [](const WeightShare& a, const WeightShare& b) { return a.pop < b.pop; });
+    if (plan.weights.size() == 1) {
+      for (const Candidate& c : plan.candidates) {
+        if (c.pop != plan.weights[0].pop) {
+          plan.fallback_pop = c.pop;
+          break;
+        }
+      }
+    }
+    result.objective += plan.demand * plan.cost_ms;
+    for (const WeightShare& s : plan.weights) {
+      result.pops[static_cast<size_t>(s.pop)].load += plan.demand * s.weight;
+    }
+    for (const graph::PopWeight& cw : graph.region(static_cast<RegionId>(r)).current_weights) {
+      result.pops[static_cast<size_t>(cw.pop)].current_load += plan.demand * cw.weight;
+    }
+  }
+  for (const PopLoad& pl : result.pops) result.overload += std::max(0.0, pl.load - pl.ceiling);
+  if (result.overload > 1e-9 * std::max(1.0, result.total_ceiling)) {
+    result.notes.push_back(
+        absl::StrFormat("predicted overload above ceilings: %.6g", result.overload));
+  }
+  if (!result.unmeasured_regions.empty()) {
+    result.notes.push_back(
+        absl::StrFormat("%d region(s) have no measured path to a healthy PoP; planned at %g ms on "
+                        "every healthy PoP",
+                        result.unmeasured_regions.size(), cfg.unmeasured_path_cost_ms));
+  }
+  int relaxed = 0;
+  for (const RegionPlan& plan : plans) relaxed += plan.change_limit_relaxed ? 1 : 0;
+  if (relaxed > 0) {
+    result.notes.push_back(absl::StrFormat(
+        "max_weight_change relaxed for %d region(s) (current PoPs gone, or to avoid overload)",
+        relaxed));
+  }
+  if (result.n1_checked) {
+    N1Check final_check = CheckN1(plans, w, ceiling, true);
+    result.n1_violations = std::move(final_check.violations);
+    result.n1_satisfied = result.n1_violations.empty() && final_check.stranded_regions == 0;
+    if (final_check.stranded_regions > 0) {
+      result.notes.push_back(absl::StrFormat(
+          "N-1: %d region(s) have a single candidate PoP and lose service if it fails",
+          final_check.stranded_regions));
+    }
+    if (!result.n1_violations.empty()) {
+      result.notes.push_back(absl::StrFormat(
+          "N-1 headroom not achievable: %d (failed PoP, overloaded PoP) pair(s) remain",
+          result.n1_violations.size()));
+    }
+  } else if (cfg.n1_headroom) {
+    result.notes.push_back(result.demand_exceeds_capacity
+                               ? "N-1 headroom skipped: demand already exceeds capacity"
+                               : "N-1 headroom skipped: fewer than two healthy PoPs");
+  }
+  return result;
+}
+
+std::vector<double> SimulateFailure(const OptimizationResult& result, graph::PopId failed) {
+  const size_t pops = result.pops.size();
+  std::vector<std::vector<double>> w(result.regions.size());
+  std::vector<std::pair<size_t, size_t>> users;
+  for (size_t r = 0; r < result.regions.size(); ++r) {
+    const RegionPlan& plan = result.regions[r];
+    w[r].assign(plan.candidates.size(), 0.0);
+    for (size_t k = 0; k < plan.candidates.size(); ++k) {
+      for (const WeightShare& s : plan.weights) {
+        if (s.pop == plan.candidates[k].pop) w[r][k] = s.weight;
+      }
+      if (plan.candidates[k].pop == failed && w[r][k] > 0) users.emplace_back(r, k);
+    }
+  }
+  std::vector<double> load = LoadsOf(result.regions, w, pops, true);
+  std::vector<double> extra(pops, 0.0);
+  std::vector<size_t> touched;
+  SpreadFailure(result.regions, w, users, true, extra, touched, nullptr);
+  for (size_t p = 0; p < pops; ++p) load[p] += extra[p];
+  if (failed >= 0 && static_cast<size_t>(failed) < pops) load[static_cast<size_t>(failed)] = 0;
+  return load;
+}
+
+}  // namespace vantage::optimizer

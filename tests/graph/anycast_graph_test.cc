@@ -1,0 +1,127 @@
+#include "graph/anycast_graph.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace vantage::graph {
+namespace {
+
+const absl::Time kT0 = absl::FromUnixSeconds(1'700'000'000);
+
+Measurement Rtt(double p50, absl::Time updated, uint64_t samples = 100,
+                Method method = Method::kIcmp) {
+  Measurement m;
+  m.method = method;
+  m.rtt_p50_ms = p50;
+  m.rtt_p90_ms = p50 * 1.2;
+  m.rtt_p99_ms = p50 * 1.5;
+  m.samples = samples;
+  m.updated = updated;
+  return m;
+}
+
+class AnycastGraphTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ams_ = *g_.AddPop({.name = "ams", .capacity = 100});
+    fra_ = *g_.AddPop({.name = "fra", .capacity = 50});
+    nl_ = *g_.AddRegion({.name = "nl", .demand = 10});
+  }
+  AnycastGraph g_;
+  PopId ams_ = 0, fra_ = 0;
+  RegionId nl_ = 0;
+};
+
+TEST_F(AnycastGraphTest, IdsAreDenseAndNamesUnique) {
+  EXPECT_EQ(ams_, 0);
+  EXPECT_EQ(fra_, 1);
+  EXPECT_EQ(g_.FindPop("fra"), fra_);
+  EXPECT_EQ(g_.FindRegion("nl"), nl_);
+  EXPECT_FALSE(g_.FindPop("nope").has_value());
+  EXPECT_EQ(g_.AddPop({.name = "ams", .capacity = 1}).status().code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_FALSE(g_.AddPop({.name = "x", .capacity = -1}).ok());
+  EXPECT_FALSE(g_.AddRegion({.name = "", .demand = 1}).ok());
+}
+
+TEST_F(AnycastGraphTest, MissingPathIsExplicit) {
+  EXPECT_EQ(g_.FindPath(ams_, nl_), nullptr);
+  EXPECT_TRUE(g_.PathsOfRegion(nl_).empty());
+  ASSERT_TRUE(g_.RecordMeasurement(ams_, nl_, Rtt(5, kT0)).ok());
+  ASSERT_NE(g_.FindPath(ams_, nl_), nullptr);
+  EXPECT_EQ(g_.FindPath(fra_, nl_), nullptr);
+  EXPECT_EQ(g_.path_count(), 1u);
+}
+
+TEST_F(AnycastGraphTest, KeepsLatestMeasurementPerMethod) {
+  ASSERT_TRUE(g_.RecordMeasurement(ams_, nl_, Rtt(5, kT0)).ok());
+  ASSERT_TRUE(g_.RecordMeasurement(ams_, nl_, Rtt(7, kT0 + absl::Seconds(1))).ok());
+  // Older than the stored one: ignored.
+  ASSERT_TRUE(g_.RecordMeasurement(ams_, nl_, Rtt(9, kT0 - absl::Seconds(1))).ok());
+  ASSERT_TRUE(g_.RecordMeasurement(ams_, nl_, Rtt(6, kT0, 10, Method::kTcp)).ok());
+  const Path* p = g_.FindPath(ams_, nl_);
+  ASSERT_NE(p, nullptr);
+  ASSERT_EQ(p->measurements.size(), 2u);
+  EXPECT_EQ(p->measurements[0].method, Method::kIcmp);
+  EXPECT_EQ(p->measurements[0].rtt_p50_ms, 7);
+  EXPECT_EQ(p->measurements[1].method, Method::kTcp);
+}
+
+TEST_F(AnycastGraphTest, RejectsBadMeasurements) {
+  Measurement m = Rtt(5, kT0);
+  m.rtt_p90_ms = 4;  // below the median
+  EXPECT_FALSE(g_.RecordMeasurement(ams_, nl_, m).ok());
+  m = Rtt(5, kT0);
+  m.loss = 1.5;
+  EXPECT_FALSE(g_.RecordMeasurement(ams_, nl_, m).ok());
+  EXPECT_FALSE(g_.RecordMeasurement(7, nl_, Rtt(5, kT0)).ok());
+  EXPECT_EQ(g_.FindPath(ams_, nl_), nullptr);
+}
+
+TEST_F(AnycastGraphTest, FreshnessDecaysAndExpires) {
+  g_.set_freshness({.half_life = absl::Minutes(1), .expiry = absl::Minutes(5)});
+  ASSERT_TRUE(g_.RecordMeasurement(ams_, nl_, Rtt(5, kT0, 100)).ok());
+  ASSERT_TRUE(g_.RecordMeasurement(fra_, nl_, Rtt(9, kT0 + absl::Minutes(4), 100)).ok());
+  const Measurement& m = g_.FindPath(ams_, nl_)->measurements[0];
+  EXPECT_DOUBLE_EQ(g_.FreshSamples(m, kT0), 100);
+  EXPECT_DOUBLE_EQ(g_.FreshSamples(m, kT0 + absl::Minutes(1)), 50);
+  EXPECT_DOUBLE_EQ(g_.FreshSamples(m, kT0 + absl::Minutes(2)), 25);
+  EXPECT_EQ(g_.ExpireStale(kT0 + absl::Minutes(5)), 0);  // exactly at expiry: kept
+  EXPECT_EQ(g_.ExpireStale(kT0 + absl::Minutes(6)), 1);
+  EXPECT_EQ(g_.FindPath(ams_, nl_), nullptr);  // expired -> missing
+  EXPECT_NE(g_.FindPath(fra_, nl_), nullptr);
+  EXPECT_EQ(g_.path_count(), 1u);
+}
+
+TEST_F(AnycastGraphTest, CurrentWeightsValidated) {
+  EXPECT_TRUE(g_.SetCurrentWeights(nl_, {{fra_, 0.25}, {ams_, 0.75}}).ok());
+  EXPECT_EQ(g_.region(nl_).current_weights[0].pop, ams_);  // sorted
+  EXPECT_FALSE(g_.SetCurrentWeights(nl_, {{fra_, 0.5}, {ams_, 0.6}}).ok());
+  EXPECT_FALSE(g_.SetCurrentWeights(nl_, {{ams_, 0.5}, {ams_, 0.5}}).ok());
+  EXPECT_FALSE(g_.SetCurrentWeights(nl_, {{9, 1.0}}).ok());
+}
+
+TEST_F(AnycastGraphTest, CopyIsDeep) {
+  ASSERT_TRUE(g_.RecordMeasurement(ams_, nl_, Rtt(5, kT0)).ok());
+  AnycastGraph copy = g_;
+  ASSERT_TRUE(copy.RecordMeasurement(fra_, nl_, Rtt(5, kT0)).ok());
+  ASSERT_TRUE(copy.SetPopCapacity(ams_, 1).ok());
+  EXPECT_EQ(g_.path_count(), 1u);
+  EXPECT_EQ(copy.path_count(), 2u);
+  EXPECT_EQ(g_.pop(ams_).capacity, 100);
+}
+
+TEST_F(AnycastGraphTest, DotHasVerticesAndEdges) {
+  ASSERT_TRUE(g_.RecordMeasurement(ams_, nl_, Rtt(5.25, kT0)).ok());
+  ASSERT_TRUE(g_.SetPopHealthy(fra_, false).ok());
+  const std::string dot = g_.ToDot();
+  EXPECT_THAT(dot, ::testing::HasSubstr("digraph"));
+  EXPECT_THAT(dot, ::testing::HasSubstr("ams"));
+  EXPECT_THAT(dot, ::testing::HasSubstr("nl\\ndemand 10"));
+  EXPECT_THAT(dot, ::testing::HasSubstr("5.2 ms"));
+  EXPECT_THAT(dot, ::testing::HasSubstr("0->2"));
+  EXPECT_THAT(dot, ::testing::HasSubstr("color=red"));
+}
+
+}  // namespace
+}  // namespace vantage::graph

@@ -1,0 +1,118 @@
+#include "optimizer/network_simplex.h"
+
+#include <gtest/gtest.h>
+
+namespace vantage::optimizer {
+namespace {
+
+// Two sources, two sinks through a capacitated middle: a classic small case
+// whose optimum is easy to check by hand.
+TEST(NetworkSimplexTest, SmallTransportation) {
+  // Nodes: s0=0, s1=1, t0=2, t1=3, root sink=4.
+  std::vector<NetworkSimplex::ArcSpec> arcs = {
+      {0, 2, NetworkSimplex::kInfinity, 1},    // 0
+      {0, 3, NetworkSimplex::kInfinity, 4},    // 1
+      {1, 2, NetworkSimplex::kInfinity, 2},    // 2
+      {1, 3, NetworkSimplex::kInfinity, 3},    // 3
+      {2, 4, 5, 0},                            // 4: t0 cap 5
+      {3, 4, 10, 0},                           // 5
+      {2, 4, NetworkSimplex::kInfinity, 100},  // 6 overflow
+      {3, 4, NetworkSimplex::kInfinity, 100},  // 7 overflow
+  };
+  NetworkSimplex ns(5, arcs, {4, 4, 0, 0, -8});
+  // Greedy start: both sources on t0 (overloaded -> overflow arc in tree).
+  ASSERT_TRUE(ns.Solve(4, {0, 2, 6, 5, -1}, {4}).ok());
+  // Optimum: s0 -> t0 4, s1 -> t0 1, s1 -> t1 3: 4 + 2 + 9 = 15.
+  EXPECT_DOUBLE_EQ(ns.Objective(), 15);
+  EXPECT_DOUBLE_EQ(ns.flow(0), 4);
+  EXPECT_DOUBLE_EQ(ns.flow(2), 1);
+  EXPECT_DOUBLE_EQ(ns.flow(3), 3);
+  EXPECT_DOUBLE_EQ(ns.flow(6), 0);
+
+  // Warm re-solve after a cost change: s1 -> t1 becomes cheap.
+  ns.SetCost(3, 0.5);
+  ASSERT_TRUE(ns.Resolve().ok());
+  // s0 -> t0 4, s1 -> t1 4: 4 + 2 = 6.
+  EXPECT_DOUBLE_EQ(ns.Objective(), 6);
+}
+
+TEST(NetworkSimplexTest, RejectsBadBasis) {
+  std::vector<NetworkSimplex::ArcSpec> arcs = {{0, 1, 1, 1}, {1, 2, 1, 1}};
+  NetworkSimplex ns(3, arcs, {1, 0, -1});
+  EXPECT_FALSE(ns.Solve(2, {1, 1, -1}, {}).ok());  // arc used twice
+  EXPECT_FALSE(ns.Solve(2, {0, 0, -1}, {}).ok());
+  NetworkSimplex over(3, arcs, {5, 0, -5});
+  EXPECT_FALSE(over.Solve(2, {0, 1, -1}, {}).ok());  // flow 5 > capacity 1
+}
+
+}  // namespace
+}  // namespace vantage::optimizer
+
+namespace vantage::optimizer {
+namespace {
+
+// Random transportation networks: a warm re-solve after cost changes must
+// reach the same optimum as a cold solve of the changed network.
+TEST(NetworkSimplexTest, WarmResolveMatchesColdSolve) {
+  uint64_t state = 99;
+  auto next = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) * 0x1.0p-53;
+  };
+  for (int round = 0; round < 20; ++round) {
+    const int sources = 30, sinks = 6;
+    const int root = sources + sinks;
+    std::vector<NetworkSimplex::ArcSpec> arcs;
+    std::vector<double> supply(static_cast<size_t>(root + 1), 0.0);
+    std::vector<int> tree(static_cast<size_t>(root + 1), -1);
+    std::vector<int> upper;
+    double total = 0;
+    for (int s = 0; s < sources; ++s) {
+      supply[static_cast<size_t>(s)] = 1 + 10 * next();
+      total += supply[static_cast<size_t>(s)];
+      tree[static_cast<size_t>(s)] = static_cast<int>(arcs.size());
+      for (int k = 0; k < 3; ++k) {
+        arcs.push_back({s, sources + (s + k) % sinks, NetworkSimplex::kInfinity, 1 + 50 * next()});
+      }
+    }
+    std::vector<double> load(static_cast<size_t>(sinks), 0.0);
+    for (int s = 0; s < sources; ++s) {
+      load[static_cast<size_t>(s % sinks)] += supply[static_cast<size_t>(s)];
+    }
+    for (int t = 0; t < sinks; ++t) {
+      const int cap = static_cast<int>(arcs.size());
+      const double capacity = total / sinks * 1.1;
+      arcs.push_back({sources + t, root, capacity, 0});
+      arcs.push_back({sources + t, root, NetworkSimplex::kInfinity, 1e4});
+      // As the optimizer does: the capacity arc in the tree when it has
+      // room, else the overload arc with the capacity arc full.
+      if (load[static_cast<size_t>(t)] < capacity) {
+        tree[static_cast<size_t>(sources + t)] = cap;
+      } else {
+        tree[static_cast<size_t>(sources + t)] = cap + 1;
+        upper.push_back(cap);
+      }
+    }
+    supply[static_cast<size_t>(root)] = -total;
+    NetworkSimplex warm(root + 1, arcs, supply);
+    const absl::Status st = warm.Solve(root, tree, upper);
+    ASSERT_TRUE(st.ok()) << st;
+    for (int c = 0; c < 10; ++c) {
+      const auto a = static_cast<size_t>(next() * sources * 3);
+      arcs[a].cost = 1 + 50 * next();
+      warm.SetCost(static_cast<int>(a), arcs[a].cost);
+    }
+    ASSERT_TRUE(warm.Resolve().ok());
+    NetworkSimplex cold(root + 1, arcs, supply);
+    ASSERT_TRUE(cold.Solve(root, tree, upper).ok());
+    EXPECT_NEAR(warm.Objective(), cold.Objective(), 1e-9 * cold.Objective()) << round;
+    for (int s = 0; s < sources; ++s) {
+      double out = 0;
+      for (int k = 0; k < 3; ++k) out += warm.flow(s * 3 + k);
+      EXPECT_NEAR(out, supply[static_cast<size_t>(s)], 1e-9) << round;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vantage::optimizer
