@@ -355,6 +355,29 @@ absl::StatusOr<nlohmann::json> LabController::Status() {
     out["processes"].push_back(
         {{"role", p.role}, {"node", p.node}, {"pid", p.pid}, {"alive", Alive(p)}});
   }
+  // The topology's model (capacities, demands, addresses) for tools that
+  // build on the lab, such as the demo's optimizer snapshot.
+  if (absl::StatusOr<Topology> topology = LoadTopology(state.topology_path); topology.ok()) {
+    auto addresses = [](const std::vector<IpAddress>& list) {
+      nlohmann::json a = nlohmann::json::array();
+      for (const IpAddress& ip : list) a.push_back(ip.ToString());
+      return a;
+    };
+    out["pops"] = nlohmann::json::array();
+    for (const Pop& pop : topology->pops) {
+      out["pops"].push_back({{"name", pop.name},
+                             {"capacity", pop.capacity},
+                             {"addresses", addresses(pop.addresses)},
+                             {"services", addresses(pop.services)}});
+    }
+    out["regions"] = nlohmann::json::array();
+    for (const Region& region : topology->regions) {
+      out["regions"].push_back({{"name", region.name},
+                                {"demand", region.demand},
+                                {"addresses", addresses(region.addresses)},
+                                {"catchment", region.catchment}});
+    }
+  }
   absl::StatusOr<nlohmann::json> emulator = Control({{"command", "status"}});
   if (emulator.ok()) {
     emulator->erase("ok");
