@@ -30,6 +30,7 @@ struct SeriesKey {
   SeriesKind kind;
   std::string key;  // target, client prefix, or "server|qname|qtype"
   int method;
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads the defaulted <=>
   auto operator<=>(const SeriesKey&) const = default;
 };
 

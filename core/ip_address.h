@@ -51,6 +51,7 @@ class IpAddress {
 
   std::string ToString() const;
 
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads the defaulted <=>
   friend auto operator<=>(const IpAddress&, const IpAddress&) = default;
   friend bool operator==(const IpAddress&, const IpAddress&) = default;
 
@@ -93,6 +94,7 @@ class Prefix {
 
   std::string ToString() const;
 
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads the defaulted <=>
   friend auto operator<=>(const Prefix&, const Prefix&) = default;
   friend bool operator==(const Prefix&, const Prefix&) = default;
 
@@ -124,6 +126,7 @@ class Endpoint {
   unsigned ToSockaddr(sockaddr_storage* out) const;
   std::string ToString() const;
 
+  // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy 14 misreads the defaulted <=>
   friend auto operator<=>(const Endpoint&, const Endpoint&) = default;
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 

@@ -4,6 +4,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "core/clock.h"
@@ -32,15 +33,28 @@ TEST(EventLoopTest, FiresTimersInDeadlineOrder) {
   EXPECT_EQ(loop->pending_timers(), 0u);
 }
 
-TEST(EventLoopTest, TimerIsPreciseToAFewHundredMicroseconds) {
+TEST(EventLoopTest, TimersFireOnTimeNeverEarly) {
+  // Lateness is scheduling noise on a shared machine, so judge the median of
+  // many timers; early is never acceptable.
   auto loop = NewLoop();
-  const absl::Time target = RealClock::Get().MonotonicNow() + absl::Milliseconds(20);
-  absl::Time fired = absl::InfinitePast();
-  loop->AddTimerAt(target, [&] { fired = RealClock::Get().MonotonicNow(); });
-  while (fired == absl::InfinitePast()) loop->RunOnce(absl::Seconds(1));
-  EXPECT_GE(fired, target);
-  // Generous bound for a shared 2-core machine; typical lateness is ~60 us.
-  EXPECT_LT(fired - target, absl::Milliseconds(5));
+  constexpr int kTimers = 21;
+  const absl::Time start = RealClock::Get().MonotonicNow() + absl::Milliseconds(5);
+  std::vector<absl::Duration> lateness;
+  for (int i = 0; i < kTimers; ++i) {
+    const absl::Time target = start + absl::Milliseconds(2) * i;
+    loop->AddTimerAt(target, [&lateness, target] {
+      lateness.push_back(RealClock::Get().MonotonicNow() - target);
+    });
+  }
+  const absl::Time deadline = start + absl::Seconds(5);
+  while (lateness.size() < kTimers && RealClock::Get().MonotonicNow() < deadline) {
+    loop->RunOnce(absl::Milliseconds(100));
+  }
+  ASSERT_EQ(lateness.size(), static_cast<size_t>(kTimers));
+  for (absl::Duration d : lateness) EXPECT_GE(d, absl::ZeroDuration());
+  std::sort(lateness.begin(), lateness.end());
+  // Typical median lateness is ~60 us; the bound leaves room for a loaded CI.
+  EXPECT_LT(lateness[kTimers / 2], absl::Milliseconds(5));
 }
 
 TEST(EventLoopTest, CancelledTimerNeverFires) {
