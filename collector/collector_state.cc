@@ -4,7 +4,7 @@
 
 namespace vantage::collector {
 
-CollectorState::CollectorState(absl::flat_hash_map<std::string, std::string> probe_pops) {
+CollectorState::CollectorState(const absl::flat_hash_map<std::string, std::string>& probe_pops) {
   for (auto& [probe, pop] : probe_pops) {
     probes_[probe] = ProbeSnapshot{probe, pop, 0, absl::InfinitePast(), 0};
   }
@@ -29,7 +29,9 @@ void CollectorState::RecordDuplicate() { duplicates_.fetch_add(1); }
 
 void CollectorState::RecordStored(const v1::ProbeReport& r, absl::Time stored_at) {
   const absl::Time end = absl::FromUnixNanos(r.window_end_unix_ns());
-  const uint64_t series = static_cast<uint64_t>(r.active_size() + r.passive_size() + r.dns_size());
+  const uint64_t series = static_cast<uint64_t>(r.active_size()) +
+                          static_cast<uint64_t>(r.passive_size()) +
+                          static_cast<uint64_t>(r.dns_size());
   std::lock_guard<std::mutex> lock(mu_);
   stored_.fetch_add(1);
   series_stored_.fetch_add(series);

@@ -50,7 +50,7 @@ struct ProbeSnapshot {
 
 class CollectorState {
  public:
-  explicit CollectorState(absl::flat_hash_map<std::string, std::string> probe_pops);
+  explicit CollectorState(const absl::flat_hash_map<std::string, std::string>& probe_pops);
 
   void StreamOpened(const std::string& probe_id);
   void StreamClosed(const std::string& probe_id);

@@ -65,10 +65,10 @@ class ReportReactor final : public grpc::ServerBidiReactor<v1::ProbeReport, v1::
       ++in_flight_;
       lock.unlock();
       // May block on pipeline backpressure; never while holding mu_.
-      pipeline_->Submit(
-          report, [this, id = report->report_id()](absl::StatusOr<ReportStore::Outcome> outcome) {
-            OnStored(id, outcome);
-          });
+      pipeline_->Submit(report, [this, id = report->report_id()](
+                                    const absl::StatusOr<ReportStore::Outcome>& outcome) {
+        OnStored(id, outcome);
+      });
       lock.lock();
     }
     reading_ = false;

@@ -55,7 +55,7 @@ struct ValidationLimits {
   absl::Duration max_clock_skew = absl::Minutes(5);
   absl::Duration retention = absl::Hours(24 * 7);
   int max_series = 200'000;
-  size_t max_sketch_bytes = 64 * 1024;
+  size_t max_sketch_bytes = size_t{64} * 1024;
   // Plausible times: a one-way delay may be negative (unsynchronised clocks),
   // but nothing on Earth takes a minute.
   double max_abs_time_us = 60e6;

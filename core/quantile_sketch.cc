@@ -119,7 +119,7 @@ void QuantileSketch::Store::Add(int32_t index, uint64_t count, uint32_t max_bins
     counts.insert(counts.begin(), static_cast<size_t>(offset - target), 0);
     offset = target;
   } else if (target >= offset + std::ssize(counts)) {
-    counts.resize(static_cast<size_t>(target - offset + 1), 0);
+    counts.resize(static_cast<size_t>(target - offset) + 1, 0);
   }
   counts[static_cast<size_t>(target - offset)] += count;
 }

@@ -53,7 +53,7 @@ class YamlDoc {
                                           absl::Duration fallback) const;
 
  private:
-  YamlDoc(YAML::Node root, std::string name) : root_(std::move(root)), name_(std::move(name)) {}
+  YamlDoc(const YAML::Node& root, std::string name) : root_(root), name_(std::move(name)) {}
   YAML::Node root_;
   std::string name_;
 };

@@ -37,7 +37,7 @@ int FreePort() {
   sockaddr_in sin{};
   sin.sin_family = AF_INET;
   sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
+  (void)bind(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin));
   socklen_t len = sizeof(sin);
   getsockname(fd, reinterpret_cast<sockaddr*>(&sin), &len);
   close(fd);
