@@ -123,7 +123,9 @@ TEST_F(ActiveProberTest, SketchAlphaSetsTheMedianPrecision) {
     ASSERT_EQ(r->received, 5u);
     EXPECT_DOUBLE_EQ(r->rtt_us.alpha(), alpha);
     EXPECT_NEAR(r->rtt_us.Quantile(0.5), 50'120, 50'120 * alpha);
-    if (alpha < 0.01) EXPECT_NEAR(r->rtt_us.Quantile(0.5), 50'120, 60);
+    if (alpha < 0.01) {
+      EXPECT_NEAR(r->rtt_us.Quantile(0.5), 50'120, 60);
+    }
   }
   ActiveProber::Options bad;
   bad.sketch_alpha = 0;

@@ -440,7 +440,9 @@ TEST(ClientPrefixAggregatorTest, SketchAlphaSetsTheMedianPrecision) {
     const QuantileSketch& q = all[0].Rtt(RttMethod::kHandshake, RttLeg::kClient);
     EXPECT_DOUBLE_EQ(q.alpha(), alpha);
     EXPECT_NEAR(q.Quantile(0.5), 50'100, 50'100 * alpha);
-    if (alpha < 0.01) EXPECT_NEAR(q.Quantile(0.5), 50'100, 60);
+    if (alpha < 0.01) {
+      EXPECT_NEAR(q.Quantile(0.5), 50'100, 60);
+    }
   }
 }
 

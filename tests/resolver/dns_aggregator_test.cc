@@ -71,7 +71,9 @@ TEST(DnsAggregatorTest, SketchAlphaSetsTheMedianPrecision) {
     EXPECT_DOUBLE_EQ(window[0].time_us.alpha(), alpha);
     EXPECT_DOUBLE_EQ(window[0].tcp_time_us.alpha(), alpha);
     EXPECT_NEAR(window[0].time_us.Quantile(0.5), 50'120, 50'120 * alpha);
-    if (alpha < 0.01) EXPECT_NEAR(window[0].time_us.Quantile(0.5), 50'120, 60);
+    if (alpha < 0.01) {
+      EXPECT_NEAR(window[0].time_us.Quantile(0.5), 50'120, 60);
+    }
   }
 }
 
