@@ -439,7 +439,7 @@ TEST_F(LabAccuracyTest, PassiveRttPerPrefixMedian) {
       Run(InNs("p", {"ip", "-o", "-4", "addr", "show", "to", kPop}), absl::Seconds(10));
   const std::vector<std::string> fields = absl::StrSplit(addr.output, ' ', absl::SkipEmpty());
   ASSERT_GE(fields.size(), 2u) << addr.output;
-  const std::string interface = fields[1];
+  const std::string& interface = fields[1];
   const std::string pcap = work_ + "/pop.pcap";
   const std::string log = work_ + "/dumpcap.log";
   const pid_t dumpcap = SpawnInNs(
