@@ -53,6 +53,9 @@ absl::StatusOr<std::unique_ptr<ActiveProber>> ActiveProber::Create(Options optio
     return absl::InvalidArgumentError("timeout must be positive");
   }
   if (!(options.max_pps > 0)) return absl::InvalidArgumentError("max_pps must be positive");
+  if (!(options.sketch_alpha > 0 && options.sketch_alpha < 1) || options.sketch_max_bins < 1) {
+    return absl::InvalidArgumentError("sketch_alpha must be in (0, 1) and sketch_max_bins >= 1");
+  }
   if (options.memory < options.timeout) options.memory = options.timeout;
   if (options.seed == 0) options.seed = RandomSeed();
   std::mt19937_64 rng(options.seed);

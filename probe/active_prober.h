@@ -109,7 +109,12 @@ class ActiveProber {
     absl::Duration memory = absl::Seconds(5);
     double max_pps = 10'000;
     double bucket_burst = 100;
-    // Bins per sketch (QuantileSketch collapses the lowest beyond that).
+    // Relative accuracy of the RTT sketches (QuantileSketch's alpha) and bins
+    // per sketch (QuantileSketch collapses the lowest beyond that). The
+    // defaults keep a target under 1 KiB; a quantile may then be off by up to
+    // 1% of its value, so one-shot measurements that are checked against a 1%
+    // bound (vantagectl ping) ask for a finer alpha and more bins.
+    double sketch_alpha = 0.01;
     uint32_t sketch_max_bins = 256;
     uint64_t seed = 0;  // scheduling randomness; 0 = random
     // Our own clock's state, for STAMP one-way delays; nullopt = ask the kernel.
@@ -215,7 +220,9 @@ class ActiveProber {
   FlowStats& Flow(uint32_t target, uint8_t flow) {
     return flows_[static_cast<size_t>(target) * static_cast<size_t>(options_.flows) + flow];
   }
-  QuantileSketch NewSketch() const { return QuantileSketch(0.01, options_.sketch_max_bins); }
+  QuantileSketch NewSketch() const {
+    return QuantileSketch(options_.sketch_alpha, options_.sketch_max_bins);
+  }
   void SendOne(uint32_t target, absl::Time now_mono);
   void ExpireUntil(int64_t now_mono_ns);
   void Resolve(uint32_t target, uint8_t flow, InFlight& probe, ProbeState state);

@@ -26,9 +26,11 @@ size_t ClientPrefixAggregator::KeyHash::operator()(const Key& k) const {
   return static_cast<size_t>(h);
 }
 
-ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max_entries)
+ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max_entries,
+                                               double sketch_alpha)
     : window_(window > absl::ZeroDuration() ? window : absl::Minutes(1)),
-      max_entries_(max_entries) {}
+      max_entries_(max_entries),
+      sketch_alpha_(sketch_alpha) {}
 
 int64_t ClientPrefixAggregator::WindowIndex(absl::Time time) const {
   if (window_ == absl::InfiniteDuration()) return 0;
@@ -53,6 +55,11 @@ ClientPrefixWindow* ClientPrefixAggregator::Entry(absl::Time time, const Prefix&
   entry->window_start = WindowStart(key.window_index);
   entry->window = window_;
   entry->client_prefix = prefix;
+  if (sketch_alpha_ != QuantileSketch::kDefaultAlpha) {
+    for (auto& legs : entry->rtt_us) {
+      for (QuantileSketch& sketch : legs) sketch = QuantileSketch(sketch_alpha_);
+    }
+  }
   return entries_.emplace(key, std::move(entry)).first->second.get();
 }
 

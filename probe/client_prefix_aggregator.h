@@ -41,8 +41,12 @@ struct ClientPrefixWindow {
 
 class ClientPrefixAggregator : public PassiveRttSink {
  public:
+  // `sketch_alpha` is the RTT sketches' relative accuracy: the default (1%)
+  // for reports; one-shot analyses checked against a 1% bound (pcap-rtt)
+  // pass a finer one, since quantisation alone can use up 1%.
   explicit ClientPrefixAggregator(absl::Duration window = absl::Minutes(1),
-                                  size_t max_entries = 1 << 20);
+                                  size_t max_entries = 1 << 20,
+                                  double sketch_alpha = QuantileSketch::kDefaultAlpha);
 
   void OnSample(const RttSample& sample) override;
   void OnFlow(absl::Time time, const Prefix& client_prefix) override;
@@ -75,6 +79,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
 
   absl::Duration window_;
   size_t max_entries_;
+  double sketch_alpha_;
   // Boxed: a window holds six sketches, too big for the probed slots.
   absl::flat_hash_map<Key, std::unique_ptr<ClientPrefixWindow>, KeyHash> entries_;
   uint64_t dropped_entries_ = 0;

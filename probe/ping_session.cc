@@ -47,6 +47,8 @@ absl::StatusOr<PingResult> PingSession::Run(const PingOptions& options) {
   po.timeout = options.timeout;
   po.rounds = options.count;
   po.max_pps = options.max_pps;
+  po.sketch_alpha = options.sketch_alpha;
+  po.sketch_max_bins = options.sketch_max_bins;
   po.bucket_burst = std::max(1.0, std::min(1000.0, options.max_pps / 100));
   po.local_clock_synchronized = options.clock_synchronized;
   po.memory = std::max(absl::Seconds(5), 3 * options.timeout);

@@ -34,6 +34,9 @@ struct PingOptions {
   double max_pps = 10'000;
   std::optional<std::string> interface;
   int capture_buffer_bytes = 32 << 20;
+  // RTT sketch accuracy (ActiveProber::Options::sketch_alpha / _max_bins).
+  double sketch_alpha = 0.01;
+  uint32_t sketch_max_bins = 256;
   // Immediate capture delivery (lowest processing latency), or TPACKET_V3
   // blocks retired every millisecond (fewer wake-ups at high rates). Either
   // way the timestamps are the kernel's.

@@ -12,6 +12,10 @@ void DnsAggregator::Add(const DnsQueryResult& result) {
   if (inserted) {
     s.key = key;
     s.start = window_start_;
+    if (sketch_alpha_ != QuantileSketch::kDefaultAlpha) {
+      s.time_us = QuantileSketch(sketch_alpha_);
+      s.tcp_time_us = QuantileSketch(sketch_alpha_);
+    }
   }
   ++s.sent;
   switch (result.outcome()) {

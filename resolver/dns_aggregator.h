@@ -73,7 +73,12 @@ struct DnsWindowStats {
 
 class DnsAggregator {
  public:
-  explicit DnsAggregator(absl::Time window_start) : window_start_(window_start) {}
+  // `sketch_alpha`: the time sketches' relative accuracy (1% for reports;
+  // vantagectl dns asks for 0.1%, as quantisation alone can use up a 1%
+  // accuracy budget).
+  explicit DnsAggregator(absl::Time window_start,
+                         double sketch_alpha = QuantileSketch::kDefaultAlpha)
+      : window_start_(window_start), sketch_alpha_(sketch_alpha) {}
 
   void Add(const DnsQueryResult& result);
   // Returns the window's stats of every series that saw a query (sorted by
@@ -84,6 +89,7 @@ class DnsAggregator {
 
  private:
   absl::Time window_start_;
+  double sketch_alpha_;
   absl::flat_hash_map<DnsSeriesKey, DnsWindowStats> open_;
   absl::flat_hash_map<DnsSeriesKey, std::string> last_catchment_;
 };

@@ -32,6 +32,9 @@ struct PingFlags {
   int flows = 1;
   double rate = 10'000;
   std::string interface;
+  // A one-shot run keeps few targets, so it can afford quantiles to 0.1%
+  // (the daemon's 1% sketches would use up a 1% accuracy budget alone).
+  double sketch_alpha = 0.001;
   bool json = false;
 };
 
@@ -179,6 +182,8 @@ void RunPing(const PingFlags& flags) {
   options.timeout = absl::Microseconds(static_cast<int64_t>(flags.timeout_ms * 1000));
   options.flows = flags.flows;
   options.max_pps = flags.rate;
+  options.sketch_alpha = flags.sketch_alpha;
+  options.sketch_max_bins = 4096;
   if (!flags.interface.empty()) options.interface = flags.interface;
   auto result = PingSession::Run(options);
   if (!result.ok()) {
@@ -216,6 +221,10 @@ void SetupPing(CLI::App& app) {
   cmd->add_option("--rate", flags->rate, "Global ceiling, probes per second")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 10'000'000.0));
+  cmd->add_option("--sketch-alpha", flags->sketch_alpha,
+                  "Relative accuracy of the reported quantiles (min and max are exact)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0001, 0.1));
   cmd->add_option("--interface", flags->interface, "Capture interface (default: from the routes)");
   cmd->add_flag("--json", flags->json, "Print JSON instead of a table");
   cmd->callback([flags] { RunPing(*flags); });
