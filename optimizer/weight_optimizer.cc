@@ -17,7 +17,8 @@ namespace {
 using graph::PopId;
 using graph::RegionId;
 
-constexpr double kZeroWeight = 1e-9;  // LP weights at or below this are zero
+constexpr double kZeroWeight = 1e-9;     // LP weights at or below this are zero
+constexpr size_t kMaxRepairPops = 2048;  // the repair keeps a pops x pops matrix
 
 struct FlowArc {
   double capacity = 0;
@@ -411,6 +412,205 @@ N1Check CheckN1(const std::vector<RegionPlan>& plans, const std::vector<std::vec
   return check;
 }
 
+// N-1 repair: a deterministic local search on the quantised weights, driven
+// by the exact post-failure loads. post(f, p) = L_p + E[f][p], where E[f][p]
+// is what p receives when f fails (SpreadFailure's rule); the search lowers
+//   excess = sum_p max(0, L_p + max(0, max_f E[f][p]) - ceiling_p)
+// by moving parts, within a region, away from the worst (failed, overloaded)
+// pair's PoPs to the region's other candidates. Only strictly improving moves
+// are made, so it never makes N-1 or plain overload worse.
+class N1Repair {
+ public:
+  N1Repair(const std::vector<RegionPlan>& plans, const std::vector<double>& ceiling,
+           int64_t denominator)
+      : plans_(plans),
+        ceiling_(ceiling),
+        pops_(ceiling.size()),
+        den_(static_cast<double>(denominator)),
+        base_(pops_, 0.0),
+        extra_(pops_ * pops_, 0.0),
+        worst_extra_(pops_, 0.0),
+        users_(pops_) {}
+
+  // Returns the number of moves made.
+  int Run(Quantised& q, const std::vector<std::vector<double>>& lp, int max_moves,
+          int64_t max_evaluations, int64_t* evaluations) {
+    for (size_t r = 0; r < plans_.size(); ++r) {
+      Contribute(r, q.parts[r], +1.0);
+      for (size_t k = 0; k < q.parts[r].size(); ++k) {
+        if (q.parts[r][k] > 0) users_[Pop(r, k)].push_back(r);
+      }
+    }
+    for (size_t p = 0; p < pops_; ++p) worst_extra_[p] = ColumnMax(p);
+    int moves = 0;
+    for (; moves < max_moves && *evaluations < max_evaluations; ++moves) {
+      // Overloaded PoPs, worst first; the first with an improving move wins.
+      std::vector<std::pair<double, size_t>> over;
+      for (size_t p = 0; p < pops_; ++p) {
+        const double ex = base_[p] + worst_extra_[p] - ceiling_[p] * (1 + 1e-9);
+        if (ex > 1e-9) over.emplace_back(-ex, p);
+      }
+      if (over.empty()) break;
+      std::sort(over.begin(), over.end());
+      if (over.size() > kPopsPerStep) over.resize(kPopsPerStep);
+      size_t best_r = 0;
+      std::vector<int64_t> best_parts;
+      for (const auto& [neg_ex, p_star] : over) {
+        FindMove(q, lp, p_star, evaluations, &best_r, &best_parts);
+        if (!best_parts.empty()) break;
+      }
+      if (best_parts.empty()) break;
+      Apply(best_r, q.parts[best_r], best_parts);
+      moved_regions_.push_back(best_r);
+    }
+    return moves;
+  }
+
+  const std::vector<size_t>& moved_regions() const { return moved_regions_; }
+
+ private:
+  static constexpr size_t kRegionsPerStep = 6;
+  static constexpr size_t kPopsPerStep = 8;
+
+  // The best strictly improving move for overloaded `p_star`: parts of a
+  // region that loads it, taken from it or from the failure that hurts it
+  // most, to another candidate of the region.
+  void FindMove(const Quantised& q, const std::vector<std::vector<double>>& lp, size_t p_star,
+                int64_t* evaluations, size_t* best_r, std::vector<int64_t>* best_parts) {
+    size_t f_star = pops_;
+    double f_best = 0;
+    for (size_t f = 0; f < pops_; ++f) {
+      if (extra_[f * pops_ + p_star] > f_best) {
+        f_best = extra_[f * pops_ + p_star];
+        f_star = f;
+      }
+    }
+    std::vector<std::pair<double, size_t>> ranked;
+    for (size_t r : users_[p_star]) {
+      const auto& parts = q.parts[r];
+      double share = 0;
+      double fw = 0;
+      for (size_t k = 0; k < parts.size(); ++k) {
+        if (Pop(r, k) == p_star) share = static_cast<double>(parts[k]) / den_;
+        if (Pop(r, k) == f_star) fw = static_cast<double>(parts[k]) / den_;
+      }
+      if (share <= 0) continue;
+      const double load = plans_[r].solved_demand * share / (fw < 1 ? 1 - fw : 1);
+      ranked.emplace_back(-load, r);
+    }
+    std::sort(ranked.begin(), ranked.end());
+    // Drop duplicates (users_ may list a region twice).
+    ranked.erase(std::unique(ranked.begin(), ranked.end()), ranked.end());
+    if (ranked.size() > kRegionsPerStep) ranked.resize(kRegionsPerStep);
+    double best_gain = 1e-9 * std::max(1.0, ceiling_[p_star]);
+    double best_cost = 0;
+    for (const auto& [neg_load, r] : ranked) {
+      const auto& parts = q.parts[r];
+      for (size_t a = 0; a < parts.size(); ++a) {
+        if (parts[a] == 0) continue;
+        // Never withdraw a PoP the LP uses (no surprise withdraw).
+        const int64_t movable = lp[r][a] > kZeroWeight ? parts[a] - 1 : parts[a];
+        for (size_t b = 0; b < parts.size(); ++b) {
+          if (b == a) continue;
+          for (int64_t step = movable; step >= 1 && step * 64 >= movable; step /= 2) {
+            std::vector<int64_t> moved = parts;
+            moved[a] -= step;
+            moved[b] += step;
+            ++*evaluations;
+            const double gain = Gain(r, parts, moved);
+            const double dcost =
+                plans_[r].solved_demand * static_cast<double>(step) / den_ *
+                (plans_[r].candidates[b].cost_ms - plans_[r].candidates[a].cost_ms);
+            if (gain > best_gain + 1e-12 ||
+                (gain > best_gain - 1e-12 && !best_parts->empty() && dcost < best_cost)) {
+              best_gain = gain;
+              best_cost = dcost;
+              *best_r = r;
+              *best_parts = moved;
+            }
+          }
+        }
+      }
+    }
+  }
+
+  size_t Pop(size_t r, size_t k) const { return static_cast<size_t>(plans_[r].candidates[k].pop); }
+
+  // Adds sign * region r's contribution with `parts` to base_ and extra_.
+  void Contribute(size_t r, const std::vector<int64_t>& parts, double sign) {
+    const RegionPlan& plan = plans_[r];
+    const double d = plan.solved_demand * sign;
+    double total = 0;
+    for (int64_t p : parts) total += static_cast<double>(p);
+    for (size_t k = 0; k < parts.size(); ++k) {
+      if (parts[k] == 0) continue;
+      const double w = static_cast<double>(parts[k]) / den_;
+      base_[Pop(r, k)] += d * w;
+      const double rest = (total - static_cast<double>(parts[k])) / den_;
+      const size_t f = Pop(r, k);
+      if (rest > 0) {
+        for (size_t j = 0; j < parts.size(); ++j) {
+          if (j == k || parts[j] == 0) continue;
+          extra_[f * pops_ + Pop(r, j)] += d * w * (static_cast<double>(parts[j]) / den_) / rest;
+        }
+      } else if (parts.size() > 1) {
+        const size_t fb = k == 0 ? 1 : 0;  // cheapest other candidate
+        extra_[f * pops_ + Pop(r, fb)] += d * w;
+      }
+    }
+  }
+
+  double ColumnMax(size_t p) const {
+    double m = 0;
+    for (size_t f = 0; f < pops_; ++f) m = std::max(m, extra_[f * pops_ + p]);
+    return m;
+  }
+
+  double Excess(size_t p, double worst_extra) const {
+    return std::max(0.0, base_[p] + worst_extra - ceiling_[p] * (1 + 1e-9));
+  }
+
+  // Excess reduction if region r's parts change from `from` to `to`.
+  double Gain(size_t r, const std::vector<int64_t>& from, const std::vector<int64_t>& to) {
+    double before = 0;
+    for (size_t k = 0; k < from.size(); ++k) before += Excess(Pop(r, k), worst_extra_[Pop(r, k)]);
+    Contribute(r, from, -1.0);
+    Contribute(r, to, +1.0);
+    double after = 0;
+    bool new_overload = false;
+    for (size_t k = 0; k < from.size(); ++k) {
+      after += Excess(Pop(r, k), ColumnMax(Pop(r, k)));
+      // Normal operation comes first: no PoP may go (further) over its
+      // ceiling without a failure.
+      new_overload =
+          new_overload || (to[k] > from[k] && base_[Pop(r, k)] > ceiling_[Pop(r, k)] * (1 + 1e-9));
+    }
+    Contribute(r, to, -1.0);
+    Contribute(r, from, +1.0);
+    return new_overload ? -1.0 : before - after;
+  }
+
+  void Apply(size_t r, std::vector<int64_t>& parts, const std::vector<int64_t>& to) {
+    Contribute(r, parts, -1.0);
+    Contribute(r, to, +1.0);
+    for (size_t k = 0; k < to.size(); ++k) {
+      if (parts[k] == 0 && to[k] > 0) users_[Pop(r, k)].push_back(r);
+    }
+    parts = to;
+    for (size_t k = 0; k < parts.size(); ++k) worst_extra_[Pop(r, k)] = ColumnMax(Pop(r, k));
+  }
+
+  const std::vector<RegionPlan>& plans_;
+  const std::vector<double>& ceiling_;
+  size_t pops_;
+  double den_;
+  std::vector<double> base_;
+  std::vector<double> extra_;  // [failed * pops + receiving]
+  std::vector<double> worst_extra_;
+  std::vector<std::vector<size_t>> users_;  // may hold regions that left
+  std::vector<size_t> moved_regions_;
+};
+
 }  // namespace
 
 absl::Status ValidateOptimizerConfig(const OptimizerConfig& c) {
@@ -429,6 +629,10 @@ absl::Status ValidateOptimizerConfig(const OptimizerConfig& c) {
     return absl::InvalidArgumentError("weight_denominator must be in [1, 2^30]");
   }
   if (c.n1_max_iterations < 1) return absl::InvalidArgumentError("n1_max_iterations < 1");
+  if (c.n1_repair_max_moves < 0 || c.n1_repair_max_evaluations < 0) {
+    return absl::InvalidArgumentError(
+        "n1_repair_max_moves and n1_repair_max_evaluations must be >= 0");
+  }
   if (!std::isfinite(c.unmeasured_path_cost_ms) || c.unmeasured_path_cost_ms < 0) {
     return absl::InvalidArgumentError("unmeasured_path_cost_ms must be finite and >= 0");
   }
@@ -646,6 +850,24 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
   }
   for (size_t p = 0; p < pops; ++p) result.pops[p].usable = best_usable[p];
 
+  std::vector<bool> repair_moved(plans.size(), false);
+  // N-1 repair on the quantised weights, when re-solving left violations.
+  if (do_n1 && cfg.n1_repair_max_moves > 0 && pops <= kMaxRepairPops) {
+    const N1Check check = CheckN1(plans, WeightsOf(best_q, cfg.weight_denominator), ceiling, true);
+    if (check.excess > 0) {
+      N1Repair repair(plans, ceiling, cfg.weight_denominator);
+      int64_t evaluations = 0;
+      result.n1_repair_moves = repair.Run(best_q, best.x, cfg.n1_repair_max_moves,
+                                          cfg.n1_repair_max_evaluations, &evaluations);
+      for (size_t r : repair.moved_regions()) repair_moved[r] = true;
+      if (result.n1_repair_moves > 0) {
+        result.notes.push_back(
+            absl::StrFormat("N-1 repair: %d weight move(s) after re-solving left %d violation(s)",
+                            result.n1_repair_moves, check.violations.size()));
+      }
+    }
+  }
+
   // Hysteresis: a region whose weights would move by less than
   // min_weight_move keeps its current (on-grid, still valid) weights, unless
   // that would push a PoP over its ceiling. Such tiny moves come from
@@ -717,7 +939,7 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
   const std::vector<std::vector<double>> w = WeightsOf(best_q, cfg.weight_denominator);
   for (size_t r = 0; r < plans.size(); ++r) {
     RegionPlan& plan = plans[r];
-    plan.change_limit_relaxed = best.relaxed[r];
+    plan.change_limit_relaxed = best.relaxed[r] || (repair_moved[r] && cfg.max_weight_change < 1.0);
     plan.cost_ms = 0;
     double moved = 0;
     std::vector<std::pair<PopId, double>> now_w;

@@ -57,10 +57,23 @@
 // pick the nearest remaining announcement). PoPs that would exceed their
 // ceiling get their usable capacity E_p reduced by the excess and the LP is
 // re-solved, up to n1_max_iterations; the best solution (least total
-// post-failure overload, then least cost) is returned with the failures
-// that still overload which PoPs. This is a heuristic: it guarantees what
-// it reports (the check is exact) but not that a better N-1 solution does
-// not exist.
+// post-failure overload, then least cost) is kept. If failures still
+// overload PoPs, an N-1 repair (a deterministic local search on the
+// quantised parts) follows: with E[f][p] the load p receives when f fails,
+// it lowers excess = sum_p max(0, load_p + max_f E[f][p] - ceiling_p) by
+// moving parts within one region (from any of its PoPs to another
+// candidate), only making strictly improving moves, never pushing a PoP
+// over its ceiling in normal operation and never withdrawing a PoP the LP
+// uses; at most n1_repair_max_moves moves and n1_repair_max_evaluations
+// evaluated moves (deterministic budget), and only with <= 2048 PoPs (it
+// keeps a pops x pops matrix). Note: it minimises excess, so the number of
+// violating (failed, overloaded) pairs may rise while the overload falls.
+// The result reports the failures that still overload which PoPs; the
+// check is exact, but an N-1 solution may exist where none is found (the
+// exact problem, sum_r D_r w_rp / (1 - w_rf) <= ceiling_p for all f, p, is
+// not convex). Repair moves ignore max_weight_change (the region is marked
+// change_limit_relaxed when that limit is < 1). The glpsol comparison
+// tests run with n1_headroom off: the LP itself is unchanged.
 //
 // Deterministic: same graph, config and `now` give the same result.
 // Thread model: stateless; Optimize() may run concurrently on distinct inputs.
@@ -87,8 +100,10 @@ struct OptimizerConfig {
   int64_t weight_denominator = 1024;  // weight quantum = 1 / denominator
   bool n1_headroom = true;
   int n1_max_iterations = 30;
-  double overload_penalty_ms = 1e5;       // must exceed any cost difference
-  double unmeasured_path_cost_ms = 1000;  // cost of a never-measured path
+  int n1_repair_max_moves = 5000;              // N-1 local-search moves; 0 = no repair
+  int64_t n1_repair_max_evaluations = 200000;  // candidate moves evaluated, at most
+  double overload_penalty_ms = 1e5;            // must exceed any cost difference
+  double unmeasured_path_cost_ms = 1000;       // cost of a never-measured path
 };
 
 absl::Status ValidateOptimizerConfig(const OptimizerConfig& config);
@@ -153,7 +168,8 @@ struct OptimizationResult {
   double overload = 0;  // sum_p max(0, load - ceiling), predicted
   bool n1_checked = false;
   bool n1_satisfied = false;
-  int n1_iterations = 0;  // re-solves with reserved capacity
+  int n1_iterations = 0;    // re-solves with reserved capacity
+  int n1_repair_moves = 0;  // weight moves made by the N-1 repair
   std::vector<N1Violation> n1_violations;
   std::vector<graph::RegionId> unmeasured_regions;
   int64_t pivots = 0;

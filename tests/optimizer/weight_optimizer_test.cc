@@ -320,6 +320,93 @@ TEST(WeightOptimizerTest, UnhealthyAndMissingPaths) {
   EXPECT_GT(r->regions[static_cast<size_t>(us)].moved, 0.99);
 }
 
+// Counts (failed, overloaded) pairs by simulating every single-PoP failure
+// with the test's own spreading code.
+int CountN1Violations(const AnycastGraph& g, const OptimizationResult& r) {
+  int violations = 0;
+  for (graph::PopId f = 0; f < g.pop_count(); ++f) {
+    const std::vector<double> load = IndependentFailureLoads(r, f);
+    for (size_t p = 0; p < load.size(); ++p) {
+      if (static_cast<graph::PopId>(p) == f) continue;
+      if (load[p] > r.pops[p].ceiling * (1 + 1e-9) + 1e-9) ++violations;
+    }
+  }
+  return violations;
+}
+
+// Sum over PoPs of the worst overload any single failure (or none) causes.
+double N1Excess(const AnycastGraph& g, const OptimizationResult& r) {
+  std::vector<double> worst(r.pops.size(), 0.0);
+  for (size_t p = 0; p < r.pops.size(); ++p) worst[p] = r.pops[p].load;
+  for (graph::PopId f = 0; f < g.pop_count(); ++f) {
+    const std::vector<double> load = IndependentFailureLoads(r, f);
+    for (size_t p = 0; p < load.size(); ++p) worst[p] = std::max(worst[p], load[p]);
+  }
+  double excess = 0;
+  for (size_t p = 0; p < worst.size(); ++p) excess += std::max(0.0, worst[p] - r.pops[p].ceiling);
+  return excess;
+}
+
+TEST(WeightOptimizerTest, N1HoldsOnLabSnapshot) {
+  // The lab snapshot is N-1 feasible (every PoP failure leaves enough
+  // ceiling); re-solving alone left 4 violations, the repair fixes them.
+  auto g = graph::ReadSnapshotFile(VANTAGE_GRAPH_TESTDATA "/lab_snapshot.json");
+  ASSERT_TRUE(g.ok()) << g.status();
+  OptimizerConfig cfg;
+  auto r = Optimize(*g, cfg, g->snapshot_time());
+  ASSERT_TRUE(r.ok()) << r.status();
+  ExpectValidWeights(*g, *r, cfg);
+  ExpectNoPopOverCeiling(*r);
+  EXPECT_TRUE(r->n1_checked);
+  const double excess = N1Excess(*g, *r);
+  std::cerr << "lab: N-1 violations " << CountN1Violations(*g, *r) << ", excess " << excess
+            << ", repair moves " << r->n1_repair_moves << "\n";
+  EXPECT_TRUE(r->n1_satisfied) << r->n1_violations.size() << " violations";
+  EXPECT_EQ(CountN1Violations(*g, *r), 0);
+  EXPECT_EQ(excess, 0);
+  // Deterministic.
+  auto again = Optimize(*g, cfg, g->snapshot_time());
+  ASSERT_TRUE(again.ok());
+  for (size_t i = 0; i < r->regions.size(); ++i) {
+    ASSERT_EQ(r->regions[i].weights.size(), again->regions[i].weights.size());
+    for (size_t k = 0; k < r->regions[i].weights.size(); ++k) {
+      EXPECT_EQ(r->regions[i].weights[k].parts, again->regions[i].weights[k].parts);
+    }
+  }
+  // Without the repair the old re-solve heuristic alone leaves violations:
+  // the repair is what makes the difference here.
+  cfg.n1_repair_max_moves = 0;
+  auto plain = Optimize(*g, cfg, g->snapshot_time());
+  ASSERT_TRUE(plain.ok());
+  std::cerr << "lab without repair: N-1 violations " << CountN1Violations(*g, *plain) << ", excess "
+            << N1Excess(*g, *plain) << "\n";
+  EXPECT_LT(excess, N1Excess(*g, *plain));
+}
+
+TEST(WeightOptimizerTest, N1RepairNeverWorsensAndReportsExactly) {
+  // Tighter generated instances: whatever remains is reported exactly, and
+  // the repair never leaves more violation than re-solving alone.
+  for (uint64_t seed : {5u, 6u, 7u}) {
+    AnycastGraph g = GenerateInstance(
+        {.regions = 400, .pops = 16, .paths_per_region = 8, .capacity_factor = 1.5, .seed = seed});
+    OptimizerConfig cfg;
+    auto r = Optimize(g, cfg, g.snapshot_time());
+    ASSERT_TRUE(r.ok()) << r.status();
+    ExpectValidWeights(g, *r, cfg);
+    ExpectNoPopOverCeiling(*r);
+    EXPECT_EQ(CountN1Violations(g, *r), static_cast<int>(r->n1_violations.size()));
+    const double with = N1Excess(g, *r);
+    cfg.n1_repair_max_moves = 0;
+    auto plain = Optimize(g, cfg, g.snapshot_time());
+    ASSERT_TRUE(plain.ok());
+    const double without = N1Excess(g, *plain);
+    std::cerr << "seed " << seed << ": N-1 pairs " << CountN1Violations(g, *plain) << " -> "
+              << CountN1Violations(g, *r) << ", excess " << without << " -> " << with
+              << " (repair moves " << r->n1_repair_moves << ")\n";
+    EXPECT_LE(with, without * (1 + 1e-9) + 1e-9);
+  }
+}
+
 TEST(WeightOptimizerTest, RejectsBadConfig) {
   AnycastGraph g = GenerateInstance({.regions = 5, .pops = 2});
   OptimizerConfig cfg;
