@@ -38,9 +38,8 @@ std::map<std::pair<std::string, std::string>, Announced> Announcements(const Int
 }
 
 std::string AnnounceLine(const std::string& prefix, const Announced& a, uint32_t asn) {
-  return absl::StrCat("neighbor ", a.neighbor, " announce route ", prefix, " next-hop ",
-                      a.next_hop, " extended-community [ bandwidth:", asn, ":", a.bandwidth,
-                      " ]");
+  return absl::StrCat("neighbor ", a.neighbor, " announce route ", prefix, " next-hop ", a.next_hop,
+                      " extended-community [ bandwidth:", asn, ":", a.bandwidth, " ]");
 }
 
 }  // namespace
@@ -143,8 +142,7 @@ void ExabgpAdapter::Run() {
       // A new relay means a (re)started ExaBGP with an empty RIB: replay.
       if (have_applied_) {
         auto st = SendLocked(ExabgpCommands(IntendedState{}, applied_));
-        spdlog::info("exabgp adapter: relay connected, replayed intended state: {}",
-                     st.ToString());
+        spdlog::info("exabgp adapter: relay connected, replayed intended state: {}", st.ToString());
       } else {
         spdlog::info("exabgp adapter: relay connected");
       }

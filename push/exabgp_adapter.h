@@ -12,8 +12,8 @@
 //
 // Commands, one per PoP session (per-neighbor targeting by the router's
 // address on that session):
-//   neighbor <nb> announce route <prefix> next-hop <nh> extended-community [ bandwidth:<asn>:<B/s> ]
-//   neighbor <nb> withdraw route <prefix> next-hop <nh>
+//   neighbor <nb> announce route <prefix> next-hop <nh> extended-community [ bandwidth:<asn>:<B/s>
+//   ] neighbor <nb> withdraw route <prefix> next-hop <nh>
 // Apply() sends only what changed since the last successful Apply (an
 // announce with new attributes replaces the route); a fresh connection gets
 // every announcement of the last applied state.
@@ -70,9 +70,9 @@ class ExabgpAdapter final : public RouterAdapter {
   const std::string socket_path_;
   int wake_fds_[2] = {-1, -1};
   mutable std::mutex mu_;
-  int conn_fd_ = -1;             // guarded by mu_
-  bool have_applied_ = false;    // guarded by mu_
-  IntendedState applied_{};      // guarded by mu_
+  int conn_fd_ = -1;           // guarded by mu_
+  bool have_applied_ = false;  // guarded by mu_
+  IntendedState applied_{};    // guarded by mu_
   std::atomic<uint64_t> connections_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;

@@ -79,8 +79,7 @@ std::vector<std::string> WithdrawnEverywhere(const IntendedState& last_good,
 }
 
 std::vector<std::string> CheckLoads(const std::map<std::string, PopLoadExpectation>& predicted,
-                                    const std::map<std::string, double>& observed,
-                                    double margin) {
+                                    const std::map<std::string, double>& observed, double margin) {
   std::vector<std::string> out;
   for (const auto& [pop, e] : predicted) {
     auto it = observed.find(pop);

@@ -52,8 +52,8 @@ absl::Status ValidateIntendedState(const IntendedState& state) {
             absl::StrCat("prefix ", text, " pop ", r.pop, ": weight outside [0, 1]"));
       }
       if (r.next_hop.family() != p.prefix.family()) {
-        return absl::InvalidArgumentError(absl::StrCat("prefix ", text, " pop ", r.pop,
-                                                       ": next hop of another family"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("prefix ", text, " pop ", r.pop, ": next hop of another family"));
       }
       sum += r.weight;
     }

@@ -31,8 +31,7 @@ const char* PushResultName(PushResult r) {
   return "unknown";
 }
 
-Pusher::Pusher(RouterAdapter* adapter, AuditLog* audit, const Clock* clock,
-               GuardrailConfig config)
+Pusher::Pusher(RouterAdapter* adapter, AuditLog* audit, const Clock* clock, GuardrailConfig config)
     : adapter_(adapter), audit_(audit), clock_(clock), config_(std::move(config)) {}
 
 bool Pusher::frozen() const { return FreezeFile::IsFrozen(config_.freeze_file); }
@@ -124,8 +123,8 @@ PushOutcome Pusher::Push(const PushRequest& request) {
     out.state = LimitWeightShift(last_good_, out.state, config_.max_weight_shift);
     out.diff = Diff(last_good_, out.state);
     if (MaxWeightShift(out.diff) < MaxWeightShift(Diff(last_good_, request.proposed)) - 1e-12) {
-      out.reason = absl::StrFormat("stepped: max weight shift limited to %.4f",
-                                   config_.max_weight_shift);
+      out.reason =
+          absl::StrFormat("stepped: max weight shift limited to %.4f", config_.max_weight_shift);
     }
   }
   if (config_.dry_run) {
@@ -159,7 +158,8 @@ PushOutcome Pusher::CheckObservedLoads(const std::map<std::string, double>& obse
     out.result = PushResult::kNoChange;
     return out;  // nothing to audit
   }
-  const std::string why = absl::StrCat("observed loads off the prediction: ", absl::StrJoin(off, "; "));
+  const std::string why =
+      absl::StrCat("observed loads off the prediction: ", absl::StrJoin(off, "; "));
   if (!has_previous_good_) {
     // Nothing to roll back to: the first push stays, but alert.
     out.result = PushResult::kFailStatic;

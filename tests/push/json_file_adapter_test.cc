@@ -13,8 +13,8 @@ namespace vantage::push {
 namespace {
 
 TEST(JsonFileAdapterTest, WritesFullStateAtomically) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("vt-push-json-" + std::to_string(getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("vt-push-json-" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const std::string path = (dir / "weights.json").string();
   JsonFileAdapter adapter(path);
