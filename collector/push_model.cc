@@ -105,6 +105,7 @@ absl::StatusOr<PushModel> FromDoc(const YamlDoc& doc) {
       m.regions.push_back(std::move(r));
     }
     const YAML::Node g = root["guardrails"];
+    if (!g) return m;  // defaults
     VANTAGE_RETURN_IF_ERROR(
         doc.CheckKeys(g, {"dry_run", "max_weight_shift", "min_interval", "max_telemetry_age",
                           "rollback_margin", "rollback_hold", "freeze_file"}));

@@ -24,6 +24,10 @@ regions:
   - {name: us, demand: 30, prefixes: [198.18.20.0/24], service_prefixes: [198.18.101.0/24]}
 guardrails: {max_weight_shift: 1, min_interval: 0s, max_telemetry_age: 1m}
 )";
+constexpr char kMinimal[] = R"(
+pops: [{name: a, capacity: 1, neighbor: 198.18.1.1}]
+regions: [{name: eu}]
+)";
 
 TEST(PushModelTest, ParsesAndRejectsWithPosition) {
   auto m = ParsePushModel(kModel, "model.yaml");
@@ -37,6 +41,9 @@ TEST(PushModelTest, ParsesAndRejectsWithPosition) {
   EXPECT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("model.yaml:"), absl::string_view::npos);
   EXPECT_FALSE(ParsePushModel("pops: []\nregions: []\n", "m").ok());
+  auto minimal = ParsePushModel(kMinimal, "m");  // every other key defaults
+  ASSERT_TRUE(minimal.ok()) << minimal.status();
+  EXPECT_EQ(minimal->period, absl::Seconds(30));
 }
 
 // A graph where `a` is much closer to eu than b, and b closer to us.
