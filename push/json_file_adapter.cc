@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 
@@ -38,8 +37,9 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
     unlink(tmp.c_str());
     return absl::ErrnoToStatus(e, absl::StrCat("rename to ", path));
   }
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  if (dir.empty()) dir = ".";
+  const size_t slash = path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? std::string(".") : path.substr(0, slash == 0 ? 1 : slash);
   int dfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     fsync(dfd);
@@ -49,7 +49,7 @@ absl::Status WriteFileAtomically(const std::string& path, const std::string& con
 }
 
 absl::Status JsonFileAdapter::Apply(const IntendedState& state) {
-  return WriteFileAtomically(path_, IntendedStateToJson(state) + "\n");
+  return WriteFileAtomically(path_, absl::StrCat(IntendedStateToJson(state), "\n"));
 }
 
 }  // namespace vantage::push
