@@ -15,7 +15,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev liblemon-dev nlohmann-json3-dev
   # lab, integration tests and peer tools
   iproute2 iputils-ping dnsutils nsd unbound fping dnsperf tshark glpk-utils
-  procps psmisc openssl prometheus jq
+  procps psmisc openssl prometheus jq frr exabgp
 )
 
 missing=()

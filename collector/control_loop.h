@@ -1,0 +1,75 @@
+// ControlLoop: the collector's closed loop. Every check_interval it snapshots
+// the graph (a GraphSource: in the collector BuildGraphFromLatest over
+// CollectorState::Latest()), feeds the routers' current weights (the
+// Pusher's last good state) to the optimizer, optimises, turns the weights
+// into an IntendedState and hands it to the Pusher — when `period` has passed
+// since the last push attempt, or earlier when some weight would move by at
+// least significant_change ("significant change"). Guardrails, fail-static
+// and the audit log are the Pusher's.
+//
+// An optimizer error or a graph-source error is passed to the Pusher as a
+// fail-static request (so it is audited, counted and alerted).
+//
+// Thread model: RunOnce() on one thread (the caller's). Start() runs RunOnce
+// every check_interval on an internal thread until Stop()/destruction; then
+// only that thread touches the Pusher. MetricsText() is thread-safe.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "collector/push_model.h"
+#include "core/clock.h"
+#include "optimizer/weight_optimizer.h"
+#include "push/pusher.h"
+
+namespace vantage::collector {
+
+struct GraphSnapshot {
+  graph::AnycastGraph graph;
+  absl::Time newest_measurement = absl::InfinitePast();
+};
+using GraphSource = std::function<absl::StatusOr<GraphSnapshot>()>;
+
+struct ControlStep {
+  bool pushed = false;  // a push request went to the Pusher
+  std::string trigger{};
+  std::optional<push::PushOutcome> outcome{};
+  double max_move = 0;  // largest weight move the optimizer proposed vs last good
+};
+
+class ControlLoop {
+ public:
+  ControlLoop(PushModel model, optimizer::OptimizerConfig optimizer, GraphSource source,
+              push::Pusher* pusher, const Clock* clock);
+  ~ControlLoop();
+  ControlLoop(const ControlLoop&) = delete;
+  ControlLoop& operator=(const ControlLoop&) = delete;
+
+  ControlStep RunOnce();
+  void Start();
+  void Stop();
+  // The Pusher's metrics as of the last step, plus loop counters.
+  std::string MetricsText() const;
+
+ private:
+  PushModel model_;
+  optimizer::OptimizerConfig optimizer_;
+  GraphSource source_;
+  push::Pusher* pusher_;
+  const Clock* clock_;
+  std::optional<absl::Time> last_attempt_;
+  uint64_t steps_ = 0;
+  mutable std::mutex mu_;
+  std::string metrics_;  // guarded by mu_
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+}  // namespace vantage::collector
