@@ -25,14 +25,15 @@ bool SameTargets(const std::vector<ActiveTargetConfig>& a,
 
 // A sequence of scalars at node[key] (absent: empty).
 absl::StatusOr<std::vector<std::pair<std::string, YAML::Node>>> Strings(const YamlDoc& doc,
-                                                                         const YAML::Node& node,
-                                                                         const char* key) {
+                                                                        const YAML::Node& node,
+                                                                        const char* key) {
   std::vector<std::pair<std::string, YAML::Node>> out;
   const YAML::Node list = node[key];
   if (!list || list.IsNull()) return out;
   if (!list.IsSequence()) return doc.Error(list, absl::StrCat("'", key, "' must be a list"));
   for (const YAML::Node& item : list) {
-    if (!item.IsScalar()) return doc.Error(item, absl::StrCat("'", key, "' entries must be scalars"));
+    if (!item.IsScalar())
+      return doc.Error(item, absl::StrCat("'", key, "' entries must be scalars"));
     out.emplace_back(item.Scalar(), item);
   }
   return out;
@@ -85,8 +86,8 @@ absl::Status ParseSpool(const YamlDoc& doc, const YAML::Node& root, ProbeConfig&
 
 absl::Status ParseActive(const YamlDoc& doc, const YAML::Node& root, ActiveConfig& a) {
   const YAML::Node n = Section(root, "active");
-  VANTAGE_RETURN_IF_ERROR(doc.CheckKeys(
-      n, {"targets", "interval", "count", "flows", "rate", "timeout", "interface"}));
+  VANTAGE_RETURN_IF_ERROR(
+      doc.CheckKeys(n, {"targets", "interval", "count", "flows", "rate", "timeout", "interface"}));
   VANTAGE_ASSIGN_OR_RETURN(a.interval, doc.Duration(n, "interval", a.interval));
   if (a.interval < absl::Milliseconds(1)) return doc.Error(n["interval"], "interval below 1ms");
   VANTAGE_ASSIGN_OR_RETURN(int64_t count, doc.Int(n, "count", a.count, 1, 1000));
@@ -133,9 +134,9 @@ absl::Status ParseActive(const YamlDoc& doc, const YAML::Node& root, ActiveConfi
 
 absl::Status ParsePassive(const YamlDoc& doc, const YAML::Node& root, PassiveConfig& p) {
   const YAML::Node n = Section(root, "passive");
-  VANTAGE_RETURN_IF_ERROR(doc.CheckKeys(n, {"interface", "local_prefixes", "local_ports",
-                                            "prefix_length_v4", "prefix_length_v6",
-                                            "anonymization_key_file"}));
+  VANTAGE_RETURN_IF_ERROR(
+      doc.CheckKeys(n, {"interface", "local_prefixes", "local_ports", "prefix_length_v4",
+                        "prefix_length_v6", "anonymization_key_file"}));
   VANTAGE_ASSIGN_OR_RETURN(p.interface, doc.String(n, "interface", ""));
   VANTAGE_ASSIGN_OR_RETURN(auto prefixes, Strings(doc, n, "local_prefixes"));
   for (const auto& [text, node] : prefixes) {
@@ -213,9 +214,9 @@ absl::StatusOr<ProbeConfig> FromDoc(const YamlDoc& doc) {
   if (root && !root.IsNull() && !root.IsMap()) {
     return doc.Error(root, "expected a mapping at the top level");
   }
-  VANTAGE_RETURN_IF_ERROR(doc.CheckKeys(
-      root, {"identity", "user", "collector", "spool", "window", "metrics_listen", "active",
-             "passive", "dns", "stamp_reflector"}));
+  VANTAGE_RETURN_IF_ERROR(
+      doc.CheckKeys(root, {"identity", "user", "collector", "spool", "window", "metrics_listen",
+                           "active", "passive", "dns", "stamp_reflector"}));
   VANTAGE_RETURN_IF_ERROR(ParseIdentity(doc, root, c));
   VANTAGE_ASSIGN_OR_RETURN(c.user, doc.String(root, "user", ""));
   VANTAGE_RETURN_IF_ERROR(ParseCollector(doc, root, c));

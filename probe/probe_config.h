@@ -25,15 +25,15 @@ namespace vantage::probe {
 
 struct ActiveTargetConfig {
   IpAddress address;
-  std::vector<ProbeMethodSpec> methods;      // at least one
-  std::optional<absl::Duration> interval;    // ActiveConfig::interval when absent
+  std::vector<ProbeMethodSpec> methods;    // at least one
+  std::optional<absl::Duration> interval;  // ActiveConfig::interval when absent
 };
 
 struct ActiveConfig {
   std::vector<ActiveTargetConfig> targets;  // none: the active prober is off
   absl::Duration interval = absl::Seconds(1);
-  int count = 1;  // probes per round and target
-  int flows = 1;  // stable flows per target
+  int count = 1;       // probes per round and target
+  int flows = 1;       // stable flows per target
   double rate = 1000;  // global ceiling, probes per second
   absl::Duration timeout = absl::Seconds(1);
   std::string interface;  // capture interface; empty: from the routes to each target
@@ -45,8 +45,8 @@ struct PassiveConfig {
   std::string interface;  // empty: passive RTT is off
   std::vector<Prefix> local_prefixes;
   std::vector<uint16_t> local_ports;
-  int prefix_length_v4 = 24;  // at most 24
-  int prefix_length_v6 = 48;  // at most 48
+  int prefix_length_v4 = 24;           // at most 24
+  int prefix_length_v6 = 48;           // at most 48
   std::string anonymization_key_file;  // 32 bytes; empty: prefixes, not pseudonyms
 };
 

@@ -43,8 +43,8 @@ const char* MethodLabel(ProbeMethod method) {
 CaptureStats Minus(const CaptureStats& a, const CaptureStats& b) {
   CaptureStats d;
   d.received = a.received >= b.received ? a.received - b.received : a.received;
-  d.kernel_dropped = a.kernel_dropped >= b.kernel_dropped ? a.kernel_dropped - b.kernel_dropped
-                                                          : a.kernel_dropped;
+  d.kernel_dropped =
+      a.kernel_dropped >= b.kernel_dropped ? a.kernel_dropped - b.kernel_dropped : a.kernel_dropped;
   d.interface_dropped = a.interface_dropped >= b.interface_dropped
                             ? a.interface_dropped - b.interface_dropped
                             : a.interface_dropped;
@@ -147,8 +147,8 @@ absl::StatusOr<ProbeDaemon::ActiveSet> ProbeDaemon::BuildActive(const ActiveConf
   if (!active.interface.empty()) interfaces.push_back(active.interface);
   for (const ActiveTargetConfig& t : active.targets) {
     for (const ProbeMethodSpec& spec : t.methods) {
-      VANTAGE_RETURN_IF_ERROR(set.prober->AddTarget(ProbeTarget{t.address, spec}, t.interval)
-                                  .status());
+      VANTAGE_RETURN_IF_ERROR(
+          set.prober->AddTarget(ProbeTarget{t.address, spec}, t.interval).status());
     }
     if (!active.interface.empty()) continue;
     VANTAGE_ASSIGN_OR_RETURN(const IpAddress source, set.sender->SourceAddressFor(t.address));
@@ -450,7 +450,8 @@ void ProbeDaemon::BeginShutdown() {
   stopping_ = true;
   if (window_timer_armed_) loop_->CancelTimer(window_timer_);
   window_timer_armed_ = false;
-  const absl::Duration wait = std::max(absl::ZeroDuration(), window_start_ + kMinWindow - clock_.Now());
+  const absl::Duration wait =
+      std::max(absl::ZeroDuration(), window_start_ + kMinWindow - clock_.Now());
   loop_->AddTimerAfter(wait, [this] {
     CloseWindow(std::max(clock_.Now(), window_start_ + kMinWindow), /*final=*/true);
     loop_->Stop();
@@ -523,10 +524,12 @@ std::string ProbeDaemon::RenderMetrics() const {
   Metric(out, "vantage_probe_up", "gauge", "1 while the probe runs");
   absl::StrAppendFormat(&out, "vantage_probe_up 1\n");
   Metric(out, "vantage_probe_info", "gauge", "Identity of this probe");
-  absl::StrAppendFormat(&out, "vantage_probe_info{probe=\"%s\",pop=\"%s\"} 1\n", config_.probe_id, config_.pop);
+  absl::StrAppendFormat(&out, "vantage_probe_info{probe=\"%s\",pop=\"%s\"} 1\n", config_.probe_id,
+                        config_.pop);
   Metric(out, "vantage_probe_privileges_dropped", "gauge",
          "1 when running as the configured user with CAP_NET_RAW/CAP_NET_ADMIN only");
-  absl::StrAppendFormat(&out, "vantage_probe_privileges_dropped %d\n", c.privileges_dropped ? 1 : 0);
+  absl::StrAppendFormat(&out, "vantage_probe_privileges_dropped %d\n",
+                        c.privileges_dropped ? 1 : 0);
   Metric(out, "vantage_probe_windows_total", "counter", "Windows closed and spooled");
   absl::StrAppendFormat(&out, "vantage_probe_windows_total %d\n", c.windows);
   Metric(out, "vantage_probe_window_append_errors_total", "counter",
@@ -562,9 +565,12 @@ std::string ProbeDaemon::RenderMetrics() const {
   Metric(out, "vantage_probe_active_events_total", "counter",
          "Captured packets and send events outside any probe's statistics, by kind");
   const std::pair<const char*, uint64_t> events[] = {
-      {"captured", c.prober.captured},       {"undecodable", c.prober.undecodable},
-      {"unrelated", c.prober.unrelated},     {"forged", c.prober.forged},
-      {"stale", c.prober.stale},             {"send_error", c.prober.send_errors},
+      {"captured", c.prober.captured},
+      {"undecodable", c.prober.undecodable},
+      {"unrelated", c.prober.unrelated},
+      {"forged", c.prober.forged},
+      {"stale", c.prober.stale},
+      {"send_error", c.prober.send_errors},
       {"rate_limited", c.prober.rate_limited},
       {"unattributed_error", c.prober.unattributed_errors},
   };

@@ -70,7 +70,8 @@ void AddDns(const resolver::DnsWindowStats& s, v1::ProbeReport& r) {
   d->set_timeouts(s.timeouts);
   d->set_truncated(s.truncated);
   d->set_time_sketch(s.time_us.Serialize());
-  for (const auto& [rcode, n] : s.rcodes) (*d->mutable_rcodes())[resolver::DnsRcodeName(rcode)] += n;
+  for (const auto& [rcode, n] : s.rcodes)
+    (*d->mutable_rcodes())[resolver::DnsRcodeName(rcode)] += n;
   for (const auto& [catchment, n] : s.catchments) (*d->mutable_catchments())[catchment] += n;
   d->set_catchment_flips(static_cast<uint32_t>(s.flips.size()));
 }

@@ -238,10 +238,10 @@ class ProbeDaemonTest : public ::testing::Test {
 
   void StartProbe(const std::string& config) {
     std::ofstream(dir_ / "probe.yaml") << config;
-    probe_ = Spawn({VANTAGE_PROBE_BIN, "--config", (dir_ / "probe.yaml").string()},
-                   dir_ / "probe.log");
-    ASSERT_TRUE(WaitFor([&] { return !ScrapeMetrics(probe_metrics_port_).empty(); },
-                        absl::Seconds(20)))
+    probe_ =
+        Spawn({VANTAGE_PROBE_BIN, "--config", (dir_ / "probe.yaml").string()}, dir_ / "probe.log");
+    ASSERT_TRUE(
+        WaitFor([&] { return !ScrapeMetrics(probe_metrics_port_).empty(); }, absl::Seconds(20)))
         << Slurp(dir_ / "probe.log");
   }
 
@@ -310,8 +310,7 @@ TEST_F(ProbeDaemonTest, WindowsReachTheCollectorReloadsAndFlushesOnSigterm) {
   // /metrics passes promtool and counts what happened.
   std::string metrics = ScrapeMetrics(probe_metrics_port_);
   std::ofstream(dir_ / "metrics.txt") << metrics;
-  EXPECT_EQ(std::system(("promtool check metrics < " + (dir_ / "metrics.txt").string()).c_str()),
-            0)
+  EXPECT_EQ(std::system(("promtool check metrics < " + (dir_ / "metrics.txt").string()).c_str()), 0)
       << metrics;
   EXPECT_EQ(MetricValue(metrics, "vantage_probe_exporter_connected"), 1);
   EXPECT_GE(MetricValue(metrics, "vantage_probe_windows_total"), 4);
@@ -330,8 +329,9 @@ TEST_F(ProbeDaemonTest, WindowsReachTheCollectorReloadsAndFlushesOnSigterm) {
       },
       absl::Seconds(5)));
   const size_t before = ReadCollectorDb(db, "probe-lab-1").reports.size();
-  ASSERT_TRUE(WaitFor([&] { return ReadCollectorDb(db, "probe-lab-1").reports.size() >= before + 2; },
-                      absl::Seconds(10)));
+  ASSERT_TRUE(
+      WaitFor([&] { return ReadCollectorDb(db, "probe-lab-1").reports.size() >= before + 2; },
+              absl::Seconds(10)));
   EXPECT_EQ(waitpid(probe_, nullptr, WNOHANG), 0) << "still running";
   EXPECT_NE(Slurp(dir_ / "probe.log").find("probe.yaml:"), std::string::npos)
       << "the refusal names the file and position";
@@ -353,8 +353,8 @@ TEST_F(ProbeDaemonTest, WindowsReachTheCollectorReloadsAndFlushesOnSigterm) {
   ASSERT_EQ(kill(probe_, SIGTERM), 0);
   const int status = WaitExit(probe_, absl::Seconds(15));
   probe_ = -1;
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-      << status << "\n" << Slurp(dir_ / "probe.log");
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << "\n"
+                                                             << Slurp(dir_ / "probe.log");
   stored = ReadCollectorDb(db, "probe-lab-1");
   ASSERT_FALSE(stored.reports.empty());
   EXPECT_GE(stored.reports.back().end_ns, term_ns) << "the window open at SIGTERM arrived";
@@ -383,14 +383,14 @@ TEST_F(ProbeDaemonTest, CheckConfigPrintsOkOrThePosition) {
   const std::string bin = VANTAGE_PROBE_BIN;
   const std::string good = (dir_ / "good.out").string();
   const std::string bad = (dir_ / "bad.out").string();
-  EXPECT_EQ(std::system((bin + " --check-config -c " + (dir_ / "good.yaml").string() + " >" +
-                         good + " 2>&1")
+  EXPECT_EQ(std::system((bin + " --check-config -c " + (dir_ / "good.yaml").string() + " >" + good +
+                         " 2>&1")
                             .c_str()),
             0);
   EXPECT_NE(Slurp(good).find("OK"), std::string::npos);
-  EXPECT_NE(std::system((bin + " --check-config -c " + (dir_ / "bad.yaml").string() + " >" + bad +
-                         " 2>&1")
-                            .c_str()),
+  EXPECT_NE(std::system(
+                (bin + " --check-config -c " + (dir_ / "bad.yaml").string() + " >" + bad + " 2>&1")
+                    .c_str()),
             0);
   EXPECT_NE(Slurp(bad).find("bad.yaml:4:"), std::string::npos) << Slurp(bad);
 }

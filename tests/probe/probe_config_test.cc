@@ -111,7 +111,7 @@ TEST(ProbeConfigTest, UnknownKeysNameLineAndColumn) {
   EXPECT_NE(nested.find("intervall"), std::string::npos);
   const std::string in_target =
       ErrorOf("active:\n  targets:\n    - {address: 127.0.0.1, method: icmp}\n");
-  EXPECT_EQ(in_target.substr(0, 17), "probe.yaml:3:32: ") << in_target;
+  EXPECT_EQ(in_target.substr(0, 17), "probe.yaml:3:28: ") << in_target;
 }
 
 TEST(ProbeConfigTest, BadValuesNameTheirPosition) {
@@ -119,7 +119,7 @@ TEST(ProbeConfigTest, BadValuesNameTheirPosition) {
   EXPECT_EQ(ErrorOf("window: soon\n").substr(0, 16), "probe.yaml:1:9: ");
   const std::string method =
       ErrorOf("active:\n  targets:\n    - address: 127.0.0.1\n      methods: [icmp, udp]\n");
-  EXPECT_EQ(method.substr(0, 17), "probe.yaml:4:22: ") << method;
+  EXPECT_EQ(method.substr(0, 17), "probe.yaml:4:23: ") << method;
   const std::string address = ErrorOf("active:\n  targets:\n    - address: 127.0.0.300\n");
   EXPECT_EQ(address.substr(0, 17), "probe.yaml:3:16: ") << address;
   EXPECT_NE(ErrorOf("active: {count: 0}\n").find("probe.yaml:1:17"), std::string::npos);
@@ -130,7 +130,7 @@ TEST(ProbeConfigTest, BadValuesNameTheirPosition) {
   EXPECT_NE(ErrorOf("collector: {target: nowhere}\n").find("address:port"), std::string::npos);
   EXPECT_NE(ErrorOf("dns: {servers: [127.0.0.1]}\n").find("no names"), std::string::npos);
   EXPECT_NE(ErrorOf("dns: {servers: [127.0.0.1], names: [a.test], types: [BOGUS]}\n")
-                .find("probe.yaml:1:53"),
+                .find("probe.yaml:1:54"),
             std::string::npos);
   EXPECT_NE(ErrorOf("stamp_reflector: {enabled: maybe}\n").find("true or false"),
             std::string::npos);

@@ -41,8 +41,8 @@ ProbeWindow SampleWindow(absl::Time end) {
   passive.rtt_us[static_cast<size_t>(RttMethod::kTimestamp)][static_cast<size_t>(RttLeg::kClient)]
       .Add(21000);
   // The server leg (our own host) does not leave the probe.
-  passive.rtt_us[static_cast<size_t>(RttMethod::kSeqAck)][static_cast<size_t>(RttLeg::kServer)]
-      .Add(50);
+  passive.rtt_us[static_cast<size_t>(RttMethod::kSeqAck)][static_cast<size_t>(RttLeg::kServer)].Add(
+      50);
   passive.flows = 3;
   passive.packets = 40;
   passive.bytes = 12000;
