@@ -123,6 +123,7 @@ struct Stored {
   std::vector<v1::ActiveSeries> active;
   std::vector<int64_t> active_end_ns;  // window end of each active series
   std::vector<v1::DnsSeries> dns;
+  std::vector<v1::PassiveSeries> passive;
 };
 
 Stored ReadCollectorDb(const fs::path& db_path, const std::string& probe) {
@@ -150,6 +151,8 @@ Stored ReadCollectorDb(const fs::path& db_path, const std::string& probe) {
     if (sqlite3_column_int(stmt, 0) == 1) {
       out.active.emplace_back().ParseFromString(body);
       out.active_end_ns.push_back(sqlite3_column_int64(stmt, 2));
+    } else if (sqlite3_column_int(stmt, 0) == 2) {
+      out.passive.emplace_back().ParseFromString(body);
     } else if (sqlite3_column_int(stmt, 0) == 3) {
       out.dns.emplace_back().ParseFromString(body);
     }
@@ -227,6 +230,8 @@ class ProbeDaemonTest : public ::testing::Test {
       << "  targets:\n"
       << "    - {address: 127.0.0.1, methods: [icmp, \"tcp:" << collector_port_ << "\"]}\n";
     if (with_v6) c << "    - {address: \"::1\", methods: [icmp]}\n";
+    // Passive RTT on the probe's own gRPC stream to the collector.
+    c << "passive: {interface: lo, local_ports: [" << collector_port_ << "]}\n";
     c << "dns:\n"
       << "  servers: [\"" << nsd_->endpoint().ToString() << "\"]\n"
       << "  names: [www.example.test]\n"
@@ -297,6 +302,15 @@ TEST_F(ProbeDaemonTest, WindowsReachTheCollectorReloadsAndFlushesOnSigterm) {
   EXPECT_GE(dns_sent, 4u);
   EXPECT_GT(dns_noerror, 0u);
   EXPECT_TRUE(catchments.contains("lab-ns1")) << "NSID of the test's nsd";
+  // Passive RTT saw the exporter's TLS stream; the client leaves as a /24.
+  uint64_t passive_samples = 0, passive_packets = 0;
+  for (const v1::PassiveSeries& p : stored.passive) {
+    EXPECT_EQ(p.client_prefix(), "127.0.0.0/24");
+    passive_samples += p.samples();
+    passive_packets += p.packets();
+  }
+  EXPECT_GT(passive_samples, 0u);
+  EXPECT_GT(passive_packets, 0u);
   // Windows are 1 s long and follow each other without gaps after the first.
   for (size_t i = 1; i < stored.reports.size(); ++i) {
     EXPECT_EQ(stored.reports[i].start_ns, stored.reports[i - 1].end_ns);
