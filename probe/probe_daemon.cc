@@ -243,7 +243,7 @@ absl::Status ProbeDaemon::StartDns() {
                                                                     config_.dns.ProberOptions()));
   dns_scheduler_ = std::make_unique<resolver::DnsProbeScheduler>(
       loop_.get(), dns_prober_.get(), &clock_, config_.dns,
-      [](std::vector<resolver::DnsWindowStats>) {
+      [](const std::vector<resolver::DnsWindowStats>& /*unused*/) {
         // The probe's own aggregator (fed below) closes the windows.
       },
       [this](const resolver::DnsQueryResult& result) {
