@@ -32,6 +32,9 @@ class ActiveProberTest : public ::testing::Test {
   void Make(ActiveProber::Options options) {
     options.seed = 42;
     options.local_clock_synchronized = true;
+    // The old prober holds the old loop: it must go first (a second Make()
+    // in one test otherwise destroys the loop under it).
+    prober_.reset();
     loop_ = *EventLoop::Create();
     prober_ =
         *ActiveProber::Create(options, loop_.get(), &clock_, &sender_, ProbeSecret::FromKey(5, 6));
