@@ -24,6 +24,18 @@
 namespace vantage::probe {
 namespace {
 
+// Adds a retiring (or the live) prober's counters to a running total.
+void AddProberCounters(const ProberCounters& c, ProberCounters* total) {
+  total->captured += c.captured;
+  total->undecodable += c.undecodable;
+  total->unrelated += c.unrelated;
+  total->forged += c.forged;
+  total->stale += c.stale;
+  total->send_errors += c.send_errors;
+  total->rate_limited += c.rate_limited;
+  total->unattributed_errors += c.unattributed_errors;
+}
+
 constexpr absl::Duration kMinWindow = absl::Seconds(1);  // the collector's minimum
 constexpr absl::Duration kShutdownGrace = absl::Seconds(5);
 constexpr absl::Duration kPublishInterval = absl::Seconds(1);
@@ -175,16 +187,7 @@ void ProbeDaemon::RetireActive() {
   if (!active_.prober) return;
   active_.prober->DrainCaptures();
   for (FlowReport& f : active_.prober->TakeWindow()) carried_active_.push_back(std::move(f));
-  const ProberCounters& c = active_.prober->counters();
-  ProberCounters& t = counters_.prober;
-  t.captured += c.captured;
-  t.undecodable += c.undecodable;
-  t.unrelated += c.unrelated;
-  t.forged += c.forged;
-  t.stale += c.stale;
-  t.send_errors += c.send_errors;
-  t.rate_limited += c.rate_limited;
-  t.unattributed_errors += c.unattributed_errors;
+  AddProberCounters(active_.prober->counters(), &counters_.prober);
   for (CaptureHandle& h : active_.captures) {
     const CaptureStats now = h.source->Stats();
     const CaptureStats d = Minus(now, h.reported);
@@ -461,16 +464,7 @@ void ProbeDaemon::BeginShutdown() {
 void ProbeDaemon::PublishCounters() {
   Counters snapshot = counters_;
   if (active_.prober) {
-    const ProberCounters& c = active_.prober->counters();
-    ProberCounters& t = snapshot.prober;
-    t.captured += c.captured;
-    t.undecodable += c.undecodable;
-    t.unrelated += c.unrelated;
-    t.forged += c.forged;
-    t.stale += c.stale;
-    t.send_errors += c.send_errors;
-    t.rate_limited += c.rate_limited;
-    t.unattributed_errors += c.unattributed_errors;
+    AddProberCounters(active_.prober->counters(), &snapshot.prober);
   }
   snapshot.active_targets = 0;
   for (const ActiveTargetConfig& t : config_.active.targets) {
