@@ -170,6 +170,9 @@ double EmptyLoop(const std::string& path, uint64_t* packets) {
 class NullSink : public vantage::probe::PassiveRttSink {
  public:
   void OnSample(const vantage::probe::RttSample&) override {}
+  bool batches_samples() const override { return true; }
+  void OnSampleBatch(const vantage::Prefix&,
+                     absl::Span<const vantage::probe::FlowRttSample>) override {}
   void OnFlow(absl::Time, const vantage::Prefix&) override {}
   void OnTraffic(absl::Time, const vantage::Prefix&, uint64_t, uint64_t) override {}
 };

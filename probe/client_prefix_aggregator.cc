@@ -29,13 +29,19 @@ size_t ClientPrefixAggregator::KeyHash::operator()(const Key& k) const {
 ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max_entries,
                                                double sketch_alpha)
     : window_(window > absl::ZeroDuration() ? window : absl::Minutes(1)),
+      window_ns_(window_ == absl::InfiniteDuration() ? 0 : absl::ToInt64Nanoseconds(window_)),
       max_entries_(max_entries),
       sketch_alpha_(sketch_alpha) {}
 
 int64_t ClientPrefixAggregator::WindowIndex(absl::Time time) const {
-  if (window_ == absl::InfiniteDuration()) return 0;
-  return absl::ToInt64Nanoseconds(time - absl::UnixEpoch()) / absl::ToInt64Nanoseconds(window_) -
+  if (window_ns_ == 0) return 0;
+  return absl::ToInt64Nanoseconds(time - absl::UnixEpoch()) / window_ns_ -
          (time < absl::UnixEpoch() ? 1 : 0);
+}
+
+int64_t ClientPrefixAggregator::WindowIndexNs(int64_t time_ns) const {
+  if (window_ns_ == 0) return 0;
+  return time_ns / window_ns_ - (time_ns < 0 ? 1 : 0);
 }
 
 absl::Time ClientPrefixAggregator::WindowStart(int64_t index) const {
@@ -43,8 +49,8 @@ absl::Time ClientPrefixAggregator::WindowStart(int64_t index) const {
   return absl::UnixEpoch() + window_ * index;
 }
 
-ClientPrefixWindow* ClientPrefixAggregator::Entry(absl::Time time, const Prefix& prefix) {
-  const Key key{WindowIndex(time), prefix};
+ClientPrefixWindow* ClientPrefixAggregator::Entry(int64_t window_index, const Prefix& prefix) {
+  const Key key{window_index, prefix};
   auto it = entries_.find(key);
   if (it != entries_.end()) return it->second.get();
   if (entries_.size() >= max_entries_) {
@@ -64,30 +70,50 @@ ClientPrefixWindow* ClientPrefixAggregator::Entry(absl::Time time, const Prefix&
 }
 
 void ClientPrefixAggregator::OnSample(const RttSample& sample) {
-  ClientPrefixWindow* entry = Entry(sample.time, sample.client_prefix);
+  ClientPrefixWindow* entry = Entry(WindowIndex(sample.time), sample.client_prefix);
   if (entry == nullptr) return;
   entry->rtt_us[static_cast<size_t>(sample.method)][static_cast<size_t>(sample.leg)].Add(
       absl::ToDoubleMicroseconds(sample.rtt));
 }
 
+void ClientPrefixAggregator::OnSampleBatch(const Prefix& client_prefix,
+                                           absl::Span<const FlowRttSample> samples) {
+  int64_t window_index = 0;
+  ClientPrefixWindow* entry = nullptr;
+  bool looked_up = false;
+  for (const FlowRttSample& s : samples) {
+    const int64_t index = WindowIndexNs(s.time_ns);
+    if (!looked_up || index != window_index) {
+      window_index = index;
+      entry = Entry(index, client_prefix);
+      looked_up = true;
+    }
+    if (entry == nullptr) continue;
+    // ns / 1000.0 is what ToDoubleMicroseconds gives for whole nanoseconds.
+    entry->rtt_us[static_cast<size_t>(s.method)][static_cast<size_t>(s.leg)].Add(
+        static_cast<double>(s.rtt_ns) / 1000.0);
+  }
+}
+
 void ClientPrefixAggregator::OnFlow(absl::Time time, const Prefix& client_prefix) {
-  ClientPrefixWindow* entry = Entry(time, client_prefix);
+  ClientPrefixWindow* entry = Entry(WindowIndex(time), client_prefix);
   if (entry != nullptr) ++entry->flows;
 }
 
 void ClientPrefixAggregator::OnTraffic(absl::Time time, const Prefix& client_prefix,
                                        uint64_t packets, uint64_t ip_bytes) {
-  ClientPrefixWindow* entry = Entry(time, client_prefix);
+  ClientPrefixWindow* entry = Entry(WindowIndex(time), client_prefix);
   if (entry == nullptr) return;
   entry->packets += packets;
   entry->bytes += ip_bytes;
 }
 
 std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index) {
-  std::vector<std::pair<Key, ClientPrefixWindow>> taken;
+  // Sorts the boxes, not the windows (six sketches each: costly to move).
+  std::vector<std::pair<Key, std::unique_ptr<ClientPrefixWindow>>> taken;
   for (auto it = entries_.begin(); it != entries_.end();) {
     if (it->first.window_index < below_index) {
-      taken.emplace_back(it->first, std::move(*it->second));
+      taken.emplace_back(it->first, std::move(it->second));
       entries_.erase(it++);
     } else {
       ++it;
@@ -99,7 +125,7 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
   });
   std::vector<ClientPrefixWindow> out;
   out.reserve(taken.size());
-  for (auto& [key, window] : taken) out.push_back(std::move(window));
+  for (auto& [key, window] : taken) out.push_back(std::move(*window));
   return out;
 }
 

@@ -9,6 +9,10 @@
 // Memory is bounded by max_entries (prefix x window); beyond it new entries
 // are counted in dropped_entries() and ignored.
 //
+// It takes samples in batches (batches_samples() is true): one batch is one
+// flow's samples, so the (prefix, window) entry is looked up once per batch
+// and window, not once per sample.
+//
 // Thread model: one thread (the PassiveRtt's); not synchronised.
 #pragma once
 
@@ -49,6 +53,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
                                   double sketch_alpha = QuantileSketch::kDefaultAlpha);
 
   void OnSample(const RttSample& sample) override;
+  bool batches_samples() const override { return true; }
+  void OnSampleBatch(const Prefix& client_prefix, absl::Span<const FlowRttSample> samples) override;
   void OnFlow(absl::Time time, const Prefix& client_prefix) override;
   void OnTraffic(absl::Time time, const Prefix& client_prefix, uint64_t packets,
                  uint64_t ip_bytes) override;
@@ -72,12 +78,14 @@ class ClientPrefixAggregator : public PassiveRttSink {
   struct KeyHash {
     size_t operator()(const Key& k) const;
   };
-  ClientPrefixWindow* Entry(absl::Time time, const Prefix& prefix);
+  ClientPrefixWindow* Entry(int64_t window_index, const Prefix& prefix);
   int64_t WindowIndex(absl::Time time) const;
+  int64_t WindowIndexNs(int64_t time_ns) const;
   absl::Time WindowStart(int64_t index) const;
   std::vector<ClientPrefixWindow> Take(int64_t below_index);
 
   absl::Duration window_;
+  int64_t window_ns_;  // 0 for an infinite window
   size_t max_entries_;
   double sketch_alpha_;
   // Boxed: a window holds six sketches, too big for the probed slots.

@@ -123,8 +123,12 @@ class PacketDecoder {
  public:
   // Decodes a packet captured with link type `link_type` (a DLT_* value).
   // `wire_length` is the length on the wire (0: same as bytes.size()).
+  // Ethernet and raw IPv4 carrying TCP take a one-pass fast path.
   static DecodeStatus Decode(int link_type, absl::Span<const uint8_t> bytes, DecodedPacket* out,
                              uint32_t wire_length = 0);
+  // The same without the fast path (the fuzzer checks that both agree).
+  static DecodeStatus DecodeGeneral(int link_type, absl::Span<const uint8_t> bytes,
+                                    DecodedPacket* out, uint32_t wire_length = 0);
   // Decodes from the IP header at `offset` (raw IP).
   static DecodeStatus DecodeIp(absl::Span<const uint8_t> bytes, size_t offset, DecodedPacket* out);
   // Decodes the original packet quoted by an ICMP error, starting at

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -18,50 +19,46 @@ inline uint64_t Word(const IpAddress& a, int i) {
   return w;
 }
 
-inline uint64_t Mix(uint64_t h, uint64_t v) {
-  h ^= v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2);
-  return h * 0xff51afd7ed558ccdULL;
+// A duration in nanoseconds, saturated to int64.
+int64_t Nanos(absl::Duration d) {
+  if (d >= absl::Nanoseconds(std::numeric_limits<int64_t>::max())) {
+    return std::numeric_limits<int64_t>::max();
+  }
+  return absl::ToInt64Nanoseconds(d);
 }
 
-// A total order on (address, port), cheaper than lexicographic: only
-// consistency matters, so both directions of a flow get the same key.
-inline bool EndpointBefore(const IpAddress& a, uint16_t pa, const IpAddress& b, uint16_t pb) {
-  const uint64_t a0 = Word(a, 0);
-  const uint64_t b0 = Word(b, 0);
-  if (a0 != b0) return a0 < b0;
-  const uint64_t a1 = Word(a, 1);
-  const uint64_t b1 = Word(b, 1);
-  if (a1 != b1) return a1 < b1;
-  if (a.family() != b.family()) return a.family() < b.family();
-  return pa < pb;
+// a - b for times in nanoseconds, saturated (a sentinel minimum never
+// overflows into a small difference).
+inline int64_t Elapsed(int64_t a, int64_t b) {
+  int64_t d;
+  if (__builtin_sub_overflow(a, b, &d)) {
+    return a > b ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  }
+  return d;
 }
 
 }  // namespace
 
-size_t PassiveRtt::FlowKeyHash::operator()(const FlowKey& k) const {
-  uint64_t h = (static_cast<uint64_t>(k.port[0]) << 16) | k.port[1];
-  h |= static_cast<uint64_t>(k.address[0].family()) << 32;
-  h = Mix(h, Word(k.address[0], 0));
-  h = Mix(h, Word(k.address[0], 1));
-  h = Mix(h, Word(k.address[1], 0));
-  h = Mix(h, Word(k.address[1], 1));
-  // MurmurHash3's finaliser: every input bit reaches the low bits, which
-  // flat_hash_map uses for its control bytes.
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return static_cast<size_t>(h);
+void PassiveRttSink::OnSampleBatch(const Prefix& client_prefix,
+                                   absl::Span<const FlowRttSample> samples) {
+  for (const FlowRttSample& s : samples) {
+    RttSample sample;
+    sample.time = absl::FromUnixNanos(s.time_ns);
+    sample.rtt = absl::Nanoseconds(s.rtt_ns);
+    sample.method = s.method;
+    sample.leg = s.leg;
+    sample.client_prefix = client_prefix;
+    OnSample(sample);
+  }
 }
 
-bool PassiveRtt::FlowKeyEq::operator()(const FlowKey& a, const FlowKey& b) const {
-  return a.port[0] == b.port[0] && a.port[1] == b.port[1] &&
-         Word(a.address[0], 0) == Word(b.address[0], 0) &&
-         Word(a.address[0], 1) == Word(b.address[0], 1) &&
-         Word(a.address[1], 0) == Word(b.address[1], 0) &&
-         Word(a.address[1], 1) == Word(b.address[1], 1) &&
-         a.address[0].family() == b.address[0].family();
+IpAddress PassiveRtt::FlowKey::Address(int side) const {
+  uint8_t bytes[16];
+  std::memcpy(bytes, &addr[side][0], 8);
+  std::memcpy(bytes + 8, &addr[side][1], 8);
+  return static_cast<uint8_t>(meta >> 32) == static_cast<uint8_t>(AddressFamily::kIPv4)
+             ? IpAddress::V4Bytes(bytes)
+             : IpAddress::V6Bytes(bytes);
 }
 
 const char* RttMethodName(RttMethod method) {
@@ -100,7 +97,12 @@ absl::StatusOr<std::unique_ptr<PassiveRtt>> PassiveRtt::Create(const PassiveRttO
 
 PassiveRtt::PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink)
     : options_(options),
+      flow_idle_timeout_ns_(Nanos(options.flow_idle_timeout)),
+      tsval_max_age_ns_(Nanos(options.tsval_max_age)),
+      min_sample_interval_ns_(Nanos(options.min_sample_interval)),
+      sweep_interval_ns_(Nanos(options.sweep_interval)),
       sink_(sink),
+      batching_(sink->batches_samples()),
       prefixer_(options.client_prefix_length_v4, options.client_prefix_length_v6) {}
 
 absl::Status PassiveRtt::SetAnonymizationKey(absl::string_view key) {
@@ -111,8 +113,8 @@ absl::Status PassiveRtt::SetAnonymizationKey(absl::string_view key) {
   absl::Status status = prefixer_.SetKey(key);
   if (!status.ok()) return status;
   for (auto& [flow_key, flow] : flows_) {
-    ReportTraffic(&flow);  // under the pseudonym it was counted with
-    flow.client_prefix = prefixer_.ClientPrefix(flow_key.address[flow.client_side]);
+    ReportFlow(&flow);  // under the pseudonym it was counted with
+    flow.client_prefix = prefixer_.ClientPrefix(flow_key.Address(flow.client_side));
   }
   return absl::OkStatus();
 }
@@ -122,16 +124,24 @@ void PassiveRtt::UpdateCaptureStats(const CaptureStats& stats) {
   stats_.capture_interface_dropped = stats.interface_dropped;
 }
 
-void PassiveRtt::ReportTraffic(Flow* flow) {
+void PassiveRtt::FlushSamples(Flow* flow) {
+  if (flow->sample_count == 0) return;
+  sink_->OnSampleBatch(flow->client_prefix,
+                       absl::MakeConstSpan(flow->samples.data(), flow->sample_count));
+  flow->sample_count = 0;
+}
+
+void PassiveRtt::ReportFlow(Flow* flow) {
+  FlushSamples(flow);
   if (flow->unreported_packets == 0) return;
-  sink_->OnTraffic(flow->last_seen, flow->client_prefix, flow->unreported_packets,
-                   flow->unreported_bytes);
+  sink_->OnTraffic(absl::FromUnixNanos(flow->last_seen_ns), flow->client_prefix,
+                   flow->unreported_packets, flow->unreported_bytes);
   flow->unreported_packets = 0;
   flow->unreported_bytes = 0;
 }
 
 void PassiveRtt::Flush() {
-  for (auto& [flow_key, flow] : flows_) ReportTraffic(&flow);
+  for (auto& [flow_key, flow] : flows_) ReportFlow(&flow);
 }
 
 void PassiveRtt::OnCapturedPacket(const CapturedPacket& packet) {
@@ -145,7 +155,7 @@ void PassiveRtt::OnCapturedPacket(const CapturedPacket& packet) {
     ++stats_.non_tcp_packets;
     return;
   }
-  OnDecodedPacket(packet.timestamp, decoded);
+  OnDecodedPacketNs(absl::ToUnixNanos(packet.timestamp), decoded);
 }
 
 uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side,
@@ -154,15 +164,15 @@ uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side,
     return std::any_of(options_.local_prefixes.begin(), options_.local_prefixes.end(),
                        [&a](const Prefix& p) { return p.Contains(a); });
   };
-  const bool a0 = local_address(key.address[0]);
-  const bool a1 = local_address(key.address[1]);
+  const bool a0 = !options_.local_prefixes.empty() && local_address(key.Address(0));
+  const bool a1 = !options_.local_prefixes.empty() && local_address(key.Address(1));
   if (a0 != a1) return a0 ? 1 : 0;
   auto local_port = [this](uint16_t port) {
     return std::find(options_.local_ports.begin(), options_.local_ports.end(), port) !=
            options_.local_ports.end();
   };
-  const bool p0 = local_port(key.port[0]);
-  const bool p1 = local_port(key.port[1]);
+  const bool p0 = local_port(key.port(0));
+  const bool p1 = local_port(key.port(1));
   if (p0 != p1) return p0 ? 1 : 0;
   const uint8_t flags = packet.tcp.flags;
   if ((flags & kTcpSyn) != 0) {
@@ -170,19 +180,31 @@ uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side,
     return static_cast<uint8_t>((flags & kTcpAck) == 0 ? side : 1 - side);
   }
   // Mid-flow without configuration: the ephemeral (higher) port is the client.
-  if (key.port[0] != key.port[1]) return key.port[0] > key.port[1] ? 0 : 1;
+  if (key.port(0) != key.port(1)) return key.port(0) > key.port(1) ? 0 : 1;
   return 0;
 }
 
 std::pair<const PassiveRtt::FlowKey, PassiveRtt::Flow>* PassiveRtt::FindOrCreate(
-    absl::Time time, const DecodedPacket& packet, int* side) {
+    int64_t time_ns, const DecodedPacket& packet, int* side) {
+  // Both endpoints of a packet have the same family. A total order on
+  // (address words, port), cheaper than lexicographic: only consistency
+  // matters, so both directions of a flow get the same key.
+  const uint64_t s0 = Word(packet.src, 0);
+  const uint64_t s1 = Word(packet.src, 1);
+  const uint64_t d0 = Word(packet.dst, 0);
+  const uint64_t d1 = Word(packet.dst, 1);
+  const bool src_first = s0 != d0   ? s0 < d0
+                         : s1 != d1 ? s1 < d1
+                                    : packet.src_port < packet.dst_port;
   FlowKey key;
-  const bool src_first = EndpointBefore(packet.src, packet.src_port, packet.dst, packet.dst_port);
   *side = src_first ? 0 : 1;
-  key.address[*side] = packet.src;
-  key.port[*side] = packet.src_port;
-  key.address[1 - *side] = packet.dst;
-  key.port[1 - *side] = packet.dst_port;
+  key.addr[*side][0] = s0;
+  key.addr[*side][1] = s1;
+  key.addr[1 - *side][0] = d0;
+  key.addr[1 - *side][1] = d1;
+  const uint64_t port_lo = src_first ? packet.src_port : packet.dst_port;
+  const uint64_t port_hi = src_first ? packet.dst_port : packet.src_port;
+  key.meta = port_lo | port_hi << 16 | static_cast<uint64_t>(packet.src.family()) << 32;
   auto it = flows_.find(key);
   if (it != flows_.end()) return &*it;
   // Nothing to track in a reset, a FIN or a bare ACK of an unknown flow (the
@@ -192,20 +214,20 @@ std::pair<const PassiveRtt::FlowKey, PassiveRtt::Flow>* PassiveRtt::FindOrCreate
     return nullptr;
   }
   if (flows_.size() >= options_.max_flows) {
-    Sweep(time);
+    Sweep(time_ns);
     if (flows_.size() >= options_.max_flows) {
       ++stats_.flows_rejected_full;
       return nullptr;
     }
   }
-  Flow flow;
+  auto inserted = flows_.try_emplace(key).first;
+  Flow& flow = inserted->second;
   flow.id = next_flow_id_++;
   flow.client_side = ChooseClientSide(key, *side, packet);
-  flow.client_prefix = prefixer_.ClientPrefix(key.address[flow.client_side]);
-  flow.last_seen = time;
-  auto inserted = flows_.emplace(key, std::move(flow)).first;
+  flow.client_prefix = prefixer_.ClientPrefix(key.Address(flow.client_side));
+  flow.last_seen_ns = time_ns;
   ++stats_.flows_created;
-  sink_->OnFlow(time, inserted->second.client_prefix);
+  sink_->OnFlow(absl::FromUnixNanos(time_ns), flow.client_prefix);
   return &*inserted;
 }
 
@@ -217,41 +239,49 @@ bool PassiveRtt::IsNewConnection(const Flow& flow, int side, const TcpHeader& tc
 }
 
 void PassiveRtt::OnDecodedPacket(absl::Time time, const DecodedPacket& packet) {
+  OnDecodedPacketNs(absl::ToUnixNanos(time), packet);
+}
+
+void PassiveRtt::OnDecodedPacketNs(int64_t time_ns, const DecodedPacket& packet) {
   ++stats_.tcp_packets;
-  if (time >= next_sweep_) {
-    Sweep(time);
-    next_sweep_ = time + options_.sweep_interval;
+  if (time_ns >= next_sweep_ns_) {
+    Sweep(time_ns);
+    next_sweep_ns_ = time_ns > std::numeric_limits<int64_t>::max() - sweep_interval_ns_
+                         ? std::numeric_limits<int64_t>::max()
+                         : time_ns + sweep_interval_ns_;
   }
   int side = 0;
-  auto* entry = FindOrCreate(time, packet, &side);
+  auto* entry = FindOrCreate(time_ns, packet, &side);
   if (entry == nullptr) return;
   if (IsNewConnection(entry->second, side, packet.tcp)) {
-    ReportTraffic(&entry->second);
+    ReportFlow(&entry->second);
     flows_.erase(entry->first);
     ++stats_.flows_closed;
-    entry = FindOrCreate(time, packet, &side);
+    entry = FindOrCreate(time_ns, packet, &side);
     if (entry == nullptr) return;
   }
   const FlowKey& key = entry->first;
   Flow& flow = entry->second;
-  flow.last_seen = time;
+  flow.last_seen_ns = time_ns;
   ++flow.unreported_packets;
   flow.unreported_bytes += packet.ip_length;
   const TcpHeader& tcp = packet.tcp;
   if ((tcp.flags & kTcpRst) != 0) {
     // A reset may still echo a TSval (an abort sends one with options).
-    if (tcp.has_timestamps) TimestampEcho(time, tcp, side, &flow, key);
-    ReportTraffic(&flow);
+    if (tcp.has_timestamps) TimestampEcho(time_ns, tcp, side, &flow, key);
+    ReportFlow(&flow);
     flows_.erase(key);
     ++stats_.flows_closed;
     return;
   }
-  Handshake(time, packet, side, &flow, key);
+  if ((tcp.flags & kTcpSyn) != 0 || !flow.handshake_done) {
+    Handshake(time_ns, packet, side, &flow, key);
+  }
   if (flow.uses_timestamps < 0 && (tcp.flags & kTcpSyn) == 0) {
     flow.uses_timestamps = tcp.has_timestamps ? 1 : 0;
   }
-  if (tcp.has_timestamps) TimestampEcho(time, tcp, side, &flow, key);
-  if (flow.uses_timestamps == 0) SeqAck(time, packet, side, &flow, key);
+  if (tcp.has_timestamps) TimestampEcho(time_ns, tcp, side, &flow, key);
+  if (flow.uses_timestamps == 0) SeqAck(time_ns, packet, side, &flow, key);
   Direction& me = flow.dir[side];
   if ((tcp.flags & kTcpFin) != 0 && !me.fin_seen) {
     me.fin_seen = true;
@@ -263,13 +293,13 @@ void PassiveRtt::OnDecodedPacket(absl::Time time, const DecodedPacket& packet) {
   }
   if (me.fin_acked && other.fin_acked) {
     // Both FINs acknowledged: the orderly close is complete.
-    ReportTraffic(&flow);
+    ReportFlow(&flow);
     flows_.erase(key);
     ++stats_.flows_closed;
   }
 }
 
-void PassiveRtt::Handshake(absl::Time time, const DecodedPacket& packet, int side, Flow* flow,
+void PassiveRtt::Handshake(int64_t time_ns, const DecodedPacket& packet, int side, Flow* flow,
                            const FlowKey& key) {
   const TcpHeader& tcp = packet.tcp;
   Direction& me = flow->dir[side];
@@ -283,7 +313,7 @@ void PassiveRtt::Handshake(absl::Time time, const DecodedPacket& packet, int sid
       me.syn_timestamps = tcp.has_timestamps;
     }
     ++me.syn_count;
-    me.syn_time = time;  // the latest, as Wireshark's ts_mru_syn
+    me.syn_time_ns = time_ns;  // the latest, as Wireshark's ts_mru_syn
     return;
   }
   if (syn && ack) {
@@ -296,7 +326,7 @@ void PassiveRtt::Handshake(absl::Time time, const DecodedPacket& packet, int sid
       me.syn_seq = tcp.seq;
       me.syn_timestamps = tcp.has_timestamps;
       me.syn_count = 1;
-      me.syn_time = time;
+      me.syn_time_ns = time_ns;
       if (initiator.syn_count > 0) {
         flow->uses_timestamps = initiator.syn_timestamps && tcp.has_timestamps ? 1 : 0;
         if (flow->uses_timestamps == 0) {
@@ -305,13 +335,14 @@ void PassiveRtt::Handshake(absl::Time time, const DecodedPacket& packet, int sid
         }
       }
       if (initiator.syn_count == 1) {
-        Emit(time, time - initiator.syn_time, RttMethod::kHandshake, side, *flow, key);
+        Emit(time_ns, Elapsed(time_ns, initiator.syn_time_ns), RttMethod::kHandshake, side, flow,
+             key);
       } else if (initiator.syn_count > 1) {
         ++stats_.karn_discarded;  // which SYN did it answer?
       }
     } else if (tcp.seq == me.syn_seq) {
       ++me.syn_count;
-      me.syn_time = time;
+      me.syn_time_ns = time_ns;
     }
     return;
   }
@@ -320,7 +351,8 @@ void PassiveRtt::Handshake(absl::Time time, const DecodedPacket& packet, int sid
     if (responder.syn_count > 0 && tcp.ack == responder.syn_seq + 1) {
       flow->handshake_done = true;
       if (responder.syn_count == 1) {
-        Emit(time, time - responder.syn_time, RttMethod::kHandshake, side, *flow, key);
+        Emit(time_ns, Elapsed(time_ns, responder.syn_time_ns), RttMethod::kHandshake, side, flow,
+             key);
       } else {
         ++stats_.karn_discarded;
       }
@@ -328,9 +360,9 @@ void PassiveRtt::Handshake(absl::Time time, const DecodedPacket& packet, int sid
   }
 }
 
-void PassiveRtt::Record(Direction* dir, uint32_t value, absl::Time time) {
-  if (options_.min_sample_interval > absl::ZeroDuration() &&
-      time - dir->last_recorded < options_.min_sample_interval) {
+void PassiveRtt::Record(Direction* dir, uint32_t value, int64_t time_ns) {
+  if (min_sample_interval_ns_ > 0 && dir->recorded_any &&
+      Elapsed(time_ns, dir->last_recorded_ns) < min_sample_interval_ns_) {
     ++stats_.rate_limited;
     return;
   }
@@ -338,74 +370,68 @@ void PassiveRtt::Record(Direction* dir, uint32_t value, absl::Time time) {
     dir->pending.erase(dir->pending.begin());
     ++stats_.pending_evicted;
   }
-  dir->pending.push_back(Pending{value, time});
-  dir->last_recorded = time;
+  dir->pending.push_back(Pending{value, time_ns});
+  dir->last_recorded_ns = time_ns;
+  dir->recorded_any = true;
 }
 
-void PassiveRtt::TimestampEcho(absl::Time time, const TcpHeader& tcp, int side, Flow* flow,
-                               const FlowKey& key) {
-  Direction& me = flow->dir[side];
-  Direction& other = flow->dir[1 - side];
-  // TSecr is meaningful only with ACK set (RFC 7323 3.2).
-  if ((tcp.flags & kTcpAck) != 0 && !other.pending.empty()) {
-    // Echoes only move forward: TSvals older than this echo never will be.
-    size_t consumed = 0;
-    while (consumed < other.pending.size() &&
-           !SerialAfter(other.pending[consumed].value, tcp.tsecr)) {
-      const Pending& p = other.pending[consumed];
-      if (p.value == tcp.tsecr) {
-        if (time - p.time <= options_.tsval_max_age) {
-          Emit(time, time - p.time, RttMethod::kTimestamp, side, *flow, key);
-        } else {
-          ++stats_.pending_expired;
-        }
+void PassiveRtt::MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, int side,
+                              Flow* flow, const FlowKey& key) {
+  auto& pending = flow->dir[1 - side].pending;
+  // Echoes only move forward: values older than this echo never will be.
+  size_t consumed = 0;
+  while (consumed < pending.size() && !SerialAfter(pending[consumed].value, echo)) {
+    const Pending& p = pending[consumed];
+    if (p.value == echo) {
+      const int64_t rtt = Elapsed(time_ns, p.time_ns);
+      if (rtt <= tsval_max_age_ns_) {
+        Emit(time_ns, rtt, method, side, flow, key);
+      } else {
+        ++stats_.pending_expired;
       }
-      ++consumed;
     }
-    other.pending.erase(other.pending.begin(),
-                        other.pending.begin() + static_cast<std::ptrdiff_t>(consumed));
+    ++consumed;
   }
+  if (consumed == pending.size()) {
+    pending.clear();
+  } else if (consumed > 0) {
+    pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(consumed));
+  }
+}
+
+void PassiveRtt::TimestampEcho(int64_t time_ns, const TcpHeader& tcp, int side, Flow* flow,
+                               const FlowKey& key) {
+  // TSecr is meaningful only with ACK set (RFC 7323 3.2).
+  if ((tcp.flags & kTcpAck) != 0 && !flow->dir[1 - side].pending.empty()) {
+    MatchPending(time_ns, tcp.tsecr, RttMethod::kTimestamp, side, flow, key);
+  }
+  Direction& me = flow->dir[side];
   if (!me.ts_seen || SerialAfter(tcp.tsval, me.last_tsval)) {
     me.ts_seen = true;
     me.last_tsval = tcp.tsval;
-    Record(&me, tcp.tsval, time);
+    Record(&me, tcp.tsval, time_ns);
   }
 }
 
-void PassiveRtt::SeqAck(absl::Time time, const DecodedPacket& packet, int side, Flow* flow,
+void PassiveRtt::SeqAck(int64_t time_ns, const DecodedPacket& packet, int side, Flow* flow,
                         const FlowKey& key) {
   const TcpHeader& tcp = packet.tcp;
-  Direction& me = flow->dir[side];
-  Direction& other = flow->dir[1 - side];
-  if ((tcp.flags & kTcpAck) != 0 && !other.pending.empty()) {
-    size_t consumed = 0;
-    while (consumed < other.pending.size() &&
-           !SerialAfter(other.pending[consumed].value, tcp.ack)) {
-      const Pending& p = other.pending[consumed];
-      if (p.value == tcp.ack) {
-        if (time - p.time <= options_.tsval_max_age) {
-          Emit(time, time - p.time, RttMethod::kSeqAck, side, *flow, key);
-        } else {
-          ++stats_.pending_expired;
-        }
-      }
-      ++consumed;
-    }
-    other.pending.erase(other.pending.begin(),
-                        other.pending.begin() + static_cast<std::ptrdiff_t>(consumed));
+  if ((tcp.flags & kTcpAck) != 0 && !flow->dir[1 - side].pending.empty()) {
+    MatchPending(time_ns, tcp.ack, RttMethod::kSeqAck, side, flow, key);
   }
+  Direction& me = flow->dir[side];
   if (packet.payload_length == 0 || (tcp.flags & kTcpSyn) != 0) return;
   const uint32_t end = tcp.seq + packet.payload_length;
   if (!me.seq_seen) {
     me.seq_seen = true;
     me.next_seq = end;
-    Record(&me, end, time);
+    Record(&me, end, time_ns);
     return;
   }
   if (!SerialAfter(me.next_seq, tcp.seq)) {
     // Starts at or beyond the highest byte sent: new data only.
     me.next_seq = end;
-    Record(&me, end, time);
+    Record(&me, end, time_ns);
     return;
   }
   // Covers bytes sent before: a retransmission. Karn: acks of segments it
@@ -418,41 +444,47 @@ void PassiveRtt::SeqAck(absl::Time time, const DecodedPacket& packet, int side, 
   if (SerialAfter(end, me.next_seq)) {
     // Also carries new bytes: its own end is unambiguous.
     me.next_seq = end;
-    Record(&me, end, time);
+    Record(&me, end, time_ns);
   }
 }
 
-void PassiveRtt::Emit(absl::Time time, absl::Duration rtt, RttMethod method, int responder_side,
-                      const Flow& flow, const FlowKey& key) {
-  if (rtt < absl::ZeroDuration()) return;  // clock stepped back in the capture
-  RttSample sample;
-  sample.time = time;
-  sample.rtt = rtt;
-  sample.method = method;
-  sample.leg = responder_side == flow.client_side ? RttLeg::kClient : RttLeg::kServer;
-  sample.client_prefix = flow.client_prefix;
-  sample.flow_id = flow.id;
-  const int server_side = 1 - flow.client_side;
-  sample.server = Endpoint(key.address[server_side], key.port[server_side]);
-  sample.client_port = key.port[flow.client_side];
-  if (options_.expose_client_addresses) sample.client_address = key.address[flow.client_side];
+void PassiveRtt::Emit(int64_t time_ns, int64_t rtt_ns, RttMethod method, int responder_side,
+                      Flow* flow, const FlowKey& key) {
+  if (rtt_ns < 0) return;  // clock stepped back in the capture
   ++stats_.samples[static_cast<size_t>(method)];
+  const RttLeg leg = responder_side == flow->client_side ? RttLeg::kClient : RttLeg::kServer;
+  if (batching_) {
+    flow->samples[flow->sample_count++] = FlowRttSample{time_ns, rtt_ns, method, leg};
+    if (flow->sample_count == kSampleBatch) FlushSamples(flow);
+    return;
+  }
+  RttSample sample;
+  sample.time = absl::FromUnixNanos(time_ns);
+  sample.rtt = absl::Nanoseconds(rtt_ns);
+  sample.method = method;
+  sample.leg = leg;
+  sample.client_prefix = flow->client_prefix;
+  sample.flow_id = flow->id;
+  const int server_side = 1 - flow->client_side;
+  sample.server = Endpoint(key.Address(server_side), key.port(server_side));
+  sample.client_port = key.port(flow->client_side);
+  if (options_.expose_client_addresses) sample.client_address = key.Address(flow->client_side);
   sink_->OnSample(sample);
 }
 
-void PassiveRtt::Sweep(absl::Time now) {
+void PassiveRtt::Sweep(int64_t now_ns) {
   for (auto it = flows_.begin(); it != flows_.end();) {
     Flow& flow = it->second;
-    ReportTraffic(&flow);
-    if (now - flow.last_seen > options_.flow_idle_timeout) {
+    ReportFlow(&flow);
+    if (Elapsed(now_ns, flow.last_seen_ns) > flow_idle_timeout_ns_) {
       flows_.erase(it++);
       ++stats_.flows_evicted_idle;
       continue;
     }
     for (Direction& dir : flow.dir) {
-      const auto fresh =
-          std::find_if(dir.pending.begin(), dir.pending.end(),
-                       [&](const Pending& p) { return now - p.time <= options_.tsval_max_age; });
+      const auto fresh = std::find_if(
+          dir.pending.begin(), dir.pending.end(),
+          [&](const Pending& p) { return Elapsed(now_ns, p.time_ns) <= tsval_max_age_ns_; });
       stats_.pending_expired += static_cast<uint64_t>(fresh - dir.pending.begin());
       dir.pending.erase(dir.pending.begin(), fresh);
     }

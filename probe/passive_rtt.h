@@ -31,6 +31,12 @@
 // A flow leaves the table when both FINs are acknowledged, on RST, or after
 // flow_idle_timeout without packets.
 //
+// Per-packet cost: the hot path keeps packet times as int64 nanoseconds,
+// computes a flow's client prefix (and pseudonym) once per flow, and — for
+// sinks that only aggregate (PassiveRttSink::batches_samples) — buffers up
+// to kSampleBatch samples per flow and hands them over in one call, so the
+// sink looks its per-prefix state up once per batch, not once per sample.
+//
 // Memory is bounded: at most max_flows flows (idle ones are evicted; when
 // the table is full of live flows, new flows are counted and ignored), at
 // most max_pending_per_direction pending TSvals / segments per direction.
@@ -42,12 +48,15 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "core/ip_address.h"
 #include "probe/client_prefixer.h"
 #include "probe/packet_decoder.h"
@@ -77,11 +86,31 @@ struct RttSample {
   std::optional<IpAddress> client_address;
 };
 
-// Receives what PassiveRtt produces. Called synchronously from OnPacket.
+// One sample of a batch (PassiveRttSink::OnSampleBatch): all samples of a
+// batch belong to one flow, hence to one client prefix.
+struct FlowRttSample {
+  int64_t time_ns = 0;  // capture time of the closing packet, Unix nanoseconds
+  int64_t rtt_ns = 0;   // >= 0
+  RttMethod method = RttMethod::kHandshake;
+  RttLeg leg = RttLeg::kClient;
+};
+
+// Receives what PassiveRtt produces. Called synchronously from OnPacket,
+// Flush and SetAnonymizationKey.
 class PassiveRttSink {
  public:
   virtual ~PassiveRttSink() = default;
+  // Every sample, as it is taken (sinks that don't batch).
   virtual void OnSample(const RttSample& sample) = 0;
+  // Sinks that only aggregate return true (read once, at Create): samples
+  // then arrive through OnSampleBatch instead of OnSample, at most
+  // kSampleBatch at a time, in time order per flow, when a flow's buffer is
+  // full, when the flow ends, at every sweep (sweep_interval of packet
+  // time) and on Flush() — so, like OnTraffic, up to sweep_interval late.
+  virtual bool batches_samples() const { return false; }
+  // The default hands each sample to OnSample (without flow, server and
+  // port, which batches don't carry).
+  virtual void OnSampleBatch(const Prefix& client_prefix, absl::Span<const FlowRttSample> samples);
   // A new flow toward `client_prefix` was seen.
   virtual void OnFlow(absl::Time time, const Prefix& client_prefix) = 0;
   // Traffic of one tracked flow (both directions) since its last report:
@@ -134,6 +163,9 @@ struct PassiveRttStats {
 
 class PassiveRtt {
  public:
+  // Samples buffered per flow for batching sinks.
+  static constexpr size_t kSampleBatch = 16;
+
   // `sink` must outlive this object.
   static absl::StatusOr<std::unique_ptr<PassiveRtt>> Create(const PassiveRttOptions& options,
                                                             PassiveRttSink* sink);
@@ -148,9 +180,11 @@ class PassiveRtt {
   void OnCapturedPacket(const CapturedPacket& packet);
   // Processes an already decoded packet (status kOk).
   void OnDecodedPacket(absl::Time time, const DecodedPacket& packet);
+  // The same with the capture time in Unix nanoseconds.
+  void OnDecodedPacketNs(int64_t time_ns, const DecodedPacket& packet);
   void UpdateCaptureStats(const CaptureStats& stats);
-  // Reports every flow's pending traffic counts to the sink (call before
-  // taking completed windows, and at the end of a capture).
+  // Reports every flow's pending traffic counts and batched samples to the
+  // sink (call before taking completed windows, and at the end of a capture).
   void Flush();
 
   const PassiveRttStats& stats() const { return stats_; }
@@ -158,79 +192,113 @@ class PassiveRtt {
   const ClientPrefixer& prefixer() const { return prefixer_; }
 
  private:
+  // Both endpoints in canonical order (see FindOrCreate), as machine words:
+  // the flow lookup is the per-packet hot path, so hashing and comparing
+  // are a few word operations (inline, for the table's probe loop).
   struct FlowKey {
-    IpAddress address[2];  // canonical order (see FindOrCreate)
-    uint16_t port[2] = {0, 0};
+    uint64_t addr[2][2];  // side, then the address' bytes 0-7 and 8-15
+    uint64_t meta;        // port[0] | port[1] << 16 | family << 32
+    uint16_t port(int side) const { return static_cast<uint16_t>(meta >> (16 * side)); }
+    IpAddress Address(int side) const;
   };
-  // Word-wise hash and equality: the flow lookup is the per-packet hot path.
   struct FlowKeyHash {
-    size_t operator()(const FlowKey& k) const;
+    size_t operator()(const FlowKey& k) const {
+      uint64_t h = k.meta * 0x9e3779b97f4a7c15ULL;
+      h = (h ^ k.addr[0][0]) * 0xff51afd7ed558ccdULL;
+      h = (h ^ (h >> 29) ^ k.addr[0][1]) * 0xc4ceb9fe1a85ec53ULL;
+      h = (h ^ (h >> 29) ^ k.addr[1][0]) * 0xff51afd7ed558ccdULL;
+      h = (h ^ (h >> 29) ^ k.addr[1][1]) * 0xc4ceb9fe1a85ec53ULL;
+      // MurmurHash3's finaliser: every input bit reaches the low bits, which
+      // flat_hash_map uses for its control bytes.
+      h ^= h >> 33;
+      h *= 0xff51afd7ed558ccdULL;
+      h ^= h >> 33;
+      return static_cast<size_t>(h);
+    }
   };
   struct FlowKeyEq {
-    bool operator()(const FlowKey& a, const FlowKey& b) const;
+    bool operator()(const FlowKey& a, const FlowKey& b) const {
+      return ((a.meta ^ b.meta) | (a.addr[0][0] ^ b.addr[0][0]) | (a.addr[0][1] ^ b.addr[0][1]) |
+              (a.addr[1][0] ^ b.addr[1][0]) | (a.addr[1][1] ^ b.addr[1][1])) == 0;
+    }
   };
   struct Pending {
-    uint32_t value;  // TSval, or a segment's end sequence
-    absl::Time time;
+    uint32_t value;   // TSval, or a segment's end sequence
+    int64_t time_ns;  // when it was first seen
   };
-  // Per direction: packets sent by side `d`.
+  // Per direction: packets sent by side `d`. Times are Unix nanoseconds.
   struct Direction {
-    bool ts_seen = false;
+    // Ascending (serial order); TSvals or segment ends. Two inline: most
+    // flows never have more pending, so most flows never allocate.
+    absl::InlinedVector<Pending, 2> pending;
+    int64_t last_recorded_ns = 0;  // valid when recorded_any
+    int64_t syn_time_ns = 0;
     uint32_t last_tsval = 0;
-    bool seq_seen = false;
     uint32_t next_seq = 0;  // highest end sequence sent
-    absl::Time last_recorded = absl::InfinitePast();
-    std::vector<Pending> pending;  // ascending (serial order); TSvals or segment ends
     // Close: this side's FIN and the sequence number just after it.
+    uint32_t fin_next = 0;
+    uint32_t syn_seq = 0;
+    int32_t syn_count = 0;  // SYNs (or SYN-ACKs) sent by this side
+    bool ts_seen = false;
+    bool seq_seen = false;
+    bool recorded_any = false;
     bool fin_seen = false;
     bool fin_acked = false;
-    uint32_t fin_next = 0;
-    // Handshake.
-    int syn_count = 0;            // SYNs (or SYN-ACKs) sent by this side
     bool syn_timestamps = false;  // its first SYN carried the timestamp option
-    uint32_t syn_seq = 0;
-    absl::Time syn_time;
   };
   struct Flow {
     uint64_t id = 0;
+    int64_t last_seen_ns = 0;
+    Prefix client_prefix;     // computed once per flow (pseudonym included)
     uint8_t client_side = 0;  // index into FlowKey of the client
     int8_t initiator = -1;    // side that sent the first SYN, -1 if unseen
     bool handshake_done = false;
     // -1 unknown, 0 no, 1 yes: decided by the handshake, else the first packet.
     int8_t uses_timestamps = -1;
-    absl::Time last_seen;
-    Prefix client_prefix;
+    uint32_t sample_count = 0;  // buffered in `samples` (batching sinks)
     uint64_t unreported_packets = 0;
     uint64_t unreported_bytes = 0;
     Direction dir[2];
+    std::array<FlowRttSample, kSampleBatch> samples;
   };
 
   PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink);
   // Returns nullptr when the table is full (counted).
-  std::pair<const FlowKey, Flow>* FindOrCreate(absl::Time time, const DecodedPacket& packet,
+  std::pair<const FlowKey, Flow>* FindOrCreate(int64_t time_ns, const DecodedPacket& packet,
                                                int* side);
   uint8_t ChooseClientSide(const FlowKey& key, int side, const DecodedPacket& packet) const;
   // A SYN starting a new connection on a tuple whose flow is still tracked.
   bool IsNewConnection(const Flow& flow, int side, const TcpHeader& tcp) const;
-  void Handshake(absl::Time time, const DecodedPacket& packet, int side, Flow* flow,
+  void Handshake(int64_t time_ns, const DecodedPacket& packet, int side, Flow* flow,
                  const FlowKey& key);
-  void TimestampEcho(absl::Time time, const TcpHeader& tcp, int side, Flow* flow,
+  void TimestampEcho(int64_t time_ns, const TcpHeader& tcp, int side, Flow* flow,
                      const FlowKey& key);
-  void SeqAck(absl::Time time, const DecodedPacket& packet, int side, Flow* flow,
+  void SeqAck(int64_t time_ns, const DecodedPacket& packet, int side, Flow* flow,
               const FlowKey& key);
+  // Matches `echo` against the other side's pending values (TSecr or ACK).
+  void MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, int side, Flow* flow,
+                    const FlowKey& key);
   // Records a new pending value in `dir` (rate limit, bound).
-  void Record(Direction* dir, uint32_t value, absl::Time time);
-  void Emit(absl::Time time, absl::Duration rtt, RttMethod method, int responder_side,
-            const Flow& flow, const FlowKey& key);
-  void Sweep(absl::Time now);
-  void ReportTraffic(Flow* flow);
+  void Record(Direction* dir, uint32_t value, int64_t time_ns);
+  void Emit(int64_t time_ns, int64_t rtt_ns, RttMethod method, int responder_side, Flow* flow,
+            const FlowKey& key);
+  void Sweep(int64_t now_ns);
+  // Hands the flow's buffered samples and traffic counts to the sink.
+  void ReportFlow(Flow* flow);
+  void FlushSamples(Flow* flow);
 
   PassiveRttOptions options_;
+  // The options' durations in nanoseconds (saturated).
+  int64_t flow_idle_timeout_ns_;
+  int64_t tsval_max_age_ns_;
+  int64_t min_sample_interval_ns_;
+  int64_t sweep_interval_ns_;
   PassiveRttSink* sink_;
+  bool batching_;
   ClientPrefixer prefixer_;
   absl::flat_hash_map<FlowKey, Flow, FlowKeyHash, FlowKeyEq> flows_;
   uint64_t next_flow_id_ = 1;
-  absl::Time next_sweep_ = absl::InfinitePast();
+  int64_t next_sweep_ns_ = std::numeric_limits<int64_t>::min();
   PassiveRttStats stats_;
 };
 

@@ -1,7 +1,9 @@
 // Fuzzes PacketDecoder and PassiveRtt together. The input is a sequence of
 // records: [link selector][length: 2 bytes BE][time step, us][bytes...];
 // each record is one captured packet (truncated to what is left). Small
-// table bounds make evictions reachable.
+// table bounds make evictions reachable. Checks, besides "no crash": the
+// decoder's fast path gives exactly what the general path gives, and a
+// batching sink receives exactly the samples PassiveRtt counted.
 #include <cstddef>
 #include <cstdint>
 
@@ -19,6 +21,42 @@ class NullSink : public vantage::probe::PassiveRttSink {
   void OnTraffic(absl::Time, const vantage::Prefix&, uint64_t, uint64_t) override {}
 };
 
+class BatchingSink : public NullSink {
+ public:
+  bool batches_samples() const override { return true; }
+  void OnSampleBatch(const vantage::Prefix&,
+                     absl::Span<const vantage::probe::FlowRttSample> samples) override {
+    if (samples.empty() || samples.size() > vantage::probe::PassiveRtt::kSampleBatch) {
+      __builtin_trap();
+    }
+    for (const auto& s : samples) {
+      if (s.rtt_ns < 0) __builtin_trap();
+    }
+    received += samples.size();
+  }
+  uint64_t received = 0;
+};
+
+bool SameDecode(const vantage::probe::DecodedPacket& a, const vantage::probe::DecodedPacket& b) {
+  const auto& t = a.tcp;
+  const auto& u = b.tcp;
+  return a.src == b.src && a.dst == b.dst && a.ip_version == b.ip_version &&
+         a.protocol == b.protocol && a.ttl == b.ttl && a.vlan_count == b.vlan_count &&
+         a.vlan_ids == b.vlan_ids && a.more_fragments == b.more_fragments &&
+         a.l3_offset == b.l3_offset && a.l4_offset == b.l4_offset &&
+         a.payload_offset == b.payload_offset && a.payload_length == b.payload_length &&
+         a.ip_length == b.ip_length && a.src_port == b.src_port && a.dst_port == b.dst_port &&
+         t.seq == u.seq && t.ack == u.ack && t.window == u.window && t.flags == u.flags &&
+         t.header_length == u.header_length && t.has_mss == u.has_mss &&
+         t.has_timestamps == u.has_timestamps && t.has_window_scale == u.has_window_scale &&
+         t.sack_permitted == u.sack_permitted && t.mss == u.mss &&
+         t.window_scale == u.window_scale && t.tsval == u.tsval && t.tsecr == u.tsecr &&
+         a.udp.length == b.udp.length && a.icmp.type == b.icmp.type && a.icmp.code == b.icmp.code &&
+         a.icmp.has_echo_fields == b.icmp.has_echo_fields && a.icmp.id == b.icmp.id &&
+         a.icmp.sequence == b.icmp.sequence && a.icmp.is_error == b.icmp.is_error &&
+         a.icmp.quoted_offset == b.icmp.quoted_offset;
+}
+
 constexpr int kLinkTypes[] = {1, 12, 101, 113, 228, 229, 276, 0};
 
 }  // namespace
@@ -35,7 +73,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.tsval_max_age = absl::Milliseconds(20);
   options.sweep_interval = absl::Milliseconds(5);
   auto rtt = vantage::probe::PassiveRtt::Create(options, &sink);
-  if (!rtt.ok()) __builtin_trap();
+  BatchingSink batching_sink;
+  auto batched = vantage::probe::PassiveRtt::Create(options, &batching_sink);
+  if (!rtt.ok() || !batched.ok()) __builtin_trap();
   absl::Time now = absl::FromUnixSeconds(1700000000);
   size_t i = 0;
   while (i + 4 <= size) {
@@ -49,6 +89,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
     DecodedPacket decoded;
     const DecodeStatus status = PacketDecoder::Decode(link, bytes, &decoded);
+    DecodedPacket general;
+    if (PacketDecoder::DecodeGeneral(link, bytes, &general) != status ||
+        (status == DecodeStatus::kOk && !SameDecode(decoded, general))) {
+      __builtin_trap();
+    }
     if (status == DecodeStatus::kOk) {
       // Offsets stay inside the packet as captured or declared.
       if (decoded.l4_offset > bytes.size() || decoded.l3_offset > decoded.l4_offset) {
@@ -65,8 +110,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     packet.wire_length = static_cast<uint32_t>(length);
     packet.link_type = link;
     (*rtt)->OnCapturedPacket(packet);
+    (*batched)->OnCapturedPacket(packet);
   }
   (*rtt)->Flush();
+  (*batched)->Flush();
   if ((*rtt)->flow_count() > options.max_flows) __builtin_trap();
+  // Batching changes when samples are delivered, never which.
+  const auto& a = (*rtt)->stats().samples;
+  const auto& b = (*batched)->stats().samples;
+  if (a != b || batching_sink.received != b[0] + b[1] + b[2]) __builtin_trap();
   return 0;
 }
