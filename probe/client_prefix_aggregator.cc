@@ -82,7 +82,7 @@ void ClientPrefixAggregator::OnSampleBatch(const Prefix& client_prefix,
   ClientPrefixWindow* entry = nullptr;
   bool looked_up = false;
   for (const FlowRttSample& s : samples) {
-    const int64_t index = WindowIndexNs(s.time_ns);
+    const int64_t index = WindowIndexNs(s.time_ns());
     if (!looked_up || index != window_index) {
       window_index = index;
       entry = Entry(index, client_prefix);
@@ -90,8 +90,8 @@ void ClientPrefixAggregator::OnSampleBatch(const Prefix& client_prefix,
     }
     if (entry == nullptr) continue;
     // ns / 1000.0 is what ToDoubleMicroseconds gives for whole nanoseconds.
-    entry->rtt_us[static_cast<size_t>(s.method)][static_cast<size_t>(s.leg)].Add(
-        static_cast<double>(s.rtt_ns) / 1000.0);
+    entry->rtt_us[static_cast<size_t>(s.method())][static_cast<size_t>(s.leg())].Add(
+        static_cast<double>(s.rtt_ns()) / 1000.0);
   }
 }
 

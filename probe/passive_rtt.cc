@@ -43,10 +43,10 @@ void PassiveRttSink::OnSampleBatch(const Prefix& client_prefix,
                                    absl::Span<const FlowRttSample> samples) {
   for (const FlowRttSample& s : samples) {
     RttSample sample;
-    sample.time = absl::FromUnixNanos(s.time_ns);
-    sample.rtt = absl::Nanoseconds(s.rtt_ns);
-    sample.method = s.method;
-    sample.leg = s.leg;
+    sample.time = absl::FromUnixNanos(s.time_ns());
+    sample.rtt = absl::Nanoseconds(s.rtt_ns());
+    sample.method = s.method();
+    sample.leg = s.leg();
     sample.client_prefix = client_prefix;
     OnSample(sample);
   }
@@ -454,7 +454,7 @@ void PassiveRtt::Emit(int64_t time_ns, int64_t rtt_ns, RttMethod method, int res
   ++stats_.samples[static_cast<size_t>(method)];
   const RttLeg leg = responder_side == flow->client_side ? RttLeg::kClient : RttLeg::kServer;
   if (batching_) {
-    flow->samples[flow->sample_count++] = FlowRttSample{time_ns, rtt_ns, method, leg};
+    flow->samples[flow->sample_count++] = FlowRttSample(time_ns, rtt_ns, method, leg);
     if (flow->sample_count == kSampleBatch) FlushSamples(flow);
     return;
   }

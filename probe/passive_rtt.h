@@ -46,6 +46,7 @@
 // source); time only advances from packet timestamps, never from a clock.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -87,12 +88,28 @@ struct RttSample {
 };
 
 // One sample of a batch (PassiveRttSink::OnSampleBatch): all samples of a
-// batch belong to one flow, hence to one client prefix.
-struct FlowRttSample {
-  int64_t time_ns = 0;  // capture time of the closing packet, Unix nanoseconds
-  int64_t rtt_ns = 0;   // >= 0
-  RttMethod method = RttMethod::kHandshake;
-  RttLeg leg = RttLeg::kClient;
+// batch belong to one flow, hence to one client prefix. 16 bytes: the RTT
+// shares a word with the method and leg (RTTs saturate at 2^55 ns, over a
+// year).
+class FlowRttSample {
+ public:
+  static constexpr int64_t kMaxRttNs = (int64_t{1} << 55) - 1;
+
+  FlowRttSample() = default;
+  FlowRttSample(int64_t time_ns, int64_t rtt_ns, RttMethod method, RttLeg leg)
+      : time_ns_(time_ns),
+        packed_(static_cast<uint64_t>(std::clamp<int64_t>(rtt_ns, 0, kMaxRttNs)) << 8 |
+                static_cast<uint64_t>(method) << 1 | static_cast<uint64_t>(leg)) {}
+
+  // Capture time of the packet that closed the sample, Unix nanoseconds.
+  int64_t time_ns() const { return time_ns_; }
+  int64_t rtt_ns() const { return static_cast<int64_t>(packed_ >> 8); }
+  RttMethod method() const { return static_cast<RttMethod>((packed_ >> 1) & 0x7f); }
+  RttLeg leg() const { return static_cast<RttLeg>(packed_ & 1); }
+
+ private:
+  int64_t time_ns_ = 0;
+  uint64_t packed_ = 0;
 };
 
 // Receives what PassiveRtt produces. Called synchronously from OnPacket,

@@ -30,7 +30,7 @@ class BatchingSink : public NullSink {
       __builtin_trap();
     }
     for (const auto& s : samples) {
-      if (s.rtt_ns < 0) __builtin_trap();
+      if (s.rtt_ns() < 0 || s.rtt_ns() > s.kMaxRttNs) __builtin_trap();
     }
     received += samples.size();
   }

@@ -216,5 +216,64 @@ TEST(PacketDecoderTest, MalformedInputsAreClassified) {
   EXPECT_STREQ(DecodeStatusName(DecodeStatus::kBadTcpOptions), "bad_tcp_options");
 }
 
+// Decode() takes a one-pass fast path for IPv4 TCP on Ethernet and raw IP;
+// it must give exactly what the general path gives, errors included (the
+// packet_decoder_fuzzer checks the same on arbitrary bytes).
+TEST(PacketDecoderTest, FastPathAgreesWithTheGeneralPath) {
+  std::vector<std::pair<int, std::vector<uint8_t>>> packets;
+  for (Link link : {Link::kEthernet, Link::kRaw, Link::kSll}) {
+    PacketBuilder b(Ip("198.18.0.1"), Ip("198.19.0.2"));
+    b.WithLink(link);
+    TcpSpec plain;
+    plain.flags = kTcpAck;
+    plain.payload = "hello";
+    TcpSpec stamped = plain;
+    stamped.timestamps = std::make_pair(7u, 9u);
+    packets.emplace_back(b.link_type(), b.Tcp(SynWithOptions()));
+    packets.emplace_back(b.link_type(), b.Tcp(plain));
+    packets.emplace_back(b.link_type(), b.Tcp(stamped));
+  }
+  // Variants: truncated, bad option length, TSO (total length 0), fragment.
+  const std::vector<uint8_t> base = packets[2].second;  // Ethernet, timestamps
+  auto variant = [&](auto edit) {
+    std::vector<uint8_t> v = base;
+    edit(v);
+    packets.emplace_back(1, v);
+  };
+  variant([](std::vector<uint8_t>& v) { v.resize(50); });
+  variant([](std::vector<uint8_t>& v) { v[14 + 20 + 20 + 3] = 11; });  // TS option length 11
+  variant([](std::vector<uint8_t>& v) { v[14 + 2] = v[14 + 3] = 0; });
+  variant([](std::vector<uint8_t>& v) { v[14 + 7] = 8; });           // fragment offset 8
+  variant([](std::vector<uint8_t>& v) { v[14 + 20 + 12] = 0xf0; });  // data offset 60
+  for (size_t i = 0; i < packets.size(); ++i) {
+    SCOPED_TRACE(i);
+    const auto& [link, bytes] = packets[i];
+    DecodedPacket fast;
+    DecodedPacket general;
+    const DecodeStatus s = PacketDecoder::Decode(link, absl::MakeConstSpan(bytes), &fast);
+    ASSERT_EQ(s, PacketDecoder::DecodeGeneral(link, absl::MakeConstSpan(bytes), &general));
+    if (s != DecodeStatus::kOk) continue;
+    EXPECT_EQ(fast.src, general.src);
+    EXPECT_EQ(fast.dst, general.dst);
+    EXPECT_EQ(fast.ttl, general.ttl);
+    EXPECT_EQ(fast.l3_offset, general.l3_offset);
+    EXPECT_EQ(fast.l4_offset, general.l4_offset);
+    EXPECT_EQ(fast.payload_offset, general.payload_offset);
+    EXPECT_EQ(fast.payload_length, general.payload_length);
+    EXPECT_EQ(fast.ip_length, general.ip_length);
+    EXPECT_EQ(fast.src_port, general.src_port);
+    EXPECT_EQ(fast.dst_port, general.dst_port);
+    EXPECT_EQ(fast.tcp.seq, general.tcp.seq);
+    EXPECT_EQ(fast.tcp.ack, general.tcp.ack);
+    EXPECT_EQ(fast.tcp.flags, general.tcp.flags);
+    EXPECT_EQ(fast.tcp.header_length, general.tcp.header_length);
+    EXPECT_EQ(fast.tcp.has_mss, general.tcp.has_mss);
+    EXPECT_EQ(fast.tcp.mss, general.tcp.mss);
+    EXPECT_EQ(fast.tcp.has_timestamps, general.tcp.has_timestamps);
+    EXPECT_EQ(fast.tcp.tsval, general.tcp.tsval);
+    EXPECT_EQ(fast.tcp.tsecr, general.tcp.tsecr);
+  }
+}
+
 }  // namespace
 }  // namespace vantage::probe

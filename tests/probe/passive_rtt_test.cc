@@ -372,6 +372,86 @@ TEST(PassiveRttTest, NewConnectionOnSameTupleRestartsTheFlow) {
   EXPECT_EQ(rtt->stats().flows_created, 2u);
 }
 
+// Forwards every sample one at a time (a sink that does not batch).
+class TeeSink : public PassiveRttSink {
+ public:
+  explicit TeeSink(ClientPrefixAggregator* to) : to_(to) {}
+  void OnSample(const RttSample& s) override {
+    ++samples;
+    to_->OnSample(s);
+  }
+  void OnFlow(absl::Time t, const Prefix& p) override { to_->OnFlow(t, p); }
+  void OnTraffic(absl::Time t, const Prefix& p, uint64_t n, uint64_t b) override {
+    to_->OnTraffic(t, p, n, b);
+  }
+  uint64_t samples = 0;
+
+ private:
+  ClientPrefixAggregator* to_;
+};
+
+// The aggregator takes samples in per-flow batches; the windows must come
+// out exactly as from the same samples one at a time, across batch and
+// window boundaries.
+TEST(ClientPrefixAggregatorTest, BatchedSamplesAggregateExactlyAsSingleOnes) {
+  ClientPrefixAggregator batched(absl::Seconds(1));
+  ClientPrefixAggregator single(absl::Seconds(1));
+  TeeSink tee(&single);
+  ASSERT_TRUE(batched.batches_samples());
+  auto a = PassiveRtt::Create({}, &batched);
+  auto b = PassiveRtt::Create({}, &tee);
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::vector<Conversation> conversations;
+  for (PassiveRtt* rtt : {a->get(), b->get()}) {
+    conversations.emplace_back(rtt, Ip("198.18.7.9"), Ip("198.19.0.1"));
+    conversations.emplace_back(rtt, Ip("2001:db8:5:6::7"), Ip("2001:db8::1"), Link::kRaw);
+  }
+  for (Conversation& c : conversations) {
+    c.FromClient(0, Seg(kTcpSyn, 1, 0, 0, {{100, 0}}));
+    c.FromServer(90, Seg(kTcpSyn | kTcpAck, 9, 2, 0, {{700, 100}}));
+    c.FromClient(20090, Seg(kTcpAck, 2, 10, 0, {{101, 700}}));
+  }
+  // 40 exchanges 60 ms apart: 80+ samples per flow (several batches),
+  // spread over three 1-second windows.
+  for (uint32_t k = 0; k < 40; ++k) {
+    const double t = 30000 + 60000.0 * k;
+    for (Conversation& c : conversations) {
+      c.FromClient(t, Seg(kTcpAck, 2 + 100 * k, 10 + 1000 * k, 100, {{102 + k, 700 + k}}));
+      c.FromServer(t + 150 + k,
+                   Seg(kTcpAck, 10 + 1000 * k, 102 + 100 * k, 1000, {{701 + k, 102 + k}}));
+    }
+  }
+  // Samples wait in their flow's batch until it is full, the flow ends or
+  // Flush(); a sink that does not batch has them all at once.
+  const auto& stats = (*a)->stats();
+  const uint64_t taken = stats.samples[0] + stats.samples[1] + stats.samples[2];
+  EXPECT_GT(taken, 2 * PassiveRtt::kSampleBatch);
+  EXPECT_EQ(tee.samples, taken);
+  EXPECT_EQ((*b)->stats().samples, stats.samples);
+  (*a)->Flush();
+  (*b)->Flush();
+  const std::vector<ClientPrefixWindow> x = batched.TakeAll();
+  const std::vector<ClientPrefixWindow> y = single.TakeAll();
+  ASSERT_EQ(x.size(), y.size());
+  ASSERT_GE(x.size(), 6u);  // two prefixes, three windows or more
+  uint64_t counted = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(x[i].client_prefix, y[i].client_prefix);
+    EXPECT_EQ(x[i].window_start, y[i].window_start);
+    EXPECT_EQ(x[i].flows, y[i].flows);
+    EXPECT_EQ(x[i].packets, y[i].packets);
+    EXPECT_EQ(x[i].bytes, y[i].bytes);
+    for (size_t m = 0; m < kRttMethodCount; ++m) {
+      for (size_t l = 0; l < kRttLegCount; ++l) {
+        EXPECT_TRUE(x[i].rtt_us[m][l] == y[i].rtt_us[m][l]) << m << " " << l;
+        counted += x[i].rtt_us[m][l].count();
+      }
+    }
+  }
+  EXPECT_EQ(counted, taken);
+}
+
 TEST(ClientPrefixAggregatorTest, WindowsPrefixesAndMethods) {
   ClientPrefixAggregator aggregator(absl::Seconds(60));
   const Prefix a = Prefix::Parse("198.18.7.0/24").value();
