@@ -35,8 +35,7 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
 
 int64_t ClientPrefixAggregator::WindowIndex(absl::Time time) const {
   if (window_ns_ == 0) return 0;
-  return absl::ToInt64Nanoseconds(time - absl::UnixEpoch()) / window_ns_ -
-         (time < absl::UnixEpoch() ? 1 : 0);
+  return WindowIndexNs(absl::ToUnixNanos(time));
 }
 
 int64_t ClientPrefixAggregator::WindowIndexNs(int64_t time_ns) const {

@@ -132,6 +132,12 @@ void PassiveRtt::FlushSamples(Flow* flow) {
 }
 
 void PassiveRtt::ReportFlow(Flow* flow) {
+  // Flow, samples and traffic one after the other: the sink finds its
+  // per-prefix state once and then in cache.
+  if (flow->flow_unreported) {
+    flow->flow_unreported = false;
+    sink_->OnFlow(absl::FromUnixNanos(flow->first_seen_ns), flow->client_prefix);
+  }
   FlushSamples(flow);
   if (flow->unreported_packets == 0) return;
   sink_->OnTraffic(absl::FromUnixNanos(flow->last_seen_ns), flow->client_prefix,
@@ -225,9 +231,14 @@ std::pair<const PassiveRtt::FlowKey, PassiveRtt::Flow>* PassiveRtt::FindOrCreate
   flow.id = next_flow_id_++;
   flow.client_side = ChooseClientSide(key, *side, packet);
   flow.client_prefix = prefixer_.ClientPrefix(key.Address(flow.client_side));
+  flow.first_seen_ns = time_ns;
   flow.last_seen_ns = time_ns;
   ++stats_.flows_created;
-  sink_->OnFlow(absl::FromUnixNanos(time_ns), flow.client_prefix);
+  if (batching_) {
+    flow.flow_unreported = true;
+  } else {
+    sink_->OnFlow(absl::FromUnixNanos(time_ns), flow.client_prefix);
+  }
   return &*inserted;
 }
 

@@ -128,7 +128,9 @@ class PassiveRttSink {
   // The default hands each sample to OnSample (without flow, server and
   // port, which batches don't carry).
   virtual void OnSampleBatch(const Prefix& client_prefix, absl::Span<const FlowRttSample> samples);
-  // A new flow toward `client_prefix` was seen.
+  // A new flow toward `client_prefix` was seen at `time`. Sinks that batch
+  // get it with the flow's first report (traffic, samples), i.e. up to
+  // sweep_interval late but with the time the flow was first seen.
   virtual void OnFlow(absl::Time time, const Prefix& client_prefix) = 0;
   // Traffic of one tracked flow (both directions) since its last report:
   // `ip_bytes` sums IP lengths on the wire. Reported per flow at every sweep
@@ -265,6 +267,7 @@ class PassiveRtt {
   };
   struct Flow {
     uint64_t id = 0;
+    int64_t first_seen_ns = 0;
     int64_t last_seen_ns = 0;
     Prefix client_prefix;     // computed once per flow (pseudonym included)
     uint8_t client_side = 0;  // index into FlowKey of the client
@@ -272,7 +275,8 @@ class PassiveRtt {
     bool handshake_done = false;
     // -1 unknown, 0 no, 1 yes: decided by the handshake, else the first packet.
     int8_t uses_timestamps = -1;
-    uint32_t sample_count = 0;  // buffered in `samples` (batching sinks)
+    bool flow_unreported = false;  // OnFlow still due (batching sinks)
+    uint32_t sample_count = 0;     // buffered in `samples` (batching sinks)
     uint64_t unreported_packets = 0;
     uint64_t unreported_bytes = 0;
     Direction dir[2];
