@@ -103,7 +103,10 @@ PassiveRtt::PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink)
       sweep_interval_ns_(Nanos(options.sweep_interval)),
       sink_(sink),
       batching_(sink->batches_samples()),
-      prefixer_(options.client_prefix_length_v4, options.client_prefix_length_v6) {}
+      prefixer_(options.client_prefix_length_v4, options.client_prefix_length_v6) {
+  // The header promises under 0.6 KiB per flow slot (the memory bound).
+  static_assert(sizeof(std::pair<const FlowKey, Flow>) < 600);
+}
 
 absl::Status PassiveRtt::SetAnonymizationKey(absl::string_view key) {
   if (options_.expose_client_addresses) {
