@@ -282,7 +282,7 @@ int main(int argc, char** argv) {
     const Search ours = Climb("vantage", n, quick, [&](double rate, int count, double period_ms) {
       Memory m;
       ToolRun r = RunOurs(targets, count, period_ms, rate * 1.05, &m, /*immediate=*/false);
-      if (memory.structures == 0) memory = m;
+      if (r.ok) memory = m;  // the highest loss-free rung's
       return r;
     });
     const Search theirs = Climb("fping", n, quick, [&](double rate, int count, double period_ms) {
@@ -310,7 +310,8 @@ int main(int argc, char** argv) {
       c_fping > 0 ? c_ours / c_fping : 0.0);
   std::printf(
       "\n[memory] at %d targets: prober structures %zu bytes per target (budget 1024); in-flight "
-      "slots %zu bytes per target (sized for the interval and the 5 s memory of resolved probes)\n",
+      "slots %zu bytes per target at the highest loss-free rung (sized for its interval and the 5 "
+      "s memory of resolved probes)\n",
       n, memory.structures, memory.in_flight);
   return 0;
 }

@@ -56,6 +56,9 @@ absl::StatusOr<std::unique_ptr<ActiveProber>> ActiveProber::Create(Options optio
     return absl::InvalidArgumentError("timeout must be positive");
   }
   if (!(options.max_pps > 0)) return absl::InvalidArgumentError("max_pps must be positive");
+  if (options.timer_coalescing < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("timer_coalescing must not be negative");
+  }
   if (!(options.sketch_alpha > 0 && options.sketch_alpha < 1) || options.sketch_max_bins < 1) {
     return absl::InvalidArgumentError("sketch_alpha must be in (0, 1) and sketch_max_bins >= 1");
   }
@@ -121,6 +124,13 @@ absl::StatusOr<uint32_t> ActiveProber::AddTarget(const ProbeTarget& target,
   scheduler_.AddTarget(index, every, clock_->MonotonicNow());
   if (started_) ArmTimer();
   return index;
+}
+
+void ActiveProber::ReserveTargets(size_t count) {
+  targets_.reserve(targets_.size() + count);
+  flows_.reserve(flows_.size() + count * static_cast<size_t>(options_.flows));
+  slots_.reserve(slots_.size() +
+                 (count * static_cast<size_t>(options_.flows) << RingBits(options_.interval)));
 }
 
 uint8_t ActiveProber::RingBits(absl::Duration interval) const {
@@ -196,6 +206,7 @@ void ActiveProber::RunDue() {
   // Replies already captured must be counted before anything is declared lost.
   DrainCaptures();
   const absl::Time now = clock_->MonotonicNow();
+  last_run_ = now;
   ExpireUntil(absl::ToUnixNanos(now));
   uint32_t target = 0;
   while (scheduler_.PopDue(now, &target)) {
@@ -232,6 +243,7 @@ void ActiveProber::ArmTimer() {
   if (!queue_.empty()) next = std::min(next, bucket_.WhenAvailable(now));
   if (!expiry_.empty()) next = std::min(next, absl::FromUnixNanos(expiry_.front().deadline_ns));
   if (!forget_.empty()) next = std::min(next, absl::FromUnixNanos(forget_.front().deadline_ns));
+  if (next != absl::InfiniteFuture()) next = std::max(next, last_run_ + options_.timer_coalescing);
   if (timer_ && next == timer_at_) return;
   if (timer_) loop_->CancelTimer(*timer_);
   timer_.reset();

@@ -134,6 +134,12 @@ class ActiveProber {
     absl::Duration memory = absl::Seconds(5);
     double max_pps = 10'000;
     double bucket_burst = 100;
+    // The timer wakes the prober at most once per this period, sending what
+    // fell due meanwhile in one batch (thousands of targets on random
+    // phases would otherwise wake it for every round). It delays sends and
+    // loss decisions by up to this much; RTTs come from capture timestamps
+    // and are unaffected.
+    absl::Duration timer_coalescing = absl::Milliseconds(1);
     // Relative accuracy of the RTT sketches (QuantileSketch's alpha) and bins
     // per sketch (QuantileSketch collapses the lowest beyond that). The
     // defaults keep a target under 1 KiB; a quantile may then be off by up to
@@ -154,6 +160,10 @@ class ActiveProber {
   ~ActiveProber();
   ActiveProber(const ActiveProber&) = delete;
   ActiveProber& operator=(const ActiveProber&) = delete;
+
+  // Optional, before adding `count` targets at Options::interval: allocates
+  // their tables at once (no growth slack).
+  void ReserveTargets(size_t count);
 
   // Before Start(). Per-target interval; Options::interval when absent.
   absl::StatusOr<uint32_t> AddTarget(const ProbeTarget& target,
@@ -323,6 +333,7 @@ class ActiveProber {
   std::vector<SourceEntry> sources_;
   std::optional<EventLoop::TimerId> timer_;
   absl::Time timer_at_ = absl::InfiniteFuture();
+  absl::Time last_run_ = absl::InfinitePast();  // monotonic, of the last RunDue
   ProberCounters counters_;
   absl::Time first_send_ = absl::InfiniteFuture();
   absl::Time last_send_ = absl::InfiniteFuture();

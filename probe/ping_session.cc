@@ -71,6 +71,7 @@ absl::StatusOr<PingResult> PingSession::Run(const PingOptions& options) {
   std::vector<std::string> interfaces;
   std::vector<IpAddress> sources_seen;  // one interface lookup per source address
   if (options.interface) interfaces.push_back(*options.interface);
+  prober->ReserveTargets(options.targets.size());
   for (const ProbeTarget& target : options.targets) {
     VANTAGE_ASSIGN_OR_RETURN(const uint32_t index, prober->AddTarget(target));
     if (options.interface) continue;

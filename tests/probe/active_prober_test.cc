@@ -320,24 +320,44 @@ TEST_F(ActiveProberTest, GlobalRateCeilingDelaysButNeverDrops) {
 }
 
 TEST_F(ActiveProberTest, BurstsSpreadOverStableFlows) {
-  Make(Opts([](ActiveProber::Options& o) {
+  auto options = Opts([](ActiveProber::Options& o) {
     o.flows = 4;
     o.burst = 8;
     o.interval = absl::Milliseconds(100);
     o.random_phase = false;
     o.jitter = 0;
     o.rounds = 2;
-  }));
+  });
+  // ICMP: each flow keeps one identifier.
+  Make(options);
+  const uint32_t icmp = Add("198.18.1.1");
+  ASSERT_TRUE(prober_->Start().ok());
+  ASSERT_EQ(sender_.sent.size(), 8u);
+  for (size_t i = 0; i < 8; ++i) {
+    const auto& b = sender_.sent[i].packet.bytes;
+    EXPECT_EQ(static_cast<uint16_t>(b[4] << 8 | b[5]),
+              prober_->codec().IcmpId(icmp, static_cast<uint8_t>(i % 4)));
+  }
+  // TCP: every SYN of flow f leaves from flow f's own pool of ports; the
+  // unanswered SYNs stay in flight, so each takes the next port of its pool.
+  sender_.sent.clear();
+  Make(options);
   const uint32_t t = Add("198.18.1.1", "tcp:80");
   ASSERT_TRUE(prober_->Start().ok());
   Step(absl::Milliseconds(100));
   ASSERT_EQ(sender_.sent.size(), 16u);
-  std::array<std::set<uint16_t>, 4> ports;
-  for (size_t i = 0; i < sender_.sent.size(); ++i) {
-    ports[i % 4].insert(sender_.sent[i].packet.source_port);
+  std::array<std::set<uint16_t>, 4> pools;
+  for (uint8_t f = 0; f < 4; ++f) {
+    for (uint8_t slot = 0; slot < kTcpPortsPerFlow; ++slot) {
+      pools[f].insert(prober_->codec().SourcePort(t, f, slot));
+    }
   }
-  for (const auto& p : ports) EXPECT_EQ(p.size(), 1u);  // one 5-tuple per flow
-  EXPECT_NE(*ports[0].begin(), *ports[1].begin());
+  std::set<uint16_t> all;
+  for (size_t i = 0; i < sender_.sent.size(); ++i) {
+    EXPECT_TRUE(pools[i % 4].contains(sender_.sent[i].packet.source_port)) << i;
+    all.insert(sender_.sent[i].packet.source_port);
+  }
+  EXPECT_EQ(all.size(), 16u);  // no 5-tuple reused while in flight
   Step(absl::Seconds(3));
   auto reports = prober_->TakeWindow();
   for (uint8_t f = 0; f < 4; ++f) {
@@ -477,6 +497,7 @@ TEST_F(ActiveProberTest, MemoryPerTargetStaysUnderOneKibibyteAtTenThousandTarget
     o.max_pps = 1e6;
     o.bucket_burst = 1e6;
   }));
+  prober_->ReserveTargets(10'000);
   for (int i = 0; i < 10'000; ++i) {
     const uint8_t b[4] = {198, 18, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
     ASSERT_TRUE(prober_->AddTarget({IpAddress::V4Bytes(b), {}}).ok());
