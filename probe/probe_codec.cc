@@ -24,63 +24,37 @@ constexpr uint8_t kTcpAck = 0x10;
 constexpr uint8_t kMagic0 = 'V';
 constexpr uint8_t kMagic1 = 't';
 
-using big_endian::Get16;
-using big_endian::Get32;
-using big_endian::Get64;
-using big_endian::Put16;
-using big_endian::Put32;
-using big_endian::Put64;
-
 MacInput& AddAddress(MacInput& in, const IpAddress& a) {
   return in.Bytes(a.bytes(), a.byte_length());
 }
 
-// RFC 792 / RFC 4443 (type, code) -> kind; kCount when not an error we track.
-IcmpErrorKind ErrorKindV4(uint8_t type, uint8_t code) {
-  if (type == 11) return IcmpErrorKind::kTimeExceeded;
-  if (type == 12) return IcmpErrorKind::kParameterProblem;
-  if (type != 3) return IcmpErrorKind::kCount;
-  switch (code) {
-    case 0:
-    case 6:
-      return IcmpErrorKind::kNetUnreachable;
-    case 1:
-    case 7:
-      return IcmpErrorKind::kHostUnreachable;
-    case 2:
-      return IcmpErrorKind::kProtocolUnreachable;
-    case 3:
-      return IcmpErrorKind::kPortUnreachable;
-    case 4:
-      return IcmpErrorKind::kPacketTooBig;
-    case 9:
-    case 10:
-    case 13:
-      return IcmpErrorKind::kAdminProhibited;
-    default:
-      return IcmpErrorKind::kOtherUnreachable;
-  }
-}
+// RFC 792 / RFC 4443 (type, code) -> kind, first match wins; code -1 = any.
+struct ErrorCode {
+  uint8_t type;
+  int16_t code;
+  IcmpErrorKind kind;
+};
+using K = IcmpErrorKind;
+constexpr ErrorCode kErrorsV4[] = {
+    {11, -1, K::kTimeExceeded},      {12, -1, K::kParameterProblem}, {3, 0, K::kNetUnreachable},
+    {3, 6, K::kNetUnreachable},      {3, 1, K::kHostUnreachable},    {3, 7, K::kHostUnreachable},
+    {3, 2, K::kProtocolUnreachable}, {3, 3, K::kPortUnreachable},    {3, 4, K::kPacketTooBig},
+    {3, 9, K::kAdminProhibited},     {3, 10, K::kAdminProhibited},   {3, 13, K::kAdminProhibited},
+    {3, -1, K::kOtherUnreachable},
+};
+constexpr ErrorCode kErrorsV6[] = {
+    {2, -1, K::kPacketTooBig},     {3, -1, K::kTimeExceeded},   {4, -1, K::kParameterProblem},
+    {1, 0, K::kNetUnreachable},    {1, 1, K::kAdminProhibited}, {1, 5, K::kAdminProhibited},
+    {1, 6, K::kAdminProhibited},   {1, 3, K::kHostUnreachable}, {1, 4, K::kPortUnreachable},
+    {1, -1, K::kOtherUnreachable},
+};
 
-IcmpErrorKind ErrorKindV6(uint8_t type, uint8_t code) {
-  if (type == 2) return IcmpErrorKind::kPacketTooBig;
-  if (type == 3) return IcmpErrorKind::kTimeExceeded;
-  if (type == 4) return IcmpErrorKind::kParameterProblem;
-  if (type != 1) return IcmpErrorKind::kCount;
-  switch (code) {
-    case 0:
-      return IcmpErrorKind::kNetUnreachable;
-    case 1:
-    case 5:
-    case 6:
-      return IcmpErrorKind::kAdminProhibited;
-    case 3:
-      return IcmpErrorKind::kHostUnreachable;
-    case 4:
-      return IcmpErrorKind::kPortUnreachable;
-    default:
-      return IcmpErrorKind::kOtherUnreachable;
+// kCount when not an error we track.
+IcmpErrorKind ErrorKind(bool v6, uint8_t type, uint8_t code) {
+  for (const ErrorCode& e : v6 ? absl::MakeConstSpan(kErrorsV6) : absl::MakeConstSpan(kErrorsV4)) {
+    if (e.type == type && (e.code < 0 || e.code == code)) return e.kind;
   }
+  return IcmpErrorKind::kCount;
 }
 
 PacketClassification Verdict(PacketVerdict v) {
@@ -360,7 +334,7 @@ PacketClassification ProbeCodec::ClassifyIcmp(const IpPacketView& packet) const 
     return Matched(request ? PacketVerdict::kRequest : PacketVerdict::kReply, m->target, m->flow,
                    m->seq16);
   }
-  const IcmpErrorKind kind = v6 ? ErrorKindV6(type, code) : ErrorKindV4(type, code);
+  const IcmpErrorKind kind = ErrorKind(v6, type, code);
   if (kind == IcmpErrorKind::kCount) return Verdict(PacketVerdict::kUnrelated);
   const auto inner = ParseIpPacket(l4.subspan(8));
   if (!inner || inner->source.family() != packet.source.family()) {

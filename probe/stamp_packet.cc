@@ -11,13 +11,6 @@ namespace {
 // Seconds from 1900-01-01 to 1970-01-01.
 constexpr int64_t kNtpUnixOffset = 2'208'988'800;
 
-using big_endian::Get16;
-using big_endian::Get32;
-using big_endian::Get64;
-using big_endian::Put16;
-using big_endian::Put32;
-using big_endian::Put64;
-
 }  // namespace
 
 uint64_t ToNtpTimestamp(absl::Time t) {

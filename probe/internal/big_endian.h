@@ -1,12 +1,13 @@
 // Network byte order loads and stores for the probe codecs (probe_codec.cc,
-// stamp_packet.cc). Callers check lengths before calling.
+// stamp_packet.cc; internal to probe/, not for other folders' headers).
+// Callers check lengths before calling.
 //
 // Thread model: pure functions.
 #pragma once
 
 #include <cstdint>
 
-namespace vantage::probe::big_endian {
+namespace vantage::probe {
 
 inline uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
 inline uint32_t Get32(const uint8_t* p) {
@@ -28,4 +29,4 @@ inline void Put64(uint8_t* p, uint64_t v) {
   Put32(p + 4, static_cast<uint32_t>(v));
 }
 
-}  // namespace vantage::probe::big_endian
+}  // namespace vantage::probe
