@@ -264,7 +264,7 @@ bool ActiveProber::Prepare(uint32_t target, absl::Time now_wall) {
   uint8_t port_slot = kNoPort;
   if (codec_->target(target).spec.method == ProbeMethod::kTcpSyn) {
     // Never a 5-tuple that still has a SYN in flight.
-    const int free_port = std::countr_one(static_cast<unsigned>(fs.busy_ports));
+    const int free_port = std::countr_one(fs.busy_ports);
     if (free_port >= kTcpPortsPerFlow) {
       ++counters_.tcp_ports_exhausted;
       return false;
@@ -280,7 +280,7 @@ bool ActiveProber::Prepare(uint32_t target, absl::Time now_wall) {
   }
   if (slot.state == ProbeState::kEmpty) ++occupied_;
   slot = Slot{0, seq, ProbeState::kPending, port_slot};
-  if (port_slot != kNoPort) fs.busy_ports = static_cast<uint16_t>(fs.busy_ports | 1u << port_slot);
+  if (port_slot != kNoPort) fs.busy_ports |= 1u << port_slot;
   ++pending_;
 
   OutgoingProbe& out = batch_[batch_size_];
@@ -328,7 +328,7 @@ void ActiveProber::Resolve(uint32_t target, uint8_t flow, Slot& probe, ProbeStat
   if (probe.state == ProbeState::kPending) {
     --pending_;
     if (probe.port_slot != kNoPort) {
-      fs.busy_ports = static_cast<uint16_t>(fs.busy_ports & ~(1u << probe.port_slot));
+      fs.busy_ports &= ~(1u << probe.port_slot);
     }
   }
   probe.state = state;
@@ -516,7 +516,7 @@ std::vector<FlowReport> ActiveProber::TakeWindow(bool include_idle) {
         r.backward_us = std::move(fs.stamp->backward_us);
       }
       const uint32_t next_seq = fs.next_seq;
-      const uint16_t busy_ports = fs.busy_ports;
+      const uint32_t busy_ports = fs.busy_ports;
       fs = FlowStats{};
       fs.next_seq = next_seq;
       fs.busy_ports = busy_ports;

@@ -227,7 +227,7 @@ class ActiveProber {
     uint32_t duplicates = 0;
     uint32_t late = 0;
     uint32_t no_request_timestamp = 0;
-    uint16_t busy_ports = 0;  // TCP: pool ports with a probe pending (kept across windows)
+    uint32_t busy_ports = 0;  // TCP: pool ports with a probe pending (kept across windows)
     int64_t min_rtt_ns = -1;
     std::unique_ptr<std::array<uint32_t, kIcmpErrorKinds>> errors;
     std::unique_ptr<QuantileSketch> rtt_us;

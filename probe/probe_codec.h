@@ -47,7 +47,7 @@ namespace vantage::probe {
 inline constexpr int kMaxFlowsPerTarget = 16;
 // TCP source ports per flow (see above); the pool spans
 // kMaxFlowsPerTarget * kTcpPortsPerFlow ports from tcp_base_port.
-inline constexpr int kTcpPortsPerFlow = 16;
+inline constexpr int kTcpPortsPerFlow = 32;
 inline constexpr size_t kIcmpProbePayloadSize = 24;
 
 // The bytes of one probe from the L4 header on (the kernel adds the IP header).
