@@ -236,26 +236,9 @@ void ProbeCodec::BuildProbe(uint32_t target, uint8_t flow, uint32_t seq, const I
       return;
     }
     case ProbeMethod::kTcpSyn: {
-      const uint16_t sport = SourcePort(target, flow, port_slot);
-      const uint32_t isn =
-          static_cast<uint32_t>(seq16) << 16 | PortMac(t.address, sport, t.spec.port, seq16);
-      out->protocol = kProtoTcp;
-      out->source_port = sport;
-      out->destination_port = t.spec.port;
-      out->length = 24;
-      Put16(b, sport);
-      Put16(b + 2, t.spec.port);
-      Put32(b + 4, isn);
-      b[12] = 6 << 4;  // data offset: 24 bytes
-      b[13] = kTcpSyn;
-      Put16(b + 14, 64240);
-      b[20] = 2;  // MSS option
-      b[21] = 4;
-      Put16(b + 22, t.address.is_v6() ? 1440 : 1460);
-      InternetChecksum sum;
-      sum.AddPseudoHeader(source, t.address, kProtoTcp, static_cast<uint32_t>(out->length));
-      sum.Add(out->span());
-      Put16(b + 16, sum.Checksum());
+      uint8_t mss[4] = {2, 4, 0, 0};  // the MSS option
+      Put16(mss + 2, t.address.is_v6() ? 1440 : 1460);
+      BuildTcp(target, flow, seq16, source, port_slot, kTcpSyn, 0, 64240, mss, out);
       return;
     }
     case ProbeMethod::kStamp: {
@@ -277,23 +260,31 @@ void ProbeCodec::BuildProbe(uint32_t target, uint8_t flow, uint32_t seq, const I
 
 void ProbeCodec::BuildTcpReset(uint32_t target, uint8_t flow, uint16_t seq16,
                                const IpAddress& source, ProbePacket* out, uint8_t port_slot) const {
+  std::memset(out->bytes.data(), 0, out->bytes.size());
+  BuildTcp(target, flow, seq16, source, port_slot, kTcpRst, 1, 0, {}, out);
+}
+
+void ProbeCodec::BuildTcp(uint32_t target, uint8_t flow, uint16_t seq16, const IpAddress& source,
+                          uint8_t port_slot, uint8_t flags, uint32_t seq_offset, uint16_t window,
+                          absl::Span<const uint8_t> options, ProbePacket* out) const {
   const ProbeTarget& t = targets_[target];
   uint8_t* b = out->bytes.data();
-  std::memset(b, 0, out->bytes.size());
   const uint16_t sport = SourcePort(target, flow, port_slot);
   const uint32_t isn =
       static_cast<uint32_t>(seq16) << 16 | PortMac(t.address, sport, t.spec.port, seq16);
   out->protocol = kProtoTcp;
   out->source_port = sport;
   out->destination_port = t.spec.port;
-  out->length = 20;
+  out->length = 20 + options.size();
   Put16(b, sport);
   Put16(b + 2, t.spec.port);
-  Put32(b + 4, isn + 1);
-  b[12] = 5 << 4;
-  b[13] = kTcpRst;
+  Put32(b + 4, isn + seq_offset);
+  b[12] = static_cast<uint8_t>(out->length / 4 << 4);  // data offset in 32-bit words
+  b[13] = flags;
+  Put16(b + 14, window);
+  std::memcpy(b + 20, options.data(), options.size());
   InternetChecksum sum;
-  sum.AddPseudoHeader(source, t.address, kProtoTcp, 20);
+  sum.AddPseudoHeader(source, t.address, kProtoTcp, static_cast<uint32_t>(out->length));
   sum.Add(out->span());
   Put16(b + 16, sum.Checksum());
 }

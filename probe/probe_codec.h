@@ -132,6 +132,12 @@ class ProbeCodec {
     uint16_t seq16;
   };
 
+  // Our TCP segment to `target` from the flow's pool port: keyed ISN +
+  // `seq_offset`, `flags`, `window`, `options` (a multiple of 4 bytes) and
+  // the checksum; the rest of `out` must be zero.
+  void BuildTcp(uint32_t target, uint8_t flow, uint16_t seq16, const IpAddress& source,
+                uint8_t port_slot, uint8_t flags, uint32_t seq_offset, uint16_t window,
+                absl::Span<const uint8_t> options, ProbePacket* out) const;
   uint16_t IcmpIdBase(const IpAddress& address) const;
   uint64_t IcmpMac(const IpAddress& address, uint16_t id, uint32_t seq, uint8_t flow) const;
   uint16_t PortMac(const IpAddress& address, uint16_t sport, uint16_t dport, uint32_t seq) const;
