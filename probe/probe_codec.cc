@@ -282,7 +282,7 @@ void ProbeCodec::BuildTcp(uint32_t target, uint8_t flow, uint16_t seq16, const I
   b[12] = static_cast<uint8_t>(out->length / 4 << 4);  // data offset in 32-bit words
   b[13] = flags;
   Put16(b + 14, window);
-  std::memcpy(b + 20, options.data(), options.size());
+  if (!options.empty()) std::memcpy(b + 20, options.data(), options.size());
   InternetChecksum sum;
   sum.AddPseudoHeader(source, t.address, kProtoTcp, static_cast<uint32_t>(out->length));
   sum.Add(out->span());
