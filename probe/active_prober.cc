@@ -4,6 +4,8 @@
 #include <sys/timex.h>
 
 #include <algorithm>
+#include <bit>
+#include <cmath>
 #include <random>
 #include <utility>
 
@@ -15,6 +17,7 @@ namespace vantage::probe {
 namespace {
 
 constexpr int kDispatchBatch = 4096;
+constexpr double kMaxSlotsPerFlow = 4096;
 
 struct LocalClockState {
   bool synchronized = false;
@@ -53,6 +56,9 @@ absl::StatusOr<std::unique_ptr<ActiveProber>> ActiveProber::Create(Options optio
     return absl::InvalidArgumentError("timeout must be positive");
   }
   if (!(options.max_pps > 0)) return absl::InvalidArgumentError("max_pps must be positive");
+  if (options.timer_coalescing < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("timer_coalescing must not be negative");
+  }
   if (!(options.sketch_alpha > 0 && options.sketch_alpha < 1) || options.sketch_max_bins < 1) {
     return absl::InvalidArgumentError("sketch_alpha must be in (0, 1) and sketch_max_bins >= 1");
   }
@@ -61,8 +67,8 @@ absl::StatusOr<std::unique_ptr<ActiveProber>> ActiveProber::Create(Options optio
   std::mt19937_64 rng(options.seed);
   // TCP source ports above Linux's default ephemeral range (32768-60999), so
   // the kernel's own connections don't collide with our flows.
-  const auto tcp_base = static_cast<uint16_t>(
-      std::uniform_int_distribution<int>(61000, 65535 - kMaxFlowsPerTarget)(rng));
+  const auto tcp_base = static_cast<uint16_t>(std::uniform_int_distribution<int>(
+      61000, 65536 - kMaxFlowsPerTarget * kTcpPortsPerFlow)(rng));
   auto codec =
       std::make_unique<ProbeCodec>(secret, options.flows, tcp_base, std::vector<uint16_t>{});
   return std::unique_ptr<ActiveProber>(
@@ -105,14 +111,40 @@ absl::StatusOr<uint32_t> ActiveProber::AddTarget(const ProbeTarget& target,
     }
     source_addresses_.push_back(source);
   }
-  VANTAGE_ASSIGN_OR_RETURN(const uint32_t index, codec_->AddTarget(target));
-  targets_.push_back(TargetState{static_cast<uint8_t>(source_index), 0});
-  flows_.resize(flows_.size() + static_cast<size_t>(options_.flows));
   const absl::Duration every = interval.value_or(options_.interval);
   if (every <= absl::ZeroDuration()) return absl::InvalidArgumentError("interval must be positive");
+  VANTAGE_ASSIGN_OR_RETURN(const uint32_t index, codec_->AddTarget(target));
+  TargetState ts;
+  ts.ring_offset = static_cast<uint32_t>(slots_.size());
+  ts.ring_bits = RingBits(every);
+  ts.source_index = static_cast<uint8_t>(source_index);
+  targets_.push_back(ts);
+  slots_.resize(slots_.size() + (static_cast<size_t>(options_.flows) << ts.ring_bits));
+  flows_.resize(flows_.size() + static_cast<size_t>(options_.flows));
   scheduler_.AddTarget(index, every, clock_->MonotonicNow());
   if (started_) ArmTimer();
   return index;
+}
+
+void ActiveProber::ReserveTargets(size_t count) {
+  targets_.reserve(targets_.size() + count);
+  flows_.reserve(flows_.size() + count * static_cast<size_t>(options_.flows));
+  slots_.reserve(slots_.size() +
+                 (count * static_cast<size_t>(options_.flows) << RingBits(options_.interval)));
+}
+
+uint8_t ActiveProber::RingBits(absl::Duration interval) const {
+  // Every probe a flow sends while its predecessors are pending or
+  // remembered, with two rounds to spare.
+  const double shortest = absl::ToDoubleSeconds(interval) * (1 - options_.jitter);
+  const double window =
+      absl::ToDoubleSeconds(std::max(options_.memory, options_.timeout + options_.capture_grace));
+  const double rounds = std::ceil(window / shortest) + 2;
+  const double per_round = std::ceil(static_cast<double>(options_.burst) / options_.flows);
+  const double need = std::min(rounds * per_round, kMaxSlotsPerFlow);
+  uint8_t bits = 1;
+  while ((1u << bits) < need) ++bits;
+  return bits;
 }
 
 absl::Status ActiveProber::AddSource(PacketSource* source, Decoder decode) {
@@ -174,21 +206,29 @@ void ActiveProber::RunDue() {
   // Replies already captured must be counted before anything is declared lost.
   DrainCaptures();
   const absl::Time now = clock_->MonotonicNow();
+  last_run_ = now;
   ExpireUntil(absl::ToUnixNanos(now));
   uint32_t target = 0;
   while (scheduler_.PopDue(now, &target)) {
     queue_.push_back(QueuedRound{target, static_cast<uint32_t>(options_.burst), false});
   }
   int64_t tokens = queue_.empty() ? 0 : bucket_.Available(now);
+  // One wall-clock reading per batch (STAMP's sender timestamp; RTTs come
+  // from capture timestamps).
+  const absl::Time wall = queue_.empty() ? absl::InfinitePast() : clock_->Now();
   while (!queue_.empty() && tokens > 0) {
     QueuedRound& round = queue_.front();
     const auto n = static_cast<uint32_t>(std::min<int64_t>(tokens, round.remaining));
-    for (uint32_t i = 0; i < n; ++i) SendOne(round.target, now);
+    for (uint32_t i = 0; i < n; ++i) {
+      if (!Prepare(round.target, wall)) continue;
+      if (batch_size_ == kSendBatch) FlushBatch(now);
+    }
     (void)bucket_.TryTake(now, n);
     tokens -= n;
     round.remaining -= n;
     if (round.remaining == 0) queue_.pop_front();
   }
+  FlushBatch(now);
   for (auto it = queue_.rbegin(); it != queue_.rend() && !it->waited; ++it) {
     it->waited = true;
     ++counters_.rate_limited;
@@ -203,6 +243,7 @@ void ActiveProber::ArmTimer() {
   if (!queue_.empty()) next = std::min(next, bucket_.WhenAvailable(now));
   if (!expiry_.empty()) next = std::min(next, absl::FromUnixNanos(expiry_.front().deadline_ns));
   if (!forget_.empty()) next = std::min(next, absl::FromUnixNanos(forget_.front().deadline_ns));
+  if (next != absl::InfiniteFuture()) next = std::max(next, last_run_ + options_.timer_coalescing);
   if (timer_ && next == timer_at_) return;
   if (timer_) loop_->CancelTimer(*timer_);
   timer_.reset();
@@ -215,64 +256,106 @@ void ActiveProber::ArmTimer() {
   });
 }
 
-void ActiveProber::SendOne(uint32_t target, absl::Time now_mono) {
+bool ActiveProber::Prepare(uint32_t target, absl::Time now_wall) {
   TargetState& ts = targets_[target];
   const uint8_t flow = ts.next_flow;
   ts.next_flow = static_cast<uint8_t>((flow + 1) % options_.flows);
   FlowStats& fs = Flow(target, flow);
+  uint8_t port_slot = kNoPort;
+  if (codec_->target(target).spec.method == ProbeMethod::kTcpSyn) {
+    // Never a 5-tuple that still has a SYN in flight.
+    const int free_port = std::countr_one(fs.busy_ports);
+    if (free_port >= kTcpPortsPerFlow) {
+      ++counters_.tcp_ports_exhausted;
+      return false;
+    }
+    port_slot = static_cast<uint8_t>(free_port);
+  }
   const uint32_t seq = fs.next_seq++;
-  const uint64_t key = Key(target, flow, static_cast<uint16_t>(seq));
-  const int64_t sent_ns = absl::ToUnixNanos(now_mono);
-
-  auto [it, inserted] = in_flight_.try_emplace(key);
-  if (!inserted && it->second.state == ProbeState::kPending) {
-    // 65536 probes of this flow in flight: the oldest is given up.
-    Resolve(target, flow, it->second, ProbeState::kLost);
+  Slot& slot = SlotFor(target, flow, seq);
+  if (slot.state == ProbeState::kPending) {
+    // The ring came round to a probe still waiting: it is given up.
+    ++counters_.evicted;
+    Resolve(target, flow, slot, ProbeState::kLost);
   }
-  it->second = InFlight{0, sent_ns, ProbeState::kPending};
-
-  ProbePacket packet;
-  codec_->BuildProbe(target, flow, seq, source_addresses_[ts.source_index], clock_->Now(),
-                     error_estimate_, &packet);
-  if (!sender_->Send(codec_->target(target).address, packet, flow).ok()) {
-    ++counters_.send_errors;
-    in_flight_.erase(it);
-    return;
-  }
-  ++fs.sent;
+  if (slot.state == ProbeState::kEmpty) ++occupied_;
+  slot = Slot{0, seq, ProbeState::kPending, port_slot};
+  if (port_slot != kNoPort) fs.busy_ports |= 1u << port_slot;
   ++pending_;
-  if (first_send_ == absl::InfiniteFuture()) first_send_ = now_mono;
-  last_send_ = now_mono;
-  expiry_.push_back(Deadline{
-      sent_ns + absl::ToInt64Nanoseconds(options_.timeout + options_.capture_grace), sent_ns, key});
+
+  OutgoingProbe& out = batch_[batch_size_];
+  out.destination = &codec_->target(target).address;
+  out.flow = flow;
+  codec_->BuildProbe(target, flow, seq, source_addresses_[ts.source_index], now_wall,
+                     error_estimate_, &out.packet, port_slot == kNoPort ? 0 : port_slot);
+  prepared_[batch_size_] = Prepared{target, seq, flow};
+  ++batch_size_;
+  return true;
 }
 
-void ActiveProber::Resolve(uint32_t target, uint8_t flow, InFlight& probe, ProbeState state) {
-  if (probe.state == ProbeState::kPending) --pending_;
-  probe.state = state;
+void ActiveProber::FlushBatch(absl::Time now_mono) {
+  if (batch_size_ == 0) return;
+  const size_t n = batch_size_;
+  batch_size_ = 0;
+  const size_t sent = sender_->SendBatch(absl::MakeConstSpan(batch_.data(), n),
+                                         absl::MakeSpan(batch_ok_.data(), n));
+  const int64_t sent_ns = absl::ToUnixNanos(now_mono);
+  const int64_t expire_ns =
+      sent_ns + absl::ToInt64Nanoseconds(options_.timeout + options_.capture_grace);
+  for (size_t i = 0; i < n; ++i) {
+    const Prepared& p = prepared_[i];
+    Slot& slot = SlotFor(p.target, p.flow, p.seq);
+    if (!batch_ok_[i]) {
+      // Not sent: not counted as sent, and its slot and port are free again.
+      ++counters_.send_errors;
+      if (slot.state == ProbeState::kPending && slot.seq == p.seq) {
+        Resolve(p.target, p.flow, slot, ProbeState::kEmpty);
+        --occupied_;
+      }
+      continue;
+    }
+    ++Flow(p.target, p.flow).sent;
+    expiry_.push_back(Deadline{expire_ns, p.target, p.seq, p.flow});
+  }
+  if (sent > 0) {
+    if (first_send_ == absl::InfiniteFuture()) first_send_ = now_mono;
+    last_send_ = now_mono;
+  }
+}
+
+void ActiveProber::Resolve(uint32_t target, uint8_t flow, Slot& probe, ProbeState state) {
   FlowStats& fs = Flow(target, flow);
+  if (probe.state == ProbeState::kPending) {
+    --pending_;
+    if (probe.port_slot != kNoPort) {
+      fs.busy_ports &= ~(1u << probe.port_slot);
+    }
+  }
+  probe.state = state;
   if (state == ProbeState::kLost || state == ProbeState::kLateReceived) ++fs.lost;
   if (state == ProbeState::kReceived) ++fs.received;
 }
 
 void ActiveProber::ExpireUntil(int64_t now_ns) {
+  const int64_t remember_ns =
+      absl::ToInt64Nanoseconds(options_.memory - options_.timeout - options_.capture_grace);
   while (!expiry_.empty() && expiry_.front().deadline_ns <= now_ns) {
-    const Deadline d = expiry_.front();
+    Deadline d = expiry_.front();
     expiry_.pop_front();
-    auto it = in_flight_.find(d.key);
-    if (it == in_flight_.end() || it->second.sent_mono_ns != d.sent_ns) continue;
-    if (it->second.state == ProbeState::kPending) {
-      Resolve(static_cast<uint32_t>(d.key >> 24), static_cast<uint8_t>(d.key >> 16), it->second,
-              ProbeState::kLost);
-    }
-    forget_.push_back(
-        Deadline{d.sent_ns + absl::ToInt64Nanoseconds(options_.memory), d.sent_ns, d.key});
+    Slot& slot = SlotFor(d.target, d.flow, d.seq);
+    if (slot.state == ProbeState::kEmpty || slot.seq != d.seq) continue;
+    if (slot.state == ProbeState::kPending) Resolve(d.target, d.flow, slot, ProbeState::kLost);
+    d.deadline_ns += std::max<int64_t>(0, remember_ns);
+    forget_.push_back(d);
   }
   while (!forget_.empty() && forget_.front().deadline_ns <= now_ns) {
     const Deadline d = forget_.front();
     forget_.pop_front();
-    auto it = in_flight_.find(d.key);
-    if (it != in_flight_.end() && it->second.sent_mono_ns == d.sent_ns) in_flight_.erase(it);
+    Slot& slot = SlotFor(d.target, d.flow, d.seq);
+    if (slot.state != ProbeState::kEmpty && slot.seq == d.seq) {
+      slot.state = ProbeState::kEmpty;
+      --occupied_;
+    }
   }
 }
 
@@ -287,11 +370,11 @@ void ActiveProber::OnIpPacket(absl::Time timestamp, const IpPacketView& packet) 
       ++counters_.forged;
       return;
     case PacketVerdict::kRequest: {
-      auto it = in_flight_.find(Key(c.target, c.flow, c.seq16));
-      if (it == in_flight_.end()) {
+      Slot* slot = FindSlot(c.target, c.flow, c.seq16);
+      if (slot == nullptr) {
         ++counters_.stale;
-      } else if (it->second.request_wire_ns == 0) {
-        it->second.request_wire_ns = absl::ToUnixNanos(timestamp);
+      } else if (slot->request_wire_ns == 0) {
+        slot->request_wire_ns = absl::ToUnixNanos(timestamp);
       }
       return;
     }
@@ -310,17 +393,17 @@ void ActiveProber::OnReply(absl::Time timestamp, const PacketClassification& c) 
     // port, resets it too; ours makes that independent of local firewalls).
     ProbePacket rst;
     codec_->BuildTcpReset(c.target, c.flow, c.seq16,
-                          source_addresses_[targets_[c.target].source_index], &rst);
+                          source_addresses_[targets_[c.target].source_index], &rst, c.port_slot);
     if (!sender_->Send(codec_->target(c.target).address, rst, c.flow).ok()) {
       ++counters_.send_errors;
     }
   }
-  auto it = in_flight_.find(Key(c.target, c.flow, c.seq16));
-  if (it == in_flight_.end()) {
+  Slot* found = FindSlot(c.target, c.flow, c.seq16);
+  if (found == nullptr) {
     ++counters_.stale;
     return;
   }
-  InFlight& probe = it->second;
+  Slot& probe = *found;
   FlowStats& fs = Flow(c.target, c.flow);
   switch (probe.state) {
     case ProbeState::kReceived:
@@ -332,6 +415,7 @@ void ActiveProber::OnReply(absl::Time timestamp, const PacketClassification& c) 
       probe.state = ProbeState::kLateReceived;  // lost already counted
       return;
     case ProbeState::kPending:
+    case ProbeState::kEmpty:
       break;
   }
   const int64_t reply_ns = absl::ToUnixNanos(timestamp);
@@ -373,14 +457,12 @@ void ActiveProber::OnIcmpError(const PacketClassification& c) {
     ++counters_.unattributed_errors;
     return;
   }
-  auto it = in_flight_.find(Key(c.target, c.flow, c.seq16));
-  if (it == in_flight_.end()) {
+  Slot* slot = FindSlot(c.target, c.flow, c.seq16);
+  if (slot == nullptr) {
     ++counters_.stale;
     return;
   }
-  if (it->second.state == ProbeState::kPending) {
-    Resolve(c.target, c.flow, it->second, ProbeState::kLost);
-  }
+  if (slot->state == ProbeState::kPending) Resolve(c.target, c.flow, *slot, ProbeState::kLost);
 }
 
 std::string ActiveProber::CaptureFilter() const {
@@ -434,8 +516,10 @@ std::vector<FlowReport> ActiveProber::TakeWindow(bool include_idle) {
         r.backward_us = std::move(fs.stamp->backward_us);
       }
       const uint32_t next_seq = fs.next_seq;
+      const uint32_t busy_ports = fs.busy_ports;
       fs = FlowStats{};
       fs.next_seq = next_seq;
+      fs.busy_ports = busy_ports;
       out.push_back(std::move(r));
     }
   }
@@ -454,6 +538,11 @@ size_t ActiveProber::ApproximateBytesPerTarget() const {
   bytes += codec_->target_count() * (sizeof(ProbeTarget) * 2 + sizeof(uint32_t) + 1);
   bytes += targets_.size() * 32;
   return bytes / targets_.size();
+}
+
+size_t ActiveProber::InFlightBytesPerTarget() const {
+  if (targets_.empty()) return 0;
+  return slots_.capacity() * sizeof(Slot) / targets_.size();
 }
 
 }  // namespace vantage::probe

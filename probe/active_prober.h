@@ -23,11 +23,35 @@
 //
 // Accounting per window: `sent` counts probes sent in the window; received,
 // lost and the rest count outcomes resolved in the window. Over a run that
-// ends with nothing in flight, sent == received + lost.
+// ends with nothing in flight, sent == received + lost. A probe that could
+// not be sent (send error, TCP port pool exhausted) is not counted as sent
+// but in ProberCounters; nothing is dropped without a count.
+//
+// In-flight table: flat, no hashing or allocation per probe. Every flow owns
+// a ring of slots indexed by the low bits of its sequence number, sized (a
+// power of two) to hold every probe the flow sends within Options::memory at
+// its interval. A slot remembers a resolved probe (for duplicates and late
+// replies) until the flow's sequence comes round to it again; a probe still
+// pending when that happens is given up: lost, and counted in
+// ProberCounters::evicted.
+//
+// TCP 5-tuples: a SYN is never sent on a (source port, target) tuple that
+// still has a probe in flight — the target's kernel would take it for a
+// retransmission of the half-open connection and drop it. Each flow has a
+// pool of kTcpPortsPerFlow source ports and takes the lowest free one (so a
+// flow probing slower than its RTT keeps one 5-tuple, Paris-style); when all
+// are in flight the probe is not sent and counted in
+// ProberCounters::tcp_ports_exhausted.
+//
+// Sending is batched: due probes are built into a batch and handed to
+// ProbeSender::SendBatch (sendmmsg); captures arrive in batches from the
+// source (a TPACKET_V3 ring: no system call per packet, and the kernel's
+// capture timestamps come with the packets).
 //
 // Memory: per target about 120 bytes plus, per flow, ~70 bytes and an RTT
 // sketch whose size grows with the spread of RTTs (bounded by
-// Options::sketch_max_bins).
+// Options::sketch_max_bins); the in-flight rings take 16 bytes per slot
+// (InFlightBytesPerTarget).
 //
 // Thread model: everything runs on the EventLoop's thread; the prober is not
 // synchronised. Time comes from the injected Clock (FakeClock in tests).
@@ -42,7 +66,6 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -68,6 +91,8 @@ struct ProberCounters {
   uint64_t send_errors = 0;          // sendto failed (the probe is not counted as sent)
   uint64_t rate_limited = 0;         // probes that had to wait for a token
   uint64_t unattributed_errors = 0;  // ICMP errors quoting too little to find the probe
+  uint64_t evicted = 0;              // pending probes given up for a full ring (also lost)
+  uint64_t tcp_ports_exhausted = 0;  // TCP probes not sent: every port of the flow in flight
 };
 
 // One (target, method, flow) over one window.
@@ -109,6 +134,12 @@ class ActiveProber {
     absl::Duration memory = absl::Seconds(5);
     double max_pps = 10'000;
     double bucket_burst = 100;
+    // The timer wakes the prober at most once per this period, sending what
+    // fell due meanwhile in one batch (thousands of targets on random
+    // phases would otherwise wake it for every round). It delays sends and
+    // loss decisions by up to this much; RTTs come from capture timestamps
+    // and are unaffected.
+    absl::Duration timer_coalescing = absl::Milliseconds(1);
     // Relative accuracy of the RTT sketches (QuantileSketch's alpha) and bins
     // per sketch (QuantileSketch collapses the lowest beyond that). The
     // defaults keep a target under 1 KiB; a quantile may then be off by up to
@@ -129,6 +160,10 @@ class ActiveProber {
   ~ActiveProber();
   ActiveProber(const ActiveProber&) = delete;
   ActiveProber& operator=(const ActiveProber&) = delete;
+
+  // Optional, before adding `count` targets at Options::interval: allocates
+  // their tables at once (no growth slack).
+  void ReserveTargets(size_t count);
 
   // Before Start(). Per-target interval; Options::interval when absent.
   absl::StatusOr<uint32_t> AddTarget(const ProbeTarget& target,
@@ -163,13 +198,20 @@ class ActiveProber {
   // flows when `include_idle`), and resets them.
   std::vector<FlowReport> TakeWindow(bool include_idle = false);
   const ProberCounters& counters() const { return counters_; }
-  size_t in_flight() const { return in_flight_.size(); }
+  // Probes pending or remembered (occupied in-flight slots).
+  size_t in_flight() const { return occupied_; }
+  // The local address probes to `target` leave from.
+  const IpAddress& SourceAddress(uint32_t target) const {
+    return source_addresses_[targets_[target].source_index];
+  }
   // From the first to the last probe sent (monotonic), for rate figures.
   absl::Duration send_span() const { return last_send_ - first_send_; }
   const ProbeCodec& codec() const { return *codec_; }
   // Bytes held per target by the prober's own structures (not in-flight
   // probes, which are bounded by rate × memory): for the 1 KiB budget.
   size_t ApproximateBytesPerTarget() const;
+  // Bytes of in-flight slots per target (allocated when the target is added).
+  size_t InFlightBytesPerTarget() const;
 
  private:
   struct StampStats {
@@ -185,16 +227,19 @@ class ActiveProber {
     uint32_t duplicates = 0;
     uint32_t late = 0;
     uint32_t no_request_timestamp = 0;
+    uint32_t busy_ports = 0;  // TCP: pool ports with a probe pending (kept across windows)
     int64_t min_rtt_ns = -1;
     std::unique_ptr<std::array<uint32_t, kIcmpErrorKinds>> errors;
     std::unique_ptr<QuantileSketch> rtt_us;
     std::unique_ptr<StampStats> stamp;
   };
-  enum class ProbeState : uint8_t { kPending, kReceived, kLost, kLateReceived };
-  struct InFlight {
+  enum class ProbeState : uint8_t { kEmpty, kPending, kReceived, kLost, kLateReceived };
+  static constexpr uint8_t kNoPort = 0xff;
+  struct Slot {
     int64_t request_wire_ns = 0;  // 0 until our request is captured
-    int64_t sent_mono_ns = 0;
-    ProbeState state = ProbeState::kPending;
+    uint32_t seq = 0;             // the full sequence of the probe in the slot
+    ProbeState state = ProbeState::kEmpty;
+    uint8_t port_slot = kNoPort;  // TCP: the pool port it holds while pending
   };
   struct QueuedRound {
     uint32_t target;
@@ -203,19 +248,39 @@ class ActiveProber {
   };
   struct Deadline {
     int64_t deadline_ns;
-    int64_t sent_ns;  // tells a reused key's new probe from the old one
-    uint64_t key;
+    uint32_t target;
+    uint32_t seq;  // tells a reused slot's new probe from the old one
+    uint8_t flow;
   };
   struct TargetState {
-    uint8_t source_index = 0;  // into sources_addresses_
+    uint32_t ring_offset = 0;  // into slots_
+    uint8_t ring_bits = 0;     // slots per flow = 1 << ring_bits
+    uint8_t source_index = 0;  // into source_addresses_
     uint8_t next_flow = 0;
   };
+  // A probe in the send batch, for the bookkeeping once it has left.
+  struct Prepared {
+    uint32_t target;
+    uint32_t seq;
+    uint8_t flow;
+  };
+  static constexpr size_t kSendBatch = 64;
 
   ActiveProber(Options options, EventLoop* loop, const Clock* clock, ProbeSender* sender,
                std::unique_ptr<ProbeCodec> codec, std::vector<uint16_t> stamp_ports);
 
-  static uint64_t Key(uint32_t target, uint8_t flow, uint16_t seq16) {
-    return static_cast<uint64_t>(target) << 24 | static_cast<uint64_t>(flow) << 16 | seq16;
+  Slot& SlotFor(uint32_t target, uint8_t flow, uint32_t seq) {
+    const TargetState& ts = targets_[target];
+    const uint32_t mask = (1u << ts.ring_bits) - 1;
+    return slots_[ts.ring_offset + (static_cast<uint32_t>(flow) << ts.ring_bits) + (seq & mask)];
+  }
+  // The slot of a probe named by a packet (seq16 only), if it still holds it.
+  Slot* FindSlot(uint32_t target, uint8_t flow, uint16_t seq16) {
+    Slot& slot = SlotFor(target, flow, seq16);
+    if (slot.state == ProbeState::kEmpty || static_cast<uint16_t>(slot.seq) != seq16) {
+      return nullptr;
+    }
+    return &slot;
   }
   FlowStats& Flow(uint32_t target, uint8_t flow) {
     return flows_[static_cast<size_t>(target) * static_cast<size_t>(options_.flows) + flow];
@@ -223,9 +288,12 @@ class ActiveProber {
   QuantileSketch NewSketch() const {
     return QuantileSketch(options_.sketch_alpha, options_.sketch_max_bins);
   }
-  void SendOne(uint32_t target, absl::Time now_mono);
+  // Builds the target's next probe into the batch; false if it cannot be sent.
+  bool Prepare(uint32_t target, absl::Time now_wall);
+  void FlushBatch(absl::Time now_mono);
   void ExpireUntil(int64_t now_mono_ns);
-  void Resolve(uint32_t target, uint8_t flow, InFlight& probe, ProbeState state);
+  void Resolve(uint32_t target, uint8_t flow, Slot& probe, ProbeState state);
+  uint8_t RingBits(absl::Duration interval) const;
   void OnReply(absl::Time timestamp, const PacketClassification& c);
   void OnIcmpError(const PacketClassification& c);
   void ArmTimer();
@@ -246,8 +314,13 @@ class ActiveProber {
   std::vector<FlowStats> flows_;
   std::vector<IpAddress> source_addresses_;
 
-  absl::flat_hash_map<uint64_t, InFlight> in_flight_;
-  // (deadline, key) in deadline order: first the loss decision, then forgetting.
+  std::vector<Slot> slots_;
+  size_t occupied_ = 0;
+  std::array<OutgoingProbe, kSendBatch> batch_;
+  std::array<Prepared, kSendBatch> prepared_;
+  std::array<bool, kSendBatch> batch_ok_{};
+  size_t batch_size_ = 0;
+  // Deadlines in deadline order: first the loss decision, then forgetting.
   std::deque<Deadline> expiry_;
   std::deque<Deadline> forget_;
   uint64_t pending_ = 0;
@@ -260,6 +333,7 @@ class ActiveProber {
   std::vector<SourceEntry> sources_;
   std::optional<EventLoop::TimerId> timer_;
   absl::Time timer_at_ = absl::InfiniteFuture();
+  absl::Time last_run_ = absl::InfinitePast();  // monotonic, of the last RunDue
   ProberCounters counters_;
   absl::Time first_send_ = absl::InfiniteFuture();
   absl::Time last_send_ = absl::InfiniteFuture();

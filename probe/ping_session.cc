@@ -1,6 +1,7 @@
 #include "probe/ping_session.h"
 
 #include <ifaddrs.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -33,6 +34,17 @@ absl::StatusOr<std::string> InterfaceForAddress(const IpAddress& address) {
   return *name;
 }
 
+namespace {
+
+absl::Duration ThreadCpu() {
+  rusage u{};
+  getrusage(RUSAGE_THREAD, &u);
+  return absl::Seconds(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         absl::Microseconds(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+}  // namespace
+
 absl::StatusOr<PingResult> PingSession::Run(const PingOptions& options) {
   if (options.targets.empty()) return absl::InvalidArgumentError("no targets");
   if (options.count < 1) return absl::InvalidArgumentError("count must be >= 1");
@@ -43,6 +55,7 @@ absl::StatusOr<PingResult> PingSession::Run(const PingOptions& options) {
 
   ActiveProber::Options po;
   po.flows = options.flows;
+  po.burst = options.burst;
   po.interval = options.interval;
   po.timeout = options.timeout;
   po.rounds = options.count;
@@ -58,10 +71,11 @@ absl::StatusOr<PingResult> PingSession::Run(const PingOptions& options) {
   std::vector<std::string> interfaces;
   std::vector<IpAddress> sources_seen;  // one interface lookup per source address
   if (options.interface) interfaces.push_back(*options.interface);
+  prober->ReserveTargets(options.targets.size());
   for (const ProbeTarget& target : options.targets) {
-    VANTAGE_RETURN_IF_ERROR(prober->AddTarget(target).status());
+    VANTAGE_ASSIGN_OR_RETURN(const uint32_t index, prober->AddTarget(target));
     if (options.interface) continue;
-    VANTAGE_ASSIGN_OR_RETURN(const IpAddress source, sender->SourceAddressFor(target.address));
+    const IpAddress& source = prober->SourceAddress(index);
     if (std::find(sources_seen.begin(), sources_seen.end(), source) != sources_seen.end()) continue;
     sources_seen.push_back(source);
     VANTAGE_ASSIGN_OR_RETURN(std::string name, InterfaceForAddress(source));
@@ -85,9 +99,10 @@ absl::StatusOr<PingResult> PingSession::Run(const PingOptions& options) {
   if (options.on_start) options.on_start(*prober);
   const absl::Time start = clock.MonotonicNow();
   // Bounded: all rounds, the timeout, and generous slack for rate limiting.
-  const double probes = static_cast<double>(options.targets.size()) * options.count;
+  const double probes = static_cast<double>(options.targets.size()) * options.count * options.burst;
   const absl::Time deadline = start + options.interval * (options.count + 1) + options.timeout +
                               absl::Seconds(5 + probes / options.max_pps * 2);
+  const absl::Duration cpu_start = ThreadCpu();
   VANTAGE_RETURN_IF_ERROR(prober->Start());
   while (!prober->Finished() && clock.MonotonicNow() < deadline) {
     loop->RunOnce(absl::Milliseconds(50));
@@ -95,6 +110,8 @@ absl::StatusOr<PingResult> PingSession::Run(const PingOptions& options) {
   prober->DrainCaptures();
   const bool finished = prober->Finished();
   PingResult result;
+  result.probing_cpu = ThreadCpu() - cpu_start;
+  result.in_flight_bytes_per_target = prober->InFlightBytesPerTarget();
   result.elapsed = clock.MonotonicNow() - start;
   result.send_span = prober->send_span();
   result.prober_bytes_per_target = prober->ApproximateBytesPerTarget();

@@ -31,6 +31,8 @@ struct PingOptions {
   absl::Duration interval = absl::Seconds(1);
   absl::Duration timeout = absl::Seconds(1);
   int flows = 1;
+  // Probes per target per round (spread over the flows).
+  int burst = 1;
   double max_pps = 10'000;
   std::optional<std::string> interface;
   int capture_buffer_bytes = 32 << 20;
@@ -60,8 +62,14 @@ struct PingResult {
   CaptureStats capture;  // summed over interfaces
   absl::Duration elapsed;
   absl::Duration send_span;  // first to last probe sent
+  // CPU time (user + system, kernel work done in this thread's system calls
+  // and softirqs included) from the first probe until everything resolved:
+  // the probing alone, without target and capture set-up.
+  absl::Duration probing_cpu;
   // ActiveProber::ApproximateBytesPerTarget at the end of the run.
   size_t prober_bytes_per_target = 0;
+  // ActiveProber::InFlightBytesPerTarget.
+  size_t in_flight_bytes_per_target = 0;
 };
 
 class PingSession {

@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "probe/internal/big_endian.h"
 #include "probe/internet_checksum.h"
 
 namespace vantage::probe {
@@ -23,77 +24,55 @@ constexpr uint8_t kTcpAck = 0x10;
 constexpr uint8_t kMagic0 = 'V';
 constexpr uint8_t kMagic1 = 't';
 
-uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-uint32_t Get32(const uint8_t* p) { return static_cast<uint32_t>(Get16(p)) << 16 | Get16(p + 2); }
-uint64_t Get64(const uint8_t* p) { return static_cast<uint64_t>(Get32(p)) << 32 | Get32(p + 4); }
-void Put16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-void Put32(uint8_t* p, uint32_t v) {
-  Put16(p, static_cast<uint16_t>(v >> 16));
-  Put16(p + 2, static_cast<uint16_t>(v));
-}
-void Put64(uint8_t* p, uint64_t v) {
-  Put32(p, static_cast<uint32_t>(v >> 32));
-  Put32(p + 4, static_cast<uint32_t>(v));
-}
-
 MacInput& AddAddress(MacInput& in, const IpAddress& a) {
   return in.Bytes(a.bytes(), a.byte_length());
 }
 
-// RFC 792 / RFC 4443 (type, code) -> kind; kCount when not an error we track.
-IcmpErrorKind ErrorKindV4(uint8_t type, uint8_t code) {
-  if (type == 11) return IcmpErrorKind::kTimeExceeded;
-  if (type == 12) return IcmpErrorKind::kParameterProblem;
-  if (type != 3) return IcmpErrorKind::kCount;
-  switch (code) {
-    case 0:
-    case 6:
-      return IcmpErrorKind::kNetUnreachable;
-    case 1:
-    case 7:
-      return IcmpErrorKind::kHostUnreachable;
-    case 2:
-      return IcmpErrorKind::kProtocolUnreachable;
-    case 3:
-      return IcmpErrorKind::kPortUnreachable;
-    case 4:
-      return IcmpErrorKind::kPacketTooBig;
-    case 9:
-    case 10:
-    case 13:
-      return IcmpErrorKind::kAdminProhibited;
-    default:
-      return IcmpErrorKind::kOtherUnreachable;
-  }
-}
+// RFC 792 / RFC 4443 (type, code) -> kind, first match wins; code -1 = any.
+struct ErrorCode {
+  uint8_t type;
+  int16_t code;
+  IcmpErrorKind kind;
+};
+using K = IcmpErrorKind;
+constexpr ErrorCode kErrorsV4[] = {
+    {11, -1, K::kTimeExceeded},      {12, -1, K::kParameterProblem}, {3, 0, K::kNetUnreachable},
+    {3, 6, K::kNetUnreachable},      {3, 1, K::kHostUnreachable},    {3, 7, K::kHostUnreachable},
+    {3, 2, K::kProtocolUnreachable}, {3, 3, K::kPortUnreachable},    {3, 4, K::kPacketTooBig},
+    {3, 9, K::kAdminProhibited},     {3, 10, K::kAdminProhibited},   {3, 13, K::kAdminProhibited},
+    {3, -1, K::kOtherUnreachable},
+};
+constexpr ErrorCode kErrorsV6[] = {
+    {2, -1, K::kPacketTooBig},     {3, -1, K::kTimeExceeded},   {4, -1, K::kParameterProblem},
+    {1, 0, K::kNetUnreachable},    {1, 1, K::kAdminProhibited}, {1, 5, K::kAdminProhibited},
+    {1, 6, K::kAdminProhibited},   {1, 3, K::kHostUnreachable}, {1, 4, K::kPortUnreachable},
+    {1, -1, K::kOtherUnreachable},
+};
 
-IcmpErrorKind ErrorKindV6(uint8_t type, uint8_t code) {
-  if (type == 2) return IcmpErrorKind::kPacketTooBig;
-  if (type == 3) return IcmpErrorKind::kTimeExceeded;
-  if (type == 4) return IcmpErrorKind::kParameterProblem;
-  if (type != 1) return IcmpErrorKind::kCount;
-  switch (code) {
-    case 0:
-      return IcmpErrorKind::kNetUnreachable;
-    case 1:
-    case 5:
-    case 6:
-      return IcmpErrorKind::kAdminProhibited;
-    case 3:
-      return IcmpErrorKind::kHostUnreachable;
-    case 4:
-      return IcmpErrorKind::kPortUnreachable;
-    default:
-      return IcmpErrorKind::kOtherUnreachable;
+// kCount when not an error we track.
+IcmpErrorKind ErrorKind(bool v6, uint8_t type, uint8_t code) {
+  for (const ErrorCode& e : v6 ? absl::MakeConstSpan(kErrorsV6) : absl::MakeConstSpan(kErrorsV4)) {
+    if (e.type == type && (e.code < 0 || e.code == code)) return e.kind;
   }
+  return IcmpErrorKind::kCount;
 }
 
 PacketClassification Verdict(PacketVerdict v) {
   PacketClassification c;
   c.verdict = v;
+  return c;
+}
+
+// A request, reply or ICMP error naming one probe.
+PacketClassification Matched(PacketVerdict v, uint32_t target, uint8_t flow, uint16_t seq16,
+                             uint8_t port_slot = 0) {
+  PacketClassification c;
+  c.verdict = v;
+  c.target = target;
+  c.flow = flow;
+  c.seq16 = seq16;
+  c.port_slot = port_slot;
+  c.seq_known = true;
   return c;
 }
 
@@ -117,6 +96,7 @@ absl::StatusOr<uint32_t> ProbeCodec::AddTarget(const ProbeTarget& target) {
   }
   const auto index = static_cast<uint32_t>(targets_.size());
   targets_.push_back(target);
+  icmp_id_base_.push_back(IcmpIdBase(target.address));
   index_.emplace(target, index);
   return index;
 }
@@ -129,13 +109,14 @@ uint16_t ProbeCodec::IcmpIdBase(const IpAddress& address) const {
 }
 
 uint16_t ProbeCodec::IcmpId(uint32_t target, uint8_t flow) const {
-  return static_cast<uint16_t>(IcmpIdBase(targets_[target].address) + flow);
+  return static_cast<uint16_t>(icmp_id_base_[target] + flow);
 }
 
-uint16_t ProbeCodec::SourcePort(uint32_t target, uint8_t flow) const {
+uint16_t ProbeCodec::SourcePort(uint32_t target, uint8_t flow, uint8_t port_slot) const {
   switch (targets_[target].spec.method) {
     case ProbeMethod::kTcpSyn:
-      return static_cast<uint16_t>(tcp_base_port_ + flow);
+      return static_cast<uint16_t>(tcp_base_port_ + flow * kTcpPortsPerFlow +
+                                   port_slot % kTcpPortsPerFlow);
     case ProbeMethod::kStamp:
       return stamp_ports_[flow];
     case ProbeMethod::kIcmpEcho:
@@ -174,14 +155,52 @@ std::optional<uint8_t> ProbeCodec::StampFlow(uint16_t local_port) const {
   return std::nullopt;
 }
 
-std::optional<uint8_t> ProbeCodec::TcpFlow(uint16_t local_port) const {
-  const int f = static_cast<int>(local_port) - static_cast<int>(tcp_base_port_);
-  if (f < 0 || f >= flows_) return std::nullopt;
-  return static_cast<uint8_t>(f);
+std::optional<ProbeCodec::LocalPort> ProbeCodec::TcpFlow(uint16_t local_port) const {
+  const int offset = static_cast<int>(local_port) - static_cast<int>(tcp_base_port_);
+  if (offset < 0 || offset >= flows_ * kTcpPortsPerFlow) return std::nullopt;
+  return LocalPort{static_cast<uint8_t>(offset / kTcpPortsPerFlow),
+                   static_cast<uint8_t>(offset % kTcpPortsPerFlow)};
+}
+
+std::optional<ProbeCodec::EchoMatch> ProbeCodec::MatchEcho(const IpAddress& remote,
+                                                           absl::Span<const uint8_t> l4) const {
+  const auto target = FindTarget(remote, ProbeMethod::kIcmpEcho, 0);
+  if (!target) return std::nullopt;
+  const uint16_t id = Get16(&l4[4]);
+  const auto flow = static_cast<uint16_t>(id - icmp_id_base_[*target]);
+  // Another ping on this host uses other ids; only ours can be forged.
+  if (flow >= flows_) return std::nullopt;
+  return EchoMatch{*target, static_cast<uint8_t>(flow), id, Get16(&l4[6])};
+}
+
+bool ProbeCodec::EchoPayloadValid(const IpAddress& remote, const EchoMatch& m,
+                                  absl::Span<const uint8_t> payload) const {
+  if (payload.size() < kIcmpProbePayloadSize || payload[0] != kMagic0 || payload[1] != kMagic1 ||
+      payload[2] != m.flow) {
+    return false;
+  }
+  const uint32_t seq = Get32(&payload[4]);
+  return static_cast<uint16_t>(seq) == m.seq16 &&
+         Get64(&payload[8]) == IcmpMac(remote, m.id, seq, m.flow);
+}
+
+std::optional<uint16_t> ProbeCodec::IsnSeq16(const IpAddress& remote, uint16_t local_port,
+                                             uint16_t remote_port, uint32_t isn) const {
+  const auto seq16 = static_cast<uint16_t>(isn >> 16);
+  if (static_cast<uint16_t>(isn) != PortMac(remote, local_port, remote_port, seq16)) {
+    return std::nullopt;
+  }
+  return seq16;
+}
+
+bool ProbeCodec::StampTagValid(const IpAddress& remote, uint16_t local_port, uint16_t remote_port,
+                               uint32_t sequence, uint64_t timestamp) const {
+  return static_cast<uint16_t>(timestamp) == PortMac(remote, local_port, remote_port, sequence);
 }
 
 void ProbeCodec::BuildProbe(uint32_t target, uint8_t flow, uint32_t seq, const IpAddress& source,
-                            absl::Time now, uint16_t error_estimate, ProbePacket* out) const {
+                            absl::Time now, uint16_t error_estimate, ProbePacket* out,
+                            uint8_t port_slot) const {
   const ProbeTarget& t = targets_[target];
   uint8_t* b = out->bytes.data();
   std::memset(b, 0, out->bytes.size());
@@ -217,26 +236,9 @@ void ProbeCodec::BuildProbe(uint32_t target, uint8_t flow, uint32_t seq, const I
       return;
     }
     case ProbeMethod::kTcpSyn: {
-      const uint16_t sport = SourcePort(target, flow);
-      const uint32_t isn =
-          static_cast<uint32_t>(seq16) << 16 | PortMac(t.address, sport, t.spec.port, seq16);
-      out->protocol = kProtoTcp;
-      out->source_port = sport;
-      out->destination_port = t.spec.port;
-      out->length = 24;
-      Put16(b, sport);
-      Put16(b + 2, t.spec.port);
-      Put32(b + 4, isn);
-      b[12] = 6 << 4;  // data offset: 24 bytes
-      b[13] = kTcpSyn;
-      Put16(b + 14, 64240);
-      b[20] = 2;  // MSS option
-      b[21] = 4;
-      Put16(b + 22, t.address.is_v6() ? 1440 : 1460);
-      InternetChecksum sum;
-      sum.AddPseudoHeader(source, t.address, kProtoTcp, static_cast<uint32_t>(out->length));
-      sum.Add(out->span());
-      Put16(b + 16, sum.Checksum());
+      uint8_t mss[4] = {2, 4, 0, 0};  // the MSS option
+      Put16(mss + 2, t.address.is_v6() ? 1440 : 1460);
+      BuildTcp(target, flow, seq16, source, port_slot, kTcpSyn, 0, 64240, mss, out);
       return;
     }
     case ProbeMethod::kStamp: {
@@ -257,24 +259,32 @@ void ProbeCodec::BuildProbe(uint32_t target, uint8_t flow, uint32_t seq, const I
 }
 
 void ProbeCodec::BuildTcpReset(uint32_t target, uint8_t flow, uint16_t seq16,
-                               const IpAddress& source, ProbePacket* out) const {
+                               const IpAddress& source, ProbePacket* out, uint8_t port_slot) const {
+  std::memset(out->bytes.data(), 0, out->bytes.size());
+  BuildTcp(target, flow, seq16, source, port_slot, kTcpRst, 1, 0, {}, out);
+}
+
+void ProbeCodec::BuildTcp(uint32_t target, uint8_t flow, uint16_t seq16, const IpAddress& source,
+                          uint8_t port_slot, uint8_t flags, uint32_t seq_offset, uint16_t window,
+                          absl::Span<const uint8_t> options, ProbePacket* out) const {
   const ProbeTarget& t = targets_[target];
   uint8_t* b = out->bytes.data();
-  std::memset(b, 0, out->bytes.size());
-  const uint16_t sport = SourcePort(target, flow);
+  const uint16_t sport = SourcePort(target, flow, port_slot);
   const uint32_t isn =
       static_cast<uint32_t>(seq16) << 16 | PortMac(t.address, sport, t.spec.port, seq16);
   out->protocol = kProtoTcp;
   out->source_port = sport;
   out->destination_port = t.spec.port;
-  out->length = 20;
+  out->length = 20 + options.size();
   Put16(b, sport);
   Put16(b + 2, t.spec.port);
-  Put32(b + 4, isn + 1);
-  b[12] = 5 << 4;
-  b[13] = kTcpRst;
+  Put32(b + 4, isn + seq_offset);
+  b[12] = static_cast<uint8_t>(out->length / 4 << 4);  // data offset in 32-bit words
+  b[13] = flags;
+  Put16(b + 14, window);
+  if (!options.empty()) std::memcpy(b + 20, options.data(), options.size());
   InternetChecksum sum;
-  sum.AddPseudoHeader(source, t.address, kProtoTcp, 20);
+  sum.AddPseudoHeader(source, t.address, kProtoTcp, static_cast<uint32_t>(out->length));
   sum.Add(out->span());
   Put16(b + 16, sum.Checksum());
 }
@@ -307,33 +317,15 @@ PacketClassification ProbeCodec::ClassifyIcmp(const IpPacketView& packet) const 
     if (code != 0) return Verdict(PacketVerdict::kUnrelated);
     const bool request = type == echo_request;
     const IpAddress& remote = request ? packet.destination : packet.source;
-    const auto target = FindTarget(remote, ProbeMethod::kIcmpEcho, 0);
-    if (!target) return Verdict(PacketVerdict::kUnrelated);
-    const uint16_t id = Get16(&l4[4]);
-    const auto flow = static_cast<uint16_t>(id - IcmpIdBase(remote));
-    // Another ping on this host uses other ids; only ours can be forged.
-    if (flow >= flows_) return Verdict(PacketVerdict::kUnrelated);
-    const uint16_t seq16 = Get16(&l4[6]);
-    const auto payload = l4.subspan(8);
-    const PacketVerdict bad = request ? PacketVerdict::kUnrelated : PacketVerdict::kForged;
-    if (payload.size() < kIcmpProbePayloadSize || payload[0] != kMagic0 || payload[1] != kMagic1 ||
-        payload[2] != flow) {
-      return Verdict(bad);
+    const auto m = MatchEcho(remote, l4);
+    if (!m) return Verdict(PacketVerdict::kUnrelated);
+    if (!EchoPayloadValid(remote, *m, l4.subspan(8))) {
+      return Verdict(request ? PacketVerdict::kUnrelated : PacketVerdict::kForged);
     }
-    const uint32_t seq = Get32(&payload[4]);
-    if (static_cast<uint16_t>(seq) != seq16 ||
-        Get64(&payload[8]) != IcmpMac(remote, id, seq, static_cast<uint8_t>(flow))) {
-      return Verdict(bad);
-    }
-    PacketClassification c;
-    c.verdict = request ? PacketVerdict::kRequest : PacketVerdict::kReply;
-    c.target = *target;
-    c.flow = static_cast<uint8_t>(flow);
-    c.seq16 = seq16;
-    c.seq_known = true;
-    return c;
+    return Matched(request ? PacketVerdict::kRequest : PacketVerdict::kReply, m->target, m->flow,
+                   m->seq16);
   }
-  const IcmpErrorKind kind = v6 ? ErrorKindV6(type, code) : ErrorKindV4(type, code);
+  const IcmpErrorKind kind = ErrorKind(v6, type, code);
   if (kind == IcmpErrorKind::kCount) return Verdict(PacketVerdict::kUnrelated);
   const auto inner = ParseIpPacket(l4.subspan(8));
   if (!inner || inner->source.family() != packet.source.family()) {
@@ -348,7 +340,6 @@ PacketClassification ProbeCodec::ClassifyQuoted(const IpPacketView& inner,
   if (l4.size() < 8) return Verdict(PacketVerdict::kUnrelated);
   const IpAddress& remote = inner.destination;
   PacketClassification c;
-  c.error = kind;
   switch (inner.protocol) {
     case kProtoIcmp:
     case kProtoIcmpV6: {
@@ -356,42 +347,26 @@ PacketClassification ProbeCodec::ClassifyQuoted(const IpPacketView& inner,
       if (v6 != remote.is_v6() || l4[0] != (v6 ? 128 : 8)) {
         return Verdict(PacketVerdict::kUnrelated);
       }
-      const auto target = FindTarget(remote, ProbeMethod::kIcmpEcho, 0);
-      if (!target) return Verdict(PacketVerdict::kUnrelated);
-      const uint16_t id = Get16(&l4[4]);
-      const auto flow = static_cast<uint16_t>(id - IcmpIdBase(remote));
-      if (flow >= flows_) return Verdict(PacketVerdict::kUnrelated);
-      c.seq16 = Get16(&l4[6]);
+      const auto m = MatchEcho(remote, l4);
+      if (!m) return Verdict(PacketVerdict::kUnrelated);
       // Routers may quote only 8 bytes of L4; when the payload is there it
       // must verify.
       const auto payload = l4.subspan(8);
-      if (payload.size() >= kIcmpProbePayloadSize) {
-        const uint32_t seq = Get32(&payload[4]);
-        if (payload[0] != kMagic0 || payload[1] != kMagic1 || payload[2] != flow ||
-            static_cast<uint16_t>(seq) != c.seq16 ||
-            Get64(&payload[8]) != IcmpMac(remote, id, seq, static_cast<uint8_t>(flow))) {
-          return Verdict(PacketVerdict::kForged);
-        }
+      if (payload.size() >= kIcmpProbePayloadSize && !EchoPayloadValid(remote, *m, payload)) {
+        return Verdict(PacketVerdict::kForged);
       }
-      c.target = *target;
-      c.flow = static_cast<uint8_t>(flow);
-      c.seq_known = true;
+      c = Matched(PacketVerdict::kIcmpError, m->target, m->flow, m->seq16);
       break;
     }
     case kProtoTcp: {
       const uint16_t sport = Get16(&l4[0]);
       const uint16_t dport = Get16(&l4[2]);
-      const auto flow = TcpFlow(sport);
+      const auto local = TcpFlow(sport);
       const auto target = FindTarget(remote, ProbeMethod::kTcpSyn, dport);
-      if (!flow || !target) return Verdict(PacketVerdict::kUnrelated);
-      const uint32_t isn = Get32(&l4[4]);
-      c.seq16 = static_cast<uint16_t>(isn >> 16);
-      if (static_cast<uint16_t>(isn) != PortMac(remote, sport, dport, c.seq16)) {
-        return Verdict(PacketVerdict::kForged);
-      }
-      c.target = *target;
-      c.flow = *flow;
-      c.seq_known = true;
+      if (!local || !target) return Verdict(PacketVerdict::kUnrelated);
+      const auto seq16 = IsnSeq16(remote, sport, dport, Get32(&l4[4]));
+      if (!seq16) return Verdict(PacketVerdict::kForged);
+      c = Matched(PacketVerdict::kIcmpError, *target, local->flow, *seq16, local->slot);
       break;
     }
     case kProtoUdp: {
@@ -400,23 +375,24 @@ PacketClassification ProbeCodec::ClassifyQuoted(const IpPacketView& inner,
       const auto flow = StampFlow(sport);
       const auto target = FindTarget(remote, ProbeMethod::kStamp, dport);
       if (!flow || !target) return Verdict(PacketVerdict::kUnrelated);
-      c.target = *target;
-      c.flow = *flow;
       const auto sender = StampSenderPacket::Decode(l4.subspan(8));
-      if (sender) {
-        if (static_cast<uint16_t>(sender->timestamp) !=
-            PortMac(remote, sport, dport, sender->sequence)) {
-          return Verdict(PacketVerdict::kForged);
-        }
-        c.seq16 = static_cast<uint16_t>(sender->sequence);
-        c.seq_known = true;
+      if (!sender) {  // quoted too short: the flow is known, the probe not
+        c.verdict = PacketVerdict::kIcmpError;
+        c.target = *target;
+        c.flow = *flow;
+        break;
       }
+      if (!StampTagValid(remote, sport, dport, sender->sequence, sender->timestamp)) {
+        return Verdict(PacketVerdict::kForged);
+      }
+      c = Matched(PacketVerdict::kIcmpError, *target, *flow,
+                  static_cast<uint16_t>(sender->sequence));
       break;
     }
     default:
       return Verdict(PacketVerdict::kUnrelated);
   }
-  c.verdict = PacketVerdict::kIcmpError;
+  c.error = kind;
   return c;
 }
 
@@ -428,39 +404,23 @@ PacketClassification ProbeCodec::ClassifyTcp(const IpPacketView& packet) const {
   const uint8_t flags = l4[13];
   if ((flags & (kTcpSyn | kTcpAck | kTcpRst | kTcpFin)) == kTcpSyn) {
     // Possibly our SYN leaving.
-    const auto flow = TcpFlow(sport);
+    const auto local = TcpFlow(sport);
     const auto target = FindTarget(packet.destination, ProbeMethod::kTcpSyn, dport);
-    if (!flow || !target) return Verdict(PacketVerdict::kUnrelated);
-    const uint32_t isn = Get32(&l4[4]);
-    const auto seq16 = static_cast<uint16_t>(isn >> 16);
-    if (static_cast<uint16_t>(isn) != PortMac(packet.destination, sport, dport, seq16)) {
-      return Verdict(PacketVerdict::kUnrelated);
-    }
-    PacketClassification c;
-    c.verdict = PacketVerdict::kRequest;
-    c.target = *target;
-    c.flow = *flow;
-    c.seq16 = seq16;
-    c.seq_known = true;
-    return c;
+    if (!local || !target) return Verdict(PacketVerdict::kUnrelated);
+    const auto seq16 = IsnSeq16(packet.destination, sport, dport, Get32(&l4[4]));
+    if (!seq16) return Verdict(PacketVerdict::kUnrelated);
+    return Matched(PacketVerdict::kRequest, *target, local->flow, *seq16, local->slot);
   }
-  const auto flow = TcpFlow(dport);
+  const auto local = TcpFlow(dport);
   const auto target = FindTarget(packet.source, ProbeMethod::kTcpSyn, sport);
-  if (!flow || !target) return Verdict(PacketVerdict::kUnrelated);
+  if (!local || !target) return Verdict(PacketVerdict::kUnrelated);
   const bool syn_ack = (flags & (kTcpSyn | kTcpAck)) == (kTcpSyn | kTcpAck);
   const bool rst_ack = (flags & (kTcpRst | kTcpAck)) == (kTcpRst | kTcpAck);
   if (!syn_ack && !rst_ack) return Verdict(PacketVerdict::kUnrelated);
-  const uint32_t isn = Get32(&l4[8]) - 1;
-  const auto seq16 = static_cast<uint16_t>(isn >> 16);
-  if (static_cast<uint16_t>(isn) != PortMac(packet.source, dport, sport, seq16)) {
-    return Verdict(PacketVerdict::kForged);
-  }
-  PacketClassification c;
-  c.verdict = PacketVerdict::kReply;
-  c.target = *target;
-  c.flow = *flow;
-  c.seq16 = seq16;
-  c.seq_known = true;
+  const auto seq16 = IsnSeq16(packet.source, dport, sport, Get32(&l4[8]) - 1);
+  if (!seq16) return Verdict(PacketVerdict::kForged);
+  PacketClassification c =
+      Matched(PacketVerdict::kReply, *target, local->flow, *seq16, local->slot);
   c.tcp_syn_ack = syn_ack && (flags & kTcpRst) == 0;
   return c;
 }
@@ -477,33 +437,24 @@ PacketClassification ProbeCodec::ClassifyUdp(const IpPacketView& packet) const {
   if (const auto flow = StampFlow(sport)) {
     if (const auto target = FindTarget(packet.destination, ProbeMethod::kStamp, dport)) {
       const auto sender = StampSenderPacket::Decode(payload);
-      if (!sender || static_cast<uint16_t>(sender->timestamp) !=
-                         PortMac(packet.destination, sport, dport, sender->sequence)) {
+      if (!sender ||
+          !StampTagValid(packet.destination, sport, dport, sender->sequence, sender->timestamp)) {
         return Verdict(PacketVerdict::kUnrelated);
       }
-      PacketClassification c;
-      c.verdict = PacketVerdict::kRequest;
-      c.target = *target;
-      c.flow = *flow;
-      c.seq16 = static_cast<uint16_t>(sender->sequence);
-      c.seq_known = true;
-      return c;
+      return Matched(PacketVerdict::kRequest, *target, *flow,
+                     static_cast<uint16_t>(sender->sequence));
     }
   }
   const auto flow = StampFlow(dport);
   const auto target = FindTarget(packet.source, ProbeMethod::kStamp, sport);
   if (!flow || !target) return Verdict(PacketVerdict::kUnrelated);
   const auto reflected = StampReflectorPacket::Decode(payload);
-  if (!reflected || static_cast<uint16_t>(reflected->sender_timestamp) !=
-                        PortMac(packet.source, dport, sport, reflected->sender_sequence)) {
+  if (!reflected || !StampTagValid(packet.source, dport, sport, reflected->sender_sequence,
+                                   reflected->sender_timestamp)) {
     return Verdict(PacketVerdict::kForged);
   }
-  PacketClassification c;
-  c.verdict = PacketVerdict::kReply;
-  c.target = *target;
-  c.flow = *flow;
-  c.seq16 = static_cast<uint16_t>(reflected->sender_sequence);
-  c.seq_known = true;
+  PacketClassification c = Matched(PacketVerdict::kReply, *target, *flow,
+                                   static_cast<uint16_t>(reflected->sender_sequence));
   c.stamp = reflected;
   return c;
 }

@@ -9,8 +9,12 @@
 //     "Vt" f 0 | s (4) | MAC64(K; A, id, s, f) (8) | 0 (6) | compensator (2);
 //     the compensator keeps the ICMP checksum constant per flow (Paris-style:
 //     routers hashing on the first L4 bytes keep a flow on one path).
-//   TCP SYN: source port = tcp_base_port + f, ISN = seq16 << 16 |
-//     MAC16(K; A, sport, dport, seq16); SYN-ACK or RST acks ISN + 1.
+//   TCP SYN: source port = tcp_base_port + f * kTcpPortsPerFlow + i, where i
+//     picks one of the flow's pool of ports (the prober takes the lowest port
+//     with no probe in flight, so a flow keeps one 5-tuple whenever it probes
+//     slower than the RTT and never reuses a tuple that is still in flight);
+//     ISN = seq16 << 16 | MAC16(K; A, sport, dport, seq16); SYN-ACK or RST
+//     acks ISN + 1.
 //   STAMP: source port = the f-th UDP socket's port, sequence = s, and the
 //     low 16 bits of the sender timestamp (≈15 µs of an NTP fraction) =
 //     MAC16(K; A, sport, dport, s). RTT and one-way delays use capture
@@ -41,6 +45,9 @@
 namespace vantage::probe {
 
 inline constexpr int kMaxFlowsPerTarget = 16;
+// TCP source ports per flow (see above); the pool spans
+// kMaxFlowsPerTarget * kTcpPortsPerFlow ports from tcp_base_port.
+inline constexpr int kTcpPortsPerFlow = 32;
 inline constexpr size_t kIcmpProbePayloadSize = 24;
 
 // The bytes of one probe from the L4 header on (the kernel adds the IP header).
@@ -66,6 +73,8 @@ struct PacketClassification {
   uint32_t target = 0;
   uint8_t flow = 0;
   uint16_t seq16 = 0;
+  // TCP: which of the flow's pool of source ports (0 for other methods).
+  uint8_t port_slot = 0;
   // False for ICMP errors quoting too little to identify the probe (then only
   // target and flow are known).
   bool seq_known = false;
@@ -94,27 +103,59 @@ class ProbeCodec {
   size_t target_count() const { return targets_.size(); }
   int flows() const { return flows_; }
   uint16_t IcmpId(uint32_t target, uint8_t flow) const;
-  uint16_t SourcePort(uint32_t target, uint8_t flow) const;
+  // `port_slot` (< kTcpPortsPerFlow) picks a TCP port from the flow's pool.
+  uint16_t SourcePort(uint32_t target, uint8_t flow, uint8_t port_slot = 0) const;
 
   // `source` is the local address the kernel will send from (it is in the
   // TCP pseudo-header). `now` fills STAMP's sender timestamp;
   // `error_estimate` its error estimate.
   void BuildProbe(uint32_t target, uint8_t flow, uint32_t seq, const IpAddress& source,
-                  absl::Time now, uint16_t error_estimate, ProbePacket* out) const;
+                  absl::Time now, uint16_t error_estimate, ProbePacket* out,
+                  uint8_t port_slot = 0) const;
   // The RST that closes the half-open connection a SYN-ACK opened.
   void BuildTcpReset(uint32_t target, uint8_t flow, uint16_t seq16, const IpAddress& source,
-                     ProbePacket* out) const;
+                     ProbePacket* out, uint8_t port_slot = 0) const;
 
   PacketClassification Classify(const IpPacketView& packet) const;
 
  private:
+  // A (flow, port slot) from a local port.
+  struct LocalPort {
+    uint8_t flow;
+    uint8_t slot;
+  };
+  // An ICMP echo that names one of our targets and flows.
+  struct EchoMatch {
+    uint32_t target;
+    uint8_t flow;
+    uint16_t id;
+    uint16_t seq16;
+  };
+
+  // Our TCP segment to `target` from the flow's pool port: keyed ISN +
+  // `seq_offset`, `flags`, `window`, `options` (a multiple of 4 bytes) and
+  // the checksum; the rest of `out` must be zero.
+  void BuildTcp(uint32_t target, uint8_t flow, uint16_t seq16, const IpAddress& source,
+                uint8_t port_slot, uint8_t flags, uint32_t seq_offset, uint16_t window,
+                absl::Span<const uint8_t> options, ProbePacket* out) const;
   uint16_t IcmpIdBase(const IpAddress& address) const;
   uint64_t IcmpMac(const IpAddress& address, uint16_t id, uint32_t seq, uint8_t flow) const;
   uint16_t PortMac(const IpAddress& address, uint16_t sport, uint16_t dport, uint32_t seq) const;
   std::optional<uint32_t> FindTarget(const IpAddress& address, ProbeMethod method,
                                      uint16_t port) const;
   std::optional<uint8_t> StampFlow(uint16_t local_port) const;
-  std::optional<uint8_t> TcpFlow(uint16_t local_port) const;
+  std::optional<LocalPort> TcpFlow(uint16_t local_port) const;
+  // The echo header (8 bytes of `l4`) of a probe towards `remote`.
+  std::optional<EchoMatch> MatchEcho(const IpAddress& remote, absl::Span<const uint8_t> l4) const;
+  // Whether an echo's payload carries our magic, flow, sequence and MAC.
+  bool EchoPayloadValid(const IpAddress& remote, const EchoMatch& m,
+                        absl::Span<const uint8_t> payload) const;
+  // The seq16 an ISN carries when its MAC verifies.
+  std::optional<uint16_t> IsnSeq16(const IpAddress& remote, uint16_t local_port,
+                                   uint16_t remote_port, uint32_t isn) const;
+  // Whether a STAMP (sequence, timestamp) pair carries a valid MAC.
+  bool StampTagValid(const IpAddress& remote, uint16_t local_port, uint16_t remote_port,
+                     uint32_t sequence, uint64_t timestamp) const;
 
   PacketClassification ClassifyIcmp(const IpPacketView& packet) const;
   PacketClassification ClassifyTcp(const IpPacketView& packet) const;
@@ -126,6 +167,7 @@ class ProbeCodec {
   uint16_t tcp_base_port_;
   std::vector<uint16_t> stamp_ports_;
   std::vector<ProbeTarget> targets_;
+  std::vector<uint16_t> icmp_id_base_;  // per target: IcmpIdBase(address), computed once
   absl::flat_hash_map<ProbeTarget, uint32_t> index_;
 };
 

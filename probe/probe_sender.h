@@ -10,10 +10,18 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "core/ip_address.h"
 #include "probe/probe_codec.h"
 
 namespace vantage::probe {
+
+// One probe of a batch; `destination` must stay valid during SendBatch.
+struct OutgoingProbe {
+  const IpAddress* destination = nullptr;
+  ProbePacket packet;
+  int flow = 0;
+};
 
 class ProbeSender {
  public:
@@ -27,6 +35,17 @@ class ProbeSender {
   // Sends one probe; `flow` selects the STAMP socket.
   [[nodiscard]] virtual absl::Status Send(const IpAddress& destination, const ProbePacket& packet,
                                           int flow) = 0;
+  // Sends `probes` in order, setting ok[i] (ok.size() == probes.size()) to
+  // whether probe i left; returns how many did. Senders that can hand many
+  // packets to the kernel in one call (sendmmsg) override it.
+  virtual size_t SendBatch(absl::Span<const OutgoingProbe> probes, absl::Span<bool> ok) {
+    size_t sent = 0;
+    for (size_t i = 0; i < probes.size(); ++i) {
+      ok[i] = Send(*probes[i].destination, probes[i].packet, probes[i].flow).ok();
+      sent += ok[i] ? 1 : 0;
+    }
+    return sent;
+  }
 };
 
 }  // namespace vantage::probe

@@ -6,8 +6,10 @@
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -52,6 +54,11 @@ absl::StatusOr<int> OpenRaw(int family, int protocol) {
   // Large send buffers let bursts leave without EAGAIN.
   int size = 4 << 20;
   (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  if (family == AF_INET) {
+    // DF on: the kernel then sets IP ID 0 instead of hashing one per packet.
+    int probe = IP_PMTUDISC_PROBE;
+    (void)setsockopt(fd, IPPROTO_IP, IP_MTU_DISCOVER, &probe, sizeof(probe));
+  }
   return fd;
 }
 
@@ -137,16 +144,11 @@ absl::StatusOr<std::vector<uint16_t>> RawSocketProbeSender::OpenStampSockets(int
   return ports;
 }
 
-absl::Status RawSocketProbeSender::Send(const IpAddress& destination, const ProbePacket& packet,
-                                        int flow) {
-  sockaddr_storage ss{};
-  socklen_t len = 0;
-  int fd = -1;
+bool RawSocketProbeSender::Address(const IpAddress& destination, const ProbePacket& packet,
+                                   int flow, int* fd, sockaddr_storage* ss, socklen_t* len) const {
   if (packet.protocol == IPPROTO_UDP) {
-    if (flow < 0 || static_cast<size_t>(flow) >= udp_.size()) {
-      return absl::FailedPreconditionError("STAMP probe without its flow socket");
-    }
-    fd = udp_[static_cast<size_t>(flow)];
+    if (flow < 0 || static_cast<size_t>(flow) >= udp_.size()) return false;
+    *fd = udp_[static_cast<size_t>(flow)];
     // The flow sockets are AF_INET6: IPv4 destinations go as v4-mapped.
     sockaddr_in6 sin6{};
     sin6.sin6_family = AF_INET6;
@@ -158,22 +160,77 @@ absl::Status RawSocketProbeSender::Send(const IpAddress& destination, const Prob
     } else {
       std::memcpy(&sin6.sin6_addr, destination.bytes(), 16);
     }
-    std::memcpy(&ss, &sin6, sizeof(sin6));
-    len = sizeof(sin6);
+    std::memcpy(ss, &sin6, sizeof(sin6));
+    *len = sizeof(sin6);
+    return true;
+  }
+  // Raw sockets take no port: sin_port/sin6_port must be 0 (for IPv6 raw
+  // sockets a non-zero port is rejected).
+  *len = Endpoint(destination, 0).ToSockaddr(ss);
+  if (packet.protocol == IPPROTO_TCP) {
+    *fd = destination.is_v4() ? tcp4_ : tcp6_;
   } else {
-    // Raw sockets take no port: sin_port/sin6_port must be 0 (for IPv6 raw
-    // sockets a non-zero port is rejected).
-    len = Endpoint(destination, 0).ToSockaddr(&ss);
-    if (packet.protocol == IPPROTO_TCP) {
-      fd = destination.is_v4() ? tcp4_ : tcp6_;
-    } else {
-      fd = destination.is_v4() ? icmp4_ : icmp6_;
-    }
+    *fd = destination.is_v4() ? icmp4_ : icmp6_;
+  }
+  return true;
+}
+
+absl::Status RawSocketProbeSender::Send(const IpAddress& destination, const ProbePacket& packet,
+                                        int flow) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  int fd = -1;
+  if (!Address(destination, packet, flow, &fd, &ss, &len)) {
+    return absl::FailedPreconditionError("STAMP probe without its flow socket");
   }
   const ssize_t n =
       sendto(fd, packet.bytes.data(), packet.length, 0, reinterpret_cast<sockaddr*>(&ss), len);
   if (n < 0) return Errno(absl::StrCat("sendto ", destination.ToString()));
   return absl::OkStatus();
+}
+
+size_t RawSocketProbeSender::SendBatch(absl::Span<const OutgoingProbe> probes,
+                                       absl::Span<bool> ok) {
+  constexpr size_t kMaxBatch = 64;
+  std::array<mmsghdr, kMaxBatch> messages;
+  std::array<iovec, kMaxBatch> iov;
+  std::array<sockaddr_storage, kMaxBatch> addresses;
+  size_t sent = 0;
+  size_t i = 0;
+  while (i < probes.size()) {
+    // A run of probes for one socket, at most kMaxBatch long.
+    int fd = -1;
+    size_t n = 0;
+    while (i + n < probes.size() && n < kMaxBatch) {
+      const OutgoingProbe& p = probes[i + n];
+      int probe_fd = -1;
+      socklen_t len = 0;
+      if (!Address(*p.destination, p.packet, p.flow, &probe_fd, &addresses[n], &len)) break;
+      if (n > 0 && probe_fd != fd) break;
+      fd = probe_fd;
+      iov[n] = iovec{const_cast<uint8_t*>(p.packet.bytes.data()), p.packet.length};
+      messages[n] = mmsghdr{};
+      messages[n].msg_hdr.msg_name = &addresses[n];
+      messages[n].msg_hdr.msg_namelen = len;
+      messages[n].msg_hdr.msg_iov = &iov[n];
+      messages[n].msg_hdr.msg_iovlen = 1;
+      ++n;
+    }
+    if (n == 0) {  // no socket for this probe
+      ok[i++] = false;
+      continue;
+    }
+    const int rc = sendmmsg(fd, messages.data(), static_cast<unsigned>(n), 0);
+    if (rc <= 0) {  // the first of the run failed; the rest go in the next call
+      if (rc < 0 && errno == EINTR) continue;
+      ok[i++] = false;
+      continue;
+    }
+    for (int k = 0; k < rc; ++k) ok[i + static_cast<size_t>(k)] = true;
+    i += static_cast<size_t>(rc);
+    sent += static_cast<size_t>(rc);
+  }
+  return sent;
 }
 
 }  // namespace vantage::probe

@@ -6,11 +6,18 @@
 // only waste memory. (UDP replies still find a socket, so the kernel sends no
 // port-unreachable back to the reflector.)
 //
+// Batches go out with one sendmmsg(2) per run of probes that share a socket.
+// IPv4 probes carry DF (IP_PMTUDISC_PROBE): they are far below any MTU, and
+// with DF the kernel leaves the IP ID 0 (RFC 6864) instead of drawing one
+// from its shared ID generator for every packet.
+//
 // Needs CAP_NET_RAW; Create fails with PermissionDenied and a message saying
 // so when it is missing.
 //
 // Thread model: the prober's EventLoop thread.
 #pragma once
+
+#include <sys/socket.h>
 
 #include <memory>
 #include <vector>
@@ -30,9 +37,13 @@ class RawSocketProbeSender final : public ProbeSender {
   absl::StatusOr<std::vector<uint16_t>> OpenStampSockets(int flows) override;
   [[nodiscard]] absl::Status Send(const IpAddress& destination, const ProbePacket& packet,
                                   int flow) override;
+  size_t SendBatch(absl::Span<const OutgoingProbe> probes, absl::Span<bool> ok) override;
 
  private:
   RawSocketProbeSender() = default;
+  // The socket and destination address of a probe (false: no such socket).
+  bool Address(const IpAddress& destination, const ProbePacket& packet, int flow, int* fd,
+               sockaddr_storage* ss, socklen_t* len) const;
 
   int icmp4_ = -1;
   int icmp6_ = -1;

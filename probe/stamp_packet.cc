@@ -3,27 +3,13 @@
 #include <cmath>
 #include <cstring>
 
+#include "probe/internal/big_endian.h"
+
 namespace vantage::probe {
 namespace {
 
 // Seconds from 1900-01-01 to 1970-01-01.
 constexpr int64_t kNtpUnixOffset = 2'208'988'800;
-
-void Put16(uint8_t* p, uint16_t v) {
-  p[0] = static_cast<uint8_t>(v >> 8);
-  p[1] = static_cast<uint8_t>(v);
-}
-void Put32(uint8_t* p, uint32_t v) {
-  Put16(p, static_cast<uint16_t>(v >> 16));
-  Put16(p + 2, static_cast<uint16_t>(v));
-}
-void Put64(uint8_t* p, uint64_t v) {
-  Put32(p, static_cast<uint32_t>(v >> 32));
-  Put32(p + 4, static_cast<uint32_t>(v));
-}
-uint16_t Get16(const uint8_t* p) { return static_cast<uint16_t>(p[0] << 8 | p[1]); }
-uint32_t Get32(const uint8_t* p) { return static_cast<uint32_t>(Get16(p)) << 16 | Get16(p + 2); }
-uint64_t Get64(const uint8_t* p) { return static_cast<uint64_t>(Get32(p)) << 32 | Get32(p + 4); }
 
 }  // namespace
 

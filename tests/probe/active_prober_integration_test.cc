@@ -111,6 +111,25 @@ void ExpectAllAnswered(const PingResult& result, int count) {
   }
 }
 
+// A non-blocking TCP listener on an ephemeral port of `address`; -1 on failure.
+int Listen(const IpAddress& address, uint16_t* port) {
+  const int fd = socket(address.is_v4() ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  sockaddr_storage ss{};
+  socklen_t len = Endpoint(address, 0).ToSockaddr(&ss);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || listen(fd, 64) != 0) {
+    close(fd);
+    return -1;
+  }
+  len = sizeof(ss);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  *port = (*Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&ss))).port();
+  return fd;
+}
+
 class LoopbackTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -146,21 +165,39 @@ TEST_F(LoopbackTest, AllMethodsAndFamiliesAreMatched) {
 TEST_F(LoopbackTest, SynAckIsResetWithoutAFullConnection) {
   for (const char* a : {"127.0.0.1", "::1"}) {
     const IpAddress address = Ip(a);
-    const int fd = socket(address.is_v4() ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    uint16_t port = 0;
+    const int fd = Listen(address, &port);
     ASSERT_GE(fd, 0);
-    sockaddr_storage ss{};
-    socklen_t len = Endpoint(address, 0).ToSockaddr(&ss);
-    ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&ss), len), 0);
-    ASSERT_EQ(listen(fd, 16), 0);
-    len = sizeof(ss);
-    ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len), 0);
-    const uint16_t port = (*Endpoint::FromSockaddr(reinterpret_cast<sockaddr*>(&ss))).port();
     auto result = PingSession::Run(Quick({{address, Method(absl::StrCat("tcp:", port))}}));
     ASSERT_TRUE(result.ok()) << result.status();
     ExpectAllAnswered(*result, 5);
     // The SYN-ACKs were reset: nothing ever completed the handshake.
     EXPECT_LT(accept(fd, nullptr, nullptr), 0);
     EXPECT_EQ(errno, EAGAIN);
+    close(fd);
+  }
+}
+
+// Bursts of SYNs to one listener, all sent before the first SYN-ACK comes
+// back (faster than the RTT): on a single 5-tuple the listener's kernel takes
+// every SYN after the first for a retransmission of the half-open connection
+// and drops it. Each pending SYN must leave from its own pool port.
+TEST_F(LoopbackTest, TcpBurstsFasterThanTheRttAreAllAnswered) {
+  for (const char* a : {"127.0.0.1", "::1"}) {
+    SCOPED_TRACE(a);
+    const IpAddress address = Ip(a);
+    uint16_t port = 0;
+    const int fd = Listen(address, &port);
+    ASSERT_GE(fd, 0);
+    PingOptions o = Quick({{address, Method(absl::StrCat("tcp:", port))}});
+    o.flows = 1;
+    o.burst = 8;
+    auto result = PingSession::Run(o);
+    ASSERT_TRUE(result.ok()) << result.status();
+    ExpectAllAnswered(*result, 5 * 8);
+    EXPECT_EQ(result->counters.tcp_ports_exhausted, 0u);
+    EXPECT_EQ(result->counters.send_errors, 0u);
+    EXPECT_LT(accept(fd, nullptr, nullptr), 0);  // never a full connection
     close(fd);
   }
 }

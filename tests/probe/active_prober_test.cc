@@ -320,24 +320,44 @@ TEST_F(ActiveProberTest, GlobalRateCeilingDelaysButNeverDrops) {
 }
 
 TEST_F(ActiveProberTest, BurstsSpreadOverStableFlows) {
-  Make(Opts([](ActiveProber::Options& o) {
+  auto options = Opts([](ActiveProber::Options& o) {
     o.flows = 4;
     o.burst = 8;
     o.interval = absl::Milliseconds(100);
     o.random_phase = false;
     o.jitter = 0;
     o.rounds = 2;
-  }));
+  });
+  // ICMP: each flow keeps one identifier.
+  Make(options);
+  const uint32_t icmp = Add("198.18.1.1");
+  ASSERT_TRUE(prober_->Start().ok());
+  ASSERT_EQ(sender_.sent.size(), 8u);
+  for (size_t i = 0; i < 8; ++i) {
+    const auto& b = sender_.sent[i].packet.bytes;
+    EXPECT_EQ(static_cast<uint16_t>(b[4] << 8 | b[5]),
+              prober_->codec().IcmpId(icmp, static_cast<uint8_t>(i % 4)));
+  }
+  // TCP: every SYN of flow f leaves from flow f's own pool of ports; the
+  // unanswered SYNs stay in flight, so each takes the next port of its pool.
+  sender_.sent.clear();
+  Make(options);
   const uint32_t t = Add("198.18.1.1", "tcp:80");
   ASSERT_TRUE(prober_->Start().ok());
   Step(absl::Milliseconds(100));
   ASSERT_EQ(sender_.sent.size(), 16u);
-  std::array<std::set<uint16_t>, 4> ports;
-  for (size_t i = 0; i < sender_.sent.size(); ++i) {
-    ports[i % 4].insert(sender_.sent[i].packet.source_port);
+  std::array<std::set<uint16_t>, 4> pools;
+  for (uint8_t f = 0; f < 4; ++f) {
+    for (uint8_t slot = 0; slot < kTcpPortsPerFlow; ++slot) {
+      pools[f].insert(prober_->codec().SourcePort(t, f, slot));
+    }
   }
-  for (const auto& p : ports) EXPECT_EQ(p.size(), 1u);  // one 5-tuple per flow
-  EXPECT_NE(*ports[0].begin(), *ports[1].begin());
+  std::set<uint16_t> all;
+  for (size_t i = 0; i < sender_.sent.size(); ++i) {
+    EXPECT_TRUE(pools[i % 4].contains(sender_.sent[i].packet.source_port)) << i;
+    all.insert(sender_.sent[i].packet.source_port);
+  }
+  EXPECT_EQ(all.size(), 16u);  // no 5-tuple reused while in flight
   Step(absl::Seconds(3));
   auto reports = prober_->TakeWindow();
   for (uint8_t f = 0; f < 4; ++f) {
@@ -362,6 +382,113 @@ TEST_F(ActiveProberTest, SendFailuresAreNotCountedAsSent) {
   EXPECT_TRUE(prober_->TakeWindow().empty());
 }
 
+// A SYN on a 5-tuple that still has one in flight is dropped by the
+// target's kernel as a retransmission: each pending SYN holds its own port.
+TEST_F(ActiveProberTest, TcpNeverReusesAFiveTupleWithAProbeInFlight) {
+  Make(Opts([](ActiveProber::Options& o) {
+    o.burst = kTcpPortsPerFlow + 4;
+    o.interval = absl::Milliseconds(100);
+    o.random_phase = false;
+    o.jitter = 0;
+    o.rounds = 2;
+    o.timeout = absl::Milliseconds(50);
+    o.capture_grace = absl::Milliseconds(10);
+  }));
+  const uint32_t t = Add("198.18.1.1", "tcp:443");
+  ASSERT_TRUE(prober_->Start().ok());
+  // Round 1: the pool has kTcpPortsPerFlow ports; the 4 beyond are counted.
+  ASSERT_EQ(sender_.sent.size(), static_cast<size_t>(kTcpPortsPerFlow));
+  std::set<uint16_t> ports;
+  for (const auto& p : sender_.sent) ports.insert(p.packet.source_port);
+  EXPECT_EQ(ports.size(), static_cast<size_t>(kTcpPortsPerFlow));
+  EXPECT_EQ(prober_->counters().tcp_ports_exhausted, 4u);
+  // Half are answered (RST-ACK) and free their ports again; the rest time out.
+  for (size_t i = 0; i < sender_.sent.size(); i += 2) {
+    source_.Push(Wire(), RequestPacket(sender_.sent[i]));
+    source_.Push(Wire(absl::Microseconds(100)), ReplyPacket(sender_.sent[i], true));
+  }
+  prober_->DrainCaptures();
+  Step(absl::Milliseconds(100));
+  // Round 2: by 100 ms all of round 1 is resolved (timeout + grace = 60 ms),
+  // so every port is free again and they are taken lowest first.
+  ASSERT_EQ(sender_.sent.size(), 2u * kTcpPortsPerFlow);
+  for (int i = 0; i < kTcpPortsPerFlow; ++i) {
+    EXPECT_EQ(sender_.sent[static_cast<size_t>(kTcpPortsPerFlow + i)].packet.source_port,
+              prober_->codec().SourcePort(t, 0, static_cast<uint8_t>(i)));
+  }
+  EXPECT_EQ(prober_->counters().tcp_ports_exhausted, 8u);
+  Step(absl::Seconds(1));
+  EXPECT_TRUE(prober_->Finished());
+  const auto reports = prober_->TakeWindow();
+  const FlowReport* r = Find(reports, t, 0);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->sent, 2u * kTcpPortsPerFlow);
+  EXPECT_EQ(r->received, static_cast<uint64_t>(kTcpPortsPerFlow / 2));
+  EXPECT_EQ(r->sent, r->received + r->lost);
+}
+
+TEST_F(ActiveProberTest, APendingProbeFreesItsPortOnlyWhenResolved) {
+  Make(Opts([](ActiveProber::Options& o) {
+    o.interval = absl::Milliseconds(10);
+    o.random_phase = false;
+    o.jitter = 0;
+    o.rounds = 3;
+    o.timeout = absl::Milliseconds(500);
+  }));
+  const uint32_t t = Add("198.18.1.1", "tcp:80");
+  ASSERT_TRUE(prober_->Start().ok());
+  Step(absl::Milliseconds(10));
+  // Probing faster than the RTT: the second SYN takes the next port.
+  ASSERT_EQ(sender_.sent.size(), 2u);
+  EXPECT_EQ(sender_.sent[0].packet.source_port, prober_->codec().SourcePort(t, 0, 0));
+  EXPECT_EQ(sender_.sent[1].packet.source_port, prober_->codec().SourcePort(t, 0, 1));
+  // The first is answered: its port is the lowest free one again.
+  source_.Push(Wire(), RequestPacket(sender_.sent[0]));
+  source_.Push(Wire(absl::Microseconds(100)), ReplyPacket(sender_.sent[0]));
+  prober_->DrainCaptures();
+  Step(absl::Milliseconds(10));
+  ASSERT_EQ(sender_.sent.size(), 4u);  // 2 SYNs and the RST for the SYN-ACK
+  EXPECT_EQ(sender_.sent[2].packet.bytes[13], 0x04);
+  EXPECT_EQ(sender_.sent[2].packet.source_port, prober_->codec().SourcePort(t, 0, 0));
+  EXPECT_EQ(sender_.sent[3].packet.source_port, prober_->codec().SourcePort(t, 0, 0));
+  EXPECT_EQ(prober_->counters().tcp_ports_exhausted, 0u);
+}
+
+// The in-flight ring of a flow is sized for its interval and memory (at most
+// 4096 slots): a flow sending faster than that gives up its oldest pending
+// probes, counted as lost and as evicted, never silently.
+TEST_F(ActiveProberTest, EvictedProbesAreCountedAsLost) {
+  Make(Opts([](ActiveProber::Options& o) {
+    o.interval = absl::Milliseconds(1);
+    o.random_phase = false;
+    o.jitter = 0;
+    o.rounds = 4200;
+    o.timeout = absl::Seconds(10);
+    o.memory = absl::Seconds(10);
+    o.max_pps = 1e6;
+  }));
+  const uint32_t t = Add("198.18.1.1");
+  ASSERT_TRUE(prober_->Start().ok());
+  for (int i = 0; i < 4199; ++i) Step(absl::Milliseconds(1));
+  ASSERT_EQ(sender_.sent.size(), 4200u);
+  EXPECT_EQ(prober_->counters().evicted, 4200u - 4096u);
+  // The newest probes are still matched.
+  source_.Push(Wire(), RequestPacket(sender_.sent.back()));
+  source_.Push(Wire(absl::Microseconds(50)), ReplyPacket(sender_.sent.back()));
+  // The first one's slot now holds another probe: its reply is stale.
+  source_.Push(Wire(absl::Microseconds(60)), ReplyPacket(sender_.sent.front()));
+  prober_->DrainCaptures();
+  EXPECT_EQ(prober_->counters().stale, 1u);
+  Step(absl::Seconds(11));
+  EXPECT_TRUE(prober_->Finished());
+  const auto reports = prober_->TakeWindow();
+  const FlowReport* r = Find(reports, t, 0);
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->sent, 4200u);
+  EXPECT_EQ(r->received, 1u);
+  EXPECT_EQ(r->lost, 4199u);
+}
+
 TEST_F(ActiveProberTest, MemoryPerTargetStaysUnderOneKibibyteAtTenThousandTargets) {
   Make(Opts([](ActiveProber::Options& o) {
     o.interval = absl::Milliseconds(100);
@@ -370,6 +497,7 @@ TEST_F(ActiveProberTest, MemoryPerTargetStaysUnderOneKibibyteAtTenThousandTarget
     o.max_pps = 1e6;
     o.bucket_burst = 1e6;
   }));
+  prober_->ReserveTargets(10'000);
   for (int i = 0; i < 10'000; ++i) {
     const uint8_t b[4] = {198, 18, static_cast<uint8_t>(i >> 8), static_cast<uint8_t>(i)};
     ASSERT_TRUE(prober_->AddTarget({IpAddress::V4Bytes(b), {}}).ok());
@@ -390,6 +518,8 @@ TEST_F(ActiveProberTest, MemoryPerTargetStaysUnderOneKibibyteAtTenThousandTarget
   const size_t bytes = prober_->ApproximateBytesPerTarget();
   RecordProperty("bytes_per_target", static_cast<int>(bytes));
   EXPECT_LT(bytes, 1024u);
+  // The in-flight rings (100 ms interval, 5 s memory): 64 slots of 16 bytes.
+  EXPECT_EQ(prober_->InFlightBytesPerTarget(), 64u * 16u);
 }
 
 }  // namespace

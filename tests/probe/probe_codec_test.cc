@@ -114,6 +114,48 @@ TEST_P(ProbeCodecTest, IcmpErrorsAreAttributedByKind) {
   }
 }
 
+TEST_P(ProbeCodecTest, TcpPoolPortsRoundTrip) {
+  const IpAddress target = Ip(GetParam());
+  const IpAddress source = target.is_v4() ? Ip("198.18.0.1") : Ip("2001:db8::1");
+  const IpAddress router = target.is_v4() ? Ip("198.18.9.9") : Ip("2001:db8::99");
+  const uint32_t t = *codec_.AddTarget({target, *ProbeMethodSpec::Parse("tcp:443")});
+  std::set<uint16_t> ports;
+  for (uint8_t flow = 0; flow < 4; ++flow) {
+    for (uint8_t slot = 0; slot < kTcpPortsPerFlow; ++slot) {
+      SentProbe p;
+      p.destination = target;
+      p.flow = flow;
+      codec_.BuildProbe(t, flow, 1000u + slot, source, absl::Now(), 0, &p.packet, slot);
+      EXPECT_EQ(p.packet.source_port, codec_.SourcePort(t, flow, slot));
+      ports.insert(p.packet.source_port);
+      for (const auto& bytes : {RequestPacket(p), ReplyPacket(p), ReplyPacket(p, true),
+                                IcmpErrorPacket(p, router, target.is_v4() ? 3 : 1, 4)}) {
+        const auto c = Classify(bytes);
+        EXPECT_NE(c.verdict, PacketVerdict::kUnrelated);
+        EXPECT_NE(c.verdict, PacketVerdict::kForged);
+        EXPECT_EQ(c.flow, flow);
+        EXPECT_EQ(c.port_slot, slot);
+        EXPECT_EQ(c.seq16, 1000u + slot);
+      }
+      // The RST leaves from the same pool port and acks the ISN.
+      ProbePacket rst;
+      codec_.BuildTcpReset(t, flow, static_cast<uint16_t>(1000u + slot), source, &rst, slot);
+      EXPECT_EQ(rst.source_port, p.packet.source_port);
+    }
+  }
+  EXPECT_EQ(ports.size(), 4u * kTcpPortsPerFlow);  // every (flow, slot) its own port
+  // A port just past the last flow's pool is not ours.
+  SentProbe p;
+  p.destination = target;
+  codec_.BuildProbe(t, 3, 7, source, absl::Now(), 0, &p.packet, kTcpPortsPerFlow - 1);
+  auto reply = ReplyPacket(p);
+  const size_t l4 = target.is_v4() ? 20 : 40;
+  const uint16_t outside = static_cast<uint16_t>(62000 + 4 * kTcpPortsPerFlow);
+  reply[l4 + 2] = static_cast<uint8_t>(outside >> 8);
+  reply[l4 + 3] = static_cast<uint8_t>(outside);
+  EXPECT_EQ(Classify(reply).verdict, PacketVerdict::kUnrelated);
+}
+
 INSTANTIATE_TEST_SUITE_P(Families, ProbeCodecTest, ::testing::Values("198.18.1.2", "2001:db8::2"));
 
 TEST(ProbeCodecPlainTest, IcmpChecksumIsConstantPerFlowAndIdsDifferAcrossFlows) {

@@ -30,6 +30,7 @@ struct PingFlags {
   double interval_ms = 1000;
   double timeout_ms = 1000;
   int flows = 1;
+  int burst = 1;
   double rate = 10'000;
   std::string interface;
   // A one-shot run keeps few targets, so it can afford quantiles to 0.1%
@@ -104,7 +105,9 @@ nlohmann::json ToJson(const PingResult& result) {
             {"stale", c.stale},
             {"send_errors", c.send_errors},
             {"rate_limited", c.rate_limited},
-            {"unattributed_errors", c.unattributed_errors}}},
+            {"unattributed_errors", c.unattributed_errors},
+            {"evicted", c.evicted},
+            {"tcp_ports_exhausted", c.tcp_ports_exhausted}}},
           {"capture",
            {{"interfaces", result.interfaces},
             {"received", result.capture.received},
@@ -152,11 +155,15 @@ void PrintTable(const PingResult& result) {
                 Ms(r.rtt_us.max()), notes.c_str());
   }
   const auto& c = result.counters;
-  if (c.forged || c.send_errors || result.capture.kernel_dropped) {
-    std::printf("forged=%llu send_errors=%llu capture_kernel_dropped=%llu\n",
-                static_cast<unsigned long long>(c.forged),
-                static_cast<unsigned long long>(c.send_errors),
-                static_cast<unsigned long long>(result.capture.kernel_dropped));
+  if (c.forged || c.send_errors || c.evicted || c.tcp_ports_exhausted ||
+      result.capture.kernel_dropped) {
+    std::printf(
+        "forged=%llu send_errors=%llu evicted=%llu tcp_ports_exhausted=%llu "
+        "capture_kernel_dropped=%llu\n",
+        static_cast<unsigned long long>(c.forged), static_cast<unsigned long long>(c.send_errors),
+        static_cast<unsigned long long>(c.evicted),
+        static_cast<unsigned long long>(c.tcp_ports_exhausted),
+        static_cast<unsigned long long>(result.capture.kernel_dropped));
   }
 }
 
@@ -181,6 +188,7 @@ void RunPing(const PingFlags& flags) {
   options.interval = absl::Microseconds(static_cast<int64_t>(flags.interval_ms * 1000));
   options.timeout = absl::Microseconds(static_cast<int64_t>(flags.timeout_ms * 1000));
   options.flows = flags.flows;
+  options.burst = flags.burst;
   options.max_pps = flags.rate;
   options.sketch_alpha = flags.sketch_alpha;
   options.sketch_max_bins = 4096;
@@ -218,6 +226,11 @@ void SetupPing(CLI::App& app) {
   cmd->add_option("--flows", flags->flows, "Stable flows (5-tuples / ICMP ids) per target")
       ->capture_default_str()
       ->check(CLI::Range(1, 16));
+  cmd->add_option("--burst", flags->burst,
+                  "Probes per target per round, spread over the flows (TCP: each pending SYN "
+                  "leaves from its own source port)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
   cmd->add_option("--rate", flags->rate, "Global ceiling, probes per second")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 10'000'000.0));
