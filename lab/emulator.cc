@@ -76,7 +76,11 @@ void Emulator::OnReadable(NodeId node) {
     if (!n->has_value()) break;
     ++counters_.packets_read;
     const absl::Time now = RealClock::Get().MonotonicNow();
-    forwarder_.Ingress(node, std::vector<uint8_t>(buffer_.begin(), buffer_.begin() + **n), now);
+    // The link takes the packet when the node's kernel transmitted it, not
+    // when this loop got round to reading it.
+    const std::optional<absl::Time> transmitted = device.TransmittedAt(buffer_.data(), **n, now);
+    const absl::Time entered = transmitted && *transmitted <= now ? *transmitted : now;
+    forwarder_.Ingress(node, std::vector<uint8_t>(buffer_.begin(), buffer_.begin() + **n), entered);
   }
   DeliverAndRearm();
 }
@@ -114,6 +118,21 @@ void Emulator::OnTimer(absl::Time fired_for) {
     while (now < next) now = RealClock::Get().MonotonicNow();
   }
   DeliverAndRearm();
+}
+
+nlohmann::json Emulator::TxTimestampsJson() const {
+  TxMatchCounters total;
+  for (const auto& d : devices_) {
+    const TxMatchCounters c = d->tx_counters();
+    total.matched += c.matched;
+    total.unmatched += c.unmatched;
+    total.expired += c.expired;
+    total.overflow += c.overflow;
+  }
+  return {{"matched", total.matched},
+          {"unmatched", total.unmatched},
+          {"expired", total.expired},
+          {"overflow", total.overflow}};
 }
 
 std::string Emulator::HandleControl(const std::string& request) {
@@ -163,6 +182,7 @@ std::string Emulator::HandleControl(const std::string& request) {
         {"write_errors", counters_.write_errors},
         {"timer_wakeups", counters_.timer_wakeups},
         {"timer_advance_us", static_cast<double>(counters_.timer_advance_ns) / 1000.0},
+        {"tx_timestamps", TxTimestampsJson()},
         {"no_route", forwarder_.no_route()},
         {"malformed", forwarder_.malformed()},
         {"held", forwarder_.held()}}

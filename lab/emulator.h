@@ -1,12 +1,12 @@
 // Emulator: the running data path. It reads packets from every node's
-// PacketDevice as they arrive, hands them to the Forwarder with the time they
-// were read, and writes each one to its destination node's device when its
-// departure time comes, using a single timer on the EventLoop (timerfd). The
-// timer is armed early by the wake-up lateness it has observed (a moving
-// average, at most kMaxTimerAdvance) and the last microseconds are spun, so
-// departures are precise to a few microseconds rather than the tens a
-// virtual machine's timer interrupt adds. It also answers control requests
-// (status, set-link, set-catchment) as JSON.
+// PacketDevice as they arrive, hands them to the Forwarder with the time the
+// node's kernel transmitted them (PacketDevice::TransmittedAt; the time they
+// were read when the device can't tell), and writes each one to its destination node's device when
+// its departure time comes, using a single timer on the EventLoop (timerfd). The timer is armed
+// early by the wake-up lateness it has observed (a moving average, at most kMaxTimerAdvance) and
+// the last microseconds are spun, so departures are precise to a few microseconds rather than the
+// tens a virtual machine's timer interrupt adds. It also answers control requests (status,
+// set-link, set-catchment) as JSON.
 //
 // Thread model: everything runs on the EventLoop's thread; the Emulator must
 // outlive the loop's last iteration.
@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -58,6 +59,7 @@ class Emulator {
   void OnReadable(NodeId node);
   void OnTimer(absl::Time fired_for);
   void DeliverAndRearm();
+  nlohmann::json TxTimestampsJson() const;
 
   EventLoop* loop_;
   Forwarder forwarder_;
