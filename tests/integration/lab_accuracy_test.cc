@@ -330,7 +330,10 @@ TEST_F(LabAccuracyTest, ActiveProberMedianRttAndLoss) {
   EXPECT_LE(lost, hi);
   // The emulator gave (nearly) every packet its kernel transmit time.
   const nlohmann::json& tx = after["emulator"]["tx_timestamps"];
-  std::cout << "emulator transmit timestamps: " << tx.dump() << "\n";
+  std::cout << "emulator transmit timestamps: " << tx.dump()
+            << "; departure lateness (us): " << after["emulator"]["departure_lateness_us"].dump()
+            << "; timer armed " << after["emulator"].value("timer_advance_us", -1.0)
+            << " us early\n";
   EXPECT_GT(tx.value("matched", 0), 0);
   EXPECT_LE(tx.value("unmatched", 0) * 100, tx.value("matched", 0));
 }
