@@ -3,7 +3,10 @@
 # own loopback in the same run:
 #   1. the extra round trip it adds at 0 ms configured delay: iputils ping
 #      through the lab (region -> PoP) vs ping to 127.0.0.1 inside the same
-#      region namespace (medians of N probes each);
+#      region namespace (medians of N probes each); and at 1 ms configured
+#      (a second region), where the emulator's own wake-up and read time is
+#      inside the delay (it starts the delay at the kernel's transmit
+#      timestamp), so what is left is the namespaces' stacks;
 #   2. its forwarding rate in packets/s: parallel flood pings (-f, -l preload)
 #      through the lab vs the same floods on loopback (on a small machine
 #      both are bounded by ping's own CPU as much as by the path), and the
@@ -32,8 +35,10 @@ trap cleanup EXIT
 
 cat >"$work/topology.yaml" <<'YAML'
 pops: [{name: pop, addresses: [198.18.1.1]}]
-regions: [{name: region, addresses: [198.18.2.1]}]
-links: [{pop: pop, region: region, delay_ms: 0, queue_limit: 100000}]
+regions: [{name: region, addresses: [198.18.2.1]}, {name: region1, addresses: [198.18.3.1]}]
+links:
+  - {pop: pop, region: region, delay_ms: 0, queue_limit: 100000}
+  - {pop: pop, region: region1, delay_ms: 0.5}
 YAML
 "$lab" up --topology "$work/topology.yaml" --prefix "$prefix" --run-dir "$run" >/dev/null
 in_region() { ip netns exec "${prefix}region" "$@"; }
@@ -42,17 +47,20 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR % 2) print a[(NR+1)/2]; else pr
 rtts() { grep -o 'time=[0-9.]*' | cut -d= -f2; }
 
 echo "== round trip at 0 ms configured delay ($probes probes each, interleaved runs) =="
-lab_file="$work/lab.rtt"; lo_file="$work/lo.rtt"
+lab_file="$work/lab.rtt"; lo_file="$work/lo.rtt"; one_file="$work/one.rtt"
 for _ in 1 2 3 4; do
   in_region ping -n -c $((probes / 4)) -i 0.002 198.18.1.1 | rtts >>"$lab_file"
   in_region ping -n -c $((probes / 4)) -i 0.002 127.0.0.1 | rtts >>"$lo_file"
+  ip netns exec "${prefix}region1" ping -n -c $((probes / 4)) -i 0.002 198.18.1.1 | rtts >>"$one_file"
 done
 lab_rtt=$(median <"$lab_file")
 lo_rtt=$(median <"$lo_file")
-awk -v lab="$lab_rtt" -v lo="$lo_rtt" 'BEGIN {
+one_rtt=$(median <"$one_file")
+awk -v lab="$lab_rtt" -v lo="$lo_rtt" -v one="$one_rtt" 'BEGIN {
   printf "ping median through the lab: %.3f ms\n", lab
   printf "ping median on loopback:     %.3f ms\n", lo
-  printf "extra RTT added by the lab:  %.3f ms   (ratio lab/loopback %.2f)\n", lab - lo, lab / lo }'
+  printf "extra RTT added by the lab:  %.3f ms   (ratio lab/loopback %.2f)\n", lab - lo, lab / lo
+  printf "ping median at 1 ms configured: %.3f ms: %.3f ms over the configured RTT (loopback ping: %.3f ms)\n", one, one - 1, lo }'
 
 echo "== forwarding rate ($parallel parallel flood pings x $flood probes, preload $preload) =="
 written() { "$lab" status --json --run-dir "$run" | grep -o '"packets_written": [0-9]*' | grep -o '[0-9]*$'; }

@@ -16,9 +16,17 @@ namespace {
 // timer again would let one busy node delay everyone's departures.
 constexpr int kReadBatch = 64;
 constexpr size_t kMaxPacket = 65536;
-// Bounds on the early arming and on the spin after an early wake-up.
-constexpr absl::Duration kMaxTimerAdvance = absl::Microseconds(150);
+// Bounds on the early arming and on the spin after an early wake-up. The
+// timer is armed early by the wake-up lateness seen so far plus four times
+// its mean deviation (at least kMinTimerAdvance), so that nearly every
+// wake-up comes before the departure and the rest is spun: a departure that
+// waits for a late wake-up is late by all of it, while an early one costs
+// only CPU.
+constexpr absl::Duration kMinTimerAdvance = absl::Microseconds(20);
+constexpr absl::Duration kMaxTimerAdvance = absl::Microseconds(200);
 constexpr absl::Duration kMaxSpin = absl::Microseconds(300);
+// Upper bounds (us) of the departure lateness histogram; the last is open.
+constexpr int64_t kLateBoundsUs[kDepartureLatenessBuckets - 1] = {2, 5, 10, 20, 50};
 
 nlohmann::json ParamsJson(const LinkParams& p) {
   nlohmann::json j = {{"delay_ms", absl::ToDoubleMilliseconds(p.delay)},
@@ -76,13 +84,24 @@ void Emulator::OnReadable(NodeId node) {
     if (!n->has_value()) break;
     ++counters_.packets_read;
     const absl::Time now = RealClock::Get().MonotonicNow();
-    forwarder_.Ingress(node, std::vector<uint8_t>(buffer_.begin(), buffer_.begin() + **n), now);
+    // The link takes the packet when the node's kernel transmitted it, not
+    // when this loop got round to reading it.
+    const std::optional<absl::Time> transmitted = device.TransmittedAt(buffer_.data(), **n, now);
+    const absl::Time entered = transmitted && *transmitted <= now ? *transmitted : now;
+    forwarder_.Ingress(node, std::vector<uint8_t>(buffer_.begin(), buffer_.begin() + **n), entered);
   }
   DeliverAndRearm();
 }
 
 void Emulator::DeliverAndRearm() {
   const absl::Time now = RealClock::Get().MonotonicNow();
+  const absl::Time due = forwarder_.NextDeparture();
+  if (due <= now) {
+    const int64_t late_us = absl::ToInt64Microseconds(now - due);
+    size_t bucket = 0;
+    while (bucket < kDepartureLatenessBuckets - 1 && late_us >= kLateBoundsUs[bucket]) ++bucket;
+    ++counters_.departure_lateness[bucket];
+  }
   forwarder_.DeliverDue(now, [this](NodeId to, const std::vector<uint8_t>& packet) {
     if (devices_[to]->Write(packet.data(), packet.size()).ok()) {
       ++counters_.packets_written;
@@ -105,15 +124,44 @@ void Emulator::OnTimer(absl::Time fired_for) {
   timer_at_ = absl::InfiniteFuture();
   ++counters_.timer_wakeups;
   absl::Time now = RealClock::Get().MonotonicNow();
-  // Moving average of the wake-up lateness, 1/8 weight to the newest.
+  // Moving average and mean deviation of the wake-up lateness, 1/8 weight
+  // to the newest.
   const absl::Duration late = std::clamp(now - fired_for, absl::ZeroDuration(), kMaxTimerAdvance);
-  timer_advance_ += (late - timer_advance_) / 8;
+  late_mean_ += (late - late_mean_) / 8;
+  late_deviation_ += (absl::AbsDuration(late - late_mean_) - late_deviation_) / 8;
+  timer_advance_ = std::clamp(late_mean_ + 4 * late_deviation_, kMinTimerAdvance, kMaxTimerAdvance);
   counters_.timer_advance_ns = absl::ToInt64Nanoseconds(timer_advance_);
   const absl::Time next = forwarder_.NextDeparture();
   if (next > now && next - now <= kMaxSpin) {
     while (now < next) now = RealClock::Get().MonotonicNow();
   }
   DeliverAndRearm();
+}
+
+nlohmann::json Emulator::TxTimestampsJson() const {
+  TxMatchCounters total;
+  for (const auto& d : devices_) {
+    const TxMatchCounters c = d->tx_counters();
+    total.matched += c.matched;
+    total.unmatched += c.unmatched;
+    total.expired += c.expired;
+    total.overflow += c.overflow;
+  }
+  return {{"matched", total.matched},
+          {"unmatched", total.unmatched},
+          {"expired", total.expired},
+          {"overflow", total.overflow}};
+}
+
+nlohmann::json Emulator::DepartureLatenessJson() const {
+  nlohmann::json j = nlohmann::json::object();
+  for (size_t b = 0; b < kDepartureLatenessBuckets; ++b) {
+    const std::string label = b + 1 < kDepartureLatenessBuckets
+                                  ? absl::StrCat("<", kLateBoundsUs[b])
+                                  : absl::StrCat(">=", kLateBoundsUs[b - 1]);
+    j[label] = counters_.departure_lateness[b];
+  }
+  return j;
 }
 
 std::string Emulator::HandleControl(const std::string& request) {
@@ -163,6 +211,8 @@ std::string Emulator::HandleControl(const std::string& request) {
         {"write_errors", counters_.write_errors},
         {"timer_wakeups", counters_.timer_wakeups},
         {"timer_advance_us", static_cast<double>(counters_.timer_advance_ns) / 1000.0},
+        {"tx_timestamps", TxTimestampsJson()},
+        {"departure_lateness_us", DepartureLatenessJson()},
         {"no_route", forwarder_.no_route()},
         {"malformed", forwarder_.malformed()},
         {"held", forwarder_.held()}}

@@ -1,19 +1,25 @@
 // Emulator: the running data path. It reads packets from every node's
-// PacketDevice as they arrive, hands them to the Forwarder with the time they
-// were read, and writes each one to its destination node's device when its
-// departure time comes, using a single timer on the EventLoop (timerfd). The
-// timer is armed early by the wake-up lateness it has observed (a moving
-// average, at most kMaxTimerAdvance) and the last microseconds are spun, so
-// departures are precise to a few microseconds rather than the tens a
-// virtual machine's timer interrupt adds. It also answers control requests
-// (status, set-link, set-catchment) as JSON.
+// PacketDevice as they arrive, hands them to the Forwarder with the time the
+// node's kernel transmitted them (PacketDevice::TransmittedAt, the instant a
+// capture on the node's interface stamps them; the time they were read when
+// the device can't tell), and writes each one to its destination node's
+// device when its departure time comes, using a single timer on the
+// EventLoop (timerfd). The timer is armed early by the wake-up lateness it
+// has observed (its moving average plus four mean deviations, within
+// [kMinTimerAdvance, kMaxTimerAdvance]) and the last microseconds are spun,
+// so departures are precise to a few microseconds rather than the tens a
+// virtual machine's timer interrupt adds; a histogram of how late departures
+// were is kept. It also answers control requests (status, set-link,
+// set-catchment) as JSON.
 //
 // Thread model: everything runs on the EventLoop's thread; the Emulator must
 // outlive the loop's last iteration.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -25,6 +31,9 @@
 
 namespace vantage::lab {
 
+// Departure lateness histogram buckets (see Emulator.cc for the bounds).
+constexpr size_t kDepartureLatenessBuckets = 6;
+
 struct EmulatorCounters {
   uint64_t packets_read = 0;
   uint64_t packets_written = 0;
@@ -32,6 +41,9 @@ struct EmulatorCounters {
   uint64_t write_errors = 0;
   uint64_t timer_wakeups = 0;
   int64_t timer_advance_ns = 0;  // how early the timer is armed now
+  // How late the earliest due packet was when the loop came to deliver it:
+  // < 2, 5, 10, 20, 50 us and beyond.
+  std::array<uint64_t, kDepartureLatenessBuckets> departure_lateness{};
 };
 
 class Emulator {
@@ -58,6 +70,8 @@ class Emulator {
   void OnReadable(NodeId node);
   void OnTimer(absl::Time fired_for);
   void DeliverAndRearm();
+  nlohmann::json TxTimestampsJson() const;
+  nlohmann::json DepartureLatenessJson() const;
 
   EventLoop* loop_;
   Forwarder forwarder_;
@@ -66,6 +80,8 @@ class Emulator {
   EventLoop::TimerId timer_ = 0;
   absl::Time timer_at_ = absl::InfiniteFuture();  // the departure it is for
   absl::Duration timer_advance_ = absl::ZeroDuration();
+  absl::Duration late_mean_ = absl::ZeroDuration();
+  absl::Duration late_deviation_ = absl::ZeroDuration();
   std::vector<uint8_t> buffer_;
 };
 

@@ -1,7 +1,8 @@
 // PacketDevice: where the emulator reads and writes one node's raw IP
 // packets. The real one is a TUN device inside the node's namespace
-// (TunDevice); tests use a datagram socketpair, which keeps packet
-// boundaries the same way.
+// (TunPacketDevice, from OpenTunInNamespace), which also tells when the
+// node's kernel transmitted each packet it reads; tests use a datagram
+// socketpair, which keeps packet boundaries the same way.
 //
 // Thread model: used on the emulator's loop thread only.
 #pragma once
@@ -12,6 +13,8 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "lab/tx_timestamp_matcher.h"
 
 namespace vantage::lab {
 
@@ -23,6 +26,13 @@ class PacketDevice {
   // One packet into `buffer`; nullopt when none is waiting.
   virtual absl::StatusOr<std::optional<size_t>> Read(uint8_t* buffer, size_t capacity) = 0;
   [[nodiscard]] virtual absl::Status Write(const uint8_t* data, size_t size) = 0;
+  // When the node's kernel transmitted `packet` (just read, at `now`) onto
+  // the device, on the monotonic clock; nullopt when the device can't tell.
+  virtual std::optional<absl::Time> TransmittedAt(const uint8_t* /*packet*/, size_t /*size*/,
+                                                  absl::Time /*now*/) {
+    return std::nullopt;
+  }
+  virtual TxMatchCounters tx_counters() const { return {}; }
 };
 
 // A PacketDevice over any datagram descriptor it owns (a TUN fd, or one end

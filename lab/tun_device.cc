@@ -1,8 +1,8 @@
 #include "lab/tun_device.h"
 
 #include <fcntl.h>
-#include <linux/if.h>
 #include <linux/if_tun.h>
+#include <net/if.h>
 #include <sched.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -13,6 +13,8 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "lab/tun_packet_device.h"
+#include "lab/tun_tx_tap.h"
 
 namespace vantage::lab {
 namespace {
@@ -53,6 +55,21 @@ absl::StatusOr<std::unique_ptr<PacketDevice>> OpenTunInNamespace(const std::stri
     std::memcpy(ifr.ifr_name, ifname.data(), ifname.size());
     if (ioctl(fd, TUNSETIFF, &ifr) != 0) status = Errno(absl::StrCat("TUNSETIFF in ", netns));
   }
+  // The transmit tap, opened in the same namespace (where the device is).
+  std::unique_ptr<TunTxTap> tap;
+  if (status.ok()) {
+    const unsigned int ifindex = if_nametoindex(ifname.c_str());
+    if (ifindex == 0) {
+      status = Errno(absl::StrCat("if_nametoindex ", ifname, " in ", netns));
+    } else {
+      absl::StatusOr<std::unique_ptr<TunTxTap>> t = TunTxTap::Open(static_cast<int>(ifindex));
+      if (t.ok()) {
+        tap = std::move(*t);
+      } else {
+        status = t.status();
+      }
+    }
+  }
   // Staying in the lab's namespace would make every later socket of this
   // thread land there: an impossible state to continue from.
   if (setns(own, CLONE_NEWNET) != 0) {
@@ -65,7 +82,7 @@ absl::StatusOr<std::unique_ptr<PacketDevice>> OpenTunInNamespace(const std::stri
     if (fd >= 0) close(fd);
     return status;
   }
-  return std::unique_ptr<PacketDevice>(new FdPacketDevice(fd));
+  return std::unique_ptr<PacketDevice>(new TunPacketDevice(fd, std::move(tap)));
 }
 
 }  // namespace vantage::lab

@@ -419,7 +419,19 @@ void ActiveProber::OnReply(absl::Time timestamp, const PacketClassification& c) 
       break;
   }
   const int64_t reply_ns = absl::ToUnixNanos(timestamp);
-  const int64_t rtt_ns = reply_ns - probe.request_wire_ns;
+  int64_t rtt_ns = reply_ns - probe.request_wire_ns;
+  // STAMP: the round trip of the network excludes the reflector's own time
+  // between its receive and send timestamps, (T4 - T1) - (T3 - T2) as in
+  // TWAMP (RFC 5357); both are read on the reflector's clock, so no clock
+  // synchronisation is needed. A residence outside [0, RTT] (a clock step
+  // at the reflector) is not subtracted.
+  int64_t residence_ns = 0;
+  if (c.stamp) {
+    residence_ns = absl::ToInt64Nanoseconds(FromNtpTimestamp(c.stamp->timestamp) -
+                                            FromNtpTimestamp(c.stamp->receive_timestamp));
+    if (residence_ns < 0 || residence_ns > rtt_ns) residence_ns = 0;
+    rtt_ns -= residence_ns;
+  }
   if (probe.request_wire_ns == 0 || rtt_ns < 0) {
     ++fs.no_request_timestamp;
     Resolve(c.target, c.flow, probe, ProbeState::kReceived);

@@ -4,9 +4,11 @@
 //
 // Timing: RTT = capture timestamp of the reply − capture timestamp of our own
 // request, both stamped by the kernel where libpcap sees them (the capture
-// sees outgoing packets too). User-space send times are used only for
-// scheduling and timeouts. A reply whose request was never captured is
-// counted (no_request_timestamp) but adds no RTT.
+// sees outgoing packets too); for STAMP minus the reflector's own time
+// between its receive and send timestamps (T3 − T2), as TWAMP defines the
+// round trip, the reflector's time being reported on its own. User-space send times are used only
+// for scheduling and timeouts. A reply whose request was never captured is counted
+// (no_request_timestamp) but adds no RTT.
 //
 // Scheduling: each target runs rounds at its interval with random jitter and
 // phase (ProbeScheduler); a round sends `burst` probes, spread over the

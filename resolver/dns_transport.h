@@ -1,9 +1,9 @@
 // DnsTransport: the network boundary of the resolver. c-ares 1.18 lets its
 // user replace the socket calls it makes (ares_set_socket_functions); the
 // DnsProber routes them through this interface, so that
-//   * the real implementation (PosixDnsTransport) can take the send time
-//     right at the send call and the kernel's receive timestamp
-//     (SO_TIMESTAMPNS) of every datagram, and
+//   * the real implementation (PosixDnsTransport) can take the kernel's
+//     transmit timestamp (or the time right at the send call) and the
+//     kernel's receive timestamp (SO_TIMESTAMPNS) of every datagram, and
 //   * unit tests can substitute a fake server (scripted answers, fake time).
 //
 // Contract: the calls follow the POSIX ones they stand for (return -1 and set
@@ -44,8 +44,9 @@ class DnsTransport {
   virtual int Socket(int domain, int type, int protocol) = 0;
   virtual int Close(int fd) = 0;
   virtual int Connect(int fd, const sockaddr* address, socklen_t address_length) = 0;
-  // `sent_at`: wall-clock time taken immediately before the bytes were
-  // handed to the kernel.
+  // `sent_at`: wall-clock time the bytes left: the kernel's transmit
+  // timestamp where the implementation has one, else the time taken
+  // immediately before they were handed to the kernel.
   virtual ssize_t SendV(int fd, const iovec* iov, int iov_count, absl::Time* sent_at) = 0;
   // `datagram` tells a UDP socket (one datagram per call, full length in
   // `info`) from a TCP one (stream bytes).

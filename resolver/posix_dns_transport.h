@@ -1,7 +1,10 @@
 // PosixDnsTransport: DnsTransport on the kernel's sockets. Every socket gets
 // SO_TIMESTAMPNS, so receive times are the kernel's arrival stamps rather
-// than the time our loop got round to reading; send times are read from the
-// clock immediately before sendmsg().
+// than the time our loop got round to reading. UDP sockets also ask for
+// software transmit timestamps (SO_TIMESTAMPING), so a datagram's send time
+// is when the device driver took it, read back from the socket's error queue
+// right after sendmsg(); when none is there by then (no support, or the
+// datagram still queued), the clock read immediately before sendmsg().
 //
 // Thread model: stateless apart from the Clock; call from the loop thread.
 #pragma once

@@ -295,6 +295,9 @@ TEST_F(ActiveProberTest, TcpSynAckIsResetAndStampReportsReflectorTimes) {
   EXPECT_EQ(*rt->min_rtt, absl::Microseconds(800));
   EXPECT_EQ(rs->received, 1u);
   EXPECT_NEAR(rs->reflector_us.Quantile(0.5), 50, 1);
+  // The network's round trip: 1000 µs between the captures less the
+  // reflector's 50 µs.
+  EXPECT_EQ(*rs->min_rtt, absl::Microseconds(950));
   EXPECT_NEAR(rs->forward_us.Quantile(0.5), 300, 3);
   EXPECT_NEAR(rs->backward_us.Quantile(0.5), 650, 7);
 }
