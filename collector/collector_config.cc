@@ -59,15 +59,16 @@ absl::StatusOr<CollectorConfig> FromDoc(const YamlDoc& doc) {
   if (const YAML::Node control = root["control"]; control) {
     VANTAGE_ASSIGN_OR_RETURN(PushModel model, PushModelFromNode(doc, control));
     if (model.adapter.type.empty()) {
-      return doc.Error(control, "control needs an 'adapter' ({type: exabgp, socket: PATH} or "
-                                "{type: json, path: FILE})");
+      return doc.Error(control,
+                       "control needs an 'adapter' ({type: exabgp, socket: PATH} or "
+                       "{type: json, path: FILE})");
     }
     std::set<std::string> pops;
     for (const auto& [id, pop] : c.probe_pops) pops.insert(pop);
     for (const auto& p : model.pops) {
       if (!pops.contains(p.name)) {
-        return doc.Error(control["pops"], absl::StrCat("control pop '", p.name,
-                                                       "' has no probe in 'probes'"));
+        return doc.Error(control["pops"],
+                         absl::StrCat("control pop '", p.name, "' has no probe in 'probes'"));
       }
     }
     c.control = std::move(model);

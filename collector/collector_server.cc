@@ -4,10 +4,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "collector/latest_graph.h"
 #include "core/status_macros.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
-#include "collector/latest_graph.h"
 #include "push/exabgp_adapter.h"
 #include "push/json_file_adapter.h"
 

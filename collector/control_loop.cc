@@ -49,7 +49,7 @@ ControlStep ControlLoop::RunOnce() {
   CheckObservedLoads(step);
   const bool period_due = !last_attempt_.has_value() || now - *last_attempt_ >= model_.period;
   push::PushRequest req;
-  std::optional<graph::AnycastGraph> graph;
+  std::optional<graph::AnycastGraph> snapshot;
   std::optional<optimizer::OptimizationResult> result;
   auto snap = source_();
   if (!snap.ok()) {
@@ -62,22 +62,22 @@ ControlStep ControlLoop::RunOnce() {
       }
     }
     req.inputs_digest = push::Digest(graph::SnapshotToJson(snap->graph, -1));
-    graph = std::move(snap->graph);
+    snapshot = std::move(snap->graph);
     if (req.optimizer_status.ok()) {
       const absl::Time t0 = absl::Now();
-      auto optimized = optimizer::Optimize(*graph, optimizer_, now);
+      auto optimized = optimizer::Optimize(*snapshot, optimizer_, now);
       last_optimize_s_ = absl::ToDoubleSeconds(absl::Now() - t0);
       if (!optimized.ok()) {
         req.optimizer_status = optimized.status();
       } else {
         result = std::move(*optimized);
-        auto state = IntendedStateFor(model_, *graph, *result);
+        auto state = IntendedStateFor(model_, *snapshot, *result);
         if (!state.ok()) {
           req.optimizer_status = state.status();
         } else {
           req.proposed = std::move(*state);
           for (const auto& load : result->pops) {
-            req.predicted_loads[graph->pop(load.pop).name] = {load.load, load.capacity};
+            req.predicted_loads[snapshot->pop(load.pop).name] = {load.load, load.capacity};
           }
           step.max_move = push::MaxWeightShift(push::Diff(pusher_->last_good(), req.proposed));
         }
@@ -94,22 +94,22 @@ ControlStep ControlLoop::RunOnce() {
     last_attempt_ = now;
   }
   if (!model_.state_dir.empty()) {
-    WriteState(graph ? &*graph : nullptr, result ? &*result : nullptr, step);
+    WriteState(snapshot ? &*snapshot : nullptr, result ? &*result : nullptr, step);
   }
-  std::string loop = LoopMetrics(graph ? &*graph : nullptr, result ? &*result : nullptr);
+  std::string loop = LoopMetrics(snapshot ? &*snapshot : nullptr, result ? &*result : nullptr);
   std::lock_guard<std::mutex> lock(mu_);
   metrics_ = absl::StrCat(pusher_->MetricsText(), loop);
   return step;
 }
 
-void ControlLoop::WriteState(const graph::AnycastGraph* graph,
+void ControlLoop::WriteState(const graph::AnycastGraph* g,
                              const optimizer::OptimizationResult* result,
                              const ControlStep& step) const {
   std::error_code ec;
   std::filesystem::create_directories(model_.state_dir, ec);
-  if (graph != nullptr) {
+  if (g != nullptr) {
     if (auto st = push::WriteFileAtomically(model_.state_dir + "/snapshot.json",
-                                            graph::SnapshotToJson(*graph));
+                                            graph::SnapshotToJson(*g));
         !st.ok()) {
       spdlog::warn("control loop: {}", st.ToString());
     }
@@ -126,30 +126,30 @@ void ControlLoop::WriteState(const graph::AnycastGraph* graph,
     j["load_check"] = {{"result", push::PushResultName(step.load_check->result)},
                        {"reason", step.load_check->reason}};
   }
-  if (graph != nullptr) {
-    j["snapshot"] = nlohmann::json::parse(graph::SnapshotToJson(*graph, -1), nullptr, false);
+  if (g != nullptr) {
+    j["snapshot"] = nlohmann::json::parse(graph::SnapshotToJson(*g, -1), nullptr, false);
   }
-  if (graph != nullptr && result != nullptr) {
+  if (g != nullptr && result != nullptr) {
     nlohmann::json regions = nlohmann::json::object();
     for (const auto& plan : result->regions) {
       nlohmann::json w = nlohmann::json::object();
-      for (const auto& share : plan.weights) w[graph->pop(share.pop).name] = share.weight;
-      regions[graph->region(plan.region).name] = w;
+      for (const auto& share : plan.weights) w[g->pop(share.pop).name] = share.weight;
+      regions[g->region(plan.region).name] = w;
     }
     j["optimized_weights"] = regions;
     nlohmann::json pops = nlohmann::json::object();
     for (const auto& load : result->pops) {
-      pops[graph->pop(load.pop).name] = {{"predicted_load", load.load},
-                                         {"capacity", load.capacity},
-                                         {"ceiling", load.ceiling},
-                                         {"healthy", load.healthy}};
+      pops[g->pop(load.pop).name] = {{"predicted_load", load.load},
+                                     {"capacity", load.capacity},
+                                     {"ceiling", load.ceiling},
+                                     {"healthy", load.healthy}};
     }
     j["pops"] = pops;
   }
   j["observed_loads"] = last_observed_;
   if (pusher_->has_last_good()) {
-    j["pushed_state"] = nlohmann::json::parse(push::IntendedStateToJson(pusher_->last_good(), -1),
-                                              nullptr, false);
+    j["pushed_state"] =
+        nlohmann::json::parse(push::IntendedStateToJson(pusher_->last_good(), -1), nullptr, false);
   }
   if (auto st = push::WriteFileAtomically(model_.state_dir + "/step.json", j.dump(2) + "\n");
       !st.ok()) {
@@ -157,7 +157,7 @@ void ControlLoop::WriteState(const graph::AnycastGraph* graph,
   }
 }
 
-std::string ControlLoop::LoopMetrics(const graph::AnycastGraph* graph,
+std::string ControlLoop::LoopMetrics(const graph::AnycastGraph* g,
                                      const optimizer::OptimizationResult* result) const {
   std::string out = absl::StrCat(
       "# HELP vantage_control_loop_steps_total Control loop steps.\n"
@@ -168,22 +168,22 @@ std::string ControlLoop::LoopMetrics(const graph::AnycastGraph* graph,
       "# TYPE vantage_control_loop_optimize_seconds gauge\n"
       "vantage_control_loop_optimize_seconds ",
       absl::StrFormat("%.6f", last_optimize_s_), "\n");
-  if (graph != nullptr && result != nullptr) {
+  if (g != nullptr && result != nullptr) {
     absl::StrAppend(&out,
                     "# HELP vantage_control_predicted_load Predicted PoP load of the last "
                     "optimization (demand units).\n"
                     "# TYPE vantage_control_predicted_load gauge\n");
     for (const auto& load : result->pops) {
-      absl::StrAppend(&out, "vantage_control_predicted_load{pop=\"", graph->pop(load.pop).name,
-                      "\"} ", absl::StrFormat("%.3f", load.load), "\n");
+      absl::StrAppend(&out, "vantage_control_predicted_load{pop=\"", g->pop(load.pop).name, "\"} ",
+                      absl::StrFormat("%.3f", load.load), "\n");
     }
     absl::StrAppend(&out,
                     "# HELP vantage_control_pop_healthy 1 when the PoP's telemetry is fresh and "
                     "it reaches someone.\n"
                     "# TYPE vantage_control_pop_healthy gauge\n");
     for (const auto& load : result->pops) {
-      absl::StrAppend(&out, "vantage_control_pop_healthy{pop=\"", graph->pop(load.pop).name,
-                      "\"} ", load.healthy ? 1 : 0, "\n");
+      absl::StrAppend(&out, "vantage_control_pop_healthy{pop=\"", g->pop(load.pop).name, "\"} ",
+                      load.healthy ? 1 : 0, "\n");
     }
   }
   if (!last_observed_.empty()) {
@@ -203,8 +203,8 @@ std::string ControlLoop::LoopMetrics(const graph::AnycastGraph* graph,
                     "# TYPE vantage_control_weight gauge\n");
     for (const auto& p : pusher_->last_good().prefixes) {
       for (const auto& r : p.routes) {
-        absl::StrAppend(&out, "vantage_control_weight{prefix=\"", p.prefix.ToString(),
-                        "\",pop=\"", r.pop, "\"} ", absl::StrFormat("%.6f", r.weight), "\n");
+        absl::StrAppend(&out, "vantage_control_weight{prefix=\"", p.prefix.ToString(), "\",pop=\"",
+                        r.pop, "\"} ", absl::StrFormat("%.6f", r.weight), "\n");
       }
     }
   }

@@ -87,9 +87,9 @@ class ControlLoop {
   push::Pusher* pusher_;
   const Clock* clock_;
   void CheckObservedLoads(ControlStep& step);
-  void WriteState(const graph::AnycastGraph* graph, const optimizer::OptimizationResult* result,
+  void WriteState(const graph::AnycastGraph* g, const optimizer::OptimizationResult* result,
                   const ControlStep& step) const;
-  std::string LoopMetrics(const graph::AnycastGraph* graph,
+  std::string LoopMetrics(const graph::AnycastGraph* g,
                           const optimizer::OptimizationResult* result) const;
 
   ObservedLoadSource observed_;

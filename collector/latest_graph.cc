@@ -209,9 +209,9 @@ absl::StatusOr<LatestGraph> BuildGraphFromLatest(const PushModel& model,
 std::map<std::string, double> ObservedLoads::Scaled(double total_predicted) const {
   std::map<std::string, double> out;
   for (const auto& [pop, b] : bytes) {
-    out[pop] = total_bytes == 0 ? 0.0
-                                : static_cast<double>(b) / static_cast<double>(total_bytes) *
-                                      total_predicted;
+    out[pop] = total_bytes == 0
+                   ? 0.0
+                   : static_cast<double>(b) / static_cast<double>(total_bytes) * total_predicted;
   }
   return out;
 }

@@ -66,9 +66,9 @@ absl::Status ParseExtras(const YamlDoc& doc, const YAML::Node& root, PushModel& 
     ObservedLoadConfig d;
     VANTAGE_ASSIGN_OR_RETURN(m.observed_load.enabled, doc.Bool(o, "enabled", d.enabled));
     VANTAGE_ASSIGN_OR_RETURN(m.observed_load.settle, doc.Duration(o, "settle", d.settle));
-    VANTAGE_ASSIGN_OR_RETURN(int64_t min_flows,
-                             doc.Int(o, "min_flows", static_cast<int64_t>(d.min_flows), 1,
-                                     int64_t{1} << 40));
+    VANTAGE_ASSIGN_OR_RETURN(
+        int64_t min_flows,
+        doc.Int(o, "min_flows", static_cast<int64_t>(d.min_flows), 1, int64_t{1} << 40));
     m.observed_load.min_flows = static_cast<uint64_t>(min_flows);
     if (m.observed_load.settle < absl::ZeroDuration()) {
       return doc.Error(o["settle"], "settle must not be negative");

@@ -22,10 +22,10 @@ std::string ZebraConfig(const BgpDaemonsConfig&) {
 }
 
 std::string BgpdConfig(const BgpDaemonsConfig& c) {
-  std::string out = absl::StrCat(
-      "frr defaults traditional\nhostname router\nlog stdout\nrouter bgp ", c.router_asn,
-      "\n bgp router-id ", c.router_id.ToString(),
-      "\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n");
+  std::string out =
+      absl::StrCat("frr defaults traditional\nhostname router\nlog stdout\nrouter bgp ",
+                   c.router_asn, "\n bgp router-id ", c.router_id.ToString(),
+                   "\n no bgp ebgp-requires-policy\n bgp bestpath as-path multipath-relax\n");
   for (const BgpSession& s : c.sessions) {
     const std::string n = s.speaker_address.ToString();
     absl::StrAppend(&out, " neighbor ", n, " remote-as ", s.speaker_asn, "\n neighbor ", n,
@@ -47,8 +47,8 @@ std::string ExabgpConfig(const BgpDaemonsConfig& c) {
   for (const BgpSession& s : c.sessions) {
     absl::StrAppend(&out, "neighbor ", s.router_address.ToString(), " {\n  router-id ",
                     s.speaker_address.ToString(), ";\n  local-address ",
-                    s.speaker_address.ToString(), ";\n  local-as ", s.speaker_asn,
-                    ";\n  peer-as ", c.router_asn,
+                    s.speaker_address.ToString(), ";\n  local-as ", s.speaker_asn, ";\n  peer-as ",
+                    c.router_asn,
                     ";\n  family { ipv4 unicast; ipv6 unicast; }\n"
                     "  api { processes [ vantage ]; }\n}\n");
   }
@@ -135,10 +135,9 @@ absl::StatusOr<std::map<std::string, uint64_t>> ReadLinkBandwidths(CommandRunner
                                                                    const std::string& prefix) {
   const std::string afi = prefix.find(':') != std::string::npos ? "ipv6" : "ipv4";
   VANTAGE_ASSIGN_OR_RETURN(
-      CommandResult r,
-      runner->Run({"vtysh", "--vty_socket", dir, "-c",
-                   absl::StrCat("show bgp ", afi, " unicast ", prefix, " json")},
-                  absl::Seconds(5)));
+      CommandResult r, runner->Run({"vtysh", "--vty_socket", dir, "-c",
+                                    absl::StrCat("show bgp ", afi, " unicast ", prefix, " json")},
+                                   absl::Seconds(5)));
   std::map<std::string, uint64_t> bw;
   auto j = nlohmann::json::parse(r.output, nullptr, false);
   if (j.is_discarded()) return absl::InternalError(absl::StrCat("vtysh: ", r.output));

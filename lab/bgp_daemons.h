@@ -39,7 +39,7 @@
 namespace vantage::lab {
 
 struct BgpSession {
-  std::string pop{};          // a label (the PoP this session announces for)
+  std::string pop{};            // a label (the PoP this session announces for)
   IpAddress router_address{};   // FRR's end: ExaBGP's `neighbor` (per-neighbor targeting)
   IpAddress speaker_address{};  // ExaBGP's end (local-address, router-id)
   uint32_t speaker_asn = 65001;

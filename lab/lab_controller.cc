@@ -320,8 +320,7 @@ absl::Status LabController::Down() {
   for (const fs::directory_entry& e : fs::directory_iterator(options_.run_dir, ec)) {
     const std::string name = e.path().filename().string();
     if (name.rfind("nsd-", 0) == 0 || name.rfind("tcp-", 0) == 0 || name == "control.sock" ||
-        name == "bgp" ||
-        name == "emulator.log" || name == "state.json.tmp") {
+        name == "bgp" || name == "emulator.log" || name == "state.json.tmp") {
       fs::remove_all(e.path(), ec);
     }
   }
@@ -353,7 +352,8 @@ absl::StatusOr<LabBgpPlan> PlanLabBgp(const Topology& topology) {
     all.insert(all.end(), p.addresses.begin(), p.addresses.end());
     all.insert(all.end(), p.services.begin(), p.services.end());
   }
-  for (const Region& r : topology.regions) all.insert(all.end(), r.addresses.begin(), r.addresses.end());
+  for (const Region& r : topology.regions)
+    all.insert(all.end(), r.addresses.begin(), r.addresses.end());
   for (const IpAddress& a : all) {
     if (sessions.Contains(a)) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -366,10 +366,10 @@ absl::StatusOr<LabBgpPlan> PlanLabBgp(const Topology& topology) {
     LabBgpPlan::PopSession s;
     s.pop = pop.name;
     s.session.pop = pop.name;
-    s.session.router_address = IpAddress::V4((198u << 24) | (18u << 16) | (254u << 8) |
-                                             static_cast<uint32_t>(4 * i + 1));
-    s.session.speaker_address = IpAddress::V4((198u << 24) | (18u << 16) | (254u << 8) |
-                                              static_cast<uint32_t>(4 * i + 2));
+    s.session.router_address =
+        IpAddress::V4((198u << 24) | (18u << 16) | (254u << 8) | static_cast<uint32_t>(4 * i + 1));
+    s.session.speaker_address =
+        IpAddress::V4((198u << 24) | (18u << 16) | (254u << 8) | static_cast<uint32_t>(4 * i + 2));
     s.session.speaker_asn = static_cast<uint32_t>(65001 + i);
     for (const IpAddress& a : pop.addresses) {
       auto& nh = a.is_v4() ? s.next_hop_v4 : s.next_hop_v6;
@@ -423,13 +423,13 @@ absl::Status LabController::StartBgp(const std::string& relay_command) {
   };
   for (const auto& p : plan.pops) {
     for (const IpAddress& a : {p.session.router_address, p.session.speaker_address}) {
-      VANTAGE_RETURN_IF_ERROR(ip({"ip", "-n", ns, "addr", "replace", a.ToString() + "/32", "dev",
-                                  "lo"}));
+      VANTAGE_RETURN_IF_ERROR(
+          ip({"ip", "-n", ns, "addr", "replace", a.ToString() + "/32", "dev", "lo"}));
     }
   }
   for (const std::string& c : plan.connected) {
-    std::vector<std::string> argv = {"ip", "-n", ns, "addr", "replace", c, "dev",
-                                     options_.tun_name};
+    std::vector<std::string> argv = {"ip",      "-n", ns,    "addr",
+                                     "replace", c,    "dev", options_.tun_name};
     if (c.find(':') != std::string::npos) argv.push_back("nodad");
     VANTAGE_RETURN_IF_ERROR(ip(argv));
   }

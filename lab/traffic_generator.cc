@@ -61,8 +61,8 @@ absl::StatusOr<TrafficReport> RunTrafficGenerator(const TrafficOptions& o, Comma
       c.failed++;
       return;
     }
-    const int fd = socket(ip->is_v4() ? AF_INET : AF_INET6,
-                          SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int fd =
+        socket(ip->is_v4() ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       c.failed++;
       return;

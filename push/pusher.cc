@@ -254,15 +254,16 @@ std::string Pusher::MetricsText() const {
     absl::StrAppend(&out, "vantage_push_refusals_total{reason=\"", code, "\"} ",
                     it == refusals_.end() ? 0 : it->second, "\n");
   }
-  absl::StrAppend(&out,
-                  "# HELP vantage_push_last_applied_age_seconds Seconds since the last push "
-                  "reached the routers (-1: never).\n"
-                  "# TYPE vantage_push_last_applied_age_seconds gauge\n"
-                  "vantage_push_last_applied_age_seconds ",
-                  last_applied_.has_value()
-                      ? absl::StrFormat("%.3f", absl::ToDoubleSeconds(clock_->Now() - *last_applied_))
-                      : std::string("-1"),
-                  "\n");
+  absl::StrAppend(
+      &out,
+      "# HELP vantage_push_last_applied_age_seconds Seconds since the last push "
+      "reached the routers (-1: never).\n"
+      "# TYPE vantage_push_last_applied_age_seconds gauge\n"
+      "vantage_push_last_applied_age_seconds ",
+      last_applied_.has_value()
+          ? absl::StrFormat("%.3f", absl::ToDoubleSeconds(clock_->Now() - *last_applied_))
+          : std::string("-1"),
+      "\n");
   return out;
 }
 

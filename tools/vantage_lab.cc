@@ -163,8 +163,9 @@ int main(int argc, char** argv) {
       "FIB weights for --prefix (bounded by --rate and --seconds)");
   add_common(traffic);
   traffic->add_option("--region", region, "client region (runs in its namespace)")->required();
-  traffic->add_option("--prefix", traffic_options.service_prefix,
-                      "service prefix whose FIB next hops the connections follow")
+  traffic
+      ->add_option("--prefix", traffic_options.service_prefix,
+                   "service prefix whose FIB next hops the connections follow")
       ->required();
   traffic->add_option("--fallback", fallback, "PoP address to use while the FIB has no route");
   traffic->add_option("--rate", traffic_options.rate, "connections per second")
@@ -250,8 +251,8 @@ int main(int argc, char** argv) {
   }
   if (*bgp) {
     if (relay_binary.empty()) {
-      relay_binary = options.self_exe.substr(0, options.self_exe.rfind('/') + 1) +
-                     "vantage-exabgp-relay";
+      relay_binary =
+          options.self_exe.substr(0, options.self_exe.rfind('/') + 1) + "vantage-exabgp-relay";
     }
     absl::Status st = lab.StartBgp(relay_binary + " --socket " + relay_socket);
     if (!st.ok()) return Fail(st);
@@ -266,7 +267,7 @@ int main(int argc, char** argv) {
     if (absl::StatusOr<nlohmann::json> s = lab.Status(); s.ok() && s->contains("bgp")) {
       for (const auto& sess : (*s)["bgp"]["sessions"]) {
         for (const char* k : {"next_hop_v4", "next_hop_v6"}) {
-          if (sess.contains(k)) pop_of[sess[k].get<std::string>()] = sess["pop"];
+          if (sess.contains(k)) pop_of[sess[k].get<std::string>()] = sess["pop"].get<std::string>();
         }
       }
     }
@@ -322,8 +323,8 @@ int main(int argc, char** argv) {
       std::cout << out.dump() << "\n";
     } else {
       for (const auto& [dest, c] : r->by_destination) {
-        std::cout << absl::StrFormat("  %-12s -> %-16s %6d connections, %d failed\n", region,
-                                     dest, c.completed, c.failed);
+        std::cout << absl::StrFormat("  %-12s -> %-16s %6d connections, %d failed\n", region, dest,
+                                     c.completed, c.failed);
       }
     }
     return 0;

@@ -118,8 +118,7 @@ class LatestFixture : public ::testing::Test {
     s.set_rtt_sketch(Sketch(rtt_us, samples));
     s.set_flows(flows);
     s.set_bytes(bytes);
-    latest_[{pop, SeriesKind::kPassive, prefix, method}] = {now_ - age, "p",
-                                                            s.SerializeAsString()};
+    latest_[{pop, SeriesKind::kPassive, prefix, method}] = {now_ - age, "p", s.SerializeAsString()};
   }
   void Dns(const std::string& pop, const std::string& server, double us, int sent, int timeouts) {
     v1::DnsSeries s;

@@ -144,7 +144,8 @@ class ClosedLoopIntegrationTest : public ::testing::Test {
     for (const char* a : {"198.18.254.1", "198.18.254.2", "198.18.254.5", "198.18.254.6"}) {
       ok_ = ok_ && Sh(absl::StrCat("ip -n ", kRouterNs, " addr add ", a, "/32 dev lo"));
     }
-    ok_ = ok_ && Sh(std::string(VANTAGE_GEN_CERTS) + " " + kDir + "/certs probe-a probe-b >/dev/null");
+    ok_ = ok_ &&
+          Sh(std::string(VANTAGE_GEN_CERTS) + " " + kDir + "/certs probe-a probe-b >/dev/null");
     if (!ok_) return;
 
     // The collector first: it owns the ExaBGP relay's socket.
@@ -164,7 +165,8 @@ class ClosedLoopIntegrationTest : public ::testing::Test {
            " next_hop_v6: \"2001:db8:1::2\"}\n"
         << "  regions:\n"
         << "    - {name: eu, demand: 100, prefixes: [198.18.10.0/24],"
-           " service_prefixes: [" << kEu << ", \"" << kEu6 << "\"]}\n"
+           " service_prefixes: ["
+        << kEu << ", \"" << kEu6 << "\"]}\n"
         << "    - {name: us, demand: 30, prefixes: [198.18.20.0/24], service_prefixes: [" << kUs
         << "]}\n"
         << "  guardrails: {max_weight_shift: 1, min_interval: 0s, max_telemetry_age: 30s}\n";
@@ -186,10 +188,9 @@ class ClosedLoopIntegrationTest : public ::testing::Test {
     bgp.router_ns = kRouterNs;
     bgp.speaker_ns = kRouterNs;
     bgp.router_id = *IpAddress::Parse("198.18.1.254");
-    bgp.sessions = {{"a", *IpAddress::Parse("198.18.254.1"), *IpAddress::Parse("198.18.254.2"),
-                     65001},
-                    {"b", *IpAddress::Parse("198.18.254.5"), *IpAddress::Parse("198.18.254.6"),
-                     65002}};
+    bgp.sessions = {
+        {"a", *IpAddress::Parse("198.18.254.1"), *IpAddress::Parse("198.18.254.2"), 65001},
+        {"b", *IpAddress::Parse("198.18.254.5"), *IpAddress::Parse("198.18.254.6"), 65002}};
     bgp.relay_command = absl::StrCat(VANTAGE_EXABGP_RELAY, " --socket ", kDir, "/exa.sock");
     auto daemons = lab::BgpDaemons::Start(bgp, &g_runner);
     ok_ = daemons.ok();
@@ -243,7 +244,8 @@ class ClosedLoopIntegrationTest : public ::testing::Test {
           v1::ProbeReport r;
           r.set_schema_version(1);
           std::string id(16, '\0');
-          for (size_t i = 0; i < 8; ++i) id[i] = static_cast<char>((++n >> (8 * i)) & 0xFF);
+          ++n;
+          for (size_t i = 0; i < 8; ++i) id[i] = static_cast<char>((n >> (8 * i)) & 0xFF);
           id[8] = pop[0];
           r.set_report_id(id);
           r.set_probe_id("probe-" + pop);
@@ -251,8 +253,8 @@ class ClosedLoopIntegrationTest : public ::testing::Test {
           const absl::Time end = absl::Now();
           r.set_window_start_unix_ns(absl::ToUnixNanos(end - absl::Seconds(1)));
           r.set_window_end_unix_ns(absl::ToUnixNanos(end));
-          for (const auto& [target, ms] : {std::pair<std::string, double>{"198.18.10.1", eu},
-                                           {"198.18.20.1", us}}) {
+          for (const auto& [target, ms] :
+               {std::pair<std::string, double>{"198.18.10.1", eu}, {"198.18.20.1", us}}) {
             QuantileSketch sk;
             for (int i = 0; i < 20; ++i) sk.Add(ms * 1000 + i);
             auto* a = r.add_active();

@@ -29,12 +29,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/clock.h"
-#include "nlohmann/json.hpp"
 #include "lab/bgp_daemons.h"
 #include "lab/command_runner.h"
+#include "nlohmann/json.hpp"
 #include "push/exabgp_adapter.h"
 #include "push/pusher.h"
-
 
 namespace vantage::push {
 namespace {
@@ -150,9 +149,9 @@ class PushIntegrationTest : public ::testing::Test {
     bgp.speaker_ns = kPopNs;
     bgp.router_id = *IpAddress::Parse("198.18.1.1");
     for (int i = 1; i <= 2; ++i) {
-      bgp.sessions.push_back({absl::StrCat("pop", i), *IpAddress::Parse(absl::StrCat("198.18.", i, ".1")),
-                              *IpAddress::Parse(absl::StrCat("198.18.", i, ".2")),
-                              static_cast<uint32_t>(65000 + i)});
+      bgp.sessions.push_back(
+          {absl::StrCat("pop", i), *IpAddress::Parse(absl::StrCat("198.18.", i, ".1")),
+           *IpAddress::Parse(absl::StrCat("198.18.", i, ".2")), static_cast<uint32_t>(65000 + i)});
     }
     bgp.relay_command = absl::StrCat(VANTAGE_EXABGP_RELAY, " --socket ", kDir, "/exa.sock");
     auto adapter = ExabgpAdapter::Create(kDir + "/exa.sock");
