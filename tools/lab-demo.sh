@@ -405,6 +405,6 @@ check "no PoP over its ceiling after the failure" \
   jq -e '[.pops[] | select(.healthy) | .predicted_load <= .ceiling + 1e-6] | all' <<<"$s"
 
 step "Done"
-echo "Audit log: vantagectl push history --database $run/collector.db   (while --keep)"
+echo "Audit log: $bin/vantagectl push history --db $run/collector.db   (with --keep)"
 ((e2e)) && ((failures > 0)) && exit 1
 exit 0

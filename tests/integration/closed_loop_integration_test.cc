@@ -35,6 +35,7 @@
 #include "nlohmann/json.hpp"
 #include "probe/exporter.h"
 #include "probe/spool.h"
+#include "proto/vantage.pb.h"
 #include "push/audit_log.h"
 
 namespace vantage {
