@@ -66,6 +66,10 @@ run=$(realpath "$run")
 labrun=$run/lab
 
 lab() { local cmd=$1; shift; "$bin/vantage-lab" "$cmd" --run-dir "$labrun" "$@"; }
+ctl_status_cmd() {
+  echo "$bin/vantagectl status --collector ${collector_ip:-}:${grpc_port:-} --server-name vantage-collector" \
+    "--ca $run/certs/ca.crt --cert $run/certs/vantagectl.crt --key $run/certs/vantagectl.key"
+}
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 failures=0
 check() {  # check "description" command...: in --e2e mode a failure is counted
@@ -87,7 +91,7 @@ cleanup() {
   if ((keep)); then
     echo
     echo "--keep: everything is still running (run dir $run). Try:"
-    echo "  ip netns exec ${prefix}router $bin/vantagectl status --collector 198.18.0.1:$grpc_port --ca $run/certs/ca.crt --cert $run/certs/vantagectl.crt --key $run/certs/vantagectl.key"
+    echo "  ip netns exec ${prefix}router $(ctl_status_cmd)"
     echo "  $bin/vantage-lab fib --run-dir $labrun --prefix 198.19.10.0/24"
     echo "  remove it with: $bin/vantage-lab down --run-dir $labrun; rm -rf $run"
     exit "$rc"
@@ -307,6 +311,10 @@ check "first push: all PoPs healthy and FRR's FIB equals the pushed weights" tes
 printf 'first FIB match %.1f s after start-up\n' "$(jq -n --argjson a "$t_start" --argjson b "$(now)" '$b - $a')"
 s=$(step_json)
 cp "$run/state/step.json" "$run/step-initial.json"
+echo
+echo "vantagectl status (in the router namespace):"
+# shellcheck disable=SC2046
+ip netns exec "$router_ns" $(ctl_status_cmd) || true
 
 step "(1) Measured RTT matrix (collector's latest windows, ICMP p50) beside the emulated truth"
 print_matrix "$s"
