@@ -24,11 +24,26 @@ ControlLoop::ControlLoop(PushModel model, optimizer::OptimizerConfig optimizer, 
 
 ControlLoop::~ControlLoop() { Stop(); }
 
-void ControlLoop::CheckObservedLoads(ControlStep& step) {
+void ControlLoop::CheckObservedLoads(ControlStep& step, const graph::AnycastGraph* g) {
   const auto applied = pusher_->last_applied();
   if (!observed_ || !model_.observed_load.enabled || !applied.has_value() ||
       judged_push_ == applied || pusher_->last_prediction().empty()) {
     return;
+  }
+  // A PoP that carried predicted load and is down now: the prediction no
+  // longer describes the network (its traffic is lost, the others' shares
+  // grow), so the push is not judged — the new state is the loop's to fix,
+  // and rolling back would hold the loop off while it should react.
+  if (g != nullptr) {
+    for (const auto& [pop, e] : pusher_->last_prediction()) {
+      auto id = g->FindPop(pop);
+      if (e.predicted > 0 && id.has_value() && !g->pop(*id).healthy) {
+        spdlog::info("control loop: push of {} not judged on observed loads: PoP {} is down",
+                     absl::FormatTime(*applied), pop);
+        judged_push_ = applied;
+        return;
+      }
+    }
   }
   auto observed = observed_(*applied + model_.observed_load.settle);
   if (!observed.has_value()) return;  // not measurable yet
@@ -46,7 +61,6 @@ ControlStep ControlLoop::RunOnce() {
   const absl::Time now = clock_->Now();
   ControlStep step;
   steps_++;
-  CheckObservedLoads(step);
   const bool period_due = !last_attempt_.has_value() || now - *last_attempt_ >= model_.period;
   push::PushRequest req;
   std::optional<graph::AnycastGraph> snapshot;
@@ -54,6 +68,7 @@ ControlStep ControlLoop::RunOnce() {
   auto snap = source_();
   if (!snap.ok()) {
     req.optimizer_status = snap.status();
+    CheckObservedLoads(step, nullptr);
   } else {
     req.telemetry_time = snap->newest_measurement;
     if (pusher_->has_last_good()) {
@@ -63,6 +78,7 @@ ControlStep ControlLoop::RunOnce() {
     }
     req.inputs_digest = push::Digest(graph::SnapshotToJson(snap->graph, -1));
     snapshot = std::move(snap->graph);
+    CheckObservedLoads(step, &*snapshot);
     if (req.optimizer_status.ok()) {
       const absl::Time t0 = absl::Now();
       auto optimized = optimizer::Optimize(*snapshot, optimizer_, now);

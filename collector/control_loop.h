@@ -15,7 +15,9 @@
 // push time + model.observed_load.settle (nullopt: not measurable yet, ask
 // again next step), scales them to the push's predicted total (see
 // ObservedLoads::Scaled) and hands them to Pusher::CheckObservedLoads, which
-// rolls back beyond the margin.
+// rolls back beyond the margin. A push is not judged when a PoP that had
+// predicted load is unhealthy in the step's graph (the network changed, not
+// the push; rolling back would hold the loop off while it must react).
 //
 // With model.state_dir set, every step writes <state_dir>/snapshot.json (the
 // graph it optimised, current weights included: `vantagectl optimize
@@ -86,7 +88,7 @@ class ControlLoop {
   GraphSource source_;
   push::Pusher* pusher_;
   const Clock* clock_;
-  void CheckObservedLoads(ControlStep& step);
+  void CheckObservedLoads(ControlStep& step, const graph::AnycastGraph* g);
   void WriteState(const graph::AnycastGraph* g, const optimizer::OptimizationResult* result,
                   const ControlStep& step) const;
   std::string LoopMetrics(const graph::AnycastGraph* g,

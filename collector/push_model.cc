@@ -43,6 +43,8 @@ absl::Status ParseExtras(const YamlDoc& doc, const YAML::Node& root, PushModel& 
   VANTAGE_ASSIGN_OR_RETURN(m.utilisation_ceiling,
                            doc.Double(root, "utilisation_ceiling", m.utilisation_ceiling, 0.01, 1));
   VANTAGE_ASSIGN_OR_RETURN(m.n1_headroom, doc.Bool(root, "n1_headroom", m.n1_headroom));
+  VANTAGE_ASSIGN_OR_RETURN(m.stability_cost_ms,
+                           doc.Double(root, "stability_cost_ms", m.stability_cost_ms, 0, 1e6));
   VANTAGE_ASSIGN_OR_RETURN(m.state_dir, doc.String(root, "state_dir", ""));
   if (const YAML::Node a = root["adapter"]; a) {
     VANTAGE_RETURN_IF_ERROR(doc.CheckKeys(a, {"type", "socket", "path"}));
@@ -81,9 +83,10 @@ absl::StatusOr<PushModel> FromNode(const YamlDoc& doc, const YAML::Node& root) {
   try {
     if (!root || !root.IsMap()) return doc.Error(root, "expected a mapping");
     VANTAGE_RETURN_IF_ERROR(doc.CheckKeys(
-        root, {"asn", "full_bandwidth_bytes_per_s", "period", "check_interval",
-               "significant_change", "pops", "regions", "guardrails", "adapter", "max_series_age",
-               "utilisation_ceiling", "n1_headroom", "observed_load", "state_dir"}));
+        root,
+        {"asn", "full_bandwidth_bytes_per_s", "period", "check_interval", "significant_change",
+         "pops", "regions", "guardrails", "adapter", "max_series_age", "utilisation_ceiling",
+         "n1_headroom", "stability_cost_ms", "observed_load", "state_dir"}));
     PushModel m;
     VANTAGE_RETURN_IF_ERROR(ParseExtras(doc, root, m));
     VANTAGE_ASSIGN_OR_RETURN(int64_t asn, doc.Int(root, "asn", 65000, 1, 65535));
@@ -197,6 +200,7 @@ optimizer::OptimizerConfig OptimizerConfigFor(const PushModel& model) {
   optimizer::OptimizerConfig c;
   c.utilisation_ceiling = model.utilisation_ceiling;
   c.n1_headroom = model.n1_headroom;
+  c.stability_cost_ms = model.stability_cost_ms;
   return c;
 }
 

@@ -24,6 +24,7 @@
 //   max_series_age: 2m          # older windows are ignored; a PoP with none is down
 //   utilisation_ceiling: 0.8    # optimizer: PoP load ceiling, fraction of capacity
 //   n1_headroom: true           # optimizer: keep room for any single PoP failure
+//   stability_cost_ms: 2        # optimizer: cost of moving a unit of traffic (damps flapping)
 //   observed_load: {enabled: true, settle: 10s, min_flows: 20}
 //   state_dir: ""               # if set: each step writes snapshot.json (the graph,
 //                               # vantagectl optimize --input reads it) and step.json
@@ -89,6 +90,7 @@ struct PushModel {
   absl::Duration max_series_age = absl::Minutes(2);
   double utilisation_ceiling = 0.8;
   bool n1_headroom = true;
+  double stability_cost_ms = 2.0;
   ObservedLoadConfig observed_load{};
   std::string state_dir{};
 };

@@ -29,6 +29,7 @@ control:
   max_series_age: 10s
   utilisation_ceiling: 0.9
   n1_headroom: false
+  stability_cost_ms: 5
   observed_load: {settle: 2s, min_flows: 10}
   pops:
     - {name: a, capacity: 100, neighbor: 127.0.1.1, next_hop_v4: 198.18.1.1}
@@ -54,6 +55,7 @@ TEST(CollectorControlConfigTest, ParsesTheControlSection) {
   EXPECT_EQ(m.observed_load.min_flows, 10u);
   EXPECT_DOUBLE_EQ(OptimizerConfigFor(m).utilisation_ceiling, 0.9);
   EXPECT_FALSE(OptimizerConfigFor(m).n1_headroom);
+  EXPECT_DOUBLE_EQ(OptimizerConfigFor(m).stability_cost_ms, 5);
   EXPECT_EQ(m.regions[1].prefixes.size(), 2u);
   // Without `control` the collector only stores.
   std::string plain(kCollector);
@@ -83,7 +85,7 @@ TEST(CollectorControlConfigTest, ErrorsNamePositions) {
   expect_error(replace("  adapter: {type: exabgp, socket: /tmp/x.sock}\n", ""), "no adapter",
                "needs an 'adapter'");
   expect_error(replace("period: 5s", "periood: 5s"), "unknown key", "collector.yaml:8:");
-  expect_error(replace("settle: 2s", "settle: soon"), "bad duration", "collector.yaml:13:");
+  expect_error(replace("settle: 2s", "settle: soon"), "bad duration", "collector.yaml:14:");
   expect_error(replace("name: b, capacity", "name: c, capacity"), "pop without a probe",
                "'c' has no probe");
 }
@@ -225,6 +227,7 @@ TEST(ClosedLoopTest, ObservedLoadsOffThePredictionRollBack) {
   FakeClock clock(absl::FromUnixSeconds(2'000'000));
   PushModel model = *CollectorConfig::Parse(kCollector, "c").value().control;
   model.regions[0].demand = 120;  // eu needs both PoPs
+  model.stability_cost_ms = 0;    // any improvement moves
   push::FakeRouterAdapter adapter;
   push::Pusher pusher(&adapter, nullptr, &clock, model.guardrails);
   double eu_b_rtt = 80;
@@ -293,6 +296,51 @@ TEST(ClosedLoopTest, ObservedLoadsOffThePredictionRollBack) {
   EXPECT_NE(metrics.find("vantage_push_last_applied_age_seconds 5.000"), std::string::npos);
   EXPECT_NE(metrics.find("vantage_control_weight{prefix=\"198.19.10.0/24\",pop=\"a\"}"),
             std::string::npos);
+}
+
+// A PoP that went down since the push explains any gap: no rollback.
+TEST(ClosedLoopTest, APopFailureIsNotJudgedAsABadPush) {
+  FakeClock clock(absl::FromUnixSeconds(2'000'000));
+  PushModel model = *CollectorConfig::Parse(kCollector, "c").value().control;
+  push::FakeRouterAdapter adapter;
+  push::Pusher pusher(&adapter, nullptr, &clock, model.guardrails);
+  bool b_down = false;
+  auto graph = [&]() -> absl::StatusOr<GraphSnapshot> {
+    auto g = *GraphSkeleton(model);
+    g.set_snapshot_time(clock.Now());
+    graph::Measurement m;
+    m.rtt_p50_ms = m.rtt_p90_ms = m.rtt_p99_ms = 10;
+    m.samples = 1000;
+    m.updated = clock.Now();
+    EXPECT_TRUE(g.RecordMeasurement(0, 0, m).ok());
+    EXPECT_TRUE(g.RecordMeasurement(1, 1, m).ok());
+    m.rtt_p50_ms = m.rtt_p90_ms = m.rtt_p99_ms = 50;
+    EXPECT_TRUE(g.RecordMeasurement(0, 1, m).ok());
+    if (b_down) {
+      EXPECT_TRUE(g.SetPopHealthy(1, false).ok());
+    }
+    return GraphSnapshot{std::move(g), clock.Now()};
+  };
+  ControlLoop loop(model, OptimizerConfigFor(model), graph, &pusher, &clock);
+  ObservedLoads o;  // b's traffic is gone: far off the prediction (a 60, b 30)
+  o.bytes = {{"a", 9000}, {"b", 0}};
+  o.flows = {{"a", 90}, {"b", 0}};
+  o.total_bytes = 9000;
+  o.total_flows = 90;
+  int asked = 0;
+  loop.SetObservedLoadSource([&](absl::Time) {
+    asked++;
+    return std::optional<ObservedLoads>(o);
+  });
+  ASSERT_EQ(loop.RunOnce().outcome->result, push::PushResult::kApplied);
+  clock.Advance(absl::Seconds(5));
+  b_down = true;
+  auto step = loop.RunOnce();
+  EXPECT_FALSE(step.load_check.has_value());
+  EXPECT_EQ(asked, 0);
+  // The loop reacts at once: us moves to a.
+  ASSERT_EQ(step.outcome->result, push::PushResult::kApplied) << step.outcome->reason;
+  EXPECT_EQ(pusher.count(push::PushResult::kRolledBack), 0u);
 }
 
 TEST(ClosedLoopTest, ObservedLoadsNearThePredictionKeepThePush) {
