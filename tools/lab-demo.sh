@@ -159,6 +159,7 @@ svc6() { echo "2001:db8:100:$1::/64"; }
   echo "  check_interval: 1s"
   echo "  significant_change: 0.1"
   echo "  stability_cost_ms: $stability"
+  echo "  n1_headroom: false"
   echo "  max_series_age: $((3 * window))s"
   echo "  state_dir: $run/state"
   echo "  observed_load: {settle: ${window}s, min_flows: 50}"
@@ -352,7 +353,7 @@ step "(2) Weights per region and predicted PoP loads (control loop, $(jq -r '.tr
 print_weights "$s"
 if ((e2e)); then
   jq '.snapshot' <<<"$s" >"$run/snapshot-initial.json"
-  "$bin/vantagectl" optimize --input "$run/snapshot-initial.json" --stability-ms "$stability" --json \
+  "$bin/vantagectl" optimize --input "$run/snapshot-initial.json" --stability-ms "$stability" --no-n1 --json \
     >"$run/optimize-initial.json"
   check "weights optimal: equal to vantagectl optimize on the same snapshot" \
     jq -e --slurpfile o "$run/optimize-initial.json" '

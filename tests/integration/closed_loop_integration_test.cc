@@ -339,8 +339,9 @@ TEST_F(ClosedLoopIntegrationTest, FibFollowsTheOptimizerAndMovesWithTheRtts) {
   // The BGP paths carry link-bandwidth proportional to the weights.
   auto bw = lab::ReadLinkBandwidths(&g_runner, kDir + "/bgp", kEu);
   ASSERT_TRUE(bw.ok()) << bw.status();
-  for (const auto& [nh, w] : Pushed(first, kEu)) {  // weight * 1.25e9 B/s
-    EXPECT_NEAR(static_cast<double>((*bw)[nh]), w * 1.25e9, 1.0) << nh;
+  // weight * 1.25e9 B/s, carried as an IEEE-754 single (24-bit mantissa).
+  for (const auto& [nh, w] : Pushed(first, kEu)) {
+    EXPECT_NEAR(static_cast<double>((*bw)[nh]), w * 1.25e9, w * 1.25e9 * 1e-7) << nh;
   }
 
   // eu's RTT to a degrades: b takes what it can of eu (ceiling 80 - us 30).
