@@ -160,7 +160,7 @@ svc6() { echo "2001:db8:100:$1::/64"; }
   echo "  significant_change: 0.1"
   echo "  stability_cost_ms: $stability"
   echo "  n1_headroom: false"
-  echo "  max_series_age: $((3 * window))s"
+  echo "  max_series_age: $((5 * window))s"
   echo "  state_dir: $run/state"
   echo "  observed_load: {settle: ${window}s, min_flows: 50}"
   echo "  guardrails: {max_weight_shift: 1, min_interval: 2s, max_telemetry_age: 20s,"
