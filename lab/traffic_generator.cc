@@ -91,8 +91,9 @@ absl::StatusOr<TrafficReport> RunTrafficGenerator(const TrafficOptions& o, Comma
       if (f.ok()) fib = std::move(*f);
       next_refresh = now + o.fib_refresh;
     }
-    // Connections due by now (paced from the start, never more than `total`).
-    while (made < total && now >= start + gap * static_cast<double>(made) && now < end &&
+    // Connections due by now (paced from the start: exactly `total`, all due
+    // before `end`; one due just before `end` is still made after it).
+    while (made < total && now >= start + gap * static_cast<double>(made) &&
            static_cast<int>(open.size()) < o.max_in_flight) {
       made++;
       auto dest = pick();
@@ -102,7 +103,7 @@ absl::StatusOr<TrafficReport> RunTrafficGenerator(const TrafficOptions& o, Comma
         report.no_route++;
       }
     }
-    if (open.empty() && (made >= total || now >= end)) break;
+    if (open.empty() && made >= total) break;
     std::vector<pollfd> fds;
     fds.reserve(open.size());
     for (const Connection& c : open) {
