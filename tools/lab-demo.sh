@@ -350,7 +350,7 @@ if ((e2e)); then
   check "matrix within tolerance of the truth (|p50 - rtt| <= max(1 ms, 5%) + jitter) ${bad:+($bad)}" test -z "$bad"
 fi
 
-step "(2) Weights per region and predicted PoP loads (control loop, $(jq -r '.trigger' <<<"$s"), push $(jq -r '.result' <<<"$s"))"
+step "(2) Weights per region and predicted PoP loads (control loop step $(jq -r '.step' <<<"$s"); weights as pushed)"
 print_weights "$s"
 if ((e2e)); then
   jq '.snapshot' <<<"$s" >"$run/snapshot-initial.json"
