@@ -62,6 +62,7 @@ fi
 prefix=${prefix:-vt-}
 if [[ -z $run ]]; then run=$(mktemp -d /tmp/vantage-demo.XXXXXX); fi
 mkdir -p "$run"
+chmod 755 "$run"  # FRR drops to user frr and must reach its files below
 run=$(realpath "$run")
 labrun=$run/lab
 
