@@ -14,7 +14,8 @@
 //     connected subnet; a next hop resolved recursively (e.g. through a
 //     default route) is installed with weight 1. Callers must make every PoP
 //     next hop connected in the router namespace.
-//   - link-bandwidth values below 1 Mbit/s (125,000 bytes/s) count as none.
+//   - the link-bandwidth value is an IEEE-754 single: about 7 significant
+//     digits survive (999,755,859 B/s arrives as 999,755,840).
 //
 // Processes run in the foreground (FRR without -d) so their pids are ours:
 // BgpDaemons owns them and stops them (SIGTERM, then SIGKILL) on Stop() or
