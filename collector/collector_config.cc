@@ -1,6 +1,7 @@
 #include "collector/collector_config.h"
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -15,7 +16,7 @@ absl::StatusOr<CollectorConfig> FromDoc(const YamlDoc& doc) {
   const YAML::Node& root = doc.root();
   if (!root || !root.IsMap()) return doc.Error(root, "expected a mapping at the top level");
   VANTAGE_RETURN_IF_ERROR(doc.CheckKeys(root, {"listen", "metrics_listen", "database", "retention",
-                                               "max_message_bytes", "tls", "probes"}));
+                                               "max_message_bytes", "tls", "probes", "control"}));
   VANTAGE_ASSIGN_OR_RETURN(std::string listen, doc.String(root, "listen", c.listen.ToString()));
   auto ep = Endpoint::Parse(listen);
   if (!ep.ok()) return doc.Error(root["listen"], ep.status().message());
@@ -54,6 +55,23 @@ absl::StatusOr<CollectorConfig> FromDoc(const YamlDoc& doc) {
     if (!c.probe_pops.emplace(id, pop).second) {
       return doc.Error(p, absl::StrCat("probe '", id, "' listed twice"));
     }
+  }
+  if (const YAML::Node control = root["control"]; control) {
+    VANTAGE_ASSIGN_OR_RETURN(PushModel model, PushModelFromNode(doc, control));
+    if (model.adapter.type.empty()) {
+      return doc.Error(control,
+                       "control needs an 'adapter' ({type: exabgp, socket: PATH} or "
+                       "{type: json, path: FILE})");
+    }
+    std::set<std::string> pops;
+    for (const auto& [id, pop] : c.probe_pops) pops.insert(pop);
+    for (const auto& p : model.pops) {
+      if (!pops.contains(p.name)) {
+        return doc.Error(control["pops"],
+                         absl::StrCat("control pop '", p.name, "' has no probe in 'probes'"));
+      }
+    }
+    c.control = std::move(model);
   }
   return c;
 }

@@ -14,14 +14,24 @@
 //     client_ca: ca.crt                # CA that signs probe certificates
 //   probes:                            # certificate CN -> PoP
 //     - {id: probe-ams-1, pop: ams}
+//   control:                           # optional: the closed loop (ControlLoop)
+//     adapter: {type: exabgp, socket: /run/vantage/exabgp.sock}
+//     period: 30s
+//     pops: [...]                      # capacity, BGP neighbor, next hops
+//     regions: [...]                   # demand, target prefixes, service prefixes
+//     guardrails: {...}
+//   The `control` keys are PushModel's (collector/push_model.h); `adapter`
+//   is required there. Without `control` the collector only stores.
 //
 // Thread model: a plain value.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "collector/push_model.h"
 #include "collector/report_validator.h"
 #include "core/ip_address.h"
 
@@ -41,6 +51,7 @@ struct CollectorConfig {
   TlsFiles tls;
   absl::flat_hash_map<std::string, std::string> probe_pops;
   ValidationLimits limits;
+  std::optional<PushModel> control;
 
   static absl::StatusOr<CollectorConfig> Load(const std::string& path);
   static absl::StatusOr<CollectorConfig> Parse(const std::string& yaml, const std::string& name);

@@ -4,9 +4,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "collector/latest_graph.h"
 #include "core/status_macros.h"
 #include "grpcpp/security/server_credentials.h"
 #include "grpcpp/server_builder.h"
+#include "push/exabgp_adapter.h"
+#include "push/json_file_adapter.h"
 
 namespace vantage::collector {
 
@@ -44,6 +47,7 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(
   if (!s->server_ || s->port_ == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", address));
   }
+  if (config.control.has_value()) VANTAGE_RETURN_IF_ERROR(s->StartControlLoop(*config.control));
   if (!config.metrics_listen.empty()) {
     VANTAGE_ASSIGN_OR_RETURN(Endpoint metrics_ep, Endpoint::Parse(config.metrics_listen));
     CollectorServer* raw = s.get();
@@ -52,6 +56,36 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(
   }
   s->retention_thread_ = std::thread([raw = s.get()] { raw->RetentionLoop(); });
   return s;
+}
+
+absl::Status CollectorServer::StartControlLoop(const PushModel& model) {
+  if (model.adapter.type == "exabgp") {
+    VANTAGE_ASSIGN_OR_RETURN(adapter_, push::ExabgpAdapter::Create(model.adapter.socket));
+  } else if (model.adapter.type == "json") {
+    adapter_ = std::make_unique<push::JsonFileAdapter>(model.adapter.path);
+  } else {
+    return absl::InvalidArgumentError("control: no adapter configured");
+  }
+  VANTAGE_ASSIGN_OR_RETURN(audit_, push::AuditLog::Open(config_.database));
+  pusher_ = std::make_unique<push::Pusher>(adapter_.get(), audit_.get(), clock_, model.guardrails);
+  CollectorState* state = state_.get();
+  const Clock* clock = clock_;
+  control_ = std::make_unique<ControlLoop>(
+      model, OptimizerConfigFor(model),
+      [model, state, clock]() -> absl::StatusOr<GraphSnapshot> {
+        VANTAGE_ASSIGN_OR_RETURN(LatestGraph g,
+                                 BuildGraphFromLatest(model, state->Latest(), clock->Now()));
+        return GraphSnapshot{std::move(g.graph), g.newest};
+      },
+      pusher_.get(), clock_);
+  control_->SetObservedLoadSource([model, state, clock](absl::Time since) {
+    return ObservedPopLoads(model, state->Latest(), since, clock->Now());
+  });
+  control_->Start();
+  spdlog::info("control loop: every {} (period {}), adapter {}",
+               absl::FormatDuration(model.check_interval), absl::FormatDuration(model.period),
+               adapter_->name());
+  return absl::OkStatus();
 }
 
 CollectorServer::~CollectorServer() { Shutdown(); }
@@ -64,6 +98,7 @@ void CollectorServer::Shutdown() {
   }
   retention_cv_.notify_all();
   if (retention_thread_.joinable()) retention_thread_.join();
+  if (control_) control_->Stop();
   if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   metrics_.reset();
   pipeline_.reset();  // drains what was accepted
@@ -137,6 +172,7 @@ std::string CollectorServer::RenderMetrics() {
     absl::StrAppend(&out, "vantage_collector_probe_last_report_age_seconds{probe=\"", p.probe_id,
                     "\",pop=\"", p.pop, "\"} ", absl::StrFormat("%.3f", age), "\n");
   }
+  if (control_) absl::StrAppend(&out, control_->MetricsText());
   return out;
 }
 

@@ -6,6 +6,7 @@
 
 #include "grpc/grpc_security_constants.h"
 #include "grpcpp/security/auth_context.h"
+#include "spdlog/spdlog.h"
 
 namespace vantage::collector {
 
@@ -60,6 +61,7 @@ class ReportReactor final : public grpc::ServerBidiReactor<v1::ProbeReport, v1::
       ack.set_report_id(report->report_id());
       ack.set_result(v1::ReportAck::RESULT_REJECTED);
       ack.set_reason(std::string(RejectReasonName(verdict.reason)) + ": " + verdict.detail);
+      spdlog::warn("rejected a window of {}: {}", report->probe_id(), ack.reason());
       QueueAckLocked(std::move(ack));
     } else {
       ++in_flight_;

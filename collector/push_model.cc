@@ -34,13 +34,61 @@ absl::StatusOr<std::vector<Prefix>> Prefixes(const YamlDoc& doc, const YAML::Nod
   return out;
 }
 
-absl::StatusOr<PushModel> FromDoc(const YamlDoc& doc) {
+absl::Status ParseExtras(const YamlDoc& doc, const YAML::Node& root, PushModel& m) {
+  VANTAGE_ASSIGN_OR_RETURN(m.max_series_age,
+                           doc.Duration(root, "max_series_age", m.max_series_age));
+  if (m.max_series_age <= absl::ZeroDuration()) {
+    return doc.Error(root["max_series_age"], "max_series_age must be positive");
+  }
+  VANTAGE_ASSIGN_OR_RETURN(m.utilisation_ceiling,
+                           doc.Double(root, "utilisation_ceiling", m.utilisation_ceiling, 0.01, 1));
+  VANTAGE_ASSIGN_OR_RETURN(m.n1_headroom, doc.Bool(root, "n1_headroom", m.n1_headroom));
+  VANTAGE_ASSIGN_OR_RETURN(m.stability_cost_ms,
+                           doc.Double(root, "stability_cost_ms", m.stability_cost_ms, 0, 1e6));
+  VANTAGE_ASSIGN_OR_RETURN(m.state_dir, doc.String(root, "state_dir", ""));
+  if (const YAML::Node a = root["adapter"]; a) {
+    VANTAGE_RETURN_IF_ERROR(doc.CheckKeys(a, {"type", "socket", "path"}));
+    VANTAGE_ASSIGN_OR_RETURN(m.adapter.type, doc.String(a, "type", ""));
+    VANTAGE_ASSIGN_OR_RETURN(m.adapter.socket, doc.String(a, "socket", ""));
+    VANTAGE_ASSIGN_OR_RETURN(m.adapter.path, doc.String(a, "path", ""));
+    if (m.adapter.type == "exabgp") {
+      if (m.adapter.socket.empty() || !m.adapter.path.empty()) {
+        return doc.Error(a, "an exabgp adapter needs 'socket' (and no 'path')");
+      }
+    } else if (m.adapter.type == "json") {
+      if (m.adapter.path.empty() || !m.adapter.socket.empty()) {
+        return doc.Error(a, "a json adapter needs 'path' (and no 'socket')");
+      }
+    } else {
+      return doc.Error(a["type"] ? a["type"] : a, "adapter type must be exabgp or json");
+    }
+  }
+  if (const YAML::Node o = root["observed_load"]; o) {
+    VANTAGE_RETURN_IF_ERROR(doc.CheckKeys(o, {"enabled", "settle", "min_flows"}));
+    ObservedLoadConfig d;
+    VANTAGE_ASSIGN_OR_RETURN(m.observed_load.enabled, doc.Bool(o, "enabled", d.enabled));
+    VANTAGE_ASSIGN_OR_RETURN(m.observed_load.settle, doc.Duration(o, "settle", d.settle));
+    VANTAGE_ASSIGN_OR_RETURN(
+        int64_t min_flows,
+        doc.Int(o, "min_flows", static_cast<int64_t>(d.min_flows), 1, int64_t{1} << 40));
+    m.observed_load.min_flows = static_cast<uint64_t>(min_flows);
+    if (m.observed_load.settle < absl::ZeroDuration()) {
+      return doc.Error(o["settle"], "settle must not be negative");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<PushModel> FromNode(const YamlDoc& doc, const YAML::Node& root) {
   try {
-    const YAML::Node& root = doc.root();
-    VANTAGE_RETURN_IF_ERROR(
-        doc.CheckKeys(root, {"asn", "full_bandwidth_bytes_per_s", "period", "check_interval",
-                             "significant_change", "pops", "regions", "guardrails"}));
+    if (!root || !root.IsMap()) return doc.Error(root, "expected a mapping");
+    VANTAGE_RETURN_IF_ERROR(doc.CheckKeys(
+        root,
+        {"asn", "full_bandwidth_bytes_per_s", "period", "check_interval", "significant_change",
+         "pops", "regions", "guardrails", "adapter", "max_series_age", "utilisation_ceiling",
+         "n1_headroom", "stability_cost_ms", "observed_load", "state_dir"}));
     PushModel m;
+    VANTAGE_RETURN_IF_ERROR(ParseExtras(doc, root, m));
     VANTAGE_ASSIGN_OR_RETURN(int64_t asn, doc.Int(root, "asn", 65000, 1, 65535));
     m.asn = static_cast<uint32_t>(asn);
     VANTAGE_ASSIGN_OR_RETURN(m.full_bandwidth_bytes_per_s,
@@ -136,12 +184,24 @@ absl::StatusOr<PushModel> FromDoc(const YamlDoc& doc) {
 
 absl::StatusOr<PushModel> ParsePushModel(const std::string& text, const std::string& name) {
   VANTAGE_ASSIGN_OR_RETURN(YamlDoc doc, YamlDoc::Parse(text, name));
-  return FromDoc(doc);
+  return FromNode(doc, doc.root());
 }
 
 absl::StatusOr<PushModel> LoadPushModel(const std::string& path) {
   VANTAGE_ASSIGN_OR_RETURN(YamlDoc doc, YamlDoc::Load(path));
-  return FromDoc(doc);
+  return FromNode(doc, doc.root());
+}
+
+absl::StatusOr<PushModel> PushModelFromNode(const YamlDoc& doc, const YAML::Node& node) {
+  return FromNode(doc, node);
+}
+
+optimizer::OptimizerConfig OptimizerConfigFor(const PushModel& model) {
+  optimizer::OptimizerConfig c;
+  c.utilisation_ceiling = model.utilisation_ceiling;
+  c.n1_headroom = model.n1_headroom;
+  c.stability_cost_ms = model.stability_cost_ms;
+  return c;
 }
 
 absl::StatusOr<graph::AnycastGraph> GraphSkeleton(const PushModel& model) {

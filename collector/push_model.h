@@ -19,6 +19,15 @@
 //   guardrails: {dry_run: false, max_weight_shift: 0.25, min_interval: 10s,
 //                max_telemetry_age: 2m, rollback_margin: 0.2, rollback_hold: 5m,
 //                freeze_file: /run/vantage/push.freeze}
+//   # Only in the collector's `control:` section (see collector_config.h):
+//   adapter: {type: exabgp, socket: /run/vantage/exabgp.sock}  # or {type: json, path: F}
+//   max_series_age: 2m          # older windows are ignored; a PoP with none is down
+//   utilisation_ceiling: 0.8    # optimizer: PoP load ceiling, fraction of capacity
+//   n1_headroom: true           # optimizer: keep room for any single PoP failure
+//   stability_cost_ms: 2        # optimizer: cost of moving a unit of traffic (damps flapping)
+//   observed_load: {enabled: true, settle: 10s, min_flows: 20}
+//   state_dir: ""               # if set: each step writes snapshot.json (the graph,
+//                               # vantagectl optimize --input reads it) and step.json
 //
 // Thread model: value types and pure functions.
 #pragma once
@@ -29,6 +38,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/ip_address.h"
+#include "core/yaml_config.h"
 #include "graph/anycast_graph.h"
 #include "optimizer/weight_optimizer.h"
 #include "push/guardrails.h"
@@ -51,6 +61,22 @@ struct PushModelRegion {
   std::vector<Prefix> service_prefixes{};  // announced with the region's weights
 };
 
+// Where the control loop's pushes go.
+struct AdapterConfig {
+  std::string type{};  // "exabgp" (socket) or "json" (path); "" = none configured
+  std::string socket{};
+  std::string path{};
+};
+
+// The rollback guardrail's observed-load feed (see ObservedPopLoads).
+struct ObservedLoadConfig {
+  bool enabled = true;
+  // Only windows ending at least this long after a push are judged (set it
+  // to at least the probes' window so a judged window started after the push).
+  absl::Duration settle = absl::Seconds(10);
+  uint64_t min_flows = 20;  // fewer new client flows in total: not judged
+};
+
 struct PushModel {
   uint32_t asn = 65000;
   double full_bandwidth_bytes_per_s = 1.25e9;
@@ -60,10 +86,21 @@ struct PushModel {
   std::vector<PushModelPop> pops{};
   std::vector<PushModelRegion> regions{};
   push::GuardrailConfig guardrails{};
+  AdapterConfig adapter{};
+  absl::Duration max_series_age = absl::Minutes(2);
+  double utilisation_ceiling = 0.8;
+  bool n1_headroom = true;
+  double stability_cost_ms = 2.0;
+  ObservedLoadConfig observed_load{};
+  std::string state_dir{};
 };
 
 absl::StatusOr<PushModel> ParsePushModel(const std::string& text, const std::string& name);
 absl::StatusOr<PushModel> LoadPushModel(const std::string& path);
+// The model from a mapping inside a larger document (the collector's `control:`).
+absl::StatusOr<PushModel> PushModelFromNode(const YamlDoc& doc, const YAML::Node& node);
+// The optimizer settings the model carries (the rest are the defaults).
+optimizer::OptimizerConfig OptimizerConfigFor(const PushModel& model);
 
 // An empty graph with the model's PoPs and regions (ids in model order).
 absl::StatusOr<graph::AnycastGraph> GraphSkeleton(const PushModel& model);

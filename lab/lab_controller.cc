@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -319,13 +320,147 @@ absl::Status LabController::Down() {
   for (const fs::directory_entry& e : fs::directory_iterator(options_.run_dir, ec)) {
     const std::string name = e.path().filename().string();
     if (name.rfind("nsd-", 0) == 0 || name.rfind("tcp-", 0) == 0 || name == "control.sock" ||
-        name == "emulator.log" || name == "state.json.tmp") {
+        name == "bgp" || name == "emulator.log" || name == "state.json.tmp") {
       fs::remove_all(e.path(), ec);
     }
   }
   fs::remove(state_path(), ec);
   fs::remove(options_.run_dir, ec);  // only when empty
   return absl::OkStatus();
+}
+
+nlohmann::json LabBgpPlan::ToJson() const {
+  nlohmann::json j = {{"router_asn", router_asn}, {"connected", connected}};
+  j["sessions"] = nlohmann::json::array();
+  for (const PopSession& p : pops) {
+    nlohmann::json s = {{"pop", p.pop},
+                        {"neighbor", p.session.router_address.ToString()},
+                        {"speaker", p.session.speaker_address.ToString()},
+                        {"asn", p.session.speaker_asn}};
+    if (p.next_hop_v4) s["next_hop_v4"] = p.next_hop_v4->ToString();
+    if (p.next_hop_v6) s["next_hop_v6"] = p.next_hop_v6->ToString();
+    j["sessions"].push_back(s);
+  }
+  return j;
+}
+
+absl::StatusOr<LabBgpPlan> PlanLabBgp(const Topology& topology) {
+  if (topology.pops.size() > 63) return absl::InvalidArgumentError("bgp: at most 63 PoPs");
+  const Prefix sessions = *Prefix::Parse("198.18.254.0/24");
+  std::vector<IpAddress> all = topology.router.addresses;
+  for (const Pop& p : topology.pops) {
+    all.insert(all.end(), p.addresses.begin(), p.addresses.end());
+    all.insert(all.end(), p.services.begin(), p.services.end());
+  }
+  for (const Region& r : topology.regions)
+    all.insert(all.end(), r.addresses.begin(), r.addresses.end());
+  for (const IpAddress& a : all) {
+    if (sessions.Contains(a)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bgp: address ", a.ToString(), " is inside 198.18.254.0/24, kept for BGP sessions"));
+    }
+  }
+  LabBgpPlan plan;
+  for (size_t i = 0; i < topology.pops.size(); ++i) {
+    const Pop& pop = topology.pops[i];
+    LabBgpPlan::PopSession s;
+    s.pop = pop.name;
+    s.session.pop = pop.name;
+    s.session.router_address =
+        IpAddress::V4((198u << 24) | (18u << 16) | (254u << 8) | static_cast<uint32_t>(4 * i + 1));
+    s.session.speaker_address =
+        IpAddress::V4((198u << 24) | (18u << 16) | (254u << 8) | static_cast<uint32_t>(4 * i + 2));
+    s.session.speaker_asn = static_cast<uint32_t>(65001 + i);
+    for (const IpAddress& a : pop.addresses) {
+      auto& nh = a.is_v4() ? s.next_hop_v4 : s.next_hop_v6;
+      if (nh.has_value()) continue;
+      nh = a;
+      const Prefix net(a, a.is_v4() ? 24 : 64);
+      uint8_t bytes[16];
+      std::memcpy(bytes, net.address().bytes(), 16);
+      if (a.is_v4()) {
+        bytes[3] = 254;
+      } else {
+        bytes[14] = 0xff;
+        bytes[15] = 0xfe;
+      }
+      const IpAddress local = a.is_v4() ? IpAddress::V4Bytes(bytes) : IpAddress::V6Bytes(bytes);
+      for (const IpAddress& b : all) {
+        if (b == local) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "bgp: ", local.ToString(), " is a lab address; the router needs it as its own"));
+        }
+      }
+      const std::string text = absl::StrCat(local.ToString(), "/", net.length());
+      if (std::find(plan.connected.begin(), plan.connected.end(), text) == plan.connected.end()) {
+        plan.connected.push_back(text);
+      }
+    }
+    plan.pops.push_back(std::move(s));
+  }
+  return plan;
+}
+
+absl::StatusOr<std::string> LabController::RunningNamespaceOf(const std::string& node) {
+  VANTAGE_ASSIGN_OR_RETURN(RunState state, RunState::Load(state_path()));
+  return state.prefix + node;
+}
+
+absl::Status LabController::StartBgp(const std::string& relay_command) {
+  VANTAGE_ASSIGN_OR_RETURN(RunState state, RunState::Load(state_path()));
+  for (const RecordedProcess& p : state.processes) {
+    if (p.role == "bgpd" && Alive(p)) return absl::AlreadyExistsError("bgp is already running");
+  }
+  VANTAGE_ASSIGN_OR_RETURN(const Topology topology, LoadTopology(state.topology_path));
+  VANTAGE_ASSIGN_OR_RETURN(const LabBgpPlan plan, PlanLabBgp(topology));
+  const std::string ns = state.prefix + topology.router.name;
+  auto ip = [&](std::vector<std::string> argv) -> absl::Status {
+    VANTAGE_ASSIGN_OR_RETURN(CommandResult r, runner_->Run(argv, absl::Seconds(10)));
+    if (r.exit_code != 0) {
+      return absl::InternalError(absl::StrCat(JoinArgv(argv), ": ", r.output));
+    }
+    return absl::OkStatus();
+  };
+  for (const auto& p : plan.pops) {
+    for (const IpAddress& a : {p.session.router_address, p.session.speaker_address}) {
+      VANTAGE_RETURN_IF_ERROR(
+          ip({"ip", "-n", ns, "addr", "replace", a.ToString() + "/32", "dev", "lo"}));
+    }
+  }
+  for (const std::string& c : plan.connected) {
+    std::vector<std::string> argv = {"ip",      "-n", ns,    "addr",
+                                     "replace", c,    "dev", options_.tun_name};
+    if (c.find(':') != std::string::npos) argv.push_back("nodad");
+    VANTAGE_RETURN_IF_ERROR(ip(argv));
+  }
+  BgpDaemonsConfig config;
+  config.dir = options_.run_dir + "/bgp";
+  config.router_ns = ns;
+  config.speaker_ns = ns;
+  config.router_asn = plan.router_asn;
+  config.router_id = topology.router.addresses.front().is_v4()
+                         ? topology.router.addresses.front()
+                         : plan.pops.front().session.router_address;
+  for (const auto& p : plan.pops) config.sessions.push_back(p.session);
+  config.relay_command = relay_command;
+  VANTAGE_ASSIGN_OR_RETURN(std::vector<DaemonCommand> commands, PrepareBgpDaemons(config, runner_));
+  {
+    nlohmann::json j = plan.ToJson();
+    j["dir"] = config.dir;
+    j["router_ns"] = ns;
+    std::ofstream(config.dir + "/plan.json") << j.dump(2) << "\n";
+  }
+  for (const DaemonCommand& c : commands) {
+    VANTAGE_RETURN_IF_ERROR(StartProcess(&state, c.role, topology.router.name, c.argv, c.log));
+    if (c.role == "zebra") VANTAGE_RETURN_IF_ERROR(WaitForZebra(config, absl::Seconds(10)));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::map<std::string, int>> LabController::Fib(const std::string& prefix) {
+  VANTAGE_ASSIGN_OR_RETURN(RunState state, RunState::Load(state_path()));
+  VANTAGE_ASSIGN_OR_RETURN(const Topology topology, LoadTopology(state.topology_path));
+  return ReadFibWeights(runner_, state.prefix + topology.router.name, prefix);
 }
 
 absl::StatusOr<nlohmann::json> LabController::Control(const nlohmann::json& request) {
@@ -370,12 +505,21 @@ absl::StatusOr<nlohmann::json> LabController::Status() {
                              {"addresses", addresses(pop.addresses)},
                              {"services", addresses(pop.services)}});
     }
+    out["router"] = {{"name", topology->router.name},
+                     {"addresses", addresses(topology->router.addresses)}};
     out["regions"] = nlohmann::json::array();
     for (const Region& region : topology->regions) {
       out["regions"].push_back({{"name", region.name},
                                 {"demand", region.demand},
                                 {"addresses", addresses(region.addresses)},
                                 {"catchment", region.catchment}});
+    }
+  }
+  {
+    std::ifstream plan(options_.run_dir + "/bgp/plan.json");
+    if (plan) {
+      nlohmann::json j = nlohmann::json::parse(plan, nullptr, /*allow_exceptions=*/false);
+      if (!j.is_discarded()) out["bgp"] = j;
     }
   }
   absl::StatusOr<nlohmann::json> emulator = Control({{"command", "status"}});

@@ -8,11 +8,15 @@
 // timeouts of at most a few seconds each).
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "lab/bgp_daemons.h"
 #include "lab/command_runner.h"
 #include "lab/run_state.h"
 #include "lab/topology.h"
@@ -28,6 +32,29 @@ struct LabOptions {
   uint64_t seed = 1;
 };
 
+// The lab's BGP set-up (`vantage-lab bgp`): FRR and ExaBGP both in the
+// router namespace, one eBGP session per PoP between /32s on the router's
+// loopback in 198.18.254.0/24 (PoP i: FRR 198.18.254.<4i+1>, ExaBGP
+// <4i+2>, AS 65001+i; FRR is AS 65000), announcing the PoP's first IPv4 and
+// IPv6 address as next hops. FRR installs link-bandwidth weights only for
+// connected next hops, so the router's TUN gets one address per next-hop
+// subnet: .254 in the /24 (IPv4) and ::fffe in the /64 (IPv6) of each
+// next hop. Errors: a topology address inside 198.18.254.0/24 or equal to
+// one of those connected addresses, more than 63 PoPs.
+struct LabBgpPlan {
+  struct PopSession {
+    std::string pop;
+    BgpSession session;
+    std::optional<IpAddress> next_hop_v4;
+    std::optional<IpAddress> next_hop_v6;
+  };
+  std::vector<PopSession> pops;
+  std::vector<std::string> connected;  // "198.18.1.254/24", "2001:db8:1::fffe/64"
+  uint32_t router_asn = 65000;
+  nlohmann::json ToJson() const;
+};
+absl::StatusOr<LabBgpPlan> PlanLabBgp(const Topology& topology);
+
 class LabController {
  public:
   LabController(LabOptions options, CommandRunner* runner);
@@ -39,6 +66,15 @@ class LabController {
   [[nodiscard]] absl::Status Down();
   // Namespaces, processes and the emulator's own status, as JSON.
   absl::StatusOr<nlohmann::json> Status();
+  // Starts FRR and ExaBGP (running `relay_command` as its API process) in
+  // the running lab's router namespace as PlanLabBgp says; records the
+  // processes so that Down() stops them; writes <run dir>/bgp/plan.json,
+  // which Status() reports as "bgp".
+  [[nodiscard]] absl::Status StartBgp(const std::string& relay_command);
+  // The router namespace's FIB for `prefix`: next hop -> weight.
+  absl::StatusOr<std::map<std::string, int>> Fib(const std::string& prefix);
+  // The running lab's namespace of `node` (from its recorded prefix).
+  absl::StatusOr<std::string> RunningNamespaceOf(const std::string& node);
   // Sends one control request to the running emulator; returns its answer
   // when it says ok, an error otherwise.
   absl::StatusOr<nlohmann::json> Control(const nlohmann::json& request);

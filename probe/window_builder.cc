@@ -28,7 +28,13 @@ void AddActive(const FlowReport& f, v1::ProbeReport& r) {
   a->set_method(WindowBuilder::ActiveMethod(f.target.spec.method));
   a->set_port(f.target.spec.port);
   a->set_flow(f.flow);
-  a->set_sent(f.sent);
+  // `sent` on the wire is the number of probes resolved in the window
+  // (answered or lost), so that received <= sent and loss = 1 -
+  // received/sent holds per window. The prober counts sends by send time but
+  // outcomes by resolution time: near a window boundary the replies of the
+  // previous window's probes arrive in this one, and send-time counts made
+  // received > sent, which the collector rightly rejects (whole windows lost).
+  a->set_sent(f.received + f.lost);
   a->set_received(f.received);
   a->set_duplicates(f.duplicates);
   a->set_late(f.late);

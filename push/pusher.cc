@@ -43,6 +43,7 @@ uint64_t Pusher::count(PushResult r) const {
 
 PushOutcome Pusher::Finish(const PushRequest& request, PushOutcome outcome) {
   counts_[outcome.result]++;
+  if (!outcome.reason_code.empty()) refusals_[outcome.reason_code]++;
   if (outcome.result == PushResult::kFailStatic) {
     alert_ = true;
     spdlog::warn("push: fail-static ({}); keeping the last good state", outcome.reason);
@@ -78,16 +79,20 @@ PushOutcome Pusher::Push(const PushRequest& request) {
 
   if (frozen()) {
     out.result = PushResult::kFrozen;
+    out.reason_code = "frozen";
     out.reason = absl::StrCat("frozen by ", config_.freeze_file);
     return Finish(request, std::move(out));
   }
   if (!request.optimizer_status.ok()) {
     out.result = PushResult::kFailStatic;
+    out.reason_code = "optimizer_error";
     out.reason = absl::StrCat("optimizer error: ", request.optimizer_status.ToString());
     return Finish(request, std::move(out));
   }
   if (now - request.telemetry_time > config_.max_telemetry_age) {
     out.result = PushResult::kFailStatic;
+    out.reason_code =
+        request.telemetry_time == absl::InfinitePast() ? "no_telemetry" : "stale_telemetry";
     out.reason = request.telemetry_time == absl::InfinitePast()
                      ? std::string("no telemetry")
                      : absl::StrCat("stale telemetry: newest input is ",
@@ -96,11 +101,13 @@ PushOutcome Pusher::Push(const PushRequest& request) {
   }
   if (auto st = ValidateIntendedState(out.state); !st.ok()) {
     out.result = PushResult::kRefused;
+    out.reason_code = "invalid_state";
     out.reason = absl::StrCat("invalid state: ", st.message());
     return Finish(request, std::move(out));
   }
   if (auto gone = WithdrawnEverywhere(last_good_, out.state); !gone.empty()) {
     out.result = PushResult::kRefused;
+    out.reason_code = "withdraw_everywhere";
     out.reason = absl::StrCat("would withdraw from every PoP: ", absl::StrJoin(gone, ", "));
     return Finish(request, std::move(out));
   }
@@ -110,11 +117,13 @@ PushOutcome Pusher::Push(const PushRequest& request) {
   }
   if (now < hold_until_) {
     out.result = PushResult::kTooSoon;
+    out.reason_code = "rollback_hold";
     out.reason = absl::StrCat("holding after a rollback until ", absl::FormatTime(hold_until_));
     return Finish(request, std::move(out));
   }
   if (last_applied_.has_value() && now - *last_applied_ < config_.min_interval) {
     out.result = PushResult::kTooSoon;
+    out.reason_code = "min_interval";
     out.reason = absl::StrCat("last push ", absl::FormatDuration(now - *last_applied_),
                               " ago, min interval ", absl::FormatDuration(config_.min_interval));
     return Finish(request, std::move(out));
@@ -135,6 +144,7 @@ PushOutcome Pusher::Push(const PushRequest& request) {
   if (auto st = adapter_->Apply(out.state); !st.ok()) {
     adapter_errors_++;
     out.result = PushResult::kFailStatic;
+    out.reason_code = "adapter_error";
     out.reason = absl::StrCat("adapter ", adapter_->name(), " error: ", st.ToString());
     return Finish(request, std::move(out));
   }
@@ -163,6 +173,7 @@ PushOutcome Pusher::CheckObservedLoads(const std::map<std::string, double>& obse
   if (!has_previous_good_) {
     // Nothing to roll back to: the first push stays, but alert.
     out.result = PushResult::kFailStatic;
+    out.reason_code = "loads_off_prediction";
     out.reason = absl::StrCat(why, "; no previous state to roll back to");
     return Finish(req, std::move(out));
   }
@@ -171,6 +182,7 @@ PushOutcome Pusher::CheckObservedLoads(const std::map<std::string, double>& obse
   if (auto st = adapter_->Apply(previous_good_); !st.ok()) {
     adapter_errors_++;
     out.result = PushResult::kFailStatic;
+    out.reason_code = "adapter_error";
     out.reason = absl::StrCat(why, "; rollback failed: ", st.ToString());
     return Finish(req, std::move(out));
   }
@@ -181,6 +193,7 @@ PushOutcome Pusher::CheckObservedLoads(const std::map<std::string, double>& obse
   hold_until_ = clock_->Now() + config_.rollback_hold;
   alert_ = true;
   out.result = PushResult::kRolledBack;
+  out.reason_code = "loads_off_prediction";
   out.reason = why;
   spdlog::warn("push: rolled back: {}", why);
   return Finish(req, std::move(out));
@@ -198,6 +211,7 @@ PushOutcome Pusher::Reapply(const std::string& trigger) {
   if (auto st = adapter_->Apply(last_good_); !st.ok()) {
     adapter_errors_++;
     out.result = PushResult::kFailStatic;
+    out.reason_code = "adapter_error";
     out.reason = absl::StrCat("adapter ", adapter_->name(), " error: ", st.ToString());
     return Finish(req, std::move(out));
   }
@@ -230,6 +244,26 @@ std::string Pusher::MetricsText() const {
                   "# TYPE vantage_push_frozen gauge\n"
                   "vantage_push_frozen ",
                   frozen() ? 1 : 0, "\n");
+  absl::StrAppend(&out,
+                  "# HELP vantage_push_refusals_total Pushes refused, held or failed static, by "
+                  "reason.\n# TYPE vantage_push_refusals_total counter\n");
+  for (const char* code : {"frozen", "optimizer_error", "no_telemetry", "stale_telemetry",
+                           "invalid_state", "withdraw_everywhere", "rollback_hold", "min_interval",
+                           "adapter_error", "loads_off_prediction"}) {
+    auto it = refusals_.find(code);
+    absl::StrAppend(&out, "vantage_push_refusals_total{reason=\"", code, "\"} ",
+                    it == refusals_.end() ? 0 : it->second, "\n");
+  }
+  absl::StrAppend(
+      &out,
+      "# HELP vantage_push_last_applied_age_seconds Seconds since the last push "
+      "reached the routers (-1: never).\n"
+      "# TYPE vantage_push_last_applied_age_seconds gauge\n"
+      "vantage_push_last_applied_age_seconds ",
+      last_applied_.has_value()
+          ? absl::StrFormat("%.3f", absl::ToDoubleSeconds(clock_->Now() - *last_applied_))
+          : std::string("-1"),
+      "\n");
   return out;
 }
 

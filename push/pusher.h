@@ -57,6 +57,11 @@ struct PushRequest {
 struct PushOutcome {
   PushResult result = PushResult::kNoChange;
   std::string reason{};
+  // For refusals and fail-static: a short label for metrics ("frozen",
+  // "optimizer_error", "no_telemetry", "stale_telemetry", "invalid_state",
+  // "withdraw_everywhere", "rollback_hold", "min_interval", "adapter_error",
+  // "loads_off_prediction"); empty otherwise.
+  std::string reason_code{};
   std::vector<RouteChange> diff{};  // from last good to what was (or would be) applied
   IntendedState state{};            // what was (or would be) applied
 };
@@ -76,7 +81,14 @@ class Pusher {
   bool frozen() const;
   bool alert() const { return alert_; }
   const GuardrailConfig& config() const { return config_; }
-  // Prometheus text: vantage_push_* counters and gauges.
+  // When the last push (or rollback) was applied to the routers.
+  std::optional<absl::Time> last_applied() const { return last_applied_; }
+  // The predicted loads of the last applied push (empty after a rollback).
+  const std::map<std::string, PopLoadExpectation>& last_prediction() const {
+    return last_prediction_;
+  }
+  // Prometheus text: vantage_push_* counters and gauges (attempts by result,
+  // refusals by reason, adapter errors, fail-static, frozen, last push age).
   std::string MetricsText() const;
   uint64_t count(PushResult r) const;
 
@@ -96,6 +108,7 @@ class Pusher {
   absl::Time hold_until_ = absl::InfinitePast();
   bool alert_ = false;
   std::map<PushResult, uint64_t> counts_{};
+  std::map<std::string, uint64_t> refusals_{};  // by reason_code
   uint64_t adapter_errors_ = 0;
 };
 

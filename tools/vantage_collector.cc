@@ -39,7 +39,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   if (check_only) {
-    std::printf("%s: OK (%zu probes)\n", config_path.c_str(), config->probe_pops.size());
+    std::printf("%s: OK (%zu probes", config_path.c_str(), config->probe_pops.size());
+    if (config->control.has_value()) {
+      std::printf("; control loop: %zu PoPs, %zu regions, %s adapter", config->control->pops.size(),
+                  config->control->regions.size(), config->control->adapter.type.c_str());
+    }
+    std::printf(")\n");
     return 0;
   }
   signal(SIGTERM, OnSignal);

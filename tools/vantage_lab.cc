@@ -1,12 +1,15 @@
 // vantage-lab: brings an emulated anycast network up on this machine (network
 // namespaces, a user-space link emulator, nsd and a TCP listener per PoP),
 // changes it while it runs, shows it, and takes it down again.
+#include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <climits>
 #include <cstdio>
 #include <iostream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,6 +18,7 @@
 #include "lab/emulator_daemon.h"
 #include "lab/lab_controller.h"
 #include "lab/tcp_probe_listener.h"
+#include "lab/traffic_generator.h"
 
 namespace {
 
@@ -133,6 +137,48 @@ int main(int argc, char** argv) {
   set_catchment->add_option("--region", region, "client region")->required();
   set_catchment->add_option("--pop", pop, "new catchment PoP")->required();
 
+  std::string relay_socket, relay_binary;
+  CLI::App* bgp = app.add_subcommand(
+      "bgp", "start FRR (the router) and ExaBGP (the PoPs' BGP speaker) in the router namespace");
+  add_common(bgp);
+  bgp->add_option("--relay-socket", relay_socket,
+                  "unix socket of the collector's ExaBGP adapter (control.adapter.socket)")
+      ->required();
+  bgp->add_option("--relay-binary", relay_binary,
+                  "vantage-exabgp-relay (default: next to vantage-lab)");
+
+  std::string fib_prefix;
+  CLI::App* fib = app.add_subcommand(
+      "fib", "the router's FIB for a prefix: next hop, PoP, weight and share (from `ip route`)");
+  add_common(fib);
+  fib->add_option("--prefix", fib_prefix, "service prefix")->required();
+  fib->add_flag("--json", json, "print JSON");
+
+  vantage::lab::TrafficOptions traffic_options;
+  double traffic_seconds = 10;
+  std::string fallback;
+  CLI::App* traffic = app.add_subcommand(
+      "traffic",
+      "client TCP connections from a region to the PoPs' listeners, split like the router's "
+      "FIB weights for --prefix (bounded by --rate and --seconds)");
+  add_common(traffic);
+  traffic->add_option("--region", region, "client region (runs in its namespace)")->required();
+  traffic
+      ->add_option("--prefix", traffic_options.service_prefix,
+                   "service prefix whose FIB next hops the connections follow")
+      ->required();
+  traffic->add_option("--fallback", fallback, "PoP address to use while the FIB has no route");
+  traffic->add_option("--rate", traffic_options.rate, "connections per second")
+      ->check(CLI::Range(0.1, 10000.0))
+      ->capture_default_str();
+  traffic->add_option("--seconds", traffic_seconds, "how long")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
+  traffic->add_option("--port", traffic_options.port, "the PoPs' TCP listener port")
+      ->capture_default_str();
+  traffic->add_option("--seed", traffic_options.seed, "random seed")->capture_default_str();
+  traffic->add_flag("--json", json, "print JSON");
+
   vantage::lab::EmulatorDaemonOptions daemon;
   CLI::App* emulate = app.add_subcommand("emulate", "");  // internal: started by up
   emulate->group("");
@@ -201,6 +247,86 @@ int main(int argc, char** argv) {
     absl::StatusOr<nlohmann::json> r =
         lab.Control({{"command", "set-catchment"}, {"region", region}, {"pop", pop}});
     if (!r.ok()) return Fail(r.status());
+    return 0;
+  }
+  if (*bgp) {
+    if (relay_binary.empty()) {
+      relay_binary =
+          options.self_exe.substr(0, options.self_exe.rfind('/') + 1) + "vantage-exabgp-relay";
+    }
+    absl::Status st = lab.StartBgp(relay_binary + " --socket " + relay_socket);
+    if (!st.ok()) return Fail(st);
+    std::cout << "vantage-lab: FRR and ExaBGP started in the router namespace (logs in "
+              << options.run_dir << "/bgp)\n";
+    return 0;
+  }
+  if (*fib) {
+    absl::StatusOr<std::map<std::string, int>> f = lab.Fib(fib_prefix);
+    if (!f.ok()) return Fail(f.status());
+    std::map<std::string, std::string> pop_of;
+    if (absl::StatusOr<nlohmann::json> s = lab.Status(); s.ok() && s->contains("bgp")) {
+      for (const auto& sess : (*s)["bgp"]["sessions"]) {
+        for (const char* k : {"next_hop_v4", "next_hop_v6"}) {
+          if (sess.contains(k)) pop_of[sess[k].get<std::string>()] = sess["pop"].get<std::string>();
+        }
+      }
+    }
+    int total = 0;
+    for (const auto& [nh, w] : *f) total += w;
+    nlohmann::json out = nlohmann::json::object();
+    for (const auto& [nh, w] : *f) {
+      out[nh] = {{"pop", pop_of.count(nh) ? pop_of[nh] : std::string("?")},
+                 {"weight", w},
+                 {"share", total > 0 ? static_cast<double>(w) / total : 0.0}};
+    }
+    if (json) {
+      std::cout << out.dump(2) << "\n";
+    } else {
+      for (const auto& [nh, v] : out.items()) {
+        std::cout << absl::StrFormat("  %-8s via %-16s weight %3d  (%.1f%%)\n",
+                                     v["pop"].get<std::string>(), nh, v["weight"].get<int>(),
+                                     100 * v["share"].get<double>());
+      }
+      if (out.empty()) std::cout << "  (no route for " << fib_prefix << ")\n";
+    }
+    return 0;
+  }
+  if (*traffic) {
+    absl::StatusOr<std::string> ns = lab.RunningNamespaceOf(region);
+    if (!ns.ok()) return Fail(ns.status());
+    absl::StatusOr<std::string> router_ns = lab.RunningNamespaceOf("router");
+    if (absl::StatusOr<nlohmann::json> s = lab.Status(); s.ok() && s->contains("bgp")) {
+      router_ns = (*s)["bgp"]["router_ns"].get<std::string>();
+    }
+    if (!router_ns.ok()) return Fail(router_ns.status());
+    traffic_options.router_ns = *router_ns;
+    traffic_options.duration = absl::Seconds(traffic_seconds);
+    if (!fallback.empty()) {
+      absl::StatusOr<vantage::IpAddress> ip = vantage::IpAddress::Parse(fallback);
+      if (!ip.ok()) return Fail(ip.status());
+      traffic_options.fallback = *ip;
+    }
+    const int fd = open(("/run/netns/" + *ns).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, CLONE_NEWNET) != 0) {
+      return Fail(absl::UnavailableError("cannot enter network namespace " + *ns));
+    }
+    close(fd);
+    absl::StatusOr<vantage::lab::TrafficReport> r =
+        vantage::lab::RunTrafficGenerator(traffic_options, &runner);
+    if (!r.ok()) return Fail(r.status());
+    nlohmann::json out = {{"region", region}, {"no_route", r->no_route}};
+    for (const auto& [dest, c] : r->by_destination) {
+      out["destinations"][dest] = {
+          {"started", c.started}, {"completed", c.completed}, {"failed", c.failed}};
+    }
+    if (json) {
+      std::cout << out.dump() << "\n";
+    } else {
+      for (const auto& [dest, c] : r->by_destination) {
+        std::cout << absl::StrFormat("  %-12s -> %-16s %6d connections, %d failed\n", region, dest,
+                                     c.completed, c.failed);
+      }
+    }
     return 0;
   }
   if (*emulate) {

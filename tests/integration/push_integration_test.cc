@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,11 +29,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/clock.h"
+#include "lab/bgp_daemons.h"
+#include "lab/command_runner.h"
 #include "nlohmann/json.hpp"
 #include "push/exabgp_adapter.h"
 #include "push/pusher.h"
-
-extern char** environ;
 
 namespace vantage::push {
 namespace {
@@ -59,79 +58,17 @@ std::string RunCommand(const std::string& cmd) {
 
 bool Sh(const std::string& cmd) { return std::system(cmd.c_str()) == 0; }
 
-pid_t Spawn(const std::vector<std::string>& argv, const std::string& log) {
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  pid_t pid = -1;
-  if (posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ) != 0) pid = -1;
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
-}
-
-void StopChild(pid_t pid) {
-  if (pid <= 0) return;
-  kill(pid, SIGTERM);
-  for (int i = 0; i < 300; ++i) {
-    if (waitpid(pid, nullptr, WNOHANG) == pid) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, nullptr, 0);
-}
-
-void KillPidFile(const std::string& path) {
-  std::ifstream in(path);
-  int pid = 0;
-  if (in >> pid && pid > 0) {
-    kill(pid, SIGTERM);
-    for (int i = 0; i < 200 && kill(pid, 0) == 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    if (kill(pid, 0) == 0) kill(pid, SIGKILL);
-  }
-}
+lab::SystemCommandRunner g_runner;
 
 // next hop -> weight of `prefix` in the router's FIB (a single path: weight 1).
 std::map<std::string, int> Fib(const std::string& prefix) {
-  const std::string fam = prefix.find(':') != std::string::npos ? "-6 " : "";
-  std::string out = RunCommand(absl::StrCat("ip -n ", kRouterNs, " ", fam, "route show ", prefix));
-  std::map<std::string, int> fib;
-  for (absl::string_view line : absl::StrSplit(out, '\n')) {
-    std::vector<absl::string_view> w = absl::StrSplit(line, ' ', absl::SkipWhitespace());
-    for (size_t i = 0; i + 1 < w.size(); ++i) {
-      if (w[i] != "via") continue;
-      int weight = 1;
-      for (size_t j = i; j + 1 < w.size(); ++j) {
-        if (w[j] == "weight") (void)absl::SimpleAtoi(w[j + 1], &weight);
-      }
-      fib[std::string(w[i + 1])] = weight;
-    }
-  }
-  return fib;
+  return lab::ReadFibWeights(&g_runner, kRouterNs, prefix).value_or(std::map<std::string, int>{});
 }
 
 // next hop -> link-bandwidth value of the BGP paths for `prefix`.
 std::map<std::string, uint64_t> BgpBandwidths(const std::string& prefix) {
-  const std::string afi = prefix.find(':') != std::string::npos ? "ipv6" : "ipv4";
-  std::string out = RunCommand(absl::StrCat("vtysh --vty_socket ", kDir, " -c 'show bgp ", afi,
-                                            " unicast ", prefix, " json'"));
-  std::map<std::string, uint64_t> bw;
-  auto j = nlohmann::json::parse(out, nullptr, false);
-  if (j.is_discarded() || !j.contains("paths")) return bw;
-  for (const auto& p : j["paths"]) {
-    std::string ec = p.value("extendedCommunity", nlohmann::json::object()).value("string", "");
-    // "LB:65001:750 (6.000 Kbps)"
-    std::vector<std::string> parts = absl::StrSplit(ec, absl::ByAnyChar(": "));
-    uint64_t v = 0;
-    if (parts.size() >= 3 && parts[0] == "LB") (void)absl::SimpleAtoi(parts[2], &v);
-    bw[p["nexthops"][0]["ip"].get<std::string>()] = v;
-  }
-  return bw;
+  return lab::ReadLinkBandwidths(&g_runner, kDir, prefix)
+      .value_or(std::map<std::string, uint64_t>{});
 }
 
 IntendedState State(double a, double b) {
@@ -206,68 +143,43 @@ class PushIntegrationTest : public ::testing::Test {
             Sh(absl::StrCat("ip -n ", kPopNs, " link set ", p, " up"));
     }
     if (!ok_) return;
-    std::ofstream(kDir + "/zebra.conf") << "hostname r\n";
-    std::ofstream(kDir + "/bgpd.conf") << "frr defaults traditional\n"
-                                          "hostname r\n"
-                                          "router bgp 65000\n"
-                                          " bgp router-id 198.18.1.1\n"
-                                          " no bgp ebgp-requires-policy\n"
-                                          " bgp bestpath as-path multipath-relax\n"
-                                          " neighbor 198.18.1.2 remote-as 65001\n"
-                                          " neighbor 198.18.1.2 timers connect 1\n"
-                                          " neighbor 198.18.2.2 remote-as 65002\n"
-                                          " neighbor 198.18.2.2 timers connect 1\n"
-                                          " address-family ipv4 unicast\n"
-                                          "  maximum-paths 8\n"
-                                          " exit-address-family\n"
-                                          " address-family ipv6 unicast\n"
-                                          "  neighbor 198.18.1.2 activate\n"
-                                          "  neighbor 198.18.2.2 activate\n"
-                                          "  maximum-paths 8\n"
-                                          " exit-address-family\n";
-    std::string exa = absl::StrCat("process vantage {\n  run ", VANTAGE_EXABGP_RELAY, " --socket ",
-                                   kDir, "/exa.sock;\n  encoder text;\n}\n");
+    lab::BgpDaemonsConfig bgp;
+    bgp.dir = kDir;
+    bgp.router_ns = kRouterNs;
+    bgp.speaker_ns = kPopNs;
+    bgp.router_id = *IpAddress::Parse("198.18.1.1");
     for (int i = 1; i <= 2; ++i) {
-      absl::StrAppend(&exa, "neighbor 198.18.", i, ".1 {\n  router-id 198.18.", i,
-                      ".2;\n  local-address 198.18.", i, ".2;\n  local-as 6500", i,
-                      ";\n  peer-as 65000;\n  family { ipv4 unicast; ipv6 unicast; }\n",
-                      "  api { processes [ vantage ]; }\n}\n");
+      bgp.sessions.push_back(
+          {absl::StrCat("pop", i), *IpAddress::Parse(absl::StrCat("198.18.", i, ".1")),
+           *IpAddress::Parse(absl::StrCat("198.18.", i, ".2")), static_cast<uint32_t>(65000 + i)});
     }
-    std::ofstream(kDir + "/exabgp.conf") << exa;
-    ok_ = Sh(absl::StrCat("chown -R frr:frr ", kDir)) &&
-          Sh(absl::StrCat("ip netns exec ", kRouterNs, " /usr/lib/frr/zebra -d -i ", kDir,
-                          "/zebra.pid -z ", kDir, "/zserv.api --vty_socket ", kDir, " -f ", kDir,
-                          "/zebra.conf >>", kDir, "/frr.log 2>&1"));
-    for (int i = 0; ok_ && i < 200 && access((kDir + "/zserv.api").c_str(), F_OK) != 0; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ok_ = ok_ && Sh(absl::StrCat("ip netns exec ", kRouterNs, " /usr/lib/frr/bgpd -d -i ", kDir,
-                                 "/bgpd.pid -z ", kDir, "/zserv.api --vty_socket ", kDir, " -f ",
-                                 kDir, "/bgpd.conf >>", kDir, "/frr.log 2>&1"));
+    bgp.relay_command = absl::StrCat(VANTAGE_EXABGP_RELAY, " --socket ", kDir, "/exa.sock");
     auto adapter = ExabgpAdapter::Create(kDir + "/exa.sock");
     ok_ = ok_ && adapter.ok();
     if (ok_) adapter_ = adapter->release();
-    ok_ = ok_ && StartExabgp();
+    const uint64_t before = ok_ ? adapter_->connections() : 0;
+    auto daemons = lab::BgpDaemons::Start(bgp, &g_runner);
+    ok_ = ok_ && daemons.ok();
+    if (daemons.ok()) daemons_ = daemons->release();
+    ok_ = ok_ && WaitForRelay(before);
   }
 
-  static bool StartExabgp() {
-    const uint64_t before = adapter_->connections();
-    exabgp_pid_ = Spawn({"ip", "netns", "exec", kPopNs, "env", "exabgp.daemon.user=root",
-                         "exabgp.daemon.daemonize=false", "exabgp", kDir + "/exabgp.conf"},
-                        kDir + "/exabgp.log");
-    if (exabgp_pid_ <= 0) return false;
+  static bool WaitForRelay(uint64_t before) {
     for (int i = 0; i < 1000 && adapter_->connections() == before; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return adapter_->connections() > before;
   }
 
+  static bool StartExabgp() {
+    const uint64_t before = adapter_->connections();
+    return daemons_->StartExabgp().ok() && WaitForRelay(before);
+  }
+
   static void Cleanup() {
-    if (adapter_ == nullptr && exabgp_pid_ <= 0 && !std::filesystem::exists(kDir)) return;
-    StopChild(exabgp_pid_);
-    exabgp_pid_ = -1;
-    KillPidFile(kDir + "/bgpd.pid");
-    KillPidFile(kDir + "/zebra.pid");
+    if (adapter_ == nullptr && daemons_ == nullptr && !std::filesystem::exists(kDir)) return;
+    delete daemons_;  // stops ExaBGP, bgpd, zebra
+    daemons_ = nullptr;
     delete adapter_;
     adapter_ = nullptr;
     Sh(absl::StrCat("ip netns del ", kRouterNs, " 2>/dev/null"));
@@ -296,7 +208,7 @@ class PushIntegrationTest : public ::testing::Test {
   static inline bool skip_ = false;
   static inline bool ok_ = false;
   static inline ExabgpAdapter* adapter_ = nullptr;
-  static inline pid_t exabgp_pid_ = -1;
+  static inline lab::BgpDaemons* daemons_ = nullptr;
   std::unique_ptr<Pusher> pusher_;
 };
 
@@ -355,8 +267,7 @@ TEST_F(PushIntegrationTest, ExabgpRestartEndsWithTheSameFib) {
   ASSERT_GE(WaitForFib(0.625, 0.375, 60), 0);
   auto before4 = Fib(kV4);
   auto before6 = Fib(kV6);
-  StopChild(exabgp_pid_);
-  exabgp_pid_ = -1;
+  daemons_->StopExabgp();
   // FRR drops the sessions' routes.
   for (int i = 0; i < 1000 && !Fib(kV4).empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));

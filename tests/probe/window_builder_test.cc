@@ -68,6 +68,20 @@ ProbeWindow SampleWindow(absl::Time end) {
   return w;
 }
 
+// Regression: replies to the previous window's probes arriving in this one
+// made received > sent, and the collector rejected the whole window.
+TEST(WindowBuilderTest, ActiveSentCountsProbesResolvedInTheWindow) {
+  const absl::Time end = absl::FromUnixSeconds(1'800'000'000);
+  ProbeWindow w = SampleWindow(end);
+  w.active[0].sent = 3;      // sent in this window
+  w.active[0].received = 5;  // resolved in it: 2 were sent in the previous one
+  w.active[0].lost = 1;
+  const v1::ProbeReport r = WindowBuilder::Build(w, WindowBuilder::NewReportId());
+  EXPECT_EQ(r.active(0).sent(), 6u);
+  EXPECT_EQ(r.active(0).received(), 5u);
+  EXPECT_EQ(r.active(1).sent(), 0u);  // still in flight: resolved in a later window
+}
+
 TEST(WindowBuilderTest, MapsEveryMeasurementIntoTheReport) {
   const absl::Time end = absl::FromUnixSeconds(1'800'000'000);
   const std::string id = WindowBuilder::NewReportId();
