@@ -1,8 +1,14 @@
 // ReportStore: the collector's durable storage of probe reports, in SQLite.
 //
-// Layout: one row per report (its id is the idempotency key) and one row per
-// series (a target, client prefix or DNS question in one window), holding the
-// series' indexed fields and its serialized protobuf. WAL journal, and
+// Layout (schema v2): one row per report in `reports` (its id is the
+// idempotency key; probe, PoP, window bounds, number of series) and one row
+// per report in `windows` (`seq` = arrival order, the serialized ProbeReport
+// as `body`). Storing a report costs two row inserts, not one per series:
+// a report of 100 targets is one write, not 101. History per target is read
+// by decoding the bodies of a probe's or PoP's windows (reports_by_probe,
+// reports_by_end select them); the latest window per target is kept in
+// memory by CollectorState. Rows stored by schema v1 (one row per series in
+// the table `series`) stay readable there and expire normally. WAL journal, and
 // synchronous=FULL so that a committed batch survives a power cut, not only a
 // process crash: the collector acks a report only after StoreBatch returns.
 // Batches amortise the fsync (group commit).
@@ -31,7 +37,7 @@ class ReportStore {
  public:
   enum class Outcome { kStored, kDuplicate };
 
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   static absl::StatusOr<std::unique_ptr<ReportStore>> Open(const std::string& path);
   ~ReportStore();
@@ -45,10 +51,11 @@ class ReportStore {
       const std::vector<const v1::ProbeReport*>& reports, absl::Time received_at);
 
   // Deletes windows (and their reports) that ended before `cutoff`; returns
-  // the number of series rows deleted.
+  // the number of series (target/prefix/DNS windows) deleted.
   absl::StatusOr<int64_t> ExpireBefore(absl::Time cutoff);
 
   absl::StatusOr<int64_t> CountReports();
+  // Series (target/prefix/DNS windows) held in the stored reports.
   absl::StatusOr<int64_t> CountSeries();
   // Bytes used by the database file (page_count * page_size).
   absl::StatusOr<int64_t> SizeBytes();
@@ -66,7 +73,9 @@ class ReportStore {
 
   sqlite3* db_;
   sqlite3_stmt* insert_report_ = nullptr;
-  sqlite3_stmt* insert_series_ = nullptr;
+  sqlite3_stmt* insert_window_ = nullptr;
+  int64_t next_seq_ = 1;  // of the next row of `windows`
+  std::string body_;      // serialization buffer, reused
 };
 
 }  // namespace vantage::collector
