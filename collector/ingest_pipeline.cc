@@ -1,5 +1,6 @@
 #include "collector/ingest_pipeline.h"
 
+#include <algorithm>
 #include <future>
 #include <vector>
 
@@ -32,7 +33,7 @@ void IngestPipeline::Submit(std::shared_ptr<const v1::ProbeReport> report, Compl
     done(absl::UnavailableError("collector is shutting down"));
     return;
   }
-  queue_.push_back(Item{std::move(report), std::move(done)});
+  queue_.push_back(Item{std::move(report), std::move(done), clock_->Now()});
   lock.unlock();
   work_cv_.notify_one();
 }
@@ -48,6 +49,11 @@ void IngestPipeline::WithStore(const std::function<void(ReportStore&)>& fn) {
   }
   work_cv_.notify_one();
   finished.get_future().wait();
+}
+
+IngestPipeline::Timing IngestPipeline::timing() const {
+  std::lock_guard<std::mutex> lock(timing_mu_);
+  return timing_;
 }
 
 size_t IngestPipeline::queued() const {
@@ -75,8 +81,18 @@ void IngestPipeline::Run() {
     if (batch.empty()) continue;
     pointers.clear();
     for (const Item& item : batch) pointers.push_back(item.report.get());
-    auto outcomes = store_->StoreBatch(pointers, clock_->Now());
+    const absl::Time batch_start = clock_->Now();
+    auto outcomes = store_->StoreBatch(pointers, batch_start);
     const absl::Time stored_at = clock_->Now();
+    {
+      std::lock_guard<std::mutex> lock(timing_mu_);
+      for (const Item& item : batch) {
+        timing_.queue_wait_s.Add(
+            std::max(1e-6, absl::ToDoubleSeconds(batch_start - item.queued_at)));
+      }
+      timing_.store_s.Add(std::max(1e-6, absl::ToDoubleSeconds(stored_at - batch_start)));
+      timing_.batch_reports.Add(static_cast<double>(batch.size()));
+    }
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!outcomes.ok()) {
         batch[i].done(outcomes.status());

@@ -22,6 +22,7 @@
 #include "collector/collector_state.h"
 #include "collector/report_store.h"
 #include "core/clock.h"
+#include "core/quantile_sketch.h"
 
 namespace vantage::collector {
 
@@ -45,10 +46,21 @@ class IngestPipeline {
 
   size_t queued() const;
 
+  // Where the time goes, over every batch so far: seconds a report waited
+  // in the queue, seconds per StoreBatch (inserts + the commit's fsync),
+  // reports per batch.
+  struct Timing {
+    QuantileSketch queue_wait_s;
+    QuantileSketch store_s;
+    QuantileSketch batch_reports;
+  };
+  Timing timing() const;
+
  private:
   struct Item {
     std::shared_ptr<const v1::ProbeReport> report;
     Completion done;
+    absl::Time queued_at;
   };
   void Run();
 
@@ -64,6 +76,8 @@ class IngestPipeline {
   std::deque<Item> queue_;
   std::deque<std::function<void()>> tasks_;
   bool stop_ = false;
+  mutable std::mutex timing_mu_;
+  Timing timing_;
   std::thread writer_;
 };
 

@@ -85,12 +85,45 @@ absl::StatusOr<std::unique_ptr<ReportStore>> ReportStore::Open(const std::string
   sqlite3_busy_timeout(db, 5000);
   VANTAGE_RETURN_IF_ERROR(store->Migrate());
   VANTAGE_RETURN_IF_ERROR(store->Prepare());
+  VANTAGE_RETURN_IF_ERROR(
+      store->Exec(absl::StrCat("PRAGMA wal_autocheckpoint=", kWalSafetyPages).c_str()));
+  sqlite3* checkpoint_db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &checkpoint_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    absl::Status st = SqliteError(checkpoint_db, "open checkpointer connection");
+    sqlite3_close(checkpoint_db);
+    return st;
+  }
+  sqlite3_busy_timeout(checkpoint_db, 1000);
+  ReportStore* raw = store.get();
+  store->checkpointer_ = std::thread([raw, checkpoint_db] { raw->RunCheckpointer(checkpoint_db); });
   return store;
+}
+
+void ReportStore::RunCheckpointer(sqlite3* db) {
+  std::unique_lock<std::mutex> lock(checkpoint_mu_);
+  while (!checkpoint_stop_) {
+    checkpoint_cv_.wait_for(lock, absl::ToChronoMilliseconds(kCheckpointInterval),
+                            [&] { return checkpoint_stop_; });
+    if (checkpoint_stop_) break;
+    lock.unlock();
+    // PASSIVE: copies what it can without waiting for (or blocking) the writer.
+    (void)sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    lock.lock();
+  }
+  lock.unlock();
+  sqlite3_close(db);
 }
 
 ReportStore::ReportStore(sqlite3* db) : db_(db) {}
 
 ReportStore::~ReportStore() {
+  {
+    std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    checkpoint_stop_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
   sqlite3_finalize(insert_report_);
   sqlite3_finalize(insert_window_);
   sqlite3_close(db_);

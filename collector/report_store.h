@@ -13,18 +13,29 @@
 // process crash: the collector acks a report only after StoreBatch returns.
 // Batches amortise the fsync (group commit).
 //
+// Checkpoints: the writer connection does not checkpoint the WAL itself
+// (that would stall a commit, and so every ack in its batch, while pages are
+// copied into the database file and it is fsynced). A second connection on
+// its own thread runs PASSIVE checkpoints (they never block the writer)
+// every kCheckpointInterval; the writer still checkpoints itself if the
+// WAL grows past kWalSafetyPages (the checkpointer stuck or starved).
+//
 // Schema changes are numbered migrations applied in order at Open(); a
 // database newer than this binary is refused.
 //
 // Thread model: not thread-safe. The collector owns one ReportStore on its
-// single writer thread (SQLite is used in one-writer mode).
+// single writer thread (SQLite is used in one-writer mode); the
+// checkpointer thread is internal.
 #pragma once
 
 #include <sqlite3.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -38,6 +49,8 @@ class ReportStore {
   enum class Outcome { kStored, kDuplicate };
 
   static constexpr int kSchemaVersion = 2;
+  static constexpr absl::Duration kCheckpointInterval = absl::Milliseconds(500);
+  static constexpr int kWalSafetyPages = 65536;  // 256 MiB of 4 KiB pages
 
   static absl::StatusOr<std::unique_ptr<ReportStore>> Open(const std::string& path);
   ~ReportStore();
@@ -66,6 +79,7 @@ class ReportStore {
 
  private:
   explicit ReportStore(sqlite3* db);
+  void RunCheckpointer(sqlite3* db);
   absl::Status Migrate();
   absl::Status Exec(const char* sql);
   absl::StatusOr<int64_t> QueryInt(const char* sql);
@@ -76,6 +90,11 @@ class ReportStore {
   sqlite3_stmt* insert_window_ = nullptr;
   int64_t next_seq_ = 1;  // of the next row of `windows`
   std::string body_;      // serialization buffer, reused
+
+  std::mutex checkpoint_mu_;
+  std::condition_variable checkpoint_cv_;
+  bool checkpoint_stop_ = false;
+  std::thread checkpointer_;
 };
 
 }  // namespace vantage::collector

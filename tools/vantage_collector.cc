@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "collector/collector_config.h"
 #include "collector/collector_server.h"
 #include "core/clock.h"
@@ -42,6 +43,9 @@ int main(int argc, char** argv) {
     std::printf("%s: OK (%zu probes)\n", config_path.c_str(), config->probe_pops.size());
     return 0;
   }
+  // Debian's Abseil checks every absl::Mutex (gRPC's locks) for lock-order
+  // cycles, a debug aid that cost ~4% of the collector's CPU under load.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
   signal(SIGPIPE, SIG_IGN);
