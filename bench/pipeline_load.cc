@@ -469,14 +469,15 @@ int main(int argc, char** argv) {
   auto q = [&](const char* name, const char* quantile) {
     return MetricValue(metrics, absl::StrCat(name, "{quantile=\"", quantile, "\"}"));
   };
-  std::printf("  of which: queue wait p50 %.1f ms, p99 %.1f ms; store+fsync per batch p50 %.1f ms, "
-              "p99 %.1f ms; reports per batch p50 %.0f, p99 %.0f\n",
-              q("vantage_collector_ingest_queue_wait_seconds", "0.5") * 1e3,
-              q("vantage_collector_ingest_queue_wait_seconds", "0.99") * 1e3,
-              q("vantage_collector_store_batch_seconds", "0.5") * 1e3,
-              q("vantage_collector_store_batch_seconds", "0.99") * 1e3,
-              q("vantage_collector_store_batch_reports", "0.5"),
-              q("vantage_collector_store_batch_reports", "0.99"));
+  std::printf(
+      "  of which: queue wait p50 %.1f ms, p99 %.1f ms; store+fsync per batch p50 %.1f ms, "
+      "p99 %.1f ms; reports per batch p50 %.0f, p99 %.0f\n",
+      q("vantage_collector_ingest_queue_wait_seconds", "0.5") * 1e3,
+      q("vantage_collector_ingest_queue_wait_seconds", "0.99") * 1e3,
+      q("vantage_collector_store_batch_seconds", "0.5") * 1e3,
+      q("vantage_collector_store_batch_seconds", "0.99") * 1e3,
+      q("vantage_collector_store_batch_reports", "0.5"),
+      q("vantage_collector_store_batch_reports", "0.99"));
   std::printf("collector CPU: %.1f s in %.1f s (%.2f cores); load generator CPU %.1f s\n",
               collector_cpu, elapsed, collector_cpu / elapsed, self_cpu);
   std::printf("collector peak RSS: %.1f MiB\n", static_cast<double>(peak_kb) / 1024);

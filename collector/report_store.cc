@@ -192,7 +192,8 @@ absl::Status ReportStore::Prepare() {
 }
 
 absl::StatusOr<std::vector<ReportStore::Outcome>> ReportStore::StoreBatch(
-    const std::vector<const v1::ProbeReport*>& reports, absl::Time received_at) {
+    const std::vector<const v1::ProbeReport*>& reports, absl::Time received_at,
+    const std::vector<const std::string*>& bodies) {
   std::vector<Outcome> outcomes;
   outcomes.reserve(reports.size());
   VANTAGE_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
@@ -203,7 +204,8 @@ absl::StatusOr<std::vector<ReportStore::Outcome>> ReportStore::StoreBatch(
     return st;
   };
   const int64_t received_ns = absl::ToUnixNanos(received_at);
-  for (const v1::ProbeReport* r : reports) {
+  for (size_t i = 0; i < reports.size(); ++i) {
+    const v1::ProbeReport* r = reports[i];
     const int64_t seq = next_seq_;
     const int64_t series = int64_t{r->active_size()} + r->passive_size() + r->dns_size();
     {
@@ -228,13 +230,17 @@ absl::StatusOr<std::vector<ReportStore::Outcome>> ReportStore::StoreBatch(
       continue;
     }
     outcomes.push_back(Outcome::kStored);
-    body_.clear();
-    r->SerializeToString(&body_);
+    const std::string* body = i < bodies.size() ? bodies[i] : nullptr;
+    if (body == nullptr) {
+      body_.clear();
+      r->SerializeToString(&body_);
+      body = &body_;
+    }
     Reset reset(insert_window_);
     sqlite3_bind_int64(insert_window_, 1, seq);
     sqlite3_bind_blob(insert_window_, 2, r->report_id().data(),
                       static_cast<int>(r->report_id().size()), SQLITE_STATIC);
-    sqlite3_bind_blob(insert_window_, 3, body_.data(), static_cast<int>(body_.size()),
+    sqlite3_bind_blob(insert_window_, 3, body->data(), static_cast<int>(body->size()),
                       SQLITE_STATIC);
     if (sqlite3_step(insert_window_) != SQLITE_DONE) {
       return fail(SqliteError(db_, "insert window"));

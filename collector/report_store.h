@@ -60,8 +60,11 @@ class ReportStore {
   // Stores every report in one transaction; on success the batch is durable
   // and the result says, per report in order, whether it was new or a
   // duplicate of an earlier report id. On error nothing was stored.
+  // `bodies`, when given, holds each report already serialized (stored as
+  // is, saving the writer the serialization).
   absl::StatusOr<std::vector<Outcome>> StoreBatch(
-      const std::vector<const v1::ProbeReport*>& reports, absl::Time received_at);
+      const std::vector<const v1::ProbeReport*>& reports, absl::Time received_at,
+      const std::vector<const std::string*>& bodies = {});
 
   // Deletes windows (and their reports) that ended before `cutoff`; returns
   // the number of series (target/prefix/DNS windows) deleted.
