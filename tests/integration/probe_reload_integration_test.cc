@@ -210,6 +210,7 @@ class ProbeReloadTest : public ::testing::Test {
     std::string window = "1s";
     std::string passive_interface = "lo";
     uint16_t passive_port = 0;  // 0: the collector's port
+    int prefix_length_v4 = 24;
     std::string extra;
   };
 
@@ -228,7 +229,8 @@ class ProbeReloadTest : public ::testing::Test {
     if (!o.passive_interface.empty()) {
       // Passive RTT on the probe's own gRPC stream to the collector.
       c << "passive: {interface: " << o.passive_interface << ", local_ports: ["
-        << (o.passive_port != 0 ? o.passive_port : o.collector->port) << "]}\n";
+        << (o.passive_port != 0 ? o.passive_port : o.collector->port)
+        << "], prefix_length_v4: " << o.prefix_length_v4 << "}\n";
     }
     c << o.extra;
     return c.str();
@@ -274,10 +276,16 @@ class ProbeReloadTest : public ::testing::Test {
     }
   }
 
-  static size_t PassiveSeriesAfter(const std::vector<StoredWindow>& windows, int64_t after_ns) {
+  // Passive series (with `prefix`, when given) in windows starting at or
+  // after `after_ns`.
+  static size_t PassiveSeriesAfter(const std::vector<StoredWindow>& windows, int64_t after_ns,
+                                   const std::string& prefix = "") {
     size_t n = 0;
     for (const StoredWindow& w : windows) {
-      if (w.start_ns >= after_ns) n += static_cast<size_t>(w.report.passive_size());
+      if (w.start_ns < after_ns) continue;
+      for (const v1::PassiveSeries& p : w.report.passive()) {
+        n += prefix.empty() || p.client_prefix() == prefix;
+      }
     }
     return n;
   }
@@ -288,9 +296,9 @@ class ProbeReloadTest : public ::testing::Test {
   pid_t probe_ = -1;
 };
 
-// Passive: a new filter reopens the capture (the probe's own stream stops
-// matching, then matches again); a new window length applies from the next
-// boundary; no window is lost across the reloads.
+// Passive: new tracker settings reopen the capture and the tracker (the
+// client prefix length changes what leaves the probe); a new window length
+// applies from the next boundary; no window is lost across the reloads.
 TEST_F(ProbeReloadTest, PassiveAndWindowChangesApplyWithoutLosingAWindow) {
   collectors_.reserve(1);
   const Collector& c = StartCollector("c1", "certs1");
@@ -298,28 +306,30 @@ TEST_F(ProbeReloadTest, PassiveAndWindowChangesApplyWithoutLosingAWindow) {
   o.collector = &c;
   StartProbe(o);
   ASSERT_TRUE(
-      WaitFor([&] { return PassiveSeriesAfter(ReadWindows(c.db()), 0) > 0; }, absl::Seconds(20)))
+      WaitFor([&] { return PassiveSeriesAfter(ReadWindows(c.db()), 0, "127.0.0.0/24") > 0; },
+              absl::Seconds(20)))
       << Slurp(dir_ / "probe.log");
 
-  // A port nobody uses: the capture no longer sees the probe's own stream.
-  auto unused = testing::FreeLoopbackPort();
-  ASSERT_TRUE(unused.ok());
-  o.passive_port = *unused;
+  o.prefix_length_v4 = 16;
   Reload(Config(o), /*expect_ok=*/true);
-  const int64_t filtered_ns = absl::ToUnixNanos(absl::Now()) + 1'000'000'000;
-  ASSERT_TRUE(WaitFor([&] { return ReadWindows(c.db()).back().start_ns > filtered_ns + 2e9; },
-                      absl::Seconds(20)));
-  EXPECT_EQ(PassiveSeriesAfter(ReadWindows(c.db()), filtered_ns), 0u)
-      << "the new filter is in force";
+  const int64_t v16_ns = absl::ToUnixNanos(absl::Now()) + 1'000'000'000;
+  ASSERT_TRUE(WaitFor([&] { return PassiveSeriesAfter(ReadWindows(c.db()), v16_ns) >= 2; },
+                      absl::Seconds(20)))
+      << Slurp(dir_ / "probe.log");
+  const auto windows16 = ReadWindows(c.db());
+  EXPECT_EQ(PassiveSeriesAfter(windows16, v16_ns, "127.0.0.0/16"),
+            PassiveSeriesAfter(windows16, v16_ns))
+      << "the new tracker is in force";
   const double packets = ProbeMetric("vantage_probe_passive_packets_total");
 
-  // Back to the collector's port, and 2 s windows.
-  o.passive_port = 0;
+  // Back to /24, and 2 s windows.
+  o.prefix_length_v4 = 24;
   o.window = "2s";
   Reload(Config(o), /*expect_ok=*/true);
   const int64_t restored_ns = absl::ToUnixNanos(absl::Now()) + 2'000'000'000;
-  ASSERT_TRUE(WaitFor([&] { return PassiveSeriesAfter(ReadWindows(c.db()), restored_ns) > 0; },
-                      absl::Seconds(20)))
+  ASSERT_TRUE(WaitFor(
+      [&] { return PassiveSeriesAfter(ReadWindows(c.db()), restored_ns, "127.0.0.0/24") > 0; },
+      absl::Seconds(20)))
       << Slurp(dir_ / "probe.log");
   EXPECT_GE(ProbeMetric("vantage_probe_passive_packets_total"), packets) << "counters never drop";
   StopProbe();
@@ -449,8 +459,9 @@ TEST_F(ProbeReloadTest, RefusedReloadsKeepTheOldConfigRunning) {
   StopProbe();
   const std::vector<StoredWindow> windows = ReadWindows(c.db());
   ExpectContiguous(windows);
-  for (const StoredWindow& w : windows) {
-    EXPECT_EQ(w.end_ns - w.start_ns, 1'000'000'000) << "still 1 s windows";
+  // Between the first (from the start) and the last (flushed at SIGTERM).
+  for (size_t i = 1; i + 1 < windows.size(); ++i) {
+    EXPECT_EQ(windows[i].end_ns - windows[i].start_ns, 1'000'000'000) << "still 1 s windows";
   }
   EXPECT_GT(PassiveSeriesAfter(windows, after_ns), 0u) << "the old capture still runs";
   const std::string log = Slurp(dir_ / "probe.log");
