@@ -25,8 +25,8 @@ namespace {
 // report. The report lives as long as the arena (shared with the pipeline).
 std::shared_ptr<v1::ProbeReport> NewReport() {
   google::protobuf::ArenaOptions options;
-  options.start_block_size = 16 * 1024;
-  options.max_block_size = 256 * 1024;
+  options.start_block_size = size_t{16} * 1024;
+  options.max_block_size = size_t{256} * 1024;
   auto arena = std::make_shared<google::protobuf::Arena>(options);
   v1::ProbeReport* report = google::protobuf::Arena::CreateMessage<v1::ProbeReport>(arena.get());
   return std::shared_ptr<v1::ProbeReport>(std::move(arena), report);

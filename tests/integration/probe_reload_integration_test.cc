@@ -54,7 +54,8 @@ std::string ScrapeMetrics(uint16_t port) {
     if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
       char buffer[8192];
       ssize_t n;
-      while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
+      while ((n = read(fd, buffer, sizeof(buffer))) > 0)
+        response.append(buffer, static_cast<size_t>(n));
     }
   }
   close(fd);
@@ -89,6 +90,7 @@ pid_t Spawn(const std::vector<std::string>& argv, const fs::path& log) {
     dup2(fd, 1);
     dup2(fd, 2);
     std::vector<char*> args;
+    args.reserve(argv.size() + 1);
     for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     execv(args[0], args.data());
