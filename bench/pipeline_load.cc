@@ -123,8 +123,8 @@ struct Totals {
   vantage::QuantileSketch ack_delay_ms;  // window end -> ack held by the probe
 };
 
-grpc::ByteBuffer ToByteBuffer(std::string bytes) {
-  grpc::Slice slice(std::move(bytes));
+grpc::ByteBuffer ToByteBuffer(const std::string& bytes) {
+  grpc::Slice slice(bytes);
   return grpc::ByteBuffer(&slice, 1);
 }
 
@@ -179,7 +179,7 @@ class ProbeStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc:
     std::lock_guard<std::mutex> lock(mu_);
     if (done_) return;
     sent_at_[rid] = end;
-    queue_.push_back(ToByteBuffer(std::move(bytes)));
+    queue_.push_back(ToByteBuffer(bytes));
     if (!writing_) WriteNextLocked();
   }
 
@@ -265,7 +265,7 @@ class ProbeStream final : public grpc::ClientBidiReactor<grpc::ByteBuffer, grpc:
  private:
   void WriteNextLocked() {
     writing_ = true;
-    current_ = std::move(queue_.front());
+    current_ = queue_.front();  // ByteBuffer copies share the slices
     queue_.pop_front();
     StartWrite(&current_);
   }
@@ -354,6 +354,7 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   Totals totals;
   std::vector<std::unique_ptr<ProbeStream>> streams;
+  streams.reserve(static_cast<size_t>(probes));
   std::vector<std::shared_ptr<grpc::Channel>> channels(static_cast<size_t>(probes));
   for (int i = 0; i < probes; ++i) {
     streams.push_back(std::make_unique<ProbeStream>(i, targets, &totals));
@@ -361,6 +362,7 @@ int main(int argc, char** argv) {
   {
     std::atomic<int> next{0};
     std::vector<std::thread> connectors;
+    connectors.reserve(8);
     for (int t = 0; t < 8; ++t) {
       connectors.emplace_back([&] {
         for (int i; (i = next.fetch_add(1)) < probes;) {
