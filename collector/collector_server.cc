@@ -157,6 +157,32 @@ std::string CollectorServer::RenderMetrics() {
   absl::StrAppend(&out, "vantage_collector_storage_delay_seconds_sum ",
                   delay.empty() ? 0.0 : delay.Quantile(0.5) * static_cast<double>(delay.count()),
                   "\n");
+  const IngestPipeline::Timing timing = pipeline_->timing();
+  const struct {
+    const char* name;
+    const char* help;
+    const QuantileSketch* sketch;
+  } stages[] = {
+      {"vantage_collector_ingest_queue_wait_seconds",
+       "Time a validated report waited for the storage writer.", &timing.queue_wait_s},
+      {"vantage_collector_store_batch_seconds",
+       "Time to store one batch durably (inserts and the commit's fsync).", &timing.store_s},
+      {"vantage_collector_store_batch_reports", "Reports per stored batch (group commit).",
+       &timing.batch_reports},
+  };
+  for (const auto& stage : stages) {
+    metric(stage.name, "summary", stage.help);
+    for (double q : {0.5, 0.9, 0.99}) {
+      absl::StrAppend(&out, stage.name, "{quantile=\"", q, "\"} ",
+                      stage.sketch->empty() ? 0.0 : stage.sketch->Quantile(q), "\n");
+    }
+    absl::StrAppend(&out, stage.name, "_count ", stage.sketch->count(), "\n");
+    absl::StrAppend(&out, stage.name, "_sum ",
+                    stage.sketch->empty()
+                        ? 0.0
+                        : stage.sketch->Quantile(0.5) * static_cast<double>(stage.sketch->count()),
+                    "\n");
+  }
   metric("vantage_collector_probe_connected", "gauge", "1 when the probe has an open stream.");
   const auto probes = state_->Probes();
   for (const auto& p : probes) {

@@ -40,21 +40,37 @@ void CollectorState::RecordStored(const v1::ProbeReport& r, absl::Time stored_at
     it->second.last_report = std::max(it->second.last_report, end);
     ++it->second.reports;
   }
-  auto remember = [&](SeriesKind kind, std::string key, int method,
-                      const google::protobuf::MessageLite& m) {
-    LatestSeries& slot = latest_[SeriesKey{r.pop(), kind, std::move(key), method}];
+  // The lookup key is reused (assign keeps its capacity) and the body is
+  // serialized into the slot's own buffer: no allocation per series once
+  // the key is known.
+  SeriesKey& key = scratch_key_;
+  key.pop.assign(r.pop());
+  auto remember = [&](const google::protobuf::MessageLite& m) {
+    auto it = latest_.find(key);
+    if (it == latest_.end()) it = latest_.emplace(key, LatestSeries{}).first;
+    LatestSeries& slot = it->second;
     if (slot.window_end > end && !slot.body.empty()) return;  // a replayed older window
     slot.window_end = end;
-    slot.probe_id = r.probe_id();
-    slot.body = m.SerializeAsString();
+    slot.probe_id.assign(r.probe_id());
+    m.SerializeToString(&slot.body);
   };
-  for (const auto& s : r.active()) remember(SeriesKind::kActive, s.target(), s.method(), s);
-  for (const auto& s : r.passive()) {
-    remember(SeriesKind::kPassive, s.client_prefix(), s.method(), s);
+  key.kind = SeriesKind::kActive;
+  for (const auto& s : r.active()) {
+    key.key.assign(s.target());
+    key.method = s.method();
+    remember(s);
   }
+  key.kind = SeriesKind::kPassive;
+  for (const auto& s : r.passive()) {
+    key.key.assign(s.client_prefix());
+    key.method = s.method();
+    remember(s);
+  }
+  key.kind = SeriesKind::kDns;
+  key.method = v1::METHOD_DNS;
   for (const auto& s : r.dns()) {
-    remember(SeriesKind::kDns, absl::StrCat(s.server(), "|", s.qname(), "|", s.qtype()),
-             v1::METHOD_DNS, s);
+    key.key = absl::StrCat(s.server(), "|", s.qname(), "|", s.qtype());
+    remember(s);
   }
 }
 

@@ -74,6 +74,7 @@ class CollectorState {
   absl::flat_hash_map<std::string, ProbeSnapshot> probes_;
   std::map<RejectReason, uint64_t> rejects_;
   std::map<SeriesKey, LatestSeries> latest_;
+  SeriesKey scratch_key_{"", SeriesKind::kActive, "", 0};  // RecordStored's lookup key
   QuantileSketch storage_delay_s_;
   std::atomic<uint64_t> stored_{0};
   std::atomic<uint64_t> series_stored_{0};

@@ -1,5 +1,6 @@
 #include "collector/ingest_pipeline.h"
 
+#include <algorithm>
 #include <future>
 #include <vector>
 
@@ -12,7 +13,8 @@ IngestPipeline::IngestPipeline(std::unique_ptr<ReportStore> store, CollectorStat
       clock_(clock),
       max_batch_(max_batch),
       max_queued_(max_queued),
-      writer_([this] { Run(); }) {}
+      writer_([this] { Run(); }),
+      completer_([this] { RunCompleter(); }) {}
 
 IngestPipeline::~IngestPipeline() {
   {
@@ -22,9 +24,17 @@ IngestPipeline::~IngestPipeline() {
   work_cv_.notify_all();
   space_cv_.notify_all();
   writer_.join();
+  {
+    std::lock_guard<std::mutex> lock(done_mu_);
+    done_stop_ = true;
+  }
+  done_cv_.notify_all();
+  completer_.join();
 }
 
 void IngestPipeline::Submit(std::shared_ptr<const v1::ProbeReport> report, Completion done) {
+  // Serialized here, on the caller's (gRPC) thread, not on the writer's.
+  std::string body = report->SerializeAsString();
   std::unique_lock<std::mutex> lock(mu_);
   space_cv_.wait(lock, [&] { return stop_ || queue_.size() < max_queued_; });
   if (stop_) {
@@ -32,7 +42,7 @@ void IngestPipeline::Submit(std::shared_ptr<const v1::ProbeReport> report, Compl
     done(absl::UnavailableError("collector is shutting down"));
     return;
   }
-  queue_.push_back(Item{std::move(report), std::move(done)});
+  queue_.push_back(Item{std::move(report), std::move(done), clock_->Now(), std::move(body)});
   lock.unlock();
   work_cv_.notify_one();
 }
@@ -50,6 +60,11 @@ void IngestPipeline::WithStore(const std::function<void(ReportStore&)>& fn) {
   finished.get_future().wait();
 }
 
+IngestPipeline::Timing IngestPipeline::timing() const {
+  std::lock_guard<std::mutex> lock(timing_mu_);
+  return timing_;
+}
+
 size_t IngestPipeline::queued() const {
   std::lock_guard<std::mutex> lock(mu_);
   return queue_.size();
@@ -58,6 +73,7 @@ size_t IngestPipeline::queued() const {
 void IngestPipeline::Run() {
   std::vector<Item> batch;
   std::vector<const v1::ProbeReport*> pointers;
+  std::vector<const std::string*> bodies;
   for (;;) {
     std::deque<std::function<void()>> tasks;
     {
@@ -74,23 +90,58 @@ void IngestPipeline::Run() {
     for (auto& task : tasks) task();
     if (batch.empty()) continue;
     pointers.clear();
-    for (const Item& item : batch) pointers.push_back(item.report.get());
-    auto outcomes = store_->StoreBatch(pointers, clock_->Now());
+    bodies.clear();
+    for (const Item& item : batch) {
+      pointers.push_back(item.report.get());
+      bodies.push_back(&item.body);
+    }
+    const absl::Time batch_start = clock_->Now();
+    auto outcomes = store_->StoreBatch(pointers, batch_start, bodies);
     const absl::Time stored_at = clock_->Now();
-    for (size_t i = 0; i < batch.size(); ++i) {
-      if (!outcomes.ok()) {
-        batch[i].done(outcomes.status());
+    {
+      std::lock_guard<std::mutex> lock(timing_mu_);
+      for (const Item& item : batch) {
+        timing_.queue_wait_s.Add(
+            std::max(1e-6, absl::ToDoubleSeconds(batch_start - item.queued_at)));
+      }
+      timing_.store_s.Add(std::max(1e-6, absl::ToDoubleSeconds(stored_at - batch_start)));
+      timing_.batch_reports.Add(static_cast<double>(batch.size()));
+    }
+    // Acks and the in-memory state are the completer's work, so that the
+    // writer can start on the next batch (and its fsync) at once.
+    {
+      std::lock_guard<std::mutex> lock(done_mu_);
+      done_queue_.push_back(Done{std::move(batch), std::move(outcomes), stored_at});
+    }
+    done_cv_.notify_one();
+    batch.clear();
+  }
+}
+
+void IngestPipeline::RunCompleter() {
+  for (;;) {
+    Done done;
+    {
+      std::unique_lock<std::mutex> lock(done_mu_);
+      done_cv_.wait(lock, [&] { return done_stop_ || !done_queue_.empty(); });
+      if (done_queue_.empty()) return;  // stopping, and everything was completed
+      done = std::move(done_queue_.front());
+      done_queue_.pop_front();
+    }
+    for (size_t i = 0; i < done.batch.size(); ++i) {
+      Item& item = done.batch[i];
+      if (!done.outcomes.ok()) {
+        item.done(done.outcomes.status());
         continue;
       }
-      const ReportStore::Outcome outcome = (*outcomes)[i];
+      const ReportStore::Outcome outcome = (*done.outcomes)[i];
       if (outcome == ReportStore::Outcome::kStored) {
-        state_->RecordStored(*batch[i].report, stored_at);
+        state_->RecordStored(*item.report, done.stored_at);
       } else {
         state_->RecordDuplicate();
       }
-      batch[i].done(outcome);
+      item.done(outcome);
     }
-    batch.clear();
   }
 }
 

@@ -4,6 +4,7 @@
 #include <memory>
 #include <mutex>
 
+#include "google/protobuf/arena.h"
 #include "grpc/grpc_security_constants.h"
 #include "grpcpp/security/auth_context.h"
 #include "spdlog/spdlog.h"
@@ -19,6 +20,18 @@ std::string PeerCommonName(const grpc::ServerContextBase& context) {
 }
 
 namespace {
+
+// A report and everything in it (strings, series, sketches) is allocated on
+// its own arena: one block instead of hundreds of mallocs and frees per
+// report. The report lives as long as the arena (shared with the pipeline).
+std::shared_ptr<v1::ProbeReport> NewReport() {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = size_t{16} * 1024;
+  options.max_block_size = size_t{256} * 1024;
+  auto arena = std::make_shared<google::protobuf::Arena>(options);
+  v1::ProbeReport* report = google::protobuf::Arena::CreateMessage<v1::ProbeReport>(arena.get());
+  return std::shared_ptr<v1::ProbeReport>(std::move(arena), report);
+}
 
 class ReportReactor final : public grpc::ServerBidiReactor<v1::ProbeReport, v1::ReportAck> {
  public:
@@ -37,7 +50,7 @@ class ReportReactor final : public grpc::ServerBidiReactor<v1::ProbeReport, v1::
     }
     state_->StreamOpened(peer_);
     opened_ = true;
-    incoming_ = std::make_shared<v1::ProbeReport>();
+    incoming_ = NewReport();
     reading_ = true;
     StartRead(incoming_.get());
   }
@@ -129,7 +142,7 @@ class ReportReactor final : public grpc::ServerBidiReactor<v1::ProbeReport, v1::
   void ContinueReadingLocked() {
     if (reading_ || read_closed_ || finished_) return;
     if (in_flight_ + static_cast<int>(acks_.size()) >= IngestService::kMaxInFlight) return;
-    incoming_ = std::make_shared<v1::ProbeReport>();
+    incoming_ = NewReport();
     reading_ = true;
     StartRead(incoming_.get());
   }

@@ -31,6 +31,21 @@ CREATE TABLE series (
 CREATE INDEX series_by_end ON series(window_end_ns);
 CREATE INDEX series_by_key ON series(pop, kind, key, method, window_end_ns);
 )sql",
+    // v2: one row per report in `windows` (the whole serialized ProbeReport)
+    // instead of one row per series: 100x fewer rows and index entries per
+    // report. Reports stored by v1 keep their rows in `series`.
+    R"sql(
+CREATE TABLE windows (
+  seq INTEGER PRIMARY KEY,      -- arrival order
+  report_id BLOB NOT NULL,
+  body BLOB NOT NULL            -- the serialized ProbeReport
+);
+ALTER TABLE reports ADD COLUMN windows_seq INTEGER;  -- NULL: a v1 report, see `series`
+ALTER TABLE reports ADD COLUMN series_count INTEGER NOT NULL DEFAULT 0;
+UPDATE reports SET series_count = c.n
+  FROM (SELECT report_id, count(*) AS n FROM series GROUP BY report_id) AS c
+  WHERE reports.report_id = c.report_id;
+)sql",
 };
 
 absl::Status SqliteError(sqlite3* db, absl::string_view what) {
@@ -70,14 +85,47 @@ absl::StatusOr<std::unique_ptr<ReportStore>> ReportStore::Open(const std::string
   sqlite3_busy_timeout(db, 5000);
   VANTAGE_RETURN_IF_ERROR(store->Migrate());
   VANTAGE_RETURN_IF_ERROR(store->Prepare());
+  VANTAGE_RETURN_IF_ERROR(
+      store->Exec(absl::StrCat("PRAGMA wal_autocheckpoint=", kWalSafetyPages).c_str()));
+  sqlite3* checkpoint_db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &checkpoint_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK) {
+    absl::Status st = SqliteError(checkpoint_db, "open checkpointer connection");
+    sqlite3_close(checkpoint_db);
+    return st;
+  }
+  sqlite3_busy_timeout(checkpoint_db, 1000);
+  ReportStore* raw = store.get();
+  store->checkpointer_ = std::thread([raw, checkpoint_db] { raw->RunCheckpointer(checkpoint_db); });
   return store;
+}
+
+void ReportStore::RunCheckpointer(sqlite3* db) {
+  std::unique_lock<std::mutex> lock(checkpoint_mu_);
+  while (!checkpoint_stop_) {
+    checkpoint_cv_.wait_for(lock, absl::ToChronoMilliseconds(kCheckpointInterval),
+                            [&] { return checkpoint_stop_; });
+    if (checkpoint_stop_) break;
+    lock.unlock();
+    // PASSIVE: copies what it can without waiting for (or blocking) the writer.
+    (void)sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    lock.lock();
+  }
+  lock.unlock();
+  sqlite3_close(db);
 }
 
 ReportStore::ReportStore(sqlite3* db) : db_(db) {}
 
 ReportStore::~ReportStore() {
+  {
+    std::lock_guard<std::mutex> lock(checkpoint_mu_);
+    checkpoint_stop_ = true;
+  }
+  checkpoint_cv_.notify_all();
+  if (checkpointer_.joinable()) checkpointer_.join();
   sqlite3_finalize(insert_report_);
-  sqlite3_finalize(insert_series_);
+  sqlite3_finalize(insert_window_);
   sqlite3_close(db_);
 }
 
@@ -128,31 +176,38 @@ absl::Status ReportStore::Migrate() {
 absl::Status ReportStore::Prepare() {
   if (sqlite3_prepare_v3(db_,
                          "INSERT OR IGNORE INTO reports(report_id, probe_id, pop, window_start_ns, "
-                         "window_end_ns, received_ns) VALUES(?,?,?,?,?,?)",
+                         "window_end_ns, received_ns, windows_seq, series_count) "
+                         "VALUES(?,?,?,?,?,?,?,?)",
                          -1, SQLITE_PREPARE_PERSISTENT, &insert_report_, nullptr) != SQLITE_OK) {
     return SqliteError(db_, "prepare insert report");
   }
-  if (sqlite3_prepare_v3(db_,
-                         "INSERT INTO series(report_id, pop, kind, key, method, window_end_ns, "
-                         "body) VALUES(?,?,?,?,?,?,?)",
-                         -1, SQLITE_PREPARE_PERSISTENT, &insert_series_, nullptr) != SQLITE_OK) {
-    return SqliteError(db_, "prepare insert series");
+  if (sqlite3_prepare_v3(db_, "INSERT INTO windows(seq, report_id, body) VALUES(?,?,?)", -1,
+                         SQLITE_PREPARE_PERSISTENT, &insert_window_, nullptr) != SQLITE_OK) {
+    return SqliteError(db_, "prepare insert window");
   }
+  VANTAGE_ASSIGN_OR_RETURN(const int64_t last,
+                           QueryInt("SELECT coalesce(max(seq), 0) FROM windows"));
+  next_seq_ = last + 1;
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<ReportStore::Outcome>> ReportStore::StoreBatch(
-    const std::vector<const v1::ProbeReport*>& reports, absl::Time received_at) {
+    const std::vector<const v1::ProbeReport*>& reports, absl::Time received_at,
+    const std::vector<const std::string*>& bodies) {
   std::vector<Outcome> outcomes;
   outcomes.reserve(reports.size());
   VANTAGE_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  const int64_t first_seq = next_seq_;
   auto fail = [&](absl::Status st) {
     (void)Exec("ROLLBACK");
+    next_seq_ = first_seq;
     return st;
   };
   const int64_t received_ns = absl::ToUnixNanos(received_at);
-  std::string body;
-  for (const v1::ProbeReport* r : reports) {
+  for (size_t i = 0; i < reports.size(); ++i) {
+    const v1::ProbeReport* r = reports[i];
+    const int64_t seq = next_seq_;
+    const int64_t series = int64_t{r->active_size()} + r->passive_size() + r->dns_size();
     {
       Reset reset(insert_report_);
       sqlite3_bind_blob(insert_report_, 1, r->report_id().data(),
@@ -164,6 +219,8 @@ absl::StatusOr<std::vector<ReportStore::Outcome>> ReportStore::StoreBatch(
       sqlite3_bind_int64(insert_report_, 4, r->window_start_unix_ns());
       sqlite3_bind_int64(insert_report_, 5, r->window_end_unix_ns());
       sqlite3_bind_int64(insert_report_, 6, received_ns);
+      sqlite3_bind_int64(insert_report_, 7, seq);
+      sqlite3_bind_int64(insert_report_, 8, series);
       if (sqlite3_step(insert_report_) != SQLITE_DONE) {
         return fail(SqliteError(db_, "insert report"));
       }
@@ -173,34 +230,22 @@ absl::StatusOr<std::vector<ReportStore::Outcome>> ReportStore::StoreBatch(
       continue;
     }
     outcomes.push_back(Outcome::kStored);
-    auto insert = [&](int kind, const std::string& key, int method,
-                      const google::protobuf::MessageLite& m) -> absl::Status {
-      Reset reset(insert_series_);
-      body.clear();
-      m.SerializeToString(&body);
-      sqlite3_bind_blob(insert_series_, 1, r->report_id().data(),
-                        static_cast<int>(r->report_id().size()), SQLITE_STATIC);
-      sqlite3_bind_text(insert_series_, 2, r->pop().data(), static_cast<int>(r->pop().size()),
-                        SQLITE_STATIC);
-      sqlite3_bind_int(insert_series_, 3, kind);
-      sqlite3_bind_text(insert_series_, 4, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
-      sqlite3_bind_int(insert_series_, 5, method);
-      sqlite3_bind_int64(insert_series_, 6, r->window_end_unix_ns());
-      sqlite3_bind_blob(insert_series_, 7, body.data(), static_cast<int>(body.size()),
-                        SQLITE_STATIC);
-      if (sqlite3_step(insert_series_) != SQLITE_DONE) return SqliteError(db_, "insert series");
-      return absl::OkStatus();
-    };
-    for (const auto& s : r->active()) {
-      if (auto st = insert(1, s.target(), s.method(), s); !st.ok()) return fail(st);
+    const std::string* body = i < bodies.size() ? bodies[i] : nullptr;
+    if (body == nullptr) {
+      body_.clear();
+      r->SerializeToString(&body_);
+      body = &body_;
     }
-    for (const auto& s : r->passive()) {
-      if (auto st = insert(2, s.client_prefix(), s.method(), s); !st.ok()) return fail(st);
+    Reset reset(insert_window_);
+    sqlite3_bind_int64(insert_window_, 1, seq);
+    sqlite3_bind_blob(insert_window_, 2, r->report_id().data(),
+                      static_cast<int>(r->report_id().size()), SQLITE_STATIC);
+    sqlite3_bind_blob(insert_window_, 3, body->data(), static_cast<int>(body->size()),
+                      SQLITE_STATIC);
+    if (sqlite3_step(insert_window_) != SQLITE_DONE) {
+      return fail(SqliteError(db_, "insert window"));
     }
-    for (const auto& s : r->dns()) {
-      const std::string key = absl::StrCat(s.server(), "|", s.qname(), "|", s.qtype());
-      if (auto st = insert(3, key, v1::METHOD_DNS, s); !st.ok()) return fail(st);
-    }
+    ++next_seq_;
   }
   if (auto st = Exec("COMMIT"); !st.ok()) return fail(st);
   return outcomes;
@@ -209,15 +254,23 @@ absl::StatusOr<std::vector<ReportStore::Outcome>> ReportStore::StoreBatch(
 absl::StatusOr<int64_t> ReportStore::ExpireBefore(absl::Time cutoff) {
   const std::string ns = absl::StrCat(absl::ToUnixNanos(cutoff));
   VANTAGE_RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
-  absl::Status st = Exec(absl::StrCat("DELETE FROM series WHERE window_end_ns < ", ns).c_str());
-  const int64_t deleted = sqlite3_changes64(db_);
+  auto deleted = QueryInt(
+      absl::StrCat("SELECT total(series_count) FROM reports WHERE window_end_ns < ", ns).c_str());
+  absl::Status st = deleted.status();
+  if (st.ok()) st = Exec(absl::StrCat("DELETE FROM series WHERE window_end_ns < ", ns).c_str());
+  if (st.ok()) {
+    st = Exec(absl::StrCat("DELETE FROM windows WHERE seq IN (SELECT windows_seq FROM reports "
+                           "WHERE window_end_ns < ",
+                           ns, ")")
+                  .c_str());
+  }
   if (st.ok()) st = Exec(absl::StrCat("DELETE FROM reports WHERE window_end_ns < ", ns).c_str());
   if (!st.ok()) {
     (void)Exec("ROLLBACK");
     return st;
   }
   VANTAGE_RETURN_IF_ERROR(Exec("COMMIT"));
-  return deleted;
+  return *deleted;
 }
 
 absl::StatusOr<int64_t> ReportStore::CountReports() {
@@ -225,7 +278,7 @@ absl::StatusOr<int64_t> ReportStore::CountReports() {
 }
 
 absl::StatusOr<int64_t> ReportStore::CountSeries() {
-  return QueryInt("SELECT count(*) FROM series");
+  return QueryInt("SELECT total(series_count) FROM reports");
 }
 
 absl::StatusOr<int64_t> ReportStore::SizeBytes() {

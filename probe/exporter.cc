@@ -1,9 +1,11 @@
 #include "probe/exporter.h"
 
+#include <algorithm>
 #include <fstream>
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "proto/vantage.grpc.pb.h"
@@ -25,7 +27,7 @@ Exporter::Exporter(Spool* spool, ExporterOptions options)
 
 Exporter::~Exporter() { Stop(); }
 
-absl::Status Exporter::Start() {
+absl::Status Exporter::LoadCredentials() {
   auto ca = ReadPem(options_.ca_file, "CA");
   if (!ca.ok()) return ca.status();
   auto cert = ReadPem(options_.cert_file, "certificate");
@@ -35,6 +37,14 @@ absl::Status Exporter::Start() {
   ca_pem_ = *std::move(ca);
   cert_pem_ = *std::move(cert);
   key_pem_ = *std::move(key);
+  credentials_loaded_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status Exporter::Start() {
+  if (!credentials_loaded_) {
+    if (absl::Status s = LoadCredentials(); !s.ok()) return s;
+  }
   thread_ = std::thread([this] { Run(); });
   return absl::OkStatus();
 }
@@ -98,8 +108,18 @@ void Exporter::RunConnection() {
   // broken attempt, so a restarted collector is picked up at once.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   auto channel = grpc::CreateCustomChannel(options_.target, grpc::SslCredentials(ssl), args);
-  if (!channel->WaitForConnected(std::chrono::system_clock::now() +
-                                 absl::ToChronoNanoseconds(options_.connect_timeout))) {
+  // In short slices, so that Stop() is not held up by a connection attempt.
+  const absl::Time connect_deadline = absl::Now() + options_.connect_timeout;
+  bool connected = false;
+  while (!connected && absl::Now() < connect_deadline) {
+    connected =
+        channel->WaitForConnected(std::chrono::system_clock::now() +
+                                  absl::ToChronoNanoseconds(std::min(
+                                      absl::Milliseconds(100), connect_deadline - absl::Now())));
+    std::lock_guard<std::mutex> lock(mu_);
+    if (stop_) return;
+  }
+  if (!connected) {
     std::lock_guard<std::mutex> lock(mu_);
     ++stats_.connect_failures;
     stats_.last_error = absl::StrCat("cannot connect to ", options_.target);

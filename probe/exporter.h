@@ -7,6 +7,9 @@
 // deduplication by report id makes that harmless. Reconnects back off
 // exponentially with jitter, from `min_backoff` to `max_backoff`.
 //
+// Stop() returns within about 100 ms, also while a connection attempt is
+// pending (the probe replaces its exporter on a config reload).
+//
 // Thread model: owns a sender thread and, per connection, a reader thread.
 // Notify() and Stats() are thread-safe. The Spool is shared with whoever
 // appends windows (it is thread-safe).
@@ -59,7 +62,10 @@ class Exporter {
   Exporter(const Exporter&) = delete;
   Exporter& operator=(const Exporter&) = delete;
 
-  // Reads the TLS files; fails clearly if one is missing.
+  // Reads the TLS files; fails clearly if one is missing. Start() calls it
+  // unless it already succeeded (a config reload checks the files first).
+  absl::Status LoadCredentials();
+  // Starts the sender thread.
   absl::Status Start();
   // Wakes the sender: a window was appended to the spool.
   void Notify();
@@ -74,6 +80,7 @@ class Exporter {
   Spool* spool_;
   ExporterOptions options_;
   std::string ca_pem_, cert_pem_, key_pem_;
+  bool credentials_loaded_ = false;
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "core/status_macros.h"
 #include "probe/ip_packet_view.h"
 #include "probe/ping_session.h"
@@ -75,36 +76,52 @@ bool SameDns(const resolver::DnsProbeConfig& a, const resolver::DnsProbeConfig& 
          a.nsid == b.nsid && a.chaos == b.chaos;
 }
 
-// What a reload cannot change, by section name.
-std::vector<std::string> RestartOnlyChanges(const ProbeConfig& a, const ProbeConfig& b) {
+bool SameCollector(const ExporterOptions& a, const ExporterOptions& b) {
+  return a.target == b.target && a.ca_file == b.ca_file && a.cert_file == b.cert_file &&
+         a.key_file == b.key_file && a.server_name == b.server_name;
+}
+
+bool SamePassive(const PassiveConfig& a, const PassiveConfig& b) {
+  return a.interface == b.interface && a.local_prefixes == b.local_prefixes &&
+         a.local_ports == b.local_ports && a.prefix_length_v4 == b.prefix_length_v4 &&
+         a.prefix_length_v6 == b.prefix_length_v6 &&
+         a.anonymization_key_file == b.anonymization_key_file;
+}
+
+bool SameStampReflector(const StampReflectorConfig& a, const StampReflectorConfig& b) {
+  return a.enabled == b.enabled && a.address == b.address && a.port == b.port;
+}
+
+bool SameIdentity(const ProbeConfig& a, const ProbeConfig& b) {
+  return a.probe_id == b.probe_id && a.pop == b.pop;
+}
+
+// The sections a reload changes, by name (for the log).
+std::vector<std::string> ChangedSections(const ProbeConfig& a, const ProbeConfig& b) {
   std::vector<std::string> out;
-  if (a.probe_id != b.probe_id || a.pop != b.pop) out.push_back("identity");
+  if (!SameIdentity(a, b)) out.push_back("identity");
   if (a.user != b.user) out.push_back("user");
-  if (a.collector.target != b.collector.target || a.collector.ca_file != b.collector.ca_file ||
-      a.collector.cert_file != b.collector.cert_file ||
-      a.collector.key_file != b.collector.key_file ||
-      a.collector.server_name != b.collector.server_name) {
-    out.push_back("collector");
-  }
+  if (!SameCollector(a.collector, b.collector)) out.push_back("collector");
   if (a.spool_dir != b.spool_dir || a.spool_max_bytes != b.spool_max_bytes) {
     out.push_back("spool");
   }
   if (a.window != b.window) out.push_back("window");
   if (a.metrics_listen != b.metrics_listen) out.push_back("metrics_listen");
-  if (a.passive.interface != b.passive.interface ||
-      a.passive.local_prefixes != b.passive.local_prefixes ||
-      a.passive.local_ports != b.passive.local_ports ||
-      a.passive.prefix_length_v4 != b.passive.prefix_length_v4 ||
-      a.passive.prefix_length_v6 != b.passive.prefix_length_v6 ||
-      a.passive.anonymization_key_file != b.passive.anonymization_key_file) {
-    out.push_back("passive");
-  }
-  if (a.stamp_reflector.enabled != b.stamp_reflector.enabled ||
-      a.stamp_reflector.address != b.stamp_reflector.address ||
-      a.stamp_reflector.port != b.stamp_reflector.port) {
-    out.push_back("stamp_reflector");
-  }
+  if (!(a.active == b.active)) out.push_back("active");
+  if (!SamePassive(a.passive, b.passive)) out.push_back("passive");
+  if (!SameDns(a.dns, b.dns)) out.push_back("dns");
+  if (!SameStampReflector(a.stamp_reflector, b.stamp_reflector)) out.push_back("stamp_reflector");
   return out;
+}
+
+void AddExporterStats(const ExporterStats& s, ExporterStats* total) {
+  total->sent += s.sent;
+  total->stored += s.stored;
+  total->duplicates += s.duplicates;
+  total->rejected += s.rejected;
+  total->oversized += s.oversized;
+  total->connects += s.connects;
+  total->connect_failures += s.connect_failures;
 }
 
 void Metric(std::string& out, const char* name, const char* type, const char* help) {
@@ -199,16 +216,17 @@ void ProbeDaemon::RetireActive() {
   active_ = ActiveSet{};
 }
 
-absl::Status ProbeDaemon::StartPassive() {
-  const PassiveConfig& p = config_.passive;
-  if (p.interface.empty()) return absl::OkStatus();
-  passive_aggregator_ = std::make_unique<ClientPrefixAggregator>(config_.window);
+absl::StatusOr<ProbeDaemon::PassiveSet> ProbeDaemon::BuildPassive(const PassiveConfig& p,
+                                                                  absl::Duration window) {
+  PassiveSet set;
+  if (p.interface.empty()) return set;
+  set.aggregator = std::make_unique<ClientPrefixAggregator>(window);
   PassiveRttOptions po;
   po.local_prefixes = p.local_prefixes;
   po.local_ports = p.local_ports;
   po.client_prefix_length_v4 = p.prefix_length_v4;
   po.client_prefix_length_v6 = p.prefix_length_v6;
-  VANTAGE_ASSIGN_OR_RETURN(passive_, PassiveRtt::Create(po, passive_aggregator_.get()));
+  VANTAGE_ASSIGN_OR_RETURN(set.rtt, PassiveRtt::Create(po, set.aggregator.get()));
   if (!p.anonymization_key_file.empty()) {
     std::ifstream in(p.anonymization_key_file, std::ios::binary);
     std::ostringstream key;
@@ -217,7 +235,7 @@ absl::Status ProbeDaemon::StartPassive() {
       return absl::NotFoundError(
           absl::StrCat("cannot read anonymization key file ", p.anonymization_key_file));
     }
-    VANTAGE_RETURN_IF_ERROR(passive_->SetAnonymizationKey(key.str()));
+    VANTAGE_RETURN_IF_ERROR(set.rtt->SetAnonymizationKey(key.str()));
   }
   PcapLiveOptions co;
   co.interface = p.interface;
@@ -226,9 +244,43 @@ absl::Status ProbeDaemon::StartPassive() {
   co.block_timeout_ms = 10;
   co.bpf_filter = "tcp";
   VANTAGE_ASSIGN_OR_RETURN(auto source, PcapLiveSource::Open(co));
-  passive_capture_ = CaptureHandle{p.interface, std::move(source), {}};
+  set.capture = CaptureHandle{p.interface, std::move(source), {}};
+  return set;
+}
+
+absl::Status ProbeDaemon::InstallPassive(PassiveSet set) {
+  passive_aggregator_ = std::move(set.aggregator);
+  passive_ = std::move(set.rtt);
+  passive_capture_ = std::move(set.capture);
+  if (!passive_capture_) return absl::OkStatus();
   return loop_->WatchFd(passive_capture_->source->selectable_fd(), EPOLLIN,
                         [this](uint32_t) { DrainPassive(16); });
+}
+
+void ProbeDaemon::RetirePassive() {
+  if (!passive_) return;
+  DrainPassive(1000);
+  passive_->Flush();
+  for (ClientPrefixWindow& w : passive_aggregator_->TakeAll()) {
+    carried_passive_.push_back(std::move(w));
+  }
+  const CaptureStats now = passive_capture_->source->Stats();
+  const CaptureStats d = Minus(now, passive_capture_->reported);
+  AddTo(counters_.capture["passive"], d);
+  carried_capture_.emplace_back(passive_capture_->interface, d);
+  const PassiveRttStats& s = passive_->stats();
+  for (size_t m = 0; m < s.samples.size(); ++m)
+    counters_.passive_samples_retired[m] += s.samples[m];
+  counters_.passive_packets_retired += s.packets;
+  loop_->UnwatchFd(passive_capture_->source->selectable_fd());
+  passive_capture_.reset();
+  passive_.reset();
+  passive_aggregator_.reset();
+}
+
+absl::Status ProbeDaemon::StartPassive() {
+  VANTAGE_ASSIGN_OR_RETURN(PassiveSet set, BuildPassive(config_.passive, config_.window));
+  return InstallPassive(std::move(set));
 }
 
 void ProbeDaemon::DrainPassive(int max_batches) {
@@ -293,28 +345,107 @@ void ProbeDaemon::OnSignal() {
 }
 
 void ProbeDaemon::Reload() {
-  auto fresh = ProbeConfig::Load(config_path_);
-  if (!fresh.ok()) {
-    ++counters_.reloads_failed;
-    spdlog::error("vantage-probe: reload refused, still running the previous config: {}",
-                  std::string(fresh.status().message()));
-    PublishCounters();
+  if (stopping_ || reload_deferred_) return;
+  if (identity_switch_) {
+    // Handled once the identity switch in progress is done.
+    reload_waiting_ = true;
+    spdlog::info("vantage-probe: reload waits for the identity switch in progress");
     return;
   }
-  for (const std::string& section : RestartOnlyChanges(config_, *fresh)) {
-    spdlog::warn("vantage-probe: reload: '{}' changed; that takes a restart, ignored", section);
+  auto refuse = [this](absl::string_view what, const absl::Status& s) {
+    ++counters_.reloads_failed;
+    spdlog::error("vantage-probe: reload refused, still running the previous config: {}{}",
+                  std::string(what), std::string(s.message()));
+    PublishCounters();
+  };
+  auto fresh = ProbeConfig::Load(config_path_);
+  if (!fresh.ok()) return refuse("", fresh.status());
+  const std::vector<std::string> changed = ChangedSections(config_, *fresh);
+  const bool identity_changed = !SameIdentity(config_, *fresh);
+  if (identity_changed && clock_.Now() - window_start_ < kMinWindow) {
+    // The open window closes under the old identity; it must be long enough.
+    reload_deferred_ = true;
+    loop_->AddTimerAfter(window_start_ + kMinWindow - clock_.Now(), [this] {
+      reload_deferred_ = false;
+      Reload();
+    });
+    return;
   }
+
+  // 1. Prepare everything that can fail, without touching what runs.
+  std::optional<ActiveSet> active;
   if (!(fresh->active == config_.active)) {
     auto set = BuildActive(fresh->active);
-    if (!set.ok()) {
-      ++counters_.reloads_failed;
-      spdlog::error("vantage-probe: reload refused, active section: {}",
-                    std::string(set.status().message()));
-      PublishCounters();
-      return;
+    if (!set.ok()) return refuse("active: ", set.status());
+    active = std::move(*set);
+  }
+  const bool passive_changed =
+      !SamePassive(fresh->passive, config_.passive) || fresh->window != config_.window;
+  std::optional<PassiveSet> passive;
+  if (passive_changed) {
+    auto set = BuildPassive(fresh->passive, fresh->window);
+    if (!set.ok()) return refuse("passive: ", set.status());
+    passive = std::move(*set);
+  }
+  const bool transport_changed = !SameCollector(fresh->collector, config_.collector) ||
+                                 fresh->spool_dir != config_.spool_dir ||
+                                 fresh->spool_max_bytes != config_.spool_max_bytes;
+  if (!SameCollector(fresh->collector, config_.collector)) {
+    Exporter check(nullptr, fresh->collector);
+    if (absl::Status s = check.LoadCredentials(); !s.ok()) return refuse("collector: ", s);
+  }
+  std::unique_ptr<Spool> new_spool;
+  if (fresh->spool_dir != config_.spool_dir) {
+    auto opened = Spool::Open(fresh->spool_dir, fresh->spool_max_bytes);
+    if (!opened.ok()) return refuse("spool: ", opened.status());
+    new_spool = std::move(*opened);
+  }
+  std::unique_ptr<MetricsHttpServer> new_metrics;
+  if (fresh->metrics_listen != config_.metrics_listen && !fresh->metrics_listen.empty()) {
+    auto listen = Endpoint::Parse(fresh->metrics_listen);
+    if (!listen.ok()) return refuse("metrics_listen: ", listen.status());
+    auto started = MetricsHttpServer::Start(*listen, [this] { return RenderMetrics(); });
+    if (!started.ok()) return refuse("metrics_listen: ", started.status());
+    new_metrics = std::move(*started);
+  }
+  // The STAMP reflector binds the port the old one holds: swap it now, and
+  // put the old one back if the new one cannot bind.
+  if (!SameStampReflector(fresh->stamp_reflector, config_.stamp_reflector)) {
+    auto make =
+        [this](const StampReflectorConfig& c) -> absl::StatusOr<std::unique_ptr<StampReflector>> {
+      if (!c.enabled) return std::unique_ptr<StampReflector>();
+      StampReflector::Options so;
+      so.address = c.address;
+      so.port = c.port;
+      return StampReflector::Create(so, loop_.get());
+    };
+    stamp_reflector_.reset();
+    auto reflector = make(fresh->stamp_reflector);
+    if (!reflector.ok()) {
+      if (auto old = make(config_.stamp_reflector); old.ok()) {
+        stamp_reflector_ = std::move(*old);
+      } else {
+        spdlog::error("vantage-probe: reload: the previous STAMP reflector cannot rebind: {}",
+                      std::string(old.status().message()));
+      }
+      return refuse("stamp_reflector: ", reflector.status());
     }
+    stamp_reflector_ = std::move(*reflector);
+    config_.stamp_reflector = fresh->stamp_reflector;
+  }
+
+  // 2. Apply; nothing below refuses the reload.
+  spdlog::info("vantage-probe: reloading {}: changed: {}", config_path_,
+               changed.empty() ? std::string("nothing") : absl::StrJoin(changed, ", "));
+  if (identity_changed) {
+    // Close the open window under the old identity, and start the next one.
+    if (window_timer_armed_) loop_->CancelTimer(window_timer_);
+    window_timer_armed_ = false;
+    CloseWindow(clock_.Now(), /*final=*/true);
+  }
+  if (active) {
     RetireActive();
-    active_ = std::move(*set);
+    active_ = std::move(*active);
     config_.active = fresh->active;
     if (active_.prober) {
       if (absl::Status s = active_.prober->Start(); !s.ok()) {
@@ -329,10 +460,136 @@ void ProbeDaemon::Reload() {
       spdlog::error("vantage-probe: reload: dns prober: {}", std::string(s.message()));
     }
   }
+  if (passive) {
+    RetirePassive();
+    if (absl::Status s = InstallPassive(std::move(*passive)); !s.ok()) {
+      spdlog::error("vantage-probe: reload: passive capture: {}", std::string(s.message()));
+    }
+    config_.passive = fresh->passive;
+  }
+  if (fresh->window != config_.window) {
+    config_.window = fresh->window;
+    if (window_timer_armed_) loop_->CancelTimer(window_timer_);
+    window_timer_armed_ = false;
+  }
+  if (!window_timer_armed_) ArmWindowTimer();
+  if (fresh->metrics_listen != config_.metrics_listen) {
+    metrics_ = std::move(new_metrics);  // the old server stops here
+    config_.metrics_listen = fresh->metrics_listen;
+  }
+  if (fresh->user != config_.user) {
+    if (counters_.privileges_dropped) {
+      spdlog::warn(
+          "vantage-probe: reload: 'user' changed to '{}', but privileges are already "
+          "dropped; that takes a restart",
+          fresh->user);
+    } else if (!fresh->user.empty()) {
+      if (absl::Status s = PrivilegeDropper::DropTo(fresh->user, {fresh->spool_dir}); !s.ok()) {
+        spdlog::error("vantage-probe: reload: cannot drop privileges: {}",
+                      std::string(s.message()));
+      } else {
+        counters_.privileges_dropped = true;
+        config_.user = fresh->user;
+        spdlog::info("vantage-probe: dropped privileges: {}", PrivilegeDropper::Describe());
+      }
+    }
+  }
+  if (identity_changed) {
+    // The new identity applies to the window that opened above; its windows
+    // wait in memory until the old identity's are delivered.
+    spdlog::info(
+        "vantage-probe: identity {}@{} -> {}@{}: delivering {} window(s) of the old "
+        "identity first",
+        config_.probe_id, config_.pop, fresh->probe_id, fresh->pop, spool_->Stats().records);
+    config_.probe_id = fresh->probe_id;
+    config_.pop = fresh->pop;
+    identity_switch_ = IdentitySwitch{*fresh, {}, clock_.Now() + kIdentityDrainLimit};
+    pending_spool_ = std::move(new_spool);
+    PollIdentitySwitch();
+  } else if (transport_changed) {
+    SwitchTransport(*fresh, std::move(new_spool));
+  }
   ++counters_.reloads_ok;
   spdlog::info("vantage-probe: reloaded {} ({} active targets, {} dns servers)", config_path_,
                config_.active.targets.size(), config_.dns.servers.size());
   PublishCounters();
+}
+
+void ProbeDaemon::SwitchTransport(const ProbeConfig& next, std::unique_ptr<Spool> new_spool) {
+  std::lock_guard<std::mutex> lock(transport_mu_);
+  exporter_->Stop();
+  AddExporterStats(exporter_->Stats(), &counters_.exporter_retired);
+  exporter_.reset();
+  if (new_spool) {
+    // The waiting windows move over, in order.
+    uint64_t moved = 0;
+    while (std::optional<SpoolRecord> r = spool_->Next(0)) {
+      if (auto seq = new_spool->Append(r->payload); !seq.ok()) {
+        spdlog::error("vantage-probe: moving the spool: {}", std::string(seq.status().message()));
+        break;
+      }
+      (void)spool_->Remove(r->seq);
+      ++moved;
+    }
+    spdlog::info("vantage-probe: spool {} -> {} ({} windows moved)", spool_->dir(),
+                 new_spool->dir(), moved);
+    spool_ = std::move(new_spool);
+  }
+  spool_->SetMaxBytes(next.spool_max_bytes);
+  config_.spool_dir = next.spool_dir;
+  config_.spool_max_bytes = next.spool_max_bytes;
+  config_.collector = next.collector;
+  exporter_ = std::make_unique<Exporter>(spool_.get(), config_.collector);
+  if (absl::Status s = exporter_->Start(); !s.ok()) {
+    spdlog::error("vantage-probe: exporter: {}", std::string(s.message()));
+  }
+  exporter_->Notify();
+}
+
+void ProbeDaemon::PollIdentitySwitch() {
+  if (!identity_switch_) return;
+  const bool drained = spool_->Stats().records == 0;
+  if (!drained && clock_.Now() < identity_switch_->deadline && !stopping_) {
+    loop_->AddTimerAfter(absl::Milliseconds(50), [this] { PollIdentitySwitch(); });
+    return;
+  }
+  FinishIdentitySwitch();
+}
+
+void ProbeDaemon::FinishIdentitySwitch() {
+  if (!identity_switch_) return;
+  IdentitySwitch sw = std::move(*identity_switch_);
+  identity_switch_.reset();
+  const uint64_t orphaned = spool_->Stats().records;
+  if (orphaned > 0) {
+    counters_.identity_orphaned += orphaned;
+    spdlog::warn(
+        "vantage-probe: identity switch: {} window(s) of the old identity were not "
+        "delivered in time; they go out under the new identity's certificate",
+        orphaned);
+  }
+  if (!SameCollector(sw.next.collector, config_.collector) ||
+      sw.next.spool_dir != config_.spool_dir ||
+      sw.next.spool_max_bytes != config_.spool_max_bytes) {
+    SwitchTransport(sw.next, std::move(pending_spool_));
+  }
+  pending_spool_.reset();
+  for (const std::string& report : sw.held) {
+    if (auto seq = spool_->Append(report); !seq.ok()) {
+      ++counters_.window_append_errors;
+      spdlog::error("vantage-probe: window lost, spool append failed: {}",
+                    std::string(seq.status().message()));
+    }
+  }
+  exporter_->Notify();
+  ++counters_.identity_switches;
+  spdlog::info("vantage-probe: now reporting as {}@{} ({} held window(s) spooled)",
+               config_.probe_id, config_.pop, sw.held.size());
+  PublishCounters();
+  if (reload_waiting_) {
+    reload_waiting_ = false;
+    Reload();
+  }
 }
 
 absl::Status ProbeDaemon::Start() {
@@ -426,17 +683,25 @@ void ProbeDaemon::CloseWindow(absl::Time end, bool final) {
     for (FlowReport& f : active_.prober->TakeWindow()) w.active.push_back(std::move(f));
   }
   TallyActive(w.active);
+  w.passive = std::move(carried_passive_);
+  carried_passive_.clear();
   if (passive_) {
     DrainPassive(final ? 1000 : 16);
     passive_->Flush();
-    w.passive = final ? passive_aggregator_->TakeAll() : passive_aggregator_->TakeCompleted(end);
-    w.pseudonymised = !config_.passive.anonymization_key_file.empty();
+    for (ClientPrefixWindow& p :
+         final ? passive_aggregator_->TakeAll() : passive_aggregator_->TakeCompleted(end)) {
+      w.passive.push_back(std::move(p));
+    }
   }
+  w.pseudonymised = !config_.passive.anonymization_key_file.empty();
   w.dns = dns_aggregator_.CloseWindow(end);
   w.capture = TakeCaptureDeltas();
   w.spool_dropped = spool_->Stats().dropped_full;
   const v1::ProbeReport report = WindowBuilder::Build(w, WindowBuilder::NewReportId());
-  if (auto seq = spool_->Append(report.SerializeAsString()); !seq.ok()) {
+  if (identity_switch_) {
+    // Spooled once the old identity's windows are delivered.
+    identity_switch_->held.push_back(report.SerializeAsString());
+  } else if (auto seq = spool_->Append(report.SerializeAsString()); !seq.ok()) {
     ++counters_.window_append_errors;
     spdlog::error("vantage-probe: window lost, spool append failed: {}",
                   std::string(seq.status().message()));
@@ -457,6 +722,7 @@ void ProbeDaemon::BeginShutdown() {
       std::max(absl::ZeroDuration(), window_start_ + kMinWindow - clock_.Now());
   loop_->AddTimerAfter(wait, [this] {
     CloseWindow(std::max(clock_.Now(), window_start_ + kMinWindow), /*final=*/true);
+    FinishIdentitySwitch();  // held windows go to the spool
     loop_->Stop();
   });
 }
@@ -470,15 +736,16 @@ void ProbeDaemon::PublishCounters() {
   for (const ActiveTargetConfig& t : config_.active.targets) {
     snapshot.active_targets += t.methods.size();
   }
-  if (passive_) {
-    const PassiveRttStats& s = passive_->stats();
-    for (int m = 0; m < kRttMethodCount; ++m) {
-      snapshot.passive_samples[RttMethodName(static_cast<RttMethod>(m))] =
-          s.samples[static_cast<size_t>(m)];
-    }
-    snapshot.passive_flows_open = passive_->flow_count();
-    snapshot.passive_packets = s.packets;
+  for (int m = 0; m < kRttMethodCount; ++m) {
+    snapshot.passive_samples[RttMethodName(static_cast<RttMethod>(m))] =
+        counters_.passive_samples_retired[static_cast<size_t>(m)] +
+        (passive_ ? passive_->stats().samples[static_cast<size_t>(m)] : 0);
   }
+  snapshot.passive_packets =
+      counters_.passive_packets_retired + (passive_ ? passive_->stats().packets : 0);
+  snapshot.passive_flows_open = passive_ ? passive_->flow_count() : 0;
+  snapshot.probe_id = config_.probe_id;
+  snapshot.pop = config_.pop;
   std::lock_guard<std::mutex> lock(published_mu_);
   published_ = std::move(snapshot);
 }
@@ -512,14 +779,20 @@ std::string ProbeDaemon::RenderMetrics() const {
     std::lock_guard<std::mutex> lock(published_mu_);
     c = published_;
   }
-  const SpoolStats spool = spool_->Stats();
-  const ExporterStats ex = exporter_->Stats();
+  SpoolStats spool;
+  ExporterStats ex = c.exporter_retired;
+  {
+    std::lock_guard<std::mutex> lock(transport_mu_);
+    spool = spool_->Stats();
+    const ExporterStats live = exporter_->Stats();
+    AddExporterStats(live, &ex);
+    ex.connected = live.connected;
+  }
   std::string out;
   Metric(out, "vantage_probe_up", "gauge", "1 while the probe runs");
   absl::StrAppendFormat(&out, "vantage_probe_up 1\n");
   Metric(out, "vantage_probe_info", "gauge", "Identity of this probe");
-  absl::StrAppendFormat(&out, "vantage_probe_info{probe=\"%s\",pop=\"%s\"} 1\n", config_.probe_id,
-                        config_.pop);
+  absl::StrAppendFormat(&out, "vantage_probe_info{probe=\"%s\",pop=\"%s\"} 1\n", c.probe_id, c.pop);
   Metric(out, "vantage_probe_privileges_dropped", "gauge",
          "1 when running as the configured user with CAP_NET_RAW/CAP_NET_ADMIN only");
   absl::StrAppendFormat(&out, "vantage_probe_privileges_dropped %d\n",
@@ -535,6 +808,12 @@ std::string ProbeDaemon::RenderMetrics() const {
                         c.reloads_ok);
   absl::StrAppendFormat(&out, "vantage_probe_config_reloads_total{result=\"error\"} %d\n",
                         c.reloads_failed);
+  Metric(out, "vantage_probe_identity_switches_total", "counter",
+         "Identity (probe id / PoP) changes applied by a reload");
+  absl::StrAppendFormat(&out, "vantage_probe_identity_switches_total %d\n", c.identity_switches);
+  Metric(out, "vantage_probe_identity_orphaned_total", "counter",
+         "Windows of a previous identity not delivered before an identity switch");
+  absl::StrAppendFormat(&out, "vantage_probe_identity_orphaned_total %d\n", c.identity_orphaned);
 
   Metric(out, "vantage_probe_active_targets", "gauge", "Configured (target, method) pairs");
   absl::StrAppendFormat(&out, "vantage_probe_active_targets %d\n", c.active_targets);

@@ -190,6 +190,11 @@ void Spool::DropLocked(uint64_t seq) {
   --stats_.records;
 }
 
+void Spool::SetMaxBytes(uint64_t max_bytes) {
+  std::lock_guard<std::mutex> lock(mu_);
+  max_bytes_ = max_bytes;
+}
+
 SpoolStats Spool::Stats() const {
   std::lock_guard<std::mutex> lock(mu_);
   return stats_;

@@ -57,6 +57,8 @@ class Spool {
 
   SpoolStats Stats() const;
   const std::string& dir() const { return dir_; }
+  // A new size cap (config reload); applies from the next Append.
+  void SetMaxBytes(uint64_t max_bytes);
 
  private:
   Spool(std::string dir, uint64_t max_bytes) : dir_(std::move(dir)), max_bytes_(max_bytes) {}
@@ -64,8 +66,8 @@ class Spool {
   void DropLocked(uint64_t seq);
 
   const std::string dir_;
-  const uint64_t max_bytes_;
   mutable std::mutex mu_;
+  uint64_t max_bytes_;  // guarded by mu_
   // seq -> file size, ascending.
   std::vector<std::pair<uint64_t, uint64_t>> index_;
   uint64_t next_seq_ = 1;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "collector/collector_config.h"
 #include "collector/collector_server.h"
 #include "core/clock.h"
@@ -47,6 +48,9 @@ int main(int argc, char** argv) {
     std::printf(")\n");
     return 0;
   }
+  // Debian's Abseil checks every absl::Mutex (gRPC's locks) for lock-order
+  // cycles, a debug aid that cost ~4% of the collector's CPU under load.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   signal(SIGTERM, OnSignal);
   signal(SIGINT, OnSignal);
   signal(SIGPIPE, SIG_IGN);

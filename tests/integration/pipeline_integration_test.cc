@@ -131,8 +131,7 @@ class PipelineTest : public ::testing::Test {
     sqlite3* db = nullptr;
     sqlite3_open_v2((dir_ / "collector.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
     sqlite3_stmt* stmt = nullptr;
-    sqlite3_prepare_v2(db, "SELECT report_id FROM series GROUP BY report_id ORDER BY min(rowid)",
-                       -1, &stmt, nullptr);
+    sqlite3_prepare_v2(db, "SELECT report_id FROM windows ORDER BY seq", -1, &stmt, nullptr);
     std::vector<std::string> ids;
     while (sqlite3_step(stmt) == SQLITE_ROW) {
       ids.emplace_back(static_cast<const char*>(sqlite3_column_blob(stmt, 0)),

@@ -144,18 +144,17 @@ Stored ReadCollectorDb(const fs::path& db_path, const std::string& probe) {
     out.reports.push_back({sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1)});
   }
   sqlite3_finalize(stmt);
-  sqlite3_prepare_v2(db, "SELECT kind, body, window_end_ns FROM series", -1, &stmt, nullptr);
+  // Schema v2: one row per report in `windows`, the whole ProbeReport.
+  sqlite3_prepare_v2(db, "SELECT body FROM windows ORDER BY seq", -1, &stmt, nullptr);
   while (sqlite3_step(stmt) == SQLITE_ROW) {
-    const std::string body(static_cast<const char*>(sqlite3_column_blob(stmt, 1)),
-                           static_cast<size_t>(sqlite3_column_bytes(stmt, 1)));
-    if (sqlite3_column_int(stmt, 0) == 1) {
-      out.active.emplace_back().ParseFromString(body);
-      out.active_end_ns.push_back(sqlite3_column_int64(stmt, 2));
-    } else if (sqlite3_column_int(stmt, 0) == 2) {
-      out.passive.emplace_back().ParseFromString(body);
-    } else if (sqlite3_column_int(stmt, 0) == 3) {
-      out.dns.emplace_back().ParseFromString(body);
+    v1::ProbeReport report;
+    report.ParseFromArray(sqlite3_column_blob(stmt, 0), sqlite3_column_bytes(stmt, 0));
+    for (const v1::ActiveSeries& a : report.active()) {
+      out.active.push_back(a);
+      out.active_end_ns.push_back(report.window_end_unix_ns());
     }
+    for (const v1::PassiveSeries& p : report.passive()) out.passive.push_back(p);
+    for (const v1::DnsSeries& d : report.dns()) out.dns.push_back(d);
   }
   sqlite3_finalize(stmt);
   sqlite3_close(db);
