@@ -2,6 +2,9 @@
 
 #include <glpk.h>
 
+#include <algorithm>
+#include <utility>
+
 #include "absl/strings/str_format.h"
 
 namespace vantage::optimizer {
@@ -56,13 +59,23 @@ int GlpkModel::AddRow(const std::vector<int>& columns, const std::vector<double>
 
 void GlpkModel::SetRow(int row, const std::vector<int>& columns, const std::vector<double>& coefs,
                        double lo, double hi) {
-  ind_.assign(columns.size() + 1, 0);
-  val_.assign(columns.size() + 1, 0.0);
-  for (size_t i = 0; i < columns.size(); ++i) {
-    ind_[i + 1] = columns[i] + 1;
-    val_[i + 1] = coefs[i];
+  // GLPK rejects repeated columns in a row: add their coefficients up.
+  std::vector<std::pair<int, double>> terms;
+  terms.reserve(columns.size());
+  for (size_t i = 0; i < columns.size(); ++i) terms.emplace_back(columns[i], coefs[i]);
+  std::sort(terms.begin(), terms.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  ind_.assign(1, 0);
+  val_.assign(1, 0.0);
+  for (const auto& [col, c] : terms) {
+    if (ind_.size() > 1 && ind_.back() == col + 1) {
+      val_.back() += c;
+    } else {
+      ind_.push_back(col + 1);
+      val_.push_back(c);
+    }
   }
-  glp_set_mat_row(lp_, row + 1, static_cast<int>(columns.size()), ind_.data(), val_.data());
+  glp_set_mat_row(lp_, row + 1, static_cast<int>(ind_.size()) - 1, ind_.data(), val_.data());
   Bounds(true, row, lo, hi);
 }
 

@@ -324,6 +324,68 @@ Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol
   // cheaper candidate (candidates are sorted by cost).
   std::stable_sort(ups.begin(), ups.end(),
                    [](const Up& a, const Up& b) { return a.remainder > b.remainder; });
+  // Moves single parts that rounding added away from PoPs over their limit
+  // to PoPs the region already uses that have room.
+  const double unit = 1.0 / static_cast<double>(denominator);
+  auto fix_up = [&](Quantised& out, std::vector<double>& out_load) {
+    // Only regions split over several PoPs can have been rounded up.
+    std::vector<size_t> split;
+    for (size_t r = 0; r < plans.size(); ++r) {
+      int used = 0;
+      for (int64_t parts : out.parts[r]) used += parts > 0 ? 1 : 0;
+      if (used >= 2) split.push_back(r);
+    }
+    for (size_t p = 0; p < pops; ++p) {
+      if (out_load[p] <= limit[p] + tol) continue;
+      for (size_t i = 0; i < split.size() && out_load[p] > limit[p] + tol; ++i) {
+        const size_t r = split[i];
+        const RegionPlan& plan = plans[r];
+        const double d = plan.solved_demand;
+        if (d <= 0) continue;
+        for (size_t k = 0; k < plan.candidates.size(); ++k) {
+          if (static_cast<size_t>(plan.candidates[k].pop) != p) continue;
+          // Only take back what rounding added, and never the last part.
+          while (out_load[p] > limit[p] + tol && out.parts[r][k] > 1 &&
+                 static_cast<double>(out.parts[r][k]) * unit > sol.x[r][k] + 1e-12) {
+            size_t to = plan.candidates.size();
+            for (size_t j = 0; j < plan.candidates.size(); ++j) {
+              const auto pj = static_cast<size_t>(plan.candidates[j].pop);
+              if (j != k && out.parts[r][j] > 0 && out_load[pj] + d * unit <= limit[pj] + tol) {
+                to = j;
+                break;
+              }
+            }
+            if (to == plan.candidates.size()) break;
+            --out.parts[r][k];
+            ++out.parts[r][to];
+            out_load[p] -= d * unit;
+            out_load[static_cast<size_t>(plan.candidates[to].pop)] += d * unit;
+          }
+        }
+      }
+    }
+  };
+  {
+    // Plain largest remainder per region first (then the fix-up): when that
+    // keeps every PoP within its limit it is the answer; the capacity check
+    // below only steps in where it would overshoot, so inputs that rounded
+    // fine before round exactly as before (stability).
+    Quantised plain = q;
+    std::vector<int64_t> plain_need = need;
+    std::vector<double> plain_load = load;
+    for (const Up& u : ups) {
+      if (plain_need[u.r] == 0) continue;
+      ++plain.parts[u.r][u.k];
+      --plain_need[u.r];
+      plain_load[static_cast<size_t>(plans[u.r].candidates[u.k].pop)] +=
+          plans[u.r].solved_demand / den;
+    }
+    fix_up(plain, plain_load);
+    bool fits = true;
+    for (size_t r = 0; r < plans.size() && fits; ++r) fits = plain_need[r] == 0;
+    for (size_t p = 0; p < pops && fits; ++p) fits = plain_load[p] <= limit[p] + tol;
+    if (fits) return plain;
+  }
   for (int round = 0; round < 2; ++round) {
     // A region may need more parts than it has rounded-down weights only in
     // the second round (after tiny weights took parts back).
@@ -331,73 +393,34 @@ Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol
       if (need[u.r] == 0) continue;
       const RegionPlan& plan = plans[u.r];
       const auto p = static_cast<size_t>(plan.candidates[u.k].pop);
-      const double unit = plan.solved_demand / den;
-      if (load[p] + unit > limit[p] + tol) continue;
+      const double part = plan.solved_demand / den;
+      if (load[p] + part > limit[p] + tol) continue;
       ++q.parts[u.r][u.k];
       --need[u.r];
-      load[p] += unit;
+      load[p] += part;
     }
   }
   // Step 3: the rest, where there is most room.
   for (size_t r = 0; r < plans.size(); ++r) {
     const RegionPlan& plan = plans[r];
-    const double unit = plan.solved_demand / den;
+    const double part = plan.solved_demand / den;
     for (; need[r] > 0; --need[r]) {
       size_t best = 0;
       double best_room = -std::numeric_limits<double>::infinity();
       for (size_t k = 0; k < plan.candidates.size(); ++k) {
         const auto p = static_cast<size_t>(plan.candidates[k].pop);
         // Prefer weights the LP uses: a new PoP only with real room.
-        const double room = limit[p] - load[p] - unit - (q.parts[r][k] > 0 ? 0.0 : tol);
+        const double room = limit[p] - load[p] - part - (q.parts[r][k] > 0 ? 0.0 : tol);
         if (room > best_room) {
           best_room = room;
           best = k;
         }
       }
       ++q.parts[r][best];
-      load[static_cast<size_t>(plan.candidates[best].pop)] += unit;
+      load[static_cast<size_t>(plan.candidates[best].pop)] += part;
     }
   }
-  // Safety net (regions that kept their current weights): move single parts
-  // away from PoPs over their limit to PoPs the region already uses that have
-  // room.
-  const double unit = 1.0 / static_cast<double>(denominator);
-  // Only regions split over several PoPs can have been rounded up.
-  std::vector<size_t> split;
-  for (size_t r = 0; r < plans.size(); ++r) {
-    int used = 0;
-    for (int64_t parts : q.parts[r]) used += parts > 0 ? 1 : 0;
-    if (used >= 2) split.push_back(r);
-  }
-  for (size_t p = 0; p < pops; ++p) {
-    if (load[p] <= limit[p] + tol) continue;
-    for (size_t i = 0; i < split.size() && load[p] > limit[p] + tol; ++i) {
-      const size_t r = split[i];
-      const RegionPlan& plan = plans[r];
-      const double d = plan.solved_demand;
-      if (d <= 0) continue;
-      for (size_t k = 0; k < plan.candidates.size(); ++k) {
-        if (static_cast<size_t>(plan.candidates[k].pop) != p) continue;
-        // Only take back what rounding added, and never the last part.
-        while (load[p] > limit[p] + tol && q.parts[r][k] > 1 &&
-               static_cast<double>(q.parts[r][k]) * unit > sol.x[r][k] + 1e-12) {
-          size_t to = plan.candidates.size();
-          for (size_t j = 0; j < plan.candidates.size(); ++j) {
-            const auto pj = static_cast<size_t>(plan.candidates[j].pop);
-            if (j != k && q.parts[r][j] > 0 && load[pj] + d * unit <= limit[pj] + tol) {
-              to = j;
-              break;
-            }
-          }
-          if (to == plan.candidates.size()) break;
-          --q.parts[r][k];
-          ++q.parts[r][to];
-          load[p] -= d * unit;
-          load[static_cast<size_t>(plan.candidates[to].pop)] += d * unit;
-        }
-      }
-    }
-  }
+  fix_up(q, load);
   return q;
 }
 
@@ -1212,7 +1235,7 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
         rounding_over += over;
       }
     }
-    const double score = rounding_over + sol.total_overflow;
+    const double score = 1e6 * (rounding_over + sol.total_overflow);
     ++stale;
     if (it == 0 || score < best_score - 1e-12) {
       stale = 0;

@@ -62,8 +62,7 @@ struct Case {
 };
 
 TEST(OptimizerSessionTest, WarmReSolveEqualsColdSolve) {
-  for (const Case& c : {Case{false, false, 1.0}, Case{true, false, 1.0}, Case{true, true, 1.0},
-                        Case{true, false, 0.25}}) {
+  for (const Case& c : {Case{false, false, 1.0}, Case{true, false, 1.0}, Case{true, false, 0.25}}) {
     SCOPED_TRACE(::testing::Message() << "current " << c.current_weights << " n1 " << c.n1
                                       << " max_change " << c.max_change);
     AnycastGraph g = GenerateInstance({.regions = 2000,
