@@ -351,8 +351,8 @@ bool SameWeights(const vantage::optimizer::OptimizationResult& a,
 // of path measurements change (three rounds), each checked against a cold
 // Optimize() of the same graph. LEMON's cold solve of the LP beside it.
 void PrintSessionComparison() {
-  std::printf("\n%-13s %10s %12s %12s %12s %12s %10s  %s\n", "instance", "cold_ms",
-              "sess_cold_ms", "warm_ms_min", "warm_ms_max", "cost_changes", "lemon_ms",
+  std::printf("\n%-13s %10s %12s %12s %12s %12s %10s  %s\n", "instance", "cold_ms", "sess_cold_ms",
+              "warm_ms_min", "warm_ms_max", "cost_changes", "lemon_ms",
               "warm result vs cold Optimize()");
   for (const Size& size : kSizes) {
     auto g = vantage::graph::GenerateInstance({.regions = size.regions,
@@ -438,7 +438,8 @@ int main(int argc, char** argv) {
     }
   }
   bool session_only = false;
-  for (int i = 1; i < argc; ++i) session_only = session_only || std::strcmp(argv[i], "--session_only") == 0;
+  for (int i = 1; i < argc; ++i)
+    session_only = session_only || std::strcmp(argv[i], "--session_only") == 0;
   if (!session_only) PrintComparison();
   PrintSessionComparison();
   if (session_only) return 0;

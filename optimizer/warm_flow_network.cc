@@ -73,10 +73,9 @@ void WarmFlowNetwork::WantedCosts(const std::vector<RegionPlan>& plans,
       if (s.keep >= 0) (*cost)[static_cast<size_t>(s.keep)] = disabled;
     }
     for (const Candidate& c : plans[r].candidates) {
-      const auto it = std::lower_bound(
-          slots_.begin() + static_cast<std::ptrdiff_t>(begin),
-          slots_.begin() + static_cast<std::ptrdiff_t>(end), c.pop,
-          [](const Slot& s, int32_t pop) { return s.pop < pop; });
+      const auto it = std::lower_bound(slots_.begin() + static_cast<std::ptrdiff_t>(begin),
+                                       slots_.begin() + static_cast<std::ptrdiff_t>(end), c.pop,
+                                       [](const Slot& s, int32_t pop) { return s.pop < pop; });
       (*cost)[static_cast<size_t>(it->extra)] = c.cost_ms;
       if (it->keep >= 0) (*cost)[static_cast<size_t>(it->keep)] = c.cost_ms - cfg.stability_cost_ms;
     }
@@ -208,7 +207,8 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
   if (SameStructure(plans, paths, usable, cfg)) {
     last_warm_ = true;
     wanted_.assign(static_cast<size_t>(simplex_->arc_count()), 0.0);
-    for (int a = 0; a < simplex_->arc_count(); ++a) wanted_[static_cast<size_t>(a)] = simplex_->cost(a);
+    for (int a = 0; a < simplex_->arc_count(); ++a)
+      wanted_[static_cast<size_t>(a)] = simplex_->cost(a);
     WantedCosts(plans, paths, cfg, &wanted_);
     for (int a = 0; a < simplex_->arc_count(); ++a) {
       if (wanted_[static_cast<size_t>(a)] != simplex_->cost(a)) {
@@ -227,8 +227,8 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
     last_warm_ = false;
     Build(plans, paths, usable, cfg);
     pivots_base = 0;
-    const absl::Status st = simplex_->Solve(static_cast<int>(plans.size() + usable.size()),
-                                            tree_arc_, upper_arcs_);
+    const absl::Status st =
+        simplex_->Solve(static_cast<int>(plans.size() + usable.size()), tree_arc_, upper_arcs_);
     if (!st.ok()) {
       simplex_.reset();
       return st;
@@ -237,7 +237,8 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
   Solution sol;
   sol.pivots = simplex_->pivots() - pivots_base;
   sol.lp_objective = simplex_->Objective();
-  for (size_t a = 0; a < lower_.size(); ++a) sol.lp_objective += lower_[a] * simplex_->cost(static_cast<int>(a));
+  for (size_t a = 0; a < lower_.size(); ++a)
+    sol.lp_objective += lower_[a] * simplex_->cost(static_cast<int>(a));
   sol.relaxed.assign(plans.size(), false);
   sol.x.resize(plans.size());
   for (size_t r = 0; r < plans.size(); ++r) {

@@ -5,10 +5,10 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <set>
 #include <string>
-#include <numeric>
 #include <utility>
 
 #include "absl/strings/str_format.h"
@@ -258,7 +258,8 @@ std::vector<std::vector<double>> WeightsOf(const Quantised& q, int64_t denominat
 // when step 3 found no room (the caller then reserves capacity and
 // re-solves).
 Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol,
-                   const std::vector<double>& ceiling, int64_t denominator) {
+                   const std::vector<double>& ceiling, int64_t denominator,
+                   bool capacity_aware = true) {
   Quantised q;
   q.parts.resize(plans.size());
   const size_t pops = ceiling.size();
@@ -384,7 +385,7 @@ Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol
     bool fits = true;
     for (size_t r = 0; r < plans.size() && fits; ++r) fits = plain_need[r] == 0;
     for (size_t p = 0; p < pops && fits; ++p) fits = plain_load[p] <= limit[p] + tol;
-    if (fits) return plain;
+    if (fits || !capacity_aware) return plain;
   }
   for (int round = 0; round < 2; ++round) {
     // A region may need more parts than it has rounded-down weights only in
@@ -701,11 +702,11 @@ class N1Repair {
   std::vector<size_t> moved_regions_;
 };
 
-
 // The LP objective of weight_optimizer.h for weights `x` (per region, per
 // candidate) and usable capacities `usable`.
-double LpObjectiveOf(const std::vector<RegionPlan>& plans, const std::vector<std::vector<double>>& x,
-                     const std::vector<double>& usable, const OptimizerConfig& cfg) {
+double LpObjectiveOf(const std::vector<RegionPlan>& plans,
+                     const std::vector<std::vector<double>>& x, const std::vector<double>& usable,
+                     const OptimizerConfig& cfg) {
   double obj = 0;
   std::vector<double> load(usable.size(), 0.0);
   for (size_t r = 0; r < plans.size(); ++r) {
@@ -724,7 +725,8 @@ double LpObjectiveOf(const std::vector<RegionPlan>& plans, const std::vector<std
 }
 
 // Normal-operation overload (above the ceilings) of weights `w`.
-double PlainOverload(const std::vector<RegionPlan>& plans, const std::vector<std::vector<double>>& w,
+double PlainOverload(const std::vector<RegionPlan>& plans,
+                     const std::vector<std::vector<double>>& w,
                      const std::vector<double>& ceiling) {
   const std::vector<double> load = LoadsOf(plans, w, ceiling.size(), true);
   double over = 0;
@@ -738,7 +740,7 @@ struct N1SlpOutcome {
   bool ran = false;
   bool improved = false;
   int iterations = 0;
-  int scenarios = 0;  // (failed, overloaded) pairs with a constraint row
+  int scenarios = 0;    // (failed, overloaded) pairs with a constraint row
   std::string skipped;  // why it did not run
 };
 
@@ -758,9 +760,8 @@ struct N1SlpOutcome {
 // n1_max_iterations, or when no step improves.
 absl::StatusOr<N1SlpOutcome> RefineN1(const std::vector<RegionPlan>& plans,
                                       const std::vector<double>& ceiling,
-                                      const std::vector<double>& usable,
-                                      const OptimizerConfig& cfg, FlowSolution& best,
-                                      Quantised& best_q) {
+                                      const std::vector<double>& usable, const OptimizerConfig& cfg,
+                                      FlowSolution& best, Quantised& best_q) {
   N1SlpOutcome out;
   const size_t pops = ceiling.size();
   const double s = cfg.stability_cost_ms;
@@ -1207,7 +1208,10 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   int stale = 0;
   for (int it = 0; it < 4 && stale < 3; ++it) {
     VANTAGE_ASSIGN_OR_RETURN(FlowSolution sol, solve(usable));
-    Quantised q = Quantise(plans, sol, ceiling, cfg.weight_denominator);
+    // Plain rounding here: overshoot is answered by re-solving with a
+    // reserve first (that keeps the result a fixed point of the next cycle:
+    // stability); capacity-aware rounding is the fallback below.
+    Quantised q = Quantise(plans, sol, ceiling, cfg.weight_denominator, false);
     const std::vector<std::vector<double>> qw = WeightsOf(q, cfg.weight_denominator);
     const std::vector<double> lp_load = LoadsOf(plans, sol.x, pops, true);
     const std::vector<double> q_load = LoadsOf(plans, qw, pops, true);
@@ -1257,9 +1261,28 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     for (size_t p = 0; p < pops; ++p) usable[p] -= cut[p] * factor;
   }
   for (size_t p = 0; p < pops; ++p) result.pops[p].usable = best_usable[p];
+  {
+    // Re-solving did not remove the rounding overshoot: round the best LP
+    // solution capacity-aware instead.
+    auto overshoot = [&](const Quantised& q) {
+      const std::vector<double> load =
+          LoadsOf(plans, WeightsOf(q, cfg.weight_denominator), pops, true);
+      const std::vector<double> lp = LoadsOf(plans, best.x, pops, true);
+      double over = 0;
+      for (size_t p = 0; p < pops; ++p)
+        over += std::max(0.0, load[p] - std::max(ceiling[p], lp[p]) - tol);
+      return over;
+    };
+    const double plain_over = overshoot(best_q);
+    if (plain_over > 0) {
+      Quantised aware = Quantise(plans, best, ceiling, cfg.weight_denominator, true);
+      if (overshoot(aware) < plain_over) best_q = std::move(aware);
+    }
+  }
 
   // N-1: sequential LP with cut generation, verified by simulation.
-  if (do_n1 && CheckN1(plans, WeightsOf(best_q, cfg.weight_denominator), ceiling, true).excess > 0) {
+  if (do_n1 &&
+      CheckN1(plans, WeightsOf(best_q, cfg.weight_denominator), ceiling, true).excess > 0) {
     VANTAGE_ASSIGN_OR_RETURN(N1SlpOutcome slp,
                              RefineN1(plans, ceiling, best_usable, cfg, best, best_q));
     result.n1_iterations = slp.iterations;

@@ -116,10 +116,10 @@ struct OptimizerConfig {
   int64_t weight_denominator = 1024;  // weight quantum = 1 / denominator
   bool n1_headroom = true;
   int n1_max_iterations = 30;
-  int n1_lp_max_columns = 400000;   // larger instances skip the N-1 linear program
-  int n1_lp_time_limit_ms = 20000;  // per GLPK solve
-  int n1_bound_max_failures = 16;   // failures given an infeasibility bound, worst first
-  int n1_repair_max_moves = 5000;   // N-1 local-search moves; 0 = no repair
+  int n1_lp_max_columns = 400000;              // larger instances skip the N-1 linear program
+  int n1_lp_time_limit_ms = 20000;             // per GLPK solve
+  int n1_bound_max_failures = 16;              // failures given an infeasibility bound, worst first
+  int n1_repair_max_moves = 5000;              // N-1 local-search moves; 0 = no repair
   int64_t n1_repair_max_evaluations = 200000;  // candidate moves evaluated, at most
   double overload_penalty_ms = 1e5;            // must exceed any cost difference
   double unmeasured_path_cost_ms = 1000;       // cost of a never-measured path
@@ -187,15 +187,15 @@ struct OptimizationResult {
   double overload = 0;  // sum_p max(0, load - ceiling), predicted
   bool n1_checked = false;
   bool n1_satisfied = false;
-  int n1_iterations = 0;    // N-1 linear program iterations
-  int n1_scenarios = 0;     // (failed, overloaded) pairs given a constraint row
-  double n1_excess = 0;     // sum over n1_violations of load - ceiling
+  int n1_iterations = 0;  // N-1 linear program iterations
+  int n1_scenarios = 0;   // (failed, overloaded) pairs given a constraint row
+  double n1_excess = 0;   // sum over n1_violations of load - ceiling
   // A lower bound on the N-1 excess of any weights over these candidates
   // (0 when no failure is provably unabsorbable); > 0 sets n1_infeasible.
   double n1_min_excess_bound = 0;
-  bool n1_infeasible = false;  // proven: no N-1-safe weights exist
+  bool n1_infeasible = false;               // proven: no N-1-safe weights exist
   graph::PopId n1_infeasible_failure = -1;  // the failure that proves it
-  int n1_repair_moves = 0;  // weight moves made by the N-1 repair
+  int n1_repair_moves = 0;                  // weight moves made by the N-1 repair
   std::vector<N1Violation> n1_violations;
   std::vector<graph::RegionId> unmeasured_regions;
   int64_t pivots = 0;

@@ -71,7 +71,8 @@ std::string WriteFailureLp(const OptimizationResult& r, graph::PopId failed) {
     for (const std::string& v : pop_terms[p]) rows << " + " << v;
     rows << " - " << o << absl::StrFormat(" <= %.17g\n", r.pops[p].ceiling);
   }
-  return "Minimize\n obj:" + obj.str() + "\nSubject To\n" + rows.str() + "Bounds\n dummy = 0\nEnd\n";
+  return "Minimize\n obj:" + obj.str() + "\nSubject To\n" + rows.str() +
+         "Bounds\n dummy = 0\nEnd\n";
 }
 
 void ExpectExactOrProvenInfeasible(const AnycastGraph& g, const OptimizationResult& r,
@@ -128,8 +129,8 @@ std::string Tag(const Instance& in) {
 }
 
 TEST(N1ExactTest, GeneratedInstancesMeetN1OrProveItImpossible) {
-  for (const Instance& in : {Instance{300, 12, 8, 2.2, 2}, Instance{300, 12, 8, 2.2, 3},
-                             Instance{400, 16, 8, 1.5, 7}}) {
+  for (const Instance& in :
+       {Instance{300, 12, 8, 2.2, 2}, Instance{300, 12, 8, 2.2, 3}, Instance{400, 16, 8, 1.5, 7}}) {
     const AnycastGraph g = Generate(in);
     const OptimizationResult r = Solve(g);
     ExpectExactOrProvenInfeasible(g, r, Tag(in));
@@ -203,7 +204,8 @@ TEST(N1ExactTest, SatisfiableTightCaseIsMet) {
   // does not.
   AnycastGraph g;
   std::vector<graph::PopId> pops;
-  for (const char* name : {"a", "b", "c"}) pops.push_back(*g.AddPop({.name = name, .capacity = 100}));
+  for (const char* name : {"a", "b", "c"})
+    pops.push_back(*g.AddPop({.name = name, .capacity = 100}));
   const auto r = *g.AddRegion({.name = "r", .demand = 150});
   for (size_t i = 0; i < pops.size(); ++i) {
     graph::Measurement m;

@@ -46,8 +46,9 @@ void PerturbPaths(AnycastGraph& g, int stride, uint64_t salt) {
   for (const graph::Path* path : g.AllPaths()) {
     if (i++ % stride != 0) continue;
     graph::Measurement m = path->measurements.front();
-    const double f = 0.7 + 0.6 * static_cast<double>((static_cast<uint64_t>(i) * 2654435761u + salt) %
-                                                     1000) / 1000.0;
+    const double f =
+        0.7 +
+        0.6 * static_cast<double>((static_cast<uint64_t>(i) * 2654435761u + salt) % 1000) / 1000.0;
     m.rtt_p50_ms *= f;
     m.rtt_p90_ms *= f;
     m.rtt_p99_ms *= f;

@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
-
 #include "graph/anycast_graph.h"
 #include "optimizer/weight_optimizer.h"
 
