@@ -4,7 +4,7 @@
 // objectives compared, plus the warm re-solve after 1% of path costs change.
 //
 //   cmake --preset release && cmake --build --preset release -j2 --target optimizer_benchmark
-//   build/release/bench/optimizer_benchmark [--glpsol_max_regions=N]
+//   build/release/bench/optimizer_benchmark [--glpsol_max_regions=N] [--session_only]
 //
 // The comparison table (best of three runs, same process, same instance; process
 // CPU ms for in-process solvers, wall ms for the glpsol child incl. parsing)
@@ -28,6 +28,7 @@
 #include "absl/strings/str_format.h"
 #include "graph/instance_generator.h"
 #include "optimizer/network_simplex.h"
+#include "optimizer/optimizer_session.h"
 #include "optimizer/weight_optimizer.h"
 
 namespace {
@@ -314,6 +315,88 @@ void PrintComparison() {
   std::fflush(stdout);
 }
 
+// 1% of the graph's paths (every 100th) get their RTTs scaled by a
+// deterministic factor in [0.8, 1.2]: new measurements, so new path costs.
+void PerturbPaths(vantage::graph::AnycastGraph& g, uint64_t salt) {
+  int i = 0;
+  uint64_t state = salt;
+  for (const vantage::graph::Path* path : g.AllPaths()) {
+    if (i++ % 100 != 0) continue;
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    const double f = 0.8 + 0.4 * static_cast<double>(state >> 11) * 0x1.0p-53;
+    vantage::graph::Measurement m = path->measurements.front();
+    m.rtt_p50_ms *= f;
+    m.rtt_p90_ms *= f;
+    m.rtt_p99_ms *= f;
+    if (!g.RecordMeasurement(path->pop, path->region, m).ok()) std::exit(1);
+  }
+}
+
+bool SameWeights(const vantage::optimizer::OptimizationResult& a,
+                 const vantage::optimizer::OptimizationResult& b) {
+  if (a.regions.size() != b.regions.size() || a.objective != b.objective) return false;
+  for (size_t r = 0; r < a.regions.size(); ++r) {
+    const auto& wa = a.regions[r].weights;
+    const auto& wb = b.regions[r].weights;
+    if (wa.size() != wb.size()) return false;
+    for (size_t k = 0; k < wa.size(); ++k) {
+      if (wa[k].pop != wb[k].pop || wa[k].parts != wb[k].parts) return false;
+    }
+  }
+  return true;
+}
+
+// The whole Optimize() path (candidates, cost model, LP, rounding, report),
+// N-1 off: stateless cold, then an OptimizerSession re-optimising after 1%
+// of path measurements change (three rounds), each checked against a cold
+// Optimize() of the same graph. LEMON's cold solve of the LP beside it.
+void PrintSessionComparison() {
+  std::printf("\n%-13s %10s %12s %12s %12s %12s %10s  %s\n", "instance", "cold_ms", "sess_cold_ms",
+              "warm_ms_min", "warm_ms_max", "cost_changes", "lemon_ms",
+              "warm result vs cold Optimize()");
+  for (const Size& size : kSizes) {
+    auto g = vantage::graph::GenerateInstance({.regions = size.regions,
+                                               .pops = size.pops,
+                                               .paths_per_region = 16,
+                                               .capacity_factor = 1.4,
+                                               .seed = 42});
+    vantage::optimizer::OptimizerConfig cfg;
+    cfg.n1_headroom = false;
+    cfg.candidates_per_region = 8;
+    double t0 = CpuMs();
+    auto cold = vantage::optimizer::Optimize(g, cfg, g.snapshot_time());
+    const double cold_ms = CpuMs() - t0;
+    vantage::optimizer::OptimizerSession session(cfg);
+    t0 = CpuMs();
+    auto first = session.Optimize(g, g.snapshot_time());
+    const double session_cold_ms = CpuMs() - t0;
+    if (!cold.ok() || !first.ok()) std::exit(1);
+    double warm_min = 1e300, warm_max = 0;
+    int64_t changes = 0;
+    bool identical = SameWeights(*first, *cold);
+    bool all_warm = true;
+    for (uint64_t round = 1; round <= 3; ++round) {
+      PerturbPaths(g, round);
+      t0 = CpuMs();
+      auto warm = session.Optimize(g, g.snapshot_time());
+      const double ms = CpuMs() - t0;
+      if (!warm.ok()) std::exit(1);
+      warm_min = std::min(warm_min, ms);
+      warm_max = std::max(warm_max, ms);
+      changes = std::max(changes, session.last_cost_changes());
+      all_warm = all_warm && session.last_warm();
+      auto check = vantage::optimizer::Optimize(g, cfg, g.snapshot_time());
+      identical = identical && check.ok() && SameWeights(*warm, *check);
+    }
+    const LemonSolve lemon = SolveLemon(Instance(size));
+    std::printf("%6dx%-6d %10.1f %12.1f %12.1f %12.1f %12lld %10.1f  %s%s\n", size.regions,
+                size.pops, cold_ms, session_cold_ms, warm_min, warm_max,
+                static_cast<long long>(changes), lemon.ms,
+                identical ? "IDENTICAL" : "** DIFFERENT **", all_warm ? "" : " (not all warm)");
+  }
+  std::fflush(stdout);
+}
+
 void BM_Ours(benchmark::State& state) {
   Transport& t = Instance(kSizes[state.range(0)]);
   for (auto _ : state) {
@@ -354,7 +437,12 @@ int main(int argc, char** argv) {
       glpsol_max_regions = std::atoi(argv[i] + 21);
     }
   }
-  PrintComparison();
+  bool session_only = false;
+  for (int i = 1; i < argc; ++i)
+    session_only = session_only || std::strcmp(argv[i], "--session_only") == 0;
+  if (!session_only) PrintComparison();
+  PrintSessionComparison();
+  if (session_only) return 0;
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

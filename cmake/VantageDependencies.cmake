@@ -19,6 +19,15 @@ find_package(spdlog CONFIG REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(OpenSSL REQUIRED)
 find_package(nlohmann_json 3.11 CONFIG REQUIRED)
+# GLPK's C library (libglpk-dev ships no CMake or pkg-config file): the
+# optimizer's N-1 linear program with side constraints.
+find_path(GLPK_INCLUDE_DIR glpk.h REQUIRED)
+find_library(GLPK_LIBRARY glpk REQUIRED)
+if(NOT TARGET GLPK::GLPK)
+  add_library(GLPK::GLPK UNKNOWN IMPORTED)
+  set_target_properties(GLPK::GLPK PROPERTIES IMPORTED_LOCATION "${GLPK_LIBRARY}"
+                                              INTERFACE_INCLUDE_DIRECTORIES "${GLPK_INCLUDE_DIR}")
+endif()
 if(VANTAGE_BUILD_TESTS)
   find_package(GTest CONFIG REQUIRED)
 endif()

@@ -3,12 +3,19 @@
 #include <algorithm>
 #include <boost/graph/compressed_sparse_row_graph.hpp>
 #include <cmath>
+#include <limits>
+#include <map>
 #include <numeric>
+#include <optional>
+#include <set>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_format.h"
 #include "core/status_macros.h"
+#include "optimizer/glpk_model.h"
 #include "optimizer/network_simplex.h"
+#include "optimizer/warm_flow_network.h"
 
 namespace vantage::optimizer {
 
@@ -29,12 +36,12 @@ struct FlowArc {
 using FlowGraph = boost::compressed_sparse_row_graph<boost::directedS, boost::no_property, FlowArc>;
 
 struct FlowSolution {
-  std::vector<std::vector<double>> x;  // per region, per candidate: LP weight
-  std::vector<double> overflow;        // per pop
+  std::vector<std::vector<double>> x{};  // per region, per candidate: LP weight
+  std::vector<double> overflow{};        // per pop
   double total_overflow = 0;
   double lp_objective = 0;
   int64_t pivots = 0;
-  std::vector<bool> relaxed;  // per region: change limit not applied
+  std::vector<bool> relaxed{};  // per region: change limit not applied
 };
 
 // Builds the min-cost-flow network for `plans` with usable capacities
@@ -187,64 +194,26 @@ void FillIdleRegions(const std::vector<RegionPlan>& plans, FlowSolution& sol) {
   }
 }
 
-// Largest-remainder quantisation of one region's LP weights into parts of
-// `denominator`, never rounding a non-zero weight to zero.
-std::vector<int64_t> QuantiseRegion(const std::vector<double>& x, const RegionPlan& plan,
-                                    int64_t denominator) {
+// Current weights that the LP stays within one quantum of, when they lie on
+// the quantum grid: kept exactly (rounding must not create churn of its own).
+std::optional<std::vector<int64_t>> KeepCurrent(const std::vector<double>& x,
+                                                const RegionPlan& plan, int64_t denominator) {
   const size_t n = x.size();
   const auto q = static_cast<double>(denominator);
-  {
-    // Stability: when the LP stays within one quantum of current weights
-    // that lie on the grid, keep them exactly (rounding must not create
-    // churn of its own).
-    std::vector<int64_t> current(n, 0);
-    int64_t total = 0;
-    bool keep = true;
-    for (size_t k = 0; k < n && keep; ++k) {
-      const double cur = plan.candidates[k].current_weight * q;
-      const double rounded = std::round(cur);
-      current[k] = static_cast<int64_t>(rounded);
-      total += current[k];
-      keep = std::fabs(cur - rounded) < 1e-6 && std::fabs(x[k] * q - cur) < 1.0 &&
-             (x[k] <= kZeroWeight || current[k] > 0);
-    }
-    if (keep && total == denominator) return current;
-  }
-  std::vector<int64_t> parts(n, 0);
-  std::vector<double> remainder(n, 0.0);
-  int64_t sum = 0;
+  std::vector<int64_t> current(n, 0);
+  int64_t total = 0;
   for (size_t k = 0; k < n; ++k) {
-    if (x[k] <= kZeroWeight) continue;
-    const double raw = x[k] * static_cast<double>(denominator);
-    auto p = static_cast<int64_t>(std::floor(raw + 1e-6));
-    p = std::max<int64_t>(p, 1);
-    parts[k] = p;
-    remainder[k] = raw - static_cast<double>(p);
-    sum += p;
-  }
-  std::vector<size_t> order;
-  for (size_t k = 0; k < n; ++k) {
-    if (parts[k] > 0) order.push_back(k);
-  }
-  if (order.empty()) return parts;  // caller guarantees some weight
-  // Candidates are sorted by cost: ties go to the cheaper PoP.
-  std::stable_sort(order.begin(), order.end(),
-                   [&](size_t a, size_t b) { return remainder[a] > remainder[b]; });
-  int64_t diff = denominator - sum;
-  for (size_t i = 0; diff > 0; i = (i + 1) % order.size(), --diff) ++parts[order[i]];
-  for (size_t guard = 0; diff < 0 && guard < 4 * n * static_cast<size_t>(denominator); ++guard) {
-    // Take from the most rounded-up weight that can spare a part.
-    bool took = false;
-    for (auto it = order.rbegin(); it != order.rend() && diff < 0; ++it) {
-      if (parts[*it] > 1) {
-        --parts[*it];
-        ++diff;
-        took = true;
-      }
+    const double cur = plan.candidates[k].current_weight * q;
+    const double rounded = std::round(cur);
+    current[k] = static_cast<int64_t>(rounded);
+    total += current[k];
+    if (!(std::fabs(cur - rounded) < 1e-6 && std::fabs(x[k] * q - cur) < 1.0 &&
+          (x[k] <= kZeroWeight || current[k] > 0))) {
+      return std::nullopt;
     }
-    if (!took) break;
   }
-  return parts;
+  if (total != denominator) return std::nullopt;
+  return current;
 }
 
 struct Quantised {
@@ -274,16 +243,25 @@ std::vector<std::vector<double>> WeightsOf(const Quantised& q, int64_t denominat
   return w;
 }
 
-// Quantises every region, then moves single parts away from PoPs that
-// rounding pushed over max(ceiling, LP load) to PoPs the region already uses
-// that have room.
+// Capacity-aware largest-remainder quantisation of every region's LP weights
+// into parts of `denominator`. Each region's parts sum to the denominator
+// and a non-zero LP weight keeps at least one part (no surprise withdraw).
+//  1. Every non-zero weight is rounded down (at least one part); regions
+//     within a quantum of on-grid current weights keep them.
+//  2. The parts still missing go, over all regions at once in order of
+//     largest remainder, to the weight that lost most by rounding down, but
+//     only while the PoP stays within limit = max(ceiling, LP load): rounding
+//     never takes a PoP over its ceiling that the LP kept within it.
+//  3. A part that fits nowhere by that rule goes to the region's candidate
+//     with the most room left (the least overshoot if none has room).
+// Rounding down only lowers loads, so the result is over a PoP's limit only
+// when step 3 found no room (the caller then reserves capacity and
+// re-solves).
 Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol,
-                   const std::vector<double>& ceiling, int64_t denominator) {
+                   const std::vector<double>& ceiling, int64_t denominator,
+                   bool capacity_aware = true) {
   Quantised q;
   q.parts.resize(plans.size());
-  for (size_t r = 0; r < plans.size(); ++r) {
-    q.parts[r] = QuantiseRegion(sol.x[r], plans[r], denominator);
-  }
   const size_t pops = ceiling.size();
   const std::vector<double> lp_load = LoadsOf(plans, sol.x, pops, true);
   std::vector<double> limit(pops);
@@ -292,45 +270,158 @@ Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol
     limit[p] = std::max(ceiling[p], lp_load[p]);
     scale = std::max(scale, limit[p]);
   }
-  std::vector<double> load = LoadsOf(plans, WeightsOf(q, denominator), pops, true);
   const double tol = 1e-9 * scale;
-  const double unit = 1.0 / static_cast<double>(denominator);
-  // Only regions split over several PoPs can have been rounded up.
-  std::vector<size_t> split;
+  const auto den = static_cast<double>(denominator);
+  std::vector<double> load(pops, 0.0);
+  struct Up {
+    double remainder;
+    size_t r;
+    size_t k;
+  };
+  std::vector<Up> ups;
+  std::vector<int64_t> need(plans.size(), 0);
   for (size_t r = 0; r < plans.size(); ++r) {
-    int used = 0;
-    for (int64_t parts : q.parts[r]) used += parts > 0 ? 1 : 0;
-    if (used >= 2) split.push_back(r);
-  }
-  for (size_t p = 0; p < pops; ++p) {
-    if (load[p] <= limit[p] + tol) continue;
-    for (size_t i = 0; i < split.size() && load[p] > limit[p] + tol; ++i) {
-      const size_t r = split[i];
-      const RegionPlan& plan = plans[r];
-      const double d = plan.solved_demand;
-      if (d <= 0) continue;
-      for (size_t k = 0; k < plan.candidates.size(); ++k) {
-        if (static_cast<size_t>(plan.candidates[k].pop) != p) continue;
-        // Only take back what rounding added, and never the last part.
-        while (load[p] > limit[p] + tol && q.parts[r][k] > 1 &&
-               static_cast<double>(q.parts[r][k]) * unit > sol.x[r][k] + 1e-12) {
-          size_t to = plan.candidates.size();
-          for (size_t j = 0; j < plan.candidates.size(); ++j) {
-            const auto pj = static_cast<size_t>(plan.candidates[j].pop);
-            if (j != k && q.parts[r][j] > 0 && load[pj] + d * unit <= limit[pj] + tol) {
-              to = j;
-              break;
-            }
-          }
-          if (to == plan.candidates.size()) break;
-          --q.parts[r][k];
-          ++q.parts[r][to];
-          load[p] -= d * unit;
-          load[static_cast<size_t>(plan.candidates[to].pop)] += d * unit;
+    const std::vector<double>& x = sol.x[r];
+    const RegionPlan& plan = plans[r];
+    std::vector<int64_t>& parts = q.parts[r];
+    if (auto kept = KeepCurrent(x, plan, denominator)) {
+      parts = std::move(*kept);
+    } else {
+      parts.assign(x.size(), 0);
+      std::vector<double> remainder(x.size(), 0.0);
+      int64_t sum = 0;
+      for (size_t k = 0; k < x.size(); ++k) {
+        if (x[k] <= kZeroWeight) continue;
+        const double raw = x[k] * den;
+        parts[k] = std::max<int64_t>(static_cast<int64_t>(std::floor(raw + 1e-6)), 1);
+        remainder[k] = raw - static_cast<double>(parts[k]);
+        sum += parts[k];
+      }
+      // Many tiny weights forced up to one part: take back from the weights
+      // rounded up most (keeping one part each).
+      for (int64_t guard = 0; sum > denominator && guard < denominator; ++guard) {
+        size_t from = x.size();
+        for (size_t k = 0; k < x.size(); ++k) {
+          if (parts[k] > 1 && (from == x.size() || remainder[k] < remainder[from])) from = k;
+        }
+        if (from == x.size()) break;
+        --parts[from];
+        remainder[from] += 1.0;
+        --sum;
+      }
+      need[r] = std::max<int64_t>(0, denominator - sum);
+      if (need[r] > 0) {
+        for (size_t k = 0; k < x.size(); ++k) {
+          if (parts[k] > 0) ups.push_back({remainder[k], r, k});
         }
       }
     }
+    for (size_t k = 0; k < parts.size(); ++k) {
+      load[static_cast<size_t>(plan.candidates[k].pop)] +=
+          plan.solved_demand * static_cast<double>(parts[k]) / den;
+    }
   }
+  // Step 2: largest remainder first; ties to the lower region, then the
+  // cheaper candidate (candidates are sorted by cost).
+  std::stable_sort(ups.begin(), ups.end(),
+                   [](const Up& a, const Up& b) { return a.remainder > b.remainder; });
+  // Moves single parts that rounding added away from PoPs over their limit
+  // to PoPs the region already uses that have room.
+  const double unit = 1.0 / static_cast<double>(denominator);
+  auto fix_up = [&](Quantised& out, std::vector<double>& out_load) {
+    // Only regions split over several PoPs can have been rounded up.
+    std::vector<size_t> split;
+    for (size_t r = 0; r < plans.size(); ++r) {
+      int used = 0;
+      for (int64_t parts : out.parts[r]) used += parts > 0 ? 1 : 0;
+      if (used >= 2) split.push_back(r);
+    }
+    for (size_t p = 0; p < pops; ++p) {
+      if (out_load[p] <= limit[p] + tol) continue;
+      for (size_t i = 0; i < split.size() && out_load[p] > limit[p] + tol; ++i) {
+        const size_t r = split[i];
+        const RegionPlan& plan = plans[r];
+        const double d = plan.solved_demand;
+        if (d <= 0) continue;
+        for (size_t k = 0; k < plan.candidates.size(); ++k) {
+          if (static_cast<size_t>(plan.candidates[k].pop) != p) continue;
+          // Only take back what rounding added, and never the last part.
+          while (out_load[p] > limit[p] + tol && out.parts[r][k] > 1 &&
+                 static_cast<double>(out.parts[r][k]) * unit > sol.x[r][k] + 1e-12) {
+            size_t to = plan.candidates.size();
+            for (size_t j = 0; j < plan.candidates.size(); ++j) {
+              const auto pj = static_cast<size_t>(plan.candidates[j].pop);
+              if (j != k && out.parts[r][j] > 0 && out_load[pj] + d * unit <= limit[pj] + tol) {
+                to = j;
+                break;
+              }
+            }
+            if (to == plan.candidates.size()) break;
+            --out.parts[r][k];
+            ++out.parts[r][to];
+            out_load[p] -= d * unit;
+            out_load[static_cast<size_t>(plan.candidates[to].pop)] += d * unit;
+          }
+        }
+      }
+    }
+  };
+  {
+    // Plain largest remainder per region first (then the fix-up): when that
+    // keeps every PoP within its limit it is the answer; the capacity check
+    // below only steps in where it would overshoot, so inputs that rounded
+    // fine before round exactly as before (stability).
+    Quantised plain = q;
+    std::vector<int64_t> plain_need = need;
+    std::vector<double> plain_load = load;
+    for (const Up& u : ups) {
+      if (plain_need[u.r] == 0) continue;
+      ++plain.parts[u.r][u.k];
+      --plain_need[u.r];
+      plain_load[static_cast<size_t>(plans[u.r].candidates[u.k].pop)] +=
+          plans[u.r].solved_demand / den;
+    }
+    fix_up(plain, plain_load);
+    bool fits = true;
+    for (size_t r = 0; r < plans.size() && fits; ++r) fits = plain_need[r] == 0;
+    for (size_t p = 0; p < pops && fits; ++p) fits = plain_load[p] <= limit[p] + tol;
+    if (fits || !capacity_aware) return plain;
+  }
+  for (int round = 0; round < 2; ++round) {
+    // A region may need more parts than it has rounded-down weights only in
+    // the second round (after tiny weights took parts back).
+    for (const Up& u : ups) {
+      if (need[u.r] == 0) continue;
+      const RegionPlan& plan = plans[u.r];
+      const auto p = static_cast<size_t>(plan.candidates[u.k].pop);
+      const double part = plan.solved_demand / den;
+      if (load[p] + part > limit[p] + tol) continue;
+      ++q.parts[u.r][u.k];
+      --need[u.r];
+      load[p] += part;
+    }
+  }
+  // Step 3: the rest, where there is most room.
+  for (size_t r = 0; r < plans.size(); ++r) {
+    const RegionPlan& plan = plans[r];
+    const double part = plan.solved_demand / den;
+    for (; need[r] > 0; --need[r]) {
+      size_t best = 0;
+      double best_room = -std::numeric_limits<double>::infinity();
+      for (size_t k = 0; k < plan.candidates.size(); ++k) {
+        const auto p = static_cast<size_t>(plan.candidates[k].pop);
+        // Prefer weights the LP uses: a new PoP only with real room.
+        const double room = limit[p] - load[p] - part - (q.parts[r][k] > 0 ? 0.0 : tol);
+        if (room > best_room) {
+          best_room = room;
+          best = k;
+        }
+      }
+      ++q.parts[r][best];
+      load[static_cast<size_t>(plan.candidates[best].pop)] += part;
+    }
+  }
+  fix_up(q, load);
   return q;
 }
 
@@ -611,6 +702,306 @@ class N1Repair {
   std::vector<size_t> moved_regions_;
 };
 
+// The LP objective of weight_optimizer.h for weights `x` (per region, per
+// candidate) and usable capacities `usable`.
+double LpObjectiveOf(const std::vector<RegionPlan>& plans,
+                     const std::vector<std::vector<double>>& x, const std::vector<double>& usable,
+                     const OptimizerConfig& cfg) {
+  double obj = 0;
+  std::vector<double> load(usable.size(), 0.0);
+  for (size_t r = 0; r < plans.size(); ++r) {
+    const double d = plans[r].solved_demand;
+    for (size_t k = 0; k < x[r].size(); ++k) {
+      const Candidate& c = plans[r].candidates[k];
+      const double f = d * x[r][k];
+      obj += c.cost_ms * f - cfg.stability_cost_ms * std::min(f, d * c.current_weight);
+      load[static_cast<size_t>(c.pop)] += f;
+    }
+  }
+  for (size_t p = 0; p < usable.size(); ++p) {
+    obj += cfg.overload_penalty_ms * std::max(0.0, load[p] - usable[p]);
+  }
+  return obj;
+}
+
+// Normal-operation overload (above the ceilings) of weights `w`.
+double PlainOverload(const std::vector<RegionPlan>& plans,
+                     const std::vector<std::vector<double>>& w,
+                     const std::vector<double>& ceiling) {
+  const std::vector<double> load = LoadsOf(plans, w, ceiling.size(), true);
+  double over = 0;
+  for (size_t p = 0; p < ceiling.size(); ++p) {
+    over += std::max(0.0, load[p] - ceiling[p] * (1 + 1e-9) - 1e-9);
+  }
+  return over;
+}
+
+struct N1SlpOutcome {
+  bool ran = false;
+  bool improved = false;
+  int iterations = 0;
+  int scenarios = 0;    // (failed, overloaded) pairs with a constraint row
+  std::string skipped;  // why it did not run
+};
+
+// N-1 by sequential linear programming with cut generation. The exact
+// requirement, for every failed PoP f and every other PoP p,
+//   post_f(p) = sum_r D_r w_rp / (1 - w_rf) <= ceiling_p          (1)
+// (a region single-homed on f sends all of D_r to its fallback PoP), is not
+// convex. Starting from the plain LP optimum, every (f, p) pair that the
+// exact simulation finds violated gets a constraint row: (1) linearised
+// (first-order) at the current point, with an elastic excess column priced
+// at overload_penalty_ms / 2 (so the LP stays feasible and minimises the
+// linearised excess when (1) cannot be met). All rows are re-linearised at
+// each new point and the LP (GLPK, warm-started dual simplex) re-solved;
+// the new point is quantised and accepted if the simulated merit (1e6 x
+// normal overload + N-1 excess) falls, else a half step is tried. It stops
+// when the simulation finds no violation (verified, not assumed), after
+// n1_max_iterations, or when no step improves.
+absl::StatusOr<N1SlpOutcome> RefineN1(const std::vector<RegionPlan>& plans,
+                                      const std::vector<double>& ceiling,
+                                      const std::vector<double>& usable, const OptimizerConfig& cfg,
+                                      FlowSolution& best, Quantised& best_q) {
+  N1SlpOutcome out;
+  const size_t pops = ceiling.size();
+  const double s = cfg.stability_cost_ms;
+  const double delta = cfg.max_weight_change;
+  size_t arcs = 0;
+  for (const RegionPlan& plan : plans) arcs += 2 * plan.candidates.size();
+  if (arcs > static_cast<size_t>(cfg.n1_lp_max_columns)) {
+    out.skipped = absl::StrFormat("N-1 linear program skipped: %d columns > n1_lp_max_columns %d",
+                                  arcs, cfg.n1_lp_max_columns);
+    return out;
+  }
+  out.ran = true;
+  GlpkModel lp;
+  // Columns per region, per candidate: [keep or -1, extra].
+  std::vector<std::vector<std::pair<int, int>>> cols(plans.size());
+  std::vector<std::vector<std::pair<size_t, size_t>>> on_pop(pops);  // (r, k) with pop candidate
+  std::vector<int> idx;
+  std::vector<double> coef;
+  for (size_t r = 0; r < plans.size(); ++r) {
+    const RegionPlan& plan = plans[r];
+    const double d = plan.solved_demand;
+    if (d <= 0) continue;
+    double covered = 0;
+    for (const Candidate& c : plan.candidates) covered += c.current_weight;
+    const bool constrained = delta < 1.0 && !best.relaxed[r] && covered >= 1.0 - 1e-9;
+    idx.clear();
+    for (size_t k = 0; k < plan.candidates.size(); ++k) {
+      const Candidate& c = plan.candidates[k];
+      on_pop[static_cast<size_t>(c.pop)].emplace_back(r, k);
+      int keep = -1;
+      const double keep_cap = d * c.current_weight;
+      if (c.current_weight > 0 && (s > 0 || constrained)) {
+        const double lo = constrained ? d * std::max(0.0, c.current_weight - delta) : 0.0;
+        keep = lp.AddColumn(lo, keep_cap, c.cost_ms - s);
+        idx.push_back(keep);
+      }
+      double extra_cap = GlpkModel::kInfinity;
+      if (constrained) {
+        const double upper = d * std::min(1.0, c.current_weight + delta);
+        extra_cap = std::max(0.0, upper - (keep >= 0 ? keep_cap : 0.0));
+      }
+      const int extra = lp.AddColumn(0.0, extra_cap, c.cost_ms);
+      idx.push_back(extra);
+      cols[r].emplace_back(keep, extra);
+    }
+    lp.AddRow(idx, std::vector<double>(idx.size(), 1.0), d, d);
+  }
+  for (size_t p = 0; p < pops; ++p) {
+    idx.clear();
+    for (const auto& [r, k] : on_pop[p]) {
+      if (cols[r].empty()) continue;
+      if (cols[r][k].first >= 0) idx.push_back(cols[r][k].first);
+      idx.push_back(cols[r][k].second);
+    }
+    idx.push_back(lp.AddColumn(0.0, GlpkModel::kInfinity, cfg.overload_penalty_ms));
+    coef.assign(idx.size(), 1.0);
+    coef.back() = -1.0;
+    lp.AddRow(idx, coef, -GlpkModel::kInfinity, usable[p]);
+  }
+
+  // Rounding can add up to a quantum of every split region on a PoP; after a
+  // failure that is amplified, so the rows keep this margin (grown when the
+  // quantised point still violates where the continuous one does not).
+  const double unit = 1.0 / static_cast<double>(cfg.weight_denominator);
+  std::vector<double> margin(pops, 0.0);
+  for (size_t r = 0; r < plans.size(); ++r) {
+    for (size_t k = 0; k < plans[r].candidates.size(); ++k) {
+      margin[static_cast<size_t>(plans[r].candidates[k].pop)] += plans[r].solved_demand * unit;
+    }
+  }
+  constexpr double kMaxShare = 0.95;  // linearisation point cap: 1 / (1 - w) <= 20
+  constexpr int kMaxStale = 4;
+  auto add_term = [&](size_t r, size_t k, double c) {
+    if (cols[r][k].first >= 0) {
+      idx.push_back(cols[r][k].first);
+      coef.push_back(c);
+    }
+    idx.push_back(cols[r][k].second);
+    coef.push_back(c);
+  };
+  // Row (f, p) linearised at weights w; returns the right-hand side.
+  auto linearise = [&](size_t f, size_t p, const std::vector<std::vector<double>>& w) {
+    idx.clear();
+    coef.clear();
+    double rhs = ceiling[p] - margin[p];
+    for (const auto& [r, kp] : on_pop[p]) {
+      if (cols[r].empty()) continue;
+      const RegionPlan& plan = plans[r];
+      const double d = plan.solved_demand;
+      size_t kf = plan.candidates.size();
+      for (size_t k = 0; k < plan.candidates.size(); ++k) {
+        if (static_cast<size_t>(plan.candidates[k].pop) == f) kf = k;
+      }
+      if (kf == plan.candidates.size()) {
+        add_term(r, kp, 1.0);
+        continue;
+      }
+      const double w0f = std::min(w[r][kf], kMaxShare);
+      const double a = 1.0 / (1.0 - w0f);
+      const double x0p = d * w[r][kp];
+      add_term(r, kp, a);
+      if (x0p > 0) {
+        add_term(r, kf, x0p * a * a / d);
+        rhs += x0p * w0f * a * a;
+      }
+      // Single-homed on f: all of it lands on the cheapest other candidate.
+      if (w[r][kf] >= 1.0 - 1e-9 && kp == (kf == 0 ? 1 : 0)) add_term(r, kf, 1.0);
+    }
+    return rhs;
+  };
+
+  std::vector<std::vector<double>> w_cur = best.x;
+  auto merit = [&](const Quantised& q) {
+    const std::vector<std::vector<double>> qw = WeightsOf(q, cfg.weight_denominator);
+    return 1e6 * PlainOverload(plans, qw, ceiling) + CheckN1(plans, qw, ceiling, true).excess;
+  };
+  double best_merit = merit(best_q);
+  struct Row {
+    int row;
+    int elastic;
+  };
+  std::map<std::pair<size_t, size_t>, Row> rows;
+  const double n1_penalty = cfg.overload_penalty_ms / 2;
+  int stale = 0;  // iterations without improvement in a row
+  for (int it = 0; it < cfg.n1_max_iterations && best_merit > 0 && stale < kMaxStale; ++it) {
+    out.iterations = it + 1;
+    // Scenarios violated at the current point (quantised and continuous).
+    const Quantised q_cur =
+        Quantise(plans, FlowSolution{.x = w_cur}, ceiling, cfg.weight_denominator);
+    const N1Check check_q = CheckN1(plans, WeightsOf(q_cur, cfg.weight_denominator), ceiling, true);
+    const N1Check check_x = CheckN1(plans, w_cur, ceiling, true);
+    std::set<std::pair<size_t, size_t>> continuous_bad;
+    for (const N1Violation& v : check_x.violations) {
+      continuous_bad.insert({static_cast<size_t>(v.failed), static_cast<size_t>(v.overloaded)});
+    }
+    for (const std::vector<N1Violation>* vs : {&check_q.violations, &check_x.violations}) {
+      for (const N1Violation& v : *vs) {
+        const std::pair<size_t, size_t> key{static_cast<size_t>(v.failed),
+                                            static_cast<size_t>(v.overloaded)};
+        if (vs == &check_q.violations && continuous_bad.count(key) == 0) {
+          // Only rounding breaks it: widen the margin.
+          margin[key.second] += 1.5 * (v.load - v.ceiling);
+        }
+        if (rows.count(key) == 0) {
+          const int elastic = lp.AddColumn(0.0, GlpkModel::kInfinity, n1_penalty);
+          const int row = lp.AddRow({elastic}, {-1.0}, -GlpkModel::kInfinity, 0.0);
+          rows[key] = {row, elastic};
+        }
+      }
+    }
+    for (const auto& [key, row] : rows) {
+      const double rhs = linearise(key.first, key.second, w_cur);
+      idx.push_back(row.elastic);
+      coef.push_back(-1.0);
+      lp.SetRow(row.row, idx, coef, -GlpkModel::kInfinity, rhs);
+    }
+    out.scenarios = static_cast<int>(rows.size());
+    if (const absl::Status st = lp.Solve(cfg.n1_lp_time_limit_ms); !st.ok()) {
+      // Keep the best point so far; say why it stopped.
+      out.skipped = absl::StrFormat("N-1 linear program stopped at iteration %d: %s",
+                                    out.iterations, st.message());
+      break;
+    }
+    std::vector<std::vector<double>> w_lp(plans.size());
+    for (size_t r = 0; r < plans.size(); ++r) {
+      w_lp[r].assign(plans[r].candidates.size(), 0.0);
+      if (cols[r].empty()) {
+        w_lp[r] = best.x[r];
+        continue;
+      }
+      for (size_t k = 0; k < cols[r].size(); ++k) {
+        double f = lp.value(cols[r][k].second);
+        if (cols[r][k].first >= 0) f += lp.value(cols[r][k].first);
+        w_lp[r][k] = std::max(0.0, f / plans[r].solved_demand);
+      }
+    }
+    // Line search on the simulated merit: full step, then halves.
+    bool accepted = false;
+    std::vector<std::vector<double>> w_try = w_lp;
+    for (double t : {1.0, 0.5, 0.25}) {
+      for (size_t r = 0; r < plans.size(); ++r) {
+        for (size_t k = 0; k < w_try[r].size(); ++k) {
+          w_try[r][k] = w_cur[r][k] + t * (w_lp[r][k] - w_cur[r][k]);
+          if (w_try[r][k] < 1e-12) w_try[r][k] = 0;
+        }
+      }
+      Quantised q = Quantise(plans, FlowSolution{.x = w_try}, ceiling, cfg.weight_denominator);
+      const double m = merit(q);
+      if (m < best_merit - 1e-12) {
+        best_merit = m;
+        best.x = w_try;
+        best_q = std::move(q);
+        accepted = true;
+        out.improved = true;
+        break;
+      }
+    }
+    stale = accepted ? 0 : stale + 1;
+    // Move the linearisation point even without improvement (damped).
+    if (accepted) {
+      w_cur = best.x;
+    } else {
+      for (size_t r = 0; r < plans.size(); ++r) {
+        for (size_t k = 0; k < w_cur[r].size(); ++k) {
+          w_cur[r][k] += 0.5 * (w_lp[r][k] - w_cur[r][k]);
+        }
+      }
+    }
+  }
+  if (out.improved) best.lp_objective = LpObjectiveOf(plans, best.x, usable, cfg);
+  return out;
+}
+
+// A lower bound on the N-1 excess of any weights over these candidates: when
+// `failed` is down, post-failure loads are some routing of every region's
+// demand over its other candidates, so the least total overload of any such
+// routing (a min-cost flow with capacities = ceilings) bounds the excess of
+// that failure from below.
+absl::StatusOr<double> FailureExcessBound(const std::vector<RegionPlan>& plans,
+                                          const std::vector<double>& ceiling,
+                                          const OptimizerConfig& cfg, PopId failed) {
+  std::vector<RegionPlan> reduced(plans.size());
+  for (size_t r = 0; r < plans.size(); ++r) {
+    RegionPlan& out = reduced[r];
+    out.solved_demand = plans[r].solved_demand;
+    for (const Candidate& c : plans[r].candidates) {
+      // Zero costs: the flow then minimises overload alone.
+      if (c.pop != failed) out.candidates.push_back({c.pop, 0.0, 0.0, 0.0});
+    }
+    if (out.candidates.empty()) {  // stranded: loses service, adds no load
+      out.solved_demand = 0;
+      out.candidates.push_back({failed, 0.0, 0.0, 0.0});
+    }
+  }
+  std::vector<double> usable = ceiling;
+  usable[static_cast<size_t>(failed)] = 0;
+  VANTAGE_ASSIGN_OR_RETURN(FlowSolution sol, SolveFlow(reduced, usable, cfg, false));
+  return sol.total_overflow;
+}
+
 }  // namespace
 
 absl::Status ValidateOptimizerConfig(const OptimizerConfig& c) {
@@ -645,8 +1036,28 @@ absl::Status ValidateOptimizerConfig(const OptimizerConfig& c) {
   return absl::OkStatus();
 }
 
+namespace {
+absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph,
+                                                const OptimizerConfig& cfg, absl::Time now,
+                                                WarmFlowNetwork* network);
+}  // namespace
+
 absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
                                             const OptimizerConfig& cfg, absl::Time now) {
+  return OptimizeImpl(graph, cfg, now, nullptr);
+}
+
+absl::StatusOr<OptimizationResult> OptimizeWithNetwork(const graph::AnycastGraph& graph,
+                                                       const OptimizerConfig& cfg, absl::Time now,
+                                                       WarmFlowNetwork& network) {
+  return OptimizeImpl(graph, cfg, now, &network);
+}
+
+namespace {
+
+absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph,
+                                                const OptimizerConfig& cfg, absl::Time now,
+                                                WarmFlowNetwork* network) {
   VANTAGE_RETURN_IF_ERROR(ValidateOptimizerConfig(cfg));
   const CostModel cost_model(cfg.cost);
   const auto pops = static_cast<size_t>(graph.pop_count());
@@ -674,6 +1085,8 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
   // Candidates per region.
   std::vector<RegionPlan>& plans = result.regions;
   plans.resize(static_cast<size_t>(graph.region_count()));
+  // With a warm network: every measured path per region (candidates or not).
+  std::vector<std::vector<Candidate>> all_paths(network != nullptr ? plans.size() : 0);
   for (RegionId r = 0; r < graph.region_count(); ++r) {
     const graph::Region& region = graph.region(r);
     RegionPlan& plan = plans[static_cast<size_t>(r)];
@@ -714,6 +1127,7 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
           plan.current_cost_ms += w.weight * (c.cost_ms - cfg.unmeasured_path_cost_ms);
       }
     }
+    if (network != nullptr) all_paths[static_cast<size_t>(r)] = std::move(all);
   }
 
   // Proportional shedding when demand exceeds capacity.
@@ -728,8 +1142,23 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
   }
   for (RegionPlan& plan : plans) plan.solved_demand = plan.demand * result.demand_scale;
 
+  bool first_solve = true;
   auto solve = [&](const std::vector<double>& usable) -> absl::StatusOr<FlowSolution> {
-    VANTAGE_ASSIGN_OR_RETURN(FlowSolution sol, SolveFlow(plans, usable, cfg, true));
+    FlowSolution sol;
+    if (network != nullptr && first_solve) {
+      // The session's network: warm from the last basis when only costs changed.
+      VANTAGE_ASSIGN_OR_RETURN(WarmFlowNetwork::Solution warm,
+                               network->Solve(plans, all_paths, usable, cfg));
+      sol.x = std::move(warm.x);
+      sol.overflow = std::move(warm.overflow);
+      sol.total_overflow = warm.total_overflow;
+      sol.lp_objective = warm.lp_objective;
+      sol.pivots = warm.pivots;
+      sol.relaxed = std::move(warm.relaxed);
+    } else {
+      VANTAGE_ASSIGN_OR_RETURN(sol, SolveFlow(plans, usable, cfg, true));
+    }
+    first_solve = false;
     result.pivots += sol.pivots;
     if (cfg.max_weight_change < 1.0 &&
         sol.total_overflow > 1e-9 * std::max(1.0, result.total_demand)) {
@@ -775,12 +1204,14 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
   FlowSolution best;
   Quantised best_q;
   double best_score = 0;
-  // Without N-1 only rounding overshoot is being fixed: a few rounds do it.
-  const int max_iterations = do_n1 ? cfg.n1_max_iterations : 4;
+  // Only rounding overshoot is being fixed here (N-1 follows): a few rounds do it.
   int stale = 0;
-  for (int it = 0; it < max_iterations && (do_n1 || stale < 3); ++it) {
+  for (int it = 0; it < 4 && stale < 3; ++it) {
     VANTAGE_ASSIGN_OR_RETURN(FlowSolution sol, solve(usable));
-    Quantised q = Quantise(plans, sol, ceiling, cfg.weight_denominator);
+    // Plain rounding here: overshoot is answered by re-solving with a
+    // reserve first (that keeps the result a fixed point of the next cycle:
+    // stability); capacity-aware rounding is the fallback below.
+    Quantised q = Quantise(plans, sol, ceiling, cfg.weight_denominator, false);
     const std::vector<std::vector<double>> qw = WeightsOf(q, cfg.weight_denominator);
     const std::vector<double> lp_load = LoadsOf(plans, sol.x, pops, true);
     const std::vector<double> q_load = LoadsOf(plans, qw, pops, true);
@@ -808,25 +1239,7 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
         rounding_over += over;
       }
     }
-    double n1_excess = 0;
-    if (do_n1) {
-      N1Check check = CheckN1(plans, qw, ceiling, true);
-      n1_excess = check.excess;
-      for (size_t p = 0; p < pops; ++p) {
-        if (check.worst[p] > ceiling[p] * (1 + 1e-9) + 1e-9) {
-          // Damped: the LP reacts globally, a full cut overshoots.
-          cut[p] = std::max(cut[p], 0.5 * (check.worst[p] - ceiling[p]) + rounding_bound[p]);
-        }
-      }
-      // The failed PoP's own traffic is what lands on the overloaded one:
-      // carrying less of it (spread elsewhere in normal operation) helps too.
-      for (const N1Violation& v : check.violations) {
-        const auto f = static_cast<size_t>(v.failed);
-        cut[f] = std::max(cut[f], (v.load - v.ceiling) / 4);
-      }
-    }
-    // Plain overload (rounding or LP overflow) outweighs N-1 excess.
-    const double score = 1e6 * (rounding_over + sol.total_overflow) + n1_excess;
+    const double score = 1e6 * (rounding_over + sol.total_overflow);
     ++stale;
     if (it == 0 || score < best_score - 1e-12) {
       stale = 0;
@@ -835,7 +1248,6 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
       best_q = std::move(q);
       best_usable = usable;
     }
-    result.n1_iterations = it;
     // Never reserve so much that the demand no longer fits: scale the cuts
     // down to the spare capacity that is left.
     double total_cut = 0;
@@ -849,6 +1261,39 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
     for (size_t p = 0; p < pops; ++p) usable[p] -= cut[p] * factor;
   }
   for (size_t p = 0; p < pops; ++p) result.pops[p].usable = best_usable[p];
+  {
+    // Re-solving did not remove the rounding overshoot: round the best LP
+    // solution capacity-aware instead.
+    auto overshoot = [&](const Quantised& q) {
+      const std::vector<double> load =
+          LoadsOf(plans, WeightsOf(q, cfg.weight_denominator), pops, true);
+      const std::vector<double> lp = LoadsOf(plans, best.x, pops, true);
+      double over = 0;
+      for (size_t p = 0; p < pops; ++p)
+        over += std::max(0.0, load[p] - std::max(ceiling[p], lp[p]) - tol);
+      return over;
+    };
+    const double plain_over = overshoot(best_q);
+    if (plain_over > 0) {
+      Quantised aware = Quantise(plans, best, ceiling, cfg.weight_denominator, true);
+      if (overshoot(aware) < plain_over) best_q = std::move(aware);
+    }
+  }
+
+  // N-1: sequential LP with cut generation, verified by simulation.
+  if (do_n1 &&
+      CheckN1(plans, WeightsOf(best_q, cfg.weight_denominator), ceiling, true).excess > 0) {
+    VANTAGE_ASSIGN_OR_RETURN(N1SlpOutcome slp,
+                             RefineN1(plans, ceiling, best_usable, cfg, best, best_q));
+    result.n1_iterations = slp.iterations;
+    result.n1_scenarios = slp.scenarios;
+    if (!slp.skipped.empty()) result.notes.push_back(slp.skipped);
+    if (slp.ran) {
+      result.notes.push_back(absl::StrFormat(
+          "N-1 linear program: %d iteration(s), %d (failed, overloaded) scenario row(s)%s",
+          slp.iterations, slp.scenarios, slp.improved ? "" : ", no improvement"));
+    }
+  }
 
   std::vector<bool> repair_moved(plans.size(), false);
   // N-1 repair on the quantised weights, when re-solving left violations.
@@ -998,6 +1443,40 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
   if (result.n1_checked) {
     N1Check final_check = CheckN1(plans, w, ceiling, true);
     result.n1_violations = std::move(final_check.violations);
+    result.n1_excess = final_check.excess;
+    if (!result.n1_violations.empty()) {
+      // Is it unavoidable? A failure whose traffic cannot be re-routed over
+      // the regions' other candidates in any way proves N-1 infeasible.
+      std::map<PopId, double> by_failure;
+      for (const N1Violation& v : result.n1_violations) by_failure[v.failed] += v.load - v.ceiling;
+      std::vector<std::pair<double, PopId>> worst;
+      for (const auto& [f, ex] : by_failure) worst.emplace_back(-ex, f);
+      std::sort(worst.begin(), worst.end());
+      if (worst.size() > static_cast<size_t>(cfg.n1_bound_max_failures)) {
+        worst.resize(static_cast<size_t>(cfg.n1_bound_max_failures));
+      }
+      PopId proof = -1;
+      for (const auto& [neg, f] : worst) {
+        VANTAGE_ASSIGN_OR_RETURN(double b, FailureExcessBound(plans, ceiling, cfg, f));
+        if (b > result.n1_min_excess_bound) {
+          result.n1_min_excess_bound = b;
+          proof = f;
+        }
+      }
+      result.n1_infeasible = result.n1_min_excess_bound > 1e-9 * std::max(1.0, solved_total);
+      if (result.n1_infeasible) result.n1_infeasible_failure = proof;
+      if (result.n1_infeasible) {
+        result.notes.push_back(absl::StrFormat(
+            "N-1 infeasible: if PoP %d fails, no weights over these candidates avoid overload "
+            "(minimum excess %.6g for that failure); best found: excess %.6g",
+            proof, result.n1_min_excess_bound, result.n1_excess));
+      } else {
+        result.notes.push_back(absl::StrFormat(
+            "N-1 not met: excess %.6g remains; every failure can be absorbed in principle (lower "
+            "bound 0), but no such weights were found",
+            result.n1_excess));
+      }
+    }
     result.n1_satisfied = result.n1_violations.empty() && final_check.stranded_regions == 0;
     if (final_check.stranded_regions > 0) {
       result.notes.push_back(absl::StrFormat(
@@ -1016,6 +1495,8 @@ absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
   }
   return result;
 }
+
+}  // namespace
 
 std::vector<double> SimulateFailure(const OptimizationResult& result, graph::PopId failed) {
   const size_t pops = result.pops.size();

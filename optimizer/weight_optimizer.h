@@ -29,17 +29,24 @@
 // quantum grid, still valid and no PoP goes over its ceiling by keeping them;
 // such moves come from rounding slack, not from a real change.
 //
-// Weights are quantised to multiples of 1 / weight_denominator by largest
-// remainder: parts sum exactly to the denominator (with a power-of-two
-// denominator the double weights sum exactly to 1.0 too), and a PoP with a
-// non-zero LP weight (> 1e-9) always keeps at least one part: no surprise
-// withdraw. When the LP stays within one quantum of on-grid current weights,
-// those are kept exactly (rounding makes no churn of its own).
+// Weights are quantised to multiples of 1 / weight_denominator by a
+// capacity-aware largest remainder: every weight is rounded down (a non-zero
+// LP weight (> 1e-9) keeps at least one part: no surprise withdraw), then the
+// missing parts go, over all regions in order of largest remainder, to PoPs
+// that stay within max(ceiling, LP load); a part that fits nowhere goes
+// where there is most room. Parts sum exactly to the denominator (with a
+// power-of-two denominator the double weights sum exactly to 1.0 too). When
+// the LP stays within one quantum of on-grid current weights, those are kept
+// exactly (rounding makes no churn of its own).
 //
-// E_p starts at ceiling * capacity. If rounding pushes a PoP over its
+// E_p starts at ceiling * capacity. If rounding still pushes a PoP over its
 // ceiling, that overshoot is reserved (E_p reduced) and the LP re-solved, so
 // quantised weights respect the ceilings too; PopLoad::usable is the E_p of
-// the returned solution (the LP that lp_objective belongs to).
+// the returned solution (the LP that lp_objective belongs to; with N-1 rows
+// added, lp_objective is that LP's objective at the returned LP weights).
+//
+// OptimizerSession (optimizer/optimizer_session.h) gives the same results
+// with a warm start when only path costs change between calls.
 //
 // Infeasible demand (total demand > total ceiling capacity), proportional
 // shedding policy: every region's demand is scaled by
@@ -50,30 +57,39 @@
 // candidate restriction still makes the scaled demand unplaceable, the
 // overload_penalty picks the least-cost overload and reports it.
 //
-// N-1 headroom: with n1_headroom, after solving, every single-PoP failure is
-// simulated (a failed PoP's share of a region spreads over the region's
-// other PoPs in proportion to their weights; a region left with no weighted
-// PoP falls back entirely to its cheapest remaining candidate, as BGP would
-// pick the nearest remaining announcement). PoPs that would exceed their
-// ceiling get their usable capacity E_p reduced by the excess and the LP is
-// re-solved, up to n1_max_iterations; the best solution (least total
-// post-failure overload, then least cost) is kept. If failures still
-// overload PoPs, an N-1 repair (a deterministic local search on the
-// quantised parts) follows: with E[f][p] the load p receives when f fails,
-// it lowers excess = sum_p max(0, load_p + max_f E[f][p] - ceiling_p) by
-// moving parts within one region (from any of its PoPs to another
-// candidate), only making strictly improving moves, never pushing a PoP
-// over its ceiling in normal operation and never withdrawing a PoP the LP
-// uses; at most n1_repair_max_moves moves and n1_repair_max_evaluations
-// evaluated moves (deterministic budget), and only with <= 2048 PoPs (it
-// keeps a pops x pops matrix). Note: it minimises excess, so the number of
-// violating (failed, overloaded) pairs may rise while the overload falls.
-// The result reports the failures that still overload which PoPs; the
-// check is exact, but an N-1 solution may exist where none is found (the
-// exact problem, sum_r D_r w_rp / (1 - w_rf) <= ceiling_p for all f, p, is
-// not convex). Repair moves ignore max_weight_change (the region is marked
-// change_limit_relaxed when that limit is < 1). The glpsol comparison
-// tests run with n1_headroom off: the LP itself is unchanged.
+// N-1 headroom (n1_headroom): when f fails, region r's share on f spreads
+// over r's other weighted PoPs in proportion to their weights (weighted
+// ECMP); a region left with no weighted PoP falls back entirely to its
+// cheapest remaining candidate (BGP picks the nearest remaining
+// announcement). The requirement, for every failed f and every other p,
+//   post_f(p) = sum_r D_r w_rp / (1 - w_rf)  (+ fallbacks)  <= ceiling_p,
+// is not convex. It is met by sequential linear programming with cut
+// generation, verified by simulation: every (f, p) pair that the exact
+// simulation of the quantised weights finds violated gets a row, the
+// requirement linearised at the current point with an elastic excess column;
+// all rows are re-linearised and the LP (same objective and constraints as
+// above, solved by GLPK with a warm-started dual simplex) re-solved; a step
+// is accepted when the simulated merit (normal overload first, then N-1
+// excess) falls, else halved; it ends when the simulation finds no
+// violation, after n1_max_iterations, or when no step improves (instances
+// with more than n1_lp_max_columns LP columns skip it). A deterministic local
+// search on the quantised parts (N1Repair: moves within a region that
+// strictly lower the excess, never overload a PoP in normal operation, never
+// withdraw a PoP the LP uses; n1_repair_max_moves / _evaluations budget,
+// <= 2048 PoPs) then polishes what is left.
+// When violations remain, the result says whether N-1 is impossible: with f
+// down, post-failure loads are one routing of every region's demand over its
+// other candidates, so the least total overload of any such routing (a
+// min-cost flow with zero path costs, ceilings as capacities) bounds the
+// excess of ANY weights from below. A positive bound sets n1_infeasible
+// (n1_min_excess_bound, n1_infeasible_failure; up to n1_bound_max_failures
+// failures are tried, worst first); otherwise the note says no N-1-safe
+// weights were found although none is proven impossible. n1_violations
+// lists which failures still overload which PoPs, exactly. The SLP and the
+// repair ignore nothing of the normal constraints except that the repair may
+// exceed max_weight_change (the region is then marked change_limit_relaxed).
+// The glpsol comparison tests run with n1_headroom off: the LP itself is
+// unchanged.
 //
 // Deterministic: same graph, config and `now` give the same result.
 // Thread model: stateless; Optimize() may run concurrently on distinct inputs.
@@ -100,6 +116,9 @@ struct OptimizerConfig {
   int64_t weight_denominator = 1024;  // weight quantum = 1 / denominator
   bool n1_headroom = true;
   int n1_max_iterations = 30;
+  int n1_lp_max_columns = 400000;              // larger instances skip the N-1 linear program
+  int n1_lp_time_limit_ms = 20000;             // per GLPK solve
+  int n1_bound_max_failures = 16;              // failures given an infeasibility bound, worst first
   int n1_repair_max_moves = 5000;              // N-1 local-search moves; 0 = no repair
   int64_t n1_repair_max_evaluations = 200000;  // candidate moves evaluated, at most
   double overload_penalty_ms = 1e5;            // must exceed any cost difference
@@ -168,8 +187,15 @@ struct OptimizationResult {
   double overload = 0;  // sum_p max(0, load - ceiling), predicted
   bool n1_checked = false;
   bool n1_satisfied = false;
-  int n1_iterations = 0;    // re-solves with reserved capacity
-  int n1_repair_moves = 0;  // weight moves made by the N-1 repair
+  int n1_iterations = 0;  // N-1 linear program iterations
+  int n1_scenarios = 0;   // (failed, overloaded) pairs given a constraint row
+  double n1_excess = 0;   // sum over n1_violations of load - ceiling
+  // A lower bound on the N-1 excess of any weights over these candidates
+  // (0 when no failure is provably unabsorbable); > 0 sets n1_infeasible.
+  double n1_min_excess_bound = 0;
+  bool n1_infeasible = false;               // proven: no N-1-safe weights exist
+  graph::PopId n1_infeasible_failure = -1;  // the failure that proves it
+  int n1_repair_moves = 0;                  // weight moves made by the N-1 repair
   std::vector<N1Violation> n1_violations;
   std::vector<graph::RegionId> unmeasured_regions;
   int64_t pivots = 0;

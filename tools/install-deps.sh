@@ -13,6 +13,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libsqlite3-dev libyaml-cpp-dev libspdlog-dev libcli11-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev liblemon-dev nlohmann-json3-dev
+  libglpk-dev
   # lab, integration tests and peer tools
   iproute2 iputils-ping dnsutils nsd unbound fping dnsperf tshark glpk-utils
   procps psmisc openssl prometheus jq frr exabgp

@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "graph/instance_generator.h"
 #include "optimizer/weight_optimizer.h"
+#include "tests/optimizer/test_util.h"
 
 namespace vantage::optimizer {
 namespace {
@@ -72,32 +73,8 @@ std::string WriteLp(const OptimizationResult& r, const OptimizerConfig& cfg) {
          "End\n";
 }
 
-// Runs glpsol; returns the optimal objective or NaN.
 double SolveWithGlpk(const std::string& lp, const std::string& tag) {
-  const std::string dir = ::testing::TempDir();
-  const std::string lp_path = absl::StrFormat("%s/vt-glpk-%d-%s.lp", dir, getpid(), tag);
-  const std::string sol_path = lp_path + ".sol";
-  std::ofstream(lp_path) << lp;
-  const std::string cmd =
-      absl::StrFormat("glpsol --lp '%s' -w '%s' > '%s.log' 2>&1", lp_path, sol_path, lp_path);
-  const int rc = std::system(cmd.c_str());
-  double objective = std::nan("");
-  std::ifstream sol(sol_path);
-  std::string line;
-  while (rc == 0 && std::getline(sol, line)) {
-    // "s bas ROWS COLS PRIM DUAL OBJ" with PRIM/DUAL 'f' when feasible.
-    if (line.rfind("s bas", 0) == 0) {
-      std::istringstream in(line);
-      std::string s, bas, prim, dual;
-      int rows = 0, cols = 0;
-      in >> s >> bas >> rows >> cols >> prim >> dual >> objective;
-      if (prim != "f" || dual != "f") objective = std::nan("");
-    }
-  }
-  std::remove(lp_path.c_str());
-  std::remove(sol_path.c_str());
-  std::remove((lp_path + ".log").c_str());
-  return objective;
+  return testing::SolveWithGlpsol(lp, tag);
 }
 
 struct Case {

@@ -1,0 +1,10 @@
+#include "optimizer/optimizer_session.h"
+
+namespace vantage::optimizer {
+
+absl::StatusOr<OptimizationResult> OptimizerSession::Optimize(const graph::AnycastGraph& graph,
+                                                              absl::Time now) {
+  return OptimizeWithNetwork(graph, config_, now, network_);
+}
+
+}  // namespace vantage::optimizer

@@ -1,0 +1,43 @@
+// OptimizerSession: Optimize() for a series of graphs that differ mostly in
+// their measurements (the control loop's cycle), keeping the flow network
+// and its optimal simplex basis between calls.
+//
+// Optimize(graph, now) returns exactly what the stateless
+// Optimize(graph, config, now) returns (same weights, loads, objective; only
+// `pivots` differs). When, since the last call, only path costs changed
+// (measurements, `now`, hence also which paths are a region's K best), the
+// first LP solve is a warm re-solve from the last optimal basis; any other
+// change (PoPs, regions, measured paths, demands, capacities, health,
+// current weights, config) rebuilds the network and solves cold — see
+// optimizer/warm_flow_network.h. last_warm() says which happened.
+//
+// Thread model: a single-threaded object (one session per control loop).
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "graph/anycast_graph.h"
+#include "optimizer/warm_flow_network.h"
+#include "optimizer/weight_optimizer.h"
+
+namespace vantage::optimizer {
+
+class OptimizerSession {
+ public:
+  explicit OptimizerSession(OptimizerConfig config) : config_(config) {}
+
+  absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph, absl::Time now);
+
+  const OptimizerConfig& config() const { return config_; }
+  // Whether the last Optimize() re-solved warm, and how many arc costs it changed.
+  bool last_warm() const { return network_.last_warm(); }
+  int64_t last_cost_changes() const { return network_.last_cost_changes(); }
+
+ private:
+  OptimizerConfig config_;
+  WarmFlowNetwork network_;
+};
+
+}  // namespace vantage::optimizer

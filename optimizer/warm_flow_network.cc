@@ -1,0 +1,270 @@
+#include "optimizer/warm_flow_network.h"
+
+#include <algorithm>
+#include <boost/graph/compressed_sparse_row_graph.hpp>
+#include <utility>
+
+#include "core/status_macros.h"
+
+namespace vantage::optimizer {
+
+namespace {
+
+struct FlowArc {
+  double capacity = 0;
+  double cost = 0;
+};
+using FlowGraph = boost::compressed_sparse_row_graph<boost::directedS, boost::no_property, FlowArc>;
+
+bool Constrained(const RegionPlan& plan, const OptimizerConfig& cfg) {
+  double covered = 0;
+  for (const Candidate& c : plan.candidates) covered += c.current_weight;
+  return cfg.max_weight_change < 1.0 && covered >= 1.0 - 1e-9 && plan.solved_demand > 0;
+}
+
+// Paths of a region sorted by pop.
+std::vector<const Candidate*> ByPop(const std::vector<Candidate>& paths) {
+  std::vector<const Candidate*> out;
+  out.reserve(paths.size());
+  for (const Candidate& c : paths) out.push_back(&c);
+  std::sort(out.begin(), out.end(),
+            [](const Candidate* a, const Candidate* b) { return a->pop < b->pop; });
+  return out;
+}
+
+}  // namespace
+
+bool WarmFlowNetwork::SameStructure(const std::vector<RegionPlan>& plans,
+                                    const std::vector<std::vector<Candidate>>& paths,
+                                    const std::vector<double>& usable,
+                                    const OptimizerConfig& cfg) const {
+  if (simplex_ == nullptr || plans.size() + 1 != region_begin_.size() || usable != usable_ ||
+      cfg.stability_cost_ms != stability_ || cfg.max_weight_change != max_change_ ||
+      cfg.overload_penalty_ms != penalty_) {
+    return false;
+  }
+  for (size_t r = 0; r < plans.size(); ++r) {
+    if (plans[r].solved_demand != demand_[r] || Constrained(plans[r], cfg) != constrained_[r] ||
+        paths[r].size() != region_begin_[r + 1] - region_begin_[r]) {
+      return false;
+    }
+    // Slots are sorted by pop; paths come sorted by cost: look each one up.
+    for (const Candidate& c : paths[r]) {
+      const auto first = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r]);
+      const auto last = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r + 1]);
+      const auto it = std::lower_bound(first, last, c.pop,
+                                       [](const Slot& s, int32_t pop) { return s.pop < pop; });
+      if (it == last || it->pop != c.pop || it->current_weight != c.current_weight) return false;
+    }
+  }
+  return true;
+}
+
+void WarmFlowNetwork::WantedCosts(const std::vector<RegionPlan>& plans,
+                                  const std::vector<std::vector<Candidate>>& paths,
+                                  const OptimizerConfig& cfg, std::vector<double>* cost) const {
+  const double disabled = kDisabledFactor * cfg.overload_penalty_ms;
+  for (size_t r = 0; r < plans.size(); ++r) {
+    const size_t begin = region_begin_[r];
+    const size_t end = region_begin_[r + 1];
+    for (size_t i = begin; i < end; ++i) {
+      const Slot& s = slots_[i];
+      (*cost)[static_cast<size_t>(s.extra)] = disabled;
+      if (s.keep >= 0) (*cost)[static_cast<size_t>(s.keep)] = disabled;
+    }
+    for (const Candidate& c : plans[r].candidates) {
+      const auto it = std::lower_bound(slots_.begin() + static_cast<std::ptrdiff_t>(begin),
+                                       slots_.begin() + static_cast<std::ptrdiff_t>(end), c.pop,
+                                       [](const Slot& s, int32_t pop) { return s.pop < pop; });
+      (*cost)[static_cast<size_t>(it->extra)] = c.cost_ms;
+      if (it->keep >= 0) (*cost)[static_cast<size_t>(it->keep)] = c.cost_ms - cfg.stability_cost_ms;
+    }
+  }
+  (void)paths;
+}
+
+void WarmFlowNetwork::Build(const std::vector<RegionPlan>& plans,
+                            const std::vector<std::vector<Candidate>>& paths,
+                            const std::vector<double>& usable, const OptimizerConfig& cfg) {
+  const int regions = static_cast<int>(plans.size());
+  const int pops = static_cast<int>(usable.size());
+  const int sink = regions + pops;
+  const int nodes = sink + 1;
+  const double delta = cfg.max_weight_change;
+  const double s = cfg.stability_cost_ms;
+  const double disabled = kDisabledFactor * cfg.overload_penalty_ms;
+  stability_ = s;
+  max_change_ = delta;
+  penalty_ = cfg.overload_penalty_ms;
+  usable_ = usable;
+  region_begin_.assign(1, 0);
+  slots_.clear();
+  demand_.assign(plans.size(), 0.0);
+  constrained_.assign(plans.size(), false);
+
+  std::vector<std::pair<int, int>> ends;
+  std::vector<FlowArc> props;
+  lower_.clear();
+  std::vector<double> supply(static_cast<size_t>(nodes), 0.0);
+  std::vector<int> tree_arc(static_cast<size_t>(nodes), -1);
+  std::vector<int> upper_arcs;
+  std::vector<double> load(static_cast<size_t>(pops), 0.0);
+  double total = 0;
+  auto add_arc = [&](int from, int to, double cap, double cost, double lo) {
+    ends.emplace_back(from, to);
+    props.push_back({cap - lo, cost});
+    lower_.push_back(lo);
+    return static_cast<int>(ends.size()) - 1;
+  };
+  for (int r = 0; r < regions; ++r) {
+    const RegionPlan& plan = plans[static_cast<size_t>(r)];
+    const double d = plan.solved_demand;
+    demand_[static_cast<size_t>(r)] = d;
+    total += d;
+    const bool constrained = Constrained(plan, cfg);
+    constrained_[static_cast<size_t>(r)] = constrained;
+    double lower_sum = 0;
+    double keep_sum = 0;
+    int best_extra = -1;
+    int32_t best_pop = 0;
+    double best_cap = -1;
+    double best_cost = 0;
+    for (const Candidate* c : ByPop(paths[static_cast<size_t>(r)])) {
+      bool candidate = false;
+      for (const Candidate& k : plan.candidates) candidate = candidate || k.pop == c->pop;
+      const double cost = candidate ? c->cost_ms : disabled;
+      const int pop_node = regions + c->pop;
+      Slot slot{c->pop, c->current_weight, -1, 0};
+      const double keep_cap = d * c->current_weight;
+      if (c->current_weight > 0 && (s > 0 || constrained)) {
+        const double lo = constrained ? d * std::max(0.0, c->current_weight - delta) : 0.0;
+        slot.keep = add_arc(r, pop_node, keep_cap, candidate ? cost - s : disabled, lo);
+        lower_sum += lo;
+        keep_sum += keep_cap;
+        supply[static_cast<size_t>(pop_node)] += lo;
+        load[static_cast<size_t>(c->pop)] += keep_cap;
+        if (keep_cap - lo > 0) upper_arcs.push_back(slot.keep);
+      }
+      double extra_cap = NetworkSimplex::kInfinity;
+      if (constrained) {
+        const double upper = d * std::min(1.0, c->current_weight + delta);
+        extra_cap = std::max(0.0, upper - (slot.keep >= 0 ? keep_cap : 0.0));
+      }
+      slot.extra = add_arc(r, pop_node, extra_cap, cost, 0.0);
+      // Tree arc: the extra arc with the most room, cheapest first.
+      if (extra_cap > best_cap || (extra_cap == best_cap && cost < best_cost)) {
+        best_cap = extra_cap;
+        best_cost = cost;
+        best_extra = slot.extra;
+        best_pop = c->pop;
+      }
+      slots_.push_back(slot);
+    }
+    region_begin_.push_back(slots_.size());
+    supply[static_cast<size_t>(r)] = d - lower_sum;
+    tree_arc[static_cast<size_t>(r)] = best_extra;
+    const double rem = d - keep_sum;
+    if (rem > 0 && best_extra >= 0) load[static_cast<size_t>(best_pop)] += rem;
+  }
+  cap_arc_.assign(static_cast<size_t>(pops), -1);
+  over_arc_.assign(static_cast<size_t>(pops), -1);
+  double scale = 1.0;
+  for (const RegionPlan& p : plans) scale = std::max(scale, p.solved_demand);
+  for (int p = 0; p < pops; ++p) {
+    const int node = regions + p;
+    const double e = usable[static_cast<size_t>(p)];
+    cap_arc_[static_cast<size_t>(p)] = add_arc(node, sink, e, 0.0, 0.0);
+    over_arc_[static_cast<size_t>(p)] =
+        add_arc(node, sink, NetworkSimplex::kInfinity, cfg.overload_penalty_ms, 0.0);
+    if (load[static_cast<size_t>(p)] < e - 1e-9 * scale) {
+      tree_arc[static_cast<size_t>(node)] = cap_arc_[static_cast<size_t>(p)];
+    } else {
+      tree_arc[static_cast<size_t>(node)] = over_arc_[static_cast<size_t>(p)];
+      upper_arcs.push_back(cap_arc_[static_cast<size_t>(p)]);
+    }
+  }
+  supply[static_cast<size_t>(sink)] = -total;
+  FlowGraph g(boost::edges_are_sorted, ends.begin(), ends.end(), props.begin(),
+              static_cast<FlowGraph::vertices_size_type>(nodes));
+  std::vector<NetworkSimplex::ArcSpec> specs(ends.size());
+  for (auto [it, end] = boost::edges(g); it != end; ++it) {
+    const auto idx = boost::get(boost::edge_index, g, *it);
+    specs[idx] = {static_cast<int>(boost::source(*it, g)), static_cast<int>(boost::target(*it, g)),
+                  g[*it].capacity, g[*it].cost};
+  }
+  simplex_ = std::make_unique<NetworkSimplex>(nodes, std::move(specs), std::move(supply));
+  std::sort(upper_arcs.begin(), upper_arcs.end());
+  tree_arc_ = std::move(tree_arc);
+  upper_arcs_ = std::move(upper_arcs);
+}
+
+absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
+    const std::vector<RegionPlan>& plans, const std::vector<std::vector<Candidate>>& paths,
+    const std::vector<double>& usable, const OptimizerConfig& cfg) {
+  const int64_t pivots_before = simplex_ != nullptr ? simplex_->pivots() : 0;
+  int64_t pivots_base = pivots_before;
+  last_cost_changes_ = 0;
+  if (SameStructure(plans, paths, usable, cfg)) {
+    last_warm_ = true;
+    wanted_.assign(static_cast<size_t>(simplex_->arc_count()), 0.0);
+    for (int a = 0; a < simplex_->arc_count(); ++a)
+      wanted_[static_cast<size_t>(a)] = simplex_->cost(a);
+    WantedCosts(plans, paths, cfg, &wanted_);
+    for (int a = 0; a < simplex_->arc_count(); ++a) {
+      if (wanted_[static_cast<size_t>(a)] != simplex_->cost(a)) {
+        simplex_->SetCost(a, wanted_[static_cast<size_t>(a)]);
+        ++last_cost_changes_;
+      }
+    }
+    if (last_cost_changes_ > 0) {
+      const absl::Status st = simplex_->Resolve();
+      if (!st.ok()) {
+        simplex_.reset();
+        return st;
+      }
+    }
+  } else {
+    last_warm_ = false;
+    Build(plans, paths, usable, cfg);
+    pivots_base = 0;
+    const absl::Status st =
+        simplex_->Solve(static_cast<int>(plans.size() + usable.size()), tree_arc_, upper_arcs_);
+    if (!st.ok()) {
+      simplex_.reset();
+      return st;
+    }
+  }
+  Solution sol;
+  sol.pivots = simplex_->pivots() - pivots_base;
+  sol.lp_objective = simplex_->Objective();
+  for (size_t a = 0; a < lower_.size(); ++a)
+    sol.lp_objective += lower_[a] * simplex_->cost(static_cast<int>(a));
+  sol.relaxed.assign(plans.size(), false);
+  sol.x.resize(plans.size());
+  for (size_t r = 0; r < plans.size(); ++r) {
+    const RegionPlan& plan = plans[r];
+    sol.relaxed[r] = cfg.max_weight_change < 1.0 && !constrained_[r];
+    auto& xs = sol.x[r];
+    xs.assign(plan.candidates.size(), 0.0);
+    const double d = plan.solved_demand;
+    if (d <= 0) continue;
+    const auto first = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r]);
+    const auto last = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r + 1]);
+    for (size_t k = 0; k < plan.candidates.size(); ++k) {
+      const auto it = std::lower_bound(first, last, plan.candidates[k].pop,
+                                       [](const Slot& s, int32_t pop) { return s.pop < pop; });
+      double f = simplex_->flow(it->extra);
+      if (it->keep >= 0) f += simplex_->flow(it->keep) + lower_[static_cast<size_t>(it->keep)];
+      xs[k] = f / d;
+    }
+  }
+  sol.overflow.assign(usable.size(), 0.0);
+  for (size_t p = 0; p < usable.size(); ++p) {
+    const double o = simplex_->flow(over_arc_[p]);
+    sol.overflow[p] = o;
+    sol.total_overflow += o;
+  }
+  return sol;
+}
+
+}  // namespace vantage::optimizer

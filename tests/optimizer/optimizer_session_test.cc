@@ -1,0 +1,126 @@
+// OptimizerSession: warm re-solves give exactly the stateless result.
+#include "optimizer/optimizer_session.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "graph/instance_generator.h"
+#include "optimizer/weight_optimizer.h"
+
+namespace vantage::optimizer {
+namespace {
+
+using graph::AnycastGraph;
+using graph::GenerateInstance;
+
+void ExpectSameResult(const OptimizationResult& a, const OptimizationResult& b) {
+  ASSERT_EQ(a.regions.size(), b.regions.size());
+  int differing = 0;
+  for (size_t r = 0; r < a.regions.size(); ++r) {
+    const auto& wa = a.regions[r].weights;
+    const auto& wb = b.regions[r].weights;
+    bool same = wa.size() == wb.size();
+    for (size_t k = 0; same && k < wa.size(); ++k) {
+      same = wa[k].pop == wb[k].pop && wa[k].parts == wb[k].parts;
+    }
+    if (!same) ++differing;
+  }
+  EXPECT_EQ(differing, 0);
+  ASSERT_EQ(a.pops.size(), b.pops.size());
+  for (size_t p = 0; p < a.pops.size(); ++p) {
+    EXPECT_EQ(a.pops[p].load, b.pops[p].load) << p;
+    EXPECT_EQ(a.pops[p].usable, b.pops[p].usable) << p;
+  }
+  EXPECT_EQ(a.objective, b.objective);
+  EXPECT_NEAR(a.lp_objective, b.lp_objective, 1e-9 * std::max(1.0, std::fabs(a.lp_objective)));
+  EXPECT_EQ(a.n1_satisfied, b.n1_satisfied);
+  EXPECT_EQ(a.n1_violations.size(), b.n1_violations.size());
+}
+
+// Changes the RTT of every `stride`-th path by a deterministic factor in
+// [0.7, 1.3]: 1% of path costs for stride 100.
+void PerturbPaths(AnycastGraph& g, int stride, uint64_t salt) {
+  int i = 0;
+  for (const graph::Path* path : g.AllPaths()) {
+    if (i++ % stride != 0) continue;
+    graph::Measurement m = path->measurements.front();
+    const double f =
+        0.7 +
+        0.6 * static_cast<double>((static_cast<uint64_t>(i) * 2654435761u + salt) % 1000) / 1000.0;
+    m.rtt_p50_ms *= f;
+    m.rtt_p90_ms *= f;
+    m.rtt_p99_ms *= f;
+    ASSERT_TRUE(g.RecordMeasurement(path->pop, path->region, m).ok());
+  }
+}
+
+struct Case {
+  bool current_weights;
+  bool n1;
+  double max_change;
+};
+
+TEST(OptimizerSessionTest, WarmReSolveEqualsColdSolve) {
+  for (const Case& c : {Case{false, false, 1.0}, Case{true, false, 1.0}, Case{true, false, 0.25}}) {
+    SCOPED_TRACE(::testing::Message() << "current " << c.current_weights << " n1 " << c.n1
+                                      << " max_change " << c.max_change);
+    AnycastGraph g = GenerateInstance({.regions = 2000,
+                                       .pops = 40,
+                                       .paths_per_region = 16,
+                                       .capacity_factor = 1.6,
+                                       .with_current_weights = c.current_weights,
+                                       .seed = 11});
+    OptimizerConfig cfg;
+    cfg.n1_headroom = c.n1;
+    cfg.max_weight_change = c.max_change;
+    OptimizerSession session(cfg);
+    auto first = session.Optimize(g, g.snapshot_time());
+    ASSERT_TRUE(first.ok()) << first.status();
+    EXPECT_FALSE(session.last_warm());
+    for (uint64_t round = 1; round <= 3; ++round) {
+      PerturbPaths(g, 100, round);
+      auto warm = session.Optimize(g, g.snapshot_time());
+      ASSERT_TRUE(warm.ok()) << warm.status();
+      EXPECT_TRUE(session.last_warm());
+      EXPECT_GT(session.last_cost_changes(), 0);
+      auto cold = Optimize(g, cfg, g.snapshot_time());
+      ASSERT_TRUE(cold.ok()) << cold.status();
+      ExpectSameResult(*warm, *cold);
+    }
+  }
+}
+
+TEST(OptimizerSessionTest, StructuralChangeSolvesColdAndStaysEqual) {
+  AnycastGraph g = GenerateInstance(
+      {.regions = 500, .pops = 20, .paths_per_region = 12, .capacity_factor = 1.5, .seed = 3});
+  OptimizerConfig cfg;
+  cfg.n1_headroom = false;
+  OptimizerSession session(cfg);
+  ASSERT_TRUE(session.Optimize(g, g.snapshot_time()).ok());
+  // Unchanged graph: warm, nothing to change.
+  auto same = session.Optimize(g, g.snapshot_time());
+  ASSERT_TRUE(same.ok());
+  EXPECT_TRUE(session.last_warm());
+  EXPECT_EQ(session.last_cost_changes(), 0);
+  // A demand change is structural.
+  ASSERT_TRUE(g.SetRegionDemand(7, g.region(7).demand * 3).ok());
+  auto changed = session.Optimize(g, g.snapshot_time());
+  ASSERT_TRUE(changed.ok());
+  EXPECT_FALSE(session.last_warm());
+  auto cold = Optimize(g, cfg, g.snapshot_time());
+  ASSERT_TRUE(cold.ok());
+  ExpectSameResult(*changed, *cold);
+  // A PoP going down too.
+  ASSERT_TRUE(g.SetPopHealthy(4, false).ok());
+  changed = session.Optimize(g, g.snapshot_time());
+  ASSERT_TRUE(changed.ok());
+  EXPECT_FALSE(session.last_warm());
+  cold = Optimize(g, cfg, g.snapshot_time());
+  ASSERT_TRUE(cold.ok());
+  ExpectSameResult(*changed, *cold);
+}
+
+}  // namespace
+}  // namespace vantage::optimizer
