@@ -89,8 +89,8 @@ std::unique_ptr<Transport> Build(Size size) {
   t->regions = size.regions;
   t->pops = size.pops;
   const int sink = t->regions + t->pops;
-  t->supply.assign(static_cast<size_t>(sink + 1), 0.0);
-  t->tree_arc.assign(static_cast<size_t>(sink + 1), -1);
+  t->supply.assign(static_cast<size_t>(sink) + 1, 0.0);
+  t->tree_arc.assign(static_cast<size_t>(sink) + 1, -1);
   std::vector<double> load(static_cast<size_t>(t->pops), 0.0);
   double total = 0;
   for (const auto& plan : result->regions) {
@@ -112,9 +112,9 @@ std::unique_ptr<Transport> Build(Size size) {
     t->arcs.push_back({t->regions + p, sink, e, 0.0});
     t->arcs.push_back({t->regions + p, sink, NetworkSimplex::kInfinity, kOverloadPenalty});
     if (load[static_cast<size_t>(p)] < e) {
-      t->tree_arc[static_cast<size_t>(t->regions + p)] = cap_arc;
+      t->tree_arc[static_cast<size_t>(t->regions) + static_cast<size_t>(p)] = cap_arc;
     } else {
-      t->tree_arc[static_cast<size_t>(t->regions + p)] = cap_arc + 1;
+      t->tree_arc[static_cast<size_t>(t->regions) + static_cast<size_t>(p)] = cap_arc + 1;
       t->upper_arcs.push_back(cap_arc);
     }
   }

@@ -87,9 +87,9 @@ TEST(NetworkSimplexTest, WarmResolveMatchesColdSolve) {
       // As the optimizer does: the capacity arc in the tree when it has
       // room, else the overload arc with the capacity arc full.
       if (load[static_cast<size_t>(t)] < capacity) {
-        tree[static_cast<size_t>(sources + t)] = cap;
+        tree[static_cast<size_t>(sources) + static_cast<size_t>(t)] = cap;
       } else {
-        tree[static_cast<size_t>(sources + t)] = cap + 1;
+        tree[static_cast<size_t>(sources) + static_cast<size_t>(t)] = cap + 1;
         upper.push_back(cap);
       }
     }

@@ -93,7 +93,7 @@ TEST(WeightOptimizerTest, CapacityBindsAndMovesTraffic) {
 
 TEST(WeightOptimizerTest, Deterministic) {
   AnycastGraph g =
-      GenerateInstance({.regions = 500, .pops = 25, .capacity_factor = 1.4, .seed = 11});
+      GenerateInstance({.regions = 150, .pops = 10, .capacity_factor = 1.4, .seed = 11});
   OptimizerConfig cfg;
   auto r1 = Optimize(g, cfg, g.snapshot_time());
   auto r2 = Optimize(AnycastGraph(g), cfg, g.snapshot_time());
