@@ -235,7 +235,7 @@ absl::StatusOr<push::IntendedState> IntendedStateFor(const PushModel& model,
     if (!rid.has_value() || *rid >= static_cast<int>(result.regions.size())) {
       return absl::FailedPreconditionError(absl::StrCat("region ", r.name, " not in the result"));
     }
-    const auto& plan = result.regions[*rid];
+    const auto& plan = result.regions[static_cast<size_t>(*rid)];
     for (const auto& service : r.service_prefixes) {
       const bool v6 = service.family() == AddressFamily::kIPv6;
       push::PrefixIntent intent;

@@ -66,15 +66,15 @@ absl::Status Emulator::Start() {
                                                    " for ", forwarder_.routing().nodes().size()));
   }
   for (NodeId n = 0; n < static_cast<NodeId>(devices_.size()); ++n) {
-    absl::Status st =
-        loop_->WatchFd(devices_[n]->fd(), EPOLLIN, [this, n](uint32_t) { OnReadable(n); });
+    absl::Status st = loop_->WatchFd(devices_[static_cast<size_t>(n)]->fd(), EPOLLIN,
+                                     [this, n](uint32_t) { OnReadable(n); });
     if (!st.ok()) return st;
   }
   return absl::OkStatus();
 }
 
 void Emulator::OnReadable(NodeId node) {
-  PacketDevice& device = *devices_[node];
+  PacketDevice& device = *devices_[static_cast<size_t>(node)];
   for (int i = 0; i < kReadBatch; ++i) {
     absl::StatusOr<std::optional<size_t>> n = device.Read(buffer_.data(), buffer_.size());
     if (!n.ok()) {
@@ -88,7 +88,10 @@ void Emulator::OnReadable(NodeId node) {
     // when this loop got round to reading it.
     const std::optional<absl::Time> transmitted = device.TransmittedAt(buffer_.data(), **n, now);
     const absl::Time entered = transmitted && *transmitted <= now ? *transmitted : now;
-    forwarder_.Ingress(node, std::vector<uint8_t>(buffer_.begin(), buffer_.begin() + **n), entered);
+    forwarder_.Ingress(
+        node,
+        std::vector<uint8_t>(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(**n)),
+        entered);
   }
   DeliverAndRearm();
 }
@@ -103,7 +106,7 @@ void Emulator::DeliverAndRearm() {
     ++counters_.departure_lateness[bucket];
   }
   forwarder_.DeliverDue(now, [this](NodeId to, const std::vector<uint8_t>& packet) {
-    if (devices_[to]->Write(packet.data(), packet.size()).ok()) {
+    if (devices_[static_cast<size_t>(to)]->Write(packet.data(), packet.size()).ok()) {
       ++counters_.packets_written;
     } else {
       ++counters_.write_errors;
@@ -197,8 +200,9 @@ std::string Emulator::HandleControl(const std::string& request) {
     nlohmann::json catchments = nlohmann::json::object();
     const RoutingTable& routing = forwarder_.routing();
     for (NodeId n = 0; n < static_cast<NodeId>(routing.nodes().size()); ++n) {
-      if (routing.nodes()[n].kind == NodeKind::kRegion) {
-        catchments[routing.nodes()[n].name] = routing.nodes()[routing.CatchmentOf(n)].name;
+      if (routing.nodes()[static_cast<size_t>(n)].kind == NodeKind::kRegion) {
+        catchments[routing.nodes()[static_cast<size_t>(n)].name] =
+            routing.nodes()[static_cast<size_t>(routing.CatchmentOf(n))].name;
       }
     }
     return nlohmann::json{

@@ -414,7 +414,7 @@ absl::Status LabController::StartBgp(const std::string& relay_command) {
   VANTAGE_ASSIGN_OR_RETURN(const Topology topology, LoadTopology(state.topology_path));
   VANTAGE_ASSIGN_OR_RETURN(const LabBgpPlan plan, PlanLabBgp(topology));
   const std::string ns = state.prefix + topology.router.name;
-  auto ip = [&](std::vector<std::string> argv) -> absl::Status {
+  auto ip = [&](const std::vector<std::string>& argv) -> absl::Status {
     VANTAGE_ASSIGN_OR_RETURN(CommandResult r, runner_->Run(argv, absl::Seconds(10)));
     if (r.exit_code != 0) {
       return absl::InternalError(absl::StrCat(JoinArgv(argv), ": ", r.output));

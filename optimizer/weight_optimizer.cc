@@ -1450,6 +1450,7 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       std::map<PopId, double> by_failure;
       for (const N1Violation& v : result.n1_violations) by_failure[v.failed] += v.load - v.ceiling;
       std::vector<std::pair<double, PopId>> worst;
+      worst.reserve(by_failure.size());
       for (const auto& [f, ex] : by_failure) worst.emplace_back(-ex, f);
       std::sort(worst.begin(), worst.end());
       if (worst.size() > static_cast<size_t>(cfg.n1_bound_max_failures)) {

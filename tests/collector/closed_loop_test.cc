@@ -66,7 +66,8 @@ TEST(CollectorControlConfigTest, ParsesTheControlSection) {
 }
 
 TEST(CollectorControlConfigTest, ErrorsNamePositions) {
-  auto expect_error = [](std::string text, const std::string& what, const std::string& where) {
+  auto expect_error = [](const std::string& text, const std::string& what,
+                         const std::string& where) {
     auto c = CollectorConfig::Parse(text, "collector.yaml");
     ASSERT_FALSE(c.ok()) << what;
     EXPECT_NE(c.status().message().find(where), absl::string_view::npos)
@@ -105,8 +106,8 @@ class LatestFixture : public ::testing::Test {
     v1::ActiveSeries s;
     s.set_target(target);
     s.set_method(v1::METHOD_ICMP);
-    s.set_sent(sent);
-    s.set_received(received);
+    s.set_sent(static_cast<uint64_t>(sent));
+    s.set_received(static_cast<uint64_t>(received));
     s.set_rtt_sketch(Sketch(rtt_us, received));
     latest_[{pop, SeriesKind::kActive, target, v1::METHOD_ICMP}] = {now_ - age, "p",
                                                                     s.SerializeAsString()};
@@ -116,7 +117,7 @@ class LatestFixture : public ::testing::Test {
     v1::PassiveSeries s;
     s.set_client_prefix(prefix);
     s.set_method(static_cast<v1::Method>(method));
-    s.set_samples(samples);
+    s.set_samples(static_cast<uint64_t>(samples));
     s.set_rtt_sketch(Sketch(rtt_us, samples));
     s.set_flows(flows);
     s.set_bytes(bytes);
@@ -127,8 +128,8 @@ class LatestFixture : public ::testing::Test {
     s.set_server(server);
     s.set_qname("lab.test");
     s.set_qtype("SOA");
-    s.set_sent(sent);
-    s.set_timeouts(timeouts);
+    s.set_sent(static_cast<uint64_t>(sent));
+    s.set_timeouts(static_cast<uint64_t>(timeouts));
     s.set_time_sketch(Sketch(us, sent - timeouts));
     latest_[{pop, SeriesKind::kDns, server + "|lab.test|SOA", v1::METHOD_DNS}] = {
         now_ - absl::Seconds(1), "p", s.SerializeAsString()};

@@ -74,7 +74,8 @@ std::string Scrape(uint16_t port) {
     if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
       char buffer[8192];
       ssize_t n;
-      while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
+      while ((n = read(fd, buffer, sizeof(buffer))) > 0)
+        response.append(buffer, static_cast<size_t>(n));
     }
   }
   close(fd);
@@ -218,14 +219,14 @@ class ClosedLoopIntegrationTest : public ::testing::Test {
   // Feeds one window per PoP every 250 ms with the current RTTs until stopped.
   void StartFeeding() {
     for (const std::string id : {"probe-a", "probe-b"}) {
-      auto spool = probe::Spool::Open(kDir + "/spool-" + id, 64 << 20);
+      auto spool = probe::Spool::Open(absl::StrCat(kDir, "/spool-", id), 64 << 20);
       ASSERT_TRUE(spool.ok()) << spool.status();
       spools_[id] = std::move(*spool);
       probe::ExporterOptions o;
       o.target = absl::StrCat("127.0.0.1:", grpc_port_);
       o.ca_file = kDir + "/certs/ca.crt";
-      o.cert_file = kDir + "/certs/" + id + ".crt";
-      o.key_file = kDir + "/certs/" + id + ".key";
+      o.cert_file = absl::StrCat(kDir, "/certs/", id, ".crt");
+      o.key_file = absl::StrCat(kDir, "/certs/", id, ".key");
       o.min_backoff = absl::Milliseconds(50);
       o.max_backoff = absl::Milliseconds(500);
       exporters_[id] = std::make_unique<probe::Exporter>(spools_[id].get(), o);

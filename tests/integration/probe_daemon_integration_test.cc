@@ -58,7 +58,8 @@ std::string ScrapeMetrics(uint16_t port) {
     if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
       char buffer[8192];
       ssize_t n;
-      while ((n = read(fd, buffer, sizeof(buffer))) > 0) response.append(buffer, n);
+      while ((n = read(fd, buffer, sizeof(buffer))) > 0)
+        response.append(buffer, static_cast<size_t>(n));
     }
   }
   close(fd);

@@ -19,7 +19,9 @@ std::vector<uint8_t> Packet(uint8_t tag, size_t size = 60) {
 
 TappedPacket Tapped(const std::vector<uint8_t>& packet, absl::Duration at) {
   const size_t n = std::min(packet.size(), TxTimestampMatcher::kHeadBytes);
-  return TappedPacket{kT0 + at, std::vector<uint8_t>(packet.begin(), packet.begin() + n)};
+  return TappedPacket{
+      kT0 + at,
+      std::vector<uint8_t>(packet.begin(), packet.begin() + static_cast<std::ptrdiff_t>(n))};
 }
 
 // A tap fed by the test: what the kernel's packet socket would hold.
