@@ -37,6 +37,7 @@
 #include "probe/spool.h"
 #include "proto/vantage.pb.h"
 #include "push/audit_log.h"
+#include "tests/integration/daemon_test_util.h"
 
 namespace vantage {
 namespace {
@@ -59,29 +60,7 @@ std::map<std::string, int> Fib(const std::string& prefix) {
   return lab::ReadFibWeights(&g_runner, kRouterNs, prefix).value_or(std::map<std::string, int>{});
 }
 
-// GET /metrics from 127.0.0.1:port; empty on failure.
-std::string Scrape(uint16_t port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in sin{};
-  sin.sin_family = AF_INET;
-  sin.sin_port = htons(port);
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{2, 0};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  std::string response;
-  if (connect(fd, reinterpret_cast<sockaddr*>(&sin), sizeof(sin)) == 0) {
-    const std::string request = "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n";
-    if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
-      char buffer[8192];
-      ssize_t n;
-      while ((n = read(fd, buffer, sizeof(buffer))) > 0)
-        response.append(buffer, static_cast<size_t>(n));
-    }
-  }
-  close(fd);
-  const size_t body = response.find("\r\n\r\n");
-  return body == std::string::npos ? "" : response.substr(body + 4);
-}
+using testing::ScrapeMetrics;
 
 // Shares of the FIB weights by next hop.
 std::map<std::string, double> Shares(const std::map<std::string, int>& fib) {
@@ -384,7 +363,7 @@ TEST_F(ClosedLoopIntegrationTest, FibFollowsTheOptimizerAndMovesWithTheRtts) {
 
   // The loop's metrics: pushes by result, refusals, fail-static, last push age,
   // optimize duration — and the whole exposition passes promtool.
-  const std::string metrics = Scrape(static_cast<uint16_t>(metrics_port_));
+  const std::string metrics = ScrapeMetrics(static_cast<uint16_t>(metrics_port_));
   EXPECT_NE(metrics.find("vantage_push_attempts_total{result=\"applied\"}"), std::string::npos);
   EXPECT_NE(metrics.find("vantage_push_refusals_total{reason=\"stale_telemetry\"} 0"),
             std::string::npos);
