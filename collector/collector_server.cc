@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <memory>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "collector/latest_graph.h"
@@ -70,11 +72,14 @@ absl::Status CollectorServer::StartControlLoop(const PushModel& model) {
   pusher_ = std::make_unique<push::Pusher>(adapter_.get(), audit_.get(), clock_, model.guardrails);
   CollectorState* state = state_.get();
   const Clock* clock = clock_;
+  // Called only from the control loop's thread.
+  auto loss_history = std::make_shared<LossHistory>(model.loss_half_life);
   control_ = std::make_unique<ControlLoop>(
       model, OptimizerConfigFor(model),
-      [model, state, clock]() -> absl::StatusOr<GraphSnapshot> {
-        VANTAGE_ASSIGN_OR_RETURN(LatestGraph g,
-                                 BuildGraphFromLatest(model, state->Latest(), clock->Now()));
+      [model, state, clock, loss_history]() -> absl::StatusOr<GraphSnapshot> {
+        VANTAGE_ASSIGN_OR_RETURN(
+            LatestGraph g,
+            BuildGraphFromLatest(model, state->Latest(), clock->Now(), loss_history.get()));
         return GraphSnapshot{std::move(g.graph), g.newest};
       },
       pusher_.get(), clock_);
