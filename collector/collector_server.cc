@@ -34,7 +34,7 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(
   s->pipeline_ = std::make_unique<IngestPipeline>(std::move(store), s->state_.get(), clock);
   s->ingest_ = std::make_unique<IngestService>(s->validator_.get(), s->pipeline_.get(),
                                                s->state_.get(), clock);
-  s->query_ = std::make_unique<QueryService>(s->state_.get(), s->pipeline_.get());
+  s->query_ = std::make_unique<QueryService>(s->state_.get(), s->pipeline_.get(), config.operators);
 
   grpc::ServerBuilder builder;
   const std::string address =
@@ -203,6 +203,9 @@ std::string CollectorServer::RenderMetrics() {
     absl::StrAppend(&out, "vantage_collector_probe_last_report_age_seconds{probe=\"", p.probe_id,
                     "\",pop=\"", p.pop, "\"} ", absl::StrFormat("%.3f", age), "\n");
   }
+  metric("vantage_collector_queries_denied_total", "counter",
+         "Query calls refused: the certificate is not in the collector's operators.");
+  absl::StrAppend(&out, "vantage_collector_queries_denied_total ", query_->denied(), "\n");
   if (control_) absl::StrAppend(&out, control_->MetricsText());
   return out;
 }

@@ -158,7 +158,7 @@ svc6() { echo "2001:db8:100:$1::/64"; }
   echo "tls: {cert: $run/certs/collector.crt, key: $run/certs/collector.key, client_ca: $run/certs/ca.crt}"
   echo "probes:"
   for p in "${pops[@]}"; do echo "  - {id: probe-$p, pop: $p}"; done
-  echo "  - {id: vantagectl, pop: ${pops[0]}}"
+  echo "operators: [vantagectl]"
   echo "control:"
   echo "  adapter: {type: exabgp, socket: $run/exabgp.sock}"
   echo "  asn: 65000"
