@@ -209,8 +209,8 @@ TEST(LatestGraphTest, BuildsPathsFromActiveSeries) {
     v1::ActiveSeries s;
     s.set_target(target);
     s.set_method(v1::METHOD_ICMP);
-    s.set_sent(sent);
-    s.set_received(received);
+    s.set_sent(static_cast<uint64_t>(sent));
+    s.set_received(static_cast<uint64_t>(received));
     s.set_rtt_sketch(sk.Serialize());
     latest[{pop, SeriesKind::kActive, target, v1::METHOD_ICMP}] = {now - absl::Seconds(10), "p",
                                                                    s.SerializeAsString()};
