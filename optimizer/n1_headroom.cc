@@ -252,20 +252,20 @@ std::vector<std::vector<double>> N1Search::Read() const {
 }
 
 absl::StatusOr<N1Search::Outcome> N1Search::Run(const std::vector<std::vector<double>>& start,
-                                                double start_merit, const Merit& merit,
-                                                std::vector<double> margin) {
+                                                const MeritValue& start_value, const Merit& merit,
+                                                std::vector<double> margin, int polish_iterations) {
   Outcome out;
   out.weights = start;
-  out.merit = start_merit;
+  out.merit = start_value.merit;
+  out.cost = start_value.cost;
   std::vector<std::vector<double>> w_cur = start;
-  for (size_t r = 0; r < plans_.size(); ++r) {
-    if (cols_[r].empty()) w_cur[r] = start[r];  // idle regions keep theirs
-  }
   double delta = 0.1;
   constexpr double kMinDelta = 1e-3;
   constexpr double kMaxDelta = 0.4;
-  AddRows(w_cur, merit(w_cur).violations, margin);
-  for (int it = 0; it < cfg_.n1_max_iterations && out.merit > 0 && delta >= kMinDelta; ++it) {
+  AddRows(w_cur, start_value.violations, margin);
+  int polish = 0;
+  for (int it = 0; it < cfg_.n1_max_iterations && delta >= kMinDelta; ++it) {
+    if (out.merit <= 0 && polish++ >= polish_iterations) break;
     out.iterations = it + 1;
     Restrict(w_cur, delta, margin);
     if (const absl::Status st = lp_.Solve(cfg_.n1_lp_time_limit_ms); !st.ok()) {
@@ -275,16 +275,20 @@ absl::StatusOr<N1Search::Outcome> N1Search::Run(const std::vector<std::vector<do
     }
     std::vector<std::vector<double>> w_lp = Read();
     for (size_t r = 0; r < plans_.size(); ++r) {
-      if (cols_[r].empty()) w_lp[r] = start[r];
+      if (cols_[r].empty()) w_lp[r] = start[r];  // idle regions keep theirs
     }
     const MeritValue mv = merit(w_lp);
-    const double m = mv.merit;
     // Pairs the step broke that had no row yet (the step was not
     // conservative there), or that only rounding breaks (the margin grows):
     // add them and retry without shrinking.
     const int added = AddRows(w_lp, mv.violations, margin);
-    if (m < out.merit - 1e-12) {
-      out.merit = m;
+    const double cost_tol = 1e-9 * std::max(1.0, std::fabs(out.cost));
+    const bool better = mv.merit < out.merit - 1e-12 ||
+                        (out.merit <= 0 && mv.merit <= 0 && mv.cost < out.cost - cost_tol);
+    if (better) {
+      if (out.merit <= 0) ++out.polish_steps;
+      out.merit = mv.merit;
+      out.cost = mv.cost;
       out.weights = w_lp;
       out.improved = true;
       w_cur = std::move(w_lp);

@@ -53,15 +53,18 @@ class N1Search {
   struct Outcome {
     std::vector<std::vector<double>> weights;  // best continuous weights found
     double merit = 0;
+    double cost = 0;
     bool improved = false;
-    int iterations = 0;   // LP solves
-    int rows = 0;         // (failed, overloaded) rows generated
-    std::string stopped;  // non-empty: why it stopped early (GLPK error)
+    int polish_steps = 0;  // accepted cost-lowering steps at merit 0
+    int iterations = 0;    // LP solves
+    int rows = 0;          // (failed, overloaded) rows generated
+    std::string stopped;   // non-empty: why it stopped early (GLPK error)
   };
   // Merit of continuous weights, lower is better, 0 = done; the caller
   // quantises and simulates, and returns the quantised point's violations.
   struct MeritValue {
     double merit = 0;
+    double cost = 0;  // the LP objective of the weights
     std::vector<N1Violation> violations;
   };
   using Merit = std::function<MeritValue(const std::vector<std::vector<double>>&)>;
@@ -73,8 +76,12 @@ class N1Search {
            const std::vector<double>& usable, const std::vector<bool>& relaxed,
            const OptimizerConfig& cfg);
 
-  absl::StatusOr<Outcome> Run(const std::vector<std::vector<double>>& start, double start_merit,
-                              const Merit& merit, std::vector<double> margin);
+  // Once the merit is 0 (N-1 met), up to `polish_iterations` more steps
+  // lower the cost while it stays 0 (the conservative rows keep the steps
+  // safe).
+  absl::StatusOr<Outcome> Run(const std::vector<std::vector<double>>& start,
+                              const MeritValue& start_value, const Merit& merit,
+                              std::vector<double> margin, int polish_iterations);
 
  private:
   static constexpr double kMaxShare = 0.95;

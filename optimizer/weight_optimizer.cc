@@ -835,7 +835,7 @@ absl::StatusOr<N1SlpOutcome> RefineN1Linearised(const std::vector<RegionPlan>& p
     }
   }
   constexpr double kMaxShare = 0.95;  // linearisation point cap: 1 / (1 - w) <= 20
-  constexpr int kMaxStale = 4;
+  constexpr int kMaxStale = 2;        // then the conservative stage takes over
   auto add_term = [&](size_t r, size_t k, double c) {
     if (cols[r][k].first >= 0) {
       idx.push_back(cols[r][k].first);
@@ -1014,16 +1014,22 @@ absl::StatusOr<N1SlpOutcome> RefineN1(const std::vector<RegionPlan>& plans,
     N1Check check = CheckN1(plans, qw, ceiling, true);
     N1Search::MeritValue v;
     v.merit = 1e6 * PlainOverload(plans, qw, ceiling) + check.excess;
+    v.cost = LpObjectiveOf(plans, w, usable, cfg);
     v.violations = std::move(check.violations);
     return v;
   };
-  const double start_merit = [&] {
+  // The start: stage 1's best point, as quantised there.
+  N1Search::MeritValue start = merit(best.x);
+  {
     const std::vector<std::vector<double>> qw = WeightsOf(best_q, cfg.weight_denominator);
-    return 1e6 * PlainOverload(plans, qw, ceiling) + CheckN1(plans, qw, ceiling, true).excess;
-  }();
-  if (start_merit <= 0) return out;
+    N1Check check = CheckN1(plans, qw, ceiling, true);
+    start.merit = 1e6 * PlainOverload(plans, qw, ceiling) + check.excess;
+    start.violations = std::move(check.violations);
+  }
+  constexpr int kPolishIterations = 6;
   N1Search search(plans, ceiling, usable, best.relaxed, cfg);
-  VANTAGE_ASSIGN_OR_RETURN(N1Search::Outcome o, search.Run(best.x, start_merit, merit, margin));
+  VANTAGE_ASSIGN_OR_RETURN(N1Search::Outcome o,
+                           search.Run(best.x, start, merit, margin, kPolishIterations));
   out.iterations += o.iterations;
   out.scenarios += o.rows;
   if (!o.stopped.empty()) out.skipped = o.stopped;
