@@ -75,9 +75,8 @@ void ClientPrefixAggregator::OnSample(const RttSample& sample) {
       absl::ToDoubleMicroseconds(sample.rtt));
 }
 
-ClientPrefixWindow* ClientPrefixAggregator::EntryAt(const Prefix& prefix, int64_t time_ns,
-                                                    CachedEntry* cache) {
-  if (cache->valid && time_ns >= cache->start_ns && time_ns < cache->end_ns) return cache->entry;
+ClientPrefixWindow* ClientPrefixAggregator::LookUpEntry(const Prefix& prefix, int64_t time_ns,
+                                                        CachedEntry* cache) {
   const int64_t index = WindowIndexNs(time_ns);
   cache->entry = Entry(index, prefix);
   cache->valid = true;

@@ -89,7 +89,11 @@ class ClientPrefixAggregator : public PassiveRttSink {
     ClientPrefixWindow* entry = nullptr;
     bool valid = false;
   };
-  ClientPrefixWindow* EntryAt(const Prefix& prefix, int64_t time_ns, CachedEntry* cache);
+  ClientPrefixWindow* EntryAt(const Prefix& prefix, int64_t time_ns, CachedEntry* cache) {
+    if (cache->valid && time_ns >= cache->start_ns && time_ns < cache->end_ns) return cache->entry;
+    return LookUpEntry(prefix, time_ns, cache);
+  }
+  ClientPrefixWindow* LookUpEntry(const Prefix& prefix, int64_t time_ns, CachedEntry* cache);
   void AddSamples(const Prefix& prefix, absl::Span<const FlowRttSample> samples,
                   CachedEntry* cache);
   int64_t WindowIndex(absl::Time time) const;
