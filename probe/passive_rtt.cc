@@ -4,6 +4,7 @@
 #include <bit>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <utility>
 
 #include "absl/base/attributes.h"
@@ -171,7 +172,9 @@ PassiveRtt::Entry* PassiveRtt::Insert(const FlowKey& key, uint64_t hash, size_t 
   entry.key = key;
   entry.tag = static_cast<uint32_t>(hash >> 32);
   entry.live = true;
-  entry.flow = Flow();
+  // A fresh flow in place (no temporary to move from).
+  std::destroy_at(&entry.flow);
+  std::construct_at(&entry.flow);
   slots_[slot] = Slot{entry.tag, index + 1};
   ++live_flows_;
   return &entry;
