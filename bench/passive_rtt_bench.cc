@@ -278,9 +278,9 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "--only: empty, ours, tracking or keyed\n");
       return 2;
     }
+    const uint64_t samples = s.samples[0] + s.samples[1] + s.samples[2];
     std::printf("%s: %llu packets, %llu samples\n", only.c_str(),
-                static_cast<unsigned long long>(n),
-                static_cast<unsigned long long>(s.samples[0] + s.samples[1] + s.samples[2]));
+                static_cast<unsigned long long>(n), static_cast<unsigned long long>(samples));
     return 0;
   }
   uint64_t written = 0;

@@ -188,6 +188,23 @@ void QuantileSketch::Store::MergeFrom(const Store& other, uint32_t max_bins) {
 }
 
 bool QuantileSketch::Add(double value, uint64_t count) {
+  if (value >= kMinIndexable && value <= std::numeric_limits<double>::max() && count_ != 0 &&
+      count != 0) {
+    // The common case first: a positive, finite, indexable value added to a
+    // non-empty sketch. Same result as the general path below.
+    min_ = std::min(min_, value);
+    max_ = std::max(max_, value);
+    count_ += count;
+    int32_t index;
+    if (!FastIndex(value, inv_log_gamma_, &index)) index = ExactIndex(value);
+    const auto slot = static_cast<uint64_t>(int64_t{index} - positive_.offset);
+    if (slot < positive_.counts.size()) {
+      positive_.counts[slot] += count;
+    } else {
+      positive_.Add(index, count, max_bins_);
+    }
+    return true;
+  }
   if (!std::isfinite(value)) {
     rejected_ += count;
     return false;

@@ -443,8 +443,9 @@ TEST(PassiveRttTest, FlowTableSurvivesChurn) {
     EXPECT_EQ(reset.count(i), 0u) << i;
   }
   EXPECT_EQ(timed.size(), kFlows - reset.size());
-  for (uint32_t i = 0; i < kFlows; ++i)
-    rtt->OnTcpSegment(t0 + 3 * kFlows, segment(i, true, kTcpRst));
+  for (uint32_t i = 0; i < kFlows; ++i) {
+    rtt->OnTcpSegment(t0 + int64_t{3} * kFlows, segment(i, true, kTcpRst));
+  }
   EXPECT_EQ(rtt->flow_count(), 0u);
   EXPECT_EQ(rtt->stats().flows_closed, reset.size() + kFlows);
 }
