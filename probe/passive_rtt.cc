@@ -89,7 +89,10 @@ const char* RttLegName(RttLeg leg) { return leg == RttLeg::kClient ? "client" : 
 absl::StatusOr<std::unique_ptr<PassiveRtt>> PassiveRtt::Create(const PassiveRttOptions& options,
                                                                PassiveRttSink* sink) {
   if (sink == nullptr) return absl::InvalidArgumentError("PassiveRtt needs a sink");
-  if (options.max_flows == 0) return absl::InvalidArgumentError("max_flows must be > 0");
+  // The flow table's slots hold 32-bit hash tags and entry indices.
+  if (options.max_flows == 0 || options.max_flows > (size_t{1} << 30)) {
+    return absl::InvalidArgumentError("max_flows must be in [1, 2^30]");
+  }
   if (options.max_pending_per_direction == 0) {
     return absl::InvalidArgumentError("max_pending_per_direction must be > 0");
   }

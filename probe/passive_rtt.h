@@ -170,7 +170,7 @@ struct PassiveRttOptions {
   std::vector<uint16_t> local_ports;
   int client_prefix_length_v4 = 24;
   int client_prefix_length_v6 = 48;
-  size_t max_flows = 100000;
+  size_t max_flows = 100000;  // at most 2^30
   absl::Duration flow_idle_timeout = absl::Seconds(300);
   absl::Duration tsval_max_age = absl::Seconds(10);
   // Per flow and direction: TSvals (or segments) are recorded at most once
