@@ -66,15 +66,20 @@ struct PingResult {
   // and softirqs included) from the first probe until everything resolved:
   // the probing alone, without target and capture set-up.
   absl::Duration probing_cpu;
-  // ActiveProber::ApproximateBytesPerTarget at the end of the run.
-  size_t prober_bytes_per_target = 0;
-  // ActiveProber::InFlightBytesPerTarget.
-  size_t in_flight_bytes_per_target = 0;
+  // ActiveProber::Memory() when every probe is resolved, before the window
+  // is taken (the RTT sketches still held; the send log at its largest), and
+  // its total per target.
+  ActiveProber::MemoryUsage memory;
+  size_t bytes_per_target = 0;
 };
 
 class PingSession {
  public:
   static absl::StatusOr<PingResult> Run(const PingOptions& options);
+  // The prober configuration Run uses for `options` (without the seed).
+  // Resolved probes are remembered for 3 × timeout after they were sent: a
+  // reply up to then is counted as late or duplicate, later as stale.
+  static ActiveProber::Options ProberOptions(const PingOptions& options);
 };
 
 // The name of the interface that holds `address` (e.g. "lo" for 127.0.0.1).
