@@ -61,14 +61,15 @@
 // source (a TPACKET_V3 ring: no system call per packet, and the kernel's
 // capture timestamps come with the packets).
 //
-// Memory (Memory(): measured from the capacities of what is allocated): per
-// target its tables (~100 bytes with the codec's and the scheduler's), per
-// flow ~70 bytes and an RTT sketch whose size grows with the spread of RTTs
-// (bounded by Options::sketch_max_bins), the flow's ring (8 bytes per slot)
-// and its share of the send log (8 bytes × rate × memory in all). At 10,000
-// targets probed at 100,000 probes/s with a 500 ms timeout and memory 3 ×
-// timeout (PingSession's configuration) the total stays under 1 KiB per
-// target (tests/probe/active_prober_test.cc).
+// Memory (Memory(): summed from the capacities of what is allocated): per
+// target its tables (~180 bytes with the codec's and the scheduler's); per
+// flow the open window's RTTs as an RttHistogram (4 bytes per RTT bucket
+// that holds a sample; a full QuantileSketch only if a 16-bit count would
+// overflow) and its ring (8 bytes per slot); and the send log, 8 bytes × rate
+// × memory shared by all. At 10,000 targets probed at 100,000-150,000
+// probes/s with a 500 ms timeout and memory 3 × timeout (PingSession's
+// configuration) the total is 670-760 bytes per target
+// (tests/probe/active_prober_test.cc).
 //
 // Thread model: everything runs on the EventLoop's thread; the prober is not
 // synchronised. Time comes from the injected Clock (FakeClock in tests).

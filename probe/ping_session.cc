@@ -58,6 +58,8 @@ ActiveProber::Options PingSession::ProberOptions(const PingOptions& options) {
   po.bucket_burst = std::max(1.0, std::min(1000.0, options.max_pps / 100));
   po.local_clock_synchronized = options.clock_synchronized;
   po.memory = 3 * options.timeout;
+  if (options.timer_coalescing) po.timer_coalescing = *options.timer_coalescing;
+  if (options.bucket_burst > 0) po.bucket_burst = options.bucket_burst;
   return po;
 }
 
