@@ -59,7 +59,6 @@ ActiveProber::Options PingSession::ProberOptions(const PingOptions& options) {
   po.local_clock_synchronized = options.clock_synchronized;
   po.memory = 3 * options.timeout;
   if (options.timer_coalescing) po.timer_coalescing = *options.timer_coalescing;
-  if (options.bucket_burst > 0) po.bucket_burst = options.bucket_burst;
   return po;
 }
 

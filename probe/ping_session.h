@@ -43,9 +43,8 @@ struct PingOptions {
   // blocks retired every millisecond (fewer wake-ups at high rates). Either
   // way the timestamps are the kernel's.
   bool capture_immediate = true;
-  // ActiveProber::Options::timer_coalescing and bucket_burst (0: PingSession's choice).
+  // ActiveProber::Options::timer_coalescing (nullopt: its default, 1 ms).
   std::optional<absl::Duration> timer_coalescing;
-  double bucket_burst = 0;
   // For one-way delays: treat our clock as synchronised (nullopt: ask the kernel).
   std::optional<bool> clock_synchronized;
   // Called once everything is set up and just before the first probe (tests
