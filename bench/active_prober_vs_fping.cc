@@ -3,7 +3,16 @@
 //
 //  1. accuracy: on loopback the true RTT is a few µs, so the error of a tool
 //     is its measured value: median and p99 − p50 spread over all probes, at
-//     a low and a high aggregate rate;
+//     a low and a high aggregate rate. fping prints whole µs (ms with three
+//     decimals), so the verdict compares both at that resolution: our RTTs
+//     rounded to whole µs exactly as fping rounds its own (rounding is
+//     monotonic, so the rounded quantiles are those of the rounded samples);
+//     ours are also printed in full. fping runs with -i 0: each period it
+//     sends to all targets back to back, while the prober spreads targets
+//     over the period (random phases) and sends what fell due in one batch
+//     per ms (timer coalescing) — on loopback a probe's RTT is the kernel's
+//     work on it, which is faster for packets that follow others closely
+//     (warm caches), see --coalesce-us;
 //  2. the highest rate one core sustains with zero unaccounted losses, at
 //     10,000 targets. Both tools climb the same ladder of offered rates with
 //     the same targets, the same probes per target (≈2 s of probing per
@@ -27,7 +36,10 @@
 //     vantage its thread from first probe to last reply, for fping the
 //     whole process) is the capacity of one core independent of other load;
 //     on loopback it includes the kernel's work of answering the probes.
-//  3. memory per target at 10,000 targets.
+//  3. memory per target at 10,000 targets: every allocation the prober holds
+//     on the last loss-free rung (ActiveProber::Memory: capacities, when all
+//     probes are resolved) divided by the targets. The capture ring is a
+//     fixed cost, printed apart.
 //
 // Needs root (raw sockets, capture).
 // Usage: see kUsage (--help).
