@@ -57,7 +57,8 @@ ActiveProber::Options PingSession::ProberOptions(const PingOptions& options) {
   po.sketch_max_bins = options.sketch_max_bins;
   po.bucket_burst = std::max(1.0, std::min(1000.0, options.max_pps / 100));
   po.local_clock_synchronized = options.clock_synchronized;
-  po.memory = 3 * options.timeout;
+  // A full timeout more after the loss decision (see ProberOptions).
+  po.memory = 2 * options.timeout + po.capture_grace;
   if (options.timer_coalescing) po.timer_coalescing = *options.timer_coalescing;
   return po;
 }

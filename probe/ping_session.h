@@ -79,8 +79,10 @@ class PingSession {
  public:
   static absl::StatusOr<PingResult> Run(const PingOptions& options);
   // The prober configuration Run uses for `options` (without the seed).
-  // Resolved probes are remembered for 3 × timeout after they were sent: a
-  // reply up to then is counted as late or duplicate, later as stale.
+  // Resolved probes are remembered until 2 × timeout + capture grace
+  // (100 ms) after they were sent — one more timeout after the loss
+  // decision: a reply up to then is counted as late or duplicate, a later
+  // one as stale.
   static ActiveProber::Options ProberOptions(const PingOptions& options);
 };
 
