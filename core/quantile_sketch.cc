@@ -235,6 +235,19 @@ bool QuantileSketch::Add(double value, uint64_t count) {
   return true;
 }
 
+void QuantileSketch::AddPositiveBucket(int32_t index, uint64_t count, double min, double max) {
+  if (count == 0) return;
+  if (count_ == 0) {
+    min_ = min;
+    max_ = max;
+  } else {
+    min_ = std::min(min_, min);
+    max_ = std::max(max_, max);
+  }
+  count_ += count;
+  positive_.Add(index, count, max_bins_);
+}
+
 absl::Status QuantileSketch::Merge(const QuantileSketch& other) {
   if (other.alpha_ != alpha_ || other.max_bins_ != max_bins_) {
     return absl::InvalidArgumentError(

@@ -61,6 +61,17 @@ class QuantileSketch {
   uint32_t max_bins() const { return max_bins_; }
   // Number of non-empty buckets (a measure of memory).
   size_t bucket_count() const;
+  // For compact front ends that count values per bucket themselves
+  // (probe/rtt_histogram.h): the bucket of a value >= kMinIndexable, and
+  // adding `count` such values known to fall in bucket `index`, the smallest
+  // and largest of all values added this way being `min` and `max`. The
+  // result equals adding the values one by one.
+  int32_t BucketIndex(double positive_value) const { return Index(positive_value); }
+  void AddPositiveBucket(int32_t index, uint64_t count, double min, double max);
+  // Bytes allocated outside the object (the bucket vectors' capacities).
+  size_t AllocatedBytes() const {
+    return (positive_.counts.capacity() + negative_.counts.capacity()) * sizeof(uint64_t);
+  }
 
   // The bucket index of a magnitude in [kMinIndexable, max double]:
   // ceil(log(magnitude) / log(gamma)). Index() computes it without std::log

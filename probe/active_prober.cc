@@ -62,7 +62,12 @@ absl::StatusOr<std::unique_ptr<ActiveProber>> ActiveProber::Create(Options optio
   if (!(options.sketch_alpha > 0 && options.sketch_alpha < 1) || options.sketch_max_bins < 1) {
     return absl::InvalidArgumentError("sketch_alpha must be in (0, 1) and sketch_max_bins >= 1");
   }
-  if (options.memory < options.timeout) options.memory = options.timeout;
+  if (options.memory < options.timeout + options.capture_grace) {
+    options.memory = options.timeout + options.capture_grace;
+  }
+  if (options.memory > absl::Minutes(5)) {
+    return absl::InvalidArgumentError("memory (and timeout) must be at most 5 min");
+  }
   if (options.seed == 0) options.seed = RandomSeed();
   std::mt19937_64 rng(options.seed);
   // TCP source ports above Linux's default ephemeral range (32768-60999), so
@@ -84,6 +89,7 @@ ActiveProber::ActiveProber(Options options, EventLoop* loop, const Clock* clock,
       sender_(sender),
       codec_(std::move(codec)),
       stamp_ports_(std::move(stamp_ports)),
+      sketch_params_(options.sketch_alpha, options.sketch_max_bins),
       scheduler_(ProbeScheduler::Options{options.jitter, options.random_phase, options.rounds,
                                          options.seed ^ 0x9e3779b97f4a7c15ULL}),
       bucket_(options.max_pps, options.bucket_burst, clock->MonotonicNow()) {
@@ -118,6 +124,7 @@ absl::StatusOr<uint32_t> ActiveProber::AddTarget(const ProbeTarget& target,
   ts.ring_offset = static_cast<uint32_t>(slots_.size());
   ts.ring_bits = RingBits(every);
   ts.source_index = static_cast<uint8_t>(source_index);
+  ts.tcp = target.spec.method == ProbeMethod::kTcpSyn;
   targets_.push_back(ts);
   slots_.resize(slots_.size() + (static_cast<size_t>(options_.flows) << ts.ring_bits));
   flows_.resize(flows_.size() + static_cast<size_t>(options_.flows));
@@ -127,6 +134,8 @@ absl::StatusOr<uint32_t> ActiveProber::AddTarget(const ProbeTarget& target,
 }
 
 void ActiveProber::ReserveTargets(size_t count) {
+  codec_->ReserveTargets(count);
+  scheduler_.Reserve(count);
   targets_.reserve(targets_.size() + count);
   flows_.reserve(flows_.size() + count * static_cast<size_t>(options_.flows));
   slots_.reserve(slots_.size() +
@@ -229,8 +238,8 @@ void ActiveProber::RunDue() {
     if (round.remaining == 0) queue_.pop_front();
   }
   FlushBatch(now);
-  for (auto it = queue_.rbegin(); it != queue_.rend() && !it->waited; ++it) {
-    it->waited = true;
+  for (size_t i = queue_.size(); i > 0 && !queue_[i - 1].waited; --i) {
+    queue_[i - 1].waited = true;
     ++counters_.rate_limited;
   }
   if (started_) ArmTimer();
@@ -241,8 +250,17 @@ void ActiveProber::ArmTimer() {
   absl::Time next = absl::InfiniteFuture();
   if (auto due = scheduler_.NextDue()) next = std::min(next, *due);
   if (!queue_.empty()) next = std::min(next, bucket_.WhenAvailable(now));
-  if (!expiry_.empty()) next = std::min(next, absl::FromUnixNanos(expiry_.front().deadline_ns));
-  if (!forget_.empty()) next = std::min(next, absl::FromUnixNanos(forget_.front().deadline_ns));
+  // The send log's next timeout and next forgetting (ExpireUntil stops on markers).
+  if (expire_next_ < sent_log_.size()) {
+    const uint64_t e = sent_log_[expire_next_];
+    const int64_t sent_ns = (e & kMarker) != 0 ? MarkerTime(e) : expire_time_ns_;
+    next = std::min(next, absl::FromUnixNanos(sent_ns + ExpireAfterNs()));
+  }
+  if (expire_next_ > 0) {
+    const uint64_t e = sent_log_.front();
+    const int64_t sent_ns = (e & kMarker) != 0 ? MarkerTime(e) : forget_time_ns_;
+    next = std::min(next, absl::FromUnixNanos(sent_ns + MemoryNs()));
+  }
   if (next != absl::InfiniteFuture()) next = std::max(next, last_run_ + options_.timer_coalescing);
   if (timer_ && next == timer_at_) return;
   if (timer_) loop_->CancelTimer(*timer_);
@@ -261,8 +279,8 @@ bool ActiveProber::Prepare(uint32_t target, absl::Time now_wall) {
   const uint8_t flow = ts.next_flow;
   ts.next_flow = static_cast<uint8_t>((flow + 1) % options_.flows);
   FlowStats& fs = Flow(target, flow);
-  uint8_t port_slot = kNoPort;
-  if (codec_->target(target).spec.method == ProbeMethod::kTcpSyn) {
+  uint8_t port_slot = 0;
+  if (ts.tcp) {
     // Never a 5-tuple that still has a SYN in flight.
     const int free_port = std::countr_one(fs.busy_ports);
     if (free_port >= kTcpPortsPerFlow) {
@@ -272,23 +290,24 @@ bool ActiveProber::Prepare(uint32_t target, absl::Time now_wall) {
     port_slot = static_cast<uint8_t>(free_port);
   }
   const uint32_t seq = fs.next_seq++;
+  const auto seq16 = static_cast<uint16_t>(seq);
   Slot& slot = SlotFor(target, flow, seq);
-  if (slot.state == ProbeState::kPending) {
+  if (slot.state() == ProbeState::kPending) {
     // The ring came round to a probe still waiting: it is given up.
     ++counters_.evicted;
     Resolve(target, flow, slot, ProbeState::kLost);
   }
-  if (slot.state == ProbeState::kEmpty) ++occupied_;
-  slot = Slot{0, seq, ProbeState::kPending, port_slot};
-  if (port_slot != kNoPort) fs.busy_ports |= 1u << port_slot;
+  if (slot.state() == ProbeState::kEmpty) ++occupied_;
+  slot = Slot(seq16, ProbeState::kPending, port_slot);
+  if (ts.tcp) fs.busy_ports |= 1u << port_slot;
   ++pending_;
 
   OutgoingProbe& out = batch_[batch_size_];
   out.destination = &codec_->target(target).address;
   out.flow = flow;
   codec_->BuildProbe(target, flow, seq, source_addresses_[ts.source_index], now_wall,
-                     error_estimate_, &out.packet, port_slot == kNoPort ? 0 : port_slot);
-  prepared_[batch_size_] = Prepared{target, seq, flow};
+                     error_estimate_, &out.packet, port_slot);
+  prepared_[batch_size_] = Prepared{target, seq16, flow};
   ++batch_size_;
   return true;
 }
@@ -299,23 +318,21 @@ void ActiveProber::FlushBatch(absl::Time now_mono) {
   batch_size_ = 0;
   const size_t sent = sender_->SendBatch(absl::MakeConstSpan(batch_.data(), n),
                                          absl::MakeSpan(batch_ok_.data(), n));
-  const int64_t sent_ns = absl::ToUnixNanos(now_mono);
-  const int64_t expire_ns =
-      sent_ns + absl::ToInt64Nanoseconds(options_.timeout + options_.capture_grace);
+  if (sent > 0) sent_log_.push_back(kMarker | static_cast<uint64_t>(absl::ToUnixNanos(now_mono)));
   for (size_t i = 0; i < n; ++i) {
     const Prepared& p = prepared_[i];
-    Slot& slot = SlotFor(p.target, p.flow, p.seq);
+    Slot& slot = SlotFor(p.target, p.flow, p.seq16);
     if (!batch_ok_[i]) {
       // Not sent: not counted as sent, and its slot and port are free again.
       ++counters_.send_errors;
-      if (slot.state == ProbeState::kPending && slot.seq == p.seq) {
+      if (slot.state() == ProbeState::kPending && slot.seq16() == p.seq16) {
         Resolve(p.target, p.flow, slot, ProbeState::kEmpty);
         --occupied_;
       }
       continue;
     }
     ++Flow(p.target, p.flow).sent;
-    expiry_.push_back(Deadline{expire_ns, p.target, p.seq, p.flow});
+    sent_log_.push_back(uint64_t{p.target} << 20 | uint64_t{p.flow} << 16 | p.seq16);
   }
   if (sent > 0) {
     if (first_send_ == absl::InfiniteFuture()) first_send_ = now_mono;
@@ -325,37 +342,54 @@ void ActiveProber::FlushBatch(absl::Time now_mono) {
 
 void ActiveProber::Resolve(uint32_t target, uint8_t flow, Slot& probe, ProbeState state) {
   FlowStats& fs = Flow(target, flow);
-  if (probe.state == ProbeState::kPending) {
+  if (probe.state() == ProbeState::kPending) {
     --pending_;
-    if (probe.port_slot != kNoPort) {
-      fs.busy_ports &= ~(1u << probe.port_slot);
-    }
+    if (targets_[target].tcp) fs.busy_ports &= ~(1u << probe.port());
   }
-  probe.state = state;
+  probe.set_state(state);
   if (state == ProbeState::kLost || state == ProbeState::kLateReceived) ++fs.lost;
   if (state == ProbeState::kReceived) ++fs.received;
 }
 
 void ActiveProber::ExpireUntil(int64_t now_ns) {
-  const int64_t remember_ns =
-      absl::ToInt64Nanoseconds(options_.memory - options_.timeout - options_.capture_grace);
-  while (!expiry_.empty() && expiry_.front().deadline_ns <= now_ns) {
-    Deadline d = expiry_.front();
-    expiry_.pop_front();
-    Slot& slot = SlotFor(d.target, d.flow, d.seq);
-    if (slot.state == ProbeState::kEmpty || slot.seq != d.seq) continue;
-    if (slot.state == ProbeState::kPending) Resolve(d.target, d.flow, slot, ProbeState::kLost);
-    d.deadline_ns += std::max<int64_t>(0, remember_ns);
-    forget_.push_back(d);
-  }
-  while (!forget_.empty() && forget_.front().deadline_ns <= now_ns) {
-    const Deadline d = forget_.front();
-    forget_.pop_front();
-    Slot& slot = SlotFor(d.target, d.flow, d.seq);
-    if (slot.state != ProbeState::kEmpty && slot.seq == d.seq) {
-      slot.state = ProbeState::kEmpty;
-      --occupied_;
+  // Timeouts: probes sent at or before now − (timeout + grace), still pending, are lost.
+  const int64_t expire_after = ExpireAfterNs();
+  while (expire_next_ < sent_log_.size()) {
+    const uint64_t e = sent_log_[expire_next_];
+    if ((e & kMarker) != 0) {
+      if (MarkerTime(e) + expire_after > now_ns) break;
+      expire_time_ns_ = MarkerTime(e);
+    } else {
+      const auto target = static_cast<uint32_t>(e >> 20);
+      const auto flow = static_cast<uint8_t>(e >> 16 & 0xf);
+      const auto seq16 = static_cast<uint16_t>(e);
+      Slot& slot = SlotFor(target, flow, seq16);
+      if (slot.state() == ProbeState::kPending && slot.seq16() == seq16) {
+        Resolve(target, flow, slot, ProbeState::kLost);
+      }
     }
+    ++expire_next_;
+  }
+  // Forgetting: resolved probes sent at or before now − memory.
+  const int64_t memory = MemoryNs();
+  while (expire_next_ > 0) {
+    const uint64_t e = sent_log_.front();
+    if ((e & kMarker) != 0) {
+      if (MarkerTime(e) + memory > now_ns) break;
+      forget_time_ns_ = MarkerTime(e);
+    } else {
+      const auto target = static_cast<uint32_t>(e >> 20);
+      const auto flow = static_cast<uint8_t>(e >> 16 & 0xf);
+      const auto seq16 = static_cast<uint16_t>(e);
+      Slot& slot = SlotFor(target, flow, seq16);
+      if (slot.state() != ProbeState::kEmpty && slot.state() != ProbeState::kPending &&
+          slot.seq16() == seq16) {
+        slot = Slot();
+        --occupied_;
+      }
+    }
+    sent_log_.pop_front();
+    --expire_next_;
   }
 }
 
@@ -373,8 +407,8 @@ void ActiveProber::OnIpPacket(absl::Time timestamp, const IpPacketView& packet) 
       Slot* slot = FindSlot(c.target, c.flow, c.seq16);
       if (slot == nullptr) {
         ++counters_.stale;
-      } else if (slot->request_wire_ns == 0) {
-        slot->request_wire_ns = absl::ToUnixNanos(timestamp);
+      } else if (slot->wire() == 0) {
+        slot->set_wire(absl::ToUnixNanos(timestamp));
       }
       return;
     }
@@ -405,21 +439,23 @@ void ActiveProber::OnReply(absl::Time timestamp, const PacketClassification& c) 
   }
   Slot& probe = *found;
   FlowStats& fs = Flow(c.target, c.flow);
-  switch (probe.state) {
+  switch (probe.state()) {
     case ProbeState::kReceived:
     case ProbeState::kLateReceived:
       ++fs.duplicates;
       return;
     case ProbeState::kLost:
       ++fs.late;
-      probe.state = ProbeState::kLateReceived;  // lost already counted
+      probe.set_state(ProbeState::kLateReceived);  // lost already counted
       return;
     case ProbeState::kPending:
     case ProbeState::kEmpty:
       break;
   }
   const int64_t reply_ns = absl::ToUnixNanos(timestamp);
-  int64_t rtt_ns = reply_ns - probe.request_wire_ns;
+  const bool request_seen = probe.wire() != 0;
+  int64_t rtt_ns = request_seen ? probe.Since(reply_ns) : 0;
+  const int64_t request_ns = reply_ns - rtt_ns;
   // STAMP: the round trip of the network excludes the reflector's own time
   // between its receive and send timestamps, (T4 - T1) - (T3 - T2) as in
   // TWAMP (RFC 5357); both are read on the reflector's clock, so no clock
@@ -432,7 +468,7 @@ void ActiveProber::OnReply(absl::Time timestamp, const PacketClassification& c) 
     if (residence_ns < 0 || residence_ns > rtt_ns) residence_ns = 0;
     rtt_ns -= residence_ns;
   }
-  if (probe.request_wire_ns == 0 || rtt_ns < 0) {
+  if (!request_seen || rtt_ns < 0) {
     ++fs.no_request_timestamp;
     Resolve(c.target, c.flow, probe, ProbeState::kReceived);
     return;
@@ -443,9 +479,7 @@ void ActiveProber::OnReply(absl::Time timestamp, const PacketClassification& c) 
     return;
   }
   Resolve(c.target, c.flow, probe, ProbeState::kReceived);
-  if (!fs.rtt_us) fs.rtt_us = std::make_unique<QuantileSketch>(NewSketch());
-  fs.rtt_us->Add(static_cast<double>(rtt_ns) / 1e3);
-  if (fs.min_rtt_ns < 0 || rtt_ns < fs.min_rtt_ns) fs.min_rtt_ns = rtt_ns;
+  AddRtt(fs, rtt_ns);
   if (c.stamp) {
     if (!fs.stamp) {
       fs.stamp = std::make_unique<StampStats>(StampStats{NewSketch(), NewSketch(), NewSketch()});
@@ -454,11 +488,28 @@ void ActiveProber::OnReply(absl::Time timestamp, const PacketClassification& c) 
     const absl::Time t3 = FromNtpTimestamp(c.stamp->timestamp);
     fs.stamp->reflector_us.Add(absl::ToDoubleMicroseconds(t3 - t2));
     if (local_synchronized_ && ErrorEstimateSynchronized(c.stamp->error_estimate)) {
-      fs.stamp->forward_us.Add(
-          absl::ToDoubleMicroseconds(t2 - absl::FromUnixNanos(probe.request_wire_ns)));
+      fs.stamp->forward_us.Add(absl::ToDoubleMicroseconds(t2 - absl::FromUnixNanos(request_ns)));
       fs.stamp->backward_us.Add(absl::ToDoubleMicroseconds(timestamp - t3));
     }
   }
+}
+
+void ActiveProber::AddRtt(FlowStats& fs, int64_t rtt_ns) {
+  const double us = static_cast<double>(rtt_ns) / 1e3;
+  if (fs.min_rtt_ns < 0 || rtt_ns < fs.min_rtt_ns) fs.min_rtt_ns = rtt_ns;
+  if (rtt_ns > fs.max_rtt_ns) fs.max_rtt_ns = rtt_ns;
+  if (!fs.rtt_us) {
+    if (us >= QuantileSketch::kMinIndexable &&
+        fs.rtt.Add(sketch_params_.BucketIndex(us), sketch_params_.max_bins())) {
+      return;
+    }
+    // Refused: everything so far (this sample's min/max included, though
+    // not its count) moves into a full sketch.
+    fs.rtt_us = std::make_unique<QuantileSketch>(NewSketch());
+    fs.rtt.MoveTo(fs.rtt_us.get(), static_cast<double>(fs.min_rtt_ns) / 1e3,
+                  static_cast<double>(fs.max_rtt_ns) / 1e3);
+  }
+  fs.rtt_us->Add(us);
 }
 
 void ActiveProber::OnIcmpError(const PacketClassification& c) {
@@ -474,7 +525,7 @@ void ActiveProber::OnIcmpError(const PacketClassification& c) {
     ++counters_.stale;
     return;
   }
-  if (slot->state == ProbeState::kPending) Resolve(c.target, c.flow, *slot, ProbeState::kLost);
+  if (slot->state() == ProbeState::kPending) Resolve(c.target, c.flow, *slot, ProbeState::kLost);
 }
 
 std::string ActiveProber::CaptureFilter() const {
@@ -521,40 +572,57 @@ std::vector<FlowReport> ActiveProber::TakeWindow(bool include_idle) {
         for (size_t k = 0; k < fs.errors->size(); ++k) r.errors[k] = (*fs.errors)[k];
       }
       if (fs.min_rtt_ns >= 0) r.min_rtt = absl::Nanoseconds(fs.min_rtt_ns);
-      if (fs.rtt_us) r.rtt_us = std::move(*fs.rtt_us);
+      if (fs.rtt_us) {
+        r.rtt_us = std::move(*fs.rtt_us);
+      } else if (!fs.rtt.empty()) {
+        fs.rtt.MoveTo(&r.rtt_us, static_cast<double>(fs.min_rtt_ns) / 1e3,
+                      static_cast<double>(fs.max_rtt_ns) / 1e3);
+      }
       if (fs.stamp) {
         r.reflector_us = std::move(fs.stamp->reflector_us);
         r.forward_us = std::move(fs.stamp->forward_us);
         r.backward_us = std::move(fs.stamp->backward_us);
       }
+      // Reset, keeping the sequence, the busy ports and the histogram's
+      // storage (emptied above).
+      RttHistogram rtt = std::move(fs.rtt);
       const uint32_t next_seq = fs.next_seq;
       const uint32_t busy_ports = fs.busy_ports;
       fs = FlowStats{};
       fs.next_seq = next_seq;
       fs.busy_ports = busy_ports;
+      fs.rtt = std::move(rtt);
       out.push_back(std::move(r));
     }
   }
   return out;
 }
 
-size_t ActiveProber::ApproximateBytesPerTarget() const {
-  if (targets_.empty()) return 0;
-  size_t bytes = targets_.capacity() * sizeof(TargetState) + flows_.capacity() * sizeof(FlowStats);
+ActiveProber::MemoryUsage ActiveProber::Memory() const {
+  MemoryUsage m;
+  m.tables =
+      sizeof(*this) + targets_.capacity() * sizeof(TargetState) +
+      flows_.capacity() * sizeof(FlowStats) + source_addresses_.capacity() * sizeof(IpAddress) +
+      stamp_ports_.capacity() * sizeof(uint16_t) + sizeof(ProbeCodec) + codec_->AllocatedBytes() +
+      scheduler_.AllocatedBytes() + sources_.capacity() * sizeof(SourceEntry);
   for (const FlowStats& fs : flows_) {
-    if (fs.rtt_us) bytes += sizeof(QuantileSketch) + fs.rtt_us->bucket_count() * sizeof(uint64_t);
-    if (fs.errors) bytes += sizeof(*fs.errors);
-    if (fs.stamp) bytes += sizeof(StampStats);
+    m.statistics += fs.rtt.AllocatedBytes();
+    if (fs.rtt_us) m.statistics += sizeof(QuantileSketch) + fs.rtt_us->AllocatedBytes();
+    if (fs.errors) m.statistics += sizeof(*fs.errors);
+    if (fs.stamp) {
+      m.statistics += sizeof(StampStats) + fs.stamp->reflector_us.AllocatedBytes() +
+                      fs.stamp->forward_us.AllocatedBytes() +
+                      fs.stamp->backward_us.AllocatedBytes();
+    }
   }
-  // The codec's target table and index, and the scheduler's heap and plan.
-  bytes += codec_->target_count() * (sizeof(ProbeTarget) * 2 + sizeof(uint32_t) + 1);
-  bytes += targets_.size() * 32;
-  return bytes / targets_.size();
+  m.in_flight = slots_.capacity() * sizeof(Slot);
+  m.send_log = sent_log_.allocated_bytes() + queue_.allocated_bytes();
+  return m;
 }
 
-size_t ActiveProber::InFlightBytesPerTarget() const {
+size_t ActiveProber::BytesPerTarget() const {
   if (targets_.empty()) return 0;
-  return slots_.capacity() * sizeof(Slot) / targets_.size();
+  return Memory().total() / targets_.size();
 }
 
 }  // namespace vantage::probe

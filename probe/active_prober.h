@@ -30,12 +30,23 @@
 // but in ProberCounters; nothing is dropped without a count.
 //
 // In-flight table: flat, no hashing or allocation per probe. Every flow owns
-// a ring of slots indexed by the low bits of its sequence number, sized (a
-// power of two) to hold every probe the flow sends within Options::memory at
-// its interval. A slot remembers a resolved probe (for duplicates and late
-// replies) until the flow's sequence comes round to it again; a probe still
-// pending when that happens is given up: lost, and counted in
+// a ring of 8-byte slots indexed by the low bits of its sequence number,
+// sized (a power of two) to hold every probe the flow sends within
+// Options::memory at its interval. A slot holds the probe's 16-bit sequence,
+// its state, its TCP pool port and the low 40 bits of its request's capture
+// time in ns (RTTs are differences of capture times, so 40 bits — 18 minutes
+// — suffice; memory is capped at 5 min). A probe still pending when its
+// flow's sequence comes round to its slot is given up: lost, and counted in
 // ProberCounters::evicted.
+//
+// Timeouts and forgetting: every probe sent is appended to one send log (a
+// FIFO of 8-byte entries, with one time marker per send batch), in send
+// order, so it is both the timeout queue and the forget queue. A probe is
+// declared lost at send + timeout + capture_grace; a resolved probe is
+// remembered until send + Options::memory: a reply or a copy arriving by then
+// is classified as late (after the timeout) or duplicate, never as stale or
+// forged; afterwards it is stale. The log's size is rate × memory entries, so
+// memory costs 8 bytes per probe per second of memory, shared by all targets.
 //
 // TCP 5-tuples: a SYN is never sent on a (source port, target) tuple that
 // still has a probe in flight — the target's kernel would take it for a
@@ -50,10 +61,16 @@
 // source (a TPACKET_V3 ring: no system call per packet, and the kernel's
 // capture timestamps come with the packets).
 //
-// Memory: per target about 120 bytes plus, per flow, ~70 bytes and an RTT
-// sketch whose size grows with the spread of RTTs (bounded by
-// Options::sketch_max_bins); the in-flight rings take 16 bytes per slot
-// (InFlightBytesPerTarget).
+// Memory (Memory(): summed from the capacities of what is allocated): per
+// target its tables (~180 bytes with the codec's and the scheduler's); per
+// flow the open window's RTTs as an RttHistogram (4 bytes per RTT bucket
+// that holds a sample; a full QuantileSketch only if a 16-bit count would
+// overflow) and its ring (8 bytes per slot); and the send log, 8 bytes × rate
+// × memory shared by all. At 10,000 targets probed at 100,000-200,000
+// probes/s with a 500 ms timeout and memory 2 × timeout + grace = 1.1 s
+// (PingSession's configuration) the total is under 800 bytes per target
+// (tests/probe/active_prober_test.cc); at 300,000 probes/s the rings double
+// (33 ms interval) and it is ~1.1 KiB.
 //
 // Thread model: everything runs on the EventLoop's thread; the prober is not
 // synchronised. Time comes from the injected Clock (FakeClock in tests).
@@ -61,7 +78,6 @@
 
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -74,11 +90,13 @@
 #include "core/clock.h"
 #include "core/event_loop.h"
 #include "core/quantile_sketch.h"
+#include "probe/internal/ring_queue.h"
 #include "probe/ip_packet_view.h"
 #include "probe/packet_source.h"
 #include "probe/probe_codec.h"
 #include "probe/probe_scheduler.h"
 #include "probe/probe_sender.h"
+#include "probe/rtt_histogram.h"
 #include "probe/token_bucket.h"
 
 namespace vantage::probe {
@@ -130,8 +148,10 @@ class ActiveProber {
     int64_t rounds = 0;  // per target; 0 = until stopped
     absl::Duration timeout = absl::Seconds(1);
     // How long after the timeout a probe waits for captures still queued in
-    // the kernel before it is declared lost, and how long resolved probes are
-    // remembered (for duplicates and late replies).
+    // the kernel before it is declared lost, and how long after its send a
+    // probe is remembered (for duplicates and late replies; at least
+    // timeout + capture_grace, at most 5 min). Memory costs 8 bytes per probe
+    // per second at the probe rate, and per flow ring slots for its interval.
     absl::Duration capture_grace = absl::Milliseconds(100);
     absl::Duration memory = absl::Seconds(5);
     double max_pps = 10'000;
@@ -209,11 +229,18 @@ class ActiveProber {
   // From the first to the last probe sent (monotonic), for rate figures.
   absl::Duration send_span() const { return last_send_ - first_send_; }
   const ProbeCodec& codec() const { return *codec_; }
-  // Bytes held per target by the prober's own structures (not in-flight
-  // probes, which are bounded by rate × memory): for the 1 KiB budget.
-  size_t ApproximateBytesPerTarget() const;
-  // Bytes of in-flight slots per target (allocated when the target is added).
-  size_t InFlightBytesPerTarget() const;
+  // The bytes the prober holds now, summed from the capacities of its
+  // allocations (not the allocator's own headers), by part.
+  struct MemoryUsage {
+    size_t tables = 0;      // the prober object, targets, flows, codec, scheduler
+    size_t statistics = 0;  // the open window's RTT sketches and error counters
+    size_t in_flight = 0;   // the flows' rings of slots
+    size_t send_log = 0;    // probes sent (timeouts, forgetting) and rounds waiting for tokens
+    size_t total() const { return tables + statistics + in_flight + send_log; }
+  };
+  MemoryUsage Memory() const;
+  // Memory().total() / targets (0 without targets): for the 1 KiB budget.
+  size_t BytesPerTarget() const;
 
  private:
   struct StampStats {
@@ -231,39 +258,69 @@ class ActiveProber {
     uint32_t no_request_timestamp = 0;
     uint32_t busy_ports = 0;  // TCP: pool ports with a probe pending (kept across windows)
     int64_t min_rtt_ns = -1;
-    std::unique_ptr<std::array<uint32_t, kIcmpErrorKinds>> errors;
+    int64_t max_rtt_ns = -1;
+    // RTTs: compact until it refuses a sample, then the full sketch.
+    RttHistogram rtt;
     std::unique_ptr<QuantileSketch> rtt_us;
+    std::unique_ptr<std::array<uint32_t, kIcmpErrorKinds>> errors;
     std::unique_ptr<StampStats> stamp;
   };
   enum class ProbeState : uint8_t { kEmpty, kPending, kReceived, kLost, kLateReceived };
-  static constexpr uint8_t kNoPort = 0xff;
-  struct Slot {
-    int64_t request_wire_ns = 0;  // 0 until our request is captured
-    uint32_t seq = 0;             // the full sequence of the probe in the slot
-    ProbeState state = ProbeState::kEmpty;
-    uint8_t port_slot = kNoPort;  // TCP: the pool port it holds while pending
+  // Bits 0..39: the low 40 bits of the request's capture time in ns (0 =
+  // not captured yet; a time whose low bits are 0 is stored as 1 ns later);
+  // 40..55: the probe's sequence (the 16 bits packets carry); 56..58: its
+  // state; 59..63: TCP: the pool port it holds while pending.
+  class Slot {
+   public:
+    static constexpr int kWireBits = 40;
+    static constexpr uint64_t kWireMask = (uint64_t{1} << kWireBits) - 1;
+    Slot() = default;
+    Slot(uint16_t seq16, ProbeState state, uint8_t port)
+        : bits_(uint64_t{seq16} << 40 | uint64_t{static_cast<uint8_t>(state)} << 56 |
+                uint64_t{port} << 59) {}
+    uint64_t wire() const { return bits_ & kWireMask; }
+    uint16_t seq16() const { return static_cast<uint16_t>(bits_ >> 40); }
+    ProbeState state() const { return static_cast<ProbeState>(bits_ >> 56 & 7); }
+    uint8_t port() const { return static_cast<uint8_t>(bits_ >> 59); }
+    void set_state(ProbeState state) {
+      bits_ = (bits_ & ~(uint64_t{7} << 56)) | uint64_t{static_cast<uint8_t>(state)} << 56;
+    }
+    void set_wire(int64_t capture_ns) {
+      uint64_t low = static_cast<uint64_t>(capture_ns) & kWireMask;
+      if (low == 0) low = 1;
+      bits_ = (bits_ & ~kWireMask) | low;
+    }
+    // `capture_ns` − the request's capture time, for differences within
+    // ±2^39 ns (9 min).
+    int64_t Since(int64_t capture_ns) const {
+      const uint64_t d = (static_cast<uint64_t>(capture_ns) - wire()) & kWireMask;
+      return d >= (uint64_t{1} << 39) ? static_cast<int64_t>(d) - (int64_t{1} << 40)
+                                      : static_cast<int64_t>(d);
+    }
+
+   private:
+    uint64_t bits_ = 0;
   };
+  static_assert(sizeof(Slot) == 8);
   struct QueuedRound {
     uint32_t target;
     uint32_t remaining;
     bool waited;
   };
-  struct Deadline {
-    int64_t deadline_ns;
-    uint32_t target;
-    uint32_t seq;  // tells a reused slot's new probe from the old one
-    uint8_t flow;
-  };
+  // A send log entry: a time marker (top bit set, monotonic ns of the batch
+  // sent after it) or a probe (target << 20 | flow << 16 | seq16).
+  static constexpr uint64_t kMarker = uint64_t{1} << 63;
   struct TargetState {
     uint32_t ring_offset = 0;  // into slots_
     uint8_t ring_bits = 0;     // slots per flow = 1 << ring_bits
     uint8_t source_index = 0;  // into source_addresses_
     uint8_t next_flow = 0;
+    bool tcp = false;  // probes hold a pool port while pending
   };
   // A probe in the send batch, for the bookkeeping once it has left.
   struct Prepared {
     uint32_t target;
-    uint32_t seq;
+    uint16_t seq16;
     uint8_t flow;
   };
   static constexpr size_t kSendBatch = 64;
@@ -279,9 +336,7 @@ class ActiveProber {
   // The slot of a probe named by a packet (seq16 only), if it still holds it.
   Slot* FindSlot(uint32_t target, uint8_t flow, uint16_t seq16) {
     Slot& slot = SlotFor(target, flow, seq16);
-    if (slot.state == ProbeState::kEmpty || static_cast<uint16_t>(slot.seq) != seq16) {
-      return nullptr;
-    }
+    if (slot.state() == ProbeState::kEmpty || slot.seq16() != seq16) return nullptr;
     return &slot;
   }
   FlowStats& Flow(uint32_t target, uint8_t flow) {
@@ -294,9 +349,15 @@ class ActiveProber {
   bool Prepare(uint32_t target, absl::Time now_wall);
   void FlushBatch(absl::Time now_mono);
   void ExpireUntil(int64_t now_mono_ns);
+  static int64_t MarkerTime(uint64_t entry) { return static_cast<int64_t>(entry & ~kMarker); }
+  int64_t ExpireAfterNs() const {
+    return absl::ToInt64Nanoseconds(options_.timeout + options_.capture_grace);
+  }
+  int64_t MemoryNs() const { return absl::ToInt64Nanoseconds(options_.memory); }
   void Resolve(uint32_t target, uint8_t flow, Slot& probe, ProbeState state);
   uint8_t RingBits(absl::Duration interval) const;
   void OnReply(absl::Time timestamp, const PacketClassification& c);
+  void AddRtt(FlowStats& fs, int64_t rtt_ns);
   void OnIcmpError(const PacketClassification& c);
   void ArmTimer();
 
@@ -306,6 +367,7 @@ class ActiveProber {
   ProbeSender* sender_;
   std::unique_ptr<ProbeCodec> codec_;
   std::vector<uint16_t> stamp_ports_;
+  QuantileSketch sketch_params_;  // Options' alpha and max_bins, for bucket indices
   ProbeScheduler scheduler_;
   TokenBucket bucket_;
   bool local_synchronized_ = false;
@@ -318,15 +380,19 @@ class ActiveProber {
 
   std::vector<Slot> slots_;
   size_t occupied_ = 0;
+  // The send log (see the header): entries from the front to expire_next_
+  // have had their timeout; expire_time_ns_ / forget_time_ns_ are the
+  // markers in force at expire_next_ and at the front.
+  RingQueue<uint64_t> sent_log_;
+  size_t expire_next_ = 0;
+  int64_t expire_time_ns_ = 0;
+  int64_t forget_time_ns_ = 0;
   std::array<OutgoingProbe, kSendBatch> batch_;
   std::array<Prepared, kSendBatch> prepared_;
   std::array<bool, kSendBatch> batch_ok_{};
   size_t batch_size_ = 0;
-  // Deadlines in deadline order: first the loss decision, then forgetting.
-  std::deque<Deadline> expiry_;
-  std::deque<Deadline> forget_;
   uint64_t pending_ = 0;
-  std::deque<QueuedRound> queue_;
+  RingQueue<QueuedRound> queue_;
 
   struct SourceEntry {
     PacketSource* source;

@@ -45,14 +45,7 @@ absl::Duration ThreadCpu() {
 
 }  // namespace
 
-absl::StatusOr<PingResult> PingSession::Run(const PingOptions& options) {
-  if (options.targets.empty()) return absl::InvalidArgumentError("no targets");
-  if (options.count < 1) return absl::InvalidArgumentError("count must be >= 1");
-  const Clock& clock = RealClock::Get();
-  VANTAGE_ASSIGN_OR_RETURN(auto loop, EventLoop::Create());
-  VANTAGE_ASSIGN_OR_RETURN(auto sender, RawSocketProbeSender::Create());
-  VANTAGE_ASSIGN_OR_RETURN(auto secret, ProbeSecret::Generate());
-
+ActiveProber::Options PingSession::ProberOptions(const PingOptions& options) {
   ActiveProber::Options po;
   po.flows = options.flows;
   po.burst = options.burst;
@@ -64,7 +57,20 @@ absl::StatusOr<PingResult> PingSession::Run(const PingOptions& options) {
   po.sketch_max_bins = options.sketch_max_bins;
   po.bucket_burst = std::max(1.0, std::min(1000.0, options.max_pps / 100));
   po.local_clock_synchronized = options.clock_synchronized;
-  po.memory = std::max(absl::Seconds(5), 3 * options.timeout);
+  // A full timeout more after the loss decision (see ProberOptions).
+  po.memory = 2 * options.timeout + po.capture_grace;
+  if (options.timer_coalescing) po.timer_coalescing = *options.timer_coalescing;
+  return po;
+}
+
+absl::StatusOr<PingResult> PingSession::Run(const PingOptions& options) {
+  if (options.targets.empty()) return absl::InvalidArgumentError("no targets");
+  if (options.count < 1) return absl::InvalidArgumentError("count must be >= 1");
+  const Clock& clock = RealClock::Get();
+  VANTAGE_ASSIGN_OR_RETURN(auto loop, EventLoop::Create());
+  VANTAGE_ASSIGN_OR_RETURN(auto sender, RawSocketProbeSender::Create());
+  VANTAGE_ASSIGN_OR_RETURN(auto secret, ProbeSecret::Generate());
+  const ActiveProber::Options po = ProberOptions(options);
   VANTAGE_ASSIGN_OR_RETURN(auto prober,
                            ActiveProber::Create(po, loop.get(), &clock, sender.get(), secret));
 
@@ -111,10 +117,10 @@ absl::StatusOr<PingResult> PingSession::Run(const PingOptions& options) {
   const bool finished = prober->Finished();
   PingResult result;
   result.probing_cpu = ThreadCpu() - cpu_start;
-  result.in_flight_bytes_per_target = prober->InFlightBytesPerTarget();
+  result.memory = prober->Memory();
+  result.bytes_per_target = prober->BytesPerTarget();
   result.elapsed = clock.MonotonicNow() - start;
   result.send_span = prober->send_span();
-  result.prober_bytes_per_target = prober->ApproximateBytesPerTarget();
   prober->Stop();
   if (!finished) return absl::DeadlineExceededError("ping did not finish in time");
 

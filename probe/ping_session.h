@@ -43,6 +43,8 @@ struct PingOptions {
   // blocks retired every millisecond (fewer wake-ups at high rates). Either
   // way the timestamps are the kernel's.
   bool capture_immediate = true;
+  // ActiveProber::Options::timer_coalescing (nullopt: its default, 1 ms).
+  std::optional<absl::Duration> timer_coalescing;
   // For one-way delays: treat our clock as synchronised (nullopt: ask the kernel).
   std::optional<bool> clock_synchronized;
   // Called once everything is set up and just before the first probe (tests
@@ -66,15 +68,22 @@ struct PingResult {
   // and softirqs included) from the first probe until everything resolved:
   // the probing alone, without target and capture set-up.
   absl::Duration probing_cpu;
-  // ActiveProber::ApproximateBytesPerTarget at the end of the run.
-  size_t prober_bytes_per_target = 0;
-  // ActiveProber::InFlightBytesPerTarget.
-  size_t in_flight_bytes_per_target = 0;
+  // ActiveProber::Memory() when every probe is resolved, before the window
+  // is taken (the RTT sketches still held; the send log at its largest), and
+  // its total per target.
+  ActiveProber::MemoryUsage memory;
+  size_t bytes_per_target = 0;
 };
 
 class PingSession {
  public:
   static absl::StatusOr<PingResult> Run(const PingOptions& options);
+  // The prober configuration Run uses for `options` (without the seed).
+  // Resolved probes are remembered until 2 × timeout + capture grace
+  // (100 ms) after they were sent — one more timeout after the loss
+  // decision: a reply up to then is counted as late or duplicate, a later
+  // one as stale.
+  static ActiveProber::Options ProberOptions(const PingOptions& options);
 };
 
 // The name of the interface that holds `address` (e.g. "lo" for 127.0.0.1).

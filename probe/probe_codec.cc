@@ -85,6 +85,21 @@ ProbeCodec::ProbeCodec(ProbeSecret secret, int flows, uint16_t tcp_base_port,
       tcp_base_port_(tcp_base_port),
       stamp_ports_(std::move(stamp_ports)) {}
 
+void ProbeCodec::ReserveTargets(size_t count) {
+  targets_.reserve(targets_.size() + count);
+  icmp_id_base_.reserve(icmp_id_base_.size() + count);
+  index_.reserve(index_.size() + count);
+}
+
+size_t ProbeCodec::AllocatedBytes() const {
+  using Slot = decltype(index_)::value_type;
+  // A SwissTable holds capacity slots and capacity + 16 control bytes.
+  const size_t index_bytes =
+      index_.capacity() == 0 ? 0 : index_.capacity() * (sizeof(Slot) + 1) + 16;
+  return stamp_ports_.capacity() * sizeof(uint16_t) + targets_.capacity() * sizeof(ProbeTarget) +
+         icmp_id_base_.capacity() * sizeof(uint16_t) + index_bytes;
+}
+
 absl::StatusOr<uint32_t> ProbeCodec::AddTarget(const ProbeTarget& target) {
   if (index_.contains(target)) {
     return absl::AlreadyExistsError(absl::StrCat("target ", target.address.ToString(), " ",

@@ -101,6 +101,11 @@ class ProbeCodec {
   uint16_t tcp_base_port() const { return tcp_base_port_; }
   const ProbeTarget& target(uint32_t index) const { return targets_[index]; }
   size_t target_count() const { return targets_.size(); }
+  // Optional: room for `count` more targets without growth slack.
+  void ReserveTargets(size_t count);
+  // Bytes allocated by the target tables (capacities; the hash index's
+  // slots and control bytes).
+  size_t AllocatedBytes() const;
   int flows() const { return flows_; }
   uint16_t IcmpId(uint32_t target, uint8_t flow) const;
   // `port_slot` (< kTcpPortsPerFlow) picks a TCP port from the flow's pool.

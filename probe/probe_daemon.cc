@@ -35,6 +35,8 @@ void AddProberCounters(const ProberCounters& c, ProberCounters* total) {
   total->send_errors += c.send_errors;
   total->rate_limited += c.rate_limited;
   total->unattributed_errors += c.unattributed_errors;
+  total->evicted += c.evicted;
+  total->tcp_ports_exhausted += c.tcp_ports_exhausted;
 }
 
 constexpr absl::Duration kMinWindow = absl::Seconds(1);  // the collector's minimum
@@ -850,6 +852,14 @@ std::string ProbeDaemon::RenderMetrics() const {
   for (const auto& [kind, n] : events) {
     absl::StrAppendFormat(&out, "vantage_probe_active_events_total{kind=\"%s\"} %d\n", kind, n);
   }
+  Metric(out, "vantage_probe_active_evicted_total", "counter",
+         "Pending probes given up because their flow's in-flight ring came round to them "
+         "before their timeout (also counted as lost)");
+  absl::StrAppendFormat(&out, "vantage_probe_active_evicted_total %d\n", c.prober.evicted);
+  Metric(out, "vantage_probe_active_tcp_ports_exhausted_total", "counter",
+         "TCP SYN probes not sent because every source port of their flow had a probe in flight");
+  absl::StrAppendFormat(&out, "vantage_probe_active_tcp_ports_exhausted_total %d\n",
+                        c.prober.tcp_ports_exhausted);
 
   Metric(out, "vantage_probe_passive_samples_total", "counter", "Passive RTT samples, by method");
   for (const char* method : {"handshake", "timestamp", "seq_ack"}) {

@@ -44,4 +44,13 @@ bool ProbeScheduler::PopDue(absl::Time now, uint32_t* target) {
   return true;
 }
 
+void ProbeScheduler::Reserve(size_t count) {
+  plans_.reserve(plans_.size() + count);
+  heap_.reserve(heap_.size() + count);
+}
+
+size_t ProbeScheduler::AllocatedBytes() const {
+  return plans_.capacity() * sizeof(TargetPlan) + heap_.capacity() * sizeof(Entry);
+}
+
 }  // namespace vantage::probe

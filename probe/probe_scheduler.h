@@ -5,7 +5,7 @@
 // their planned cadence (next = planned + jittered interval) even when the
 // prober sends late, so rate limiting delays probes without slowing targets.
 //
-// Memory: 24 bytes per target (heap entry and round count).
+// Memory: 32 bytes per target (heap entry and plan).
 // Thread model: not synchronised; the prober's EventLoop thread. Time is the
 // monotonic clock, passed in.
 #pragma once
@@ -40,6 +40,10 @@ class ProbeScheduler {
   bool PopDue(absl::Time now, uint32_t* target);
   // Every target has run max_rounds rounds (never true when unlimited).
   bool done() const { return heap_.empty(); }
+  // Optional: room for `count` more targets without growth slack.
+  void Reserve(size_t count);
+  // Bytes allocated (capacities of the plan table and the heap).
+  size_t AllocatedBytes() const;
 
  private:
   struct Entry {
@@ -57,7 +61,12 @@ class ProbeScheduler {
   Options options_;
   std::mt19937_64 rng_;
   std::vector<TargetPlan> plans_;
-  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;
+  // A priority queue whose storage can be reserved and measured.
+  struct Heap : std::priority_queue<Entry, std::vector<Entry>, std::greater<>> {
+    void reserve(size_t n) { c.reserve(n); }
+    size_t capacity() const { return c.capacity(); }
+  };
+  Heap heap_;
 };
 
 }  // namespace vantage::probe

@@ -270,6 +270,12 @@ TEST_F(ProbeDaemonTest, WindowsReachTheCollectorReloadsAndFlushesOnSigterm) {
   EXPECT_GE(MetricValue(metrics, "vantage_probe_windows_total"), 4);
   EXPECT_GE(MetricValue(metrics, "vantage_probe_exporter_acked_total{result=\"stored\"}"), 4);
   EXPECT_GT(MetricValue(metrics, "vantage_probe_active_sent_total{method=\"icmp\"}"), 0);
+  // Exported (present, with HELP) and zero: nothing given up, no TCP port pool ran dry.
+  EXPECT_EQ(MetricValue(metrics, "vantage_probe_active_evicted_total"), 0);
+  EXPECT_EQ(MetricValue(metrics, "vantage_probe_active_tcp_ports_exhausted_total"), 0);
+  EXPECT_NE(metrics.find("# HELP vantage_probe_active_evicted_total "), std::string::npos);
+  EXPECT_NE(metrics.find("# HELP vantage_probe_active_tcp_ports_exhausted_total "),
+            std::string::npos);
   EXPECT_GT(MetricValue(metrics, "vantage_probe_dns_queries_total{result=\"answered\"}"), 0);
   EXPECT_EQ(MetricValue(metrics, "vantage_probe_privileges_dropped"), 1);
 
