@@ -62,11 +62,10 @@ class QuantileSketch {
   // Number of non-empty buckets (a measure of memory).
   size_t bucket_count() const;
   // For compact front ends that count values per bucket themselves
-  // (probe/rtt_histogram.h): the bucket of a value >= kMinIndexable, and
-  // adding `count` such values known to fall in bucket `index`, the smallest
-  // and largest of all values added this way being `min` and `max`. The
-  // result equals adding the values one by one.
-  int32_t BucketIndex(double positive_value) const { return Index(positive_value); }
+  // (probe/rtt_histogram.h, with Index() below): adding `count` values >=
+  // kMinIndexable known to fall in bucket `index`, the smallest and largest
+  // of all values added this way being `min` and `max`. The result equals
+  // adding the values one by one.
   void AddPositiveBucket(int32_t index, uint64_t count, double min, double max);
   // Bytes allocated outside the object (the bucket vectors' capacities).
   size_t AllocatedBytes() const {

@@ -500,7 +500,7 @@ void ActiveProber::AddRtt(FlowStats& fs, int64_t rtt_ns) {
   if (rtt_ns > fs.max_rtt_ns) fs.max_rtt_ns = rtt_ns;
   if (!fs.rtt_us) {
     if (us >= QuantileSketch::kMinIndexable &&
-        fs.rtt.Add(sketch_params_.BucketIndex(us), sketch_params_.max_bins())) {
+        fs.rtt.Add(sketch_params_.Index(us), sketch_params_.max_bins())) {
       return;
     }
     // Refused: everything so far (this sample's min/max included, though

@@ -26,7 +26,7 @@ namespace vantage::probe {
 
 class RttHistogram {
  public:
-  // `index` from QuantileSketch::BucketIndex; `max_bins` the sketch's.
+  // `index` from QuantileSketch::Index; `max_bins` the sketch's.
   // False: refused (see above).
   bool Add(int32_t index, uint32_t max_bins);
   // Adds every sample to `sketch` (min and max: the exact smallest and

@@ -25,7 +25,7 @@ QuantileSketch ThroughHistogram(const std::vector<double>& samples, double alpha
     lo = std::min(lo, v);
     hi = std::max(hi, v);
     if (!full) {
-      if (h.Add(params.BucketIndex(v), params.max_bins())) continue;
+      if (h.Add(params.Index(v), params.max_bins())) continue;
       full.emplace(alpha, max_bins);
       h.MoveTo(&*full, lo, hi);
     }
@@ -73,15 +73,15 @@ TEST(RttHistogramTest, HoldsFourBytesPerOccupiedBucketAndGrowsByFour) {
   RttHistogram h;
   // Three samples a decade apart (230 buckets of the sketch's range): three
   // entries, one step of storage.
-  for (double v : {20.0, 200.0, 2'000.0}) ASSERT_TRUE(h.Add(params.BucketIndex(v), 256));
+  for (double v : {20.0, 200.0, 2'000.0}) ASSERT_TRUE(h.Add(params.Index(v), 256));
   EXPECT_EQ(h.buckets(), 3u);
   EXPECT_EQ(h.AllocatedBytes(), 16u);
   // The same bucket again costs nothing.
-  for (int i = 0; i < 100; ++i) ASSERT_TRUE(h.Add(params.BucketIndex(20.0), 256));
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(h.Add(params.Index(20.0), 256));
   EXPECT_EQ(h.buckets(), 3u);
   EXPECT_EQ(h.AllocatedBytes(), 16u);
-  ASSERT_TRUE(h.Add(params.BucketIndex(21.0), 256));
-  ASSERT_TRUE(h.Add(params.BucketIndex(22.0), 256));
+  ASSERT_TRUE(h.Add(params.Index(21.0), 256));
+  ASSERT_TRUE(h.Add(params.Index(22.0), 256));
   EXPECT_EQ(h.buckets(), 5u);
   EXPECT_EQ(h.AllocatedBytes(), 32u);
   // Emptied by MoveTo, storage kept for the next window.
