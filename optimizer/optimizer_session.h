@@ -34,6 +34,11 @@ class OptimizerSession {
   // Whether the last Optimize() re-solved warm, and how many arc costs it changed.
   bool last_warm() const { return network_.last_warm(); }
   int64_t last_cost_changes() const { return network_.last_cost_changes(); }
+  // LP solves in the last Optimize() (the rounding loop may re-solve with a
+  // capacity reserve; those re-solves are warm too) and the usable
+  // capacities they changed.
+  int last_solves() const { return network_.last_solves(); }
+  int64_t last_capacity_changes() const { return network_.last_capacity_changes(); }
 
  private:
   OptimizerConfig config_;

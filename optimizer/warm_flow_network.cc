@@ -38,9 +38,9 @@ bool WarmFlowNetwork::SameStructure(const std::vector<RegionPlan>& plans,
                                     const std::vector<std::vector<Candidate>>& paths,
                                     const std::vector<double>& usable,
                                     const OptimizerConfig& cfg) const {
-  if (simplex_ == nullptr || plans.size() + 1 != region_begin_.size() || usable != usable_ ||
-      cfg.stability_cost_ms != stability_ || cfg.max_weight_change != max_change_ ||
-      cfg.overload_penalty_ms != penalty_) {
+  if (simplex_ == nullptr || plans.size() + 1 != region_begin_.size() ||
+      usable.size() != usable_.size() || cfg.stability_cost_ms != stability_ ||
+      cfg.max_weight_change != max_change_ || cfg.overload_penalty_ms != penalty_) {
     return false;
   }
   for (size_t r = 0; r < plans.size(); ++r) {
@@ -203,9 +203,10 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
     const std::vector<double>& usable, const OptimizerConfig& cfg) {
   const int64_t pivots_before = simplex_ != nullptr ? simplex_->pivots() : 0;
   int64_t pivots_base = pivots_before;
-  last_cost_changes_ = 0;
-  if (SameStructure(plans, paths, usable, cfg)) {
-    last_warm_ = true;
+  int64_t cost_changes = 0;
+  int64_t capacity_changes = 0;
+  const bool warm = SameStructure(plans, paths, usable, cfg);
+  if (warm) {
     wanted_.assign(static_cast<size_t>(simplex_->arc_count()), 0.0);
     for (int a = 0; a < simplex_->arc_count(); ++a)
       wanted_[static_cast<size_t>(a)] = simplex_->cost(a);
@@ -213,10 +214,22 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
     for (int a = 0; a < simplex_->arc_count(); ++a) {
       if (wanted_[static_cast<size_t>(a)] != simplex_->cost(a)) {
         simplex_->SetCost(a, wanted_[static_cast<size_t>(a)]);
-        ++last_cost_changes_;
+        ++cost_changes;
       }
     }
-    if (last_cost_changes_ > 0) {
+    // Usable capacities (the rounding reserve) change warm too: a PoP's
+    // overload arc is the uncapped bypass of its capacity arc.
+    for (size_t p = 0; p < usable.size(); ++p) {
+      if (usable[p] == usable_[p]) continue;
+      const absl::Status st = simplex_->SetCapacity(cap_arc_[p], usable[p], over_arc_[p]);
+      if (!st.ok()) {
+        simplex_.reset();
+        return st;
+      }
+      usable_[p] = usable[p];
+      ++capacity_changes;
+    }
+    if (cost_changes > 0 || capacity_changes > 0) {
       const absl::Status st = simplex_->Resolve();
       if (!st.ok()) {
         simplex_.reset();
@@ -224,7 +237,6 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
       }
     }
   } else {
-    last_warm_ = false;
     Build(plans, paths, usable, cfg);
     pivots_base = 0;
     const absl::Status st =
@@ -234,6 +246,15 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
       return st;
     }
   }
+  if (call_start_) {
+    call_start_ = false;
+    last_warm_ = warm;
+    last_cost_changes_ = cost_changes;
+    last_capacity_changes_ = 0;
+    last_solves_ = 0;
+  }
+  last_capacity_changes_ += capacity_changes;
+  ++last_solves_;
   Solution sol;
   sol.pivots = simplex_->pivots() - pivots_base;
   sol.lp_objective = simplex_->Objective();

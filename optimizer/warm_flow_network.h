@@ -13,9 +13,13 @@
 // candidate-only LP. Candidate sets that change with the costs (a path
 // entering or leaving a region's K best) are then just cost changes.
 //
+// Usable capacities (E_p) may change too: SetCapacity moves flow above a
+// lowered capacity onto the PoP's overload arc, and Resolve() re-optimises,
+// so the rounding loop's re-solves with a reserve are warm as well.
+//
 // Anything else that changes the network (regions, PoPs, measured paths,
-// demands, current weights, usable capacities, stability / change-limit /
-// penalty settings) rebuilds it and solves cold; Solve() reports which.
+// demands, current weights, stability / change-limit / penalty settings)
+// rebuilds it and solves cold; Solve() reports which.
 //
 // Thread model: a single-threaded object.
 #pragma once
@@ -51,8 +55,15 @@ class WarmFlowNetwork {
                                  const std::vector<std::vector<Candidate>>& paths,
                                  const std::vector<double>& usable, const OptimizerConfig& cfg);
 
+  // One Optimize() call may solve several times (the rounding loop). After
+  // BeginCall(): whether its first Solve() was warm, how many arc costs
+  // that one changed, and over all its solves, how many usable capacities
+  // changed (warm) and how many solves there were.
+  void BeginCall() { call_start_ = true; }
   bool last_warm() const { return last_warm_; }
   int64_t last_cost_changes() const { return last_cost_changes_; }
+  int64_t last_capacity_changes() const { return last_capacity_changes_; }
+  int last_solves() const { return last_solves_; }
 
  private:
   struct Slot {
@@ -85,6 +96,9 @@ class WarmFlowNetwork {
   std::vector<double> wanted_;  // scratch
   bool last_warm_ = false;
   int64_t last_cost_changes_ = 0;
+  int64_t last_capacity_changes_ = 0;
+  int last_solves_ = 0;
+  bool call_start_ = true;
 };
 
 // Optimize() with its first solve through `network` (see above); the result

@@ -1142,11 +1142,20 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   }
   for (RegionPlan& plan : plans) plan.solved_demand = plan.demand * result.demand_scale;
 
-  bool first_solve = true;
+  // Every solve goes through a WarmFlowNetwork: the session's (warm from the
+  // last cycle's basis when only costs changed) or, stateless, one over the
+  // candidates alone. The rounding loop's re-solves change only usable
+  // capacities, so they re-optimise from the previous solve's basis.
+  WarmFlowNetwork local_network;
+  if (network == nullptr) {
+    network = &local_network;
+    all_paths.resize(plans.size());
+    for (size_t r = 0; r < plans.size(); ++r) all_paths[r] = plans[r].candidates;
+  }
+  network->BeginCall();
   auto solve = [&](const std::vector<double>& usable) -> absl::StatusOr<FlowSolution> {
     FlowSolution sol;
-    if (network != nullptr && first_solve) {
-      // The session's network: warm from the last basis when only costs changed.
+    {
       VANTAGE_ASSIGN_OR_RETURN(WarmFlowNetwork::Solution warm,
                                network->Solve(plans, all_paths, usable, cfg));
       sol.x = std::move(warm.x);
@@ -1155,10 +1164,7 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       sol.lp_objective = warm.lp_objective;
       sol.pivots = warm.pivots;
       sol.relaxed = std::move(warm.relaxed);
-    } else {
-      VANTAGE_ASSIGN_OR_RETURN(sol, SolveFlow(plans, usable, cfg, true));
     }
-    first_solve = false;
     result.pivots += sol.pivots;
     if (cfg.max_weight_change < 1.0 &&
         sol.total_overflow > 1e-9 * std::max(1.0, result.total_demand)) {
