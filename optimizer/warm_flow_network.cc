@@ -217,18 +217,7 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
         ++cost_changes;
       }
     }
-    // Usable capacities (the rounding reserve) change warm too: a PoP's
-    // overload arc is the uncapped bypass of its capacity arc.
-    for (size_t p = 0; p < usable.size(); ++p) {
-      if (usable[p] == usable_[p]) continue;
-      const absl::Status st = simplex_->SetCapacity(cap_arc_[p], usable[p], over_arc_[p]);
-      if (!st.ok()) {
-        simplex_.reset();
-        return st;
-      }
-      usable_[p] = usable[p];
-      ++capacity_changes;
-    }
+    VANTAGE_ASSIGN_OR_RETURN(capacity_changes, ApplyCapacities(usable));
     if (cost_changes > 0 || capacity_changes > 0) {
       const absl::Status st = simplex_->Resolve();
       if (!st.ok()) {
@@ -255,11 +244,72 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
   }
   last_capacity_changes_ += capacity_changes;
   ++last_solves_;
+  CandidateSlots(plans);
+  return ReadBack(plans, usable.size(), cfg, simplex_->pivots() - pivots_base);
+}
+
+absl::StatusOr<int64_t> WarmFlowNetwork::ApplyCapacities(const std::vector<double>& usable) {
+  // Usable capacities (the rounding reserve) change warm: a PoP's overload
+  // arc is the uncapped bypass of its capacity arc.
+  int64_t changes = 0;
+  for (size_t p = 0; p < usable.size(); ++p) {
+    if (usable[p] == usable_[p]) continue;
+    const absl::Status st = simplex_->SetCapacity(cap_arc_[p], usable[p], over_arc_[p]);
+    if (!st.ok()) {
+      simplex_.reset();
+      return st;
+    }
+    usable_[p] = usable[p];
+    ++changes;
+  }
+  return changes;
+}
+
+absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::ResolveCapacities(
+    const std::vector<RegionPlan>& plans, const std::vector<double>& usable,
+    const OptimizerConfig& cfg) {
+  if (simplex_ == nullptr || usable.size() != usable_.size() ||
+      plans.size() + 1 != region_begin_.size() || cand_begin_.size() != region_begin_.size()) {
+    return absl::FailedPreconditionError("warm flow network: ResolveCapacities() before Solve()");
+  }
+  const int64_t pivots_before = simplex_->pivots();
+  VANTAGE_ASSIGN_OR_RETURN(const int64_t changes, ApplyCapacities(usable));
+  if (changes > 0) {
+    const absl::Status st = simplex_->Resolve();
+    if (!st.ok()) {
+      simplex_.reset();
+      return st;
+    }
+  }
+  last_capacity_changes_ += changes;
+  ++last_solves_;
+  return ReadBack(plans, usable.size(), cfg, simplex_->pivots() - pivots_before);
+}
+
+void WarmFlowNetwork::CandidateSlots(const std::vector<RegionPlan>& plans) {
+  cand_begin_.assign(1, 0);
+  cand_slot_.clear();
+  for (size_t r = 0; r < plans.size(); ++r) {
+    const auto first = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r]);
+    const auto last = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r + 1]);
+    for (const Candidate& c : plans[r].candidates) {
+      const auto it = std::lower_bound(first, last, c.pop,
+                                       [](const Slot& s, int32_t pop) { return s.pop < pop; });
+      cand_slot_.push_back(static_cast<size_t>(it - slots_.begin()));
+    }
+    cand_begin_.push_back(cand_slot_.size());
+  }
+}
+
+WarmFlowNetwork::Solution WarmFlowNetwork::ReadBack(const std::vector<RegionPlan>& plans,
+                                                    size_t pops, const OptimizerConfig& cfg,
+                                                    int64_t pivots) const {
   Solution sol;
-  sol.pivots = simplex_->pivots() - pivots_base;
+  sol.pivots = pivots;
   sol.lp_objective = simplex_->Objective();
-  for (size_t a = 0; a < lower_.size(); ++a)
-    sol.lp_objective += lower_[a] * simplex_->cost(static_cast<int>(a));
+  for (size_t a = 0; a < lower_.size(); ++a) {
+    if (lower_[a] != 0) sol.lp_objective += lower_[a] * simplex_->cost(static_cast<int>(a));
+  }
   sol.relaxed.assign(plans.size(), false);
   sol.x.resize(plans.size());
   for (size_t r = 0; r < plans.size(); ++r) {
@@ -269,18 +319,15 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
     xs.assign(plan.candidates.size(), 0.0);
     const double d = plan.solved_demand;
     if (d <= 0) continue;
-    const auto first = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r]);
-    const auto last = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r + 1]);
     for (size_t k = 0; k < plan.candidates.size(); ++k) {
-      const auto it = std::lower_bound(first, last, plan.candidates[k].pop,
-                                       [](const Slot& s, int32_t pop) { return s.pop < pop; });
-      double f = simplex_->flow(it->extra);
-      if (it->keep >= 0) f += simplex_->flow(it->keep) + lower_[static_cast<size_t>(it->keep)];
+      const Slot& slot = slots_[cand_slot_[cand_begin_[r] + k]];
+      double f = simplex_->flow(slot.extra);
+      if (slot.keep >= 0) f += simplex_->flow(slot.keep) + lower_[static_cast<size_t>(slot.keep)];
       xs[k] = f / d;
     }
   }
-  sol.overflow.assign(usable.size(), 0.0);
-  for (size_t p = 0; p < usable.size(); ++p) {
+  sol.overflow.assign(pops, 0.0);
+  for (size_t p = 0; p < pops; ++p) {
     const double o = simplex_->flow(over_arc_[p]);
     sol.overflow[p] = o;
     sol.total_overflow += o;

@@ -60,6 +60,13 @@ class WarmFlowNetwork {
   // that one changed, and over all its solves, how many usable capacities
   // changed (warm) and how many solves there were.
   void BeginCall() { call_start_ = true; }
+  // Re-solve after only usable capacities changed, for the same `plans`
+  // (candidates, costs, demands) as the last Solve(): warm, no checks of
+  // anything else. The rounding loop's re-solves within one call.
+  absl::StatusOr<Solution> ResolveCapacities(const std::vector<RegionPlan>& plans,
+                                             const std::vector<double>& usable,
+                                             const OptimizerConfig& cfg);
+
   bool last_warm() const { return last_warm_; }
   int64_t last_cost_changes() const { return last_cost_changes_; }
   int64_t last_capacity_changes() const { return last_capacity_changes_; }
@@ -73,6 +80,11 @@ class WarmFlowNetwork {
     int extra = 0;
   };
 
+  absl::StatusOr<int64_t> ApplyCapacities(const std::vector<double>& usable);
+  // Slot of every plan candidate (cand_slot_, by cand_begin_).
+  void CandidateSlots(const std::vector<RegionPlan>& plans);
+  Solution ReadBack(const std::vector<RegionPlan>& plans, size_t pops, const OptimizerConfig& cfg,
+                    int64_t pivots) const;
   void Build(const std::vector<RegionPlan>& plans, const std::vector<std::vector<Candidate>>& paths,
              const std::vector<double>& usable, const OptimizerConfig& cfg);
   bool SameStructure(const std::vector<RegionPlan>& plans,
@@ -94,6 +106,7 @@ class WarmFlowNetwork {
   std::vector<int> tree_arc_, upper_arcs_;  // the initial basis of a cold solve
   double stability_ = 0, max_change_ = 0, penalty_ = 0;
   std::vector<double> wanted_;  // scratch
+  std::vector<size_t> cand_begin_, cand_slot_;
   bool last_warm_ = false;
   int64_t last_cost_changes_ = 0;
   int64_t last_capacity_changes_ = 0;
