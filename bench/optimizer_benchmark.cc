@@ -279,6 +279,11 @@ std::vector<std::pair<int, double>> CostChanges(const Transport& t) {
 
 bool Same(double a, double b) { return std::fabs(a - b) <= 1e-6 * std::max(1.0, std::fabs(b)); }
 
+double LoadAverage() {
+  double load[1] = {0};
+  return getloadavg(load, 1) == 1 ? load[0] : -1;
+}
+
 const Size kSizes[] = {{1000, 50}, {10000, 300}, {50000, 500}};
 int glpsol_max_regions = 10000;
 
@@ -357,11 +362,6 @@ bool SameWeights(const vantage::optimizer::OptimizationResult& a,
     }
   }
   return true;
-}
-
-double LoadAverage() {
-  double load[1] = {0};
-  return getloadavg(load, 1) == 1 ? load[0] : -1;
 }
 
 // The whole Optimize() path (candidates, cost model, LP, rounding loop with

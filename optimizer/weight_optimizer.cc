@@ -26,7 +26,7 @@ using graph::RegionId;
 
 constexpr double kZeroWeight = 1e-9;                     // LP weights at or below this are zero
 constexpr size_t kMaxRepairPops = 2048;                  // the repair keeps a pops x pops matrix
-constexpr int64_t kRoundingRepairEvaluations = 4000000;  // rounding repair budget
+constexpr int64_t kRoundingRepairEvaluations = 1000000;  // rounding repair budget
 
 struct FlowArc {
   double capacity = 0;
@@ -522,51 +522,60 @@ double RepairRounding(const std::vector<RegionPlan>& plans,
       if (o > 0) over.emplace_back(-o, p);
     }
     std::sort(over.begin(), over.end());
-    double best_gain = 1e-12 * std::max(1.0, total);
+    // Gains within `eps` are ties (broken by cost, then by search order): the
+    // choice must not hang on last-bit differences of the LP loads, so that a
+    // warm re-solve rounds exactly as a cold one.
+    const double eps = 1e-9 * std::max(1.0, total);
+    double best_gain = eps;
     double best_cost = 0;
     std::vector<Step> best;
-    for (const auto& [neg, p] : over) {
-      for (const auto& [r, k] : users[p]) {
-        if (!movable(r, k)) continue;
-        const RegionPlan& plan = plans[r];
-        const double u = plan.solved_demand / den;
-        for (size_t j = 0; j < plan.candidates.size(); ++j) {
-          if (j == k) continue;
-          const auto qp = static_cast<size_t>(plan.candidates[j].pop);
-          ++evaluations;
-          const Delta single[] = {{p, -u}, {qp, u}};
-          const double cost = u * (plan.candidates[j].cost_ms - plan.candidates[k].cost_ms);
-          const double g = gain_of(single, 2);
-          if (g > best_gain ||
-              (g >= best_gain && !best.empty() && best.size() == 1 && cost < best_cost)) {
-            best_gain = g;
-            best_cost = cost;
-            best = {{r, k, j}};
-          }
-          if (load[qp] + u <= limit[qp] + tol) continue;  // room: no chain needed
-          // Chain: another region moves a part on from q.
-          for (const auto& [r2, k2] : users[qp]) {
-            if (r2 == r || !movable(r2, k2)) continue;
-            const RegionPlan& plan2 = plans[r2];
-            const double u2 = plan2.solved_demand / den;
-            for (size_t j2 = 0; j2 < plan2.candidates.size(); ++j2) {
-              if (j2 == k2) continue;
-              const auto sp = static_cast<size_t>(plan2.candidates[j2].pop);
-              ++evaluations;
-              const Delta chain[] = {{p, -u}, {qp, u - u2}, {sp, u2}};
-              const double g2 = gain_of(chain, 3);
-              if (g2 > best_gain) {
-                best_gain = g2;
+    // Single parts first (cheap); chains only when no single part helps.
+    for (int chains = 0; chains < 2 && best.empty(); ++chains) {
+      for (const auto& [neg, p] : over) {
+        for (const auto& [r, k] : users[p]) {
+          if (!movable(r, k)) continue;
+          const RegionPlan& plan = plans[r];
+          const double u = plan.solved_demand / den;
+          for (size_t j = 0; j < plan.candidates.size(); ++j) {
+            if (j == k) continue;
+            const auto qp = static_cast<size_t>(plan.candidates[j].pop);
+            ++evaluations;
+            if (chains == 0) {
+              const Delta single[] = {{p, -u}, {qp, u}};
+              const double cost = u * (plan.candidates[j].cost_ms - plan.candidates[k].cost_ms);
+              const double g = gain_of(single, 2);
+              if (g > best_gain + eps ||
+                  (g >= best_gain - eps && !best.empty() && cost < best_cost - 1e-12)) {
+                best_gain = g;
                 best_cost = cost;
-                best = {{r, k, j}, {r2, k2, j2}};
+                best = {{r, k, j}};
               }
+              continue;
             }
-            if (evaluations >= max_evaluations) break;
+            if (load[qp] + u <= limit[qp] + tol) continue;  // room: no chain needed
+            // Chain: another region moves a part on from q.
+            for (const auto& [r2, k2] : users[qp]) {
+              if (r2 == r || !movable(r2, k2)) continue;
+              const RegionPlan& plan2 = plans[r2];
+              const double u2 = plan2.solved_demand / den;
+              for (size_t j2 = 0; j2 < plan2.candidates.size(); ++j2) {
+                if (j2 == k2) continue;
+                const auto sp = static_cast<size_t>(plan2.candidates[j2].pop);
+                ++evaluations;
+                const Delta chain[] = {{p, -u}, {qp, u - u2}, {sp, u2}};
+                const double g2 = gain_of(chain, 3);
+                if (g2 > best_gain + eps) {
+                  best_gain = g2;
+                  best = {{r, k, j}, {r2, k2, j2}};
+                }
+              }
+              if (evaluations >= max_evaluations) break;
+            }
           }
+          if (evaluations >= max_evaluations) break;
         }
-        if (evaluations >= max_evaluations) break;
+        if (!best.empty() || evaluations >= max_evaluations) break;  // worst PoP first
       }
-      if (!best.empty() || evaluations >= max_evaluations) break;  // worst PoP first
     }
     if (best.empty()) break;
     for (const Step& st : best) {
