@@ -6,7 +6,9 @@
 // Optimize(graph, config, now) returns (same weights, loads, objective; only
 // `pivots` differs). When, since the last call, only path costs changed
 // (measurements, `now`, hence also which paths are a region's K best), the
-// first LP solve is a warm re-solve from the last optimal basis; any other
+// first LP solve is a warm re-solve from the last optimal basis (and the
+// rounding loop's re-solves, which only change usable capacities, are warm
+// from the previous solve in every call, sessions or not); any other
 // change (PoPs, regions, measured paths, demands, capacities, health,
 // current weights, config) rebuilds the network and solves cold — see
 // optimizer/warm_flow_network.h. last_warm() says which happened.

@@ -1,8 +1,10 @@
 // WarmFlowNetwork: the optimizer's min-cost-flow network kept between
 // solves, so that a re-solve after path costs change starts from the last
 // optimal basis (NetworkSimplex::SetCost + Resolve) instead of from scratch.
-// Used by OptimizerSession; weight_optimizer.cc's first solve goes through it
-// when a session is given.
+// Every Optimize() solves through one: OptimizerSession's (kept between
+// calls), or a call-local one over the candidates alone (stateless
+// Optimize()); within a call, re-solves after usable capacities change use
+// ResolveCapacities().
 //
 // The network is the LP of weight_optimizer.h with the change limit applied
 // (regions -> PoPs -> sink, keep/extra arcs, capacity and overload arcs), but
