@@ -147,7 +147,7 @@ TEST(NetworkSimplexTest, WarmCapacityChangesMatchColdSolve) {
     supply[static_cast<size_t>(root)] = -total;
     // The optimizer's greedy start for the current capacities.
     auto basis = [&](std::vector<int>* tree, std::vector<int>* upper) {
-      tree->assign(static_cast<size_t>(root + 1), -1);
+      tree->assign(static_cast<size_t>(root) + 1, -1);
       upper->clear();
       std::vector<double> load(static_cast<size_t>(sinks), 0.0);
       for (int s = 0; s < sources; ++s) {
@@ -157,9 +157,9 @@ TEST(NetworkSimplexTest, WarmCapacityChangesMatchColdSolve) {
       for (int t = 0; t < sinks; ++t) {
         const int cap = cap_arc[static_cast<size_t>(t)];
         if (load[static_cast<size_t>(t)] < arcs[static_cast<size_t>(cap)].capacity) {
-          (*tree)[static_cast<size_t>(sources + t)] = cap;
+          (*tree)[static_cast<size_t>(sources) + static_cast<size_t>(t)] = cap;
         } else {
-          (*tree)[static_cast<size_t>(sources + t)] = cap + 1;
+          (*tree)[static_cast<size_t>(sources) + static_cast<size_t>(t)] = cap + 1;
           upper->push_back(cap);
         }
       }
