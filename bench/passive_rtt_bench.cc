@@ -12,10 +12,14 @@
 //
 // Usage: passive_rtt_bench [--flows N] [--exchanges K] [--file PATH] [--keep]
 //                          [--reuse] [--skip-tshark] [--repeat R]
+//                          [--only empty|ours|tracking|keyed]
 // CPU time of this process (tshark: of the child), not wall time: the
-// machine is shared. (a) and (b) are interleaved R times (default 3) after a
-// warm-up pass each, and each figure is the best of its R passes, so a
-// neighbour's burst hits both alike rather than one of them.
+// machine is shared. (a) and (b) read the file the same way (pcap_dispatch,
+// 4096 packets a call, from the page cache), are interleaved R times
+// (default 7) after a warm-up pass each, and each figure is the median of
+// its R passes, so a neighbour's burst hits both alike rather than one of
+// them. `--only MODE` runs one pass of one loop and nothing else (for
+// `valgrind --tool=callgrind`: instructions per packet, immune to noise).
 // The capture is synthetic but realistic in shape: N TCP connections (from
 // many client /24s, interleaved 1000 at a time), each a handshake, K
 // request/response exchanges with timestamps, and a FIN exchange; snaplen 128.
@@ -157,6 +161,12 @@ void WarmPageCache(const std::string& path) {
   }
 }
 
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 void EmptyCallback(u_char*, const pcap_pkthdr*, const u_char*) {}
 
 double EmptyLoop(const std::string& path, uint64_t* packets) {
@@ -234,7 +244,8 @@ int main(int argc, char** argv) {
   bool keep = false;
   bool skip_tshark = false;
   bool reuse = false;
-  int repeat = 3;
+  int repeat = 7;
+  std::string only;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--flows" && i + 1 < argc)
@@ -251,6 +262,26 @@ int main(int argc, char** argv) {
       reuse = true;  // read --file as is (e.g. a real capture)
     else if (arg == "--repeat" && i + 1 < argc)
       repeat = std::max(1, std::atoi(argv[++i]));
+    else if (arg == "--only" && i + 1 < argc)
+      only = argv[++i];
+  }
+  if (!only.empty()) {
+    // One pass of one loop on an existing file (see the header).
+    uint64_t n = 0;
+    vantage::probe::PassiveRttStats s;
+    size_t w = 0;
+    if (only == "empty") {
+      EmptyLoop(path, &n);
+    } else if (only == "ours" || only == "tracking" || only == "keyed") {
+      Ours(path, only != "tracking", &n, &s, &w, only == "keyed");
+    } else {
+      std::fprintf(stderr, "--only: empty, ours, tracking or keyed\n");
+      return 2;
+    }
+    const uint64_t samples = s.samples[0] + s.samples[1] + s.samples[2];
+    std::printf("%s: %llu packets, %llu samples\n", only.c_str(),
+                static_cast<unsigned long long>(n), static_cast<unsigned long long>(samples));
+    return 0;
   }
   uint64_t written = 0;
   if (reuse) {
@@ -260,8 +291,8 @@ int main(int argc, char** argv) {
     written = WriteCapture(path, flows, exchanges);
   }
   WarmPageCache(path);
-  std::printf("capture: %s, %llu packets, %d flows\n", path.c_str(),
-              static_cast<unsigned long long>(written), flows);
+  std::printf("capture: %s, %llu packets, %d flows; median of %d passes\n", path.c_str(),
+              static_cast<unsigned long long>(written), flows, repeat);
 
   uint64_t empty_packets = 0, our_packets = 0, tshark_lines = 0;
   vantage::probe::PassiveRttStats stats;
@@ -270,18 +301,21 @@ int main(int argc, char** argv) {
   vantage::probe::PassiveRttStats unused_stats;
   uint64_t tracking_packets = 0;
   uint64_t keyed_packets = 0;
-  // Warm-up pass of each, then the measured passes, interleaved; best of R.
+  // Warm-up pass of each, then the measured passes, interleaved; median of R.
   EmptyLoop(path, &empty_packets);
   Ours(path, true, &our_packets, &stats, &windows);
-  double t_empty = 1e9, t_ours = 1e9, t_tracking = 1e9, t_keyed = 1e9;
+  std::vector<double> empty_runs, our_runs, tracking_runs, keyed_runs;
   for (int r = 0; r < repeat; ++r) {
-    t_empty = std::min(t_empty, EmptyLoop(path, &empty_packets));
-    t_ours = std::min(t_ours, Ours(path, true, &our_packets, &stats, &windows));
-    t_tracking =
-        std::min(t_tracking, Ours(path, false, &tracking_packets, &unused_stats, &unused_windows));
-    t_keyed = std::min(t_keyed, Ours(path, true, &keyed_packets, &unused_stats, &unused_windows,
-                                     /*pseudonyms=*/true));
+    empty_runs.push_back(EmptyLoop(path, &empty_packets));
+    our_runs.push_back(Ours(path, true, &our_packets, &stats, &windows));
+    tracking_runs.push_back(Ours(path, false, &tracking_packets, &unused_stats, &unused_windows));
+    keyed_runs.push_back(Ours(path, true, &keyed_packets, &unused_stats, &unused_windows,
+                              /*pseudonyms=*/true));
   }
+  const double t_empty = Median(empty_runs);
+  const double t_ours = Median(our_runs);
+  const double t_tracking = Median(tracking_runs);
+  const double t_keyed = Median(keyed_runs);
   const double t_tshark = skip_tshark ? -1 : Tshark(path, &tshark_lines);
 
   const double empty_pps = static_cast<double>(empty_packets) / t_empty;
@@ -289,9 +323,13 @@ int main(int argc, char** argv) {
   std::printf("(a) libpcap empty loop : %12.0f packets/s (%.3f s CPU)\n", empty_pps, t_empty);
   std::printf(
       "(b) vantage PassiveRtt : %12.0f packets/s (%.3f s CPU); samples: %llu handshake, "
-      "%llu timestamp; %zu prefix-windows\n",
+      "%llu timestamp, %llu seq/ack (%.2f per packet); %zu prefix-windows\n",
       our_pps, t_ours, static_cast<unsigned long long>(stats.samples[0]),
-      static_cast<unsigned long long>(stats.samples[1]), windows);
+      static_cast<unsigned long long>(stats.samples[1]),
+      static_cast<unsigned long long>(stats.samples[2]),
+      static_cast<double>(stats.samples[0] + stats.samples[1] + stats.samples[2]) /
+          static_cast<double>(our_packets),
+      windows);
   const double tracking_pps = static_cast<double>(tracking_packets) / t_tracking;
   std::printf("    (b) without per-prefix aggregation: %.0f packets/s, %.1f%% of (a)\n",
               tracking_pps, 100.0 * tracking_pps / empty_pps);

@@ -1,5 +1,6 @@
 #include "collector/collector_config.h"
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -15,8 +16,9 @@ absl::StatusOr<CollectorConfig> FromDoc(const YamlDoc& doc) {
   CollectorConfig c;
   const YAML::Node& root = doc.root();
   if (!root || !root.IsMap()) return doc.Error(root, "expected a mapping at the top level");
-  VANTAGE_RETURN_IF_ERROR(doc.CheckKeys(root, {"listen", "metrics_listen", "database", "retention",
-                                               "max_message_bytes", "tls", "probes", "control"}));
+  VANTAGE_RETURN_IF_ERROR(
+      doc.CheckKeys(root, {"listen", "metrics_listen", "database", "retention", "max_message_bytes",
+                           "tls", "probes", "operators", "control"}));
   VANTAGE_ASSIGN_OR_RETURN(std::string listen, doc.String(root, "listen", c.listen.ToString()));
   auto ep = Endpoint::Parse(listen);
   if (!ep.ok()) return doc.Error(root["listen"], ep.status().message());
@@ -54,6 +56,20 @@ absl::StatusOr<CollectorConfig> FromDoc(const YamlDoc& doc) {
     if (id.empty() || pop.empty()) return doc.Error(p, "a probe needs both 'id' and 'pop'");
     if (!c.probe_pops.emplace(id, pop).second) {
       return doc.Error(p, absl::StrCat("probe '", id, "' listed twice"));
+    }
+  }
+  if (const YAML::Node ops = root["operators"]; ops) {
+    if (!ops.IsSequence()) return doc.Error(ops, "'operators' must be a list of certificate names");
+    for (const auto& o : ops) {
+      if (!o.IsScalar() || o.Scalar().empty()) return doc.Error(o, "bad operator name");
+      if (c.probe_pops.contains(o.Scalar())) {
+        return doc.Error(
+            o, absl::StrCat("'", o.Scalar(), "' is a probe; probes may not be operators"));
+      }
+      if (std::find(c.operators.begin(), c.operators.end(), o.Scalar()) != c.operators.end()) {
+        return doc.Error(o, absl::StrCat("operator '", o.Scalar(), "' listed twice"));
+      }
+      c.operators.push_back(o.Scalar());
     }
   }
   if (const YAML::Node control = root["control"]; control) {

@@ -14,6 +14,10 @@
 //     client_ca: ca.crt                # CA that signs probe certificates
 //   probes:                            # certificate CN -> PoP
 //     - {id: probe-ams-1, pop: ams}
+//   operators: [noc-vantagectl]        # certificate CNs allowed to query (vantagectl
+//                                      # status/latest); absent: any client certificate
+//                                      # from client_ca may query. Probes may not be
+//                                      # operators (a probe's key reads nothing).
 //   control:                           # optional: the closed loop (ControlLoop)
 //     adapter: {type: exabgp, socket: /run/vantage/exabgp.sock}
 //     period: 30s
@@ -28,6 +32,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -50,6 +55,7 @@ struct CollectorConfig {
   int max_message_bytes = 16 << 20;
   TlsFiles tls;
   absl::flat_hash_map<std::string, std::string> probe_pops;
+  std::vector<std::string> operators;  // empty: any CA-signed client may query
   ValidationLimits limits;
   std::optional<PushModel> control;
 

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <memory>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "collector/latest_graph.h"
@@ -32,7 +34,7 @@ absl::StatusOr<std::unique_ptr<CollectorServer>> CollectorServer::Start(
   s->pipeline_ = std::make_unique<IngestPipeline>(std::move(store), s->state_.get(), clock);
   s->ingest_ = std::make_unique<IngestService>(s->validator_.get(), s->pipeline_.get(),
                                                s->state_.get(), clock);
-  s->query_ = std::make_unique<QueryService>(s->state_.get(), s->pipeline_.get());
+  s->query_ = std::make_unique<QueryService>(s->state_.get(), s->pipeline_.get(), config.operators);
 
   grpc::ServerBuilder builder;
   const std::string address =
@@ -70,11 +72,14 @@ absl::Status CollectorServer::StartControlLoop(const PushModel& model) {
   pusher_ = std::make_unique<push::Pusher>(adapter_.get(), audit_.get(), clock_, model.guardrails);
   CollectorState* state = state_.get();
   const Clock* clock = clock_;
+  // Called only from the control loop's thread.
+  auto loss_history = std::make_shared<LossHistory>(model.loss_half_life);
   control_ = std::make_unique<ControlLoop>(
       model, OptimizerConfigFor(model),
-      [model, state, clock]() -> absl::StatusOr<GraphSnapshot> {
-        VANTAGE_ASSIGN_OR_RETURN(LatestGraph g,
-                                 BuildGraphFromLatest(model, state->Latest(), clock->Now()));
+      [model, state, clock, loss_history]() -> absl::StatusOr<GraphSnapshot> {
+        VANTAGE_ASSIGN_OR_RETURN(
+            LatestGraph g,
+            BuildGraphFromLatest(model, state->Latest(), clock->Now(), loss_history.get()));
         return GraphSnapshot{std::move(g.graph), g.newest};
       },
       pusher_.get(), clock_);
@@ -198,6 +203,9 @@ std::string CollectorServer::RenderMetrics() {
     absl::StrAppend(&out, "vantage_collector_probe_last_report_age_seconds{probe=\"", p.probe_id,
                     "\",pop=\"", p.pop, "\"} ", absl::StrFormat("%.3f", age), "\n");
   }
+  metric("vantage_collector_queries_denied_total", "counter",
+         "Query calls refused: the certificate is not in the collector's operators.");
+  absl::StrAppend(&out, "vantage_collector_queries_denied_total ", query_->denied(), "\n");
   if (control_) absl::StrAppend(&out, control_->MetricsText());
   return out;
 }

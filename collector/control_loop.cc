@@ -100,10 +100,21 @@ ControlStep ControlLoop::RunOnce() {
       }
     }
   }
+  // PoPs down in this step's graph; one the routers still send traffic to
+  // makes this step a failure reaction, pushed now (see PushRequest).
+  bool failure = false;
+  if (snapshot.has_value()) {
+    for (graph::PopId p = 0; p < snapshot->pop_count(); ++p) {
+      if (snapshot->pop(p).healthy) continue;
+      req.failed_pops.push_back(snapshot->pop(p).name);
+      failure |= pusher_->has_last_good() &&
+                 push::CarriesTraffic(pusher_->last_good(), snapshot->pop(p).name);
+    }
+  }
   const bool significant = step.max_move >= model_.significant_change && step.max_move > 0;
   // Errors are reported on the period (not every check) so alerts are not spammed.
-  if (period_due || (req.optimizer_status.ok() && significant)) {
-    step.trigger = period_due ? "period" : "change";
+  if (period_due || (req.optimizer_status.ok() && (significant || failure))) {
+    step.trigger = failure ? "failure" : period_due ? "period" : "change";
     req.trigger = step.trigger;
     step.outcome = pusher_->Push(req);
     step.pushed = true;

@@ -136,7 +136,7 @@ absl::Status MergeInto(QuantileSketch& into, const QuantileSketch& from) {
 
 absl::StatusOr<LatestGraph> BuildGraphFromLatest(const PushModel& model,
                                                  const std::map<SeriesKey, LatestSeries>& latest,
-                                                 absl::Time now) {
+                                                 absl::Time now, LossHistory* loss_history) {
   LatestGraph out;
   VANTAGE_ASSIGN_OR_RETURN(out.graph, GraphSkeleton(model));
   out.graph.set_snapshot_time(now);
@@ -194,15 +194,20 @@ absl::StatusOr<LatestGraph> BuildGraphFromLatest(const PushModel& model,
       m.rtt_p99_ms = std::max(m.rtt_p90_ms, a.sketch.Quantile(0.99) / 1000.0);
     }
     if (a.dns_time.count() > 0) m.dns_ms = a.dns_time.Quantile(0.5) / 1000.0;
-    m.loss = a.sent == 0 ? 0.0
-                         : 1.0 - static_cast<double>(std::min(a.received, a.sent)) /
-                                     static_cast<double>(a.sent);
+    const uint64_t lost = a.sent - std::min(a.received, a.sent);
+    m.loss = a.sent == 0 ? 0.0 : static_cast<double>(lost) / static_cast<double>(a.sent);
     m.samples = a.sketch.count();
     m.updated = a.updated;
     if (m.samples == 0) continue;  // nothing answered: leave the path missing
+    if (loss_history != nullptr) {
+      m.loss = loss_history->Update(out.graph.pop(std::get<0>(k)).name,
+                                    out.graph.region(std::get<1>(k)).name,
+                                    static_cast<int>(m.method), a.sent, lost, a.updated);
+    }
     VANTAGE_RETURN_IF_ERROR(out.graph.RecordMeasurement(std::get<0>(k), std::get<1>(k), m));
     out.newest = std::max(out.newest, a.updated);
   }
+  if (loss_history != nullptr) loss_history->Forget(now);
   return out;
 }
 

@@ -18,6 +18,8 @@
 //     outside every region (the PoP's own service) is ignored for the graph.
 // All series of one (PoP, region, method) are merged (sketches exactly,
 // sent/received summed) into one Measurement timed at the newest window end.
+// With a LossHistory, the Measurement's loss is the history's smoothed loss
+// (collector/loss_history.h) instead of the latest windows' alone.
 // Series of unknown PoPs, outside every region or unparsable are counted in
 // `ignored`.
 //
@@ -45,6 +47,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "collector/collector_state.h"
+#include "collector/loss_history.h"
 #include "collector/push_model.h"
 #include "graph/anycast_graph.h"
 
@@ -60,7 +63,8 @@ struct LatestGraph {
 
 absl::StatusOr<LatestGraph> BuildGraphFromLatest(const PushModel& model,
                                                  const std::map<SeriesKey, LatestSeries>& latest,
-                                                 absl::Time now);
+                                                 absl::Time now,
+                                                 LossHistory* loss_history = nullptr);
 
 struct ObservedLoads {
   std::map<std::string, uint64_t> bytes;  // by PoP name (every model PoP present)

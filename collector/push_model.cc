@@ -40,6 +40,11 @@ absl::Status ParseExtras(const YamlDoc& doc, const YAML::Node& root, PushModel& 
   if (m.max_series_age <= absl::ZeroDuration()) {
     return doc.Error(root["max_series_age"], "max_series_age must be positive");
   }
+  VANTAGE_ASSIGN_OR_RETURN(m.loss_half_life,
+                           doc.Duration(root, "loss_half_life", m.loss_half_life));
+  if (m.loss_half_life < absl::ZeroDuration()) {
+    return doc.Error(root["loss_half_life"], "loss_half_life must not be negative");
+  }
   VANTAGE_ASSIGN_OR_RETURN(m.utilisation_ceiling,
                            doc.Double(root, "utilisation_ceiling", m.utilisation_ceiling, 0.01, 1));
   VANTAGE_ASSIGN_OR_RETURN(m.n1_headroom, doc.Bool(root, "n1_headroom", m.n1_headroom));
@@ -85,8 +90,8 @@ absl::StatusOr<PushModel> FromNode(const YamlDoc& doc, const YAML::Node& root) {
     VANTAGE_RETURN_IF_ERROR(doc.CheckKeys(
         root,
         {"asn", "full_bandwidth_bytes_per_s", "period", "check_interval", "significant_change",
-         "pops", "regions", "guardrails", "adapter", "max_series_age", "utilisation_ceiling",
-         "n1_headroom", "stability_cost_ms", "observed_load", "state_dir"}));
+         "pops", "regions", "guardrails", "adapter", "max_series_age", "loss_half_life",
+         "utilisation_ceiling", "n1_headroom", "stability_cost_ms", "observed_load", "state_dir"}));
     PushModel m;
     VANTAGE_RETURN_IF_ERROR(ParseExtras(doc, root, m));
     VANTAGE_ASSIGN_OR_RETURN(int64_t asn, doc.Int(root, "asn", 65000, 1, 65535));

@@ -22,6 +22,8 @@
 //   # Only in the collector's `control:` section (see collector_config.h):
 //   adapter: {type: exabgp, socket: /run/vantage/exabgp.sock}  # or {type: json, path: F}
 //   max_series_age: 2m          # older windows are ignored; a PoP with none is down
+//   loss_half_life: 30s         # path loss smoothed across windows (0s: latest window
+//                               # only); see collector/loss_history.h
 //   utilisation_ceiling: 0.8    # optimizer: PoP load ceiling, fraction of capacity
 //   n1_headroom: true           # optimizer: keep room for any single PoP failure
 //   stability_cost_ms: 2        # optimizer: cost of moving a unit of traffic (damps flapping)
@@ -88,6 +90,7 @@ struct PushModel {
   push::GuardrailConfig guardrails{};
   AdapterConfig adapter{};
   absl::Duration max_series_age = absl::Minutes(2);
+  absl::Duration loss_half_life = absl::Seconds(30);
   double utilisation_ceiling = 0.8;
   bool n1_headroom = true;
   double stability_cost_ms = 2.0;

@@ -1,10 +1,31 @@
 #include "collector/query_service.h"
 
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "collector/ingest_service.h"
+#include "spdlog/spdlog.h"
+
 namespace vantage::collector {
+
+grpc::ServerUnaryReactor* QueryService::Deny(grpc::CallbackServerContext* context) {
+  if (operators_.empty()) return nullptr;
+  const std::string peer = PeerCommonName(*context);
+  if (std::find(operators_.begin(), operators_.end(), peer) != operators_.end()) return nullptr;
+  if (denied_.fetch_add(1) < 10) {
+    spdlog::warn("query denied: certificate '{}' is not an operator", peer);
+  }
+  auto* reactor = context->DefaultReactor();
+  reactor->Finish(
+      grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                   absl::StrCat("certificate '", peer, "' is not in the collector's operators")));
+  return reactor;
+}
 
 grpc::ServerUnaryReactor* QueryService::Status(grpc::CallbackServerContext* context,
                                                const v1::StatusRequest* /*request*/,
                                                v1::StatusResponse* response) {
+  if (auto* denied = Deny(context)) return denied;
   for (const ProbeSnapshot& p : state_->Probes()) {
     auto* out = response->add_probes();
     out->set_probe_id(p.probe_id);
@@ -32,6 +53,7 @@ grpc::ServerUnaryReactor* QueryService::Status(grpc::CallbackServerContext* cont
 grpc::ServerUnaryReactor* QueryService::Latest(grpc::CallbackServerContext* context,
                                                const v1::LatestRequest* request,
                                                v1::LatestResponse* response) {
+  if (auto* denied = Deny(context)) return denied;
   // One synthetic report per (probe, window end) holding its latest series.
   std::map<std::pair<std::string, absl::Time>, v1::ProbeReport*> reports;
   for (const auto& [key, latest] : state_->Latest()) {

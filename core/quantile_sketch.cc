@@ -76,18 +76,66 @@ absl::Status Corrupt(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("corrupt quantile sketch: ", what));
 }
 
+// ceil(ln(magnitude) * inv_log_gamma) without std::log, for a magnitude
+// >= QuantileSketch::kMinIndexable (a normal double). magnitude = 2^e (c_j + f),
+// c_j = 1 + j/256 (the mantissa's top 8 bits), 0 <= f < 1/256, so
+// ln(magnitude) = e ln 2 + ln c_j + ln(1 + r) with r = f / c_j < 1/256, and
+// ln(1 + r) = r - r^2/2 + r^3/3 - r^4/4 + r^5/5 with a truncation error
+// below r^6/6 < 7e-16. Every rounding adds up to well under 1e-12 in
+// ln(magnitude), i.e. under 1e-8 index units even at alpha = 1e-4
+// (ln gamma = 2e-4), as it does for std::log's own result. So a fast value
+// more than kMargin away from an integer has the exact index's ceiling;
+// returns false (take the exact path) when it is closer.
+inline bool FastIndex(double magnitude, double inv_log_gamma, int32_t* index) {
+  struct Table {
+    double ln_c[256];
+    double inv_c[256];
+  };
+  static const Table table = [] {
+    Table t{};
+    for (int j = 0; j < 256; ++j) {
+      const double c = 1.0 + j / 256.0;
+      t.ln_c[j] = std::log(c);
+      t.inv_c[j] = 1.0 / c;
+    }
+    return t;
+  }();
+  constexpr double kLn2 = 0.6931471805599453094;
+  constexpr double kMargin = 1e-6;
+  uint64_t bits;
+  std::memcpy(&bits, &magnitude, sizeof(bits));
+  const int exponent = static_cast<int>((bits >> 52) & 0x7ff) - 1023;
+  const auto j = static_cast<size_t>((bits >> 44) & 0xff);
+  // The mantissa bits below the top 8, as a fraction (exact: 44 bits).
+  const double f = static_cast<double>(bits & ((uint64_t{1} << 44) - 1)) * 0x1p-52;
+  const double r = f * table.inv_c[j];
+  const double series = r * (1.0 + r * (-0.5 + r * (1.0 / 3 + r * (-0.25 + r * 0.2))));
+  const double x = (exponent * kLn2 + (table.ln_c[j] + series)) * inv_log_gamma;
+  auto ceiling = static_cast<int64_t>(x);  // truncates toward zero
+  if (static_cast<double>(ceiling) < x) ++ceiling;
+  const auto c = static_cast<double>(ceiling);
+  *index = static_cast<int32_t>(ceiling);
+  return c - x > kMargin && x - (c - 1.0) > kMargin;
+}
+
 }  // namespace
 
 QuantileSketch::QuantileSketch(double alpha, uint32_t max_bins)
     : alpha_(std::clamp(alpha, 1e-4, 0.5)),
       gamma_((1 + alpha_) / (1 - alpha_)),
       log_gamma_(std::log(gamma_)),
+      inv_log_gamma_(1.0 / log_gamma_),
       max_bins_(std::clamp<uint32_t>(max_bins, 16, kMaxBinsLimit)) {}
 
-int32_t QuantileSketch::Index(double magnitude) const {
+int32_t QuantileSketch::ExactIndex(double magnitude) const {
   // Bucket i holds (gamma^(i-1), gamma^i]. The bound keeps the index well
   // inside int32 for any finite double.
   return static_cast<int32_t>(std::ceil(std::log(magnitude) / log_gamma_));
+}
+
+int32_t QuantileSketch::Index(double magnitude) const {
+  int32_t index;
+  return FastIndex(magnitude, inv_log_gamma_, &index) ? index : ExactIndex(magnitude);
 }
 
 double QuantileSketch::Value(int32_t index) const {
@@ -96,6 +144,13 @@ double QuantileSketch::Value(int32_t index) const {
 }
 
 void QuantileSketch::Store::Add(int32_t index, uint64_t count, uint32_t max_bins) {
+  // Inside the current range: the top, hence the floor, stays (offset is
+  // never below the floor), so nothing folds.
+  const auto slot = static_cast<uint64_t>(int64_t{index} - offset);
+  if (slot < counts.size()) {
+    counts[slot] += count;
+    return;
+  }
   if (counts.empty()) {
     offset = index;
     counts.assign(1, count);
@@ -133,6 +188,23 @@ void QuantileSketch::Store::MergeFrom(const Store& other, uint32_t max_bins) {
 }
 
 bool QuantileSketch::Add(double value, uint64_t count) {
+  if (value >= kMinIndexable && value <= std::numeric_limits<double>::max() && count_ != 0 &&
+      count != 0) {
+    // The common case first: a positive, finite, indexable value added to a
+    // non-empty sketch. Same result as the general path below.
+    min_ = std::min(min_, value);
+    max_ = std::max(max_, value);
+    count_ += count;
+    int32_t index;
+    if (!FastIndex(value, inv_log_gamma_, &index)) index = ExactIndex(value);
+    const auto slot = static_cast<uint64_t>(int64_t{index} - positive_.offset);
+    if (slot < positive_.counts.size()) {
+      positive_.counts[slot] += count;
+    } else {
+      positive_.Add(index, count, max_bins_);
+    }
+    return true;
+  }
   if (!std::isfinite(value)) {
     rejected_ += count;
     return false;
@@ -148,10 +220,17 @@ bool QuantileSketch::Add(double value, uint64_t count) {
   const double magnitude = std::fabs(value);
   if (magnitude < kMinIndexable) {
     zero_count_ += count;
-  } else if (value > 0) {
-    positive_.Add(Index(magnitude), count, max_bins_);
+    return true;
+  }
+  Store& store = value > 0 ? positive_ : negative_;
+  int32_t index;
+  if (!FastIndex(magnitude, inv_log_gamma_, &index)) index = ExactIndex(magnitude);
+  // Inside the current range (the common case): nothing folds (Store::Add).
+  const auto slot = static_cast<uint64_t>(int64_t{index} - store.offset);
+  if (slot < store.counts.size()) {
+    store.counts[slot] += count;
   } else {
-    negative_.Add(Index(magnitude), count, max_bins_);
+    store.Add(index, count, max_bins_);
   }
   return true;
 }

@@ -62,6 +62,14 @@ class QuantileSketch {
   // Number of non-empty buckets (a measure of memory).
   size_t bucket_count() const;
 
+  // The bucket index of a magnitude in [kMinIndexable, max double]:
+  // ceil(log(magnitude) / log(gamma)). Index() computes it without std::log
+  // (exponent bits plus a 256-entry table and a short series), falling back
+  // to ExactIndex() whenever the fast value is within 1e-6 of a bucket edge,
+  // so both always agree (public for the test that checks they do).
+  int32_t Index(double magnitude) const;
+  int32_t ExactIndex(double magnitude) const;
+
   // A compact, versioned, endian-independent encoding (varints).
   std::string Serialize() const;
   // Validates everything: version, parameters, bounds, counts adding up,
@@ -84,12 +92,12 @@ class QuantileSketch {
     bool operator==(const Store& o) const = default;
   };
 
-  int32_t Index(double magnitude) const;
   double Value(int32_t index) const;
 
   double alpha_;
   double gamma_;
   double log_gamma_;
+  double inv_log_gamma_;
   uint32_t max_bins_;
   Store positive_;
   Store negative_;

@@ -2,13 +2,12 @@
 // optimizer's N-1 program: a minimisation with bounded columns and rows whose
 // coefficients can be replaced between solves. Re-solving after a change
 // starts from the last basis (GLPK's warm start), which is what makes cut
-// generation cheap: added or re-linearised rows leave the basis dual
-// feasible.
+// generation cheaper than solving from scratch.
 //
 // Indices are 0-based here (GLPK's own are 1-based). GLPK's terminal output
-// is switched off. Solve() uses the primal simplex for the first solve and
-// the dual simplex afterwards, falling back to the primal one if the dual
-// simplex fails.
+// is switched off. Solve() scales and crashes a basis on the first solve,
+// then runs the primal simplex from the last basis; a failed solve restarts
+// once from the standard basis.
 //
 // Thread model: a single-threaded object. GLPK keeps per-thread environment
 // state, so distinct objects may be used from distinct threads.
@@ -33,6 +32,8 @@ class GlpkModel {
 
   // A column lo <= x <= hi (hi may be kInfinity) with objective `cost`.
   int AddColumn(double lo, double hi, double cost);
+  // Replaces column `column`'s bounds.
+  void SetColumnBounds(int column, double lo, double hi);
   // A row lo <= sum coef * x <= hi (either side may be +-kInfinity).
   int AddRow(const std::vector<int>& columns, const std::vector<double>& coefs, double lo,
              double hi);

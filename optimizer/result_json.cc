@@ -1,6 +1,8 @@
 #include "optimizer/result_json.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 
 namespace vantage::optimizer {
@@ -8,6 +10,56 @@ namespace vantage::optimizer {
 namespace {
 
 using nlohmann::json;
+
+json N1Json(const graph::AnycastGraph& g, const OptimizationResult& r) {
+  json n1 = json::object();
+  n1["requested"] = r.n1_requested;
+  n1["checked"] = r.n1_checked;
+  n1["outcome"] = N1Outcome(r);
+  n1["satisfied"] = r.n1_satisfied;
+  n1["infeasible"] = r.n1_infeasible;
+  n1["excess"] = r.n1_excess;
+  n1["min_excess_bound"] = r.n1_min_excess_bound;
+  n1["infeasible_failure"] =
+      r.n1_infeasible_failure >= 0 ? json(g.pop(r.n1_infeasible_failure).name) : json(nullptr);
+  n1["resolves"] = r.n1_iterations;
+  n1["scenarios"] = r.n1_scenarios;
+  n1["repair_moves"] = r.n1_repair_moves;
+  json violations = json::array();
+  for (const N1Violation& v : r.n1_violations) {
+    violations.push_back({{"failed_pop", g.pop(v.failed).name},
+                          {"overloaded_pop", g.pop(v.overloaded).name},
+                          {"load", v.load},
+                          {"ceiling", v.ceiling},
+                          {"over", v.load - v.ceiling}});
+  }
+  n1["violations"] = std::move(violations);
+  json bounds = json::array();
+  for (const OptimizationResult::N1FailureBound& b : r.n1_failure_bounds) {
+    bounds.push_back({{"failed_pop", g.pop(b.failed).name}, {"min_excess", b.min_excess}});
+  }
+  n1["failure_bounds"] = std::move(bounds);
+  json failures = json::array();
+  for (const N1FailureImpact& f : N1ImpactByFailure(r)) {
+    double bound = 0;
+    for (const OptimizationResult::N1FailureBound& b : r.n1_failure_bounds) {
+      if (b.failed == f.failed) bound = b.min_excess;
+    }
+    json over = json::array();
+    for (const N1Violation& v : f.overloaded) {
+      over.push_back({{"pop", g.pop(v.overloaded).name},
+                      {"load", v.load},
+                      {"ceiling", v.ceiling},
+                      {"over", v.load - v.ceiling}});
+    }
+    failures.push_back({{"failed_pop", g.pop(f.failed).name},
+                        {"excess", f.excess},
+                        {"min_excess_bound", bound},
+                        {"overloaded", std::move(over)}});
+  }
+  n1["failures"] = std::move(failures);
+  return n1;
+}
 
 json ResultJson(const graph::AnycastGraph& g, const OptimizationResult& r) {
   json out = json::object();
@@ -19,19 +71,7 @@ json ResultJson(const graph::AnycastGraph& g, const OptimizationResult& r) {
   out["demand_scale"] = r.demand_scale;
   out["overload"] = r.overload;
   out["pivots"] = r.pivots;
-  json n1 = json::object();
-  n1["checked"] = r.n1_checked;
-  n1["satisfied"] = r.n1_satisfied;
-  n1["resolves"] = r.n1_iterations;
-  json violations = json::array();
-  for (const N1Violation& v : r.n1_violations) {
-    violations.push_back({{"failed_pop", g.pop(v.failed).name},
-                          {"overloaded_pop", g.pop(v.overloaded).name},
-                          {"load", v.load},
-                          {"ceiling", v.ceiling}});
-  }
-  n1["violations"] = std::move(violations);
-  out["n1"] = std::move(n1);
+  out["n1"] = N1Json(g, r);
   json pops = json::array();
   for (const PopLoad& p : r.pops) {
     pops.push_back({{"pop", g.pop(p.pop).name},
@@ -76,6 +116,36 @@ json ResultJson(const graph::AnycastGraph& g, const OptimizationResult& r) {
 
 }  // namespace
 
+std::string N1Outcome(const OptimizationResult& r) {
+  if (!r.n1_requested) return "off";
+  if (!r.n1_checked) return "not_checked";
+  if (r.n1_satisfied) return "met";
+  return r.n1_infeasible ? "infeasible" : "best_effort";
+}
+
+std::vector<N1FailureImpact> N1ImpactByFailure(const OptimizationResult& r) {
+  std::map<graph::PopId, N1FailureImpact> by;
+  for (const N1Violation& v : r.n1_violations) {
+    N1FailureImpact& f = by[v.failed];
+    f.failed = v.failed;
+    f.excess += v.load - v.ceiling;
+    f.overloaded.push_back(v);
+  }
+  std::vector<N1FailureImpact> out;
+  out.reserve(by.size());
+  for (auto& [id, f] : by) {
+    std::stable_sort(f.overloaded.begin(), f.overloaded.end(),
+                     [](const N1Violation& a, const N1Violation& b) {
+                       return a.load - a.ceiling > b.load - b.ceiling;
+                     });
+    out.push_back(std::move(f));
+  }
+  std::stable_sort(out.begin(), out.end(), [](const N1FailureImpact& a, const N1FailureImpact& b) {
+    return a.excess > b.excess;
+  });
+  return out;
+}
+
 std::string OptimizationResultToJson(const graph::AnycastGraph& graph,
                                      const OptimizationResult& result, int indent) {
   return ResultJson(graph, result).dump(indent) + "\n";
@@ -88,12 +158,15 @@ std::string WhatIfResultToJson(const graph::AnycastGraph& g, const WhatIfResult&
   out["objective_after"] = r.objective_after;
   json pops = json::array();
   for (const PopImpact& p : r.pops) {
-    pops.push_back({{"pop", g.pop(p.pop).name},
-                    {"ceiling_before", p.ceiling_before},
-                    {"ceiling_after", p.ceiling_after},
-                    {"load_before", p.load_before},
-                    {"load_immediate", p.load_immediate},
-                    {"load_after", p.load_after}});
+    pops.push_back(
+        {{"pop", g.pop(p.pop).name},
+         {"ceiling_before", p.ceiling_before},
+         {"ceiling_after", p.ceiling_after},
+         {"load_before", p.load_before},
+         {"load_immediate", p.load_immediate},
+         {"load_after", p.load_after},
+         {"over_ceiling_immediately", p.load_immediate > p.ceiling_after * (1 + 1e-9) + 1e-9},
+         {"over_immediately", std::max(0.0, p.load_immediate - p.ceiling_after)}});
   }
   out["pops"] = std::move(pops);
   json regions = json::array();

@@ -82,7 +82,10 @@
 // is accepted when the simulated merit (normal overload first, then N-1
 // excess) falls, else halved; it ends when the simulation finds no
 // violation, after n1_max_iterations, or when no step improves (instances
-// with more than n1_lp_max_columns LP columns skip it). A deterministic local
+// with more than n1_lp_max_columns LP columns skip it). From its best point
+// a second stage, N1Search (optimizer/n1_headroom.h), takes conservative
+// steps: trust-region LPs whose every solution is truly N-1-safe up to
+// their elastic excess. A deterministic local
 // search on the quantised parts (N1Repair: moves within a region that
 // strictly lower the excess, never overload a PoP in normal operation, never
 // withdraw a PoP the LP uses; n1_repair_max_moves / _evaluations budget,
@@ -90,11 +93,13 @@
 // When violations remain, the result says whether N-1 is impossible: with f
 // down, post-failure loads are one routing of every region's demand over its
 // other candidates, so the least total overload of any such routing (a
-// min-cost flow with zero path costs, ceilings as capacities) bounds the
-// excess of ANY weights from below. A positive bound sets n1_infeasible
-// (n1_min_excess_bound, n1_infeasible_failure; up to n1_bound_max_failures
-// failures are tried, worst first); otherwise the note says no N-1-safe
-// weights were found although none is proven impossible. n1_violations
+// min-cost flow with zero path costs, ceilings as capacities) bounds that
+// failure's excess of ANY weights from below, and the sum over failures
+// bounds the total. A positive bound sets n1_infeasible
+// (n1_min_excess_bound = the sum, n1_failure_bounds per failure,
+// n1_infeasible_failure the largest; up to n1_bound_max_failures failures
+// are tried, worst first); otherwise the note says "best effort": no
+// N-1-safe weights were found although none is proven impossible. n1_violations
 // lists which failures still overload which PoPs, exactly. The SLP and the
 // repair ignore nothing of the normal constraints except that the repair may
 // exceed max_weight_change (the region is then marked change_limit_relaxed).
@@ -194,18 +199,25 @@ struct OptimizationResult {
   double total_ceiling = 0;
   bool demand_exceeds_capacity = false;
   double demand_scale = 1.0;
-  double overload = 0;  // sum_p max(0, load - ceiling), predicted
-  bool n1_checked = false;
+  double overload = 0;        // sum_p max(0, load - ceiling), predicted
+  bool n1_requested = false;  // OptimizerConfig::n1_headroom
+  bool n1_checked = false;    // requested and applicable (>= 2 healthy PoPs, demand fits)
   bool n1_satisfied = false;
   int n1_iterations = 0;  // N-1 linear program iterations
   int n1_scenarios = 0;   // (failed, overloaded) pairs given a constraint row
   double n1_excess = 0;   // sum over n1_violations of load - ceiling
-  // A lower bound on the N-1 excess of any weights over these candidates
-  // (0 when no failure is provably unabsorbable); > 0 sets n1_infeasible.
+  // A lower bound on the N-1 excess (n1_excess) of any weights over these
+  // candidates: the sum of n1_failure_bounds (0 when no failure is provably
+  // unabsorbable); > 0 sets n1_infeasible.
   double n1_min_excess_bound = 0;
   bool n1_infeasible = false;               // proven: no N-1-safe weights exist
-  graph::PopId n1_infeasible_failure = -1;  // the failure that proves it
-  int n1_repair_moves = 0;                  // weight moves made by the N-1 repair
+  graph::PopId n1_infeasible_failure = -1;  // the failure with the largest bound
+  struct N1FailureBound {
+    graph::PopId failed = 0;
+    double min_excess = 0;  // > 0: no weights avoid this much overload when `failed` fails
+  };
+  std::vector<N1FailureBound> n1_failure_bounds;
+  int n1_repair_moves = 0;  // weight moves made by the N-1 repair
   std::vector<N1Violation> n1_violations;
   std::vector<graph::RegionId> unmeasured_regions;
   int64_t pivots = 0;

@@ -75,22 +75,60 @@ void ClientPrefixAggregator::OnSample(const RttSample& sample) {
       absl::ToDoubleMicroseconds(sample.rtt));
 }
 
-void ClientPrefixAggregator::OnSampleBatch(const Prefix& client_prefix,
-                                           absl::Span<const FlowRttSample> samples) {
-  int64_t window_index = 0;
-  ClientPrefixWindow* entry = nullptr;
-  bool looked_up = false;
-  for (const FlowRttSample& s : samples) {
-    const int64_t index = WindowIndexNs(s.time_ns());
-    if (!looked_up || index != window_index) {
-      window_index = index;
-      entry = Entry(index, client_prefix);
-      looked_up = true;
+ClientPrefixWindow* ClientPrefixAggregator::LookUpEntry(const Prefix& prefix, int64_t time_ns,
+                                                        CachedEntry* cache) {
+  const int64_t index = WindowIndexNs(time_ns);
+  cache->entry = Entry(index, prefix);
+  cache->valid = true;
+  if (window_ns_ == 0) {
+    cache->start_ns = std::numeric_limits<int64_t>::min();
+    cache->end_ns = std::numeric_limits<int64_t>::max();
+  } else {
+    // Only times whose WindowIndexNs is `index` fall in [start, end); an
+    // overflow just leaves the range empty (every time is looked up).
+    int64_t start;
+    int64_t end;
+    if (__builtin_mul_overflow(index, window_ns_, &start) ||
+        __builtin_add_overflow(start, window_ns_, &end) || start < 0) {
+      start = 0;
+      end = 0;
     }
+    cache->start_ns = start;
+    cache->end_ns = end;
+  }
+  return cache->entry;
+}
+
+void ClientPrefixAggregator::AddSamples(const Prefix& prefix,
+                                        absl::Span<const FlowRttSample> samples,
+                                        CachedEntry* cache) {
+  for (const FlowRttSample& s : samples) {
+    ClientPrefixWindow* entry = EntryAt(prefix, s.time_ns(), cache);
     if (entry == nullptr) continue;
     // ns / 1000.0 is what ToDoubleMicroseconds gives for whole nanoseconds.
     entry->rtt_us[static_cast<size_t>(s.method())][static_cast<size_t>(s.leg())].Add(
         static_cast<double>(s.rtt_ns()) / 1000.0);
+  }
+}
+
+void ClientPrefixAggregator::OnSampleBatch(const Prefix& client_prefix,
+                                           absl::Span<const FlowRttSample> samples) {
+  CachedEntry cache;
+  AddSamples(client_prefix, samples, &cache);
+}
+
+void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
+  const Prefix& prefix = *report.client_prefix;
+  CachedEntry cache;
+  if (report.new_flow) {
+    if (ClientPrefixWindow* e = EntryAt(prefix, report.first_seen_ns, &cache)) ++e->flows;
+  }
+  AddSamples(prefix, report.samples, &cache);
+  if (report.packets > 0) {
+    if (ClientPrefixWindow* e = EntryAt(prefix, report.last_seen_ns, &cache)) {
+      e->packets += report.packets;
+      e->bytes += report.ip_bytes;
+    }
   }
 }
 

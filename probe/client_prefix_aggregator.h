@@ -10,8 +10,9 @@
 // are counted in dropped_entries() and ignored.
 //
 // It takes samples in batches (batches_samples() is true): one batch is one
-// flow's samples, so the (prefix, window) entry is looked up once per batch
-// and window, not once per sample.
+// flow's samples, and a flow report (OnFlowReport) carries the flow's new
+// flow count, samples and traffic together, so the (prefix, window) entry is
+// looked up once per report and window, not once per sample.
 //
 // Thread model: one thread (the PassiveRtt's); not synchronised.
 #pragma once
@@ -58,6 +59,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
   void OnFlow(absl::Time time, const Prefix& client_prefix) override;
   void OnTraffic(absl::Time time, const Prefix& client_prefix, uint64_t packets,
                  uint64_t ip_bytes) override;
+  void OnFlowReport(const FlowReport& report) override;
 
   // Removes and returns the windows that ended at or before `now`, sorted by
   // window then prefix.
@@ -79,6 +81,21 @@ class ClientPrefixAggregator : public PassiveRttSink {
     size_t operator()(const Key& k) const;
   };
   ClientPrefixWindow* Entry(int64_t window_index, const Prefix& prefix);
+  // The entry of one prefix last looked up and its window's time range, so
+  // that times inside it need neither a division nor a lookup.
+  struct CachedEntry {
+    int64_t start_ns = 0;
+    int64_t end_ns = 0;  // exclusive
+    ClientPrefixWindow* entry = nullptr;
+    bool valid = false;
+  };
+  ClientPrefixWindow* EntryAt(const Prefix& prefix, int64_t time_ns, CachedEntry* cache) {
+    if (cache->valid && time_ns >= cache->start_ns && time_ns < cache->end_ns) return cache->entry;
+    return LookUpEntry(prefix, time_ns, cache);
+  }
+  ClientPrefixWindow* LookUpEntry(const Prefix& prefix, int64_t time_ns, CachedEntry* cache);
+  void AddSamples(const Prefix& prefix, absl::Span<const FlowRttSample> samples,
+                  CachedEntry* cache);
   int64_t WindowIndex(absl::Time time) const;
   int64_t WindowIndexNs(int64_t time_ns) const;
   absl::Time WindowStart(int64_t index) const;

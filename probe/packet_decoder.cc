@@ -1,6 +1,7 @@
 #include "probe/packet_decoder.h"
 
 #include <algorithm>
+#include <cstring>
 
 namespace vantage::probe {
 namespace {
@@ -358,6 +359,100 @@ inline bool DecodeIpv4TcpFast(const uint8_t* p, size_t size, size_t l3, size_t w
 }
 
 }  // namespace
+
+TcpSegmentFields TcpSegmentFields::From(const DecodedPacket& packet) {
+  TcpSegmentFields out;
+  std::memcpy(out.src, packet.src.bytes(), 16);
+  std::memcpy(out.dst, packet.dst.bytes(), 16);
+  out.family = static_cast<uint8_t>(packet.src.family());
+  out.src_port = packet.src_port;
+  out.dst_port = packet.dst_port;
+  out.seq = packet.tcp.seq;
+  out.ack = packet.tcp.ack;
+  out.flags = packet.tcp.flags;
+  out.has_timestamps = packet.tcp.has_timestamps;
+  out.tsval = packet.tcp.tsval;
+  out.tsecr = packet.tcp.tsecr;
+  out.payload_length = packet.payload_length;
+  out.ip_length = packet.ip_length;
+  return out;
+}
+
+bool PacketDecoder::DecodeTcpSegment(int link_type, absl::Span<const uint8_t> bytes,
+                                     uint32_t wire_length, TcpSegmentFields* out) {
+  const size_t size = bytes.size();
+  const uint8_t* p = bytes.data();
+  size_t l3;
+  switch (link_type) {
+    case kDltEn10mb:
+      if (size < 14 || Load16(p + 12) != kEtherTypeIpv4) return false;
+      l3 = 14;
+      break;
+    case kDltLinuxSll:
+      if (size < 16 || Load16(p + 14) != kEtherTypeIpv4) return false;
+      l3 = 16;
+      break;
+    case kDltLinuxSll2:
+      if (size < 20 || Load16(p) != kEtherTypeIpv4) return false;
+      l3 = 20;
+      break;
+    case kDltRaw:
+    case kDltRawOpenBsd:
+    case kLinktypeRaw:
+    case kDltIpv4:
+      l3 = 0;
+      break;
+    default:
+      return false;
+  }
+  if (size > kMaxParsedBytes || size < l3 + 40) return false;
+  const size_t wire = std::max<size_t>(wire_length, size);
+  const uint8_t* ip = p + l3;
+  if (ip[0] != 0x45 || ip[9] != kIpProtoTcp) return false;
+  const uint32_t total_length = Load16(ip + 2);
+  // total_length 0 (segmentation offload), bad lengths, fragments: general path.
+  if (total_length < 40 || total_length > wire - l3 || (Load16(ip + 6) & 0x1fff) != 0) {
+    return false;
+  }
+  const uint8_t* tcp = ip + 20;
+  const size_t header_length = static_cast<size_t>(tcp[12] >> 4) * 4;
+  if (header_length < 20 || header_length > total_length - 20 || header_length > size - l3 - 20) {
+    return false;
+  }
+  if (header_length == 20) {
+    out->has_timestamps = false;
+    out->tsval = 0;
+    out->tsecr = 0;
+  } else if (header_length == 32 && Load32(tcp + 20) == 0x0101080a) {
+    // NOP, NOP, timestamps: nearly every segment after the handshake.
+    out->has_timestamps = true;
+    out->tsval = Load32(tcp + 24);
+    out->tsecr = Load32(tcp + 28);
+  } else {
+    TcpHeader options;
+    if (!ParseTcpOptions(tcp + 20, header_length - 20, &options)) return false;
+    out->has_timestamps = options.has_timestamps;
+    out->tsval = options.tsval;
+    out->tsecr = options.tsecr;
+  }
+  uint32_t src;
+  uint32_t dst;
+  std::memcpy(&src, ip + 12, 4);
+  std::memcpy(&dst, ip + 16, 4);
+  out->src[0] = src;
+  out->src[1] = 0;
+  out->dst[0] = dst;
+  out->dst[1] = 0;
+  out->family = 4;
+  out->src_port = Load16(tcp);
+  out->dst_port = Load16(tcp + 2);
+  out->seq = Load32(tcp + 4);
+  out->ack = Load32(tcp + 8);
+  out->flags = tcp[13];
+  out->ip_length = total_length;
+  out->payload_length = total_length - 20 - static_cast<uint32_t>(header_length);
+  return true;
+}
 
 DecodeStatus PacketDecoder::Decode(int link_type, absl::Span<const uint8_t> bytes,
                                    DecodedPacket* out, uint32_t wire_length) {

@@ -119,8 +119,38 @@ struct DecodedPacket {
   IcmpHeader icmp;  // valid when protocol is ICMP or ICMPv6
 };
 
+// What PassiveRtt needs of a TCP segment, addresses as machine words (the
+// address' network-order bytes 0-7 and 8-15, as IpAddress stores them:
+// an IPv4 address fills the low 4 bytes of word 0, the rest is zero).
+struct TcpSegmentFields {
+  uint64_t src[2] = {0, 0};
+  uint64_t dst[2] = {0, 0};
+  uint32_t seq = 0;
+  uint32_t ack = 0;
+  uint32_t tsval = 0;
+  uint32_t tsecr = 0;
+  uint32_t payload_length = 0;  // on the wire
+  uint32_t ip_length = 0;       // IP header + payload as stated by the IP header
+  uint16_t src_port = 0;
+  uint16_t dst_port = 0;
+  uint8_t family = 4;  // AddressFamily as a number: 4 or 6
+  uint8_t flags = 0;
+  bool has_timestamps = false;
+
+  // From a decoded TCP packet (status kOk, protocol TCP).
+  static TcpSegmentFields From(const DecodedPacket& packet);
+  friend bool operator==(const TcpSegmentFields&, const TcpSegmentFields&) = default;
+};
+
 class PacketDecoder {
  public:
+  // The per-packet fast path of passive RTT: IPv4 without IP options, not a
+  // fragment, carrying TCP, over Ethernet without VLAN tags, Linux SLL/SLL2
+  // or raw IP. Returns true and fills `out` exactly as
+  // TcpSegmentFields::From(Decode(...)) would when Decode gives kOk for such
+  // a packet; returns false for anything else (the caller then runs Decode).
+  static bool DecodeTcpSegment(int link_type, absl::Span<const uint8_t> bytes, uint32_t wire_length,
+                               TcpSegmentFields* out);
   // Decodes a packet captured with link type `link_type` (a DLT_* value).
   // `wire_length` is the length on the wire (0: same as bytes.size()).
   // Ethernet and raw IPv4 carrying TCP take a one-pass fast path.

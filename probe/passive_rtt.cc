@@ -1,10 +1,13 @@
 #include "probe/passive_rtt.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "absl/status/status.h"
 
 namespace vantage::probe {
@@ -13,11 +16,10 @@ namespace {
 // RFC 1982 serial-number order on 32-bit sequence numbers and TSvals.
 inline bool SerialAfter(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) > 0; }
 
-inline uint64_t Word(const IpAddress& a, int i) {
-  uint64_t w;
-  std::memcpy(&w, a.bytes() + static_cast<ptrdiff_t>(8) * i, sizeof(w));
-  return w;
-}
+// TcpSegmentFields and FlowKey hold address bytes in machine words.
+static_assert(std::endian::native == std::endian::little);
+
+constexpr int kInitialSlotBits = 10;
 
 // A duration in nanoseconds, saturated to int64.
 int64_t Nanos(absl::Duration d) {
@@ -52,6 +54,15 @@ void PassiveRttSink::OnSampleBatch(const Prefix& client_prefix,
   }
 }
 
+void PassiveRttSink::OnFlowReport(const FlowReport& report) {
+  if (report.new_flow) OnFlow(absl::FromUnixNanos(report.first_seen_ns), *report.client_prefix);
+  if (!report.samples.empty()) OnSampleBatch(*report.client_prefix, report.samples);
+  if (report.packets > 0) {
+    OnTraffic(absl::FromUnixNanos(report.last_seen_ns), *report.client_prefix, report.packets,
+              report.ip_bytes);
+  }
+}
+
 IpAddress PassiveRtt::FlowKey::Address(int side) const {
   uint8_t bytes[16];
   std::memcpy(bytes, &addr[side][0], 8);
@@ -78,7 +89,10 @@ const char* RttLegName(RttLeg leg) { return leg == RttLeg::kClient ? "client" : 
 absl::StatusOr<std::unique_ptr<PassiveRtt>> PassiveRtt::Create(const PassiveRttOptions& options,
                                                                PassiveRttSink* sink) {
   if (sink == nullptr) return absl::InvalidArgumentError("PassiveRtt needs a sink");
-  if (options.max_flows == 0) return absl::InvalidArgumentError("max_flows must be > 0");
+  // The flow table's slots hold 32-bit hash tags and entry indices.
+  if (options.max_flows == 0 || options.max_flows > (size_t{1} << 30)) {
+    return absl::InvalidArgumentError("max_flows must be in [1, 2^30]");
+  }
   if (options.max_pending_per_direction == 0) {
     return absl::InvalidArgumentError("max_pending_per_direction must be > 0");
   }
@@ -103,9 +117,94 @@ PassiveRtt::PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink)
       sweep_interval_ns_(Nanos(options.sweep_interval)),
       sink_(sink),
       batching_(sink->batches_samples()),
-      prefixer_(options.client_prefix_length_v4, options.client_prefix_length_v6) {
+      prefixer_(options.client_prefix_length_v4, options.client_prefix_length_v6),
+      slots_(size_t{1} << kInitialSlotBits, Slot{0, 0}),
+      slot_bits_(kInitialSlotBits) {
   // The header promises under 0.6 KiB per flow slot (the memory bound).
-  static_assert(sizeof(std::pair<const FlowKey, Flow>) < 600);
+  static_assert(sizeof(Entry) < 600);
+  entries_.reserve(std::min<size_t>(options.max_flows, size_t{1} << (kInitialSlotBits - 1)));
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Entry* PassiveRtt::Find(const FlowKey& key,
+                                                                        uint64_t hash,
+                                                                        size_t* empty_slot) {
+  const auto tag = static_cast<uint32_t>(hash >> 32);
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = hash >> (64 - slot_bits_);; i = (i + 1) & mask) {
+    const Slot slot = slots_[i];
+    if (slot.entry == 0) {
+      *empty_slot = i;
+      return nullptr;
+    }
+    if (slot.tag == tag) {
+      Entry& entry = entries_[slot.entry - 1];
+      if (SameKey(entry.key, key)) return &entry;
+    }
+  }
+}
+
+void PassiveRtt::Grow() {
+  std::vector<Slot> old = std::move(slots_);
+  ++slot_bits_;
+  slots_.assign(size_t{1} << slot_bits_, Slot{0, 0});
+  const size_t mask = slots_.size() - 1;
+  for (const Slot& slot : old) {
+    if (slot.entry == 0) continue;
+    size_t i = slot.tag >> (32 - slot_bits_);
+    while (slots_[i].entry != 0) i = (i + 1) & mask;
+    slots_[i] = slot;
+  }
+}
+
+PassiveRtt::Entry* PassiveRtt::Insert(const FlowKey& key, uint64_t hash, size_t slot) {
+  if (2 * (live_flows_ + 1) > slots_.size()) {
+    Grow();
+    const size_t mask = slots_.size() - 1;
+    slot = hash >> (64 - slot_bits_);
+    while (slots_[slot].entry != 0) slot = (slot + 1) & mask;
+  }
+  uint32_t index;
+  if (!free_entries_.empty()) {
+    index = free_entries_.back();
+    free_entries_.pop_back();
+  } else {
+    index = static_cast<uint32_t>(entries_.size());
+    entries_.emplace_back();
+  }
+  Entry& entry = entries_[index];
+  entry.key = key;
+  entry.tag = static_cast<uint32_t>(hash >> 32);
+  entry.live = true;
+  // A fresh flow in place (no temporary to move from).
+  std::destroy_at(&entry.flow);
+  std::construct_at(&entry.flow);
+  slots_[slot] = Slot{entry.tag, index + 1};
+  ++live_flows_;
+  return &entry;
+}
+
+void PassiveRtt::Erase(Entry* entry) {
+  const auto index = static_cast<uint32_t>(entry - entries_.data());
+  const size_t mask = slots_.size() - 1;
+  size_t i = entry->tag >> (32 - slot_bits_);
+  while (slots_[i].entry != index + 1) i = (i + 1) & mask;
+  // Backward-shift deletion: later slots of the probe run move up so that
+  // every key stays reachable from its home slot without tombstones.
+  for (size_t j = (i + 1) & mask; slots_[j].entry != 0; j = (j + 1) & mask) {
+    const size_t home = slots_[j].tag >> (32 - slot_bits_);
+    // Slot j may fill the hole at i unless its home lies cyclically in (i, j].
+    if (((j - home) & mask) >= ((j - i) & mask)) {
+      slots_[i] = slots_[j];
+      i = j;
+    }
+  }
+  slots_[i] = Slot{0, 0};
+  entry->live = false;
+  // Frees what pending values spilled to the heap.
+  entry->flow.dir[0].pending.clear();
+  entry->flow.dir[1].pending.clear();
+  free_entries_.push_back(index);
+  --live_flows_;
 }
 
 absl::Status PassiveRtt::SetAnonymizationKey(absl::string_view key) {
@@ -115,9 +214,10 @@ absl::Status PassiveRtt::SetAnonymizationKey(absl::string_view key) {
   }
   absl::Status status = prefixer_.SetKey(key);
   if (!status.ok()) return status;
-  for (auto& [flow_key, flow] : flows_) {
-    ReportFlow(&flow);  // under the pseudonym it was counted with
-    flow.client_prefix = prefixer_.ClientPrefix(flow_key.Address(flow.client_side));
+  for (Entry& entry : entries_) {
+    if (!entry.live) continue;
+    ReportFlow(&entry.flow);  // under the pseudonym it was counted with
+    entry.flow.client_prefix = prefixer_.ClientPrefix(entry.key.Address(entry.flow.client_side));
   }
   return absl::OkStatus();
 }
@@ -135,26 +235,39 @@ void PassiveRtt::FlushSamples(Flow* flow) {
 }
 
 void PassiveRtt::ReportFlow(Flow* flow) {
-  // Flow, samples and traffic one after the other: the sink finds its
-  // per-prefix state once and then in cache.
-  if (flow->flow_unreported) {
-    flow->flow_unreported = false;
-    sink_->OnFlow(absl::FromUnixNanos(flow->first_seen_ns), flow->client_prefix);
-  }
-  FlushSamples(flow);
-  if (flow->unreported_packets == 0) return;
-  sink_->OnTraffic(absl::FromUnixNanos(flow->last_seen_ns), flow->client_prefix,
-                   flow->unreported_packets, flow->unreported_bytes);
+  if (flow->sample_count == 0 && flow->unreported_packets == 0 && !flow->flow_unreported) return;
+  // Flow, samples and traffic in one call: the sink finds its per-prefix
+  // state once.
+  PassiveRttSink::FlowReport report;
+  report.client_prefix = &flow->client_prefix;
+  report.new_flow = flow->flow_unreported;
+  report.first_seen_ns = flow->first_seen_ns;
+  report.samples = absl::MakeConstSpan(flow->samples.data(), flow->sample_count);
+  report.last_seen_ns = flow->last_seen_ns;
+  report.packets = flow->unreported_packets;
+  report.ip_bytes = flow->unreported_bytes;
+  flow->flow_unreported = false;
+  flow->sample_count = 0;
   flow->unreported_packets = 0;
   flow->unreported_bytes = 0;
+  sink_->OnFlowReport(report);
 }
 
 void PassiveRtt::Flush() {
-  for (auto& [flow_key, flow] : flows_) ReportFlow(&flow);
+  for (Entry& entry : entries_) {
+    if (entry.live) ReportFlow(&entry.flow);
+  }
 }
 
 void PassiveRtt::OnCapturedPacket(const CapturedPacket& packet) {
   ++stats_.packets;
+  TcpSegmentFields segment;
+  if (PacketDecoder::DecodeTcpSegment(packet.link_type, packet.bytes, packet.wire_length,
+                                      &segment)) {
+    stats_.decode.Count(DecodeStatus::kOk);
+    OnTcpSegment(absl::ToUnixNanos(packet.timestamp), segment);
+    return;
+  }
   DecodedPacket decoded;
   const DecodeStatus status =
       PacketDecoder::Decode(packet.link_type, packet.bytes, &decoded, packet.wire_length);
@@ -164,11 +277,11 @@ void PassiveRtt::OnCapturedPacket(const CapturedPacket& packet) {
     ++stats_.non_tcp_packets;
     return;
   }
-  OnDecodedPacketNs(absl::ToUnixNanos(packet.timestamp), decoded);
+  OnTcpSegment(absl::ToUnixNanos(packet.timestamp), TcpSegmentFields::From(decoded));
 }
 
 uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side,
-                                     const DecodedPacket& packet) const {
+                                     const TcpSegmentFields& packet) const {
   auto local_address = [this](const IpAddress& a) {
     return std::any_of(options_.local_prefixes.begin(), options_.local_prefixes.end(),
                        [&a](const Prefix& p) { return p.Contains(a); });
@@ -183,7 +296,7 @@ uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side,
   const bool p0 = local_port(key.port(0));
   const bool p1 = local_port(key.port(1));
   if (p0 != p1) return p0 ? 1 : 0;
-  const uint8_t flags = packet.tcp.flags;
+  const uint8_t flags = packet.flags;
   if ((flags & kTcpSyn) != 0) {
     // The SYN's sender is the client; a SYN-ACK's receiver is.
     return static_cast<uint8_t>((flags & kTcpAck) == 0 ? side : 1 - side);
@@ -193,15 +306,15 @@ uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side,
   return 0;
 }
 
-std::pair<const PassiveRtt::FlowKey, PassiveRtt::Flow>* PassiveRtt::FindOrCreate(
-    int64_t time_ns, const DecodedPacket& packet, int* side) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Entry* PassiveRtt::FindOrCreate(
+    int64_t time_ns, const TcpSegmentFields& packet, int* side) {
   // Both endpoints of a packet have the same family. A total order on
   // (address words, port), cheaper than lexicographic: only consistency
   // matters, so both directions of a flow get the same key.
-  const uint64_t s0 = Word(packet.src, 0);
-  const uint64_t s1 = Word(packet.src, 1);
-  const uint64_t d0 = Word(packet.dst, 0);
-  const uint64_t d1 = Word(packet.dst, 1);
+  const uint64_t s0 = packet.src[0];
+  const uint64_t s1 = packet.src[1];
+  const uint64_t d0 = packet.dst[0];
+  const uint64_t d1 = packet.dst[1];
   const bool src_first = s0 != d0   ? s0 < d0
                          : s1 != d1 ? s1 < d1
                                     : packet.src_port < packet.dst_port;
@@ -213,24 +326,26 @@ std::pair<const PassiveRtt::FlowKey, PassiveRtt::Flow>* PassiveRtt::FindOrCreate
   key.addr[1 - *side][1] = d1;
   const uint64_t port_lo = src_first ? packet.src_port : packet.dst_port;
   const uint64_t port_hi = src_first ? packet.dst_port : packet.src_port;
-  key.meta = port_lo | port_hi << 16 | static_cast<uint64_t>(packet.src.family()) << 32;
-  auto it = flows_.find(key);
-  if (it != flows_.end()) return &*it;
+  key.meta = port_lo | port_hi << 16 | static_cast<uint64_t>(packet.family) << 32;
+  const uint64_t hash = HashKey(key);
+  size_t slot = 0;
+  if (Entry* found = Find(key, hash, &slot)) return found;
   // Nothing to track in a reset, a FIN or a bare ACK of an unknown flow (the
   // tail of a connection whose start we missed); data or a SYN starts one.
-  if ((packet.tcp.flags & (kTcpRst | kTcpFin)) != 0 ||
-      ((packet.tcp.flags & kTcpSyn) == 0 && packet.payload_length == 0)) {
+  if ((packet.flags & (kTcpRst | kTcpFin)) != 0 ||
+      ((packet.flags & kTcpSyn) == 0 && packet.payload_length == 0)) {
     return nullptr;
   }
-  if (flows_.size() >= options_.max_flows) {
+  if (live_flows_ >= options_.max_flows) {
     Sweep(time_ns);
-    if (flows_.size() >= options_.max_flows) {
+    if (live_flows_ >= options_.max_flows) {
       ++stats_.flows_rejected_full;
       return nullptr;
     }
+    Find(key, hash, &slot);  // the sweep moved slots
   }
-  auto inserted = flows_.try_emplace(key).first;
-  Flow& flow = inserted->second;
+  Entry* entry = Insert(key, hash, slot);
+  Flow& flow = entry->flow;
   flow.id = next_flow_id_++;
   flow.client_side = ChooseClientSide(key, *side, packet);
   flow.client_prefix = prefixer_.ClientPrefix(key.Address(flow.client_side));
@@ -242,10 +357,10 @@ std::pair<const PassiveRtt::FlowKey, PassiveRtt::Flow>* PassiveRtt::FindOrCreate
   } else {
     sink_->OnFlow(absl::FromUnixNanos(time_ns), flow.client_prefix);
   }
-  return &*inserted;
+  return entry;
 }
 
-bool PassiveRtt::IsNewConnection(const Flow& flow, int side, const TcpHeader& tcp) const {
+bool PassiveRtt::IsNewConnection(const Flow& flow, int side, const TcpSegmentFields& tcp) {
   if ((tcp.flags & (kTcpSyn | kTcpAck)) != kTcpSyn) return false;
   const Direction& dir = flow.dir[side];
   if (dir.syn_count > 0 && tcp.seq == dir.syn_seq) return false;  // a retransmission
@@ -253,10 +368,14 @@ bool PassiveRtt::IsNewConnection(const Flow& flow, int side, const TcpHeader& tc
 }
 
 void PassiveRtt::OnDecodedPacket(absl::Time time, const DecodedPacket& packet) {
-  OnDecodedPacketNs(absl::ToUnixNanos(time), packet);
+  OnTcpSegment(absl::ToUnixNanos(time), TcpSegmentFields::From(packet));
 }
 
 void PassiveRtt::OnDecodedPacketNs(int64_t time_ns, const DecodedPacket& packet) {
+  OnTcpSegment(time_ns, TcpSegmentFields::From(packet));
+}
+
+void PassiveRtt::OnTcpSegment(int64_t time_ns, const TcpSegmentFields& tcp) {
   ++stats_.tcp_packets;
   if (time_ns >= next_sweep_ns_) {
     Sweep(time_ns);
@@ -265,41 +384,40 @@ void PassiveRtt::OnDecodedPacketNs(int64_t time_ns, const DecodedPacket& packet)
                          : time_ns + sweep_interval_ns_;
   }
   int side = 0;
-  auto* entry = FindOrCreate(time_ns, packet, &side);
+  Entry* entry = FindOrCreate(time_ns, tcp, &side);
   if (entry == nullptr) return;
-  if (IsNewConnection(entry->second, side, packet.tcp)) {
-    ReportFlow(&entry->second);
-    flows_.erase(entry->first);
+  if (IsNewConnection(entry->flow, side, tcp)) {
+    ReportFlow(&entry->flow);
+    Erase(entry);
     ++stats_.flows_closed;
-    entry = FindOrCreate(time_ns, packet, &side);
+    entry = FindOrCreate(time_ns, tcp, &side);
     if (entry == nullptr) return;
   }
-  const FlowKey& key = entry->first;
-  Flow& flow = entry->second;
+  const FlowKey& key = entry->key;
+  Flow& flow = entry->flow;
   flow.last_seen_ns = time_ns;
   ++flow.unreported_packets;
-  flow.unreported_bytes += packet.ip_length;
-  const TcpHeader& tcp = packet.tcp;
+  flow.unreported_bytes += tcp.ip_length;
   if ((tcp.flags & kTcpRst) != 0) {
     // A reset may still echo a TSval (an abort sends one with options).
     if (tcp.has_timestamps) TimestampEcho(time_ns, tcp, side, &flow, key);
     ReportFlow(&flow);
-    flows_.erase(key);
+    Erase(entry);
     ++stats_.flows_closed;
     return;
   }
   if ((tcp.flags & kTcpSyn) != 0 || !flow.handshake_done) {
-    Handshake(time_ns, packet, side, &flow, key);
+    Handshake(time_ns, tcp, side, &flow, key);
   }
   if (flow.uses_timestamps < 0 && (tcp.flags & kTcpSyn) == 0) {
     flow.uses_timestamps = tcp.has_timestamps ? 1 : 0;
   }
   if (tcp.has_timestamps) TimestampEcho(time_ns, tcp, side, &flow, key);
-  if (flow.uses_timestamps == 0) SeqAck(time_ns, packet, side, &flow, key);
+  if (flow.uses_timestamps == 0) SeqAck(time_ns, tcp, side, &flow, key);
   Direction& me = flow.dir[side];
   if ((tcp.flags & kTcpFin) != 0 && !me.fin_seen) {
     me.fin_seen = true;
-    me.fin_next = tcp.seq + packet.payload_length + 1;
+    me.fin_next = tcp.seq + tcp.payload_length + 1;
   }
   Direction& other = flow.dir[1 - side];
   if (other.fin_seen && (tcp.flags & kTcpAck) != 0 && !SerialAfter(other.fin_next, tcp.ack)) {
@@ -308,14 +426,13 @@ void PassiveRtt::OnDecodedPacketNs(int64_t time_ns, const DecodedPacket& packet)
   if (me.fin_acked && other.fin_acked) {
     // Both FINs acknowledged: the orderly close is complete.
     ReportFlow(&flow);
-    flows_.erase(key);
+    Erase(entry);
     ++stats_.flows_closed;
   }
 }
 
-void PassiveRtt::Handshake(int64_t time_ns, const DecodedPacket& packet, int side, Flow* flow,
+void PassiveRtt::Handshake(int64_t time_ns, const TcpSegmentFields& tcp, int side, Flow* flow,
                            const FlowKey& key) {
-  const TcpHeader& tcp = packet.tcp;
   Direction& me = flow->dir[side];
   const bool syn = (tcp.flags & kTcpSyn) != 0;
   const bool ack = (tcp.flags & kTcpAck) != 0;
@@ -374,7 +491,8 @@ void PassiveRtt::Handshake(int64_t time_ns, const DecodedPacket& packet, int sid
   }
 }
 
-void PassiveRtt::Record(Direction* dir, uint32_t value, int64_t time_ns) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Record(Direction* dir, uint32_t value,
+                                                            int64_t time_ns) {
   if (min_sample_interval_ns_ > 0 && dir->recorded_any &&
       Elapsed(time_ns, dir->last_recorded_ns) < min_sample_interval_ns_) {
     ++stats_.rate_limited;
@@ -413,11 +531,28 @@ void PassiveRtt::MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, 
   }
 }
 
-void PassiveRtt::TimestampEcho(int64_t time_ns, const TcpHeader& tcp, int side, Flow* flow,
-                               const FlowKey& key) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::TimestampEcho(int64_t time_ns,
+                                                                   const TcpSegmentFields& tcp,
+                                                                   int side, Flow* flow,
+                                                                   const FlowKey& key) {
   // TSecr is meaningful only with ACK set (RFC 7323 3.2).
-  if ((tcp.flags & kTcpAck) != 0 && !flow->dir[1 - side].pending.empty()) {
-    MatchPending(time_ns, tcp.tsecr, RttMethod::kTimestamp, side, flow, key);
+  auto& pending = flow->dir[1 - side].pending;
+  if ((tcp.flags & kTcpAck) != 0 && !pending.empty() &&
+      !SerialAfter(pending.front().value, tcp.tsecr)) {
+    if (pending.size() == 1) {
+      // The common case: one TSval pending, echoed (or passed) now.
+      if (pending.front().value == tcp.tsecr) {
+        const int64_t rtt = Elapsed(time_ns, pending.front().time_ns);
+        if (rtt <= tsval_max_age_ns_) {
+          Emit(time_ns, rtt, RttMethod::kTimestamp, side, flow, key);
+        } else {
+          ++stats_.pending_expired;
+        }
+      }
+      pending.clear();
+    } else {
+      MatchPending(time_ns, tcp.tsecr, RttMethod::kTimestamp, side, flow, key);
+    }
   }
   Direction& me = flow->dir[side];
   if (!me.ts_seen || SerialAfter(tcp.tsval, me.last_tsval)) {
@@ -427,15 +562,14 @@ void PassiveRtt::TimestampEcho(int64_t time_ns, const TcpHeader& tcp, int side, 
   }
 }
 
-void PassiveRtt::SeqAck(int64_t time_ns, const DecodedPacket& packet, int side, Flow* flow,
+void PassiveRtt::SeqAck(int64_t time_ns, const TcpSegmentFields& tcp, int side, Flow* flow,
                         const FlowKey& key) {
-  const TcpHeader& tcp = packet.tcp;
   if ((tcp.flags & kTcpAck) != 0 && !flow->dir[1 - side].pending.empty()) {
     MatchPending(time_ns, tcp.ack, RttMethod::kSeqAck, side, flow, key);
   }
   Direction& me = flow->dir[side];
-  if (packet.payload_length == 0 || (tcp.flags & kTcpSyn) != 0) return;
-  const uint32_t end = tcp.seq + packet.payload_length;
+  if (tcp.payload_length == 0 || (tcp.flags & kTcpSyn) != 0) return;
+  const uint32_t end = tcp.seq + tcp.payload_length;
   if (!me.seq_seen) {
     me.seq_seen = true;
     me.next_seq = end;
@@ -462,36 +596,43 @@ void PassiveRtt::SeqAck(int64_t time_ns, const DecodedPacket& packet, int side, 
   }
 }
 
-void PassiveRtt::Emit(int64_t time_ns, int64_t rtt_ns, RttMethod method, int responder_side,
-                      Flow* flow, const FlowKey& key) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Emit(int64_t time_ns, int64_t rtt_ns,
+                                                          RttMethod method, int responder_side,
+                                                          Flow* flow, const FlowKey& key) {
   if (rtt_ns < 0) return;  // clock stepped back in the capture
   ++stats_.samples[static_cast<size_t>(method)];
   const RttLeg leg = responder_side == flow->client_side ? RttLeg::kClient : RttLeg::kServer;
-  if (batching_) {
-    flow->samples[flow->sample_count++] = FlowRttSample(time_ns, rtt_ns, method, leg);
-    if (flow->sample_count == kSampleBatch) FlushSamples(flow);
+  if (!batching_) {
+    EmitSample(time_ns, rtt_ns, method, leg, *flow, key);
     return;
   }
+  flow->samples[flow->sample_count++] = FlowRttSample(time_ns, rtt_ns, method, leg);
+  if (flow->sample_count == kSampleBatch) FlushSamples(flow);
+}
+
+void PassiveRtt::EmitSample(int64_t time_ns, int64_t rtt_ns, RttMethod method, RttLeg leg,
+                            const Flow& flow, const FlowKey& key) {
   RttSample sample;
   sample.time = absl::FromUnixNanos(time_ns);
   sample.rtt = absl::Nanoseconds(rtt_ns);
   sample.method = method;
   sample.leg = leg;
-  sample.client_prefix = flow->client_prefix;
-  sample.flow_id = flow->id;
-  const int server_side = 1 - flow->client_side;
+  sample.client_prefix = flow.client_prefix;
+  sample.flow_id = flow.id;
+  const int server_side = 1 - flow.client_side;
   sample.server = Endpoint(key.Address(server_side), key.port(server_side));
-  sample.client_port = key.port(flow->client_side);
-  if (options_.expose_client_addresses) sample.client_address = key.Address(flow->client_side);
+  sample.client_port = key.port(flow.client_side);
+  if (options_.expose_client_addresses) sample.client_address = key.Address(flow.client_side);
   sink_->OnSample(sample);
 }
 
 void PassiveRtt::Sweep(int64_t now_ns) {
-  for (auto it = flows_.begin(); it != flows_.end();) {
-    Flow& flow = it->second;
+  for (Entry& entry : entries_) {
+    if (!entry.live) continue;
+    Flow& flow = entry.flow;
     ReportFlow(&flow);
     if (Elapsed(now_ns, flow.last_seen_ns) > flow_idle_timeout_ns_) {
-      flows_.erase(it++);
+      Erase(&entry);
       ++stats_.flows_evicted_idle;
       continue;
     }
@@ -502,7 +643,6 @@ void PassiveRtt::Sweep(int64_t now_ns) {
       stats_.pending_expired += static_cast<uint64_t>(fresh - dir.pending.begin());
       dir.pending.erase(dir.pending.begin(), fresh);
     }
-    ++it;
   }
 }
 

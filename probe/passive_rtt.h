@@ -31,17 +31,24 @@
 // A flow leaves the table when both FINs are acknowledged, on RST, or after
 // flow_idle_timeout without packets.
 //
-// Per-packet cost: the hot path keeps packet times as int64 nanoseconds,
-// computes a flow's client prefix (and pseudonym) once per flow, and — for
-// sinks that only aggregate (PassiveRttSink::batches_samples) — buffers up
-// to kSampleBatch samples per flow and hands them over in one call, so the
-// sink looks its per-prefix state up once per batch, not once per sample.
+// Per-packet cost: IPv4/TCP packets are parsed in one pass straight into
+// the few fields used (PacketDecoder::DecodeTcpSegment; anything else takes
+// the general decoder); the flow table is open addressing on a
+// multiply-xorshift hash of the direction-folded 5-tuple, with flows in a
+// slab (no per-packet allocation, no per-packet expiry work: idle flows are
+// swept every sweep_interval of packet time); times are int64 nanoseconds;
+// a flow's client prefix (and pseudonym) is computed once per flow; and —
+// for sinks that only aggregate (PassiveRttSink::batches_samples) — up to
+// kSampleBatch samples per flow are buffered and handed over together with
+// the flow's traffic in one call (OnFlowReport), so the sink looks its
+// per-prefix state up once per flow report, not once per sample.
 //
 // Memory is bounded: at most max_flows flows (idle ones are evicted; when
 // the table is full of live flows, new flows are counted and ignored), at
 // most max_pending_per_direction pending TSvals / segments per direction
 // (two inline, more on the heap), at most kSampleBatch buffered samples per
-// flow (inline): under 0.6 KiB per flow slot.
+// flow (inline): under 0.6 KiB per flow slot, plus 16 bytes of hash table
+// per flow (at most half full).
 //
 // Thread model: one thread (the probe's EventLoop); not synchronised.
 // Packet times must be non-decreasing per capture (they are for one pcap
@@ -55,7 +62,6 @@
 #include <optional>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
@@ -140,6 +146,21 @@ class PassiveRttSink {
   // `time` (the flow's last packet) may lag a packet by up to sweep_interval.
   virtual void OnTraffic(absl::Time time, const Prefix& client_prefix, uint64_t packets,
                          uint64_t ip_bytes) = 0;
+
+  // A batching sink's per-flow report, all at once: the new flow (when
+  // `new_flow`), then its buffered samples (when any), then its traffic
+  // (when `packets` > 0). The default makes the three calls above; the
+  // aggregator finds its per-prefix state once for all three.
+  struct FlowReport {
+    const Prefix* client_prefix = nullptr;
+    bool new_flow = false;
+    int64_t first_seen_ns = 0;  // OnFlow's time
+    absl::Span<const FlowRttSample> samples;
+    int64_t last_seen_ns = 0;  // OnTraffic's time
+    uint64_t packets = 0;
+    uint64_t ip_bytes = 0;
+  };
+  virtual void OnFlowReport(const FlowReport& report);
 };
 
 struct PassiveRttOptions {
@@ -149,7 +170,7 @@ struct PassiveRttOptions {
   std::vector<uint16_t> local_ports;
   int client_prefix_length_v4 = 24;
   int client_prefix_length_v6 = 48;
-  size_t max_flows = 100000;
+  size_t max_flows = 100000;  // at most 2^30
   absl::Duration flow_idle_timeout = absl::Seconds(300);
   absl::Duration tsval_max_age = absl::Seconds(10);
   // Per flow and direction: TSvals (or segments) are recorded at most once
@@ -203,13 +224,15 @@ class PassiveRtt {
   void OnDecodedPacket(absl::Time time, const DecodedPacket& packet);
   // The same with the capture time in Unix nanoseconds.
   void OnDecodedPacketNs(int64_t time_ns, const DecodedPacket& packet);
+  // The same for a TCP segment's fields (PacketDecoder::DecodeTcpSegment).
+  void OnTcpSegment(int64_t time_ns, const TcpSegmentFields& segment);
   void UpdateCaptureStats(const CaptureStats& stats);
   // Reports every flow's pending traffic counts and batched samples to the
   // sink (call before taking completed windows, and at the end of a capture).
   void Flush();
 
   const PassiveRttStats& stats() const { return stats_; }
-  size_t flow_count() const { return flows_.size(); }
+  size_t flow_count() const { return live_flows_; }
   const ClientPrefixer& prefixer() const { return prefixer_; }
 
  private:
@@ -222,27 +245,19 @@ class PassiveRtt {
     uint16_t port(int side) const { return static_cast<uint16_t>(meta >> (16 * side)); }
     IpAddress Address(int side) const;
   };
-  struct FlowKeyHash {
-    size_t operator()(const FlowKey& k) const {
-      uint64_t h = k.meta * 0x9e3779b97f4a7c15ULL;
-      h = (h ^ k.addr[0][0]) * 0xff51afd7ed558ccdULL;
-      h = (h ^ (h >> 29) ^ k.addr[0][1]) * 0xc4ceb9fe1a85ec53ULL;
-      h = (h ^ (h >> 29) ^ k.addr[1][0]) * 0xff51afd7ed558ccdULL;
-      h = (h ^ (h >> 29) ^ k.addr[1][1]) * 0xc4ceb9fe1a85ec53ULL;
-      // MurmurHash3's finaliser: every input bit reaches the low bits, which
-      // flat_hash_map uses for its control bytes.
-      h ^= h >> 33;
-      h *= 0xff51afd7ed558ccdULL;
-      h ^= h >> 33;
-      return static_cast<size_t>(h);
-    }
-  };
-  struct FlowKeyEq {
-    bool operator()(const FlowKey& a, const FlowKey& b) const {
-      return ((a.meta ^ b.meta) | (a.addr[0][0] ^ b.addr[0][0]) | (a.addr[0][1] ^ b.addr[0][1]) |
-              (a.addr[1][0] ^ b.addr[1][0]) | (a.addr[1][1] ^ b.addr[1][1])) == 0;
-    }
-  };
+  // Multiply-xorshift: the table takes the top bits of the result.
+  static uint64_t HashKey(const FlowKey& k) {
+    const uint64_t a = k.addr[0][0] ^ (k.addr[1][0] << 32 | k.addr[1][0] >> 32);
+    const uint64_t b = k.addr[0][1] ^ (k.addr[1][1] << 32 | k.addr[1][1] >> 32);
+    uint64_t h =
+        a * 0x9e3779b97f4a7c15ULL ^ b * 0xc2b2ae3d27d4eb4fULL ^ k.meta * 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+    return h * 0xd6e8feb86659fd93ULL;
+  }
+  static bool SameKey(const FlowKey& a, const FlowKey& b) {
+    return ((a.meta ^ b.meta) | (a.addr[0][0] ^ b.addr[0][0]) | (a.addr[0][1] ^ b.addr[0][1]) |
+            (a.addr[1][0] ^ b.addr[1][0]) | (a.addr[1][1] ^ b.addr[1][1])) == 0;
+  }
   struct Pending {
     uint32_t value;   // TSval, or a segment's end sequence
     int64_t time_ns;  // when it was first seen
@@ -285,18 +300,35 @@ class PassiveRtt {
     std::array<FlowRttSample, kSampleBatch> samples;
   };
 
+  // A slab entry: a flow and its key. Free entries have live == false.
+  struct Entry {
+    FlowKey key;
+    uint32_t tag = 0;  // the top 32 bits of HashKey(key)
+    bool live = false;
+    Flow flow;
+  };
+  // Open addressing, linear probing, at most half full; entry 0 = empty.
+  struct Slot {
+    uint32_t tag;
+    uint32_t entry;  // index into entries_ + 1
+  };
+
   PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink);
-  // Returns nullptr when the table is full (counted).
-  std::pair<const FlowKey, Flow>* FindOrCreate(int64_t time_ns, const DecodedPacket& packet,
-                                               int* side);
-  uint8_t ChooseClientSide(const FlowKey& key, int side, const DecodedPacket& packet) const;
+  // Returns nullptr when the table is full (counted) or the packet starts
+  // nothing worth tracking.
+  Entry* FindOrCreate(int64_t time_ns, const TcpSegmentFields& packet, int* side);
+  Entry* Find(const FlowKey& key, uint64_t hash, size_t* empty_slot);
+  Entry* Insert(const FlowKey& key, uint64_t hash, size_t slot);
+  void Erase(Entry* entry);
+  void Grow();
+  uint8_t ChooseClientSide(const FlowKey& key, int side, const TcpSegmentFields& packet) const;
   // A SYN starting a new connection on a tuple whose flow is still tracked.
-  bool IsNewConnection(const Flow& flow, int side, const TcpHeader& tcp) const;
-  void Handshake(int64_t time_ns, const DecodedPacket& packet, int side, Flow* flow,
+  static bool IsNewConnection(const Flow& flow, int side, const TcpSegmentFields& tcp);
+  void Handshake(int64_t time_ns, const TcpSegmentFields& tcp, int side, Flow* flow,
                  const FlowKey& key);
-  void TimestampEcho(int64_t time_ns, const TcpHeader& tcp, int side, Flow* flow,
+  void TimestampEcho(int64_t time_ns, const TcpSegmentFields& tcp, int side, Flow* flow,
                      const FlowKey& key);
-  void SeqAck(int64_t time_ns, const DecodedPacket& packet, int side, Flow* flow,
+  void SeqAck(int64_t time_ns, const TcpSegmentFields& tcp, int side, Flow* flow,
               const FlowKey& key);
   // Matches `echo` against the other side's pending values (TSecr or ACK).
   void MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, int side, Flow* flow,
@@ -305,6 +337,9 @@ class PassiveRtt {
   void Record(Direction* dir, uint32_t value, int64_t time_ns);
   void Emit(int64_t time_ns, int64_t rtt_ns, RttMethod method, int responder_side, Flow* flow,
             const FlowKey& key);
+  // A non-batching sink's sample.
+  void EmitSample(int64_t time_ns, int64_t rtt_ns, RttMethod method, RttLeg leg, const Flow& flow,
+                  const FlowKey& key);
   void Sweep(int64_t now_ns);
   // Hands the flow's buffered samples and traffic counts to the sink.
   void ReportFlow(Flow* flow);
@@ -319,7 +354,11 @@ class PassiveRtt {
   PassiveRttSink* sink_;
   bool batching_;
   ClientPrefixer prefixer_;
-  absl::flat_hash_map<FlowKey, Flow, FlowKeyHash, FlowKeyEq> flows_;
+  std::vector<Slot> slots_;
+  int slot_bits_;  // slots_.size() == 1 << slot_bits_
+  std::vector<Entry> entries_;
+  std::vector<uint32_t> free_entries_;
+  size_t live_flows_ = 0;
   uint64_t next_flow_id_ = 1;
   int64_t next_sweep_ns_ = std::numeric_limits<int64_t>::min();
   PassiveRttStats stats_;

@@ -12,6 +12,9 @@
 //                       push: a larger proposal is stepped towards (see
 //                       LimitWeightShift), never refused;
 //   7. dry run        — print the diff, change nothing.
+// A failure reaction (a request naming a down PoP that the last good state
+// still sends traffic to) skips 5, 6 and the rollback hold: keeping traffic on
+// a dead PoP is worse than moving it at once.
 // After a push, CheckLoads compares observed PoP loads with the prediction;
 // Pusher rolls back when they differ by more than rollback_margin.
 //

@@ -110,6 +110,15 @@ std::string DiffText(const std::vector<RouteChange>& diff) {
   return out;
 }
 
+bool CarriesTraffic(const IntendedState& state, const std::string& pop) {
+  for (const PrefixIntent& p : state.prefixes) {
+    for (const PopRoute& r : p.routes) {
+      if (r.pop == pop && r.weight > 0) return true;
+    }
+  }
+  return false;
+}
+
 double MaxWeightShift(const std::vector<RouteChange>& diff) {
   double m = 0;
   for (const auto& c : diff) m = std::max(m, std::abs(c.new_weight - c.old_weight));

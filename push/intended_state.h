@@ -76,6 +76,9 @@ std::string DiffText(const std::vector<RouteChange>& diff);
 // Largest |new - old| weight over all changes (0 when there are none).
 double MaxWeightShift(const std::vector<RouteChange>& diff);
 
+// Whether `state` gives `pop` a non-zero weight for some prefix.
+bool CarriesTraffic(const IntendedState& state, const std::string& pop);
+
 // Prefixes whose every weight is 0 in `state` (withdrawn everywhere).
 std::vector<std::string> PrefixesWithdrawnEverywhere(const IntendedState& state);
 

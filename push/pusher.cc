@@ -115,20 +115,30 @@ PushOutcome Pusher::Push(const PushRequest& request) {
     out.result = PushResult::kNoChange;
     return Finish(request, std::move(out));
   }
-  if (now < hold_until_) {
+  // A failure reaction: the last good state still sends traffic to a PoP
+  // the request says is down.
+  std::vector<std::string> dead;
+  for (const std::string& pop : request.failed_pops) {
+    if (has_last_good_ && CarriesTraffic(last_good_, pop)) dead.push_back(pop);
+  }
+  if (!dead.empty()) {
+    out.reason = absl::StrCat("failure reaction: ", absl::StrJoin(dead, ", "),
+                              " down; rollback hold, min interval and max shift not applied");
+  }
+  if (dead.empty() && now < hold_until_) {
     out.result = PushResult::kTooSoon;
     out.reason_code = "rollback_hold";
     out.reason = absl::StrCat("holding after a rollback until ", absl::FormatTime(hold_until_));
     return Finish(request, std::move(out));
   }
-  if (last_applied_.has_value() && now - *last_applied_ < config_.min_interval) {
+  if (dead.empty() && last_applied_.has_value() && now - *last_applied_ < config_.min_interval) {
     out.result = PushResult::kTooSoon;
     out.reason_code = "min_interval";
     out.reason = absl::StrCat("last push ", absl::FormatDuration(now - *last_applied_),
                               " ago, min interval ", absl::FormatDuration(config_.min_interval));
     return Finish(request, std::move(out));
   }
-  if (has_last_good_) {
+  if (has_last_good_ && dead.empty()) {
     out.state = LimitWeightShift(last_good_, out.state, config_.max_weight_shift);
     out.diff = Diff(last_good_, out.state);
     if (MaxWeightShift(out.diff) < MaxWeightShift(Diff(last_good_, request.proposed)) - 1e-12) {
@@ -154,6 +164,7 @@ PushOutcome Pusher::Push(const PushRequest& request) {
   has_last_good_ = true;
   last_applied_ = now;
   last_prediction_ = request.predicted_loads;
+  if (!dead.empty()) failure_reactions_++;
   out.result = PushResult::kApplied;
   return Finish(request, std::move(out));
 }
@@ -240,6 +251,12 @@ std::string Pusher::MetricsText() const {
                   "# TYPE vantage_push_fail_static gauge\n"
                   "vantage_push_fail_static ",
                   alert_ ? 1 : 0,
+                  "\n# HELP vantage_push_failure_reactions_total Pushes applied at once to move "
+                  "traffic off a down PoP (rollback hold, min interval and max shift not "
+                  "applied).\n"
+                  "# TYPE vantage_push_failure_reactions_total counter\n"
+                  "vantage_push_failure_reactions_total ",
+                  failure_reactions_,
                   "\n# HELP vantage_push_frozen 1 while pushing is frozen.\n"
                   "# TYPE vantage_push_frozen gauge\n"
                   "vantage_push_frozen ",

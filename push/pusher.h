@@ -52,6 +52,12 @@ struct PushRequest {
   absl::Time telemetry_time = absl::InfinitePast();  // freshest input measurement
   absl::Status optimizer_status = absl::OkStatus();
   std::map<std::string, PopLoadExpectation> predicted_loads{};  // by pop name
+  // PoPs known to be down (the control loop's graph marks them unhealthy).
+  // When the last good state still gives one of them weight, the push is a
+  // failure reaction: traffic is being sent into a dead PoP, so the rollback
+  // hold, min interval and max weight shift do not apply (freeze, fail-static,
+  // validity and all-withdrawn still do).
+  std::vector<std::string> failed_pops{};
 };
 
 struct PushOutcome {
@@ -110,6 +116,7 @@ class Pusher {
   std::map<PushResult, uint64_t> counts_{};
   std::map<std::string, uint64_t> refusals_{};  // by reason_code
   uint64_t adapter_errors_ = 0;
+  uint64_t failure_reactions_ = 0;
 };
 
 }  // namespace vantage::push

@@ -5,6 +5,7 @@
 #
 #   tools/lab-demo.sh [--keep] [--e2e] [--prefix P] [--run-dir DIR]
 #                     [--window SECONDS] [--period SECONDS] [--topology FILE]
+#                     [--soak SECONDS] [--loss-half-life SECONDS]
 #
 #   1. vantage-lab up: one namespace per PoP, region and router; a user-space
 #      emulator gives every PoP<->region link its delay, jitter and loss.
@@ -21,6 +22,9 @@
 #   (2) the weights the control loop chose per region, with predicted PoP
 #       loads against their ceilings;
 #   (3) the router's FIB read back from FRR (ip route), beside the weights;
+#       with --soak S: S seconds with nothing changed, and every weight change
+#       the loop pushed meanwhile (noise the loop should not follow; the
+#       collector smooths loss across windows, --loss-half-life, default 30);
 #   (4) a degraded link (vantage-lab set-link) and the weights and FIB moving,
 #       timed; then a failed PoP and every other PoP under its ceiling.
 #   Everything is removed on exit or Ctrl-C, unless --keep.
@@ -33,7 +37,7 @@ build=${VANTAGE_BUILD_DIR:-build/default}
 [[ $build == /* ]] || build="$root/$build"
 bin="$build/tools"
 topology="$root/lab/topologies/example.yaml"
-keep=0 e2e=0 prefix="" run="" window=2 period=5 stability=20
+keep=0 e2e=0 prefix="" run="" window=2 period=5 stability=20 soak=0 loss_half_life=30
 while [[ $# -gt 0 ]]; do
   case $1 in
     --keep) keep=1; shift ;;
@@ -43,7 +47,9 @@ while [[ $# -gt 0 ]]; do
     --window) window=$2; shift 2 ;;
     --period) period=$2; shift 2 ;;
     --topology) topology=$(realpath "$2"); shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --soak) soak=$2; shift 2 ;;
+    --loss-half-life) loss_half_life=$2; shift 2 ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "lab-demo: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -152,7 +158,7 @@ svc6() { echo "2001:db8:100:$1::/64"; }
   echo "tls: {cert: $run/certs/collector.crt, key: $run/certs/collector.key, client_ca: $run/certs/ca.crt}"
   echo "probes:"
   for p in "${pops[@]}"; do echo "  - {id: probe-$p, pop: $p}"; done
-  echo "  - {id: vantagectl, pop: ${pops[0]}}"
+  echo "operators: [vantagectl]"
   echo "control:"
   echo "  adapter: {type: exabgp, socket: $run/exabgp.sock}"
   echo "  asn: 65000"
@@ -162,6 +168,7 @@ svc6() { echo "2001:db8:100:$1::/64"; }
   echo "  stability_cost_ms: $stability"
   echo "  n1_headroom: false"
   echo "  max_series_age: $((5 * window))s"
+  echo "  loss_half_life: ${loss_half_life}s"
   echo "  state_dir: $run/state"
   echo "  observed_load: {settle: ${window}s, min_flows: 50}"
   echo "  guardrails: {max_weight_shift: 1, min_interval: 2s, max_telemetry_age: 20s,"
@@ -372,6 +379,18 @@ fi
 step "(3) FRR's FIB read back (ip -n $router_ns route show <prefix>)"
 print_fib
 check "FIB weights equal the pushed weights (within FRR's rounding, 2%)" wait_for 20 fib_matches_push
+
+if ((soak > 0)); then
+  step "(3b) Stability: $soak s with nothing changed in the network"
+  history_json() { "$bin/vantagectl" push history --db "$run/collector.db" --limit 100000 --json; }
+  last_id=$(history_json | jq '[.[].id] | max // 0')
+  sleep "$soak"
+  moves=$(history_json | jq --argjson b "$last_id" '[.[] | select(.id > $b and .result == "applied")]')
+  printf 'weight changes pushed in %s s with no network change: %s (loss smoothed over a %s s half-life)\n' \
+    "$soak" "$(jq length <<<"$moves")" "$loss_half_life"
+  jq -r '[.[].diff | split("\n")[] | select(test("^[0-9]+\\.")) | split(" ") | "\(.[0]) \(.[1])"]
+         | group_by(.) | map("  \(.[0]): moved \(length) time(s)") | .[]' <<<"$moves"
+fi
 
 # ---------------------------------------------------------------- (4)
 r0=${regions[0]}

@@ -87,6 +87,8 @@ TEST(CollectorControlConfigTest, ErrorsNamePositions) {
                "needs an 'adapter'");
   expect_error(replace("period: 5s", "periood: 5s"), "unknown key", "collector.yaml:8:");
   expect_error(replace("settle: 2s", "settle: soon"), "bad duration", "collector.yaml:14:");
+  expect_error(replace("max_series_age: 10s", "max_series_age: 10s\n  loss_half_life: soon"),
+               "bad half-life", "collector.yaml:11:");
   expect_error(replace("name: b, capacity", "name: c, capacity"), "pop without a probe",
                "'c' has no probe");
 }
@@ -176,6 +178,31 @@ TEST_F(LatestFixture, UsesPassiveAndDnsSeriesByTheDocumentedRule) {
   EXPECT_NE(Find(*g, 1, 1, graph::Method::kIcmp), nullptr);
   EXPECT_TRUE(g->graph.pop(0).healthy);
   EXPECT_TRUE(g->graph.pop(1).healthy);
+}
+
+TEST_F(LatestFixture, LossIsSmoothedAcrossWindowsWithAHistory) {
+  EXPECT_EQ(model_.loss_half_life, absl::Seconds(30));  // the default
+  LossHistory history(model_.loss_half_life);
+  // 20 clean windows of 2 s, then one with a burst (5 of 20 lost).
+  for (int i = 0; i < 20; ++i) {
+    Active("a", "198.18.10.5", 10000, 20, 20);
+    ASSERT_TRUE(BuildGraphFromLatest(model_, latest_, now_, &history).ok());
+    now_ += absl::Seconds(2);
+  }
+  Active("a", "198.18.10.5", 10000, 20, 15);
+  auto raw = BuildGraphFromLatest(model_, latest_, now_);
+  auto smoothed = BuildGraphFromLatest(model_, latest_, now_, &history);
+  ASSERT_TRUE(raw.ok() && smoothed.ok());
+  ASSERT_NE(Find(*raw, 0, 0, graph::Method::kIcmp), nullptr);
+  ASSERT_NE(Find(*smoothed, 0, 0, graph::Method::kIcmp), nullptr);
+  EXPECT_DOUBLE_EQ(Find(*raw, 0, 0, graph::Method::kIcmp)->loss, 0.25);
+  EXPECT_LT(Find(*smoothed, 0, 0, graph::Method::kIcmp)->loss, 0.03);
+  EXPECT_GT(Find(*smoothed, 0, 0, graph::Method::kIcmp)->loss, 0.0);
+  // Rebuilding from the same windows does not count the burst twice.
+  auto again = BuildGraphFromLatest(model_, latest_, now_, &history);
+  ASSERT_TRUE(again.ok());
+  EXPECT_DOUBLE_EQ(Find(*again, 0, 0, graph::Method::kIcmp)->loss,
+                   Find(*smoothed, 0, 0, graph::Method::kIcmp)->loss);
 }
 
 TEST_F(LatestFixture, StaleSeriesAreIgnoredAndSilentOrUnreachablePopsAreDown) {

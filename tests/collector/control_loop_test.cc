@@ -79,7 +79,11 @@ class ControlLoopTest : public ::testing::Test {
         model_, opt_,
         [this]() -> absl::StatusOr<GraphSnapshot> {
           if (!source_error_.ok()) return source_error_;
-          return GraphSnapshot{Graph(model_, clock_.Now(), eu_b_rtt_), clock_.Now() - age_};
+          auto g = Graph(model_, clock_.Now(), eu_b_rtt_);
+          if (b_down_) {
+            EXPECT_TRUE(g.SetPopHealthy(1, false).ok());
+          }
+          return GraphSnapshot{std::move(g), clock_.Now() - age_};
         },
         &pusher_, &clock_);
   }
@@ -90,6 +94,7 @@ class ControlLoopTest : public ::testing::Test {
   push::Pusher pusher_;
   absl::Status source_error_ = absl::OkStatus();
   double eu_b_rtt_ = 80;
+  bool b_down_ = false;
   absl::Duration age_ = absl::Seconds(1);
 };
 
@@ -148,6 +153,35 @@ TEST_F(ControlLoopTest, SignificantChangePushesBeforeThePeriod) {
   EXPECT_GE(step.max_move, 0.05);
 }
 
+// A PoP goes down while the routers still send it traffic: the loop pushes
+// at once, inside the min interval (a failure reaction, see PushRequest).
+TEST_F(ControlLoopTest, ADownPopCarryingTrafficIsPushedAwayAtOnce) {
+  model_.guardrails.min_interval = absl::Minutes(1);
+  pusher_ = push::Pusher(&adapter_, nullptr, &clock_, model_.guardrails);
+  auto loop = Make();
+  ASSERT_EQ(loop.RunOnce().outcome->result, push::PushResult::kApplied);
+  ASSERT_DOUBLE_EQ(Weight(pusher_.last_good(), "198.18.101.0/24", "b"), 1.0);
+  // A plain significant change inside the min interval is held.
+  clock_.Advance(absl::Seconds(5));
+  eu_b_rtt_ = 5;
+  auto held = loop.RunOnce();
+  ASSERT_TRUE(held.pushed);
+  EXPECT_EQ(held.trigger, "change");
+  EXPECT_EQ(held.outcome->result, push::PushResult::kTooSoon);
+  // b fails: pushed now, b withdrawn everywhere.
+  clock_.Advance(absl::Seconds(5));
+  b_down_ = true;
+  auto step = loop.RunOnce();
+  ASSERT_TRUE(step.pushed);
+  EXPECT_EQ(step.trigger, "failure");
+  ASSERT_EQ(step.outcome->result, push::PushResult::kApplied) << step.outcome->reason;
+  EXPECT_FALSE(push::CarriesTraffic(pusher_.last_good(), "b"));
+  EXPECT_DOUBLE_EQ(Weight(pusher_.last_good(), "198.18.101.0/24", "a"), 1.0);
+  // Still down a step later: b carries nothing, so nothing is pushed early.
+  clock_.Advance(absl::Seconds(5));
+  EXPECT_FALSE(loop.RunOnce().pushed);
+}
+
 TEST_F(ControlLoopTest, FailsStaticOnStaleTelemetryAndSourceErrors) {
   auto loop = Make();
   ASSERT_EQ(loop.RunOnce().outcome->result, push::PushResult::kApplied);
@@ -175,8 +209,8 @@ TEST(LatestGraphTest, BuildsPathsFromActiveSeries) {
     v1::ActiveSeries s;
     s.set_target(target);
     s.set_method(v1::METHOD_ICMP);
-    s.set_sent(sent);
-    s.set_received(received);
+    s.set_sent(static_cast<uint64_t>(sent));
+    s.set_received(static_cast<uint64_t>(received));
     s.set_rtt_sketch(sk.Serialize());
     latest[{pop, SeriesKind::kActive, target, v1::METHOD_ICMP}] = {now - absl::Seconds(10), "p",
                                                                    s.SerializeAsString()};

@@ -2,7 +2,8 @@
 // records: [link selector][length: 2 bytes BE][time step, us][bytes...];
 // each record is one captured packet (truncated to what is left). Small
 // table bounds make evictions reachable. Checks, besides "no crash": the
-// decoder's fast path gives exactly what the general path gives, and a
+// decoder's fast paths (Decode's and DecodeTcpSegment) give exactly what
+// the general path gives, and a
 // batching sink receives exactly the samples PassiveRtt counted.
 #include <cstddef>
 #include <cstdint>
@@ -92,6 +93,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     DecodedPacket general;
     if (PacketDecoder::DecodeGeneral(link, bytes, &general) != status ||
         (status == DecodeStatus::kOk && !SameDecode(decoded, general))) {
+      __builtin_trap();
+    }
+    // PassiveRtt's segment fast path agrees with the general decode.
+    vantage::probe::TcpSegmentFields segment;
+    if (PacketDecoder::DecodeTcpSegment(link, bytes, 0, &segment) &&
+        (status != DecodeStatus::kOk || general.protocol != vantage::probe::kIpProtoTcp ||
+         !(segment == vantage::probe::TcpSegmentFields::From(general)))) {
       __builtin_trap();
     }
     if (status == DecodeStatus::kOk) {

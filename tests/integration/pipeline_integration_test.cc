@@ -19,8 +19,11 @@
 #include "collector/collector_server.h"
 #include "core/clock.h"
 #include "core/quantile_sketch.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
 #include "probe/exporter.h"
 #include "probe/spool.h"
+#include "proto/vantage.grpc.pb.h"
 
 namespace vantage {
 namespace {
@@ -192,6 +195,52 @@ TEST_F(PipelineTest, RefusesAProbeWhoseCertificateIsFromAnotherCa) {
   EXPECT_EQ(spool->Stats().records, 1u) << "an unacknowledged window stays spooled";
   EXPECT_GT(exporter.Stats().connect_failures, 0u);
   EXPECT_EQ(exporter.Stats().stored, 0u);
+}
+
+// With `operators`, only those certificates may read; a probe's may not.
+TEST_F(PipelineTest, OnlyOperatorsMayQueryWhenOperatorsAreListed) {
+  ASSERT_EQ(std::system((std::string(VANTAGE_GEN_CERTS) + " " + certs_.string() +
+                         " probe-ams-1 probe-fra-1 noc >/dev/null")
+                            .c_str()),
+            0);
+  CollectorConfig config = Config();
+  config.operators = {"noc"};
+  auto server = CollectorServer::Start(config, &RealClock::Get());
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto status = [&](const std::string& who, v1::StatusResponse* resp) {
+    auto read = [](const fs::path& f) {
+      std::ifstream in(f);
+      return std::string(std::istreambuf_iterator<char>(in), {});
+    };
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = read(certs_ / "ca.crt");
+    ssl.pem_cert_chain = read(certs_ / (who + ".crt"));
+    ssl.pem_private_key = read(certs_ / (who + ".key"));
+    auto stub = v1::Query::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(port_), grpc::SslCredentials(ssl)));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    return stub->Status(&ctx, v1::StatusRequest(), resp);
+  };
+  v1::StatusResponse ok;
+  const grpc::Status as_noc = status("noc", &ok);
+  ASSERT_TRUE(as_noc.ok()) << as_noc.error_message();
+  ASSERT_EQ(ok.probes_size(), 2);  // the operator is not listed as a probe
+  EXPECT_EQ(ok.probes(0).probe_id(), "probe-ams-1");
+  v1::StatusResponse denied;
+  const grpc::Status as_probe = status("probe-ams-1", &denied);
+  EXPECT_EQ(as_probe.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_NE(as_probe.error_message().find("probe-ams-1"), std::string::npos);
+  EXPECT_EQ(denied.probes_size(), 0);
+  EXPECT_NE((*server)->RenderMetrics().find("vantage_collector_queries_denied_total 1\n"),
+            std::string::npos);
+  // Probes may not be operators: the config says so with a position.
+  auto bad = CollectorConfig::Parse(
+      "tls: {cert: c, key: k, client_ca: ca}\nprobes: [{id: p1, pop: a}]\noperators: [noc, p1]\n",
+      "c.yaml");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("c.yaml:3:18"), absl::string_view::npos)
+      << bad.status().message();
 }
 
 TEST_F(PipelineTest, RefusesImpersonationAndBadValuesAndCountsThem) {

@@ -75,6 +75,30 @@ std::string WriteFailureLp(const OptimizationResult& r, graph::PopId failed) {
          "Bounds\n dummy = 0\nEnd\n";
 }
 
+// Every per-failure bound equals glpsol's optimum of that failure's LP, the
+// total is their sum, and the simulated excess is at least the total.
+void ExpectBoundsMatchGlpsol(const OptimizationResult& r, const Simulated& sim,
+                             const std::string& tag) {
+  double sum = 0;
+  for (const auto& b : r.n1_failure_bounds) sum += b.min_excess;
+  EXPECT_NEAR(sum, r.n1_min_excess_bound, 1e-9 * (1 + sum)) << tag;
+  EXPECT_GE(sim.excess, r.n1_min_excess_bound * (1 - 1e-9)) << tag;
+  if (r.n1_infeasible) {
+    ASSERT_GE(r.n1_infeasible_failure, 0);
+    bool listed = false;
+    for (const auto& b : r.n1_failure_bounds)
+      listed = listed || b.failed == r.n1_infeasible_failure;
+    EXPECT_TRUE(listed) << tag;
+  }
+  if (std::system("glpsol --version > /dev/null 2>&1") != 0) return;
+  for (const auto& b : r.n1_failure_bounds) {
+    const std::string t = absl::StrFormat("%s-f%d", tag, b.failed);
+    const double glpk = SolveWithGlpsol(WriteFailureLp(r, b.failed), t);
+    ASSERT_FALSE(std::isnan(glpk)) << t;
+    EXPECT_NEAR(b.min_excess, glpk, 1e-6 * std::max(1.0, glpk)) << t;
+  }
+}
+
 void ExpectExactOrProvenInfeasible(const AnycastGraph& g, const OptimizationResult& r,
                                    const std::string& tag) {
   ASSERT_TRUE(r.n1_checked);
@@ -94,13 +118,7 @@ void ExpectExactOrProvenInfeasible(const AnycastGraph& g, const OptimizationResu
   EXPECT_TRUE(r.n1_infeasible) << tag << ": N-1 not met (excess " << sim.excess
                                << ") without a proof that it is impossible";
   if (!r.n1_infeasible) return;
-  ASSERT_GE(r.n1_infeasible_failure, 0);
-  EXPECT_GE(sim.excess, r.n1_min_excess_bound * (1 - 1e-9));
-  if (std::system("glpsol --version > /dev/null 2>&1") == 0) {
-    const double glpk = SolveWithGlpsol(WriteFailureLp(r, r.n1_infeasible_failure), tag);
-    ASSERT_FALSE(std::isnan(glpk));
-    EXPECT_NEAR(r.n1_min_excess_bound, glpk, 1e-6 * std::max(1.0, glpk)) << tag;
-  }
+  ExpectBoundsMatchGlpsol(r, sim, tag);
   (void)g;
 }
 
@@ -129,40 +147,60 @@ std::string Tag(const Instance& in) {
 }
 
 TEST(N1ExactTest, GeneratedInstancesMeetN1OrProveItImpossible) {
-  for (const Instance& in :
-       {Instance{300, 12, 8, 2.2, 2}, Instance{300, 12, 8, 2.2, 3}, Instance{400, 16, 8, 1.5, 7}}) {
+  for (const Instance& in : {Instance{300, 12, 8, 2.2, 2}, Instance{300, 12, 8, 2.2, 3},
+                             Instance{400, 16, 8, 1.5, 6}, Instance{400, 16, 8, 1.5, 7}}) {
     const AnycastGraph g = Generate(in);
     const OptimizationResult r = Solve(g);
     ExpectExactOrProvenInfeasible(g, r, Tag(in));
   }
 }
 
-TEST(N1ExactTest, WhatIsNotMetIsReportedExactly) {
-  // KNOWN GAP (issue #8): on these tight instances (total ceiling 1.2x demand,
-  // 8 measured PoPs per region) the sequential LP + repair leave a small
-  // excess although no single failure is provably unabsorbable (the lower
-  // bound is 0). The result must say so, exactly.
-  for (const Instance& in : {Instance{400, 16, 8, 1.5, 5}, Instance{400, 16, 8, 1.5, 6}}) {
-    const AnycastGraph g = Generate(in);
-    const OptimizationResult r = Solve(g);
-    const Simulated sim = Simulate(r);
-    std::cerr << Tag(in) << ": N-1 violations " << sim.violations << ", excess " << sim.excess
-              << " (total ceiling " << r.total_ceiling << "), LP iterations " << r.n1_iterations
-              << ", repair moves " << r.n1_repair_moves << ", bound " << r.n1_min_excess_bound
-              << "\n";
-    EXPECT_EQ(sim.violations, static_cast<int>(r.n1_violations.size()));
-    EXPECT_NEAR(sim.excess, r.n1_excess, 1e-9 * (1 + sim.excess));
-    EXPECT_EQ(r.n1_satisfied, sim.violations == 0);
-    for (const PopLoad& p : r.pops) EXPECT_LE(p.load, p.ceiling * (1 + 1e-9) + 1e-9);
-    if (!r.n1_satisfied && !r.n1_infeasible) {
-      bool noted = false;
-      for (const std::string& n : r.notes) noted = noted || n.rfind("N-1 not met", 0) == 0;
-      EXPECT_TRUE(noted);
-    }
-    // Measured at commit time: seed 5 leaves 28.5 (1.6% of the total
-    // ceiling), seed 6 is met.
-    EXPECT_LT(sim.excess, 0.02 * r.total_ceiling) << Tag(in);
+// Outcome per seed at 400 x 16 (total ceiling 1.2x demand, 8 measured PoPs
+// per region), each verified by simulating every single-PoP failure.
+TEST(N1ExactTest, Seed6IsMet) {
+  const OptimizationResult r = Solve(Generate({400, 16, 8, 1.5, 6}));
+  EXPECT_TRUE(r.n1_satisfied);
+  EXPECT_EQ(Simulate(r).violations, 0);
+  EXPECT_EQ(r.n1_excess, 0);
+}
+
+TEST(N1ExactTest, Seed7IsProvenInfeasible) {
+  const Instance in{400, 16, 8, 1.5, 7};
+  const OptimizationResult r = Solve(Generate(in));
+  const Simulated sim = Simulate(r);
+  EXPECT_FALSE(r.n1_satisfied);
+  EXPECT_TRUE(r.n1_infeasible);
+  EXPECT_GT(r.n1_min_excess_bound, 55);  // PoP failures that no weights can absorb
+  EXPECT_EQ(sim.violations, static_cast<int>(r.n1_violations.size()));
+  EXPECT_NEAR(sim.excess, r.n1_excess, 1e-9 * (1 + sim.excess));
+  ExpectBoundsMatchGlpsol(r, sim, Tag(in));
+}
+
+TEST(N1ExactTest, Seed5IsBestEffortReportedExactly) {
+  // KNOWN GAP (issue #8): every single failure can be absorbed on its own
+  // (lower bound 0), but the search finds no weights absorbing all of them:
+  // the result says so ("best effort"), with the exact remaining excess and
+  // which failures overload which PoPs.
+  const Instance in{400, 16, 8, 1.5, 5};
+  const OptimizationResult r = Solve(Generate(in));
+  const Simulated sim = Simulate(r);
+  std::cerr << Tag(in) << ": N-1 violations " << sim.violations << ", excess " << sim.excess
+            << " (total ceiling " << r.total_ceiling << "), LP iterations " << r.n1_iterations
+            << ", repair moves " << r.n1_repair_moves << ", bound " << r.n1_min_excess_bound
+            << "\n";
+  EXPECT_EQ(sim.violations, static_cast<int>(r.n1_violations.size()));
+  EXPECT_NEAR(sim.excess, r.n1_excess, 1e-9 * (1 + sim.excess));
+  for (const PopLoad& p : r.pops) EXPECT_LE(p.load, p.ceiling * (1 + 1e-9) + 1e-9);
+  if (r.n1_satisfied) return;  // better than at commit time
+  ExpectBoundsMatchGlpsol(r, sim, Tag(in));
+  if (!r.n1_infeasible) {
+    bool noted = false;
+    for (const std::string& n : r.notes)
+      noted = noted || n.rfind("N-1 not met (best effort)", 0) == 0;
+    EXPECT_TRUE(noted);
   }
+  // Measured at commit time: 28.5 left (1.6 % of the total ceiling).
+  EXPECT_LT(sim.excess, 0.02 * r.total_ceiling) << Tag(in);
 }
 
 TEST(N1ExactTest, Deterministic) {
@@ -194,8 +232,13 @@ TEST(N1ExactTest, TwoPopsTooSmallIsProvenInfeasibleWithTheMinimumExcess) {
   ASSERT_TRUE(res.ok()) << res.status();
   EXPECT_FALSE(res->n1_satisfied);
   EXPECT_TRUE(res->n1_infeasible);
-  // Either PoP alone must carry 120 against a ceiling of 80.
-  EXPECT_NEAR(res->n1_min_excess_bound, 40, 1e-9);
+  // Either PoP alone must carry 120 against a ceiling of 80: 40 per
+  // failure, and the weights found reach that bound.
+  ASSERT_EQ(res->n1_failure_bounds.size(), 2u);
+  EXPECT_NEAR(res->n1_failure_bounds[0].min_excess, 40, 1e-9);
+  EXPECT_NEAR(res->n1_failure_bounds[1].min_excess, 40, 1e-9);
+  EXPECT_NEAR(res->n1_min_excess_bound, 80, 1e-9);
+  EXPECT_NEAR(res->n1_excess, 80, 1e-9);
   ExpectExactOrProvenInfeasible(g, *res, "two-pops");
 }
 

@@ -92,8 +92,10 @@ TEST(WeightOptimizerTest, CapacityBindsAndMovesTraffic) {
 }
 
 TEST(WeightOptimizerTest, Deterministic) {
+  // Tight (N-1 not achievable), so every N-1 stage runs: SLP, conservative
+  // steps, repair, bounds.
   AnycastGraph g =
-      GenerateInstance({.regions = 150, .pops = 10, .capacity_factor = 1.4, .seed = 11});
+      GenerateInstance({.regions = 400, .pops = 16, .capacity_factor = 1.4, .seed = 11});
   OptimizerConfig cfg;
   auto r1 = Optimize(g, cfg, g.snapshot_time());
   auto r2 = Optimize(AnycastGraph(g), cfg, g.snapshot_time());
@@ -108,6 +110,8 @@ TEST(WeightOptimizerTest, Deterministic) {
   }
   EXPECT_EQ(r1->objective, r2->objective);
   EXPECT_EQ(r1->lp_objective, r2->lp_objective);
+  EXPECT_EQ(r1->n1_excess, r2->n1_excess);
+  EXPECT_EQ(r1->n1_min_excess_bound, r2->n1_min_excess_bound);
 }
 
 // Sets the graph's current weights to the result's.

@@ -216,12 +216,13 @@ TEST(PacketDecoderTest, MalformedInputsAreClassified) {
   EXPECT_STREQ(DecodeStatusName(DecodeStatus::kBadTcpOptions), "bad_tcp_options");
 }
 
-// Decode() takes a one-pass fast path for IPv4 TCP on Ethernet and raw IP;
+// Decode() takes a one-pass fast path for IPv4 TCP on Ethernet and raw IP
+// (DecodeTcpSegment also on Linux SLL/SLL2);
 // it must give exactly what the general path gives, errors included (the
 // packet_decoder_fuzzer checks the same on arbitrary bytes).
 TEST(PacketDecoderTest, FastPathAgreesWithTheGeneralPath) {
   std::vector<std::pair<int, std::vector<uint8_t>>> packets;
-  for (Link link : {Link::kEthernet, Link::kRaw, Link::kSll}) {
+  for (Link link : {Link::kEthernet, Link::kRaw, Link::kSll, Link::kSll2}) {
     PacketBuilder b(Ip("198.18.0.1"), Ip("198.19.0.2"));
     b.WithLink(link);
     TcpSpec plain;
@@ -273,6 +274,22 @@ TEST(PacketDecoderTest, FastPathAgreesWithTheGeneralPath) {
     EXPECT_EQ(fast.tcp.tsval, general.tcp.tsval);
     EXPECT_EQ(fast.tcp.tsecr, general.tcp.tsecr);
   }
+  // PassiveRtt's segment fast path: whenever it takes a packet, it gives
+  // exactly the fields of the general decode; and it takes the common ones.
+  size_t taken = 0;
+  for (size_t i = 0; i < packets.size(); ++i) {
+    SCOPED_TRACE(i);
+    const auto& [link, bytes] = packets[i];
+    DecodedPacket general;
+    const DecodeStatus s = PacketDecoder::DecodeGeneral(link, absl::MakeConstSpan(bytes), &general);
+    TcpSegmentFields segment;
+    if (!PacketDecoder::DecodeTcpSegment(link, absl::MakeConstSpan(bytes), 0, &segment)) continue;
+    ++taken;
+    ASSERT_EQ(s, DecodeStatus::kOk);
+    ASSERT_EQ(general.protocol, kIpProtoTcp);
+    EXPECT_TRUE(segment == TcpSegmentFields::From(general));
+  }
+  EXPECT_EQ(taken, 12u);  // 3 segments x 4 link types; no variant
 }
 
 }  // namespace

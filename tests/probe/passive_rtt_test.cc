@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
+#include <random>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -393,6 +397,59 @@ class TeeSink : public PassiveRttSink {
 // The aggregator takes samples in per-flow batches; the windows must come
 // out exactly as from the same samples one at a time, across batch and
 // window boundaries.
+// The flow table (open addressing, backward-shift deletion, growth): many
+// flows created, half of them removed in random order, the rest still found
+// exactly — each surviving flow's SYN-ACK closes its handshake sample.
+TEST(PassiveRttTest, FlowTableSurvivesChurn) {
+  RecordingSink sink;
+  PassiveRttOptions options;
+  options.expose_client_addresses = true;
+  auto rtt = Make(&sink, options);
+  constexpr uint32_t kFlows = 5000;
+  const IpAddress server = Ip("198.19.0.1");
+  auto segment = [&](uint32_t i, bool from_client, uint8_t flags) {
+    const IpAddress client = IpAddress::V4(0x0a000000u + i * 7);
+    TcpSegmentFields f;
+    std::memcpy(f.src, (from_client ? client : server).bytes(), 4);
+    std::memcpy(f.dst, (from_client ? server : client).bytes(), 4);
+    f.src_port = from_client ? static_cast<uint16_t>(1024 + i % 60000) : 443;
+    f.dst_port = from_client ? 443 : static_cast<uint16_t>(1024 + i % 60000);
+    f.flags = flags;
+    f.seq = from_client ? 100 : 900;
+    f.ack = from_client ? 0 : 101;
+    f.ip_length = 40;
+    return f;
+  };
+  const int64_t t0 = 1700000000000000000;
+  for (uint32_t i = 0; i < kFlows; ++i) rtt->OnTcpSegment(t0 + i, segment(i, true, kTcpSyn));
+  EXPECT_EQ(rtt->flow_count(), kFlows);
+  std::vector<uint32_t> order(kFlows);
+  for (uint32_t i = 0; i < kFlows; ++i) order[i] = i;
+  std::mt19937 rng(3);
+  std::shuffle(order.begin(), order.end(), rng);
+  std::set<uint32_t> reset(order.begin(), order.begin() + kFlows / 2);
+  for (uint32_t i : reset) rtt->OnTcpSegment(t0 + kFlows, segment(i, true, kTcpRst));
+  EXPECT_EQ(rtt->flow_count(), kFlows - reset.size());
+  for (uint32_t i = 0; i < kFlows; ++i) {
+    rtt->OnTcpSegment(t0 + kFlows + 1000 + i, segment(i, false, kTcpSyn | kTcpAck));
+  }
+  // Reset flows come back (a SYN-ACK starts a flow) but have no SYN to time.
+  EXPECT_EQ(rtt->flow_count(), kFlows);
+  std::set<uint32_t> timed;
+  for (const RttSample& s : sink.Of(RttMethod::kHandshake)) {
+    ASSERT_TRUE(s.client_address.has_value());
+    const uint32_t i = (s.client_address->v4_host_order() - 0x0a000000u) / 7;
+    EXPECT_TRUE(timed.insert(i).second) << i;
+    EXPECT_EQ(reset.count(i), 0u) << i;
+  }
+  EXPECT_EQ(timed.size(), kFlows - reset.size());
+  for (uint32_t i = 0; i < kFlows; ++i) {
+    rtt->OnTcpSegment(t0 + int64_t{3} * kFlows, segment(i, true, kTcpRst));
+  }
+  EXPECT_EQ(rtt->flow_count(), 0u);
+  EXPECT_EQ(rtt->stats().flows_closed, reset.size() + kFlows);
+}
+
 TEST(ClientPrefixAggregatorTest, BatchedSamplesAggregateExactlyAsSingleOnes) {
   ClientPrefixAggregator batched(absl::Seconds(1));
   ClientPrefixAggregator single(absl::Seconds(1));

@@ -213,5 +213,40 @@ TEST_F(PusherTest, RollsBackWhenObservedLoadsMissThePrediction) {
   EXPECT_TRUE(saw_rollback);
 }
 
+// A PoP the last good state sends traffic to is down: moving its traffic
+// can't wait for the rollback hold, the min interval or small steps.
+TEST_F(PusherTest, AFailureReactionIsNotHeldBackButFreezeStillHolds) {
+  config_.max_weight_shift = 0.25;
+  auto p = Make();
+  ASSERT_EQ(p.Push(Req(TwoPops(0.5, 0.5))).result, PushResult::kApplied);
+  clock_.Advance(absl::Seconds(30));
+  auto req = Req(TwoPops(0.75, 0.25));
+  req.predicted_loads = {{"a", {75, 100}}, {"b", {25, 100}}};
+  ASSERT_EQ(p.Push(req).result, PushResult::kApplied);
+  ASSERT_EQ(p.CheckObservedLoads({{"a", 30}, {"b", 70}}).result, PushResult::kRolledBack);
+  ASSERT_EQ(p.last_good(), TwoPops(0.5, 0.5));
+  clock_.Advance(absl::Seconds(1));  // inside the hold and the min interval
+  // Without a failure: held.
+  EXPECT_EQ(p.Push(Req(TwoPops(1, 0))).result, PushResult::kTooSoon);
+  // b is down: everything moves to a at once (no 0.25 step), held or not.
+  auto fail = Req(TwoPops(1, 0));
+  fail.failed_pops = {"b"};
+  auto out = p.Push(fail);
+  EXPECT_EQ(out.result, PushResult::kApplied) << out.reason;
+  EXPECT_EQ(p.last_good(), TwoPops(1, 0));
+  EXPECT_NE(out.reason.find("failure reaction: b down"), std::string::npos) << out.reason;
+  EXPECT_NE(p.MetricsText().find("vantage_push_failure_reactions_total 1\n"), std::string::npos);
+  // b carries nothing now: naming it again is no failure reaction (min interval applies).
+  auto again = Req(TwoPops(0.9, 0.1));
+  again.failed_pops = {"b"};
+  EXPECT_EQ(p.Push(again).result, PushResult::kTooSoon);
+  // Freeze is an operator's explicit choice and holds even a failure reaction.
+  ASSERT_TRUE(FreezeFile::Freeze(config_.freeze_file, "test").ok());
+  auto frozen = Req(TwoPops(0, 1));
+  frozen.failed_pops = {"a"};
+  EXPECT_EQ(p.Push(frozen).result, PushResult::kFrozen);
+  EXPECT_EQ(p.last_good(), TwoPops(1, 0));
+}
+
 }  // namespace
 }  // namespace vantage::push

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -41,17 +42,50 @@ std::string CurrentText(const AnycastGraph& g, vantage::graph::RegionId r) {
   return parts.empty() ? "-" : absl::StrJoin(parts, " ");
 }
 
+void PrintN1Summary(const AnycastGraph& g, const OptimizationResult& r) {
+  const std::string outcome = vantage::optimizer::N1Outcome(r);
+  if (outcome == "off" || outcome == "not_checked") {
+    std::printf("N-1 headroom: %s\n", outcome == "off" ? "off (--no-n1)" : "not checked");
+    return;
+  }
+  if (outcome == "met") {
+    std::printf("N-1 headroom: met (every single-PoP failure simulated; %d LP round(s))\n",
+                r.n1_iterations);
+    return;
+  }
+  std::printf(
+      "N-1 headroom: %s: excess %.6g over %zu (failed, overloaded) pair(s); lower bound %.6g",
+      outcome == "infeasible" ? "INFEASIBLE (proven), best found" : "NOT MET, best effort",
+      r.n1_excess, r.n1_violations.size(), r.n1_min_excess_bound);
+  if (r.n1_infeasible_failure >= 0) {
+    std::printf(" (if %s fails no weights avoid overload)",
+                g.pop(r.n1_infeasible_failure).name.c_str());
+  }
+  std::printf("\n");
+}
+
+void PrintN1Failures(const AnycastGraph& g, const OptimizationResult& r) {
+  const auto impacts = vantage::optimizer::N1ImpactByFailure(r);
+  if (impacts.empty()) return;
+  std::printf("\n%-12s %10s  %s\n", "N-1 FAILED", "EXCESS",
+              "OVERLOADED POP: LOAD > CEILING (+OVER)");
+  for (const auto& f : impacts) {
+    std::vector<std::string> parts;
+    for (const auto& v : f.overloaded) {
+      parts.push_back(absl::StrFormat("%s: %.6g > %.6g (+%.6g)", g.pop(v.overloaded).name, v.load,
+                                      v.ceiling, v.load - v.ceiling));
+    }
+    std::printf("%-12s %10.6g  %s\n", g.pop(f.failed).name.c_str(), f.excess,
+                absl::StrJoin(parts, ", ").c_str());
+  }
+}
+
 void PrintTables(const AnycastGraph& g, const OptimizationResult& r, int limit) {
   std::printf("objective %.6g (demand x ms), LP %.10g, %lld pivots\n", r.objective, r.lp_objective,
               static_cast<long long>(r.pivots));
   std::printf("demand %.6g, ceiling capacity %.6g%s\n", r.total_demand, r.total_ceiling,
               r.demand_exceeds_capacity ? "  ** DEMAND EXCEEDS CAPACITY **" : "");
-  if (r.n1_checked) {
-    std::printf("N-1 headroom: %s (%zu violation(s), %d re-solve(s))\n",
-                r.n1_satisfied ? "ok" : "NOT MET", r.n1_violations.size(), r.n1_iterations);
-  } else {
-    std::printf("N-1 headroom: not checked\n");
-  }
+  PrintN1Summary(g, r);
   for (const std::string& n : r.notes) std::printf("note: %s\n", n.c_str());
   std::printf("\n%-12s %-7s %12s %12s %12s %12s %7s\n", "POP", "HEALTH", "CAPACITY", "CEILING",
               "CUR_LOAD", "NEW_LOAD", "UTIL%");
@@ -60,10 +94,7 @@ void PrintTables(const AnycastGraph& g, const OptimizationResult& r, int limit) 
                 p.healthy ? "up" : "DOWN", p.capacity, p.ceiling, p.current_load, p.load,
                 p.capacity > 0 ? 100 * p.load / p.capacity : 0.0);
   }
-  for (const auto& v : r.n1_violations) {
-    std::printf("N-1: if %s fails, %s carries %.6g > ceiling %.6g\n", g.pop(v.failed).name.c_str(),
-                g.pop(v.overloaded).name.c_str(), v.load, v.ceiling);
-  }
+  PrintN1Failures(g, r);
   std::printf("\n%-16s %10s %9s %9s %7s  %-40s %s\n", "REGION", "DEMAND", "COST_MS", "WAS_MS",
               "MOVED", "WEIGHTS", "CURRENT");
   int shown = 0;

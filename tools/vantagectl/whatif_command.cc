@@ -9,6 +9,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "graph/snapshot_json.h"
 #include "optimizer/result_json.h"
@@ -121,14 +122,27 @@ void SetupWhatIf(CLI::App& app) {
         "objective (demand x ms): before %.6g, immediately %.6g, after re-optimising %.6g\n",
         r->objective_before, r->objective_immediate, r->objective_after);
     for (const std::string& n : r->after.notes) std::printf("note: %s\n", n.c_str());
-    std::printf("\n%-12s %12s %12s %12s %12s %12s\n", "POP", "CEILING", "LOAD_BEFORE", "IMMEDIATE",
-                "AFTER", "NEW_CEILING");
+    // IMMEDIATE: today's weights in the changed world (a failed PoP's share
+    // spread as weighted ECMP does), against the changed ceiling.
+    std::printf("\n%-12s %12s %12s %12s %8s %12s %12s\n", "POP", "CEILING", "LOAD_BEFORE",
+                "IMMEDIATE", "IMM/CEIL", "AFTER", "NEW_CEILING");
+    int over_count = 0;
     for (const auto& p : r->pops) {
-      const bool over = p.load_immediate > p.ceiling_after * (1 + 1e-9);
-      std::printf("%-12s %12.6g %12.6g %12.6g %12.6g %12.6g%s\n", g->pop(p.pop).name.c_str(),
-                  p.ceiling_before, p.load_before, p.load_immediate, p.load_after, p.ceiling_after,
-                  over ? "  OVER (immediately)" : "");
+      const bool over = p.load_immediate > p.ceiling_after * (1 + 1e-9) + 1e-9;
+      over_count += over ? 1 : 0;
+      const std::string ratio =
+          p.ceiling_after > 0 ? absl::StrFormat("%.1f%%", 100 * p.load_immediate / p.ceiling_after)
+                              : std::string(p.load_immediate > 0 ? "inf" : "-");
+      std::printf(
+          "%-12s %12.6g %12.6g %12.6g %8s %12.6g %12.6g%s\n", g->pop(p.pop).name.c_str(),
+          p.ceiling_before, p.load_before, p.load_immediate, ratio.c_str(), p.load_after,
+          p.ceiling_after,
+          over ? absl::StrFormat("  OVER by %.6g (immediately)", p.load_immediate - p.ceiling_after)
+                     .c_str()
+               : "");
     }
+    std::printf("immediately after the change: %d PoP(s) over their ceiling%s\n", over_count,
+                over_count > 0 ? " until the weights are re-optimised" : "");
     std::vector<vantage::optimizer::RegionImpact> regions = r->regions;
     std::stable_sort(regions.begin(), regions.end(), [](const auto& a, const auto& b) {
       return std::fabs(a.cost_after - a.cost_before) > std::fabs(b.cost_after - b.cost_before);
