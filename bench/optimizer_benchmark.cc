@@ -8,12 +8,16 @@
 //
 // The comparison table (best of three runs, same process, same instance; process
 // CPU ms for in-process solvers, wall ms for the glpsol child incl. parsing)
-// is printed first; then Google Benchmark repeats our and LEMON's solves.
+// is printed first; then the whole Optimize() warm (OptimizerSession) after
+// 1% of path costs change beside a cold Optimize() and LEMON on the same LP
+// (CPU and wall ms, with the load average: the machine may be shared); then
+// Google Benchmark repeats our and LEMON's solves.
 #include <benchmark/benchmark.h>
 #include <lemon/network_simplex.h>
 #include <lemon/smart_graph.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -67,24 +71,11 @@ double CpuMs() {
   return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
 }
 
-std::unique_ptr<Transport> Build(Size size) {
-  const auto g = vantage::graph::GenerateInstance({.regions = size.regions,
-                                                   .pops = size.pops,
-                                                   .paths_per_region = 16,
-                                                   .capacity_factor = 1.4,
-                                                   .seed = 42});
-  vantage::optimizer::OptimizerConfig cfg;
-  cfg.n1_headroom = false;
-  cfg.candidates_per_region = 8;
-  const double t0 = CpuMs();
-  auto result = vantage::optimizer::Optimize(g, cfg, g.snapshot_time());
-  const double t1 = CpuMs();
-  if (!result.ok()) {
-    std::fprintf(stderr, "optimize failed: %s\n", std::string(result.status().message()).c_str());
-    std::exit(1);
-  }
+// The LP that `result` solved (its candidates, costs and usable capacities;
+// no current weights), as a transportation network.
+std::unique_ptr<Transport> TransportOf(const vantage::optimizer::OptimizationResult* result,
+                                       Size size) {
   auto t = std::make_unique<Transport>();
-  t->optimize_ms = t1 - t0;
   t->optimize_objective = result->lp_objective;
   t->regions = size.regions;
   t->pops = size.pops;
@@ -119,6 +110,27 @@ std::unique_ptr<Transport> Build(Size size) {
     }
   }
   t->supply[static_cast<size_t>(sink)] = -total;
+  return t;
+}
+
+std::unique_ptr<Transport> Build(Size size) {
+  const auto g = vantage::graph::GenerateInstance({.regions = size.regions,
+                                                   .pops = size.pops,
+                                                   .paths_per_region = 16,
+                                                   .capacity_factor = 1.4,
+                                                   .seed = 42});
+  vantage::optimizer::OptimizerConfig cfg;
+  cfg.n1_headroom = false;
+  cfg.candidates_per_region = 8;
+  const double t0 = CpuMs();
+  auto result = vantage::optimizer::Optimize(g, cfg, g.snapshot_time());
+  const double t1 = CpuMs();
+  if (!result.ok()) {
+    std::fprintf(stderr, "optimize failed: %s\n", std::string(result.status().message()).c_str());
+    std::exit(1);
+  }
+  auto t = TransportOf(&*result, size);
+  t->optimize_ms = t1 - t0;
   return t;
 }
 
@@ -267,10 +279,16 @@ std::vector<std::pair<int, double>> CostChanges(const Transport& t) {
 
 bool Same(double a, double b) { return std::fabs(a - b) <= 1e-6 * std::max(1.0, std::fabs(b)); }
 
+double LoadAverage() {
+  double load[1] = {0};
+  return getloadavg(load, 1) == 1 ? load[0] : -1;
+}
+
 const Size kSizes[] = {{1000, 50}, {10000, 300}, {50000, 500}};
 int glpsol_max_regions = 10000;
 
 void PrintComparison() {
+  std::printf("LP solve alone (load average %.1f)\n", LoadAverage());
   std::printf("%-13s %8s %10s %10s %7s %10s %10s %11s %11s %10s  %s\n", "instance", "arcs",
               "ours_ms", "lemon_ms", "ratio", "glpsol_ms", "optim_ms", "warm_ms", "lemon_re_ms",
               "pivots", "objectives (ours | lemon | glpsol | warm vs lemon)");
@@ -346,14 +364,19 @@ bool SameWeights(const vantage::optimizer::OptimizationResult& a,
   return true;
 }
 
-// The whole Optimize() path (candidates, cost model, LP, rounding, report),
-// N-1 off: stateless cold, then an OptimizerSession re-optimising after 1%
-// of path measurements change (three rounds), each checked against a cold
-// Optimize() of the same graph. LEMON's cold solve of the LP beside it.
+// The whole Optimize() path (candidates, cost model, LP, rounding loop with
+// its re-solves, report), N-1 off: stateless cold, then an OptimizerSession
+// re-optimising after 1% of path measurements change (five rounds), each
+// checked against a cold Optimize() of the same graph (weights identical).
+// LEMON solves the LP of the last warm result (same candidates, costs and
+// usable capacities) cold beside it; its objective must equal the warm
+// result's lp_objective. CPU = this process's CPU time; wall beside it.
 void PrintSessionComparison() {
-  std::printf("\n%-13s %10s %12s %12s %12s %12s %10s  %s\n", "instance", "cold_ms", "sess_cold_ms",
-              "warm_ms_min", "warm_ms_max", "cost_changes", "lemon_ms",
-              "warm result vs cold Optimize()");
+  std::printf(
+      "\nwhole Optimize(), 1%% of path costs changed (cpu ms / wall ms; load = 1-min load "
+      "average)\n%-13s %5s %15s %17s %17s %6s %8s %15s  %s\n",
+      "instance", "load", "cold cpu/wall", "warm cpu min/max", "warm wall min/max", "solves",
+      "changes", "lemon cpu/wall", "objectives: warm lp | lemon ; warm vs cold Optimize()");
   for (const Size& size : kSizes) {
     auto g = vantage::graph::GenerateInstance({.regions = size.regions,
                                                .pops = size.pops,
@@ -363,36 +386,52 @@ void PrintSessionComparison() {
     vantage::optimizer::OptimizerConfig cfg;
     cfg.n1_headroom = false;
     cfg.candidates_per_region = 8;
+    const double load_before = LoadAverage();
     double t0 = CpuMs();
+    auto w0 = std::chrono::steady_clock::now();
     auto cold = vantage::optimizer::Optimize(g, cfg, g.snapshot_time());
     const double cold_ms = CpuMs() - t0;
+    const double cold_wall = Ms(std::chrono::steady_clock::now() - w0);
     vantage::optimizer::OptimizerSession session(cfg);
-    t0 = CpuMs();
     auto first = session.Optimize(g, g.snapshot_time());
-    const double session_cold_ms = CpuMs() - t0;
     if (!cold.ok() || !first.ok()) std::exit(1);
-    double warm_min = 1e300, warm_max = 0;
+    double warm_min = 1e300, warm_max = 0, wall_min = 1e300, wall_max = 0;
     int64_t changes = 0;
+    int solves = 0;
     bool identical = SameWeights(*first, *cold);
     bool all_warm = true;
-    for (uint64_t round = 1; round <= 3; ++round) {
+    std::unique_ptr<Transport> last;
+    for (uint64_t round = 1; round <= 5; ++round) {
       PerturbPaths(g, round);
       t0 = CpuMs();
+      w0 = std::chrono::steady_clock::now();
       auto warm = session.Optimize(g, g.snapshot_time());
       const double ms = CpuMs() - t0;
+      const double wall = Ms(std::chrono::steady_clock::now() - w0);
       if (!warm.ok()) std::exit(1);
       warm_min = std::min(warm_min, ms);
       warm_max = std::max(warm_max, ms);
+      wall_min = std::min(wall_min, wall);
+      wall_max = std::max(wall_max, wall);
       changes = std::max(changes, session.last_cost_changes());
+      solves = std::max(solves, session.last_solves());
       all_warm = all_warm && session.last_warm();
       auto check = vantage::optimizer::Optimize(g, cfg, g.snapshot_time());
       identical = identical && check.ok() && SameWeights(*warm, *check);
+      if (round == 5) last = TransportOf(&*warm, size);
     }
-    const LemonSolve lemon = SolveLemon(Instance(size));
-    std::printf("%6dx%-6d %10.1f %12.1f %12.1f %12.1f %12lld %10.1f  %s%s\n", size.regions,
-                size.pops, cold_ms, session_cold_ms, warm_min, warm_max,
-                static_cast<long long>(changes), lemon.ms,
-                identical ? "IDENTICAL" : "** DIFFERENT **", all_warm ? "" : " (not all warm)");
+    w0 = std::chrono::steady_clock::now();
+    const LemonSolve lemon = SolveLemon(*last);
+    const double lemon_wall = Ms(std::chrono::steady_clock::now() - w0);
+    const double load = std::max(load_before, LoadAverage());
+    std::printf(
+        "%6dx%-6d %5.1f %7.1f/%-7.1f %8.1f/%-8.1f %8.1f/%-8.1f %6d %8lld %7.1f/%-7.1f  "
+        "%.10g | %.10g %s ; %s%s\n",
+        size.regions, size.pops, load, cold_ms, cold_wall, warm_min, warm_max, wall_min, wall_max,
+        solves, static_cast<long long>(changes), lemon.ms, lemon_wall, last->optimize_objective,
+        lemon.objective,
+        Same(last->optimize_objective, lemon.objective) ? "EQUAL" : "** MISMATCH **",
+        identical ? "IDENTICAL" : "** DIFFERENT **", all_warm ? "" : " (not all warm)");
   }
   std::fflush(stdout);
 }

@@ -80,6 +80,21 @@ struct AnycastGraph::Impl {
   absl::flat_hash_map<std::string, RegionId> region_by_name;
   FreshnessPolicy freshness;
   absl::Time snapshot_time = absl::UnixEpoch();
+  // Every region's paths sorted by pop, kept in step with the edges (edge
+  // properties of a listS graph never move): PathsOfRegion() without
+  // walking Boost's in-edge lists, which is most of an optimizer pass.
+  std::vector<std::vector<const Path*>> region_paths;
+
+  void AddRegionPath(const Path* path) {
+    auto& v = region_paths[static_cast<size_t>(path->region)];
+    v.insert(std::upper_bound(v.begin(), v.end(), path,
+                              [](const Path* a, const Path* b) { return a->pop < b->pop; }),
+             path);
+  }
+  void RemoveRegionPath(const Path* path) {
+    auto& v = region_paths[static_cast<size_t>(path->region)];
+    v.erase(std::remove(v.begin(), v.end(), path), v.end());
+  }
 
   std::optional<Edge> FindEdge(PopId pop, RegionId region) const {
     // A region is measured by at most every PoP: scan its in-edges, not the
@@ -119,6 +134,7 @@ AnycastGraph& AnycastGraph::operator=(const AnycastGraph& other) {
                              impl_->region_vertex[static_cast<size_t>(path->region)], impl_->g)
                  .first;
     impl_->g[e] = *path;
+    impl_->AddRegionPath(&impl_->g[e]);
   }
   return *this;
 }
@@ -156,6 +172,7 @@ absl::StatusOr<RegionId> AnycastGraph::AddRegion(Region region) {
   region.current_weights.clear();
   Vertex v = boost::add_vertex(VertexProps{false, id}, impl_->g);
   impl_->region_vertex.push_back(v);
+  impl_->region_paths.emplace_back();
   impl_->region_by_name.emplace(region.name, id);
   impl_->regions.push_back(std::move(region));
   if (!weights.empty()) {
@@ -163,6 +180,7 @@ absl::StatusOr<RegionId> AnycastGraph::AddRegion(Region region) {
       // Undo: the region must not exist half-made.
       boost::remove_vertex(v, impl_->g);
       impl_->region_vertex.pop_back();
+      impl_->region_paths.pop_back();
       impl_->region_by_name.erase(impl_->regions.back().name);
       impl_->regions.pop_back();
       return s;
@@ -260,6 +278,7 @@ absl::Status AnycastGraph::RecordMeasurement(PopId pop, RegionId region, const M
             .first;
     impl_->g[*e].pop = pop;
     impl_->g[*e].region = region;
+    impl_->AddRegionPath(&impl_->g[*e]);
   }
   std::vector<Measurement>& ms = impl_->g[*e].measurements;
   auto it = std::lower_bound(ms.begin(), ms.end(), m.method,
@@ -289,15 +308,8 @@ const Path* AnycastGraph::FindPath(PopId pop, RegionId region) const {
 }
 
 std::vector<const Path*> AnycastGraph::PathsOfRegion(RegionId region) const {
-  std::vector<const Path*> out;
-  if (!impl_->ValidRegion(region)) return out;
-  for (auto [it, end] =
-           boost::in_edges(impl_->region_vertex[static_cast<size_t>(region)], impl_->g);
-       it != end; ++it) {
-    out.push_back(&impl_->g[*it]);
-  }
-  std::sort(out.begin(), out.end(), [](const Path* a, const Path* b) { return a->pop < b->pop; });
-  return out;
+  if (!impl_->ValidRegion(region)) return {};
+  return impl_->region_paths[static_cast<size_t>(region)];
 }
 
 std::vector<const Path*> AnycastGraph::AllPaths() const {
@@ -334,7 +346,10 @@ int AnycastGraph::ExpireStale(absl::Time now) {
     dropped += static_cast<int>(before - ms.size());
     if (ms.empty()) empty.push_back(*it);
   }
-  for (const Edge& e : empty) boost::remove_edge(e, impl_->g);
+  for (const Edge& e : empty) {
+    impl_->RemoveRegionPath(&impl_->g[e]);
+    boost::remove_edge(e, impl_->g);
+  }
   return dropped;
 }
 

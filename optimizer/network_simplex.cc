@@ -170,6 +170,55 @@ absl::Status NetworkSimplex::Solve(int root, const std::vector<int>& tree_arc,
 
 void NetworkSimplex::SetCost(int arc, double cost) { cost_[static_cast<size_t>(arc)] = cost; }
 
+absl::Status NetworkSimplex::SetCapacity(int arc, double capacity, int bypass) {
+  if (!solved_)
+    return absl::FailedPreconditionError("network simplex: SetCapacity() before Solve()");
+  if (arc < 0 || arc >= arc_count() || bypass < 0 || bypass >= arc_count() || arc == bypass) {
+    return absl::InvalidArgumentError("network simplex: bad arc or bypass");
+  }
+  const auto a = static_cast<size_t>(arc);
+  const auto b = static_cast<size_t>(bypass);
+  if (source_[a] != source_[b] || target_[a] != target_[b] || std::isfinite(cap_[b])) {
+    return absl::InvalidArgumentError("network simplex: bypass is not an uncapped parallel arc");
+  }
+  if (!(capacity >= 0)) return absl::InvalidArgumentError("network simplex: negative capacity");
+  const double old = cap_[a];
+  cap_[a] = capacity;
+  double excess = 0;
+  if (state_[a] == kUpper) {
+    if (capacity > old) {
+      // Its flow is now strictly inside the bounds: push it up towards the
+      // new capacity around its cycle (a feasible pivot; the arc either
+      // reaches the capacity or enters the tree where something blocks).
+      state_[a] = kLower;
+      Pivot(arc);
+      return absl::OkStatus();
+    }
+    excess = flow_[a] - capacity;
+    flow_[a] = capacity;
+  } else if (state_[a] == kTree) {
+    if (flow_[a] <= capacity) return absl::OkStatus();
+    excess = flow_[a] - capacity;
+    flow_[a] = capacity;  // a tree arc at its bound: a degenerate basis
+  }
+  if (excess <= 0) return absl::OkStatus();
+  if (state_[b] == kTree) {
+    flow_[b] += excess;
+    return absl::OkStatus();
+  }
+  // The bypass (nonbasic at 0) takes the excess: node balances hold, but it
+  // is now strictly inside its bounds. Treat it as if at an upper bound
+  // equal to the excess and pivot it down: the excess either drains away
+  // around its tree cycle (the bypass returns to 0) or the bypass enters
+  // the tree where an arc of the cycle blocks.
+  cap_[b] = excess;
+  flow_[b] = excess;
+  state_[b] = kUpper;
+  Pivot(bypass);
+  cap_[b] = kInfinity;
+  return absl::OkStatus();
+}
+
 absl::Status NetworkSimplex::Resolve() {
   if (!solved_) return absl::FailedPreconditionError("network simplex: Resolve() before Solve()");
   ComputeEpsilon();

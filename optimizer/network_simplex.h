@@ -8,6 +8,10 @@
 // the optimum than the textbook artificial-arc start. After SetCost() calls,
 // Resolve() warm-starts from the last optimal basis: the flow stays feasible,
 // only potentials are recomputed, so a small cost change costs few pivots.
+// SetCapacity() changes an arc's capacity keeping the basis primal feasible
+// (a flow above the new capacity moves to an uncapped parallel "bypass" arc,
+// e.g. a PoP's overload arc beside its capacity arc); Resolve() then
+// re-optimises from there.
 //
 // Arcs have lower bound 0 (shift lower bounds into supplies before). Uncapped
 // arcs use kInfinity. Supplies must sum to zero; the network must not contain
@@ -49,11 +53,17 @@ class NetworkSimplex {
 
   // Changes an arc's cost; call Resolve() afterwards.
   void SetCost(int arc, double cost);
+  // Changes an arc's capacity (>= 0) after Solve(); call Resolve()
+  // afterwards. `bypass` must be an uncapped arc with the same source and
+  // target as `arc`: flow above the new capacity moves onto it, so the
+  // basis stays feasible (a basis exchange may make the bypass basic).
+  absl::Status SetCapacity(int arc, double capacity, int bypass);
   absl::Status Resolve();
 
   int arc_count() const { return static_cast<int>(source_.size()); }
   double flow(int arc) const { return flow_[static_cast<size_t>(arc)]; }
   double cost(int arc) const { return cost_[static_cast<size_t>(arc)]; }
+  double capacity(int arc) const { return cap_[static_cast<size_t>(arc)]; }
   // Node potential: reduced cost of arc (u, v) is cost + potential(u) - potential(v).
   double potential(int node) const { return pi_[static_cast<size_t>(node)]; }
   double Objective() const;

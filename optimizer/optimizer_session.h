@@ -6,7 +6,9 @@
 // Optimize(graph, config, now) returns (same weights, loads, objective; only
 // `pivots` differs). When, since the last call, only path costs changed
 // (measurements, `now`, hence also which paths are a region's K best), the
-// first LP solve is a warm re-solve from the last optimal basis; any other
+// first LP solve is a warm re-solve from the last optimal basis (and the
+// rounding loop's re-solves, which only change usable capacities, are warm
+// from the previous solve in every call, sessions or not); any other
 // change (PoPs, regions, measured paths, demands, capacities, health,
 // current weights, config) rebuilds the network and solves cold — see
 // optimizer/warm_flow_network.h. last_warm() says which happened.
@@ -34,6 +36,11 @@ class OptimizerSession {
   // Whether the last Optimize() re-solved warm, and how many arc costs it changed.
   bool last_warm() const { return network_.last_warm(); }
   int64_t last_cost_changes() const { return network_.last_cost_changes(); }
+  // LP solves in the last Optimize() (the rounding loop may re-solve with a
+  // capacity reserve; those re-solves are warm too) and the usable
+  // capacities they changed.
+  int last_solves() const { return network_.last_solves(); }
+  int64_t last_capacity_changes() const { return network_.last_capacity_changes(); }
 
  private:
   OptimizerConfig config_;

@@ -38,9 +38,9 @@ bool WarmFlowNetwork::SameStructure(const std::vector<RegionPlan>& plans,
                                     const std::vector<std::vector<Candidate>>& paths,
                                     const std::vector<double>& usable,
                                     const OptimizerConfig& cfg) const {
-  if (simplex_ == nullptr || plans.size() + 1 != region_begin_.size() || usable != usable_ ||
-      cfg.stability_cost_ms != stability_ || cfg.max_weight_change != max_change_ ||
-      cfg.overload_penalty_ms != penalty_) {
+  if (simplex_ == nullptr || plans.size() + 1 != region_begin_.size() ||
+      usable.size() != usable_.size() || cfg.stability_cost_ms != stability_ ||
+      cfg.max_weight_change != max_change_ || cfg.overload_penalty_ms != penalty_) {
     return false;
   }
   for (size_t r = 0; r < plans.size(); ++r) {
@@ -203,9 +203,10 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
     const std::vector<double>& usable, const OptimizerConfig& cfg) {
   const int64_t pivots_before = simplex_ != nullptr ? simplex_->pivots() : 0;
   int64_t pivots_base = pivots_before;
-  last_cost_changes_ = 0;
-  if (SameStructure(plans, paths, usable, cfg)) {
-    last_warm_ = true;
+  int64_t cost_changes = 0;
+  int64_t capacity_changes = 0;
+  const bool warm = SameStructure(plans, paths, usable, cfg);
+  if (warm) {
     wanted_.assign(static_cast<size_t>(simplex_->arc_count()), 0.0);
     for (int a = 0; a < simplex_->arc_count(); ++a)
       wanted_[static_cast<size_t>(a)] = simplex_->cost(a);
@@ -213,10 +214,11 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
     for (int a = 0; a < simplex_->arc_count(); ++a) {
       if (wanted_[static_cast<size_t>(a)] != simplex_->cost(a)) {
         simplex_->SetCost(a, wanted_[static_cast<size_t>(a)]);
-        ++last_cost_changes_;
+        ++cost_changes;
       }
     }
-    if (last_cost_changes_ > 0) {
+    VANTAGE_ASSIGN_OR_RETURN(capacity_changes, ApplyCapacities(usable));
+    if (cost_changes > 0 || capacity_changes > 0) {
       const absl::Status st = simplex_->Resolve();
       if (!st.ok()) {
         simplex_.reset();
@@ -224,7 +226,6 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
       }
     }
   } else {
-    last_warm_ = false;
     Build(plans, paths, usable, cfg);
     pivots_base = 0;
     const absl::Status st =
@@ -234,11 +235,81 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
       return st;
     }
   }
+  if (call_start_) {
+    call_start_ = false;
+    last_warm_ = warm;
+    last_cost_changes_ = cost_changes;
+    last_capacity_changes_ = 0;
+    last_solves_ = 0;
+  }
+  last_capacity_changes_ += capacity_changes;
+  ++last_solves_;
+  CandidateSlots(plans);
+  return ReadBack(plans, usable.size(), cfg, simplex_->pivots() - pivots_base);
+}
+
+absl::StatusOr<int64_t> WarmFlowNetwork::ApplyCapacities(const std::vector<double>& usable) {
+  // Usable capacities (the rounding reserve) change warm: a PoP's overload
+  // arc is the uncapped bypass of its capacity arc.
+  int64_t changes = 0;
+  for (size_t p = 0; p < usable.size(); ++p) {
+    if (usable[p] == usable_[p]) continue;
+    const absl::Status st = simplex_->SetCapacity(cap_arc_[p], usable[p], over_arc_[p]);
+    if (!st.ok()) {
+      simplex_.reset();
+      return st;
+    }
+    usable_[p] = usable[p];
+    ++changes;
+  }
+  return changes;
+}
+
+absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::ResolveCapacities(
+    const std::vector<RegionPlan>& plans, const std::vector<double>& usable,
+    const OptimizerConfig& cfg) {
+  if (simplex_ == nullptr || usable.size() != usable_.size() ||
+      plans.size() + 1 != region_begin_.size() || cand_begin_.size() != region_begin_.size()) {
+    return absl::FailedPreconditionError("warm flow network: ResolveCapacities() before Solve()");
+  }
+  const int64_t pivots_before = simplex_->pivots();
+  VANTAGE_ASSIGN_OR_RETURN(const int64_t changes, ApplyCapacities(usable));
+  if (changes > 0) {
+    const absl::Status st = simplex_->Resolve();
+    if (!st.ok()) {
+      simplex_.reset();
+      return st;
+    }
+  }
+  last_capacity_changes_ += changes;
+  ++last_solves_;
+  return ReadBack(plans, usable.size(), cfg, simplex_->pivots() - pivots_before);
+}
+
+void WarmFlowNetwork::CandidateSlots(const std::vector<RegionPlan>& plans) {
+  cand_begin_.assign(1, 0);
+  cand_slot_.clear();
+  for (size_t r = 0; r < plans.size(); ++r) {
+    const auto first = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r]);
+    const auto last = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r + 1]);
+    for (const Candidate& c : plans[r].candidates) {
+      const auto it = std::lower_bound(first, last, c.pop,
+                                       [](const Slot& s, int32_t pop) { return s.pop < pop; });
+      cand_slot_.push_back(static_cast<size_t>(it - slots_.begin()));
+    }
+    cand_begin_.push_back(cand_slot_.size());
+  }
+}
+
+WarmFlowNetwork::Solution WarmFlowNetwork::ReadBack(const std::vector<RegionPlan>& plans,
+                                                    size_t pops, const OptimizerConfig& cfg,
+                                                    int64_t pivots) const {
   Solution sol;
-  sol.pivots = simplex_->pivots() - pivots_base;
+  sol.pivots = pivots;
   sol.lp_objective = simplex_->Objective();
-  for (size_t a = 0; a < lower_.size(); ++a)
-    sol.lp_objective += lower_[a] * simplex_->cost(static_cast<int>(a));
+  for (size_t a = 0; a < lower_.size(); ++a) {
+    if (lower_[a] != 0) sol.lp_objective += lower_[a] * simplex_->cost(static_cast<int>(a));
+  }
   sol.relaxed.assign(plans.size(), false);
   sol.x.resize(plans.size());
   for (size_t r = 0; r < plans.size(); ++r) {
@@ -248,18 +319,15 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
     xs.assign(plan.candidates.size(), 0.0);
     const double d = plan.solved_demand;
     if (d <= 0) continue;
-    const auto first = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r]);
-    const auto last = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r + 1]);
     for (size_t k = 0; k < plan.candidates.size(); ++k) {
-      const auto it = std::lower_bound(first, last, plan.candidates[k].pop,
-                                       [](const Slot& s, int32_t pop) { return s.pop < pop; });
-      double f = simplex_->flow(it->extra);
-      if (it->keep >= 0) f += simplex_->flow(it->keep) + lower_[static_cast<size_t>(it->keep)];
+      const Slot& slot = slots_[cand_slot_[cand_begin_[r] + k]];
+      double f = simplex_->flow(slot.extra);
+      if (slot.keep >= 0) f += simplex_->flow(slot.keep) + lower_[static_cast<size_t>(slot.keep)];
       xs[k] = f / d;
     }
   }
-  sol.overflow.assign(usable.size(), 0.0);
-  for (size_t p = 0; p < usable.size(); ++p) {
+  sol.overflow.assign(pops, 0.0);
+  for (size_t p = 0; p < pops; ++p) {
     const double o = simplex_->flow(over_arc_[p]);
     sol.overflow[p] = o;
     sol.total_overflow += o;

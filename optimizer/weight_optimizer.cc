@@ -25,8 +25,9 @@ namespace {
 using graph::PopId;
 using graph::RegionId;
 
-constexpr double kZeroWeight = 1e-9;     // LP weights at or below this are zero
-constexpr size_t kMaxRepairPops = 2048;  // the repair keeps a pops x pops matrix
+constexpr double kZeroWeight = 1e-9;                     // LP weights at or below this are zero
+constexpr size_t kMaxRepairPops = 2048;                  // the repair keeps a pops x pops matrix
+constexpr int64_t kRoundingRepairEvaluations = 1000000;  // rounding repair budget
 
 struct FlowArc {
   double capacity = 0;
@@ -201,6 +202,9 @@ std::optional<std::vector<int64_t>> KeepCurrent(const std::vector<double>& x,
                                                 const RegionPlan& plan, int64_t denominator) {
   const size_t n = x.size();
   const auto q = static_cast<double>(denominator);
+  bool any_current = false;
+  for (const Candidate& c : plan.candidates) any_current = any_current || c.current_weight > 0;
+  if (!any_current) return std::nullopt;
   std::vector<int64_t> current(n, 0);
   int64_t total = 0;
   for (size_t k = 0; k < n; ++k) {
@@ -242,6 +246,24 @@ std::vector<std::vector<double>> WeightsOf(const Quantised& q, int64_t denominat
     }
   }
   return w;
+}
+
+// LoadsOf(plans, WeightsOf(q, denominator), pops, true) without the copy.
+std::vector<double> LoadsOfParts(const std::vector<RegionPlan>& plans, const Quantised& q,
+                                 size_t pops, int64_t denominator) {
+  std::vector<double> load(pops, 0.0);
+  const auto den = static_cast<double>(denominator);
+  for (size_t r = 0; r < plans.size(); ++r) {
+    const double d = plans[r].solved_demand;
+    const std::vector<int64_t>& parts = q.parts[r];
+    for (size_t k = 0; k < parts.size(); ++k) {
+      if (parts[k] != 0) {
+        load[static_cast<size_t>(plans[r].candidates[k].pop)] +=
+            d * (static_cast<double>(parts[k]) / den);
+      }
+    }
+  }
+  return load;
 }
 
 // Capacity-aware largest-remainder quantisation of every region's LP weights
@@ -372,9 +394,18 @@ Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol
     // keeps every PoP within its limit it is the answer; the capacity check
     // below only steps in where it would overshoot, so inputs that rounded
     // fine before round exactly as before (stability).
-    Quantised plain = q;
-    std::vector<int64_t> plain_need = need;
-    std::vector<double> plain_load = load;
+    // Without the capacity-aware fallback, work on q itself (no copies).
+    Quantised plain_copy;
+    std::vector<int64_t> need_copy;
+    std::vector<double> load_copy;
+    if (capacity_aware) {
+      plain_copy = q;
+      need_copy = need;
+      load_copy = load;
+    }
+    Quantised& plain = capacity_aware ? plain_copy : q;
+    std::vector<int64_t>& plain_need = capacity_aware ? need_copy : need;
+    std::vector<double>& plain_load = capacity_aware ? load_copy : load;
     for (const Up& u : ups) {
       if (plain_need[u.r] == 0) continue;
       ++plain.parts[u.r][u.k];
@@ -386,7 +417,8 @@ Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol
     bool fits = true;
     for (size_t r = 0; r < plans.size() && fits; ++r) fits = plain_need[r] == 0;
     for (size_t p = 0; p < pops && fits; ++p) fits = plain_load[p] <= limit[p] + tol;
-    if (fits || !capacity_aware) return plain;
+    if (!capacity_aware) return q;
+    if (fits) return plain_copy;
   }
   for (int round = 0; round < 2; ++round) {
     // A region may need more parts than it has rounded-down weights only in
@@ -424,6 +456,144 @@ Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol
   }
   fix_up(q, load);
   return q;
+}
+
+// Rounding repair: after quantisation, moves parts within regions away from
+// PoPs still over their limit (max(ceiling, LP load)), never withdrawing a
+// PoP the LP uses (a weight > kZeroWeight keeps one part). Moves, best total
+// overshoot reduction first:
+//  - one part of a region from the overloaded PoP p to another candidate q;
+//  - a chain: that part to q, and one part of another region from q to a
+//    candidate s (s may be p when that region is smaller), which shifts
+//    finer amounts than a single part when no PoP has room for one.
+// Every move strictly lowers sum_p max(0, load_p - limit_p); deterministic
+// (PoPs worst first, regions in plan order); bounded by `max_evaluations`.
+// Returns the overshoot left.
+double RepairRounding(const std::vector<RegionPlan>& plans,
+                      const std::vector<std::vector<double>>& x, const std::vector<double>& limit,
+                      int64_t denominator, double tol, int64_t max_evaluations, Quantised& q,
+                      int* moves) {
+  const size_t pops = limit.size();
+  const auto den = static_cast<double>(denominator);
+  std::vector<double> load = LoadsOfParts(plans, q, pops, denominator);
+  auto over_at = [&](size_t p, double l) { return std::max(0.0, l - limit[p] - tol); };
+  double total = 0;
+  for (size_t p = 0; p < pops; ++p) total += over_at(p, load[p]);
+  if (total <= 0) return 0;
+  // users[p]: (region, candidate) pairs that may hold parts on p.
+  std::vector<std::vector<std::pair<size_t, size_t>>> users(pops);
+  for (size_t r = 0; r < plans.size(); ++r) {
+    for (size_t k = 0; k < q.parts[r].size(); ++k) {
+      if (q.parts[r][k] > 0)
+        users[static_cast<size_t>(plans[r].candidates[k].pop)].emplace_back(r, k);
+    }
+  }
+  auto movable = [&](size_t r, size_t k) {
+    return q.parts[r][k] > (x[r][k] > kZeroWeight ? 1 : 0) && plans[r].solved_demand > 0;
+  };
+  struct Step {
+    size_t r = 0, from = 0, to = 0;
+  };
+  struct Delta {
+    size_t pop;
+    double change;
+  };
+  // Total overshoot change if `deltas` (up to three, pops may repeat) apply.
+  auto gain_of = [&](const Delta* deltas, size_t n) {
+    double gain = 0;
+    for (size_t i = 0; i < n; ++i) {
+      bool seen = false;
+      for (size_t j = 0; j < i; ++j) seen = seen || deltas[j].pop == deltas[i].pop;
+      if (seen) continue;
+      double change = 0;
+      for (size_t j = i; j < n; ++j) {
+        if (deltas[j].pop == deltas[i].pop) change += deltas[j].change;
+      }
+      const size_t p = deltas[i].pop;
+      gain += over_at(p, load[p]) - over_at(p, load[p] + change);
+    }
+    return gain;
+  };
+  int64_t evaluations = 0;
+  *moves = 0;
+  while (total > 0 && evaluations < max_evaluations) {
+    std::vector<std::pair<double, size_t>> over;
+    for (size_t p = 0; p < pops; ++p) {
+      const double o = over_at(p, load[p]);
+      if (o > 0) over.emplace_back(-o, p);
+    }
+    std::sort(over.begin(), over.end());
+    // Gains within `eps` are ties (broken by cost, then by search order): the
+    // choice must not hang on last-bit differences of the LP loads, so that a
+    // warm re-solve rounds exactly as a cold one.
+    const double eps = 1e-9 * std::max(1.0, total);
+    double best_gain = eps;
+    double best_cost = 0;
+    std::vector<Step> best;
+    // Single parts first (cheap); chains only when no single part helps.
+    for (int chains = 0; chains < 2 && best.empty(); ++chains) {
+      for (const auto& [neg, p] : over) {
+        for (const auto& [r, k] : users[p]) {
+          if (!movable(r, k)) continue;
+          const RegionPlan& plan = plans[r];
+          const double u = plan.solved_demand / den;
+          for (size_t j = 0; j < plan.candidates.size(); ++j) {
+            if (j == k) continue;
+            const auto qp = static_cast<size_t>(plan.candidates[j].pop);
+            ++evaluations;
+            if (chains == 0) {
+              const Delta single[] = {{p, -u}, {qp, u}};
+              const double cost = u * (plan.candidates[j].cost_ms - plan.candidates[k].cost_ms);
+              const double g = gain_of(single, 2);
+              if (g > best_gain + eps ||
+                  (g >= best_gain - eps && !best.empty() && cost < best_cost - 1e-12)) {
+                best_gain = g;
+                best_cost = cost;
+                best = {{r, k, j}};
+              }
+              continue;
+            }
+            if (load[qp] + u <= limit[qp] + tol) continue;  // room: no chain needed
+            // Chain: another region moves a part on from q.
+            for (const auto& [r2, k2] : users[qp]) {
+              if (r2 == r || !movable(r2, k2)) continue;
+              const RegionPlan& plan2 = plans[r2];
+              const double u2 = plan2.solved_demand / den;
+              for (size_t j2 = 0; j2 < plan2.candidates.size(); ++j2) {
+                if (j2 == k2) continue;
+                const auto sp = static_cast<size_t>(plan2.candidates[j2].pop);
+                ++evaluations;
+                const Delta chain[] = {{p, -u}, {qp, u - u2}, {sp, u2}};
+                const double g2 = gain_of(chain, 3);
+                if (g2 > best_gain + eps) {
+                  best_gain = g2;
+                  best = {{r, k, j}, {r2, k2, j2}};
+                }
+              }
+              if (evaluations >= max_evaluations) break;
+            }
+          }
+          if (evaluations >= max_evaluations) break;
+        }
+        if (!best.empty() || evaluations >= max_evaluations) break;  // worst PoP first
+      }
+    }
+    if (best.empty()) break;
+    for (const Step& st : best) {
+      const RegionPlan& plan = plans[st.r];
+      const double u = plan.solved_demand / den;
+      --q.parts[st.r][st.from];
+      if (q.parts[st.r][st.to]++ == 0) {
+        users[static_cast<size_t>(plan.candidates[st.to].pop)].emplace_back(st.r, st.to);
+      }
+      load[static_cast<size_t>(plan.candidates[st.from].pop)] -= u;
+      load[static_cast<size_t>(plan.candidates[st.to].pop)] += u;
+    }
+    ++*moves;
+    total = 0;
+    for (size_t p = 0; p < pops; ++p) total += over_at(p, load[p]);
+  }
+  return total;
 }
 
 struct N1Check {
@@ -1209,23 +1379,33 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   }
   for (RegionPlan& plan : plans) plan.solved_demand = plan.demand * result.demand_scale;
 
+  // Every solve goes through a WarmFlowNetwork: the session's (warm from the
+  // last cycle's basis when only costs changed) or, stateless, one over the
+  // candidates alone. The rounding loop's re-solves change only usable
+  // capacities, so they re-optimise from the previous solve's basis.
+  WarmFlowNetwork local_network;
+  if (network == nullptr) {
+    network = &local_network;
+    all_paths.resize(plans.size());
+    for (size_t r = 0; r < plans.size(); ++r) all_paths[r] = plans[r].candidates;
+  }
+  network->BeginCall();
   bool first_solve = true;
   auto solve = [&](const std::vector<double>& usable) -> absl::StatusOr<FlowSolution> {
     FlowSolution sol;
-    if (network != nullptr && first_solve) {
-      // The session's network: warm from the last basis when only costs changed.
+    {
+      // Within this call only usable capacities change after the first solve.
       VANTAGE_ASSIGN_OR_RETURN(WarmFlowNetwork::Solution warm,
-                               network->Solve(plans, all_paths, usable, cfg));
+                               first_solve ? network->Solve(plans, all_paths, usable, cfg)
+                                           : network->ResolveCapacities(plans, usable, cfg));
+      first_solve = false;
       sol.x = std::move(warm.x);
       sol.overflow = std::move(warm.overflow);
       sol.total_overflow = warm.total_overflow;
       sol.lp_objective = warm.lp_objective;
       sol.pivots = warm.pivots;
       sol.relaxed = std::move(warm.relaxed);
-    } else {
-      VANTAGE_ASSIGN_OR_RETURN(sol, SolveFlow(plans, usable, cfg, true));
     }
-    first_solve = false;
     result.pivots += sol.pivots;
     if (cfg.max_weight_change < 1.0 &&
         sol.total_overflow > 1e-9 * std::max(1.0, result.total_demand)) {
@@ -1280,9 +1460,8 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     // reserve first (that keeps the result a fixed point of the next cycle:
     // stability); capacity-aware rounding is the fallback below.
     Quantised q = Quantise(plans, sol, ceiling, cfg.weight_denominator, false);
-    const std::vector<std::vector<double>> qw = WeightsOf(q, cfg.weight_denominator);
     const std::vector<double> lp_load = LoadsOf(plans, sol.x, pops, true);
-    const std::vector<double> q_load = LoadsOf(plans, qw, pops, true);
+    const std::vector<double> q_load = LoadsOfParts(plans, q, pops, cfg.weight_denominator);
     // What rounding can add at most on each PoP: a quantum of every region
     // split onto it. Reserving that (not just today's overshoot) settles in
     // one re-solve instead of chasing rounding flips.
@@ -1332,10 +1511,9 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   {
     // Re-solving did not remove the rounding overshoot: round the best LP
     // solution capacity-aware instead.
+    const std::vector<double> lp = LoadsOf(plans, best.x, pops, true);
     auto overshoot = [&](const Quantised& q) {
-      const std::vector<double> load =
-          LoadsOf(plans, WeightsOf(q, cfg.weight_denominator), pops, true);
-      const std::vector<double> lp = LoadsOf(plans, best.x, pops, true);
+      const std::vector<double> load = LoadsOfParts(plans, q, pops, cfg.weight_denominator);
       double over = 0;
       for (size_t p = 0; p < pops; ++p)
         over += std::max(0.0, load[p] - std::max(ceiling[p], lp[p]) - tol);
@@ -1345,6 +1523,26 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     if (plain_over > 0) {
       Quantised aware = Quantise(plans, best, ceiling, cfg.weight_denominator, true);
       if (overshoot(aware) < plain_over) best_q = std::move(aware);
+      // Still over: move parts (and chains of parts) to PoPs with room.
+      std::vector<double> limit(pops);
+      for (size_t p = 0; p < pops; ++p) limit[p] = std::max(ceiling[p], lp[p]);
+      int moves = 0;
+      const double left = RepairRounding(plans, best.x, limit, cfg.weight_denominator, tol,
+                                         kRoundingRepairEvaluations, best_q, &moves);
+      if (left > 0) {
+        std::string worst;
+        const std::vector<double> load = LoadsOfParts(plans, best_q, pops, cfg.weight_denominator);
+        for (size_t p = 0; p < pops; ++p) {
+          if (load[p] > limit[p] + tol) {
+            absl::StrAppendFormat(&worst, " pop %d +%.6g", p, load[p] - limit[p]);
+          }
+        }
+        result.notes.push_back(absl::StrFormat(
+            "rounding to multiples of 1/%d leaves PoPs over their ceilings (total %.6g:%s): the "
+            "rounding repair found no quantised weights within them (%d move(s)); a larger "
+            "weight_denominator gives finer steps",
+            cfg.weight_denominator, left, worst, moves));
+      }
     }
   }
 
@@ -1386,9 +1584,8 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   // that would push a PoP over its ceiling. Such tiny moves come from
   // rounding slack, not from real change; N-1 must not get worse either.
   if (cfg.min_weight_move > 0) {
-    const Quantised before = best_q;
-    std::vector<double> load =
-        LoadsOf(plans, WeightsOf(best_q, cfg.weight_denominator), pops, true);
+    const Quantised before = do_n1 ? best_q : Quantised{};
+    std::vector<double> load = LoadsOfParts(plans, best_q, pops, cfg.weight_denominator);
     const auto q = static_cast<double>(cfg.weight_denominator);
     int reverted = 0;
     std::vector<bool> done(plans.size(), false);

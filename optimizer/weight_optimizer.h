@@ -44,6 +44,16 @@
 // quantised weights respect the ceilings too; PopLoad::usable is the E_p of
 // the returned solution (the LP that lp_objective belongs to; with N-1 rows
 // added, lp_objective is that LP's objective at the returned LP weights).
+// These re-solves are warm: only E_p changed, so the network simplex keeps
+// its basis (NetworkSimplex::SetCapacity) and re-optimises from there.
+// Overshoot left after that (and after the capacity-aware rounding) goes to
+// a rounding repair: single parts, then chains of two parts (region A moves
+// a part from the overloaded PoP to q, region B one from q on to a PoP with
+// room), each strictly lowering the total overshoot, never withdrawing a PoP
+// the LP uses. If the repair (bounded: 1M candidate moves) still leaves a PoP
+// over its ceiling, a note names the PoPs and the overshoot: no quantised
+// weights within the ceilings were found at this quantum (the repair is a
+// local search; it is not a proof that none exist).
 //
 // OptimizerSession (optimizer/optimizer_session.h) gives the same results
 // with a warm start when only path costs change between calls.

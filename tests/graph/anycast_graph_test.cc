@@ -93,6 +93,36 @@ TEST_F(AnycastGraphTest, FreshnessDecaysAndExpires) {
   EXPECT_EQ(g_.path_count(), 1u);
 }
 
+// PathsOfRegion() (a per-region list kept beside the Boost graph) stays in
+// step with the edges: sorted by pop, through insertions in any order,
+// expiry and copies (whose paths are the copy's own).
+TEST_F(AnycastGraphTest, PathsOfRegionFollowsEdges) {
+  const PopId lhr = *g_.AddPop({.name = "lhr", .capacity = 10});
+  const RegionId de = *g_.AddRegion({.name = "de", .demand = 1});
+  g_.set_freshness({.half_life = absl::Minutes(1), .expiry = absl::Minutes(5)});
+  ASSERT_TRUE(g_.RecordMeasurement(lhr, nl_, Rtt(3, kT0 + absl::Minutes(4))).ok());
+  ASSERT_TRUE(g_.RecordMeasurement(ams_, nl_, Rtt(5, kT0)).ok());
+  ASSERT_TRUE(g_.RecordMeasurement(fra_, nl_, Rtt(9, kT0 + absl::Minutes(4))).ok());
+  ASSERT_TRUE(g_.RecordMeasurement(fra_, de, Rtt(4, kT0)).ok());
+  auto pops_of = [](const AnycastGraph& g, RegionId r) {
+    std::vector<PopId> out;
+    for (const Path* p : g.PathsOfRegion(r)) {
+      EXPECT_EQ(p, g.FindPath(p->pop, r));
+      out.push_back(p->pop);
+    }
+    return out;
+  };
+  EXPECT_THAT(pops_of(g_, nl_), ::testing::ElementsAre(ams_, fra_, lhr));
+  EXPECT_THAT(pops_of(g_, de), ::testing::ElementsAre(fra_));
+  AnycastGraph copy = g_;
+  EXPECT_EQ(g_.ExpireStale(kT0 + absl::Minutes(6)), 2);  // ams -> nl, fra -> de
+  EXPECT_THAT(pops_of(g_, nl_), ::testing::ElementsAre(fra_, lhr));
+  EXPECT_TRUE(pops_of(g_, de).empty());
+  EXPECT_THAT(pops_of(copy, nl_), ::testing::ElementsAre(ams_, fra_, lhr));
+  EXPECT_EQ(copy.PathsOfRegion(de)[0]->measurements[0].rtt_p50_ms, 4);
+  EXPECT_TRUE(g_.PathsOfRegion(99).empty());
+}
+
 TEST_F(AnycastGraphTest, CurrentWeightsValidated) {
   EXPECT_TRUE(g_.SetCurrentWeights(nl_, {{fra_, 0.25}, {ams_, 0.75}}).ok());
   EXPECT_EQ(g_.region(nl_).current_weights[0].pop, ams_);  // sorted

@@ -114,5 +114,113 @@ TEST(NetworkSimplexTest, WarmResolveMatchesColdSolve) {
   }
 }
 
+// Capacity changes (up, down, to zero; arcs in the tree, at their upper
+// bound, at zero) then a warm Resolve() reach a cold solve's optimum, and the
+// flow stays feasible: within bounds and conserving every node's supply.
+TEST(NetworkSimplexTest, WarmCapacityChangesMatchColdSolve) {
+  uint64_t state = 4242;
+  auto next = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) * 0x1.0p-53;
+  };
+  const int sources = 40, sinks = 8;
+  const int root = sources + sinks;
+  int capacity_changes = 0;
+  for (int round = 0; round < 30; ++round) {
+    std::vector<NetworkSimplex::ArcSpec> arcs;
+    std::vector<double> supply(static_cast<size_t>(root + 1), 0.0);
+    double total = 0;
+    for (int s = 0; s < sources; ++s) {
+      supply[static_cast<size_t>(s)] = 1 + 10 * next();
+      total += supply[static_cast<size_t>(s)];
+      for (int k = 0; k < 3; ++k) {
+        arcs.push_back(
+            {s, sources + (s * 5 + k) % sinks, NetworkSimplex::kInfinity, 1 + 50 * next()});
+      }
+    }
+    std::vector<int> cap_arc(static_cast<size_t>(sinks));
+    for (int t = 0; t < sinks; ++t) {
+      cap_arc[static_cast<size_t>(t)] = static_cast<int>(arcs.size());
+      arcs.push_back({sources + t, root, total / sinks * (0.6 + 0.8 * next()), 0});
+      arcs.push_back({sources + t, root, NetworkSimplex::kInfinity, 1e4});
+    }
+    supply[static_cast<size_t>(root)] = -total;
+    // The optimizer's greedy start for the current capacities.
+    auto basis = [&](std::vector<int>* tree, std::vector<int>* upper) {
+      tree->assign(static_cast<size_t>(root) + 1, -1);
+      upper->clear();
+      std::vector<double> load(static_cast<size_t>(sinks), 0.0);
+      for (int s = 0; s < sources; ++s) {
+        (*tree)[static_cast<size_t>(s)] = s * 3;
+        load[static_cast<size_t>((s * 5) % sinks)] += supply[static_cast<size_t>(s)];
+      }
+      for (int t = 0; t < sinks; ++t) {
+        const int cap = cap_arc[static_cast<size_t>(t)];
+        if (load[static_cast<size_t>(t)] < arcs[static_cast<size_t>(cap)].capacity) {
+          (*tree)[static_cast<size_t>(sources) + static_cast<size_t>(t)] = cap;
+        } else {
+          (*tree)[static_cast<size_t>(sources) + static_cast<size_t>(t)] = cap + 1;
+          upper->push_back(cap);
+        }
+      }
+    };
+    std::vector<int> tree, upper;
+    basis(&tree, &upper);
+    NetworkSimplex warm(root + 1, arcs, supply);
+    ASSERT_TRUE(warm.Solve(root, tree, upper).ok());
+    for (int step = 0; step < 4; ++step) {
+      for (int c = 0; c < 3; ++c) {
+        const auto t = static_cast<size_t>(next() * sinks);
+        const auto a = static_cast<size_t>(cap_arc[t]);
+        const double u = next();
+        const double old = arcs[a].capacity;
+        arcs[a].capacity = u < 0.15 ? 0.0 : old * (0.4 + 1.2 * u);
+        ASSERT_TRUE(
+            warm.SetCapacity(static_cast<int>(a), arcs[a].capacity, static_cast<int>(a) + 1).ok());
+        ++capacity_changes;
+      }
+      const auto a = static_cast<size_t>(next() * sources * 3);
+      arcs[a].cost = 1 + 50 * next();
+      warm.SetCost(static_cast<int>(a), arcs[a].cost);
+      ASSERT_TRUE(warm.Resolve().ok());
+      basis(&tree, &upper);
+      NetworkSimplex cold(root + 1, arcs, supply);
+      ASSERT_TRUE(cold.Solve(root, tree, upper).ok());
+      EXPECT_NEAR(warm.Objective(), cold.Objective(), 1e-9 * cold.Objective())
+          << round << "/" << step;
+      std::vector<double> balance(supply);
+      for (size_t e = 0; e < arcs.size(); ++e) {
+        const double f = warm.flow(static_cast<int>(e));
+        EXPECT_GE(f, 0) << e;
+        EXPECT_LE(f, arcs[e].capacity * (1 + 1e-12)) << e;
+        balance[static_cast<size_t>(arcs[e].source)] -= f;
+        balance[static_cast<size_t>(arcs[e].target)] += f;
+      }
+      for (double b : balance) EXPECT_NEAR(b, 0, 1e-9 * total);
+    }
+  }
+  EXPECT_EQ(capacity_changes, 30 * 4 * 3);
+}
+
+TEST(NetworkSimplexTest, SetCapacityChecksItsArguments) {
+  std::vector<NetworkSimplex::ArcSpec> arcs = {
+      {0, 1, 5, 1}, {0, 1, NetworkSimplex::kInfinity, 9}, {0, 1, 3, 2}};
+  NetworkSimplex ns(2, arcs, {4, -4});
+  EXPECT_FALSE(ns.SetCapacity(0, 1, 1).ok());  // before Solve()
+  ASSERT_TRUE(ns.Solve(1, {0, -1}, {}).ok());
+  EXPECT_DOUBLE_EQ(ns.Objective(), 4);
+  EXPECT_FALSE(ns.SetCapacity(0, 1, 2).ok());   // the bypass is capped
+  EXPECT_FALSE(ns.SetCapacity(0, -1, 1).ok());  // negative capacity
+  EXPECT_FALSE(ns.SetCapacity(0, 1, 0).ok());   // its own bypass
+  // Tree arc 0 carries 4; capacity 1 moves 3 onto the bypass, then the
+  // re-solve prefers arc 2 (cost 2) to the bypass (cost 9).
+  ASSERT_TRUE(ns.SetCapacity(0, 1, 1).ok());
+  ASSERT_TRUE(ns.Resolve().ok());
+  EXPECT_DOUBLE_EQ(ns.flow(0), 1);
+  EXPECT_DOUBLE_EQ(ns.flow(2), 3);
+  EXPECT_DOUBLE_EQ(ns.flow(1), 0);
+  EXPECT_DOUBLE_EQ(ns.Objective(), 1 + 6);
+}
+
 }  // namespace
 }  // namespace vantage::optimizer
