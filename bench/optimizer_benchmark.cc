@@ -113,15 +113,25 @@ std::unique_ptr<Transport> TransportOf(const vantage::optimizer::OptimizationRes
   return t;
 }
 
-std::unique_ptr<Transport> Build(Size size) {
-  const auto g = vantage::graph::GenerateInstance({.regions = size.regions,
-                                                   .pops = size.pops,
-                                                   .paths_per_region = 16,
-                                                   .capacity_factor = 1.4,
-                                                   .seed = 42});
+// The generated instance every table uses, and its optimizer settings (K = 8).
+vantage::graph::AnycastGraph BenchInstance(Size size) {
+  return vantage::graph::GenerateInstance({.regions = size.regions,
+                                           .pops = size.pops,
+                                           .paths_per_region = 16,
+                                           .capacity_factor = 1.4,
+                                           .seed = 42});
+}
+
+vantage::optimizer::OptimizerConfig BenchConfig() {
   vantage::optimizer::OptimizerConfig cfg;
   cfg.n1_headroom = false;
   cfg.candidates_per_region = 8;
+  return cfg;
+}
+
+std::unique_ptr<Transport> Build(Size size) {
+  const auto g = BenchInstance(size);
+  const vantage::optimizer::OptimizerConfig cfg = BenchConfig();
   const double t0 = CpuMs();
   auto result = vantage::optimizer::Optimize(g, cfg, g.snapshot_time());
   const double t1 = CpuMs();
@@ -378,14 +388,8 @@ void PrintSessionComparison() {
       "instance", "load", "cold cpu/wall", "warm cpu min/max", "warm wall min/max", "solves",
       "changes", "lemon cpu/wall", "objectives: warm lp | lemon ; warm vs cold Optimize()");
   for (const Size& size : kSizes) {
-    auto g = vantage::graph::GenerateInstance({.regions = size.regions,
-                                               .pops = size.pops,
-                                               .paths_per_region = 16,
-                                               .capacity_factor = 1.4,
-                                               .seed = 42});
-    vantage::optimizer::OptimizerConfig cfg;
-    cfg.n1_headroom = false;
-    cfg.candidates_per_region = 8;
+    auto g = BenchInstance(size);
+    const vantage::optimizer::OptimizerConfig cfg = BenchConfig();
     const double load_before = LoadAverage();
     double t0 = CpuMs();
     auto w0 = std::chrono::steady_clock::now();

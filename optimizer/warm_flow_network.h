@@ -43,12 +43,12 @@ class WarmFlowNetwork {
   static constexpr double kDisabledFactor = 4.0;
 
   struct Solution {
-    std::vector<std::vector<double>> x;  // per region, per plan candidate: weight
-    std::vector<double> overflow;        // per pop
+    std::vector<std::vector<double>> x{};  // per region, per plan candidate: weight
+    std::vector<double> overflow{};        // per pop
     double total_overflow = 0;
     double lp_objective = 0;
     int64_t pivots = 0;
-    std::vector<bool> relaxed;  // per region: change limit not applied
+    std::vector<bool> relaxed{};  // per region: change limit not applied
   };
 
   // `paths[r]`: every measured path of region r (pop, cost, current weight);

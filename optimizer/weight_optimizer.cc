@@ -37,14 +37,8 @@ struct FlowArc {
 // The flow network: regions [0, R), PoPs [R, R + P), sink R + P.
 using FlowGraph = boost::compressed_sparse_row_graph<boost::directedS, boost::no_property, FlowArc>;
 
-struct FlowSolution {
-  std::vector<std::vector<double>> x{};  // per region, per candidate: LP weight
-  std::vector<double> overflow{};        // per pop
-  double total_overflow = 0;
-  double lp_objective = 0;
-  int64_t pivots = 0;
-  std::vector<bool> relaxed{};  // per region: change limit not applied
-};
+// Per region, per candidate: LP weight; per pop overflow; the objective.
+using FlowSolution = WarmFlowNetwork::Solution;
 
 // Builds the min-cost-flow network for `plans` with usable capacities
 // `usable` (per pop), solves it and reads the weights back.
@@ -1392,20 +1386,11 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   network->BeginCall();
   bool first_solve = true;
   auto solve = [&](const std::vector<double>& usable) -> absl::StatusOr<FlowSolution> {
-    FlowSolution sol;
-    {
-      // Within this call only usable capacities change after the first solve.
-      VANTAGE_ASSIGN_OR_RETURN(WarmFlowNetwork::Solution warm,
-                               first_solve ? network->Solve(plans, all_paths, usable, cfg)
-                                           : network->ResolveCapacities(plans, usable, cfg));
-      first_solve = false;
-      sol.x = std::move(warm.x);
-      sol.overflow = std::move(warm.overflow);
-      sol.total_overflow = warm.total_overflow;
-      sol.lp_objective = warm.lp_objective;
-      sol.pivots = warm.pivots;
-      sol.relaxed = std::move(warm.relaxed);
-    }
+    // Within this call only usable capacities change after the first solve.
+    VANTAGE_ASSIGN_OR_RETURN(FlowSolution sol,
+                             first_solve ? network->Solve(plans, all_paths, usable, cfg)
+                                         : network->ResolveCapacities(plans, usable, cfg));
+    first_solve = false;
     result.pivots += sol.pivots;
     if (cfg.max_weight_change < 1.0 &&
         sol.total_overflow > 1e-9 * std::max(1.0, result.total_demand)) {
