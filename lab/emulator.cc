@@ -51,7 +51,11 @@ std::string Error(absl::string_view message) {
 
 Emulator::Emulator(EventLoop* loop, const Topology& topology,
                    std::vector<std::unique_ptr<PacketDevice>> devices, uint64_t seed)
-    : loop_(loop), forwarder_(topology, seed), devices_(std::move(devices)), buffer_(kMaxPacket) {}
+    : loop_(loop),
+      forwarder_(topology, seed),
+      devices_(std::move(devices)),
+      buffer_(kMaxPacket),
+      leads_(devices_.size()) {}
 
 Emulator::~Emulator() {
   if (timer_ != 0) loop_->CancelTimer(timer_);
@@ -91,28 +95,30 @@ void Emulator::OnReadable(NodeId node) {
     forwarder_.Ingress(
         node,
         std::vector<uint8_t>(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(**n)),
-        entered);
+        entered, now);
   }
   DeliverAndRearm();
 }
 
 void Emulator::DeliverAndRearm() {
   const absl::Time now = RealClock::Get().MonotonicNow();
-  const absl::Time due = forwarder_.NextDeparture();
+  const absl::Time due = forwarder_.NextWrite();
   if (due <= now) {
     const int64_t late_us = absl::ToInt64Microseconds(now - due);
     size_t bucket = 0;
     while (bucket < kDepartureLatenessBuckets - 1 && late_us >= kLateBoundsUs[bucket]) ++bucket;
     ++counters_.departure_lateness[bucket];
   }
-  forwarder_.DeliverDue(now, [this](NodeId to, const std::vector<uint8_t>& packet) {
-    if (devices_[static_cast<size_t>(to)]->Write(packet.data(), packet.size()).ok()) {
-      ++counters_.packets_written;
-    } else {
-      ++counters_.write_errors;
-    }
-  });
-  const absl::Time next = forwarder_.NextDeparture();
+  forwarder_.DeliverDue(
+      now, [this](NodeId to, const std::vector<uint8_t>& packet, const DepartureTimes& times) {
+        if (devices_[static_cast<size_t>(to)]->Write(packet.data(), packet.size()).ok()) {
+          ++counters_.packets_written;
+          Written(to, packet, times);
+        } else {
+          ++counters_.write_errors;
+        }
+      });
+  const absl::Time next = forwarder_.NextWrite();
   if (next == timer_at_) return;
   if (timer_ != 0) loop_->CancelTimer(timer_);
   timer_ = 0;
@@ -134,17 +140,36 @@ void Emulator::OnTimer(absl::Time fired_for) {
   late_deviation_ += (absl::AbsDuration(late - late_mean_) - late_deviation_) / 8;
   timer_advance_ = std::clamp(late_mean_ + 4 * late_deviation_, kMinTimerAdvance, kMaxTimerAdvance);
   counters_.timer_advance_ns = absl::ToInt64Nanoseconds(timer_advance_);
-  const absl::Time next = forwarder_.NextDeparture();
+  const absl::Time next = forwarder_.NextWrite();
   if (next > now && next - now <= kMaxSpin) {
     while (now < next) now = RealClock::Get().MonotonicNow();
   }
   DeliverAndRearm();
 }
 
-nlohmann::json Emulator::TxTimestampsJson() const {
+void Emulator::Written(NodeId to, const std::vector<uint8_t>& packet, const DepartureTimes& times) {
+  PacketDevice& device = *devices_[static_cast<size_t>(to)];
+  // The receiving kernel stamps the packet inside write(): its tap entry is
+  // there by now.
+  const std::optional<absl::Time> received =
+      device.ReceivedAt(packet.data(), packet.size(), RealClock::Get().MonotonicNow());
+  if (!received) return;
+  const absl::Duration residual = *received - times.departure;
+  forwarder_.RecordResidual(times.direction, residual);
+  if (times.write_at < times.read_at) {
+    ++counters_.unscheduled;
+    return;
+  }
+  residual_.Add(residual);
+  WriteLeadEstimator& lead = leads_[static_cast<size_t>(to)];
+  lead.Add(*received - times.write_at);
+  forwarder_.SetWriteLead(to, lead.lead());
+}
+
+nlohmann::json Emulator::TxTimestampsJson(bool receive) const {
   TxMatchCounters total;
   for (const auto& d : devices_) {
-    const TxMatchCounters c = d->tx_counters();
+    const TxMatchCounters c = receive ? d->rx_counters() : d->tx_counters();
     total.matched += c.matched;
     total.unmatched += c.unmatched;
     total.expired += c.expired;
@@ -154,6 +179,12 @@ nlohmann::json Emulator::TxTimestampsJson() const {
           {"unmatched", total.unmatched},
           {"expired", total.expired},
           {"overflow", total.overflow}};
+}
+
+nlohmann::json Emulator::ResidualJson() const {
+  nlohmann::json j = residual_.ToJson(true);
+  j["unscheduled"] = counters_.unscheduled;
+  return j;
 }
 
 nlohmann::json Emulator::DepartureLatenessJson() const {
@@ -195,10 +226,16 @@ std::string Emulator::HandleControl(const std::string& request) {
                        {"delivered", l.counters.delivered},
                        {"lost", l.counters.lost},
                        {"queue_dropped", l.counters.queue_dropped},
-                       {"queued", l.counters.queued}});
+                       {"queued", l.counters.queued},
+                       {"residual_us", l.residual.ToJson(false)}});
     }
     nlohmann::json catchments = nlohmann::json::object();
+    nlohmann::json leads = nlohmann::json::object();
     const RoutingTable& routing = forwarder_.routing();
+    for (NodeId n = 0; n < static_cast<NodeId>(routing.nodes().size()); ++n) {
+      leads[routing.nodes()[static_cast<size_t>(n)].name] =
+          absl::ToDoubleMicroseconds(forwarder_.write_lead(n));
+    }
     for (NodeId n = 0; n < static_cast<NodeId>(routing.nodes().size()); ++n) {
       if (routing.nodes()[static_cast<size_t>(n)].kind == NodeKind::kRegion) {
         catchments[routing.nodes()[static_cast<size_t>(n)].name] =
@@ -215,8 +252,11 @@ std::string Emulator::HandleControl(const std::string& request) {
         {"write_errors", counters_.write_errors},
         {"timer_wakeups", counters_.timer_wakeups},
         {"timer_advance_us", static_cast<double>(counters_.timer_advance_ns) / 1000.0},
-        {"tx_timestamps", TxTimestampsJson()},
+        {"tx_timestamps", TxTimestampsJson(false)},
+        {"rx_timestamps", TxTimestampsJson(true)},
         {"departure_lateness_us", DepartureLatenessJson()},
+        {"residual_us", ResidualJson()},
+        {"write_lead_us", leads},
         {"no_route", forwarder_.no_route()},
         {"malformed", forwarder_.malformed()},
         {"held", forwarder_.held()}}

@@ -3,14 +3,26 @@
 // node's kernel transmitted them (PacketDevice::TransmittedAt, the instant a
 // capture on the node's interface stamps them; the time they were read when
 // the device can't tell), and writes each one to its destination node's
-// device when its departure time comes, using a single timer on the
-// EventLoop (timerfd). The timer is armed early by the wake-up lateness it
-// has observed (its moving average plus four mean deviations, within
+// device when its write time comes, using a single timer on the EventLoop
+// (timerfd). The timer is armed early by the wake-up lateness it has
+// observed (its moving average plus four mean deviations, within
 // [kMinTimerAdvance, kMaxTimerAdvance]) and the last microseconds are spun,
-// so departures are precise to a few microseconds rather than the tens a
-// virtual machine's timer interrupt adds; a histogram of how late departures
-// were is kept. It also answers control requests (status, set-link,
-// set-catchment) as JSON.
+// so writes are precise to a few microseconds rather than the tens a virtual
+// machine's timer interrupt adds; a histogram of how late writes were is
+// kept (departure_lateness).
+//
+// Where a link ends: after each write the Emulator asks the device when the
+// receiving node's kernel received the packet (PacketDevice::ReceivedAt, the
+// instant a capture on that node's interface stamps it). The residual,
+// kernel receive time minus the departure the link model gave the packet, is
+// what the nodes see beyond the configured delay; it is recorded per link
+// direction and, for the packets the emulator held until a planned write
+// time (not those already due when read, e.g. on 0 ms links), overall. The
+// same measurement, receive time minus planned write time, feeds one
+// WriteLeadEstimator per receiving node, and the Forwarder writes packets
+// that lead before their departure, so the median residual is zero: a link
+// of delay D is D from kernel transmit to kernel receive, as a real one is.
+// It also answers control requests (status, set-link, set-catchment) as JSON.
 //
 // Thread model: everything runs on the EventLoop's thread; the Emulator must
 // outlive the loop's last iteration.
@@ -27,7 +39,9 @@
 #include "core/event_loop.h"
 #include "lab/forwarder.h"
 #include "lab/packet_device.h"
+#include "lab/residual_histogram.h"
 #include "lab/topology.h"
+#include "lab/write_lead_estimator.h"
 
 namespace vantage::lab {
 
@@ -40,8 +54,12 @@ struct EmulatorCounters {
   uint64_t read_errors = 0;
   uint64_t write_errors = 0;
   uint64_t timer_wakeups = 0;
+  // Packets whose kernel receive time is known but that were already due
+  // when read (kept out of the overall residual and the write leads).
+  uint64_t unscheduled = 0;
   int64_t timer_advance_ns = 0;  // how early the timer is armed now
-  // How late the earliest due packet was when the loop came to deliver it:
+  // How late the earliest due packet was (after its write time) when the
+  // loop came to write it:
   // < 2, 5, 10, 20, 50 us and beyond.
   std::array<uint64_t, kDepartureLatenessBuckets> departure_lateness{};
 };
@@ -70,8 +88,11 @@ class Emulator {
   void OnReadable(NodeId node);
   void OnTimer(absl::Time fired_for);
   void DeliverAndRearm();
-  nlohmann::json TxTimestampsJson() const;
+  // The transmit (or, with `receive`, receive) timestamp match counters.
+  nlohmann::json TxTimestampsJson(bool receive) const;
   nlohmann::json DepartureLatenessJson() const;
+  nlohmann::json ResidualJson() const;
+  void Written(NodeId to, const std::vector<uint8_t>& packet, const DepartureTimes& times);
 
   EventLoop* loop_;
   Forwarder forwarder_;
@@ -83,6 +104,8 @@ class Emulator {
   absl::Duration late_mean_ = absl::ZeroDuration();
   absl::Duration late_deviation_ = absl::ZeroDuration();
   std::vector<uint8_t> buffer_;
+  std::vector<WriteLeadEstimator> leads_;  // per receiving node
+  ResidualHistogram residual_;             // scheduled packets, every link
 };
 
 }  // namespace vantage::lab

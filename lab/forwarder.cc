@@ -10,6 +10,7 @@ namespace vantage::lab {
 Forwarder::Forwarder(const Topology& topology, uint64_t seed)
     : routing_(topology), node_count_(routing_.nodes().size()), rng_(seed) {
   direction_index_.assign(node_count_ * node_count_, -1);
+  write_lead_.assign(node_count_, absl::ZeroDuration());
   for (const Link& l : topology.links) {
     const NodeId pop = *routing_.FindNode(l.pop);
     const NodeId region = *routing_.FindNode(l.region);
@@ -28,9 +29,21 @@ void Forwarder::AddDirection(NodeId from, NodeId to, const LinkParams& params) {
       static_cast<int>(directions_.size());
   directions_.emplace_back(params);
   direction_ends_.emplace_back(from, to);
+  last_write_at_.push_back(absl::InfinitePast());
+  residuals_.emplace_back();
 }
 
-Forwarder::Verdict Forwarder::Ingress(NodeId from, std::vector<uint8_t> packet, absl::Time now) {
+void Forwarder::SetWriteLead(NodeId to, absl::Duration lead) {
+  write_lead_[static_cast<size_t>(to)] = std::max(lead, absl::ZeroDuration());
+}
+
+void Forwarder::RecordResidual(int direction, absl::Duration residual) {
+  if (direction < 0 || static_cast<size_t>(direction) >= residuals_.size()) return;
+  residuals_[static_cast<size_t>(direction)].Add(residual);
+}
+
+Forwarder::Verdict Forwarder::Ingress(NodeId from, std::vector<uint8_t> packet, absl::Time now,
+                                      std::optional<absl::Time> read_at) {
   const std::optional<PacketAddresses> addresses =
       ParsePacketAddresses(packet.data(), packet.size());
   if (!addresses) {
@@ -45,23 +58,33 @@ Forwarder::Verdict Forwarder::Ingress(NodeId from, std::vector<uint8_t> packet, 
   }
   const std::optional<absl::Time> departure = directions_[direction].Admit(now, rng_);
   if (!departure) return Verdict::kDropped;
-  in_flight_.push_back(InFlight{*departure, next_sequence_++, *to, direction, std::move(packet)});
+  DepartureTimes times;
+  times.direction = direction;
+  times.departure = *departure;
+  times.read_at = read_at.value_or(now);
+  times.write_at = *departure - write_lead_[static_cast<size_t>(*to)];
+  // A lead that grew since the previous packet must not pass it.
+  if (!directions_[direction].params().allow_reorder) {
+    times.write_at = std::max(times.write_at, last_write_at_[direction]);
+  }
+  last_write_at_[direction] = std::max(last_write_at_[direction], times.write_at);
+  in_flight_.push_back(InFlight{times, next_sequence_++, *to, std::move(packet)});
   std::push_heap(in_flight_.begin(), in_flight_.end(), Later);
   return Verdict::kQueued;
 }
 
-absl::Time Forwarder::NextDeparture() const {
-  return in_flight_.empty() ? absl::InfiniteFuture() : in_flight_.front().departure;
+absl::Time Forwarder::NextWrite() const {
+  return in_flight_.empty() ? absl::InfiniteFuture() : in_flight_.front().times.write_at;
 }
 
 size_t Forwarder::DeliverDue(absl::Time now, const DeliverFn& deliver) {
   size_t delivered = 0;
-  while (!in_flight_.empty() && in_flight_.front().departure <= now) {
+  while (!in_flight_.empty() && in_flight_.front().times.write_at <= now) {
     std::pop_heap(in_flight_.begin(), in_flight_.end(), Later);
     InFlight item = std::move(in_flight_.back());
     in_flight_.pop_back();
-    directions_[item.direction].Departed();
-    deliver(item.to, item.packet);
+    directions_[item.times.direction].Departed();
+    deliver(item.to, item.packet, item.times);
     ++delivered;
   }
   return delivered;
@@ -114,7 +137,7 @@ std::vector<LinkStatus> Forwarder::Links() const {
   for (size_t i = 0; i < directions_.size(); ++i) {
     const auto& [from, to] = direction_ends_[i];
     out.push_back(LinkStatus{routing_.nodes()[from].name, routing_.nodes()[to].name,
-                             directions_[i].params(), directions_[i].counters()});
+                             directions_[i].params(), directions_[i].counters(), residuals_[i]});
   }
   return out;
 }

@@ -1,10 +1,17 @@
 // Forwarder: the emulator's data path without any I/O. Packets read from a
-// node's device go in (Ingress) with the time they were read; the forwarder
-// routes them (unicast, or anycast by catchment), passes them through the
-// link direction between the two nodes (loss, bounded queue, delay) and
-// holds them until their departure time; DeliverDue hands out every packet
-// that is due, in departure order. The Emulator drives it from real devices
-// and timers; tests drive it with a fake clock.
+// node's device go in (Ingress) with the time they entered the link (the
+// sending kernel's transmit time); the forwarder routes them (unicast, or
+// anycast by catchment), passes them through the link direction between the
+// two nodes (loss, bounded queue, delay) and holds them until their write
+// time: the departure the link model gives them minus the write lead of the
+// receiving node (SetWriteLead: how long before the departure a write must
+// start for that node's kernel to receive the packet at the departure; zero
+// until set), never out of FIFO order within a link direction. DeliverDue
+// hands out every packet whose write time has come, in write-time order.
+// The Emulator drives it from real devices and timers; tests drive it with a
+// fake clock. It also keeps, per link direction, the distribution of the
+// residual the Emulator measures (RecordResidual: kernel receive time minus
+// departure).
 //
 // Links: every topology link (PoP <-> region, both directions) and one link
 // between each PoP and the router. Packets between nodes without a link are
@@ -24,6 +31,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "lab/link_direction.h"
+#include "lab/residual_histogram.h"
 #include "lab/routing_table.h"
 #include "lab/topology.h"
 
@@ -42,20 +50,42 @@ struct LinkStatus {
   std::string to;
   LinkParams params;
   LinkCounters counters;
+  ResidualHistogram residual;
+};
+
+// The times of one packet handed out by DeliverDue.
+struct DepartureTimes {
+  int direction = -1;    // the link direction it crossed (RecordResidual's index)
+  absl::Time departure;  // when the link model says the receiving node has it
+  absl::Time write_at;   // when it was due to be written: departure minus the lead
+  absl::Time read_at;    // when the emulator read it from the sending node
 };
 
 class Forwarder {
  public:
   enum class Verdict { kQueued, kDropped, kNoRoute, kMalformed };
-  using DeliverFn = std::function<void(NodeId to, const std::vector<uint8_t>& packet)>;
+  using DeliverFn = std::function<void(NodeId to, const std::vector<uint8_t>& packet,
+                                       const DepartureTimes& times)>;
 
   Forwarder(const Topology& topology, uint64_t seed);
 
-  Verdict Ingress(NodeId from, std::vector<uint8_t> packet, absl::Time now);
-  // The earliest departure of a held packet, or InfiniteFuture.
-  absl::Time NextDeparture() const;
-  // Delivers every packet due at or before `now`; returns how many.
+  // `now`: when the packet entered the link; `read_at`: when the emulator
+  // read it (`now` when not given).
+  Verdict Ingress(NodeId from, std::vector<uint8_t> packet, absl::Time now,
+                  std::optional<absl::Time> read_at = std::nullopt);
+  // The earliest write time of a held packet, or InfiniteFuture.
+  absl::Time NextWrite() const;
+  // Delivers every packet whose write time is at or before `now`; returns
+  // how many.
   size_t DeliverDue(absl::Time now, const DeliverFn& deliver);
+
+  // Packets admitted from now on towards `to` are written `lead` (>= 0)
+  // before their departure.
+  void SetWriteLead(NodeId to, absl::Duration lead);
+  absl::Duration write_lead(NodeId to) const { return write_lead_[static_cast<size_t>(to)]; }
+  // One delivered packet's kernel receive time minus its departure, on the
+  // link direction `direction` (DepartureTimes::direction).
+  void RecordResidual(int direction, absl::Duration residual);
 
   // Direction: "to_pop", "to_region" or "both".
   [[nodiscard]] absl::Status SetLink(absl::string_view pop, absl::string_view region,
@@ -72,16 +102,16 @@ class Forwarder {
 
  private:
   struct InFlight {
-    absl::Time departure;
+    DepartureTimes times;
     uint64_t sequence;
     NodeId to;
-    int direction;
     std::vector<uint8_t> packet;
   };
-  // Orders the heap so the earliest departure (then the earliest admitted)
+  // Orders the heap so the earliest write time (then the earliest admitted)
   // is on top.
   static bool Later(const InFlight& a, const InFlight& b) {
-    return a.departure > b.departure || (a.departure == b.departure && a.sequence > b.sequence);
+    return a.times.write_at > b.times.write_at ||
+           (a.times.write_at == b.times.write_at && a.sequence > b.sequence);
   }
 
   int DirectionIndex(NodeId from, NodeId to) const {
@@ -94,7 +124,10 @@ class Forwarder {
   std::vector<int> direction_index_;  // node_count_^2, -1 without a link
   std::vector<LinkDirection> directions_;
   std::vector<std::pair<NodeId, NodeId>> direction_ends_;
-  std::vector<InFlight> in_flight_;  // a heap ordered by Later
+  std::vector<absl::Time> last_write_at_;     // per direction, for FIFO order
+  std::vector<ResidualHistogram> residuals_;  // per direction
+  std::vector<absl::Duration> write_lead_;    // per receiving node
+  std::vector<InFlight> in_flight_;           // a heap ordered by Later
   uint64_t next_sequence_ = 0;
   uint64_t no_route_ = 0;
   uint64_t malformed_ = 0;

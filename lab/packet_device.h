@@ -1,8 +1,9 @@
 // PacketDevice: where the emulator reads and writes one node's raw IP
 // packets. The real one is a TUN device inside the node's namespace
 // (TunPacketDevice, from OpenTunInNamespace), which also tells when the
-// node's kernel transmitted each packet it reads; tests use a datagram
-// socketpair, which keeps packet boundaries the same way.
+// node's kernel transmitted each packet it reads and when it received each
+// packet the emulator wrote; tests use a datagram socketpair, which keeps
+// packet boundaries the same way.
 //
 // Thread model: used on the emulator's loop thread only.
 #pragma once
@@ -32,7 +33,15 @@ class PacketDevice {
                                                   absl::Time /*now*/) {
     return std::nullopt;
   }
+  // When the node's kernel received `packet`, which was just written (the
+  // write returned at `now`), on the monotonic clock; nullopt when the
+  // device can't tell.
+  virtual std::optional<absl::Time> ReceivedAt(const uint8_t* /*packet*/, size_t /*size*/,
+                                               absl::Time /*now*/) {
+    return std::nullopt;
+  }
   virtual TxMatchCounters tx_counters() const { return {}; }
+  virtual TxMatchCounters rx_counters() const { return {}; }
 };
 
 // A PacketDevice over any datagram descriptor it owns (a TUN fd, or one end

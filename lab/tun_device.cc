@@ -14,7 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "lab/tun_packet_device.h"
-#include "lab/tun_tx_tap.h"
+#include "lab/tun_tap.h"
 
 namespace vantage::lab {
 namespace {
@@ -55,18 +55,26 @@ absl::StatusOr<std::unique_ptr<PacketDevice>> OpenTunInNamespace(const std::stri
     std::memcpy(ifr.ifr_name, ifname.data(), ifname.size());
     if (ioctl(fd, TUNSETIFF, &ifr) != 0) status = Errno(absl::StrCat("TUNSETIFF in ", netns));
   }
-  // The transmit tap, opened in the same namespace (where the device is).
-  std::unique_ptr<TunTxTap> tap;
+  // The transmit and receive taps, opened in the same namespace (where the
+  // device is).
+  std::unique_ptr<TunTap> tx_tap;
+  std::unique_ptr<TunTap> rx_tap;
   if (status.ok()) {
     const unsigned int ifindex = if_nametoindex(ifname.c_str());
     if (ifindex == 0) {
       status = Errno(absl::StrCat("if_nametoindex ", ifname, " in ", netns));
     } else {
-      absl::StatusOr<std::unique_ptr<TunTxTap>> t = TunTxTap::Open(static_cast<int>(ifindex));
-      if (t.ok()) {
-        tap = std::move(*t);
+      absl::StatusOr<std::unique_ptr<TunTap>> tx =
+          TunTap::Open(static_cast<int>(ifindex), TunTap::Direction::kOutgoing);
+      absl::StatusOr<std::unique_ptr<TunTap>> rx =
+          TunTap::Open(static_cast<int>(ifindex), TunTap::Direction::kIncoming);
+      if (!tx.ok()) {
+        status = tx.status();
+      } else if (!rx.ok()) {
+        status = rx.status();
       } else {
-        status = t.status();
+        tx_tap = std::move(*tx);
+        rx_tap = std::move(*rx);
       }
     }
   }
@@ -82,7 +90,8 @@ absl::StatusOr<std::unique_ptr<PacketDevice>> OpenTunInNamespace(const std::stri
     if (fd >= 0) close(fd);
     return status;
   }
-  return std::unique_ptr<PacketDevice>(new TunPacketDevice(fd, std::move(tap)));
+  return std::unique_ptr<PacketDevice>(
+      new TunPacketDevice(fd, std::move(tx_tap), std::move(rx_tap)));
 }
 
 }  // namespace vantage::lab

@@ -13,7 +13,7 @@ bool TxTimestampMatcher::SameHead(const TappedPacket& tapped, const uint8_t* pac
 }
 
 void TxTimestampMatcher::Expire(absl::Time now) {
-  while (!pending_.empty() && now - pending_.front().transmitted > max_age_) {
+  while (!pending_.empty() && now - pending_.front().stamped > max_age_) {
     pending_.pop_front();
     ++counters_.expired;
   }
@@ -24,20 +24,20 @@ std::optional<absl::Time> TxTimestampMatcher::Match(const uint8_t* packet, size_
   Expire(now);
   for (auto it = pending_.begin(); it != pending_.end(); ++it) {
     if (SameHead(*it, packet, size)) {
-      const absl::Time t = it->transmitted;
+      const absl::Time t = it->stamped;
       pending_.erase(it);
       ++counters_.matched;
       return t;
     }
   }
   while (std::optional<TappedPacket> tapped = read_tap()) {
-    if (now - tapped->transmitted > max_age_) {
+    if (now - tapped->stamped > max_age_) {
       ++counters_.expired;
       continue;
     }
     if (SameHead(*tapped, packet, size)) {
       ++counters_.matched;
-      return tapped->transmitted;
+      return tapped->stamped;
     }
     if (pending_.size() >= max_pending_) {
       pending_.pop_front();

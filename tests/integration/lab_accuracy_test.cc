@@ -333,7 +333,16 @@ TEST_F(LabAccuracyTest, ActiveProberMedianRttAndLoss) {
   std::cout << "emulator transmit timestamps: " << tx.dump()
             << "; departure lateness (us): " << after["emulator"]["departure_lateness_us"].dump()
             << "; timer armed " << after["emulator"].value("timer_advance_us", -1.0)
-            << " us early\n";
+            << " us early\n"
+            << "emulator residual (kernel receive - kernel transmit - delay, us): "
+            << after["emulator"]["residual_us"].dump()
+            << "; write leads (us): " << after["emulator"]["write_lead_us"].dump() << "\n";
+  for (const nlohmann::json& l : after["emulator"]["links"]) {
+    if (l["to"] == "p" || l["from"] == "p") {
+      std::cout << "  " << l["from"].get<std::string>() << " -> " << l["to"].get<std::string>()
+                << " residual (us): " << l["residual_us"].dump() << "\n";
+    }
+  }
   EXPECT_GT(tx.value("matched", 0), 0);
   EXPECT_LE(tx.value("unmatched", 0) * 100, tx.value("matched", 0));
 }

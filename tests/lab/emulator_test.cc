@@ -5,7 +5,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cmath>
 #include <filesystem>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -29,6 +32,18 @@ links:
   - {pop: b, region: r, delay_ms: 5}
 )";
 
+// A socketpair "device" whose node's kernel takes kReceiveLatency to
+// receive what the emulator writes (ReceivedAt), like a TUN device's
+// write() -> kernel receive path, only slower.
+constexpr absl::Duration kReceiveLatency = absl::Microseconds(30);
+class SlowReceivingDevice : public FdPacketDevice {
+ public:
+  using FdPacketDevice::FdPacketDevice;
+  std::optional<absl::Time> ReceivedAt(const uint8_t*, size_t, absl::Time now) override {
+    return now + kReceiveLatency;
+  }
+};
+
 // Runs an Emulator on its own loop thread over socketpair "devices"; the
 // test holds the other end of each (node i's end is peer_[i]).
 class EmulatorTest : public ::testing::Test {
@@ -40,7 +55,7 @@ class EmulatorTest : public ::testing::Test {
     for (int i = 0; i < 4; ++i) {  // a, b, r, router
       int fds[2];
       ASSERT_EQ(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, fds), 0);
-      devices.push_back(std::make_unique<FdPacketDevice>(fds[0]));
+      devices.push_back(std::make_unique<SlowReceivingDevice>(fds[0]));
       peer_.push_back(fds[1]);
     }
     emulator_ = std::make_unique<Emulator>(loop_.get(), topology_, std::move(devices), 7);
@@ -144,6 +159,44 @@ TEST_F(EmulatorTest, BadRequestsGetErrors) {
   EXPECT_EQ(Control({{"command", "set-link"}, {"pop", "a"}, {"region", "nowhere"}})["ok"], false);
   EXPECT_EQ(Control({{"nothing", 1}})["ok"], false);
   EXPECT_EQ(nlohmann::json::parse(emulator_->HandleControl("not json"))["ok"], false);
+}
+
+// The emulator learns the receiving node's write -> receive latency and
+// writes that much early, so the residual (receive time minus departure)
+// centres on zero instead of on kReceiveLatency.
+TEST_F(EmulatorTest, WritesEarlyByTheReceiveLatencySoTheResidualMedianIsZero) {
+  constexpr int kPackets = 150;
+  int received = 0;
+  for (int i = 0; i < kPackets; ++i) {
+    Send(2, MakePacket(Ip("198.18.2.1"), Ip("198.18.1.2"), static_cast<uint8_t>(i)));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (Receive(1, absl::ZeroDuration()) >= 0) ++received;
+  }
+  for (int i = 0; i < 100 && received < kPackets; ++i) {
+    if (Receive(1, absl::Milliseconds(100)) >= 0) ++received;
+  }
+  ASSERT_EQ(received, kPackets);
+  const nlohmann::json status = Control({{"command", "status"}});
+  const nlohmann::json& residual = status["residual_us"];
+  std::cout << "residual: " << residual.dump()
+            << "; write leads: " << status["write_lead_us"].dump() << "\n";
+  EXPECT_EQ(residual["count"], kPackets);
+  EXPECT_EQ(residual["unscheduled"], 0);
+  EXPECT_LE(std::abs(residual["p50"].get<double>()), 5.0);
+  // The first packets, before the lead was learnt, were late by all of it.
+  EXPECT_GE(residual["p99"].get<double>(), absl::ToDoubleMicroseconds(kReceiveLatency) - 5);
+  EXPECT_GE(status["write_lead_us"]["b"].get<double>(),
+            absl::ToDoubleMicroseconds(kReceiveLatency));
+  EXPECT_EQ(status["write_lead_us"]["a"].get<double>(), 0.0);  // it received nothing
+  bool found = false;
+  for (const auto& l : status["links"]) {
+    if (l["from"] == "r" && l["to"] == "b") {
+      found = true;
+      EXPECT_EQ(l["residual_us"]["count"], kPackets);
+      EXPECT_LE(std::abs(l["residual_us"]["p50"].get<double>()), 5.0);
+    }
+  }
+  EXPECT_TRUE(found);
 }
 
 }  // namespace

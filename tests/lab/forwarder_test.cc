@@ -34,6 +34,7 @@ struct Delivery {
   NodeId to;
   uint8_t tag;
   absl::Time at;
+  DepartureTimes times;
 };
 
 class ForwarderTest : public ::testing::Test {
@@ -45,11 +46,12 @@ class ForwarderTest : public ::testing::Test {
   // Delivers everything due up to `until`, stepping the fake time from
   // departure to departure as the Emulator's timer would.
   void RunUntil(absl::Time until) {
-    while (fwd_.NextDeparture() <= until) {
-      const absl::Time now = fwd_.NextDeparture();
-      fwd_.DeliverDue(now, [&](NodeId to, const std::vector<uint8_t>& p) {
-        delivered_.push_back({to, p.back(), now});
-      });
+    while (fwd_.NextWrite() <= until) {
+      const absl::Time now = fwd_.NextWrite();
+      fwd_.DeliverDue(now,
+                      [&](NodeId to, const std::vector<uint8_t>& p, const DepartureTimes& times) {
+                        delivered_.push_back({to, p.back(), now, times});
+                      });
     }
   }
 
@@ -63,7 +65,7 @@ TEST_F(ForwarderTest, UnicastUsesEachDirectionsDelay) {
             Forwarder::Verdict::kQueued);
   EXPECT_EQ(fwd_.Ingress(Node("a"), MakePacket(Ip("2001:db8:1::1"), Ip("2001:db8:2::1"), 2), kT0),
             Forwarder::Verdict::kQueued);
-  EXPECT_EQ(fwd_.NextDeparture(), kT0 + absl::Milliseconds(10));
+  EXPECT_EQ(fwd_.NextWrite(), kT0 + absl::Milliseconds(10));
   RunUntil(kT0 + absl::Seconds(1));
   ASSERT_EQ(delivered_.size(), 2u);
   EXPECT_EQ(delivered_[0].to, Node("a"));
@@ -76,8 +78,9 @@ TEST_F(ForwarderTest, UnicastUsesEachDirectionsDelay) {
 TEST_F(ForwarderTest, NothingLeavesEarly) {
   ASSERT_EQ(fwd_.Ingress(Node("r"), MakePacket(Ip("198.18.2.1"), Ip("198.18.1.1")), kT0),
             Forwarder::Verdict::kQueued);
-  EXPECT_EQ(fwd_.DeliverDue(kT0 + absl::Microseconds(9999), [](NodeId, const auto&) {}), 0u);
-  EXPECT_EQ(fwd_.DeliverDue(kT0 + absl::Milliseconds(10), [](NodeId, const auto&) {}), 1u);
+  auto ignore = [](NodeId, const auto&, const auto&) {};
+  EXPECT_EQ(fwd_.DeliverDue(kT0 + absl::Microseconds(9999), ignore), 0u);
+  EXPECT_EQ(fwd_.DeliverDue(kT0 + absl::Milliseconds(10), ignore), 1u);
 }
 
 TEST_F(ForwarderTest, AnycastGoesToTheCatchmentAndMoves) {
@@ -158,6 +161,54 @@ TEST_F(ForwarderTest, KeepsOrderWithinADirectionUnderJitter) {
   RunUntil(kT0 + absl::Seconds(1));
   ASSERT_EQ(delivered_.size(), 200u);
   for (int i = 0; i < 200; ++i) EXPECT_EQ(delivered_[i].tag, i);
+}
+
+// The write lead of the receiving node moves the write time, not the
+// departure; the sending node's lead and the other direction are untouched.
+TEST_F(ForwarderTest, WriteLeadWritesEarlierThanTheDeparture) {
+  fwd_.SetWriteLead(Node("a"), absl::Microseconds(30));
+  EXPECT_EQ(fwd_.write_lead(Node("a")), absl::Microseconds(30));
+  fwd_.SetWriteLead(Node("r"), absl::Microseconds(-5));  // never negative
+  EXPECT_EQ(fwd_.write_lead(Node("r")), absl::ZeroDuration());
+  fwd_.Ingress(Node("r"), MakePacket(Ip("198.18.2.1"), Ip("198.18.1.1"), 1), kT0,
+               kT0 + absl::Microseconds(40));
+  fwd_.Ingress(Node("a"), MakePacket(Ip("198.18.1.1"), Ip("198.18.2.1"), 2), kT0);
+  EXPECT_EQ(fwd_.NextWrite(), kT0 + absl::Milliseconds(10) - absl::Microseconds(30));
+  RunUntil(kT0 + absl::Seconds(1));
+  ASSERT_EQ(delivered_.size(), 2u);
+  EXPECT_EQ(delivered_[0].to, Node("a"));
+  EXPECT_EQ(delivered_[0].at, kT0 + absl::Milliseconds(10) - absl::Microseconds(30));
+  EXPECT_EQ(delivered_[0].times.departure, kT0 + absl::Milliseconds(10));
+  EXPECT_EQ(delivered_[0].times.read_at, kT0 + absl::Microseconds(40));
+  EXPECT_EQ(delivered_[1].at, kT0 + absl::Milliseconds(20));
+  EXPECT_EQ(delivered_[1].times.write_at, delivered_[1].times.departure);
+  EXPECT_EQ(delivered_[1].times.read_at, kT0);
+}
+
+// A lead that grows between two packets of one direction does not let the
+// second pass the first.
+TEST_F(ForwarderTest, AGrowingLeadKeepsFifoOrder) {
+  fwd_.Ingress(Node("r"), MakePacket(Ip("198.18.2.1"), Ip("198.18.1.1"), 1), kT0);
+  fwd_.SetWriteLead(Node("a"), absl::Microseconds(50));
+  fwd_.Ingress(Node("r"), MakePacket(Ip("198.18.2.1"), Ip("198.18.1.1"), 2),
+               kT0 + absl::Microseconds(20));
+  RunUntil(kT0 + absl::Seconds(1));
+  ASSERT_EQ(delivered_.size(), 2u);
+  EXPECT_EQ(delivered_[0].tag, 1);
+  EXPECT_EQ(delivered_[1].tag, 2);
+  EXPECT_EQ(delivered_[1].at, kT0 + absl::Milliseconds(10));
+  EXPECT_EQ(delivered_[1].times.departure, kT0 + absl::Milliseconds(10) + absl::Microseconds(20));
+}
+
+TEST_F(ForwarderTest, RecordsResidualsPerDirection) {
+  fwd_.Ingress(Node("r"), MakePacket(Ip("198.18.2.1"), Ip("198.18.1.1"), 1), kT0);
+  RunUntil(kT0 + absl::Seconds(1));
+  ASSERT_EQ(delivered_.size(), 1u);
+  fwd_.RecordResidual(delivered_[0].times.direction, absl::Microseconds(3));
+  fwd_.RecordResidual(-1, absl::Microseconds(3));  // ignored
+  for (const LinkStatus& l : fwd_.Links()) {
+    EXPECT_EQ(l.residual.count(), l.from == "r" && l.to == "a" ? 1u : 0u) << l.from << l.to;
+  }
 }
 
 }  // namespace

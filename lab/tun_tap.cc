@@ -1,4 +1,4 @@
-#include "lab/tun_tx_tap.h"
+#include "lab/tun_tap.h"
 
 #include <linux/filter.h>
 #include <linux/if_packet.h>
@@ -29,16 +29,20 @@ absl::Time Now(clockid_t clock) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<TunTxTap>> TunTxTap::Open(int ifindex) {
+absl::StatusOr<std::unique_ptr<TunTap>> TunTap::Open(int ifindex, Direction direction) {
   // Protocol 0: no packet is queued before the filter is attached and the
   // socket bound to the device.
   const int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Errno("socket(AF_PACKET)");
-  std::unique_ptr<TunTxTap> tap(new TunTxTap(fd));
-  // Outgoing packets only (the ones the node transmits), cut to the head.
+  std::unique_ptr<TunTap> tap(new TunTap(fd));
+  // One direction only (outgoing: the ones the node transmits; incoming:
+  // everything else), cut to the head.
+  const bool outgoing = direction == Direction::kOutgoing;
+  const uint8_t on_outgoing = outgoing ? 0 : 1;  // jump offsets: 0 keeps, 1 drops
+  const uint8_t on_incoming = outgoing ? 1 : 0;
   std::array<sock_filter, 4> code = {{
       BPF_STMT(BPF_LD | BPF_W | BPF_ABS, static_cast<uint32_t>(SKF_AD_OFF + SKF_AD_PKTTYPE)),
-      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, 0, 1),
+      BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PACKET_OUTGOING, on_outgoing, on_incoming),
       BPF_STMT(BPF_RET | BPF_K, static_cast<uint32_t>(TxTimestampMatcher::kHeadBytes)),
       BPF_STMT(BPF_RET | BPF_K, 0),
   }};
@@ -62,9 +66,9 @@ absl::StatusOr<std::unique_ptr<TunTxTap>> TunTxTap::Open(int ifindex) {
   return tap;
 }
 
-TunTxTap::~TunTxTap() { close(fd_); }
+TunTap::~TunTap() { close(fd_); }
 
-std::optional<TappedPacket> TunTxTap::Read() {
+std::optional<TappedPacket> TunTap::Read() {
   std::array<uint8_t, TxTimestampMatcher::kHeadBytes> head{};
   alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec))> control{};
   iovec iov{head.data(), head.size()};
@@ -91,7 +95,7 @@ std::optional<TappedPacket> TunTxTap::Read() {
   const absl::Time mono = Now(CLOCK_MONOTONIC);
   const absl::Time real = Now(CLOCK_REALTIME);
   TappedPacket p;
-  p.transmitted = stamped ? mono - (real - *stamped) : mono;
+  p.stamped = stamped ? mono - (real - *stamped) : mono;
   p.head.assign(head.begin(), head.begin() + n);
   return p;
 }
