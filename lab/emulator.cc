@@ -55,7 +55,8 @@ Emulator::Emulator(EventLoop* loop, const Topology& topology,
       forwarder_(topology, seed),
       devices_(std::move(devices)),
       buffer_(kMaxPacket),
-      leads_(devices_.size()) {}
+      leads_(devices_.size()),
+      turnaround_(devices_.size()) {}
 
 Emulator::~Emulator() {
   if (timer_ != 0) loop_->CancelTimer(timer_);
@@ -92,6 +93,7 @@ void Emulator::OnReadable(NodeId node) {
     // when this loop got round to reading it.
     const std::optional<absl::Time> transmitted = device.TransmittedAt(buffer_.data(), **n, now);
     const absl::Time entered = transmitted && *transmitted <= now ? *transmitted : now;
+    if (transmitted) turnaround_.Transmitted(node, buffer_.data(), **n, *transmitted);
     forwarder_.Ingress(
         node,
         std::vector<uint8_t>(buffer_.begin(), buffer_.begin() + static_cast<std::ptrdiff_t>(**n)),
@@ -154,6 +156,7 @@ void Emulator::Written(NodeId to, const std::vector<uint8_t>& packet, const Depa
   const std::optional<absl::Time> received =
       device.ReceivedAt(packet.data(), packet.size(), RealClock::Get().MonotonicNow());
   if (!received) return;
+  turnaround_.Delivered(to, packet.data(), packet.size(), *received);
   const absl::Duration residual = *received - times.departure;
   forwarder_.RecordResidual(times.direction, residual);
   if (times.write_at < times.read_at) {
@@ -232,9 +235,11 @@ std::string Emulator::HandleControl(const std::string& request) {
     nlohmann::json catchments = nlohmann::json::object();
     nlohmann::json leads = nlohmann::json::object();
     const RoutingTable& routing = forwarder_.routing();
+    nlohmann::json turnarounds = nlohmann::json::object();
     for (NodeId n = 0; n < static_cast<NodeId>(routing.nodes().size()); ++n) {
-      leads[routing.nodes()[static_cast<size_t>(n)].name] =
-          absl::ToDoubleMicroseconds(forwarder_.write_lead(n));
+      const std::string& name = routing.nodes()[static_cast<size_t>(n)].name;
+      leads[name] = absl::ToDoubleMicroseconds(forwarder_.write_lead(n));
+      if (turnaround_.node(n).count() > 0) turnarounds[name] = turnaround_.node(n).ToJson(false);
     }
     for (NodeId n = 0; n < static_cast<NodeId>(routing.nodes().size()); ++n) {
       if (routing.nodes()[static_cast<size_t>(n)].kind == NodeKind::kRegion) {
@@ -257,6 +262,7 @@ std::string Emulator::HandleControl(const std::string& request) {
         {"departure_lateness_us", DepartureLatenessJson()},
         {"residual_us", ResidualJson()},
         {"write_lead_us", leads},
+        {"echo_turnaround_us", turnarounds},
         {"no_route", forwarder_.no_route()},
         {"malformed", forwarder_.malformed()},
         {"held", forwarder_.held()}}

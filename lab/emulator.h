@@ -22,6 +22,8 @@
 // WriteLeadEstimator per receiving node, and the Forwarder writes packets
 // that lead before their departure, so the median residual is zero: a link
 // of delay D is D from kernel transmit to kernel receive, as a real one is.
+// The same stamps give each node's own ICMP echo turnaround (EchoTurnaround),
+// which is in every RTT measured through the node but in no link.
 // It also answers control requests (status, set-link, set-catchment) as JSON.
 //
 // Thread model: everything runs on the EventLoop's thread; the Emulator must
@@ -37,6 +39,7 @@
 
 #include "absl/status/status.h"
 #include "core/event_loop.h"
+#include "lab/echo_turnaround.h"
 #include "lab/forwarder.h"
 #include "lab/packet_device.h"
 #include "lab/residual_histogram.h"
@@ -106,6 +109,7 @@ class Emulator {
   std::vector<uint8_t> buffer_;
   std::vector<WriteLeadEstimator> leads_;  // per receiving node
   ResidualHistogram residual_;             // scheduled packets, every link
+  EchoTurnaround turnaround_;
 };
 
 }  // namespace vantage::lab

@@ -336,7 +336,10 @@ TEST_F(LabAccuracyTest, ActiveProberMedianRttAndLoss) {
             << " us early\n"
             << "emulator residual (kernel receive - kernel transmit - delay, us): "
             << after["emulator"]["residual_us"].dump()
-            << "; write leads (us): " << after["emulator"]["write_lead_us"].dump() << "\n";
+            << "; write leads (us): " << after["emulator"]["write_lead_us"].dump() << "\n"
+            << "node's own ICMP echo turnaround (kernel rx of request -> kernel tx of reply, "
+               "in every RTT, in no link; us): "
+            << after["emulator"]["echo_turnaround_us"].dump() << "\n";
   for (const nlohmann::json& l : after["emulator"]["links"]) {
     if (l["to"] == "p" || l["from"] == "p") {
       std::cout << "  " << l["from"].get<std::string>() << " -> " << l["to"].get<std::string>()
