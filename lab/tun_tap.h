@@ -10,12 +10,18 @@
 //    inside the emulator's write(), where the TUN driver hands the packet to
 //    the stack).
 // A classic BPF filter keeps only that direction and cuts packets to
-// TxTimestampMatcher::kHeadBytes.
+// TxTimestampMatcher::kHeadBytes; they land in a memory-mapped TPACKET_V2
+// ring of kFrames frames (512 KiB), so reading one costs no system call
+// (the emulator reads one entry per packet it forwards on each side). When
+// the ring is full the kernel drops new entries (the matcher then finds no
+// timestamp for those packets and counts them unmatched).
 //
 // Thread model: not thread-safe; used on the emulator's loop thread. Open()
 // must run while the calling thread is in the device's network namespace.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 
@@ -40,8 +46,15 @@ class TunTap {
   std::optional<TappedPacket> Read();
 
  private:
+  static constexpr size_t kFrameSize = 256;  // header, address, kHeadBytes of packet
+  static constexpr size_t kBlockSize = 16384;
+  static constexpr size_t kFrames = 2048;
+  static constexpr size_t kRingBytes = kFrameSize * kFrames;
+
   explicit TunTap(int fd) : fd_(fd) {}
   int fd_;
+  uint8_t* ring_ = nullptr;
+  size_t next_ = 0;  // the next frame to read
 };
 
 }  // namespace vantage::lab
