@@ -1,29 +1,31 @@
 #include "probe/client_prefix_aggregator.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 #include <limits>
 #include <tuple>
 
 namespace vantage::probe {
 
-size_t ClientPrefixAggregator::KeyHash::operator()(const Key& k) const {
+namespace {
+
+constexpr int kInitialTableBits = 6;
+
+}  // namespace
+
+uint64_t ClientPrefixAggregator::Hash(int64_t window_index, const Prefix& prefix) {
   uint64_t w0;
   uint64_t w1;
-  std::memcpy(&w0, k.prefix.address().bytes(), 8);
-  std::memcpy(&w1, k.prefix.address().bytes() + 8, 8);
-  uint64_t h = static_cast<uint64_t>(k.window_index) * 0x9e3779b97f4a7c15ULL;
-  h ^= static_cast<uint64_t>(k.prefix.length()) << 1 |
-       static_cast<uint64_t>(k.prefix.address().is_v6());
+  std::memcpy(&w0, prefix.address().bytes(), 8);
+  std::memcpy(&w1, prefix.address().bytes() + 8, 8);
+  uint64_t h = static_cast<uint64_t>(window_index) * 0x9e3779b97f4a7c15ULL;
+  h ^=
+      static_cast<uint64_t>(prefix.length()) << 1 | static_cast<uint64_t>(prefix.address().is_v6());
   h = (h ^ w0) * 0xff51afd7ed558ccdULL;
   h = (h ^ (h >> 32) ^ w1) * 0xc4ceb9fe1a85ec53ULL;
-  // MurmurHash3's finaliser (flat_hash_map needs well-mixed low bits).
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return static_cast<size_t>(h);
+  h ^= h >> 29;
+  return h * 0x9e3779b97f4a7c15ULL;
 }
 
 ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max_entries,
@@ -31,7 +33,90 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
     : window_(window > absl::ZeroDuration() ? window : absl::Minutes(1)),
       window_ns_(window_ == absl::InfiniteDuration() ? 0 : absl::ToInt64Nanoseconds(window_)),
       max_entries_(max_entries),
-      sketch_alpha_(sketch_alpha) {}
+      prototype_(sketch_alpha) {
+  Rehash(size_t{1} << kInitialTableBits);
+}
+
+void ClientPrefixAggregator::Rehash(size_t table_size) {
+  table_.assign(table_size, 0);
+  table_bits_ = std::countr_zero(table_size);
+  const size_t mask = table_size - 1;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const uint64_t h = Hash(slots_[i].window_index, slots_[i].prefix);
+    size_t t = h >> (64 - table_bits_);
+    while (table_[t] != 0) t = (t + 1) & mask;
+    table_[t] = (h >> 32) << 32 | (i + 1);
+  }
+}
+
+ClientPrefixAggregator::Slot* ClientPrefixAggregator::Find(int64_t window_index,
+                                                           const Prefix& prefix) {
+  const uint64_t h = Hash(window_index, prefix);
+  const uint64_t tag = (h >> 32) << 32;
+  const size_t mask = table_.size() - 1;
+  size_t t = h >> (64 - table_bits_);
+  for (;; t = (t + 1) & mask) {
+    const uint64_t e = table_[t];
+    if (e == 0) break;
+    if ((e & ~uint64_t{0xffffffff}) == tag) {
+      Slot& slot = slots_[(e & 0xffffffff) - 1];
+      if (slot.window_index == window_index && slot.prefix == prefix) return &slot;
+    }
+  }
+  if (slots_.size() >= max_entries_) {
+    ++dropped_entries_;
+    return nullptr;
+  }
+  slots_.emplace_back();
+  Slot& slot = slots_.back();
+  slot.window_index = window_index;
+  slot.prefix = prefix;
+  if (2 * slots_.size() > table_.size()) {
+    Rehash(2 * table_.size());
+  } else {
+    table_[t] = tag | slots_.size();
+  }
+  return &slot;
+}
+
+void ClientPrefixAggregator::RttCounts::AddOutside(int32_t index, uint32_t max_bins) {
+  // As QuantileSketch's Store::Add: the top (highest index) fixes the floor
+  // below which everything folds into the floor bucket.
+  if (buckets.empty()) {
+    offset = index;
+    buckets.assign(1, 1);
+    return;
+  }
+  const int64_t top = std::max<int64_t>(index, int64_t{offset} + std::ssize(buckets) - 1);
+  const int64_t floor = top - max_bins + 1;
+  if (offset < floor) {
+    const auto drop = static_cast<size_t>(std::min<int64_t>(floor - offset, std::ssize(buckets)));
+    uint64_t folded = 0;
+    for (size_t i = 0; i < drop; ++i) folded += buckets[i];
+    buckets.erase(buckets.begin(), buckets.begin() + static_cast<ptrdiff_t>(drop));
+    offset = static_cast<int32_t>(floor);
+    if (buckets.empty()) buckets.assign(1, 0);
+    buckets[0] += folded;
+  }
+  const auto target = static_cast<int32_t>(std::max<int64_t>(index, floor));
+  if (target < offset) {
+    buckets.insert(buckets.begin(), static_cast<size_t>(offset - target), 0);
+    offset = target;
+  } else if (target >= offset + std::ssize(buckets)) {
+    buckets.resize(static_cast<size_t>(target - offset) + 1, 0);
+  }
+  ++buckets[static_cast<size_t>(target - offset)];
+}
+
+void ClientPrefixAggregator::RttCounts::MoveTo(QuantileSketch* sketch) const {
+  if (count == 0) return;
+  const double min = static_cast<double>(min_ns) / 1000.0;
+  const double max = static_cast<double>(max_ns) / 1000.0;
+  for (size_t i = 0; i < buckets.size(); ++i) {
+    sketch->AddPositiveBucket(offset + static_cast<int32_t>(i), buckets[i], min, max);
+  }
+  if (zero > 0) sketch->Add(0.0, zero);
+}
 
 int64_t ClientPrefixAggregator::WindowIndex(absl::Time time) const {
   if (window_ns_ == 0) return 0;
@@ -48,37 +133,29 @@ absl::Time ClientPrefixAggregator::WindowStart(int64_t index) const {
   return absl::UnixEpoch() + window_ * index;
 }
 
-ClientPrefixWindow* ClientPrefixAggregator::Entry(int64_t window_index, const Prefix& prefix) {
-  const Key key{window_index, prefix};
-  auto it = entries_.find(key);
-  if (it != entries_.end()) return it->second.get();
-  if (entries_.size() >= max_entries_) {
-    ++dropped_entries_;
-    return nullptr;
-  }
-  auto entry = std::make_unique<ClientPrefixWindow>();
-  entry->window_start = WindowStart(key.window_index);
-  entry->window = window_;
-  entry->client_prefix = prefix;
-  if (sketch_alpha_ != QuantileSketch::kDefaultAlpha) {
-    for (auto& legs : entry->rtt_us) {
-      for (QuantileSketch& sketch : legs) sketch = QuantileSketch(sketch_alpha_);
-    }
-  }
-  return entries_.emplace(key, std::move(entry)).first->second.get();
-}
-
 void ClientPrefixAggregator::OnSample(const RttSample& sample) {
-  ClientPrefixWindow* entry = Entry(WindowIndex(sample.time), sample.client_prefix);
+  Slot* entry = Find(WindowIndex(sample.time), sample.client_prefix);
   if (entry == nullptr) return;
-  entry->rtt_us[static_cast<size_t>(sample.method)][static_cast<size_t>(sample.leg)].Add(
-      absl::ToDoubleMicroseconds(sample.rtt));
+  const size_t which =
+      static_cast<size_t>(sample.method) * kRttLegCount + static_cast<size_t>(sample.leg);
+  const int64_t ns = absl::ToInt64Nanoseconds(sample.rtt);
+  if (ns >= 0 && ns <= FlowRttSample::kMaxRttNs && absl::Nanoseconds(ns) == sample.rtt) {
+    entry->rtt[which].Add(ns, prototype_);
+    return;
+  }
+  if (!entry->other) {
+    entry->other = std::make_unique<std::array<QuantileSketch, kRttMethodCount * kRttLegCount>>();
+    for (QuantileSketch& sketch : *entry->other)
+      sketch = QuantileSketch(prototype_.alpha(), prototype_.max_bins());
+  }
+  (*entry->other)[which].Add(absl::ToDoubleMicroseconds(sample.rtt));
 }
 
-ClientPrefixWindow* ClientPrefixAggregator::LookUpEntry(const Prefix& prefix, int64_t time_ns,
-                                                        CachedEntry* cache) {
+ClientPrefixAggregator::Slot* ClientPrefixAggregator::LookUpEntry(const Prefix& prefix,
+                                                                  int64_t time_ns,
+                                                                  CachedEntry* cache) {
   const int64_t index = WindowIndexNs(time_ns);
-  cache->entry = Entry(index, prefix);
+  cache->entry = Find(index, prefix);
   cache->valid = true;
   if (window_ns_ == 0) {
     cache->start_ns = std::numeric_limits<int64_t>::min();
@@ -103,11 +180,10 @@ void ClientPrefixAggregator::AddSamples(const Prefix& prefix,
                                         absl::Span<const FlowRttSample> samples,
                                         CachedEntry* cache) {
   for (const FlowRttSample& s : samples) {
-    ClientPrefixWindow* entry = EntryAt(prefix, s.time_ns(), cache);
+    Slot* entry = EntryAt(prefix, s.time_ns(), cache);
     if (entry == nullptr) continue;
-    // ns / 1000.0 is what ToDoubleMicroseconds gives for whole nanoseconds.
-    entry->rtt_us[static_cast<size_t>(s.method())][static_cast<size_t>(s.leg())].Add(
-        static_cast<double>(s.rtt_ns()) / 1000.0);
+    entry->rtt[static_cast<size_t>(s.method()) * kRttLegCount + static_cast<size_t>(s.leg())].Add(
+        s.rtt_ns(), prototype_);
   }
 }
 
@@ -121,11 +197,11 @@ void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
   const Prefix& prefix = *report.client_prefix;
   CachedEntry cache;
   if (report.new_flow) {
-    if (ClientPrefixWindow* e = EntryAt(prefix, report.first_seen_ns, &cache)) ++e->flows;
+    if (Slot* e = EntryAt(prefix, report.first_seen_ns, &cache)) ++e->flows;
   }
   AddSamples(prefix, report.samples, &cache);
   if (report.packets > 0) {
-    if (ClientPrefixWindow* e = EntryAt(prefix, report.last_seen_ns, &cache)) {
+    if (Slot* e = EntryAt(prefix, report.last_seen_ns, &cache)) {
       e->packets += report.packets;
       e->bytes += report.ip_bytes;
     }
@@ -133,36 +209,60 @@ void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
 }
 
 void ClientPrefixAggregator::OnFlow(absl::Time time, const Prefix& client_prefix) {
-  ClientPrefixWindow* entry = Entry(WindowIndex(time), client_prefix);
+  Slot* entry = Find(WindowIndex(time), client_prefix);
   if (entry != nullptr) ++entry->flows;
 }
 
 void ClientPrefixAggregator::OnTraffic(absl::Time time, const Prefix& client_prefix,
                                        uint64_t packets, uint64_t ip_bytes) {
-  ClientPrefixWindow* entry = Entry(WindowIndex(time), client_prefix);
+  Slot* entry = Find(WindowIndex(time), client_prefix);
   if (entry == nullptr) return;
   entry->packets += packets;
   entry->bytes += ip_bytes;
 }
 
 std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index) {
-  // Sorts the boxes, not the windows (six sketches each: costly to move).
-  std::vector<std::pair<Key, std::unique_ptr<ClientPrefixWindow>>> taken;
-  for (auto it = entries_.begin(); it != entries_.end();) {
-    if (it->first.window_index < below_index) {
-      taken.emplace_back(it->first, std::move(it->second));
-      entries_.erase(it++);
-    } else {
-      ++it;
+  std::vector<uint32_t> taken;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].window_index < below_index) taken.push_back(static_cast<uint32_t>(i));
+  }
+  if (taken.empty()) return {};
+  std::sort(taken.begin(), taken.end(), [this](uint32_t a, uint32_t b) {
+    return std::tie(slots_[a].window_index, slots_[a].prefix) <
+           std::tie(slots_[b].window_index, slots_[b].prefix);
+  });
+  std::vector<ClientPrefixWindow> out(taken.size());
+  for (size_t k = 0; k < taken.size(); ++k) {
+    const Slot& slot = slots_[taken[k]];
+    ClientPrefixWindow& window = out[k];
+    window.window_start = WindowStart(slot.window_index);
+    window.window = window_;
+    window.client_prefix = slot.prefix;
+    window.flows = slot.flows;
+    window.packets = slot.packets;
+    window.bytes = slot.bytes;
+    for (size_t m = 0; m < kRttMethodCount; ++m) {
+      for (size_t l = 0; l < kRttLegCount; ++l) {
+        QuantileSketch& sketch = window.rtt_us[m][l];
+        if (prototype_.alpha() != QuantileSketch::kDefaultAlpha) {
+          sketch = QuantileSketch(prototype_.alpha(), prototype_.max_bins());
+        }
+        const size_t which = m * kRttLegCount + l;
+        slot.rtt[which].MoveTo(&sketch);
+        if (slot.other) (void)sketch.Merge((*slot.other)[which]);
+      }
     }
   }
-  std::sort(taken.begin(), taken.end(), [](const auto& a, const auto& b) {
-    return std::tie(a.first.window_index, a.first.prefix) <
-           std::tie(b.first.window_index, b.first.prefix);
-  });
-  std::vector<ClientPrefixWindow> out;
-  out.reserve(taken.size());
-  for (auto& [key, window] : taken) out.push_back(std::move(*window));
+  // Keep the rest, in order, and index them again.
+  std::vector<Slot> kept;
+  kept.reserve(slots_.size() - taken.size());
+  for (Slot& slot : slots_) {
+    if (slot.window_index >= below_index) kept.push_back(std::move(slot));
+  }
+  slots_ = std::move(kept);
+  size_t table_size = size_t{1} << kInitialTableBits;
+  while (2 * slots_.size() > table_size) table_size *= 2;
+  Rehash(table_size);
   return out;
 }
 

@@ -17,13 +17,14 @@
 // Thread model: one thread (the PassiveRtt's); not synchronised.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 #include "core/ip_address.h"
 #include "core/quantile_sketch.h"
 #include "probe/passive_rtt.h"
@@ -68,32 +69,79 @@ class ClientPrefixAggregator : public PassiveRttSink {
   std::vector<ClientPrefixWindow> TakeAll();
 
   uint64_t dropped_entries() const { return dropped_entries_; }
-  size_t open_entries() const { return entries_.size(); }
+  size_t open_entries() const { return slots_.size(); }
 
  private:
-  struct Key {
-    int64_t window_index;
+  // RTT samples of one (prefix, window, method, leg) as counts per sketch
+  // bucket (QuantileSketch::Index of the RTT in microseconds), with exact
+  // min and max in nanoseconds: one cache line, no sketch parameters, no
+  // double min/max per sample. Taken windows turn it into the QuantileSketch
+  // (AddPositiveBucket), equal to adding the samples one by one. Beyond
+  // max_bins buckets the lowest fold into the lowest kept one, as the
+  // sketch's own store does (so memory stays bounded and the result equal).
+  struct RttCounts {
+    uint64_t count = 0;  // all samples, zero included
+    uint64_t zero = 0;   // samples of 0 ns
+    int64_t min_ns = 0;  // valid when count > 0
+    int64_t max_ns = 0;
+    int32_t offset = 0;  // bucket index of buckets[0]
+    std::vector<uint64_t> buckets;
+
+    void Add(int64_t rtt_ns, const QuantileSketch& prototype) {
+      if (count == 0) {
+        min_ns = max_ns = rtt_ns;
+      } else {
+        min_ns = std::min(min_ns, rtt_ns);
+        max_ns = std::max(max_ns, rtt_ns);
+      }
+      ++count;
+      if (rtt_ns == 0) {
+        ++zero;
+        return;
+      }
+      // ns / 1000.0 is what ToDoubleMicroseconds gives for whole nanoseconds.
+      const int32_t index = prototype.Index(static_cast<double>(rtt_ns) / 1000.0);
+      const auto slot = static_cast<uint64_t>(int64_t{index} - offset);
+      if (slot < buckets.size()) {
+        ++buckets[slot];
+      } else {
+        AddOutside(index, prototype.max_bins());
+      }
+    }
+    void AddOutside(int32_t index, uint32_t max_bins);
+    void MoveTo(QuantileSketch* sketch) const;
+  };
+  // One (window, prefix): the key and counters in the first cache line,
+  // then one line per (method, leg).
+  struct alignas(64) Slot {
+    int64_t window_index = 0;
     Prefix prefix;
-    friend bool operator==(const Key&, const Key&) = default;
+    uint64_t flows = 0;
+    uint64_t packets = 0;
+    uint64_t bytes = 0;
+    // Samples that are not whole non-negative nanoseconds (OnSample with
+    // an arbitrary Duration): full sketches, merged in when taken.
+    std::unique_ptr<std::array<QuantileSketch, kRttMethodCount * kRttLegCount>> other;
+    std::array<RttCounts, kRttMethodCount * kRttLegCount> rtt;
   };
-  // Word-wise: looked up once per sample.
-  struct KeyHash {
-    size_t operator()(const Key& k) const;
-  };
-  ClientPrefixWindow* Entry(int64_t window_index, const Prefix& prefix);
+  static uint64_t Hash(int64_t window_index, const Prefix& prefix);
+  // The slot of (window, prefix), created when missing; nullptr when full
+  // (counted).
+  Slot* Find(int64_t window_index, const Prefix& prefix);
+  void Rehash(size_t table_size);
   // The entry of one prefix last looked up and its window's time range, so
   // that times inside it need neither a division nor a lookup.
   struct CachedEntry {
     int64_t start_ns = 0;
     int64_t end_ns = 0;  // exclusive
-    ClientPrefixWindow* entry = nullptr;
+    Slot* entry = nullptr;
     bool valid = false;
   };
-  ClientPrefixWindow* EntryAt(const Prefix& prefix, int64_t time_ns, CachedEntry* cache) {
+  Slot* EntryAt(const Prefix& prefix, int64_t time_ns, CachedEntry* cache) {
     if (cache->valid && time_ns >= cache->start_ns && time_ns < cache->end_ns) return cache->entry;
     return LookUpEntry(prefix, time_ns, cache);
   }
-  ClientPrefixWindow* LookUpEntry(const Prefix& prefix, int64_t time_ns, CachedEntry* cache);
+  Slot* LookUpEntry(const Prefix& prefix, int64_t time_ns, CachedEntry* cache);
   void AddSamples(const Prefix& prefix, absl::Span<const FlowRttSample> samples,
                   CachedEntry* cache);
   int64_t WindowIndex(absl::Time time) const;
@@ -104,9 +152,14 @@ class ClientPrefixAggregator : public PassiveRttSink {
   absl::Duration window_;
   int64_t window_ns_;  // 0 for an infinite window
   size_t max_entries_;
-  double sketch_alpha_;
-  // Boxed: a window holds six sketches, too big for the probed slots.
-  absl::flat_hash_map<Key, std::unique_ptr<ClientPrefixWindow>, KeyHash> entries_;
+  // An empty sketch with the windows' parameters: its Index() buckets
+  // samples.
+  QuantileSketch prototype_;
+  // Dense slots; an open-addressing table (linear probing, at most half
+  // full) of (hash tag, index + 1) finds them. Slots move only in Take.
+  std::vector<Slot> slots_;
+  std::vector<uint64_t> table_;  // tag << 32 | (index + 1); 0 = empty
+  int table_bits_ = 0;
   uint64_t dropped_entries_ = 0;
 };
 
