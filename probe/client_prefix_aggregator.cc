@@ -134,6 +134,7 @@ absl::Time ClientPrefixAggregator::WindowStart(int64_t index) const {
 }
 
 void ClientPrefixAggregator::OnSample(const RttSample& sample) {
+  Drain();
   Slot* entry = Find(WindowIndex(sample.time), sample.client_prefix);
   if (entry == nullptr) return;
   const size_t which =
@@ -178,43 +179,153 @@ ClientPrefixAggregator::Slot* ClientPrefixAggregator::LookUpEntry(const Prefix& 
 
 void ClientPrefixAggregator::AddSamples(const Prefix& prefix,
                                         absl::Span<const FlowRttSample> samples,
-                                        CachedEntry* cache) {
-  for (const FlowRttSample& s : samples) {
+                                        absl::Span<const int32_t> indices, CachedEntry* cache) {
+  for (size_t i = 0; i < samples.size(); ++i) {
+    const FlowRttSample& s = samples[i];
     Slot* entry = EntryAt(prefix, s.time_ns(), cache);
     if (entry == nullptr) continue;
-    entry->rtt[static_cast<size_t>(s.method()) * kRttLegCount + static_cast<size_t>(s.leg())].Add(
-        s.rtt_ns(), prototype_);
+    RttCounts& counts =
+        entry->rtt[static_cast<size_t>(s.method()) * kRttLegCount + static_cast<size_t>(s.leg())];
+    if (indices.empty()) {
+      counts.Add(s.rtt_ns(), prototype_);
+    } else {
+      counts.Add(s.rtt_ns(), indices[i], prototype_.max_bins());
+    }
   }
 }
 
 void ClientPrefixAggregator::OnSampleBatch(const Prefix& client_prefix,
                                            absl::Span<const FlowRttSample> samples) {
-  CachedEntry cache;
-  AddSamples(client_prefix, samples, &cache);
+  Enqueue(client_prefix, false, 0, samples, 0, 0, 0);
 }
 
 void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
-  const Prefix& prefix = *report.client_prefix;
-  CachedEntry cache;
-  if (report.new_flow) {
-    if (Slot* e = EntryAt(prefix, report.first_seen_ns, &cache)) ++e->flows;
+  Enqueue(*report.client_prefix, report.new_flow, report.first_seen_ns, report.samples,
+          report.last_seen_ns, report.packets, report.ip_bytes);
+}
+
+void ClientPrefixAggregator::Enqueue(const Prefix& prefix, bool new_flow, int64_t first_seen_ns,
+                                     absl::Span<const FlowRttSample> samples, int64_t last_seen_ns,
+                                     uint64_t packets, uint64_t ip_bytes) {
+  if (samples.size() > PassiveRtt::kSampleBatch) {
+    // Bigger than a queue entry (not from PassiveRtt): at once, in order.
+    Drain();
+    CachedEntry cache;
+    if (new_flow) {
+      if (Slot* e = EntryAt(prefix, first_seen_ns, &cache)) ++e->flows;
+    }
+    AddSamples(prefix, samples, {}, &cache);
+    if (packets > 0) {
+      if (Slot* e = EntryAt(prefix, last_seen_ns, &cache)) {
+        e->packets += packets;
+        e->bytes += ip_bytes;
+      }
+    }
+    return;
   }
-  AddSamples(prefix, report.samples, &cache);
-  if (report.packets > 0) {
-    if (Slot* e = EntryAt(prefix, report.last_seen_ns, &cache)) {
-      e->packets += report.packets;
-      e->bytes += report.ip_bytes;
+  if (queue_size_ == kQueueDepth) ProcessOldest();
+  QueuedReport& q = queue_[(queue_head_ + queue_size_) % kQueueDepth];
+  q.prefix = prefix;
+  q.new_flow = new_flow;
+  q.first_seen_ns = first_seen_ns;
+  q.last_seen_ns = last_seen_ns;
+  q.packets = packets;
+  q.ip_bytes = ip_bytes;
+  q.sample_count = static_cast<uint32_t>(samples.size());
+  q.indexed = false;
+  q.rtt_mask = 0;
+  for (size_t i = 0; i < samples.size(); ++i) {
+    q.samples[i] = samples[i];
+    q.rtt_mask |= 1u << (static_cast<uint32_t>(samples[i].method()) * kRttLegCount +
+                         static_cast<uint32_t>(samples[i].leg()));
+  }
+  // The window most of it goes to: the traffic's, else the first sample's.
+  const int64_t time_ns =
+      packets > 0 ? last_seen_ns : (samples.empty() ? first_seen_ns : samples[0].time_ns());
+  q.window_index = WindowIndexNs(time_ns);
+  q.hash = Hash(q.window_index, prefix);
+  ++queue_size_;
+  Prefetch();
+}
+
+const ClientPrefixAggregator::Slot* ClientPrefixAggregator::Peek(uint64_t hash,
+                                                                 int64_t window_index,
+                                                                 const Prefix& prefix) const {
+  const uint64_t tag = (hash >> 32) << 32;
+  const size_t mask = table_.size() - 1;
+  for (size_t t = hash >> (64 - table_bits_);; t = (t + 1) & mask) {
+    const uint64_t e = table_[t];
+    if (e == 0) return nullptr;
+    if ((e & ~uint64_t{0xffffffff}) == tag) {
+      const Slot& slot = slots_[(e & 0xffffffff) - 1];
+      if (slot.window_index == window_index && slot.prefix == prefix) return &slot;
     }
   }
 }
 
+void ClientPrefixAggregator::Prefetch() {
+  // By age: new, its table slot; two, its Slot's key line and the lines of
+  // the RTT counts it adds to; four, its samples' bucket indices and the
+  // counters they increment. Hints only: slots move when added or taken.
+  const size_t newest = (queue_head_ + queue_size_ - 1) % kQueueDepth;
+  __builtin_prefetch(&table_[queue_[newest].hash >> (64 - table_bits_)]);
+  if (queue_size_ > 2) {
+    const QueuedReport& q = queue_[(newest + kQueueDepth - 2) % kQueueDepth];
+    if (const Slot* slot = Peek(q.hash, q.window_index, q.prefix)) {
+      __builtin_prefetch(slot);
+      for (uint32_t mask = q.rtt_mask; mask != 0; mask &= mask - 1) {
+        __builtin_prefetch(&slot->rtt[static_cast<size_t>(std::countr_zero(mask))]);
+      }
+    }
+  }
+  if (queue_size_ > 4) {
+    QueuedReport& q = queue_[(newest + kQueueDepth - 4) % kQueueDepth];
+    const Slot* slot = Peek(q.hash, q.window_index, q.prefix);
+    for (uint32_t i = 0; i < q.sample_count; ++i) {
+      const FlowRttSample& s = q.samples[i];
+      const int64_t ns = s.rtt_ns();
+      // ns / 1000.0 is what ToDoubleMicroseconds gives for whole nanoseconds.
+      q.index[i] = ns == 0 ? 0 : prototype_.Index(static_cast<double>(ns) / 1000.0);
+      if (slot != nullptr && ns != 0) {
+        const RttCounts& counts = slot->rtt[static_cast<size_t>(s.method()) * kRttLegCount +
+                                            static_cast<size_t>(s.leg())];
+        const auto at = static_cast<uint64_t>(int64_t{q.index[i]} - counts.offset);
+        if (at < counts.buckets.size()) __builtin_prefetch(&counts.buckets[at]);
+      }
+    }
+    q.indexed = true;
+  }
+}
+
+void ClientPrefixAggregator::ProcessOldest() {
+  const QueuedReport& q = queue_[queue_head_];
+  CachedEntry cache;
+  if (q.new_flow) {
+    if (Slot* e = EntryAt(q.prefix, q.first_seen_ns, &cache)) ++e->flows;
+  }
+  AddSamples(
+      q.prefix, absl::MakeConstSpan(q.samples.data(), q.sample_count),
+      q.indexed ? absl::MakeConstSpan(q.index.data(), q.sample_count) : absl::Span<const int32_t>(),
+      &cache);
+  if (q.packets > 0) {
+    if (Slot* e = EntryAt(q.prefix, q.last_seen_ns, &cache)) {
+      e->packets += q.packets;
+      e->bytes += q.ip_bytes;
+    }
+  }
+  queue_head_ = (queue_head_ + 1) % kQueueDepth;
+  --queue_size_;
+}
+
 void ClientPrefixAggregator::OnFlow(absl::Time time, const Prefix& client_prefix) {
+  Drain();
   Slot* entry = Find(WindowIndex(time), client_prefix);
   if (entry != nullptr) ++entry->flows;
 }
 
 void ClientPrefixAggregator::OnTraffic(absl::Time time, const Prefix& client_prefix,
                                        uint64_t packets, uint64_t ip_bytes) {
+  Drain();
   Slot* entry = Find(WindowIndex(time), client_prefix);
   if (entry == nullptr) return;
   entry->packets += packets;
@@ -222,6 +333,7 @@ void ClientPrefixAggregator::OnTraffic(absl::Time time, const Prefix& client_pre
 }
 
 std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index) {
+  Drain();
   std::vector<uint32_t> taken;
   for (size_t i = 0; i < slots_.size(); ++i) {
     if (slots_[i].window_index < below_index) taken.push_back(static_cast<uint32_t>(i));

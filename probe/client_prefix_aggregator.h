@@ -68,8 +68,15 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // Removes and returns every window (end of capture).
   std::vector<ClientPrefixWindow> TakeAll();
 
-  uint64_t dropped_entries() const { return dropped_entries_; }
-  size_t open_entries() const { return slots_.size(); }
+  // Not const: they first process the reports still queued.
+  uint64_t dropped_entries() {
+    Drain();
+    return dropped_entries_;
+  }
+  size_t open_entries() {
+    Drain();
+    return slots_.size();
+  }
 
  private:
   // RTT samples of one (prefix, window, method, leg) as counts per sketch
@@ -88,6 +95,11 @@ class ClientPrefixAggregator : public PassiveRttSink {
     std::vector<uint64_t> buckets;
 
     void Add(int64_t rtt_ns, const QuantileSketch& prototype) {
+      Add(rtt_ns, rtt_ns == 0 ? 0 : prototype.Index(static_cast<double>(rtt_ns) / 1000.0),
+          prototype.max_bins());
+    }
+    // `index`: the bucket of rtt_ns (Index of it in microseconds) when > 0.
+    void Add(int64_t rtt_ns, int32_t index, uint32_t max_bins) {
       if (count == 0) {
         min_ns = max_ns = rtt_ns;
       } else {
@@ -99,13 +111,11 @@ class ClientPrefixAggregator : public PassiveRttSink {
         ++zero;
         return;
       }
-      // ns / 1000.0 is what ToDoubleMicroseconds gives for whole nanoseconds.
-      const int32_t index = prototype.Index(static_cast<double>(rtt_ns) / 1000.0);
       const auto slot = static_cast<uint64_t>(int64_t{index} - offset);
       if (slot < buckets.size()) {
         ++buckets[slot];
       } else {
-        AddOutside(index, prototype.max_bins());
+        AddOutside(index, max_bins);
       }
     }
     void AddOutside(int32_t index, uint32_t max_bins);
@@ -142,8 +152,40 @@ class ClientPrefixAggregator : public PassiveRttSink {
     return LookUpEntry(prefix, time_ns, cache);
   }
   Slot* LookUpEntry(const Prefix& prefix, int64_t time_ns, CachedEntry* cache);
+  // `indices`: each sample's bucket index when known, else empty.
   void AddSamples(const Prefix& prefix, absl::Span<const FlowRttSample> samples,
-                  CachedEntry* cache);
+                  absl::Span<const int32_t> indices, CachedEntry* cache);
+
+  // Flow reports (and sample batches) wait in a short ring while the memory
+  // they will update is prefetched, stage by stage, so that the cache misses
+  // of several reports overlap; every other entry point drains it first, so
+  // results and their order are those of processing each report at once.
+  static constexpr size_t kQueueDepth = 8;
+  struct QueuedReport {
+    Prefix prefix;
+    bool new_flow = false;
+    int64_t first_seen_ns = 0;
+    int64_t last_seen_ns = 0;
+    uint64_t packets = 0;
+    uint64_t ip_bytes = 0;
+    uint32_t sample_count = 0;
+    bool indexed = false;   // index[] computed
+    uint32_t rtt_mask = 0;  // bit (method * kRttLegCount + leg) per sample present
+    uint64_t hash = 0;      // of (window of `time_ns`, prefix), for prefetching
+    int64_t window_index = 0;
+    std::array<FlowRttSample, PassiveRtt::kSampleBatch> samples;
+    std::array<int32_t, PassiveRtt::kSampleBatch> index;
+  };
+  void Enqueue(const Prefix& prefix, bool new_flow, int64_t first_seen_ns,
+               absl::Span<const FlowRttSample> samples, int64_t last_seen_ns, uint64_t packets,
+               uint64_t ip_bytes);
+  void Prefetch();
+  void ProcessOldest();
+  void Drain() {
+    while (queue_size_ > 0) ProcessOldest();
+  }
+  // The slot (window, prefix) hashing to `hash` has, if any (no insertion).
+  const Slot* Peek(uint64_t hash, int64_t window_index, const Prefix& prefix) const;
   int64_t WindowIndex(absl::Time time) const;
   int64_t WindowIndexNs(int64_t time_ns) const;
   absl::Time WindowStart(int64_t index) const;
@@ -161,6 +203,9 @@ class ClientPrefixAggregator : public PassiveRttSink {
   std::vector<uint64_t> table_;  // tag << 32 | (index + 1); 0 = empty
   int table_bits_ = 0;
   uint64_t dropped_entries_ = 0;
+  std::array<QueuedReport, kQueueDepth> queue_;
+  size_t queue_head_ = 0;  // the oldest
+  size_t queue_size_ = 0;
 };
 
 }  // namespace vantage::probe
