@@ -233,6 +233,7 @@ void ClientPrefixAggregator::Enqueue(const Prefix& prefix, bool new_flow, int64_
   q.ip_bytes = ip_bytes;
   q.sample_count = static_cast<uint32_t>(samples.size());
   q.indexed = false;
+  q.slot_hint = 0;
   q.rtt_mask = 0;
   for (size_t i = 0; i < samples.size(); ++i) {
     q.samples[i] = samples[i];
@@ -270,8 +271,10 @@ void ClientPrefixAggregator::Prefetch() {
   const size_t newest = (queue_head_ + queue_size_ - 1) % kQueueDepth;
   __builtin_prefetch(&table_[queue_[newest].hash >> (64 - table_bits_)]);
   if (queue_size_ > 2) {
-    const QueuedReport& q = queue_[(newest + kQueueDepth - 2) % kQueueDepth];
-    if (const Slot* slot = Peek(q.hash, q.window_index, q.prefix)) {
+    QueuedReport& q = queue_[(newest + kQueueDepth - 2) % kQueueDepth];
+    const Slot* slot = Peek(q.hash, q.window_index, q.prefix);
+    q.slot_hint = slot == nullptr ? 0 : static_cast<uint32_t>(slot - slots_.data()) + 1;
+    if (slot != nullptr) {
       __builtin_prefetch(slot);
       for (uint32_t mask = q.rtt_mask; mask != 0; mask &= mask - 1) {
         __builtin_prefetch(&slot->rtt[static_cast<size_t>(std::countr_zero(mask))]);
@@ -280,7 +283,10 @@ void ClientPrefixAggregator::Prefetch() {
   }
   if (queue_size_ > 4) {
     QueuedReport& q = queue_[(newest + kQueueDepth - 4) % kQueueDepth];
-    const Slot* slot = Peek(q.hash, q.window_index, q.prefix);
+    // The slot found two reports ago, if it still exists (Take may have
+    // removed slots since: then no prefetch).
+    const Slot* slot =
+        q.slot_hint != 0 && q.slot_hint <= slots_.size() ? &slots_[q.slot_hint - 1] : nullptr;
     for (uint32_t i = 0; i < q.sample_count; ++i) {
       const FlowRttSample& s = q.samples[i];
       const int64_t ns = s.rtt_ns();
@@ -334,15 +340,40 @@ void ClientPrefixAggregator::OnTraffic(absl::Time time, const Prefix& client_pre
 
 std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index) {
   Drain();
-  std::vector<uint32_t> taken;
+  // Sorted by (window, prefix) as Prefix orders: family, address bytes,
+  // length — compared as words.
+  struct SortKey {
+    int64_t window_index;
+    uint64_t family_and_length;
+    uint64_t high;  // address bytes 0-7, big-endian
+    uint64_t low;   // bytes 8-15
+    uint32_t slot;
+  };
+  std::vector<SortKey> keys;
   for (size_t i = 0; i < slots_.size(); ++i) {
-    if (slots_[i].window_index < below_index) taken.push_back(static_cast<uint32_t>(i));
+    const Slot& slot = slots_[i];
+    if (slot.window_index >= below_index) continue;
+    uint64_t high;
+    uint64_t low;
+    std::memcpy(&high, slot.prefix.address().bytes(), 8);
+    std::memcpy(&low, slot.prefix.address().bytes() + 8, 8);
+    keys.push_back({slot.window_index,
+                    static_cast<uint64_t>(slot.prefix.family()) << 32 |
+                        static_cast<uint32_t>(slot.prefix.length()),
+                    __builtin_bswap64(high), __builtin_bswap64(low), static_cast<uint32_t>(i)});
   }
-  if (taken.empty()) return {};
-  std::sort(taken.begin(), taken.end(), [this](uint32_t a, uint32_t b) {
-    return std::tie(slots_[a].window_index, slots_[a].prefix) <
-           std::tie(slots_[b].window_index, slots_[b].prefix);
+  if (keys.empty()) return {};
+  std::sort(keys.begin(), keys.end(), [](const SortKey& a, const SortKey& b) {
+    if (a.window_index != b.window_index) return a.window_index < b.window_index;
+    if ((a.family_and_length >> 32) != (b.family_and_length >> 32)) {
+      return a.family_and_length < b.family_and_length;
+    }
+    if (a.high != b.high) return a.high < b.high;
+    if (a.low != b.low) return a.low < b.low;
+    return a.family_and_length < b.family_and_length;
   });
+  std::vector<uint32_t> taken(keys.size());
+  for (size_t k = 0; k < keys.size(); ++k) taken[k] = keys[k].slot;
   std::vector<ClientPrefixWindow> out(taken.size());
   for (size_t k = 0; k < taken.size(); ++k) {
     const Slot& slot = slots_[taken[k]];

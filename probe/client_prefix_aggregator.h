@@ -173,6 +173,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
     uint32_t rtt_mask = 0;  // bit (method * kRttLegCount + leg) per sample present
     uint64_t hash = 0;      // of (window of `time_ns`, prefix), for prefetching
     int64_t window_index = 0;
+    uint32_t slot_hint = 0;  // index + 1 of its slot when seen (prefetching)
     std::array<FlowRttSample, PassiveRtt::kSampleBatch> samples;
     std::array<int32_t, PassiveRtt::kSampleBatch> index;
   };

@@ -297,6 +297,7 @@ void PassiveRtt::Enqueue(const CapturedPacket& packet) {
   }
   q.time_ns = packet.time_ns;
   q.keyed = false;
+  q.entry_hint = 0;
   ++pipeline_size_;
   Prefetch();
 }
@@ -314,8 +315,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Prefetch() {
     __builtin_prefetch(&slots_[q.hash >> (64 - slot_bits_)]);
   }
   if (pipeline_size_ > 4) {
-    const Queued& q = pipeline_[(newest + kPipelineDepth - 4) % kPipelineDepth];
+    Queued& q = pipeline_[(newest + kPipelineDepth - 4) % kPipelineDepth];
     const Slot slot = slots_[q.hash >> (64 - slot_bits_)];
+    q.entry_hint = slot.entry;
     if (slot.entry != 0) {
       // Everything but the sample buffer.
       const Entry& entry = entries_[slot.entry - 1];
@@ -326,9 +328,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Prefetch() {
   }
   if (pipeline_size_ > 7) {
     const Queued& q = pipeline_[(newest + kPipelineDepth - 7) % kPipelineDepth];
-    const Slot slot = slots_[q.hash >> (64 - slot_bits_)];
-    if (slot.entry != 0) {
-      const Flow& flow = entries_[slot.entry - 1].flow;
+    // The entry found three packets ago (still an entry: they are never
+    // freed, only reused).
+    if (q.entry_hint != 0 && q.entry_hint <= entries_.size()) {
+      const Flow& flow = entries_[q.entry_hint - 1].flow;
       __builtin_prefetch(&flow.samples[std::min<size_t>(flow.sample_count, kSampleBatch - 1)]);
     }
   }
@@ -451,7 +454,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Entry* PassiveRtt::FindOrCreate(
   return entry;
 }
 
-bool PassiveRtt::IsNewConnection(const Flow& flow, int side, const TcpSegmentFields& tcp) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::IsNewConnection(const Flow& flow, int side,
+                                                                     const TcpSegmentFields& tcp) {
   if ((tcp.flags & (kTcpSyn | kTcpAck)) != kTcpSyn) return false;
   const Direction& dir = flow.dir[side];
   if (dir.syn_count > 0 && tcp.seq == dir.syn_seq) return false;  // a retransmission

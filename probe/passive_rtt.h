@@ -341,7 +341,8 @@ class PassiveRtt {
     uint64_t hash;
     FlowKey key;
     int side;
-    bool keyed;  // key, hash and side computed
+    bool keyed;           // key, hash and side computed
+    uint32_t entry_hint;  // the entry its home slot held (index + 1), for prefetching
     TcpSegmentFields segment;
   };
   static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);

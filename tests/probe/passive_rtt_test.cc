@@ -9,6 +9,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -816,6 +817,29 @@ TEST(ClientPrefixAggregatorTest, SketchesEqualSamplesAddedOneByOne) {
         EXPECT_EQ(all[0].rtt_us[m][l].max(), expected_a[m][l].max());
       }
     }
+  }
+}
+
+TEST(ClientPrefixAggregatorTest, TakenWindowsAreSortedByWindowThenPrefix) {
+  ClientPrefixAggregator aggregator(absl::Seconds(10));
+  std::vector<Prefix> prefixes;
+  for (const char* text : {"198.18.7.0/24", "10.0.0.0/8", "10.0.0.0/24", "2001:db8::/48",
+                           "2001:db8::/32", "198.18.7.128/25", "0.0.0.0/0", "::/0",
+                           "2001:db8:ff00::/40", "255.255.255.0/24", "10.128.0.0/24"}) {
+    prefixes.push_back(Prefix::Parse(text).value());
+  }
+  std::mt19937 random(3);
+  for (int i = 0; i < 200; ++i) {
+    const Prefix& p = prefixes[random() % prefixes.size()];
+    aggregator.OnFlow(absl::FromUnixSeconds(1700000000 + static_cast<int64_t>(random() % 40)), p);
+  }
+  const std::vector<ClientPrefixWindow> all = aggregator.TakeAll();
+  ASSERT_GT(all.size(), 2 * prefixes.size());
+  for (size_t i = 1; i < all.size(); ++i) {
+    EXPECT_TRUE(std::tie(all[i - 1].window_start, all[i - 1].client_prefix) <
+                std::tie(all[i].window_start, all[i].client_prefix))
+        << i << " " << all[i - 1].client_prefix.ToString() << " "
+        << all[i].client_prefix.ToString();
   }
 }
 
