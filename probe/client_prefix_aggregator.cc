@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <limits>
 #include <tuple>
@@ -35,6 +36,53 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
       max_entries_(max_entries),
       prototype_(sketch_alpha) {
   Rehash(size_t{1} << kInitialTableBits);
+  // Cells of an octave / 2^b, narrower than a bucket (ratio gamma = (1 +
+  // alpha) / (1 - alpha)) by half: up to 8 bits (1% sketches need 7).
+  const double alpha = prototype_.alpha();
+  const double bucket = (1 + alpha) / (1 - alpha) - 1;
+  for (int bits = 1; bits <= 8; ++bits) {
+    if (std::ldexp(1.0, -bits) < bucket / 2) {
+      sub_bits_ = bits;
+      break;
+    }
+  }
+  if (sub_bits_ > 0) {
+    cells_.resize(size_t{64} << sub_bits_);
+    sub_mask_ = (size_t{1} << sub_bits_) - 1;
+    min_cached_ns_ = int64_t{1} << sub_bits_;
+  }
+}
+
+int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
+  // ns / 1000.0 is what ToDoubleMicroseconds gives for whole nanoseconds.
+  auto index = [this](int64_t ns) { return prototype_.Index(static_cast<double>(ns) / 1000.0); };
+  if (rtt_ns < min_cached_ns_) return index(rtt_ns);
+  const int octave = 63 - std::countl_zero(static_cast<uint64_t>(rtt_ns));
+  const int shift = octave - sub_bits_;
+  IndexCell& cell = cells_[static_cast<size_t>(octave) << sub_bits_ |
+                           (static_cast<size_t>(rtt_ns >> shift) & sub_mask_)];
+  if (cell.next != 0) return index(rtt_ns);  // -1: two edges in the cell
+  const int64_t first = (rtt_ns >> shift) << shift;
+  const int64_t last = first + (int64_t{1} << shift) - 1;
+  const int32_t low = index(first);
+  const int32_t high = index(last);
+  cell.index = low;
+  if (high == low) {
+    cell.next = std::numeric_limits<int64_t>::max();
+  } else if (high == low + 1) {
+    // The first count in bucket `high`: Index is monotonic.
+    int64_t below = first;  // index(below) == low
+    int64_t at = last;      // index(at) == high
+    while (at - below > 1) {
+      const int64_t mid = below + (at - below) / 2;
+      (index(mid) == low ? below : at) = mid;
+    }
+    cell.next = at;
+  } else {
+    cell.next = -1;
+    return index(rtt_ns);
+  }
+  return cell.index + (rtt_ns >= cell.next ? 1 : 0);
 }
 
 void ClientPrefixAggregator::Rehash(size_t table_size) {
@@ -291,7 +339,7 @@ void ClientPrefixAggregator::Prefetch() {
       const FlowRttSample& s = q.samples[i];
       const int64_t ns = s.rtt_ns();
       // ns / 1000.0 is what ToDoubleMicroseconds gives for whole nanoseconds.
-      q.index[i] = ns == 0 ? 0 : prototype_.Index(static_cast<double>(ns) / 1000.0);
+      q.index[i] = ns == 0 ? 0 : IndexOf(ns);
       if (slot != nullptr && ns != 0) {
         const RttCounts& counts = slot->rtt[static_cast<size_t>(s.method()) * kRttLegCount +
                                             static_cast<size_t>(s.leg())];

@@ -19,7 +19,9 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <vector>
 
@@ -198,6 +200,33 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // An empty sketch with the windows' parameters: its Index() buckets
   // samples.
   QuantileSketch prototype_;
+  // prototype_.Index of a whole, positive number of nanoseconds (in
+  // microseconds), cached per 1/2^sub_bits_ of an octave of nanoseconds:
+  // cells are narrower than buckets, so at most one bucket edge falls in a
+  // cell, and a cell keeps its lowest bucket and the first nanosecond count
+  // of the next. Cells are filled from Index itself (which is monotonic),
+  // so the result is always Index's.
+  struct IndexCell {
+    int64_t next = 0;  // 0: not filled; max: no edge inside; -1: use Index
+    int32_t index = 0;
+  };
+  int32_t IndexOf(int64_t rtt_ns) {
+    if (rtt_ns >= min_cached_ns_) {
+      const int octave = 63 - std::countl_zero(static_cast<uint64_t>(rtt_ns));
+      const IndexCell& cell =
+          cells_[static_cast<size_t>(octave) << sub_bits_ |
+                 (static_cast<size_t>(rtt_ns >> (octave - sub_bits_)) & sub_mask_)];
+      if (cell.next > 0) return cell.index + (rtt_ns >= cell.next ? 1 : 0);
+    }
+    return IndexSlow(rtt_ns);
+  }
+  // Fills the cell of `rtt_ns` if it has to; Index when no cell applies.
+  int32_t IndexSlow(int64_t rtt_ns);
+  int sub_bits_ = 0;  // 0: no cache (a sketch too fine for it)
+  size_t sub_mask_ = 0;
+  // The smallest count the cells cover: 2^sub_bits_ (max without cells).
+  int64_t min_cached_ns_ = std::numeric_limits<int64_t>::max();
+  std::vector<IndexCell> cells_;  // 64 << sub_bits_
   // Dense slots; an open-addressing table (linear probing, at most half
   // full) of (hash tag, index + 1) finds them. Slots move only in Take.
   std::vector<Slot> slots_;

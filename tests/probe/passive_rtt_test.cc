@@ -772,11 +772,21 @@ TEST(ClientPrefixAggregatorTest, SketchesEqualSamplesAddedOneByOne) {
     std::mt19937_64 random(7);
     const int64_t t0 = int64_t{1700000000} * 1000000000;  // one 10-second window
     std::vector<FlowRttSample> batch;
+    std::vector<RttSample> singles;
     for (int i = 0; i < 20000; ++i) {
       // Log-uniform over 1 ns .. 2^50 ns, some exact zeros.
       int64_t ns =
           static_cast<int64_t>(std::exp2(std::uniform_real_distribution<double>(0, 50)(random)));
       if (i % 97 == 0) ns = 0;
+      if (i % 4 == 1) {
+        // Next to a bucket edge (1000 gamma^k ns): where a cached index
+        // would be wrong first.
+        const double gamma = (1 + alpha) / (1 - alpha);
+        const int k = static_cast<int>(std::uniform_int_distribution<int>(
+            -300, static_cast<int>(27 / std::log(gamma)))(random));  // below 2^50 ns
+        ns = static_cast<int64_t>(1000 * std::pow(gamma, k)) - 2 + (i / 4) % 5;
+        if (ns < 0) ns = 0;
+      }
       const auto method = static_cast<RttMethod>(i % kRttMethodCount);
       const auto leg = static_cast<RttLeg>((i / 3) % kRttLegCount);
       if (i % 5 != 0) {
@@ -798,10 +808,14 @@ TEST(ClientPrefixAggregatorTest, SketchesEqualSamplesAddedOneByOne) {
         s.leg = leg;
         expected_b[static_cast<size_t>(method)][static_cast<size_t>(leg)].Add(
             absl::ToDoubleMicroseconds(s.rtt));
-        aggregator.OnSample(s);
+        singles.push_back(s);
       }
     }
     aggregator.OnSampleBatch(a, batch);
+    // After the batches: OnSample drains the aggregator's queue, and the
+    // batches are meant to go through it (with their bucket indices
+    // computed ahead, from the cache).
+    for (const RttSample& s : singles) aggregator.OnSample(s);
     const std::vector<ClientPrefixWindow> all = aggregator.TakeAll();
     ASSERT_EQ(all.size(), 2u);
     ASSERT_EQ(all[0].client_prefix, a);
