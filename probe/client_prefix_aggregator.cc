@@ -35,6 +35,9 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
       window_ns_(window_ == absl::InfiniteDuration() ? 0 : absl::ToInt64Nanoseconds(window_)),
       max_entries_(max_entries),
       prototype_(sketch_alpha) {
+  // The header's memory figure: a cache line of key and counters, one per
+  // method and leg.
+  static_assert(sizeof(Slot) == 64 * (1 + kRttSeries));
   Rehash(size_t{1} << kInitialTableBits);
   // Cells of an octave / 2^b, narrower than a bucket (ratio gamma = (1 +
   // alpha) / (1 - alpha)) by half: up to 8 bits (1% sketches need 7).
@@ -193,7 +196,7 @@ void ClientPrefixAggregator::OnSample(const RttSample& sample) {
     return;
   }
   if (!entry->other) {
-    entry->other = std::make_unique<std::array<QuantileSketch, kRttMethodCount * kRttLegCount>>();
+    entry->other = std::make_unique<std::array<QuantileSketch, kRttSeries>>();
     for (QuantileSketch& sketch : *entry->other)
       sketch = QuantileSketch(prototype_.alpha(), prototype_.max_bins());
   }

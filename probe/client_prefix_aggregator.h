@@ -12,7 +12,15 @@
 // It takes samples in batches (batches_samples() is true): one batch is one
 // flow's samples, and a flow report (OnFlowReport) carries the flow's new
 // flow count, samples and traffic together, so the (prefix, window) entry is
-// looked up once per report and window, not once per sample.
+// looked up once per report and window, not once per sample. Reports wait
+// in a ring of kQueueDepth while their table slot, (prefix, window) slot
+// and bucket counters are prefetched (every other call drains it first, so
+// results are those of processing each report at once). Samples are counted
+// per sketch bucket (RttCounts: one cache line per method and leg, the
+// bucket index of a whole number of nanoseconds cached per 1/128 octave)
+// and become QuantileSketches, equal to adding them one by one, when their
+// window is taken. Memory: 448 bytes per (prefix, window) plus its bucket
+// counters (at most max_bins each, as the sketch), 128 KiB of index cells.
 //
 // Thread model: one thread (the PassiveRtt's); not synchronised.
 #pragma once
@@ -49,6 +57,9 @@ struct ClientPrefixWindow {
 
 class ClientPrefixAggregator : public PassiveRttSink {
  public:
+  // (method, leg) pairs: the RTT series of a prefix and window.
+  static constexpr size_t kRttSeries = size_t{kRttMethodCount} * kRttLegCount;
+
   // `sketch_alpha` is the RTT sketches' relative accuracy: the default (1%)
   // for reports; one-shot analyses checked against a 1% bound (pcap-rtt)
   // pass a finer one, since quantisation alone can use up 1%.
@@ -133,8 +144,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
     uint64_t bytes = 0;
     // Samples that are not whole non-negative nanoseconds (OnSample with
     // an arbitrary Duration): full sketches, merged in when taken.
-    std::unique_ptr<std::array<QuantileSketch, kRttMethodCount * kRttLegCount>> other;
-    std::array<RttCounts, kRttMethodCount * kRttLegCount> rtt;
+    std::unique_ptr<std::array<QuantileSketch, kRttSeries>> other;
+    std::array<RttCounts, kRttSeries> rtt;
   };
   static uint64_t Hash(int64_t window_index, const Prefix& prefix);
   // The slot of (window, prefix), created when missing; nullptr when full

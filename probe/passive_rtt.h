@@ -41,7 +41,13 @@
 // for sinks that only aggregate (PassiveRttSink::batches_samples) — up to
 // kSampleBatch samples per flow are buffered and handed over together with
 // the flow's traffic in one call (OnFlowReport), so the sink looks its
-// per-prefix state up once per flow report, not once per sample.
+// per-prefix state up once per flow report, not once per sample. Reading a
+// source through DispatchFrom (what the daemon and pcap-rtt do) pipelines
+// the packets: libpcap's callback calls straight into PassiveRtt (no
+// std::function), each packet is decoded into a ring of kPipelineDepth and
+// its flow-table slot, flow entry and sample line are prefetched in stages
+// while older packets are processed, in order; the ring is empty whenever
+// DispatchFrom returns.
 //
 // Memory is bounded: at most max_flows flows (idle ones are evicted; when
 // the table is full of live flows, new flows are counted and ignored), at
