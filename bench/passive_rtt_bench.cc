@@ -209,8 +209,7 @@ double Ours(const std::string& path, bool aggregate, uint64_t* packets,
   vantage::probe::PassiveRtt* tracker = rtt->get();
   uint64_t n = 0;
   while (true) {
-    auto got = (*source)->Dispatch(
-        4096, [tracker](const vantage::probe::CapturedPacket& p) { tracker->OnCapturedPacket(p); });
+    auto got = tracker->DispatchFrom(source->get(), 4096);
     if (!got.ok() || *got == 0) break;
     n += static_cast<uint64_t>(*got);
   }

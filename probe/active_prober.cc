@@ -170,7 +170,7 @@ absl::Status ActiveProber::AddSource(PacketSource* source, Decoder decode) {
         ++counters_.undecodable;
         return;
       }
-      OnIpPacket(packet.timestamp, *view);
+      OnIpPacket(packet.timestamp(), *view);
     });
     (void)n;  // a capture error shows up in the counters as missing replies
   });
@@ -204,7 +204,7 @@ void ActiveProber::DrainCaptures() {
           ++counters_.undecodable;
           return;
         }
-        OnIpPacket(packet.timestamp, *view);
+        OnIpPacket(packet.timestamp(), *view);
       });
       if (!n.ok() || *n <= 0) break;
     }

@@ -31,10 +31,12 @@ enum class LinkType : int {
 // only during the callback: copy what you need (headers only — never payload
 // of client traffic) before returning.
 struct CapturedPacket {
-  absl::Time timestamp;             // kernel timestamp, nanosecond precision
+  int64_t time_ns = 0;              // kernel timestamp, Unix nanoseconds
   absl::Span<const uint8_t> bytes;  // the captured part (≤ snaplen)
   uint32_t wire_length = 0;         // the packet's length on the wire
   int link_type = 0;                // the source's DLT_* value
+
+  absl::Time timestamp() const { return absl::FromUnixNanos(time_ns); }
 };
 
 struct CaptureStats {
@@ -46,6 +48,9 @@ struct CaptureStats {
 class PacketSource {
  public:
   using Callback = std::function<void(const CapturedPacket&)>;
+  // The per-packet fast path: a plain function and its context, called
+  // directly from libpcap's callback (no std::function per packet).
+  using PacketFunction = void (*)(void* context, const CapturedPacket& packet);
 
   virtual ~PacketSource() = default;
 
@@ -57,6 +62,13 @@ class PacketSource {
   // Delivers up to `max_packets` waiting packets (all, if <= 0) and returns
   // how many were delivered; 0 means nothing waiting (live) or end of file.
   virtual absl::StatusOr<int> Dispatch(int max_packets, const Callback& callback) = 0;
+  // The same with `function(context, packet)` per packet. The default wraps
+  // it in a Callback; libpcap sources call it straight from libpcap.
+  virtual absl::StatusOr<int> DispatchTo(int max_packets, PacketFunction function, void* context) {
+    return Dispatch(max_packets, [function, context](const CapturedPacket& packet) {
+      function(context, packet);
+    });
+  }
 
   virtual CaptureStats Stats() = 0;
 };

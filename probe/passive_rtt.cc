@@ -259,13 +259,104 @@ void PassiveRtt::Flush() {
   }
 }
 
+void PassiveRtt::Receive(void* passive_rtt, const CapturedPacket& packet) {
+  static_cast<PassiveRtt*>(passive_rtt)->OnCapturedPacket(packet);
+}
+
+absl::StatusOr<int> PassiveRtt::DispatchFrom(PacketSource* source, int max_packets) {
+  absl::StatusOr<int> n = source->DispatchTo(max_packets, &PassiveRtt::ReceivePipelined, this);
+  DrainPipeline();
+  return n;
+}
+
+void PassiveRtt::ReceivePipelined(void* passive_rtt, const CapturedPacket& packet) {
+  static_cast<PassiveRtt*>(passive_rtt)->Enqueue(packet);
+}
+
+void PassiveRtt::Enqueue(const CapturedPacket& packet) {
+  ++stats_.packets;
+  if (pipeline_size_ == kPipelineDepth) {
+    // Full: the oldest goes first, and its place takes the new packet.
+    ProcessOldest();
+  }
+  Queued& q = pipeline_[(pipeline_head_ + pipeline_size_) % kPipelineDepth];
+  if (PacketDecoder::DecodeTcpSegment(packet.link_type, packet.bytes, packet.wire_length,
+                                      &q.segment)) {
+    stats_.decode.Count(DecodeStatus::kOk);
+  } else {
+    DecodedPacket decoded;
+    const DecodeStatus status =
+        PacketDecoder::Decode(packet.link_type, packet.bytes, &decoded, packet.wire_length);
+    stats_.decode.Count(status);
+    if (status != DecodeStatus::kOk) return;
+    if (decoded.protocol != kIpProtoTcp) {
+      ++stats_.non_tcp_packets;
+      return;
+    }
+    q.segment = TcpSegmentFields::From(decoded);
+  }
+  q.time_ns = packet.time_ns;
+  q.keyed = false;
+  q.entry_hint = 0;
+  ++pipeline_size_;
+  Prefetch();
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Prefetch() {
+  // By age: one packet old, its key and home slot (not at once: reading the
+  // segment right after the decoder wrote it stalls on store forwarding);
+  // four, the entry that slot points to; seven, the line its next sample
+  // goes to. Hints only: the table may change before they are processed.
+  const size_t newest = (pipeline_head_ + pipeline_size_ - 1) % kPipelineDepth;
+  if (pipeline_size_ > 1) {
+    Queued& q = pipeline_[(newest + kPipelineDepth - 1) % kPipelineDepth];
+    q.hash = MakeKey(q.segment, &q.key, &q.side);
+    q.keyed = true;
+    __builtin_prefetch(&slots_[q.hash >> (64 - slot_bits_)]);
+  }
+  if (pipeline_size_ > 4) {
+    Queued& q = pipeline_[(newest + kPipelineDepth - 4) % kPipelineDepth];
+    const Slot slot = slots_[q.hash >> (64 - slot_bits_)];
+    q.entry_hint = slot.entry;
+    if (slot.entry != 0) {
+      // Everything but the sample buffer.
+      const Entry& entry = entries_[slot.entry - 1];
+      const char* begin = reinterpret_cast<const char*>(&entry);
+      const char* end = reinterpret_cast<const char*>(&entry.flow.samples);
+      for (const char* line = begin; line < end; line += 64) __builtin_prefetch(line);
+    }
+  }
+  if (pipeline_size_ > 7) {
+    const Queued& q = pipeline_[(newest + kPipelineDepth - 7) % kPipelineDepth];
+    // The entry found three packets ago (still an entry: they are never
+    // freed, only reused).
+    if (q.entry_hint != 0 && q.entry_hint <= entries_.size()) {
+      const Flow& flow = entries_[q.entry_hint - 1].flow;
+      __builtin_prefetch(&flow.samples[std::min<size_t>(flow.sample_count, kSampleBatch - 1)]);
+    }
+  }
+}
+
+void PassiveRtt::ProcessOldest() {
+  Queued& q = pipeline_[pipeline_head_];
+  if (!q.keyed) q.hash = MakeKey(q.segment, &q.key, &q.side);
+  ProcessSegment(q.time_ns, q.segment, q.key, q.hash, q.side);
+  pipeline_head_ = (pipeline_head_ + 1) % kPipelineDepth;
+  --pipeline_size_;
+}
+
+void PassiveRtt::DrainPipeline() {
+  while (pipeline_size_ > 0) ProcessOldest();
+  pipeline_head_ = 0;
+}
+
 void PassiveRtt::OnCapturedPacket(const CapturedPacket& packet) {
   ++stats_.packets;
   TcpSegmentFields segment;
   if (PacketDecoder::DecodeTcpSegment(packet.link_type, packet.bytes, packet.wire_length,
                                       &segment)) {
     stats_.decode.Count(DecodeStatus::kOk);
-    OnTcpSegment(absl::ToUnixNanos(packet.timestamp), segment);
+    OnTcpSegment(packet.time_ns, segment);
     return;
   }
   DecodedPacket decoded;
@@ -277,7 +368,7 @@ void PassiveRtt::OnCapturedPacket(const CapturedPacket& packet) {
     ++stats_.non_tcp_packets;
     return;
   }
-  OnTcpSegment(absl::ToUnixNanos(packet.timestamp), TcpSegmentFields::From(decoded));
+  OnTcpSegment(packet.time_ns, TcpSegmentFields::From(decoded));
 }
 
 uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side,
@@ -306,8 +397,8 @@ uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side,
   return 0;
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Entry* PassiveRtt::FindOrCreate(
-    int64_t time_ns, const TcpSegmentFields& packet, int* side) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t PassiveRtt::MakeKey(const TcpSegmentFields& packet,
+                                                                 FlowKey* key, int* side) {
   // Both endpoints of a packet have the same family. A total order on
   // (address words, port), cheaper than lexicographic: only consistency
   // matters, so both directions of a flow get the same key.
@@ -318,16 +409,19 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Entry* PassiveRtt::FindOrCreate(
   const bool src_first = s0 != d0   ? s0 < d0
                          : s1 != d1 ? s1 < d1
                                     : packet.src_port < packet.dst_port;
-  FlowKey key;
   *side = src_first ? 0 : 1;
-  key.addr[*side][0] = s0;
-  key.addr[*side][1] = s1;
-  key.addr[1 - *side][0] = d0;
-  key.addr[1 - *side][1] = d1;
+  key->addr[*side][0] = s0;
+  key->addr[*side][1] = s1;
+  key->addr[1 - *side][0] = d0;
+  key->addr[1 - *side][1] = d1;
   const uint64_t port_lo = src_first ? packet.src_port : packet.dst_port;
   const uint64_t port_hi = src_first ? packet.dst_port : packet.src_port;
-  key.meta = port_lo | port_hi << 16 | static_cast<uint64_t>(packet.family) << 32;
-  const uint64_t hash = HashKey(key);
+  key->meta = port_lo | port_hi << 16 | static_cast<uint64_t>(packet.family) << 32;
+  return HashKey(*key);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Entry* PassiveRtt::FindOrCreate(
+    int64_t time_ns, const TcpSegmentFields& packet, const FlowKey& key, uint64_t hash, int side) {
   size_t slot = 0;
   if (Entry* found = Find(key, hash, &slot)) return found;
   // Nothing to track in a reset, a FIN or a bare ACK of an unknown flow (the
@@ -347,7 +441,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Entry* PassiveRtt::FindOrCreate(
   Entry* entry = Insert(key, hash, slot);
   Flow& flow = entry->flow;
   flow.id = next_flow_id_++;
-  flow.client_side = ChooseClientSide(key, *side, packet);
+  flow.client_side = ChooseClientSide(key, side, packet);
   flow.client_prefix = prefixer_.ClientPrefix(key.Address(flow.client_side));
   flow.first_seen_ns = time_ns;
   flow.last_seen_ns = time_ns;
@@ -360,7 +454,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Entry* PassiveRtt::FindOrCreate(
   return entry;
 }
 
-bool PassiveRtt::IsNewConnection(const Flow& flow, int side, const TcpSegmentFields& tcp) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::IsNewConnection(const Flow& flow, int side,
+                                                                     const TcpSegmentFields& tcp) {
   if ((tcp.flags & (kTcpSyn | kTcpAck)) != kTcpSyn) return false;
   const Direction& dir = flow.dir[side];
   if (dir.syn_count > 0 && tcp.seq == dir.syn_seq) return false;  // a retransmission
@@ -376,6 +471,14 @@ void PassiveRtt::OnDecodedPacketNs(int64_t time_ns, const DecodedPacket& packet)
 }
 
 void PassiveRtt::OnTcpSegment(int64_t time_ns, const TcpSegmentFields& tcp) {
+  FlowKey key;
+  int side = 0;
+  const uint64_t hash = MakeKey(tcp, &key, &side);
+  ProcessSegment(time_ns, tcp, key, hash, side);
+}
+
+void PassiveRtt::ProcessSegment(int64_t time_ns, const TcpSegmentFields& tcp,
+                                const FlowKey& packet_key, uint64_t hash, int side) {
   ++stats_.tcp_packets;
   if (time_ns >= next_sweep_ns_) {
     Sweep(time_ns);
@@ -383,14 +486,13 @@ void PassiveRtt::OnTcpSegment(int64_t time_ns, const TcpSegmentFields& tcp) {
                          ? std::numeric_limits<int64_t>::max()
                          : time_ns + sweep_interval_ns_;
   }
-  int side = 0;
-  Entry* entry = FindOrCreate(time_ns, tcp, &side);
+  Entry* entry = FindOrCreate(time_ns, tcp, packet_key, hash, side);
   if (entry == nullptr) return;
   if (IsNewConnection(entry->flow, side, tcp)) {
     ReportFlow(&entry->flow);
     Erase(entry);
     ++stats_.flows_closed;
-    entry = FindOrCreate(time_ns, tcp, &side);
+    entry = FindOrCreate(time_ns, tcp, packet_key, hash, side);
     if (entry == nullptr) return;
   }
   const FlowKey& key = entry->key;
@@ -502,7 +604,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Record(Direction* dir, uint
     dir->pending.erase(dir->pending.begin());
     ++stats_.pending_evicted;
   }
-  dir->pending.push_back(Pending{value, time_ns});
+  // Field by field: a Pending built aside and copied as a whole would be
+  // reloaded before its two stores retire (a store-forwarding stall).
+  Pending& p = dir->pending.emplace_back();
+  p.value = value;
+  p.time_ns = time_ns;
   dir->last_recorded_ns = time_ns;
   dir->recorded_any = true;
 }

@@ -41,7 +41,13 @@
 // for sinks that only aggregate (PassiveRttSink::batches_samples) — up to
 // kSampleBatch samples per flow are buffered and handed over together with
 // the flow's traffic in one call (OnFlowReport), so the sink looks its
-// per-prefix state up once per flow report, not once per sample.
+// per-prefix state up once per flow report, not once per sample. Reading a
+// source through DispatchFrom (what the daemon and pcap-rtt do) pipelines
+// the packets: libpcap's callback calls straight into PassiveRtt (no
+// std::function), each packet is decoded into a ring of kPipelineDepth and
+// its flow-table slot, flow entry and sample line are prefetched in stages
+// while older packets are processed, in order; the ring is empty whenever
+// DispatchFrom returns.
 //
 // Memory is bounded: at most max_flows flows (idle ones are evicted; when
 // the table is full of live flows, new flows are counted and ignored), at
@@ -207,6 +213,8 @@ class PassiveRtt {
  public:
   // Samples buffered per flow for batching sinks.
   static constexpr size_t kSampleBatch = 16;
+  // Packets in flight in DispatchFrom's pipeline.
+  static constexpr size_t kPipelineDepth = 8;
 
   // `sink` must outlive this object.
   static absl::StatusOr<std::unique_ptr<PassiveRtt>> Create(const PassiveRttOptions& options,
@@ -220,6 +228,16 @@ class PassiveRtt {
 
   // Decodes and processes one captured packet.
   void OnCapturedPacket(const CapturedPacket& packet);
+  // OnCapturedPacket as a PacketSource::PacketFunction, `passive_rtt` the
+  // PassiveRtt: source->DispatchTo(n, &PassiveRtt::Receive, passive_rtt).
+  static void Receive(void* passive_rtt, const CapturedPacket& packet);
+  // Reads up to `max_packets` packets from `source` (all waiting, if <= 0)
+  // and processes them as OnCapturedPacket would, in the same order, but
+  // pipelined: each TCP packet is decoded and its flow's memory prefetched
+  // kPipelineDepth - 1 packets before it is processed, so that cache misses
+  // on the flow table overlap. Every packet read has been processed when it
+  // returns. Returns what source->DispatchTo returns.
+  absl::StatusOr<int> DispatchFrom(PacketSource* source, int max_packets);
   // Processes an already decoded packet (status kOk).
   void OnDecodedPacket(absl::Time time, const DecodedPacket& packet);
   // The same with the capture time in Unix nanoseconds.
@@ -316,7 +334,30 @@ class PassiveRtt {
   PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink);
   // Returns nullptr when the table is full (counted) or the packet starts
   // nothing worth tracking.
-  Entry* FindOrCreate(int64_t time_ns, const TcpSegmentFields& packet, int* side);
+  // The direction-folded key of a segment, the sending side's index in it,
+  // and its hash.
+  static uint64_t MakeKey(const TcpSegmentFields& packet, FlowKey* key, int* side);
+  Entry* FindOrCreate(int64_t time_ns, const TcpSegmentFields& packet, const FlowKey& key,
+                      uint64_t hash, int side);
+  void ProcessSegment(int64_t time_ns, const TcpSegmentFields& tcp, const FlowKey& key,
+                      uint64_t hash, int side);
+  // A decoded TCP segment waiting in the pipeline (DispatchFrom).
+  struct Queued {
+    int64_t time_ns;
+    uint64_t hash;
+    FlowKey key;
+    int side;
+    bool keyed;           // key, hash and side computed
+    uint32_t entry_hint;  // the entry its home slot held (index + 1), for prefetching
+    TcpSegmentFields segment;
+  };
+  static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);
+  // Decodes one packet into the pipeline (processing the oldest when full).
+  void Enqueue(const CapturedPacket& packet);
+  // Prefetches for the queued packets, by age: the slot, then the entry.
+  void Prefetch();
+  void ProcessOldest();
+  void DrainPipeline();
   Entry* Find(const FlowKey& key, uint64_t hash, size_t* empty_slot);
   Entry* Insert(const FlowKey& key, uint64_t hash, size_t slot);
   void Erase(Entry* entry);
@@ -362,6 +403,10 @@ class PassiveRtt {
   uint64_t next_flow_id_ = 1;
   int64_t next_sweep_ns_ = std::numeric_limits<int64_t>::min();
   PassiveRttStats stats_;
+  // DispatchFrom's pipeline: a ring of queued segments, empty outside it.
+  std::array<Queued, kPipelineDepth> pipeline_;
+  size_t pipeline_head_ = 0;  // the oldest queued
+  size_t pipeline_size_ = 0;
 };
 
 }  // namespace vantage::probe

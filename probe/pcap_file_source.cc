@@ -45,7 +45,13 @@ PcapFileSource::PcapFileSource(pcap* handle, int link_type, int snaplen, std::st
 PcapFileSource::~PcapFileSource() { pcap_close(handle_); }
 
 absl::StatusOr<int> PcapFileSource::Dispatch(int max_packets, const Callback& callback) {
-  pcap_internal::DispatchContext ctx{&callback, link_type_};
+  return DispatchTo(max_packets, &pcap_internal::CallCallback,
+                    const_cast<void*>(static_cast<const void*>(&callback)));
+}
+
+absl::StatusOr<int> PcapFileSource::DispatchTo(int max_packets, PacketFunction function,
+                                               void* context) {
+  pcap_internal::DispatchContext ctx{function, context, link_type_};
   int rc = pcap_dispatch(handle_, max_packets > 0 ? max_packets : -1, &pcap_internal::Trampoline,
                          reinterpret_cast<u_char*>(&ctx));
   received_ += ctx.delivered;

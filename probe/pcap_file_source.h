@@ -31,6 +31,7 @@ class PcapFileSource : public PacketSource {
   int link_type() const override { return link_type_; }
   // Returns 0 at end of file.
   absl::StatusOr<int> Dispatch(int max_packets, const Callback& callback) override;
+  absl::StatusOr<int> DispatchTo(int max_packets, PacketFunction function, void* context) override;
   // Only `received` is meaningful for a file.
   CaptureStats Stats() override { return CaptureStats{.received = received_}; }
   // The snapshot length recorded in the file.

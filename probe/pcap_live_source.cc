@@ -107,7 +107,13 @@ PcapLiveSource::PcapLiveSource(pcap* handle, int fd, int link_type, int snaplen,
 PcapLiveSource::~PcapLiveSource() { pcap_close(handle_); }
 
 absl::StatusOr<int> PcapLiveSource::Dispatch(int max_packets, const Callback& callback) {
-  pcap_internal::DispatchContext ctx{&callback, link_type_};
+  return DispatchTo(max_packets, &pcap_internal::CallCallback,
+                    const_cast<void*>(static_cast<const void*>(&callback)));
+}
+
+absl::StatusOr<int> PcapLiveSource::DispatchTo(int max_packets, PacketFunction function,
+                                               void* context) {
+  pcap_internal::DispatchContext ctx{function, context, link_type_};
   int rc = pcap_dispatch(handle_, max_packets > 0 ? max_packets : -1, &pcap_internal::Trampoline,
                          reinterpret_cast<u_char*>(&ctx));
   received_ += ctx.delivered;

@@ -45,6 +45,7 @@ class PcapLiveSource : public PacketSource {
   int selectable_fd() const override { return fd_; }
   int link_type() const override { return link_type_; }
   absl::StatusOr<int> Dispatch(int max_packets, const Callback& callback) override;
+  absl::StatusOr<int> DispatchTo(int max_packets, PacketFunction function, void* context) override;
   CaptureStats Stats() override;
 
   // Replaces the BPF filter (e.g. when the set of measured targets changes).

@@ -288,8 +288,7 @@ absl::Status ProbeDaemon::StartPassive() {
 void ProbeDaemon::DrainPassive(int max_batches) {
   if (!passive_capture_) return;
   for (int i = 0; i < max_batches; ++i) {
-    auto n = passive_capture_->source->Dispatch(
-        256, [this](const CapturedPacket& packet) { passive_->OnCapturedPacket(packet); });
+    auto n = passive_->DispatchFrom(passive_capture_->source.get(), 256);
     if (!n.ok() || *n == 0) return;
   }
 }

@@ -6,13 +6,13 @@
 
 #include <cstdint>
 
-#include "absl/time/time.h"
 #include "probe/packet_source.h"
 
 namespace vantage::probe::pcap_internal {
 
 struct DispatchContext {
-  const PacketSource::Callback* callback;
+  PacketSource::PacketFunction function;
+  void* context;
   int link_type;
   uint64_t delivered = 0;
 };
@@ -22,13 +22,18 @@ struct DispatchContext {
 inline void Trampoline(u_char* user, const pcap_pkthdr* header, const u_char* bytes) {
   auto* ctx = reinterpret_cast<DispatchContext*>(user);
   CapturedPacket packet;
-  packet.timestamp = absl::FromUnixNanos(static_cast<int64_t>(header->ts.tv_sec) * 1000000000 +
-                                         static_cast<int64_t>(header->ts.tv_usec));
+  packet.time_ns = static_cast<int64_t>(header->ts.tv_sec) * 1000000000 +
+                   static_cast<int64_t>(header->ts.tv_usec);
   packet.bytes = absl::Span<const uint8_t>(bytes, header->caplen);
   packet.wire_length = header->len;
   packet.link_type = ctx->link_type;
   ++ctx->delivered;
-  (*ctx->callback)(packet);
+  ctx->function(ctx->context, packet);
+}
+
+// PacketSource::Dispatch's std::function, called through DispatchTo.
+inline void CallCallback(void* callback, const CapturedPacket& packet) {
+  (*static_cast<const PacketSource::Callback*>(callback))(packet);
 }
 
 }  // namespace vantage::probe::pcap_internal

@@ -113,7 +113,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
     }
     vantage::probe::CapturedPacket packet;
-    packet.timestamp = now;
+    packet.time_ns = absl::ToUnixNanos(now);
     packet.bytes = bytes;
     packet.wire_length = static_cast<uint32_t>(length);
     packet.link_type = link;

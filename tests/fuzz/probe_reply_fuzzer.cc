@@ -94,13 +94,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     bytes.assign(data + 1, data + size);
   }
   vantage::probe::CapturedPacket packet;
-  packet.timestamp = w.clock.Now();
+  packet.time_ns = absl::ToUnixNanos(w.clock.Now());
   packet.bytes = bytes;
   packet.wire_length = static_cast<uint32_t>(bytes.size());
   packet.link_type = link;
   const uint64_t before = w.prober->counters().captured;
   if (auto view = vantage::probe::IpPacketFromCapture(packet)) {
-    w.prober->OnIpPacket(packet.timestamp, *view);
+    w.prober->OnIpPacket(packet.timestamp(), *view);
     if (w.prober->counters().captured != before + 1) std::abort();
   }
   if (auto view = vantage::probe::ParseIpPacket(bytes)) {

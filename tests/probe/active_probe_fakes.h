@@ -59,7 +59,7 @@ class FakePacketSource final : public PacketSource {
       Entry e = std::move(queue_.front());
       queue_.pop_front();
       CapturedPacket p;
-      p.timestamp = e.timestamp;
+      p.time_ns = absl::ToUnixNanos(e.timestamp);
       p.bytes = e.bytes;
       p.wire_length = static_cast<uint32_t>(e.bytes.size());
       p.link_type = 12;

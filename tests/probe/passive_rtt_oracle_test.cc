@@ -205,7 +205,7 @@ class CaptureToFile {
     auto dump = [this](const CapturedPacket& p) {
       if (dumper_ == nullptr) return;
       pcap_pkthdr header{};
-      const int64_t ns = absl::ToUnixNanos(p.timestamp);
+      const int64_t ns = p.time_ns;
       header.ts.tv_sec = ns / 1000000000;
       header.ts.tv_usec = ns % 1000000000;
       header.caplen = static_cast<bpf_u_int32>(p.bytes.size());
@@ -370,8 +370,8 @@ class PassiveRttOracleTest : public ::testing::Test {
     EXPECT_TRUE(source.ok()) << source.status();
     if (!source.ok() || !rtt.ok()) return {};
     PassiveRtt* tracker = rtt->get();
-    auto n = (*source)->Dispatch(
-        0, [tracker](const CapturedPacket& p) { tracker->OnCapturedPacket(p); });
+    // The pipelined path, as the daemon and pcap-rtt read.
+    auto n = tracker->DispatchFrom(source->get(), 0);
     EXPECT_TRUE(n.ok());
     if (stats_out != nullptr) *stats_out = tracker->stats();
     return sink.samples;
@@ -568,10 +568,7 @@ TEST(PassiveRttEdgeOracleTest, RetransmittedSynAgainstWireshark) {
   auto source = PcapFileSource::Open(path);
   ASSERT_TRUE(source.ok());
   PassiveRtt* tracker = rtt->get();
-  ASSERT_TRUE(
-      (*source)
-          ->Dispatch(0, [tracker](const CapturedPacket& p) { tracker->OnCapturedPacket(p); })
-          .ok());
+  ASSERT_TRUE(tracker->DispatchFrom(source->get(), 0).ok());
   ASSERT_EQ(sink.samples.size(), 1u);
   EXPECT_EQ(sink.samples[0].leg, RttLeg::kClient);
   EXPECT_EQ(sink.samples[0].rtt, absl::Milliseconds(20));

@@ -3,10 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -71,7 +74,7 @@ class Conversation {
     }
     const std::vector<uint8_t> bytes = b.Tcp(spec);
     CapturedPacket p;
-    p.timestamp = absl::FromUnixNanos(1700000000000000000 + static_cast<int64_t>(t_us * 1000));
+    p.time_ns = 1700000000000000000 + static_cast<int64_t>(t_us * 1000);
     p.bytes = absl::MakeConstSpan(bytes);
     p.wire_length = static_cast<uint32_t>(bytes.size());
     p.link_type = b.link_type();
@@ -450,6 +453,199 @@ TEST(PassiveRttTest, FlowTableSurvivesChurn) {
   EXPECT_EQ(rtt->stats().flows_closed, reset.size() + kFlows);
 }
 
+// Replays captured packets through PacketSource::Dispatch, a few at a time.
+class ReplaySource : public PacketSource {
+ public:
+  struct Packet {
+    int64_t time_ns;
+    std::vector<uint8_t> bytes;
+    int link_type;
+  };
+  explicit ReplaySource(const std::vector<Packet>* packets) : packets_(packets) {}
+  int selectable_fd() const override { return -1; }
+  int link_type() const override { return 1; }
+  absl::StatusOr<int> Dispatch(int max_packets, const Callback& callback) override {
+    int n = 0;
+    while (next_ < packets_->size() && (max_packets <= 0 || n < max_packets)) {
+      const Packet& packet = (*packets_)[next_++];
+      CapturedPacket p;
+      p.time_ns = packet.time_ns;
+      p.bytes = absl::MakeConstSpan(packet.bytes);
+      p.wire_length = static_cast<uint32_t>(packet.bytes.size());
+      p.link_type = packet.link_type;
+      callback(p);
+      ++n;
+    }
+    return n;
+  }
+  CaptureStats Stats() override { return {}; }
+
+ private:
+  const std::vector<Packet>* packets_;
+  size_t next_ = 0;
+};
+
+// DispatchFrom (decode and prefetch a few packets ahead) must process
+// exactly as OnCapturedPacket one packet at a time: same samples in the same
+// order, same flows and traffic, same counters — with interleaved flows of
+// both families, VLAN tags, non-TCP packets and junk, a full flow table
+// (rejections, idle evictions) and tuples reused for new connections.
+TEST(PassiveRttTest, DispatchFromProcessesExactlyAsOnePacketAtATime) {
+  std::vector<ReplaySource::Packet> packets;
+  std::mt19937 random(11);  // 32-bit results
+  auto pick = [&random](uint32_t n) { return static_cast<uint32_t>(random() % n); };
+  int64_t now = 1700000000000000000;
+  const IpAddress server4 = Ip("198.19.0.1");
+  const IpAddress server6 = Ip("2001:db8::1");
+  // Per flow: where its connection is, sequence numbers and TSvals.
+  struct FlowState {
+    uint32_t phase = 0;
+    uint32_t seq[2] = {1000, 900000};  // client, server
+    uint32_t tsval[2] = {100, 7000};
+    uint32_t seen_tsval[2] = {0, 0};  // the other side's latest, as seen by this side
+  };
+  std::vector<FlowState> flows(400);
+  for (uint32_t round = 0; round < 4000; ++round) {
+    now += 1000 + pick(800000);
+    // A moving set of about 40 flows: older ones go idle and are evicted.
+    const uint32_t flow = round / 20 + pick(40);
+    FlowState& f = flows[flow];
+    const bool v6 = flow % 3 == 0;
+    const bool timestamps = flow % 5 != 0;
+    const IpAddress client =
+        v6 ? IpAddress::Parse("2001:db8:" + std::to_string(flow % 40) + "::" + std::to_string(flow))
+                 .value()
+           : IpAddress::V4(0x0a000000u + flow * 77);
+    const IpAddress server = v6 ? server6 : server4;
+    const uint32_t kind = pick(100);
+    if (kind < 3) {
+      PacketBuilder b(client, server);
+      b.WithLink(Link::kEthernet);
+      packets.push_back({now, kind == 0 ? b.Udp(53, 5353, "q") : std::vector<uint8_t>{1, 2, 3}, 1});
+      continue;
+    }
+    // Handshake, then data both ways; now and then a retransmission, a FIN
+    // exchange or a reset (the tuple is then reused for a new connection).
+    int from = 0;
+    uint8_t flags = kTcpAck;
+    size_t length = 0;
+    bool retransmit = false;
+    if (f.phase == 0) {
+      flags = kTcpSyn;
+    } else if (f.phase == 1) {
+      from = 1;
+      flags = kTcpSyn | kTcpAck;
+    } else if (f.phase == 2) {
+      flags = kTcpAck;
+    } else if (kind < 5) {
+      from = static_cast<int>(pick(2));
+      flags = kTcpFin | kTcpAck;
+    } else if (kind < 6) {
+      from = static_cast<int>(pick(2));
+      flags = kTcpRst;
+    } else {
+      from = static_cast<int>(f.phase % 2);
+      length = 100;
+      retransmit = kind < 12;
+    }
+    const uint32_t seq = retransmit ? f.seq[from] - 100 : f.seq[from];
+    PacketBuilder b(from == 0 ? client : server, from == 0 ? server : client);
+    b.WithLink(v6 ? Link::kRaw : Link::kEthernet);
+    if (flow % 7 == 1) b.WithVlan(10);
+    TcpSpec spec;
+    spec.src_port = from == 0 ? static_cast<uint16_t>(40000 + flow) : 443;
+    spec.dst_port = from == 0 ? 443 : static_cast<uint16_t>(40000 + flow);
+    spec.flags = flags;
+    spec.seq = seq;
+    spec.ack = (flags & kTcpAck) != 0 ? f.seq[1 - from] : 0;
+    if (timestamps) {
+      spec.timestamps = std::make_pair(f.tsval[from], f.seen_tsval[from]);
+      f.seen_tsval[1 - from] = f.tsval[from];
+      f.tsval[from] += pick(3);
+    }
+    spec.payload = std::string(length, 'x');
+    packets.push_back({now, b.Tcp(spec), b.link_type()});
+    if (!retransmit)
+      f.seq[from] += static_cast<uint32_t>(length) + ((flags & (kTcpSyn | kTcpFin)) != 0 ? 1 : 0);
+    ++f.phase;
+    if ((flags & (kTcpFin | kTcpRst)) != 0) {
+      f.phase = 0;
+      f.seq[0] += 5000;
+      f.seq[1] += 5000;
+    }
+  }
+  PassiveRttOptions options;
+  options.max_flows = 60;
+  options.flow_idle_timeout = absl::Milliseconds(300);
+  options.sweep_interval = absl::Milliseconds(50);
+  options.max_pending_per_direction = 3;
+  options.expose_client_addresses = true;
+
+  RecordingSink one_sink;
+  auto one = Make(&one_sink, options);
+  for (const auto& packet : packets) {
+    CapturedPacket p;
+    p.time_ns = packet.time_ns;
+    p.bytes = absl::MakeConstSpan(packet.bytes);
+    p.wire_length = static_cast<uint32_t>(packet.bytes.size());
+    p.link_type = packet.link_type;
+    one->OnCapturedPacket(p);
+  }
+  one->Flush();
+  for (const int batch : {1, 5, 64, 0}) {
+    SCOPED_TRACE(batch);
+    RecordingSink sink;
+    auto piped = Make(&sink, options);
+    ReplaySource source(&packets);
+    size_t read = 0;
+    while (true) {
+      auto n = piped->DispatchFrom(&source, batch);
+      ASSERT_TRUE(n.ok());
+      if (*n == 0) break;
+      read += static_cast<size_t>(*n);
+      // Everything read so far is processed when DispatchFrom returns.
+      EXPECT_EQ(piped->stats().packets, read);
+    }
+    piped->Flush();
+    ASSERT_EQ(sink.samples.size(), one_sink.samples.size());
+    for (size_t i = 0; i < sink.samples.size(); ++i) {
+      const RttSample& x = sink.samples[i];
+      const RttSample& y = one_sink.samples[i];
+      ASSERT_TRUE(x.time == y.time && x.rtt == y.rtt && x.method == y.method && x.leg == y.leg &&
+                  x.flow_id == y.flow_id && x.client_prefix == y.client_prefix &&
+                  x.client_address == y.client_address && x.server == y.server &&
+                  x.client_port == y.client_port)
+          << i;
+    }
+    EXPECT_EQ(sink.flows, one_sink.flows);
+    EXPECT_EQ(sink.packets, one_sink.packets);
+    EXPECT_EQ(sink.bytes, one_sink.bytes);
+    const PassiveRttStats& a = piped->stats();
+    const PassiveRttStats& e = one->stats();
+    EXPECT_EQ(a.packets, e.packets);
+    EXPECT_EQ(a.tcp_packets, e.tcp_packets);
+    EXPECT_EQ(a.non_tcp_packets, e.non_tcp_packets);
+    EXPECT_EQ(a.decode.counts, e.decode.counts);
+    EXPECT_EQ(a.flows_created, e.flows_created);
+    EXPECT_EQ(a.flows_evicted_idle, e.flows_evicted_idle);
+    EXPECT_EQ(a.flows_closed, e.flows_closed);
+    EXPECT_EQ(a.flows_rejected_full, e.flows_rejected_full);
+    EXPECT_EQ(a.pending_evicted, e.pending_evicted);
+    EXPECT_EQ(a.pending_expired, e.pending_expired);
+    EXPECT_EQ(a.karn_discarded, e.karn_discarded);
+    EXPECT_EQ(a.samples, e.samples);
+  }
+  // The mix exercised what it is meant to.
+  const PassiveRttStats& e = one->stats();
+  EXPECT_GT(e.samples[0] + e.samples[1] + e.samples[2], 100u);
+  EXPECT_GT(e.samples[2], 0u);
+  EXPECT_GT(e.flows_rejected_full, 0u);
+  EXPECT_GT(e.flows_evicted_idle, 0u);
+  EXPECT_GT(e.flows_closed, 0u);
+  EXPECT_GT(e.non_tcp_packets, 0u);
+  EXPECT_GT(e.decode.Failures(), 0u);
+}
+
 TEST(ClientPrefixAggregatorTest, BatchedSamplesAggregateExactlyAsSingleOnes) {
   ClientPrefixAggregator batched(absl::Seconds(1));
   ClientPrefixAggregator single(absl::Seconds(1));
@@ -553,6 +749,112 @@ TEST(ClientPrefixAggregatorTest, WindowsPrefixesAndMethods) {
   tiny.OnFlow(t0, a);
   tiny.OnFlow(t0, b);
   EXPECT_EQ(tiny.dropped_entries(), 1u);
+}
+
+// The aggregator counts samples per sketch bucket and builds the sketches
+// when windows are taken: they must equal sketches the samples were added
+// to one by one (QuantileSketch::Add of the RTT in microseconds), also when
+// the buckets span more than max_bins (a fine alpha: the lowest fold), for
+// zero RTTs, and for Durations that are not whole nanoseconds (OnSample).
+TEST(ClientPrefixAggregatorTest, SketchesEqualSamplesAddedOneByOne) {
+  const Prefix a = Prefix::Parse("198.18.13.0/24").value();
+  const Prefix b = Prefix::Parse("2001:db8:7::/48").value();
+  for (const double alpha : {0.01, 0.001}) {
+    SCOPED_TRACE(alpha);
+    ClientPrefixAggregator aggregator(absl::Seconds(10), 1 << 20, alpha);
+    std::array<std::array<QuantileSketch, kRttLegCount>, kRttMethodCount> expected_a;
+    std::array<std::array<QuantileSketch, kRttLegCount>, kRttMethodCount> expected_b;
+    for (auto* e : {&expected_a, &expected_b}) {
+      for (auto& legs : *e) {
+        for (QuantileSketch& q : legs) q = QuantileSketch(alpha);
+      }
+    }
+    std::mt19937_64 random(7);
+    const int64_t t0 = int64_t{1700000000} * 1000000000;  // one 10-second window
+    std::vector<FlowRttSample> batch;
+    std::vector<RttSample> singles;
+    for (int i = 0; i < 20000; ++i) {
+      // Log-uniform over 1 ns .. 2^50 ns, some exact zeros.
+      int64_t ns =
+          static_cast<int64_t>(std::exp2(std::uniform_real_distribution<double>(0, 50)(random)));
+      if (i % 97 == 0) ns = 0;
+      if (i % 4 == 1) {
+        // Next to a bucket edge (1000 gamma^k ns): where a cached index
+        // would be wrong first.
+        const double gamma = (1 + alpha) / (1 - alpha);
+        const int k = static_cast<int>(std::uniform_int_distribution<int>(
+            -300, static_cast<int>(27 / std::log(gamma)))(random));  // below 2^50 ns
+        ns = static_cast<int64_t>(1000 * std::pow(gamma, k)) - 2 + (i / 4) % 5;
+        if (ns < 0) ns = 0;
+      }
+      const auto method = static_cast<RttMethod>(i % kRttMethodCount);
+      const auto leg = static_cast<RttLeg>((i / 3) % kRttLegCount);
+      if (i % 5 != 0) {
+        expected_a[static_cast<size_t>(method)][static_cast<size_t>(leg)].Add(
+            static_cast<double>(ns) / 1000.0);
+        batch.emplace_back(t0 + i, ns, method, leg);
+        if (batch.size() == PassiveRtt::kSampleBatch) {
+          aggregator.OnSampleBatch(a, batch);
+          batch.clear();
+        }
+      } else {
+        RttSample s;
+        s.time = absl::FromUnixNanos(t0 + i);
+        s.client_prefix = b;
+        // Every other one a quarter nanosecond off: not whole nanoseconds.
+        s.rtt =
+            absl::Nanoseconds(ns) + (i % 2 == 0 ? absl::Nanoseconds(0.25) : absl::ZeroDuration());
+        s.method = method;
+        s.leg = leg;
+        expected_b[static_cast<size_t>(method)][static_cast<size_t>(leg)].Add(
+            absl::ToDoubleMicroseconds(s.rtt));
+        singles.push_back(s);
+      }
+    }
+    aggregator.OnSampleBatch(a, batch);
+    // After the batches: OnSample drains the aggregator's queue, and the
+    // batches are meant to go through it (with their bucket indices
+    // computed ahead, from the cache).
+    for (const RttSample& s : singles) aggregator.OnSample(s);
+    const std::vector<ClientPrefixWindow> all = aggregator.TakeAll();
+    ASSERT_EQ(all.size(), 2u);
+    ASSERT_EQ(all[0].client_prefix, a);
+    ASSERT_EQ(all[1].client_prefix, b);
+    for (size_t m = 0; m < kRttMethodCount; ++m) {
+      for (size_t l = 0; l < kRttLegCount; ++l) {
+        SCOPED_TRACE(m * 10 + l);
+        EXPECT_GT(all[0].rtt_us[m][l].count(), 2000u);
+        EXPECT_GT(all[1].rtt_us[m][l].count(), 500u);
+        EXPECT_TRUE(all[0].rtt_us[m][l] == expected_a[m][l]);
+        EXPECT_TRUE(all[1].rtt_us[m][l] == expected_b[m][l]);
+        EXPECT_EQ(all[0].rtt_us[m][l].min(), expected_a[m][l].min());
+        EXPECT_EQ(all[0].rtt_us[m][l].max(), expected_a[m][l].max());
+      }
+    }
+  }
+}
+
+TEST(ClientPrefixAggregatorTest, TakenWindowsAreSortedByWindowThenPrefix) {
+  ClientPrefixAggregator aggregator(absl::Seconds(10));
+  std::vector<Prefix> prefixes;
+  for (const char* text : {"198.18.7.0/24", "10.0.0.0/8", "10.0.0.0/24", "2001:db8::/48",
+                           "2001:db8::/32", "198.18.7.128/25", "0.0.0.0/0", "::/0",
+                           "2001:db8:ff00::/40", "255.255.255.0/24", "10.128.0.0/24"}) {
+    prefixes.push_back(Prefix::Parse(text).value());
+  }
+  std::mt19937 random(3);
+  for (int i = 0; i < 200; ++i) {
+    const Prefix& p = prefixes[random() % prefixes.size()];
+    aggregator.OnFlow(absl::FromUnixSeconds(1700000000 + static_cast<int64_t>(random() % 40)), p);
+  }
+  const std::vector<ClientPrefixWindow> all = aggregator.TakeAll();
+  ASSERT_GT(all.size(), 2 * prefixes.size());
+  for (size_t i = 1; i < all.size(); ++i) {
+    EXPECT_TRUE(std::tie(all[i - 1].window_start, all[i - 1].client_prefix) <
+                std::tie(all[i].window_start, all[i].client_prefix))
+        << i << " " << all[i - 1].client_prefix.ToString() << " "
+        << all[i].client_prefix.ToString();
+  }
 }
 
 // Regression (lab accuracy check): pcap-rtt's per-prefix median of a 50 ms

@@ -75,7 +75,7 @@ TEST(PcapFileSourceTest, ReadsNanosecondTimestampsAndWireLengths) {
   std::vector<uint32_t> seqs;
   size_t max_captured = 0;
   auto status = (*source)->Dispatch(0, [&](const CapturedPacket& packet) {
-    times.push_back(absl::ToUnixNanos(packet.timestamp));
+    times.push_back(packet.time_ns);
     max_captured = std::max(max_captured, packet.bytes.size());
     DecodedPacket d;
     ASSERT_EQ(PacketDecoder::Decode(packet.link_type, packet.bytes, &d, packet.wire_length),
@@ -130,8 +130,7 @@ TEST(PcapFileSourceTest, ReadsPcapng) {
   auto source = PcapFileSource::Open(ng);
   ASSERT_TRUE(source.ok()) << source.status();
   std::vector<int64_t> times;
-  auto n = (*source)->Dispatch(
-      0, [&](const CapturedPacket& p) { times.push_back(absl::ToUnixNanos(p.timestamp)); });
+  auto n = (*source)->Dispatch(0, [&](const CapturedPacket& p) { times.push_back(p.time_ns); });
   ASSERT_TRUE(n.ok());
   ASSERT_EQ(times.size(), 6u);
   EXPECT_EQ(times[0], 1700000000000000007);

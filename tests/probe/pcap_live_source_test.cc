@@ -86,9 +86,9 @@ TEST(PcapLiveSourceTest, CapturesLoopbackHandshakeWithKernelTimestamps) {
                                   return;
                                 }
                                 if (d.src_port != port && d.dst_port != port) ++other_port_packets;
-                                if (d.tcp.flags == kTcpSyn) syn.push_back(p.timestamp);
+                                if (d.tcp.flags == kTcpSyn) syn.push_back(p.timestamp());
                                 if (d.tcp.flags == (kTcpSyn | kTcpAck)) {
-                                  synack.push_back(p.timestamp);
+                                  synack.push_back(p.timestamp());
                                 }
                                 packets.push_back(d);
                               });

@@ -176,8 +176,7 @@ int Run(const PcapRttArgs& args) {
     return 1;
   }
   PassiveRtt* tracker = rtt->get();
-  auto n = (*source)->Dispatch(
-      0, [tracker](const vantage::probe::CapturedPacket& p) { tracker->OnCapturedPacket(p); });
+  auto n = tracker->DispatchFrom(source->get(), 0);
   if (!n.ok()) {
     std::fprintf(stderr, "pcap-rtt: %s\n", std::string(n.status().message()).c_str());
     return 1;
