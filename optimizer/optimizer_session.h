@@ -12,6 +12,9 @@
 // change (PoPs, regions, measured paths, demands, capacities, health,
 // current weights, config) rebuilds the network and solves cold — see
 // optimizer/warm_flow_network.h. last_warm() says which happened.
+// Candidates (path costs, K best) are rebuilt only for regions whose
+// AnycastGraph::region_revision() changed, while `now`, the cost settings,
+// the freshness policy and PoP health stay the same (optimizer/candidate_cache.h).
 //
 // Thread model: a single-threaded object (one session per control loop).
 #pragma once
@@ -21,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "graph/anycast_graph.h"
+#include "optimizer/candidate_cache.h"
 #include "optimizer/warm_flow_network.h"
 #include "optimizer/weight_optimizer.h"
 
@@ -45,6 +49,7 @@ class OptimizerSession {
  private:
   OptimizerConfig config_;
   WarmFlowNetwork network_;
+  CandidateCache cache_;
 };
 
 }  // namespace vantage::optimizer
