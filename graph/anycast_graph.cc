@@ -279,7 +279,9 @@ absl::Status AnycastGraph::SetCurrentWeights(RegionId id, std::vector<PopWeight>
     return absl::InvalidArgumentError(
         absl::StrFormat("region '%s': current weights sum to %.12g, not 1", name, sum));
   }
-  impl_->regions[static_cast<size_t>(id)].current_weights = std::move(weights);
+  std::vector<PopWeight>& stored = impl_->regions[static_cast<size_t>(id)].current_weights;
+  if (stored == weights) return absl::OkStatus();  // unchanged: same revision
+  stored = std::move(weights);
   impl_->Touch(id);
   return absl::OkStatus();
 }

@@ -159,7 +159,8 @@ class AnycastGraph {
 
   // A process-wide unique stamp of the region's state: it changes whenever
   // the region (demand, current weights) or one of its paths (creation,
-  // measurements, catchment, expiry) changes. A copy of the graph keeps the
+  // measurements, catchment, expiry) changes (setting equal weights is no
+  // change). A copy of the graph keeps the
   // stamps (same content); any other graph never shows the same stamp, so
   // equal stamps mean an equal region and paths (the optimizer's warm
   // session reuses a region's candidates on that basis).

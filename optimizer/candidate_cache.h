@@ -12,7 +12,8 @@
 // every entry. `changed[r]` says which regions were rebuilt in the last call;
 // the session's WarmFlowNetwork uses it to look at those regions only.
 //
-// Filled and read by Optimize() (weight_optimizer.cc) only.
+// Filled and read by Optimize() (weight_optimizer.cc) only; it also keeps
+// per-call storage (scratch_*) for reuse.
 // Thread model: a single-threaded object (one per OptimizerSession).
 #pragma once
 
@@ -22,6 +23,7 @@
 #include "absl/time/time.h"
 #include "graph/anycast_graph.h"
 #include "optimizer/cost_model.h"
+#include "optimizer/warm_flow_network.h"
 #include "optimizer/weight_optimizer.h"
 
 namespace vantage::optimizer {
@@ -48,6 +50,12 @@ struct CandidateCache {
   // this demand scale: its structure checks may skip unchanged regions.
   bool network_synced = false;
   double demand_scale = 0;
+
+  // Storage of the rounding loop's LP solutions and quantised parts, kept
+  // between calls so that a call does not allocate them again (contents are
+  // always overwritten).
+  WarmFlowNetwork::Solution scratch_solution[2];
+  std::vector<std::vector<int64_t>> scratch_parts[2];
 };
 
 }  // namespace vantage::optimizer

@@ -41,8 +41,9 @@ class OptimizerSession {
   bool last_warm() const { return network_.last_warm(); }
   int64_t last_cost_changes() const { return network_.last_cost_changes(); }
   // LP solves in the last Optimize() (the rounding loop may re-solve with a
-  // capacity reserve; those re-solves are warm too) and the usable
-  // capacities they changed.
+  // capacity reserve; those re-solves are warm too, and a round whose
+  // reserve provably keeps the basis optimal is not re-solved at all) and
+  // the usable capacities they changed.
   int last_solves() const { return network_.last_solves(); }
   int64_t last_capacity_changes() const { return network_.last_capacity_changes(); }
 

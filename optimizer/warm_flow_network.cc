@@ -1,20 +1,10 @@
 #include "optimizer/warm_flow_network.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <boost/graph/compressed_sparse_row_graph.hpp>
-#include <cstdio>
-#include <cstdlib>
 #include <utility>
 
 #include "core/status_macros.h"
-static double CpuNow() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
-}
-static const bool kTrace = std::getenv("VANTAGE_OPT_TRACE") != nullptr;
 
 namespace vantage::optimizer {
 
@@ -235,18 +225,12 @@ absl::Status WarmFlowNetwork::Solve(const std::vector<RegionPlan>& plans,
   int64_t pivots_base = pivots_before;
   int64_t cost_changes = 0;
   int64_t capacity_changes = 0;
-  double t0 = CpuNow();
   const bool warm = SameStructure(plans, paths, usable, cfg, changed);
-  if (kTrace) std::fprintf(stderr, "    same %.1f\n", CpuNow() - t0), t0 = CpuNow();
   if (warm) {
     for (size_t r = 0; r < plans.size(); ++r) {
       if (changed == nullptr || (*changed)[r] != 0) cost_changes += UpdateCosts(r, plans[r], cfg);
     }
-    if (kTrace) std::fprintf(stderr, "    costs %.1f\n", CpuNow() - t0), t0 = CpuNow();
     VANTAGE_ASSIGN_OR_RETURN(capacity_changes, ApplyCapacities(usable));
-    if (kTrace)
-      std::fprintf(stderr, "    caps %lld %.1f\n", (long long)capacity_changes, CpuNow() - t0),
-          t0 = CpuNow();
     if (cost_changes > 0 || capacity_changes > 0) {
       const absl::Status st = simplex_->Resolve();
       if (!st.ok()) {
@@ -273,12 +257,7 @@ absl::Status WarmFlowNetwork::Solve(const std::vector<RegionPlan>& plans,
   }
   last_capacity_changes_ += capacity_changes;
   ++last_solves_;
-  if (kTrace)
-    std::fprintf(stderr, "    resolve %.1f pivots %lld\n", CpuNow() - t0,
-                 (long long)(simplex_->pivots() - pivots_base)),
-        t0 = CpuNow();
   CandidateSlots(plans, warm ? changed : nullptr);
-  if (kTrace) std::fprintf(stderr, "    slots %.1f\n", CpuNow() - t0), t0 = CpuNow();
   ReadBack(plans, usable.size(), cfg, simplex_->pivots() - pivots_base, out);
   return absl::OkStatus();
 }
@@ -308,7 +287,6 @@ absl::Status WarmFlowNetwork::ResolveCapacities(const std::vector<RegionPlan>& p
     return absl::FailedPreconditionError("warm flow network: ResolveCapacities() before Solve()");
   }
   const int64_t pivots_before = simplex_->pivots();
-  double t0 = CpuNow();
   VANTAGE_ASSIGN_OR_RETURN(const int64_t changes, ApplyCapacities(usable));
   if (changes > 0) {
     const absl::Status st = simplex_->Resolve();
@@ -317,9 +295,6 @@ absl::Status WarmFlowNetwork::ResolveCapacities(const std::vector<RegionPlan>& p
       return st;
     }
   }
-  if (kTrace)
-    std::fprintf(stderr, "    recap %lld %.1f pivots %lld\n", (long long)changes, CpuNow() - t0,
-                 (long long)(simplex_->pivots() - pivots_before));
   last_capacity_changes_ += changes;
   ++last_solves_;
   ReadBack(plans, usable.size(), cfg, simplex_->pivots() - pivots_before, out);

@@ -2,9 +2,10 @@
 // solves, so that a re-solve after path costs change starts from the last
 // optimal basis (NetworkSimplex::SetCost + Resolve) instead of from scratch.
 // Every Optimize() solves through one: OptimizerSession's (kept between
-// calls), or a call-local one over the candidates alone (stateless
-// Optimize()); within a call, re-solves after usable capacities change use
-// ResolveCapacities().
+// calls), or a call-local one (stateless Optimize()); both are built the same
+// way (every measured path), so a cold build gives the same optimal vertex
+// in and out of sessions even when the LP has several. Within a call,
+// re-solves after usable capacities change use ResolveCapacities().
 //
 // The network is the LP of weight_optimizer.h with the change limit applied
 // (regions -> PoPs -> sink, keep/extra arcs, capacity and overload arcs), but

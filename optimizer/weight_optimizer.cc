@@ -1,11 +1,7 @@
 #include "optimizer/weight_optimizer.h"
 
-#include <time.h>
-
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
-#include <cstdlib>
 #include <limits>
 #include <map>
 #include <numeric>
@@ -143,7 +139,6 @@ std::vector<double> LoadsOfParts(const CandIndex& idx, const Quantised& q, size_
   }
   return load;
 }
-
 
 // Capacity-aware largest-remainder quantisation of every region's LP weights
 // into parts of `denominator`. Each region's parts sum to the denominator
@@ -1203,19 +1198,6 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
                                                 const OptimizerConfig& cfg, absl::Time now,
                                                 WarmFlowNetwork* network, CandidateCache* cache) {
   VANTAGE_RETURN_IF_ERROR(ValidateOptimizerConfig(cfg));
-  static const bool trace = std::getenv("VANTAGE_OPT_TRACE") != nullptr;
-  auto cpu = [] {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
-  };
-  double tlast = cpu();
-  auto T = [&](const char* what) {
-    if (!trace) return;
-    const double t = cpu();
-    std::fprintf(stderr, "  %-20s %7.1f ms\n", what, t - tlast);
-    tlast = t;
-  };
   const CostModel cost_model(cfg.cost);
   const auto pops = static_cast<size_t>(graph.pop_count());
   OptimizationResult result;
@@ -1269,9 +1251,11 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     }
     cache->changed.assign(regions, 0);
   }
-  // With a warm network: every measured path per region (candidates or not).
-  std::vector<std::vector<Candidate>> local_paths(network != nullptr && cache == nullptr ? regions
-                                                                                         : 0);
+  // Every measured path per region (candidates or not): the network has an
+  // arc for each (see warm_flow_network.h), stateless calls included, so
+  // that a cold build is the same network (same arcs, same order, same
+  // optimal vertex when the LP has several) in sessions and out of them.
+  std::vector<std::vector<Candidate>> local_paths(cache == nullptr ? regions : 0);
   std::vector<std::vector<Candidate>>& all_paths = cache != nullptr ? cache->all : local_paths;
   std::vector<Candidate> all;
   for (RegionId r = 0; r < graph.region_count(); ++r) {
@@ -1306,6 +1290,7 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     const size_t k = cfg.candidates_per_region == 0
                          ? all.size()
                          : std::min(all.size(), static_cast<size_t>(cfg.candidates_per_region));
+    plan.candidates.reserve(std::min(all.size(), k + region.current_weights.size()));
     for (size_t i = 0; i < all.size(); ++i) {
       bool current = false;
       for (const graph::PopWeight& w : region.current_weights) {
@@ -1330,9 +1315,8 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       cache->unmeasured[ru] = plan.unmeasured ? 1 : 0;
       cache->changed[ru] = 1;
     }
-    if (!all_paths.empty()) all_paths[ru] = all;
+    all_paths[ru] = all;
   }
-  T("candidates");
   // Proportional shedding when demand exceeds capacity.
   if (result.total_demand > result.total_ceiling) {
     result.demand_exceeds_capacity = true;
@@ -1346,15 +1330,11 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   for (RegionPlan& plan : plans) plan.solved_demand = plan.demand * result.demand_scale;
 
   // Every solve goes through a WarmFlowNetwork: the session's (warm from the
-  // last cycle's basis when only costs changed) or, stateless, one over the
-  // candidates alone. The rounding loop's re-solves change only usable
-  // capacities, so they re-optimise from the previous solve's basis.
+  // last cycle's basis when only costs changed) or, stateless, a call-local
+  // one. The rounding loop's re-solves change only usable capacities, so
+  // they re-optimise from the previous solve's basis.
   WarmFlowNetwork local_network;
-  if (network == nullptr) {
-    network = &local_network;
-    local_paths.resize(plans.size());
-    for (size_t r = 0; r < plans.size(); ++r) local_paths[r] = plans[r].candidates;
-  }
+  if (network == nullptr) network = &local_network;
   // Regions the session network may skip: unchanged since its last Solve().
   const std::vector<uint8_t>* unchanged_hint = nullptr;
   if (cache != nullptr) {
@@ -1373,7 +1353,6 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
                     : network->ResolveCapacities(plans, usable, cfg, &sol));
     if (first_solve && cache != nullptr) cache->network_synced = true;
     first_solve = false;
-    T("lp solve");
     result.pivots += sol.pivots;
     if (cfg.max_weight_change < 1.0 &&
         sol.total_overflow > 1e-9 * std::max(1.0, result.total_demand)) {
@@ -1420,6 +1399,10 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   std::vector<double> best_usable = usable;
   FlowSolution best;
   Quantised best_q;
+  if (cache != nullptr) {
+    best = std::move(cache->scratch_solution[0]);
+    best_q.parts = std::move(cache->scratch_parts[0]);
+  }
   double best_score = 0;
   // Only rounding overshoot is being fixed here (N-1 follows): a few rounds do it.
   int stale = 0;
@@ -1427,6 +1410,10 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   // (the storage is reused across rounds).
   FlowSolution sol;
   Quantised round_q;
+  if (cache != nullptr) {
+    sol = std::move(cache->scratch_solution[1]);
+    round_q.parts = std::move(cache->scratch_parts[1]);
+  }
   std::vector<double> best_lp_load;
   // A round that only lowers the usable capacity of PoPs the LP already
   // overloads keeps the LP basis optimal (WarmFlowNetwork::
@@ -1441,7 +1428,6 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       VANTAGE_ASSIGN_OR_RETURN(known, network->LowerCapacitiesKeepingBasis(usable));
     }
     if (known) {
-      if (trace) std::fprintf(stderr, "  it %d: basis stays optimal, no re-solve\n", it);
       ++stale;
     } else {
       VANTAGE_RETURN_IF_ERROR(solve(usable, sol));
@@ -1450,13 +1436,10 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       // stability); capacity-aware rounding is the fallback below.
       // sol.load: LoadsOf(plans, sol.x, pops, true) (idle regions add 0).
       std::vector<double> lp_load = sol.load;
-      T(" loadsof");
       QuantiseInto(plans, cand_index, sol, ceiling, cfg.weight_denominator, false, lp_load,
                    &round_q);
-      T(" quantise");
       const std::vector<double> q_load =
           LoadsOfParts(cand_index, round_q, pops, cfg.weight_denominator);
-      T(" loadsofparts");
       // What rounding can add at most on each PoP: a quantum of every region
       // split onto it. Reserving that (not just today's overshoot) settles in
       // one re-solve instead of chasing rounding flips.
@@ -1482,10 +1465,6 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
         }
       }
       const double score = 1e6 * (rounding_over + sol.total_overflow);
-      if (trace)
-        std::fprintf(stderr, "  it %d overflow %.9g rounding_over %.9g pivots %lld\n", it,
-                     sol.total_overflow, rounding_over, (long long)sol.pivots);
-      T("round pass");
       ++stale;
       if (it == 0 || score < best_score - 1e-12) {
         stale = 0;
@@ -1526,14 +1505,12 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       Quantised aware;
       QuantiseInto(plans, cand_index, best, ceiling, cfg.weight_denominator, true, lp, &aware);
       if (overshoot(aware) < plain_over) best_q = std::move(aware);
-      T("fallback aware");
       // Still over: move parts (and chains of parts) to PoPs with room.
       std::vector<double> limit(pops);
       for (size_t p = 0; p < pops; ++p) limit[p] = std::max(ceiling[p], lp[p]);
       int moves = 0;
       const double left = RepairRounding(cand_index, best.x, limit, cfg.weight_denominator, tol,
                                          kRoundingRepairEvaluations, best_q, &moves);
-      if (trace) std::fprintf(stderr, "  repair moves %d left %g\n", moves, left);
       if (left > 0) {
         std::string worst;
         const std::vector<double> load =
@@ -1552,7 +1529,6 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     }
   }
 
-  T("rounding fallback");
   // N-1: sequential LP with cut generation, verified by simulation.
   if (do_n1 &&
       CheckN1(plans, WeightsOf(best_q, cfg.weight_denominator), ceiling, true).excess > 0) {
@@ -1568,7 +1544,6 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     }
   }
 
-  T("n1 slp");
   std::vector<bool> repair_moved(plans.size(), false);
   // N-1 repair on the quantised weights, when re-solving left violations.
   if (do_n1 && cfg.n1_repair_max_moves > 0 && pops <= kMaxRepairPops) {
@@ -1587,7 +1562,6 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     }
   }
 
-  T("n1 repair");
   // Hysteresis: a region whose weights would move by less than
   // min_weight_move keeps its current (on-grid, still valid) weights, unless
   // that would push a PoP over its ceiling. Such tiny moves come from
@@ -1653,24 +1627,26 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     }
   }
 
-  T("hysteresis");
   // Report.
   result.lp_objective = best.lp_objective;
-  const std::vector<std::vector<double>> w = WeightsOf(best_q, cfg.weight_denominator);
+  const auto den = static_cast<double>(cfg.weight_denominator);
   for (size_t r = 0; r < plans.size(); ++r) {
     RegionPlan& plan = plans[r];
     plan.change_limit_relaxed = best.relaxed[r] || (repair_moved[r] && cfg.max_weight_change < 1.0);
     plan.cost_ms = 0;
     double moved = 0;
-    std::vector<std::pair<PopId, double>> now_w;
+    size_t used = 0;
+    for (int64_t parts : best_q.parts[r]) used += parts > 0 ? 1 : 0;
+    plan.weights.reserve(used);
     for (size_t k = 0; k < plan.candidates.size(); ++k) {
       Candidate& c = plan.candidates[k];
       c.lp_weight = best.x[r][k];
+      const double weight = static_cast<double>(best_q.parts[r][k]) / den;  // as WeightsOf()
       if (best_q.parts[r][k] > 0) {
-        plan.weights.push_back({c.pop, best_q.parts[r][k], w[r][k]});
-        plan.cost_ms += w[r][k] * c.cost_ms;
+        plan.weights.push_back({c.pop, best_q.parts[r][k], weight});
+        plan.cost_ms += weight * c.cost_ms;
       }
-      moved += std::fabs(w[r][k] - c.current_weight);
+      moved += std::fabs(weight - c.current_weight);
     }
     // Current weight on PoPs that are no longer candidates moves entirely.
     for (const graph::PopWeight& cw : graph.region(static_cast<RegionId>(r)).current_weights) {
@@ -1715,9 +1691,8 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
         "max_weight_change relaxed for %d region(s) (current PoPs gone, or to avoid overload)",
         relaxed));
   }
-  T("report");
   if (result.n1_checked) {
-    N1Check final_check = CheckN1(plans, w, ceiling, true);
+    N1Check final_check = CheckN1(plans, WeightsOf(best_q, cfg.weight_denominator), ceiling, true);
     result.n1_violations = std::move(final_check.violations);
     result.n1_excess = final_check.excess;
     if (!result.n1_violations.empty()) {
@@ -1779,7 +1754,12 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
                                ? "N-1 headroom skipped: demand already exceeds capacity"
                                : "N-1 headroom skipped: fewer than two healthy PoPs");
   }
-  T("n1 report");
+  if (cache != nullptr) {
+    cache->scratch_solution[0] = std::move(best);
+    cache->scratch_solution[1] = std::move(sol);
+    cache->scratch_parts[0] = std::move(best_q.parts);
+    cache->scratch_parts[1] = std::move(round_q.parts);
+  }
   return result;
 }
 
