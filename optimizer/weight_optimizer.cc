@@ -1226,7 +1226,13 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   std::vector<RegionPlan>& plans = result.regions;
   const auto regions = static_cast<size_t>(graph.region_count());
   plans.resize(regions);
+  // Whether the session network's last Solve() was over exactly the cached
+  // entries; cleared until this call's first solve succeeds (an error return
+  // in between must not leave a stale promise for the next call).
+  bool network_synced = false;
   if (cache != nullptr) {
+    network_synced = cache->network_synced;
+    cache->network_synced = false;
     std::vector<bool> healthy_now(pops, false);
     for (PopId p : healthy) healthy_now[static_cast<size_t>(p)] = true;
     const bool same = cache->valid && cache->now == now && cache->cost == cfg.cost &&
@@ -1247,7 +1253,7 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       cache->candidates.assign(regions, {});
       cache->current_cost_ms.assign(regions, 0.0);
       cache->unmeasured.assign(regions, 0);
-      cache->network_synced = false;
+      network_synced = false;
     }
     cache->changed.assign(regions, 0);
   }
@@ -1338,10 +1344,9 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   // Regions the session network may skip: unchanged since its last Solve().
   const std::vector<uint8_t>* unchanged_hint = nullptr;
   if (cache != nullptr) {
-    if (cache->network_synced && cache->demand_scale == result.demand_scale) {
+    if (network_synced && cache->demand_scale == result.demand_scale) {
       unchanged_hint = &cache->changed;
     }
-    cache->network_synced = false;
     cache->demand_scale = result.demand_scale;
   }
   network->BeginCall();
