@@ -232,7 +232,7 @@ absl::Status WarmFlowNetwork::Solve(const std::vector<RegionPlan>& plans,
     }
     VANTAGE_ASSIGN_OR_RETURN(capacity_changes, ApplyCapacities(usable));
     if (cost_changes > 0 || capacity_changes > 0) {
-      const absl::Status st = simplex_->Resolve();
+      absl::Status st = simplex_->Resolve();
       if (!st.ok()) {
         simplex_.reset();
         return st;
@@ -241,7 +241,7 @@ absl::Status WarmFlowNetwork::Solve(const std::vector<RegionPlan>& plans,
   } else {
     Build(plans, paths, usable, cfg);
     pivots_base = 0;
-    const absl::Status st =
+    absl::Status st =
         simplex_->Solve(static_cast<int>(plans.size() + usable.size()), tree_arc_, upper_arcs_);
     if (!st.ok()) {
       simplex_.reset();
@@ -268,7 +268,7 @@ absl::StatusOr<int64_t> WarmFlowNetwork::ApplyCapacities(const std::vector<doubl
   int64_t changes = 0;
   for (size_t p = 0; p < usable.size(); ++p) {
     if (usable[p] == usable_[p]) continue;
-    const absl::Status st = simplex_->SetCapacity(cap_arc_[p], usable[p], over_arc_[p]);
+    absl::Status st = simplex_->SetCapacity(cap_arc_[p], usable[p], over_arc_[p]);
     if (!st.ok()) {
       simplex_.reset();
       return st;
@@ -289,7 +289,7 @@ absl::Status WarmFlowNetwork::ResolveCapacities(const std::vector<RegionPlan>& p
   const int64_t pivots_before = simplex_->pivots();
   VANTAGE_ASSIGN_OR_RETURN(const int64_t changes, ApplyCapacities(usable));
   if (changes > 0) {
-    const absl::Status st = simplex_->Resolve();
+    absl::Status st = simplex_->Resolve();
     if (!st.ok()) {
       simplex_.reset();
       return st;
