@@ -4,7 +4,8 @@
 // objectives compared, plus the warm re-solve after 1% of path costs change.
 //
 //   cmake --preset release && cmake --build --preset release -j2 --target optimizer_benchmark
-//   build/release/bench/optimizer_benchmark [--glpsol_max_regions=N] [--session_only]
+//   build/release/bench/optimizer_benchmark [--glpsol_max_regions=N] [--session_only] [--n1]
+//       [--warm_only=ROUNDS]
 //
 // The comparison table (best of three runs, same process, same instance; process
 // CPU ms for in-process solvers, wall ms for the glpsol child incl. parsing)
@@ -121,6 +122,9 @@ vantage::graph::AnycastGraph BenchInstance(Size size) {
                                            .capacity_factor = 1.4,
                                            .seed = 42});
 }
+
+// --n1: the session table (and --warm_only) run with N-1 headroom on.
+bool bench_n1 = false;
 
 vantage::optimizer::OptimizerConfig BenchConfig() {
   vantage::optimizer::OptimizerConfig cfg;
@@ -389,7 +393,8 @@ void PrintSessionComparison() {
       "changes", "lemon cpu/wall", "objectives: warm lp | lemon ; warm vs cold Optimize()");
   for (const Size& size : kSizes) {
     auto g = BenchInstance(size);
-    const vantage::optimizer::OptimizerConfig cfg = BenchConfig();
+    vantage::optimizer::OptimizerConfig cfg = BenchConfig();
+    cfg.n1_headroom = bench_n1;
     const double load_before = LoadAverage();
     double t0 = CpuMs();
     auto w0 = std::chrono::steady_clock::now();
@@ -440,6 +445,32 @@ void PrintSessionComparison() {
   std::fflush(stdout);
 }
 
+// --warm_only=ROUNDS: 50,000 x 500 only, one session, ROUNDS warm calls
+// after 1% of path costs change, each timed (no cold checks): for profiling.
+void PrintWarmOnly(int rounds) {
+  const Size size = kSizes[2];
+  auto g = BenchInstance(size);
+  vantage::optimizer::OptimizerConfig cfg = BenchConfig();
+  cfg.n1_headroom = bench_n1;
+  vantage::optimizer::OptimizerSession session(cfg);
+  double t0 = CpuMs();
+  if (!session.Optimize(g, g.snapshot_time()).ok()) std::exit(1);
+  std::printf("%dx%d n1=%d first %.1f ms cpu (load %.1f)\n", size.regions, size.pops,
+              bench_n1 ? 1 : 0, CpuMs() - t0, LoadAverage());
+  for (int round = 1; round <= rounds; ++round) {
+    PerturbPaths(g, static_cast<uint64_t>(round));
+    t0 = CpuMs();
+    const auto w0 = std::chrono::steady_clock::now();
+    auto warm = session.Optimize(g, g.snapshot_time());
+    const double ms = CpuMs() - t0;
+    const double wall = Ms(std::chrono::steady_clock::now() - w0);
+    if (!warm.ok()) std::exit(1);
+    std::printf("warm %d: %.1f ms cpu, %.1f ms wall, solves %d, warm %d, objective %.10g\n", round,
+                ms, wall, session.last_solves(), session.last_warm() ? 1 : 0, warm->objective);
+  }
+  std::fflush(stdout);
+}
+
 void BM_Ours(benchmark::State& state) {
   Transport& t = Instance(kSizes[state.range(0)]);
   for (auto _ : state) {
@@ -481,8 +512,16 @@ int main(int argc, char** argv) {
     }
   }
   bool session_only = false;
-  for (int i = 1; i < argc; ++i)
+  int warm_only = 0;
+  for (int i = 1; i < argc; ++i) {
     session_only = session_only || std::strcmp(argv[i], "--session_only") == 0;
+    bench_n1 = bench_n1 || std::strcmp(argv[i], "--n1") == 0;
+    if (std::strncmp(argv[i], "--warm_only=", 12) == 0) warm_only = std::atoi(argv[i] + 12);
+  }
+  if (warm_only > 0) {
+    PrintWarmOnly(warm_only);
+    return 0;
+  }
   if (!session_only) PrintComparison();
   PrintSessionComparison();
   if (session_only) return 0;

@@ -1,6 +1,7 @@
 #include "graph/anycast_graph.h"
 
 #include <algorithm>
+#include <atomic>
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/graphviz.hpp>
 #include <cmath>
@@ -70,6 +71,15 @@ absl::StatusOr<Method> ParseMethod(absl::string_view name) {
       absl::StrCat("unknown method '", name, "' (icmp, tcp, stamp, passive, dns)"));
 }
 
+namespace {
+// Region revisions: one counter for every graph of the process, so that a
+// stamp is never reused by another graph's different content.
+uint64_t NextRevision() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
+}  // namespace
+
 struct AnycastGraph::Impl {
   BoostGraph g;
   std::vector<Pop> pops;
@@ -84,6 +94,9 @@ struct AnycastGraph::Impl {
   // properties of a listS graph never move): PathsOfRegion() without
   // walking Boost's in-edge lists, which is most of an optimizer pass.
   std::vector<std::vector<const Path*>> region_paths;
+  std::vector<uint64_t> region_revision;  // see AnycastGraph::region_revision
+
+  void Touch(RegionId r) { region_revision[static_cast<size_t>(r)] = NextRevision(); }
 
   void AddRegionPath(const Path* path) {
     auto& v = region_paths[static_cast<size_t>(path->region)];
@@ -136,6 +149,7 @@ AnycastGraph& AnycastGraph::operator=(const AnycastGraph& other) {
     impl_->g[e] = *path;
     impl_->AddRegionPath(&impl_->g[e]);
   }
+  impl_->region_revision = other.impl_->region_revision;  // same content
   return *this;
 }
 
@@ -173,6 +187,7 @@ absl::StatusOr<RegionId> AnycastGraph::AddRegion(Region region) {
   Vertex v = boost::add_vertex(VertexProps{false, id}, impl_->g);
   impl_->region_vertex.push_back(v);
   impl_->region_paths.emplace_back();
+  impl_->region_revision.push_back(NextRevision());
   impl_->region_by_name.emplace(region.name, id);
   impl_->regions.push_back(std::move(region));
   if (!weights.empty()) {
@@ -181,6 +196,7 @@ absl::StatusOr<RegionId> AnycastGraph::AddRegion(Region region) {
       boost::remove_vertex(v, impl_->g);
       impl_->region_vertex.pop_back();
       impl_->region_paths.pop_back();
+      impl_->region_revision.pop_back();
       impl_->region_by_name.erase(impl_->regions.back().name);
       impl_->regions.pop_back();
       return s;
@@ -236,6 +252,7 @@ absl::Status AnycastGraph::SetRegionDemand(RegionId id, double demand) {
     return absl::InvalidArgumentError("demand must be finite and >= 0");
   }
   impl_->regions[static_cast<size_t>(id)].demand = demand;
+  impl_->Touch(id);
   return absl::OkStatus();
 }
 
@@ -262,7 +279,10 @@ absl::Status AnycastGraph::SetCurrentWeights(RegionId id, std::vector<PopWeight>
     return absl::InvalidArgumentError(
         absl::StrFormat("region '%s': current weights sum to %.12g, not 1", name, sum));
   }
-  impl_->regions[static_cast<size_t>(id)].current_weights = std::move(weights);
+  std::vector<PopWeight>& stored = impl_->regions[static_cast<size_t>(id)].current_weights;
+  if (stored == weights) return absl::OkStatus();  // unchanged: same revision
+  stored = std::move(weights);
+  impl_->Touch(id);
   return absl::OkStatus();
 }
 
@@ -288,6 +308,7 @@ absl::Status AnycastGraph::RecordMeasurement(PopId pop, RegionId region, const M
   } else {
     ms.insert(it, m);
   }
+  impl_->Touch(region);
   return absl::OkStatus();
 }
 
@@ -297,6 +318,7 @@ absl::Status AnycastGraph::SetCatchment(PopId pop, RegionId region, std::string 
                               : std::nullopt;
   if (!e.has_value()) return absl::NotFoundError("path is missing");
   impl_->g[*e].catchment = std::move(catchment);
+  impl_->Touch(region);
   return absl::OkStatus();
 }
 
@@ -344,6 +366,7 @@ int AnycastGraph::ExpireStale(absl::Time now) {
                  [&](const Measurement& m) { return now - m.updated > impl_->freshness.expiry; }),
              ms.end());
     dropped += static_cast<int>(before - ms.size());
+    if (ms.size() != before) impl_->Touch(impl_->g[*it].region);
     if (ms.empty()) empty.push_back(*it);
   }
   for (const Edge& e : empty) {
@@ -351,6 +374,10 @@ int AnycastGraph::ExpireStale(absl::Time now) {
     boost::remove_edge(e, impl_->g);
   }
   return dropped;
+}
+
+uint64_t AnycastGraph::region_revision(RegionId id) const {
+  return impl_->region_revision.at(static_cast<size_t>(id));
 }
 
 absl::Time AnycastGraph::snapshot_time() const { return impl_->snapshot_time; }

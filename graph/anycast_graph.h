@@ -157,6 +157,15 @@ class AnycastGraph {
   // Drops measurements with now - updated > expiry; returns how many.
   int ExpireStale(absl::Time now);
 
+  // A process-wide unique stamp of the region's state: it changes whenever
+  // the region (demand, current weights) or one of its paths (creation,
+  // measurements, catchment, expiry) changes (setting equal weights is no
+  // change). A copy of the graph keeps the
+  // stamps (same content); any other graph never shows the same stamp, so
+  // equal stamps mean an equal region and paths (the optimizer's warm
+  // session reuses a region's candidates on that basis).
+  uint64_t region_revision(RegionId id) const;
+
   // When the snapshot was taken; the `now` a snapshot's consumer uses.
   absl::Time snapshot_time() const;
   void set_snapshot_time(absl::Time t);

@@ -37,6 +37,8 @@ struct CostModelConfig {
   double min_samples = 50.0;
   double thin_data_penalty_ms = 20.0;
   double max_cost_ms = 10000.0;
+
+  friend bool operator==(const CostModelConfig&, const CostModelConfig&) = default;
 };
 
 absl::Status ValidateCostModelConfig(const CostModelConfig& config);

@@ -272,14 +272,20 @@ int NetworkSimplex::FindEntering() {
 absl::Status NetworkSimplex::Run() {
   const int64_t limit = 1000 + 50 * static_cast<int64_t>(arc_count());
   for (int round = 0; round < 8; ++round) {
+    bool pivoted = false;
     for (;;) {
       const int entering = FindEntering();
       if (entering < 0) break;
       Pivot(entering);
+      pivoted = true;
       if (++pivots_ > limit) {
         return absl::ResourceExhaustedError("network simplex: pivot limit reached (cycling?)");
       }
     }
+    // Every round starts on freshly computed potentials (Solve and Resolve
+    // compute them, and so does the previous round): without a pivot, the
+    // pass that found no entering arc already ran on fresh ones.
+    if (!pivoted) return absl::OkStatus();
     // Incremental potential updates drift; confirm on fresh ones.
     RecomputePotentials();
     if (FindEntering() < 0) return absl::OkStatus();

@@ -59,6 +59,25 @@ class NetworkSimplex {
   // basis stays feasible (a basis exchange may make the bypass basic).
   absl::Status SetCapacity(int arc, double capacity, int bypass);
   absl::Status Resolve();
+  // Whether lowering `arc`'s capacity to `capacity` by SetCapacity(arc,
+  // capacity, bypass) leaves the basis alone: `arc` is nonbasic at 0, or
+  // basic with its flow within `capacity`, or nonbasic at its upper bound
+  // with `bypass` basic (the excess then just moves onto it). Tree, costs and
+  // potentials stay the same, so an optimal basis stays optimal: after such
+  // changes only, Resolve() would make no pivot and leave the flows as
+  // SetCapacity() left them.
+  bool LoweringKeepsBasis(int arc, double capacity, int bypass) const {
+    const auto a = static_cast<size_t>(arc);
+    if (!(capacity >= 0) || capacity > cap_[a]) return false;
+    switch (state_[a]) {
+      case kLower:
+        return true;
+      case kTree:
+        return flow_[a] <= capacity;
+      default:
+        return state_[static_cast<size_t>(bypass)] == kTree;
+    }
+  }
 
   int arc_count() const { return static_cast<int>(source_.size()); }
   double flow(int arc) const { return flow_[static_cast<size_t>(arc)]; }

@@ -12,6 +12,9 @@
 // change (PoPs, regions, measured paths, demands, capacities, health,
 // current weights, config) rebuilds the network and solves cold — see
 // optimizer/warm_flow_network.h. last_warm() says which happened.
+// Candidates (path costs, K best) are rebuilt only for regions whose
+// AnycastGraph::region_revision() changed, while `now`, the cost settings,
+// the freshness policy and PoP health stay the same (optimizer/candidate_cache.h).
 //
 // Thread model: a single-threaded object (one session per control loop).
 #pragma once
@@ -21,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "graph/anycast_graph.h"
+#include "optimizer/candidate_cache.h"
 #include "optimizer/warm_flow_network.h"
 #include "optimizer/weight_optimizer.h"
 
@@ -37,14 +41,16 @@ class OptimizerSession {
   bool last_warm() const { return network_.last_warm(); }
   int64_t last_cost_changes() const { return network_.last_cost_changes(); }
   // LP solves in the last Optimize() (the rounding loop may re-solve with a
-  // capacity reserve; those re-solves are warm too) and the usable
-  // capacities they changed.
+  // capacity reserve; those re-solves are warm too, and a round whose
+  // reserve provably keeps the basis optimal is not re-solved at all) and
+  // the usable capacities they changed.
   int last_solves() const { return network_.last_solves(); }
   int64_t last_capacity_changes() const { return network_.last_capacity_changes(); }
 
  private:
   OptimizerConfig config_;
   WarmFlowNetwork network_;
+  CandidateCache cache_;
 };
 
 }  // namespace vantage::optimizer

@@ -16,12 +16,6 @@ struct FlowArc {
 };
 using FlowGraph = boost::compressed_sparse_row_graph<boost::directedS, boost::no_property, FlowArc>;
 
-bool Constrained(const RegionPlan& plan, const OptimizerConfig& cfg) {
-  double covered = 0;
-  for (const Candidate& c : plan.candidates) covered += c.current_weight;
-  return cfg.max_weight_change < 1.0 && covered >= 1.0 - 1e-9 && plan.solved_demand > 0;
-}
-
 // Paths of a region sorted by pop.
 std::vector<const Candidate*> ByPop(const std::vector<Candidate>& paths) {
   std::vector<const Candidate*> out;
@@ -34,16 +28,37 @@ std::vector<const Candidate*> ByPop(const std::vector<Candidate>& paths) {
 
 }  // namespace
 
+bool WarmFlowNetwork::Constrained(const RegionPlan& plan, const OptimizerConfig& cfg) const {
+  if (!limit_change_ || cfg.max_weight_change >= 1.0 || plan.solved_demand <= 0) return false;
+  double covered = 0;
+  for (const Candidate& c : plan.candidates) covered += c.current_weight;
+  return covered >= 1.0 - 1e-9;
+}
+
+absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::SolveOnce(
+    const std::vector<RegionPlan>& plans, const std::vector<double>& usable,
+    const OptimizerConfig& cfg, bool limit_change) {
+  WarmFlowNetwork network;
+  network.limit_change_ = limit_change;
+  std::vector<std::vector<Candidate>> paths(plans.size());
+  for (size_t r = 0; r < plans.size(); ++r) paths[r] = plans[r].candidates;
+  Solution sol;
+  VANTAGE_RETURN_IF_ERROR(network.Solve(plans, paths, usable, cfg, &sol));
+  return sol;
+}
+
 bool WarmFlowNetwork::SameStructure(const std::vector<RegionPlan>& plans,
                                     const std::vector<std::vector<Candidate>>& paths,
-                                    const std::vector<double>& usable,
-                                    const OptimizerConfig& cfg) const {
+                                    const std::vector<double>& usable, const OptimizerConfig& cfg,
+                                    const std::vector<uint8_t>* changed) const {
   if (simplex_ == nullptr || plans.size() + 1 != region_begin_.size() ||
       usable.size() != usable_.size() || cfg.stability_cost_ms != stability_ ||
       cfg.max_weight_change != max_change_ || cfg.overload_penalty_ms != penalty_) {
     return false;
   }
+  if (changed != nullptr && changed->size() != plans.size()) return false;
   for (size_t r = 0; r < plans.size(); ++r) {
+    if (changed != nullptr && (*changed)[r] == 0) continue;
     if (plans[r].solved_demand != demand_[r] || Constrained(plans[r], cfg) != constrained_[r] ||
         paths[r].size() != region_begin_[r + 1] - region_begin_[r]) {
       return false;
@@ -60,27 +75,31 @@ bool WarmFlowNetwork::SameStructure(const std::vector<RegionPlan>& plans,
   return true;
 }
 
-void WarmFlowNetwork::WantedCosts(const std::vector<RegionPlan>& plans,
-                                  const std::vector<std::vector<Candidate>>& paths,
-                                  const OptimizerConfig& cfg, std::vector<double>* cost) const {
+int64_t WarmFlowNetwork::UpdateCosts(size_t r, const RegionPlan& plan, const OptimizerConfig& cfg) {
   const double disabled = kDisabledFactor * cfg.overload_penalty_ms;
-  for (size_t r = 0; r < plans.size(); ++r) {
-    const size_t begin = region_begin_[r];
-    const size_t end = region_begin_[r + 1];
-    for (size_t i = begin; i < end; ++i) {
-      const Slot& s = slots_[i];
-      (*cost)[static_cast<size_t>(s.extra)] = disabled;
-      if (s.keep >= 0) (*cost)[static_cast<size_t>(s.keep)] = disabled;
-    }
-    for (const Candidate& c : plans[r].candidates) {
-      const auto it = std::lower_bound(slots_.begin() + static_cast<std::ptrdiff_t>(begin),
-                                       slots_.begin() + static_cast<std::ptrdiff_t>(end), c.pop,
-                                       [](const Slot& s, int32_t pop) { return s.pop < pop; });
-      (*cost)[static_cast<size_t>(it->extra)] = c.cost_ms;
-      if (it->keep >= 0) (*cost)[static_cast<size_t>(it->keep)] = c.cost_ms - cfg.stability_cost_ms;
-    }
+  const size_t begin = region_begin_[r];
+  const size_t end = region_begin_[r + 1];
+  wanted_.assign(end - begin, disabled);
+  for (const Candidate& c : plan.candidates) {
+    const auto it = std::lower_bound(slots_.begin() + static_cast<std::ptrdiff_t>(begin),
+                                     slots_.begin() + static_cast<std::ptrdiff_t>(end), c.pop,
+                                     [](const Slot& s, int32_t pop) { return s.pop < pop; });
+    wanted_[static_cast<size_t>(it - slots_.begin()) - begin] = c.cost_ms;
   }
-  (void)paths;
+  int64_t changes = 0;
+  auto set = [&](int arc, double cost) {
+    if (simplex_->cost(arc) != cost) {
+      simplex_->SetCost(arc, cost);
+      ++changes;
+    }
+  };
+  for (size_t i = begin; i < end; ++i) {
+    const Slot& slot = slots_[i];
+    const double cost = wanted_[i - begin];
+    set(slot.extra, cost);
+    if (slot.keep >= 0) set(slot.keep, cost == disabled ? disabled : cost - cfg.stability_cost_ms);
+  }
+  return changes;
 }
 
 void WarmFlowNetwork::Build(const std::vector<RegionPlan>& plans,
@@ -198,28 +217,22 @@ void WarmFlowNetwork::Build(const std::vector<RegionPlan>& plans,
   upper_arcs_ = std::move(upper_arcs);
 }
 
-absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
-    const std::vector<RegionPlan>& plans, const std::vector<std::vector<Candidate>>& paths,
-    const std::vector<double>& usable, const OptimizerConfig& cfg) {
+absl::Status WarmFlowNetwork::Solve(const std::vector<RegionPlan>& plans,
+                                    const std::vector<std::vector<Candidate>>& paths,
+                                    const std::vector<double>& usable, const OptimizerConfig& cfg,
+                                    Solution* out, const std::vector<uint8_t>* changed) {
   const int64_t pivots_before = simplex_ != nullptr ? simplex_->pivots() : 0;
   int64_t pivots_base = pivots_before;
   int64_t cost_changes = 0;
   int64_t capacity_changes = 0;
-  const bool warm = SameStructure(plans, paths, usable, cfg);
+  const bool warm = SameStructure(plans, paths, usable, cfg, changed);
   if (warm) {
-    wanted_.assign(static_cast<size_t>(simplex_->arc_count()), 0.0);
-    for (int a = 0; a < simplex_->arc_count(); ++a)
-      wanted_[static_cast<size_t>(a)] = simplex_->cost(a);
-    WantedCosts(plans, paths, cfg, &wanted_);
-    for (int a = 0; a < simplex_->arc_count(); ++a) {
-      if (wanted_[static_cast<size_t>(a)] != simplex_->cost(a)) {
-        simplex_->SetCost(a, wanted_[static_cast<size_t>(a)]);
-        ++cost_changes;
-      }
+    for (size_t r = 0; r < plans.size(); ++r) {
+      if (changed == nullptr || (*changed)[r] != 0) cost_changes += UpdateCosts(r, plans[r], cfg);
     }
     VANTAGE_ASSIGN_OR_RETURN(capacity_changes, ApplyCapacities(usable));
     if (cost_changes > 0 || capacity_changes > 0) {
-      const absl::Status st = simplex_->Resolve();
+      absl::Status st = simplex_->Resolve();
       if (!st.ok()) {
         simplex_.reset();
         return st;
@@ -228,7 +241,7 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
   } else {
     Build(plans, paths, usable, cfg);
     pivots_base = 0;
-    const absl::Status st =
+    absl::Status st =
         simplex_->Solve(static_cast<int>(plans.size() + usable.size()), tree_arc_, upper_arcs_);
     if (!st.ok()) {
       simplex_.reset();
@@ -244,8 +257,9 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::Solve(
   }
   last_capacity_changes_ += capacity_changes;
   ++last_solves_;
-  CandidateSlots(plans);
-  return ReadBack(plans, usable.size(), cfg, simplex_->pivots() - pivots_base);
+  CandidateSlots(plans, warm ? changed : nullptr);
+  ReadBack(plans, usable.size(), cfg, simplex_->pivots() - pivots_base, out);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<int64_t> WarmFlowNetwork::ApplyCapacities(const std::vector<double>& usable) {
@@ -254,7 +268,7 @@ absl::StatusOr<int64_t> WarmFlowNetwork::ApplyCapacities(const std::vector<doubl
   int64_t changes = 0;
   for (size_t p = 0; p < usable.size(); ++p) {
     if (usable[p] == usable_[p]) continue;
-    const absl::Status st = simplex_->SetCapacity(cap_arc_[p], usable[p], over_arc_[p]);
+    absl::Status st = simplex_->SetCapacity(cap_arc_[p], usable[p], over_arc_[p]);
     if (!st.ok()) {
       simplex_.reset();
       return st;
@@ -265,17 +279,17 @@ absl::StatusOr<int64_t> WarmFlowNetwork::ApplyCapacities(const std::vector<doubl
   return changes;
 }
 
-absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::ResolveCapacities(
-    const std::vector<RegionPlan>& plans, const std::vector<double>& usable,
-    const OptimizerConfig& cfg) {
+absl::Status WarmFlowNetwork::ResolveCapacities(const std::vector<RegionPlan>& plans,
+                                                const std::vector<double>& usable,
+                                                const OptimizerConfig& cfg, Solution* out) {
   if (simplex_ == nullptr || usable.size() != usable_.size() ||
-      plans.size() + 1 != region_begin_.size() || cand_begin_.size() != region_begin_.size()) {
+      plans.size() + 1 != region_begin_.size() || cand_slot_.size() != slots_.size()) {
     return absl::FailedPreconditionError("warm flow network: ResolveCapacities() before Solve()");
   }
   const int64_t pivots_before = simplex_->pivots();
   VANTAGE_ASSIGN_OR_RETURN(const int64_t changes, ApplyCapacities(usable));
   if (changes > 0) {
-    const absl::Status st = simplex_->Resolve();
+    absl::Status st = simplex_->Resolve();
     if (!st.ok()) {
       simplex_.reset();
       return st;
@@ -283,28 +297,46 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::ResolveCapacities(
   }
   last_capacity_changes_ += changes;
   ++last_solves_;
-  return ReadBack(plans, usable.size(), cfg, simplex_->pivots() - pivots_before);
+  ReadBack(plans, usable.size(), cfg, simplex_->pivots() - pivots_before, out);
+  return absl::OkStatus();
 }
 
-void WarmFlowNetwork::CandidateSlots(const std::vector<RegionPlan>& plans) {
-  cand_begin_.assign(1, 0);
-  cand_slot_.clear();
+absl::StatusOr<bool> WarmFlowNetwork::LowerCapacitiesKeepingBasis(
+    const std::vector<double>& usable) {
+  if (simplex_ == nullptr || usable.size() != usable_.size()) return false;
+  for (size_t p = 0; p < usable.size(); ++p) {
+    if (usable[p] == usable_[p]) continue;
+    if (!simplex_->LoweringKeepsBasis(cap_arc_[p], usable[p], over_arc_[p])) {
+      return false;
+    }
+  }
+  VANTAGE_ASSIGN_OR_RETURN(const int64_t changes, ApplyCapacities(usable));
+  last_capacity_changes_ += changes;
+  return true;
+}
+
+void WarmFlowNetwork::CandidateSlots(const std::vector<RegionPlan>& plans,
+                                     const std::vector<uint8_t>* changed) {
+  if (cand_slot_.size() != slots_.size()) {
+    cand_slot_.assign(slots_.size(), 0);
+    changed = nullptr;
+  }
   for (size_t r = 0; r < plans.size(); ++r) {
+    if (changed != nullptr && (*changed)[r] == 0) continue;
     const auto first = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r]);
     const auto last = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r + 1]);
+    size_t i = region_begin_[r];
     for (const Candidate& c : plans[r].candidates) {
       const auto it = std::lower_bound(first, last, c.pop,
                                        [](const Slot& s, int32_t pop) { return s.pop < pop; });
-      cand_slot_.push_back(static_cast<size_t>(it - slots_.begin()));
+      cand_slot_[i++] = static_cast<size_t>(it - slots_.begin());
     }
-    cand_begin_.push_back(cand_slot_.size());
   }
 }
 
-WarmFlowNetwork::Solution WarmFlowNetwork::ReadBack(const std::vector<RegionPlan>& plans,
-                                                    size_t pops, const OptimizerConfig& cfg,
-                                                    int64_t pivots) const {
-  Solution sol;
+void WarmFlowNetwork::ReadBack(const std::vector<RegionPlan>& plans, size_t pops,
+                               const OptimizerConfig& cfg, int64_t pivots, Solution* out) const {
+  Solution& sol = *out;
   sol.pivots = pivots;
   sol.lp_objective = simplex_->Objective();
   for (size_t a = 0; a < lower_.size(); ++a) {
@@ -312,27 +344,29 @@ WarmFlowNetwork::Solution WarmFlowNetwork::ReadBack(const std::vector<RegionPlan
   }
   sol.relaxed.assign(plans.size(), false);
   sol.x.resize(plans.size());
+  sol.load.assign(pops, 0.0);
   for (size_t r = 0; r < plans.size(); ++r) {
     const RegionPlan& plan = plans[r];
-    sol.relaxed[r] = cfg.max_weight_change < 1.0 && !constrained_[r];
+    sol.relaxed[r] = limit_change_ && cfg.max_weight_change < 1.0 && !constrained_[r];
     auto& xs = sol.x[r];
     xs.assign(plan.candidates.size(), 0.0);
     const double d = plan.solved_demand;
     if (d <= 0) continue;
     for (size_t k = 0; k < plan.candidates.size(); ++k) {
-      const Slot& slot = slots_[cand_slot_[cand_begin_[r] + k]];
+      const Slot& slot = slots_[cand_slot_[region_begin_[r] + k]];
       double f = simplex_->flow(slot.extra);
       if (slot.keep >= 0) f += simplex_->flow(slot.keep) + lower_[static_cast<size_t>(slot.keep)];
       xs[k] = f / d;
+      sol.load[static_cast<size_t>(slot.pop)] += d * xs[k];
     }
   }
   sol.overflow.assign(pops, 0.0);
+  sol.total_overflow = 0;
   for (size_t p = 0; p < pops; ++p) {
     const double o = simplex_->flow(over_arc_[p]);
     sol.overflow[p] = o;
     sol.total_overflow += o;
   }
-  return sol;
 }
 
 }  // namespace vantage::optimizer

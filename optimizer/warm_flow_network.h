@@ -2,9 +2,10 @@
 // solves, so that a re-solve after path costs change starts from the last
 // optimal basis (NetworkSimplex::SetCost + Resolve) instead of from scratch.
 // Every Optimize() solves through one: OptimizerSession's (kept between
-// calls), or a call-local one over the candidates alone (stateless
-// Optimize()); within a call, re-solves after usable capacities change use
-// ResolveCapacities().
+// calls), or a call-local one (stateless Optimize()); both are built the same
+// way (every measured path), so a cold build gives the same optimal vertex
+// in and out of sessions even when the LP has several. Within a call,
+// re-solves after usable capacities change use ResolveCapacities().
 //
 // The network is the LP of weight_optimizer.h with the change limit applied
 // (regions -> PoPs -> sink, keep/extra arcs, capacity and overload arcs), but
@@ -49,13 +50,29 @@ class WarmFlowNetwork {
     double lp_objective = 0;
     int64_t pivots = 0;
     std::vector<bool> relaxed{};  // per region: change limit not applied
+    // Per pop: the LP load sum_r solved_demand_r * x_rk, summed in region
+    // then candidate order (bit for bit what a fresh sum in that order gives).
+    std::vector<double> load{};
   };
 
   // `paths[r]`: every measured path of region r (pop, cost, current weight);
-  // plans[r].candidates must be a subset of it (by pop).
-  absl::StatusOr<Solution> Solve(const std::vector<RegionPlan>& plans,
-                                 const std::vector<std::vector<Candidate>>& paths,
-                                 const std::vector<double>& usable, const OptimizerConfig& cfg);
+  // plans[r].candidates must be a subset of it (by pop). `changed`, when
+  // given, promises that every region r with changed[r] == 0 has the same
+  // plan (candidates, costs, current weights, solved demand) and paths as
+  // in the last Solve(): those regions are neither checked nor re-priced.
+  // The solution goes to `*out`, reusing its storage.
+  absl::Status Solve(const std::vector<RegionPlan>& plans,
+                     const std::vector<std::vector<Candidate>>& paths,
+                     const std::vector<double>& usable, const OptimizerConfig& cfg, Solution* out,
+                     const std::vector<uint8_t>* changed = nullptr);
+
+  // A one-off solve over the plans' candidates alone (no state kept): the
+  // same network, with the change limit applied only when `limit_change`
+  // (and cfg.max_weight_change < 1). Optimize() uses it for the solve
+  // without a change limit and for the N-1 per-failure bounds.
+  static absl::StatusOr<Solution> SolveOnce(const std::vector<RegionPlan>& plans,
+                                            const std::vector<double>& usable,
+                                            const OptimizerConfig& cfg, bool limit_change);
 
   // One Optimize() call may solve several times (the rounding loop). After
   // BeginCall(): whether its first Solve() was warm, how many arc costs
@@ -65,9 +82,17 @@ class WarmFlowNetwork {
   // Re-solve after only usable capacities changed, for the same `plans`
   // (candidates, costs, demands) as the last Solve(): warm, no checks of
   // anything else. The rounding loop's re-solves within one call.
-  absl::StatusOr<Solution> ResolveCapacities(const std::vector<RegionPlan>& plans,
-                                             const std::vector<double>& usable,
-                                             const OptimizerConfig& cfg);
+  absl::Status ResolveCapacities(const std::vector<RegionPlan>& plans,
+                                 const std::vector<double>& usable, const OptimizerConfig& cfg,
+                                 Solution* out);
+
+  // The rounding loop's re-solve when it only lowers the usable capacities
+  // of PoPs whose overload arc is basic (carries flow) and whose capacity
+  // arc is saturated: the optimal basis stays optimal and the LP weights do
+  // not change (NetworkSimplex::LoweringKeepsBasis), so the capacities are
+  // applied without a re-solve and true is returned. Otherwise nothing is
+  // changed and false is returned (call ResolveCapacities()).
+  absl::StatusOr<bool> LowerCapacitiesKeepingBasis(const std::vector<double>& usable);
 
   bool last_warm() const { return last_warm_; }
   int64_t last_cost_changes() const { return last_cost_changes_; }
@@ -83,19 +108,21 @@ class WarmFlowNetwork {
   };
 
   absl::StatusOr<int64_t> ApplyCapacities(const std::vector<double>& usable);
-  // Slot of every plan candidate (cand_slot_, by cand_begin_).
-  void CandidateSlots(const std::vector<RegionPlan>& plans);
-  Solution ReadBack(const std::vector<RegionPlan>& plans, size_t pops, const OptimizerConfig& cfg,
-                    int64_t pivots) const;
+  // Slot of every plan candidate: cand_slot_[region_begin_[r] + k] for
+  // plans[r].candidates[k]; only regions with changed[r] != 0 when given.
+  void CandidateSlots(const std::vector<RegionPlan>& plans, const std::vector<uint8_t>* changed);
+  void ReadBack(const std::vector<RegionPlan>& plans, size_t pops, const OptimizerConfig& cfg,
+                int64_t pivots, Solution* out) const;
   void Build(const std::vector<RegionPlan>& plans, const std::vector<std::vector<Candidate>>& paths,
              const std::vector<double>& usable, const OptimizerConfig& cfg);
+  bool Constrained(const RegionPlan& plan, const OptimizerConfig& cfg) const;
   bool SameStructure(const std::vector<RegionPlan>& plans,
                      const std::vector<std::vector<Candidate>>& paths,
-                     const std::vector<double>& usable, const OptimizerConfig& cfg) const;
-  // Wanted cost of every arc for these plans' candidate sets and costs.
-  void WantedCosts(const std::vector<RegionPlan>& plans,
-                   const std::vector<std::vector<Candidate>>& paths, const OptimizerConfig& cfg,
-                   std::vector<double>* cost) const;
+                     const std::vector<double>& usable, const OptimizerConfig& cfg,
+                     const std::vector<uint8_t>* changed) const;
+  // Sets the costs of region r's arcs for its plan's candidate set and
+  // costs; returns how many changed.
+  int64_t UpdateCosts(size_t r, const RegionPlan& plan, const OptimizerConfig& cfg);
 
   std::unique_ptr<NetworkSimplex> simplex_;
   std::vector<size_t> region_begin_;  // slots of region r: [begin[r], begin[r + 1])
@@ -107,8 +134,9 @@ class WarmFlowNetwork {
   std::vector<int> cap_arc_, over_arc_;
   std::vector<int> tree_arc_, upper_arcs_;  // the initial basis of a cold solve
   double stability_ = 0, max_change_ = 0, penalty_ = 0;
+  bool limit_change_ = true;    // false: no region is held to max_weight_change
   std::vector<double> wanted_;  // scratch
-  std::vector<size_t> cand_begin_, cand_slot_;
+  std::vector<size_t> cand_slot_;
   bool last_warm_ = false;
   int64_t last_cost_changes_ = 0;
   int64_t last_capacity_changes_ = 0;
@@ -116,10 +144,15 @@ class WarmFlowNetwork {
   bool call_start_ = true;
 };
 
-// Optimize() with its first solve through `network` (see above); the result
-// equals Optimize(graph, cfg, now)'s.
+struct CandidateCache;
+
+// Optimize() with its first solve through `network` (see above) and, when
+// `cache` is given, the candidates of unchanged regions taken from it
+// (optimizer/candidate_cache.h; use the same cache with the same network
+// every call); the result equals Optimize(graph, cfg, now)'s.
 absl::StatusOr<OptimizationResult> OptimizeWithNetwork(const graph::AnycastGraph& graph,
                                                        const OptimizerConfig& cfg, absl::Time now,
-                                                       WarmFlowNetwork& network);
+                                                       WarmFlowNetwork& network,
+                                                       CandidateCache* cache = nullptr);
 
 }  // namespace vantage::optimizer

@@ -1,7 +1,6 @@
 #include "optimizer/weight_optimizer.h"
 
 #include <algorithm>
-#include <boost/graph/compressed_sparse_row_graph.hpp>
 #include <cmath>
 #include <limits>
 #include <map>
@@ -13,9 +12,9 @@
 
 #include "absl/strings/str_format.h"
 #include "core/status_macros.h"
+#include "optimizer/candidate_cache.h"
 #include "optimizer/glpk_model.h"
 #include "optimizer/n1_headroom.h"
-#include "optimizer/network_simplex.h"
 #include "optimizer/warm_flow_network.h"
 
 namespace vantage::optimizer {
@@ -29,152 +28,8 @@ constexpr double kZeroWeight = 1e-9;                     // LP weights at or bel
 constexpr size_t kMaxRepairPops = 2048;                  // the repair keeps a pops x pops matrix
 constexpr int64_t kRoundingRepairEvaluations = 1000000;  // rounding repair budget
 
-struct FlowArc {
-  double capacity = 0;
-  double cost = 0;
-};
-
-// The flow network: regions [0, R), PoPs [R, R + P), sink R + P.
-using FlowGraph = boost::compressed_sparse_row_graph<boost::directedS, boost::no_property, FlowArc>;
-
 // Per region, per candidate: LP weight; per pop overflow; the objective.
 using FlowSolution = WarmFlowNetwork::Solution;
-
-// Builds the min-cost-flow network for `plans` with usable capacities
-// `usable` (per pop), solves it and reads the weights back.
-absl::StatusOr<FlowSolution> SolveFlow(const std::vector<RegionPlan>& plans,
-                                       const std::vector<double>& usable,
-                                       const OptimizerConfig& cfg, bool limit_change) {
-  const int regions = static_cast<int>(plans.size());
-  const int pops = static_cast<int>(usable.size());
-  const int sink = regions + pops;
-  const int nodes = sink + 1;
-  const double delta = cfg.max_weight_change;
-  const double s = cfg.stability_cost_ms;
-
-  std::vector<std::pair<int, int>> ends;
-  std::vector<FlowArc> props;
-  std::vector<double> lower;
-  // Per region, per candidate: [keep arc or -1, extra arc].
-  std::vector<std::vector<std::pair<int, int>>> arc_of(plans.size());
-  std::vector<double> supply(static_cast<size_t>(nodes), 0.0);
-  std::vector<int> tree_arc(static_cast<size_t>(nodes), -1);
-  std::vector<int> upper_arcs;
-  std::vector<double> load(static_cast<size_t>(pops), 0.0);
-  FlowSolution sol;
-  sol.relaxed.assign(plans.size(), false);
-  double total = 0;
-
-  auto add_arc = [&](int from, int to, double cap, double cost, double lo) {
-    ends.emplace_back(from, to);
-    props.push_back({cap - lo, cost});
-    lower.push_back(lo);
-    return static_cast<int>(ends.size()) - 1;
-  };
-
-  for (int r = 0; r < regions; ++r) {
-    const RegionPlan& plan = plans[static_cast<size_t>(r)];
-    const double d = plan.solved_demand;
-    total += d;
-    double covered = 0;
-    for (const Candidate& c : plan.candidates) covered += c.current_weight;
-    const bool wants_limit = limit_change && delta < 1.0;
-    const bool constrained = wants_limit && covered >= 1.0 - 1e-9 && d > 0;
-    sol.relaxed[static_cast<size_t>(r)] = wants_limit && !constrained;
-    double lower_sum = 0;
-    double keep_sum = 0;
-    auto& arcs = arc_of[static_cast<size_t>(r)];
-    for (const Candidate& c : plan.candidates) {
-      const int pop_node = regions + c.pop;
-      int keep = -1;
-      const double keep_cap = d * c.current_weight;
-      if (c.current_weight > 0 && (s > 0 || constrained)) {
-        const double lo = constrained ? d * std::max(0.0, c.current_weight - delta) : 0.0;
-        keep = add_arc(r, pop_node, keep_cap, c.cost_ms - s, lo);
-        lower_sum += lo;
-        keep_sum += keep_cap;
-        supply[static_cast<size_t>(pop_node)] += lo;
-        load[static_cast<size_t>(c.pop)] += keep_cap;
-        if (keep_cap - lo > 0) upper_arcs.push_back(keep);
-      }
-      double extra_cap = NetworkSimplex::kInfinity;
-      if (constrained) {
-        const double upper = d * std::min(1.0, c.current_weight + delta);
-        extra_cap = std::max(0.0, upper - (keep >= 0 ? keep_cap : 0.0));
-      }
-      const int extra = add_arc(r, pop_node, extra_cap, c.cost_ms, 0.0);
-      arcs.emplace_back(keep, extra);
-    }
-    supply[static_cast<size_t>(r)] = d - lower_sum;
-    // Tree arc: the extra arc with the most room, cheapest first.
-    size_t best = 0;
-    for (size_t k = 1; k < arcs.size(); ++k) {
-      if (props[static_cast<size_t>(arcs[k].second)].capacity >
-          props[static_cast<size_t>(arcs[best].second)].capacity) {
-        best = k;
-      }
-    }
-    tree_arc[static_cast<size_t>(r)] = arcs[best].second;
-    const double rem = d - keep_sum;
-    if (rem > 0) load[static_cast<size_t>(plan.candidates[best].pop)] += rem;
-  }
-  std::vector<std::pair<int, int>> pop_arcs(static_cast<size_t>(pops));
-  double scale = 1.0;
-  for (const RegionPlan& p : plans) scale = std::max(scale, p.solved_demand);
-  for (int p = 0; p < pops; ++p) {
-    const int node = regions + p;
-    const double e = usable[static_cast<size_t>(p)];
-    const int cap_arc = add_arc(node, sink, e, 0.0, 0.0);
-    const int over_arc =
-        add_arc(node, sink, NetworkSimplex::kInfinity, cfg.overload_penalty_ms, 0.0);
-    pop_arcs[static_cast<size_t>(p)] = {cap_arc, over_arc};
-    if (load[static_cast<size_t>(p)] < e - 1e-9 * scale) {
-      tree_arc[static_cast<size_t>(node)] = cap_arc;
-    } else {
-      tree_arc[static_cast<size_t>(node)] = over_arc;
-      upper_arcs.push_back(cap_arc);
-    }
-  }
-  supply[static_cast<size_t>(sink)] = -total;
-
-  // The network as a Boost.Graph; arcs were added sorted by source node.
-  FlowGraph g(boost::edges_are_sorted, ends.begin(), ends.end(), props.begin(),
-              static_cast<FlowGraph::vertices_size_type>(nodes));
-  std::vector<NetworkSimplex::ArcSpec> specs(ends.size());
-  for (auto [it, end] = boost::edges(g); it != end; ++it) {
-    const auto idx = boost::get(boost::edge_index, g, *it);
-    specs[idx] = {static_cast<int>(boost::source(*it, g)), static_cast<int>(boost::target(*it, g)),
-                  g[*it].capacity, g[*it].cost};
-  }
-  NetworkSimplex simplex(nodes, std::move(specs), std::move(supply));
-  std::sort(upper_arcs.begin(), upper_arcs.end());
-  VANTAGE_RETURN_IF_ERROR(simplex.Solve(sink, tree_arc, upper_arcs));
-
-  sol.pivots = simplex.pivots();
-  sol.lp_objective = simplex.Objective();
-  for (size_t a = 0; a < lower.size(); ++a) sol.lp_objective += lower[a] * props[a].cost;
-  sol.x.resize(plans.size());
-  for (int r = 0; r < regions; ++r) {
-    const RegionPlan& plan = plans[static_cast<size_t>(r)];
-    auto& xs = sol.x[static_cast<size_t>(r)];
-    xs.assign(plan.candidates.size(), 0.0);
-    const double d = plan.solved_demand;
-    if (d <= 0) continue;
-    for (size_t k = 0; k < plan.candidates.size(); ++k) {
-      const auto [keep, extra] = arc_of[static_cast<size_t>(r)][k];
-      double f = simplex.flow(extra);
-      if (keep >= 0) f += simplex.flow(keep) + lower[static_cast<size_t>(keep)];
-      xs[k] = f / d;
-    }
-  }
-  sol.overflow.assign(static_cast<size_t>(pops), 0.0);
-  for (int p = 0; p < pops; ++p) {
-    const double o = simplex.flow(pop_arcs[static_cast<size_t>(p)].second);
-    sol.overflow[static_cast<size_t>(p)] = o;
-    sol.total_overflow += o;
-  }
-  return sol;
-}
 
 // Zero-demand regions: the LP does not care; keep the current weights when
 // they are valid candidates, else the cheapest candidate.
@@ -192,31 +47,59 @@ void FillIdleRegions(const std::vector<RegionPlan>& plans, FlowSolution& sol) {
 
 // Current weights that the LP stays within one quantum of, when they lie on
 // the quantum grid: kept exactly (rounding must not create churn of its own).
-std::optional<std::vector<int64_t>> KeepCurrent(const std::vector<double>& x,
-                                                const RegionPlan& plan, int64_t denominator) {
+// Writes them to `*current` (overwritten either way) and returns true.
+bool KeepCurrent(const std::vector<double>& x, const RegionPlan& plan, int64_t denominator,
+                 std::vector<int64_t>* current) {
   const size_t n = x.size();
   const auto q = static_cast<double>(denominator);
   bool any_current = false;
   for (const Candidate& c : plan.candidates) any_current = any_current || c.current_weight > 0;
-  if (!any_current) return std::nullopt;
-  std::vector<int64_t> current(n, 0);
+  if (!any_current) return false;
+  current->assign(n, 0);
   int64_t total = 0;
   for (size_t k = 0; k < n; ++k) {
     const double cur = plan.candidates[k].current_weight * q;
     const double rounded = std::round(cur);
-    current[k] = static_cast<int64_t>(rounded);
-    total += current[k];
+    (*current)[k] = static_cast<int64_t>(rounded);
+    total += (*current)[k];
     if (!(std::fabs(cur - rounded) < 1e-6 && std::fabs(x[k] * q - cur) < 1.0 &&
-          (x[k] <= kZeroWeight || current[k] > 0))) {
-      return std::nullopt;
+          (x[k] <= kZeroWeight || (*current)[k] > 0))) {
+      return false;
     }
   }
-  if (total != denominator) return std::nullopt;
-  return current;
+  return total == denominator;
 }
 
 struct Quantised {
   std::vector<std::vector<int64_t>> parts;  // per region, per candidate
+};
+
+// Flat copies of what the rounding passes read of every candidate, so that a
+// pass does not walk every region's separately allocated candidate vector.
+struct CandIndex {
+  std::vector<size_t> begin;         // region r's candidates: [begin[r], begin[r + 1])
+  std::vector<int32_t> pop;          // per candidate
+  std::vector<double> cost;          // per candidate: cost_ms
+  std::vector<uint8_t> has_current;  // per region: a candidate has current weight > 0
+  std::vector<double> demand;        // per region: solved_demand
+
+  explicit CandIndex(const std::vector<RegionPlan>& plans) {
+    begin.reserve(plans.size() + 1);
+    begin.push_back(0);
+    has_current.assign(plans.size(), 0);
+    demand.resize(plans.size());
+    for (size_t r = 0; r < plans.size(); ++r) {
+      for (const Candidate& c : plans[r].candidates) {
+        pop.push_back(c.pop);
+        cost.push_back(c.cost_ms);
+        if (c.current_weight > 0) has_current[r] = 1;
+      }
+      begin.push_back(pop.size());
+      demand[r] = plans[r].solved_demand;
+    }
+  }
+  size_t pop_of(size_t r, size_t k) const { return static_cast<size_t>(pop[begin[r] + k]); }
+  double cost_of(size_t r, size_t k) const { return cost[begin[r] + k]; }
 };
 
 std::vector<double> LoadsOf(const std::vector<RegionPlan>& plans,
@@ -243,18 +126,15 @@ std::vector<std::vector<double>> WeightsOf(const Quantised& q, int64_t denominat
 }
 
 // LoadsOf(plans, WeightsOf(q, denominator), pops, true) without the copy.
-std::vector<double> LoadsOfParts(const std::vector<RegionPlan>& plans, const Quantised& q,
-                                 size_t pops, int64_t denominator) {
+std::vector<double> LoadsOfParts(const CandIndex& idx, const Quantised& q, size_t pops,
+                                 int64_t denominator) {
   std::vector<double> load(pops, 0.0);
   const auto den = static_cast<double>(denominator);
-  for (size_t r = 0; r < plans.size(); ++r) {
-    const double d = plans[r].solved_demand;
+  for (size_t r = 0; r < q.parts.size(); ++r) {
+    const double d = idx.demand[r];
     const std::vector<int64_t>& parts = q.parts[r];
     for (size_t k = 0; k < parts.size(); ++k) {
-      if (parts[k] != 0) {
-        load[static_cast<size_t>(plans[r].candidates[k].pop)] +=
-            d * (static_cast<double>(parts[k]) / den);
-      }
+      if (parts[k] != 0) load[idx.pop_of(r, k)] += d * (static_cast<double>(parts[k]) / den);
     }
   }
   return load;
@@ -274,13 +154,14 @@ std::vector<double> LoadsOfParts(const std::vector<RegionPlan>& plans, const Qua
 // Rounding down only lowers loads, so the result is over a PoP's limit only
 // when step 3 found no room (the caller then reserves capacity and
 // re-solves).
-Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol,
-                   const std::vector<double>& ceiling, int64_t denominator,
-                   bool capacity_aware = true) {
-  Quantised q;
+// `lp_load` = LoadsOf(plans, sol.x, pops, true); `*dest` is overwritten
+// (its storage reused).
+void QuantiseInto(const std::vector<RegionPlan>& plans, const CandIndex& idx,
+                  const FlowSolution& sol, const std::vector<double>& ceiling, int64_t denominator,
+                  bool capacity_aware, const std::vector<double>& lp_load, Quantised* dest) {
+  Quantised& q = *dest;
   q.parts.resize(plans.size());
   const size_t pops = ceiling.size();
-  const std::vector<double> lp_load = LoadsOf(plans, sol.x, pops, true);
   std::vector<double> limit(pops);
   double scale = 1.0;
   for (size_t p = 0; p < pops; ++p) {
@@ -297,15 +178,14 @@ Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol
   };
   std::vector<Up> ups;
   std::vector<int64_t> need(plans.size(), 0);
+  std::vector<double> remainder;
   for (size_t r = 0; r < plans.size(); ++r) {
     const std::vector<double>& x = sol.x[r];
     const RegionPlan& plan = plans[r];
     std::vector<int64_t>& parts = q.parts[r];
-    if (auto kept = KeepCurrent(x, plan, denominator)) {
-      parts = std::move(*kept);
-    } else {
+    if (idx.has_current[r] == 0 || !KeepCurrent(x, plan, denominator, &parts)) {
       parts.assign(x.size(), 0);
-      std::vector<double> remainder(x.size(), 0.0);
+      remainder.assign(x.size(), 0.0);
       int64_t sum = 0;
       for (size_t k = 0; k < x.size(); ++k) {
         if (x[k] <= kZeroWeight) continue;
@@ -334,8 +214,7 @@ Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol
       }
     }
     for (size_t k = 0; k < parts.size(); ++k) {
-      load[static_cast<size_t>(plan.candidates[k].pop)] +=
-          plan.solved_demand * static_cast<double>(parts[k]) / den;
+      load[idx.pop_of(r, k)] += idx.demand[r] * static_cast<double>(parts[k]) / den;
     }
   }
   // Step 2: largest remainder first; ties to the lower region, then the
@@ -346,22 +225,42 @@ Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol
   // to PoPs the region already uses that have room.
   const double unit = 1.0 / static_cast<double>(denominator);
   auto fix_up = [&](Quantised& out, std::vector<double>& out_load) {
-    // Only regions split over several PoPs can have been rounded up.
-    std::vector<size_t> split;
-    for (size_t r = 0; r < plans.size(); ++r) {
-      int used = 0;
-      for (int64_t parts : out.parts[r]) used += parts > 0 ? 1 : 0;
-      if (used >= 2) split.push_back(r);
+    bool any_over = false;
+    for (size_t p = 0; p < pops && !any_over; ++p) any_over = out_load[p] > limit[p] + tol;
+    if (!any_over) return;
+    // Only regions split over several PoPs can have been rounded up: their
+    // candidates, per pop, in region order (pop_begin: offsets into on_pop).
+    std::vector<size_t> pop_begin(pops + 1, 0);
+    std::vector<std::pair<size_t, size_t>> on_pop;
+    {
+      std::vector<size_t> split;
+      for (size_t r = 0; r < plans.size(); ++r) {
+        int used = 0;
+        for (int64_t parts : out.parts[r]) used += parts > 0 ? 1 : 0;
+        if (used >= 2 && idx.demand[r] > 0) split.push_back(r);
+      }
+      for (size_t r : split) {
+        for (size_t i = idx.begin[r]; i < idx.begin[r + 1]; ++i) {
+          ++pop_begin[static_cast<size_t>(idx.pop[i]) + 1];
+        }
+      }
+      for (size_t p = 0; p < pops; ++p) pop_begin[p + 1] += pop_begin[p];
+      on_pop.resize(pop_begin[pops]);
+      std::vector<size_t> fill(pop_begin.begin(), pop_begin.end() - 1);
+      for (size_t r : split) {
+        for (size_t k = 0; k < idx.begin[r + 1] - idx.begin[r]; ++k) {
+          on_pop[fill[idx.pop_of(r, k)]++] = {r, k};
+        }
+      }
     }
     for (size_t p = 0; p < pops; ++p) {
       if (out_load[p] <= limit[p] + tol) continue;
-      for (size_t i = 0; i < split.size() && out_load[p] > limit[p] + tol; ++i) {
-        const size_t r = split[i];
+      for (size_t i = pop_begin[p]; i < pop_begin[p + 1] && out_load[p] > limit[p] + tol; ++i) {
+        const auto [r, k_on_p] = on_pop[i];
         const RegionPlan& plan = plans[r];
         const double d = plan.solved_demand;
-        if (d <= 0) continue;
-        for (size_t k = 0; k < plan.candidates.size(); ++k) {
-          if (static_cast<size_t>(plan.candidates[k].pop) != p) continue;
+        {
+          const size_t k = k_on_p;
           // Only take back what rounding added, and never the last part.
           while (out_load[p] > limit[p] + tol && out.parts[r][k] > 1 &&
                  static_cast<double>(out.parts[r][k]) * unit > sol.x[r][k] + 1e-12) {
@@ -411,8 +310,11 @@ Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol
     bool fits = true;
     for (size_t r = 0; r < plans.size() && fits; ++r) fits = plain_need[r] == 0;
     for (size_t p = 0; p < pops && fits; ++p) fits = plain_load[p] <= limit[p] + tol;
-    if (!capacity_aware) return q;
-    if (fits) return plain_copy;
+    if (!capacity_aware) return;
+    if (fits) {
+      q = std::move(plain_copy);
+      return;
+    }
   }
   for (int round = 0; round < 2; ++round) {
     // A region may need more parts than it has rounded-down weights only in
@@ -449,6 +351,13 @@ Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol
     }
   }
   fix_up(q, load);
+}
+
+Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol,
+                   const std::vector<double>& ceiling, int64_t denominator) {
+  Quantised q;
+  QuantiseInto(plans, CandIndex(plans), sol, ceiling, denominator, true,
+               LoadsOf(plans, sol.x, ceiling.size(), true), &q);
   return q;
 }
 
@@ -463,27 +372,25 @@ Quantised Quantise(const std::vector<RegionPlan>& plans, const FlowSolution& sol
 // Every move strictly lowers sum_p max(0, load_p - limit_p); deterministic
 // (PoPs worst first, regions in plan order); bounded by `max_evaluations`.
 // Returns the overshoot left.
-double RepairRounding(const std::vector<RegionPlan>& plans,
-                      const std::vector<std::vector<double>>& x, const std::vector<double>& limit,
-                      int64_t denominator, double tol, int64_t max_evaluations, Quantised& q,
-                      int* moves) {
+double RepairRounding(const CandIndex& idx, const std::vector<std::vector<double>>& x,
+                      const std::vector<double>& limit, int64_t denominator, double tol,
+                      int64_t max_evaluations, Quantised& q, int* moves) {
   const size_t pops = limit.size();
   const auto den = static_cast<double>(denominator);
-  std::vector<double> load = LoadsOfParts(plans, q, pops, denominator);
+  std::vector<double> load = LoadsOfParts(idx, q, pops, denominator);
   auto over_at = [&](size_t p, double l) { return std::max(0.0, l - limit[p] - tol); };
   double total = 0;
   for (size_t p = 0; p < pops; ++p) total += over_at(p, load[p]);
   if (total <= 0) return 0;
   // users[p]: (region, candidate) pairs that may hold parts on p.
   std::vector<std::vector<std::pair<size_t, size_t>>> users(pops);
-  for (size_t r = 0; r < plans.size(); ++r) {
+  for (size_t r = 0; r < q.parts.size(); ++r) {
     for (size_t k = 0; k < q.parts[r].size(); ++k) {
-      if (q.parts[r][k] > 0)
-        users[static_cast<size_t>(plans[r].candidates[k].pop)].emplace_back(r, k);
+      if (q.parts[r][k] > 0) users[idx.pop_of(r, k)].emplace_back(r, k);
     }
   }
   auto movable = [&](size_t r, size_t k) {
-    return q.parts[r][k] > (x[r][k] > kZeroWeight ? 1 : 0) && plans[r].solved_demand > 0;
+    return q.parts[r][k] > (x[r][k] > kZeroWeight ? 1 : 0) && idx.demand[r] > 0;
   };
   struct Step {
     size_t r = 0, from = 0, to = 0;
@@ -529,15 +436,15 @@ double RepairRounding(const std::vector<RegionPlan>& plans,
       for (const auto& [neg, p] : over) {
         for (const auto& [r, k] : users[p]) {
           if (!movable(r, k)) continue;
-          const RegionPlan& plan = plans[r];
-          const double u = plan.solved_demand / den;
-          for (size_t j = 0; j < plan.candidates.size(); ++j) {
+          const double u = idx.demand[r] / den;
+          const size_t n = idx.begin[r + 1] - idx.begin[r];
+          for (size_t j = 0; j < n; ++j) {
             if (j == k) continue;
-            const auto qp = static_cast<size_t>(plan.candidates[j].pop);
+            const size_t qp = idx.pop_of(r, j);
             ++evaluations;
             if (chains == 0) {
               const Delta single[] = {{p, -u}, {qp, u}};
-              const double cost = u * (plan.candidates[j].cost_ms - plan.candidates[k].cost_ms);
+              const double cost = u * (idx.cost_of(r, j) - idx.cost_of(r, k));
               const double g = gain_of(single, 2);
               if (g > best_gain + eps ||
                   (g >= best_gain - eps && !best.empty() && cost < best_cost - 1e-12)) {
@@ -551,11 +458,11 @@ double RepairRounding(const std::vector<RegionPlan>& plans,
             // Chain: another region moves a part on from q.
             for (const auto& [r2, k2] : users[qp]) {
               if (r2 == r || !movable(r2, k2)) continue;
-              const RegionPlan& plan2 = plans[r2];
-              const double u2 = plan2.solved_demand / den;
-              for (size_t j2 = 0; j2 < plan2.candidates.size(); ++j2) {
+              const double u2 = idx.demand[r2] / den;
+              const size_t n2 = idx.begin[r2 + 1] - idx.begin[r2];
+              for (size_t j2 = 0; j2 < n2; ++j2) {
                 if (j2 == k2) continue;
-                const auto sp = static_cast<size_t>(plan2.candidates[j2].pop);
+                const size_t sp = idx.pop_of(r2, j2);
                 ++evaluations;
                 const Delta chain[] = {{p, -u}, {qp, u - u2}, {sp, u2}};
                 const double g2 = gain_of(chain, 3);
@@ -574,14 +481,13 @@ double RepairRounding(const std::vector<RegionPlan>& plans,
     }
     if (best.empty()) break;
     for (const Step& st : best) {
-      const RegionPlan& plan = plans[st.r];
-      const double u = plan.solved_demand / den;
+      const double u = idx.demand[st.r] / den;
       --q.parts[st.r][st.from];
       if (q.parts[st.r][st.to]++ == 0) {
-        users[static_cast<size_t>(plan.candidates[st.to].pop)].emplace_back(st.r, st.to);
+        users[idx.pop_of(st.r, st.to)].emplace_back(st.r, st.to);
       }
-      load[static_cast<size_t>(plan.candidates[st.from].pop)] -= u;
-      load[static_cast<size_t>(plan.candidates[st.to].pop)] += u;
+      load[idx.pop_of(st.r, st.from)] -= u;
+      load[idx.pop_of(st.r, st.to)] += u;
     }
     ++*moves;
     total = 0;
@@ -1229,7 +1135,8 @@ absl::StatusOr<double> FailureExcessBound(const std::vector<RegionPlan>& plans,
   }
   std::vector<double> usable = ceiling;
   usable[static_cast<size_t>(failed)] = 0;
-  VANTAGE_ASSIGN_OR_RETURN(FlowSolution sol, SolveFlow(reduced, usable, cfg, false));
+  VANTAGE_ASSIGN_OR_RETURN(FlowSolution sol,
+                           WarmFlowNetwork::SolveOnce(reduced, usable, cfg, false));
   return sol.total_overflow;
 }
 
@@ -1270,25 +1177,26 @@ absl::Status ValidateOptimizerConfig(const OptimizerConfig& c) {
 namespace {
 absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph,
                                                 const OptimizerConfig& cfg, absl::Time now,
-                                                WarmFlowNetwork* network);
+                                                WarmFlowNetwork* network, CandidateCache* cache);
 }  // namespace
 
 absl::StatusOr<OptimizationResult> Optimize(const graph::AnycastGraph& graph,
                                             const OptimizerConfig& cfg, absl::Time now) {
-  return OptimizeImpl(graph, cfg, now, nullptr);
+  return OptimizeImpl(graph, cfg, now, nullptr, nullptr);
 }
 
 absl::StatusOr<OptimizationResult> OptimizeWithNetwork(const graph::AnycastGraph& graph,
                                                        const OptimizerConfig& cfg, absl::Time now,
-                                                       WarmFlowNetwork& network) {
-  return OptimizeImpl(graph, cfg, now, &network);
+                                                       WarmFlowNetwork& network,
+                                                       CandidateCache* cache) {
+  return OptimizeImpl(graph, cfg, now, &network, cache);
 }
 
 namespace {
 
 absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph,
                                                 const OptimizerConfig& cfg, absl::Time now,
-                                                WarmFlowNetwork* network) {
+                                                WarmFlowNetwork* network, CandidateCache* cache) {
   VANTAGE_RETURN_IF_ERROR(ValidateOptimizerConfig(cfg));
   const CostModel cost_model(cfg.cost);
   const auto pops = static_cast<size_t>(graph.pop_count());
@@ -1313,18 +1221,65 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     return absl::FailedPreconditionError("no healthy PoP: no valid weights exist");
   }
 
-  // Candidates per region.
+  // Candidates per region; with a session's cache, only for regions whose
+  // inputs changed (see optimizer/candidate_cache.h).
   std::vector<RegionPlan>& plans = result.regions;
-  plans.resize(static_cast<size_t>(graph.region_count()));
-  // With a warm network: every measured path per region (candidates or not).
-  std::vector<std::vector<Candidate>> all_paths(network != nullptr ? plans.size() : 0);
+  const auto regions = static_cast<size_t>(graph.region_count());
+  plans.resize(regions);
+  // Whether the session network's last Solve() was over exactly the cached
+  // entries; cleared until this call's first solve succeeds (an error return
+  // in between must not leave a stale promise for the next call).
+  bool network_synced = false;
+  if (cache != nullptr) {
+    network_synced = cache->network_synced;
+    cache->network_synced = false;
+    std::vector<bool> healthy_now(pops, false);
+    for (PopId p : healthy) healthy_now[static_cast<size_t>(p)] = true;
+    const bool same = cache->valid && cache->now == now && cache->cost == cfg.cost &&
+                      cache->candidates_per_region == cfg.candidates_per_region &&
+                      cache->unmeasured_path_cost_ms == cfg.unmeasured_path_cost_ms &&
+                      cache->freshness == graph.freshness() && cache->healthy == healthy_now &&
+                      cache->revision.size() == regions;
+    if (!same) {
+      cache->valid = true;
+      cache->now = now;
+      cache->cost = cfg.cost;
+      cache->candidates_per_region = cfg.candidates_per_region;
+      cache->unmeasured_path_cost_ms = cfg.unmeasured_path_cost_ms;
+      cache->freshness = graph.freshness();
+      cache->healthy = std::move(healthy_now);
+      cache->revision.assign(regions, 0);
+      cache->all.assign(regions, {});
+      cache->candidates.assign(regions, {});
+      cache->current_cost_ms.assign(regions, 0.0);
+      cache->unmeasured.assign(regions, 0);
+      network_synced = false;
+    }
+    cache->changed.assign(regions, 0);
+  }
+  // Every measured path per region (candidates or not): the network has an
+  // arc for each (see warm_flow_network.h), stateless calls included, so
+  // that a cold build is the same network (same arcs, same order, same
+  // optimal vertex when the LP has several) in sessions and out of them.
+  std::vector<std::vector<Candidate>> local_paths(cache == nullptr ? regions : 0);
+  std::vector<std::vector<Candidate>>& all_paths = cache != nullptr ? cache->all : local_paths;
+  std::vector<Candidate> all;
   for (RegionId r = 0; r < graph.region_count(); ++r) {
+    const auto ru = static_cast<size_t>(r);
     const graph::Region& region = graph.region(r);
-    RegionPlan& plan = plans[static_cast<size_t>(r)];
+    RegionPlan& plan = plans[ru];
     plan.region = r;
     plan.demand = region.demand;
     result.total_demand += region.demand;
-    std::vector<Candidate> all;
+    if (cache != nullptr && cache->revision[ru] == graph.region_revision(r) &&
+        cache->revision[ru] != 0) {
+      plan.candidates = cache->candidates[ru];
+      plan.current_cost_ms = cache->current_cost_ms[ru];
+      plan.unmeasured = cache->unmeasured[ru] != 0;
+      if (plan.unmeasured) result.unmeasured_regions.push_back(r);
+      continue;
+    }
+    all.clear();
     for (const graph::Path* path : graph.PathsOfRegion(r)) {
       if (!graph.pop(path->pop).healthy) continue;
       std::optional<double> c = cost_model.PathCost(graph, *path, now);
@@ -1341,6 +1296,7 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     const size_t k = cfg.candidates_per_region == 0
                          ? all.size()
                          : std::min(all.size(), static_cast<size_t>(cfg.candidates_per_region));
+    plan.candidates.reserve(std::min(all.size(), k + region.current_weights.size()));
     for (size_t i = 0; i < all.size(); ++i) {
       bool current = false;
       for (const graph::PopWeight& w : region.current_weights) {
@@ -1358,9 +1314,15 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
           plan.current_cost_ms += w.weight * (c.cost_ms - cfg.unmeasured_path_cost_ms);
       }
     }
-    if (network != nullptr) all_paths[static_cast<size_t>(r)] = std::move(all);
+    if (cache != nullptr) {
+      cache->revision[ru] = graph.region_revision(r);
+      cache->candidates[ru] = plan.candidates;
+      cache->current_cost_ms[ru] = plan.current_cost_ms;
+      cache->unmeasured[ru] = plan.unmeasured ? 1 : 0;
+      cache->changed[ru] = 1;
+    }
+    all_paths[ru] = all;
   }
-
   // Proportional shedding when demand exceeds capacity.
   if (result.total_demand > result.total_ceiling) {
     result.demand_exceeds_capacity = true;
@@ -1374,27 +1336,33 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   for (RegionPlan& plan : plans) plan.solved_demand = plan.demand * result.demand_scale;
 
   // Every solve goes through a WarmFlowNetwork: the session's (warm from the
-  // last cycle's basis when only costs changed) or, stateless, one over the
-  // candidates alone. The rounding loop's re-solves change only usable
-  // capacities, so they re-optimise from the previous solve's basis.
+  // last cycle's basis when only costs changed) or, stateless, a call-local
+  // one. The rounding loop's re-solves change only usable capacities, so
+  // they re-optimise from the previous solve's basis.
   WarmFlowNetwork local_network;
-  if (network == nullptr) {
-    network = &local_network;
-    all_paths.resize(plans.size());
-    for (size_t r = 0; r < plans.size(); ++r) all_paths[r] = plans[r].candidates;
+  if (network == nullptr) network = &local_network;
+  // Regions the session network may skip: unchanged since its last Solve().
+  const std::vector<uint8_t>* unchanged_hint = nullptr;
+  if (cache != nullptr) {
+    if (network_synced && cache->demand_scale == result.demand_scale) {
+      unchanged_hint = &cache->changed;
+    }
+    cache->demand_scale = result.demand_scale;
   }
   network->BeginCall();
   bool first_solve = true;
-  auto solve = [&](const std::vector<double>& usable) -> absl::StatusOr<FlowSolution> {
+  auto solve = [&](const std::vector<double>& usable, FlowSolution& sol) -> absl::Status {
     // Within this call only usable capacities change after the first solve.
-    VANTAGE_ASSIGN_OR_RETURN(FlowSolution sol,
-                             first_solve ? network->Solve(plans, all_paths, usable, cfg)
-                                         : network->ResolveCapacities(plans, usable, cfg));
+    VANTAGE_RETURN_IF_ERROR(
+        first_solve ? network->Solve(plans, all_paths, usable, cfg, &sol, unchanged_hint)
+                    : network->ResolveCapacities(plans, usable, cfg, &sol));
+    if (first_solve && cache != nullptr) cache->network_synced = true;
     first_solve = false;
     result.pivots += sol.pivots;
     if (cfg.max_weight_change < 1.0 &&
         sol.total_overflow > 1e-9 * std::max(1.0, result.total_demand)) {
-      VANTAGE_ASSIGN_OR_RETURN(FlowSolution free, SolveFlow(plans, usable, cfg, false));
+      VANTAGE_ASSIGN_OR_RETURN(FlowSolution free,
+                               WarmFlowNetwork::SolveOnce(plans, usable, cfg, false));
       result.pivots += free.pivots;
       if (free.total_overflow < sol.total_overflow - 1e-9 * std::max(1.0, result.total_demand)) {
         free.relaxed.assign(plans.size(), true);
@@ -1402,7 +1370,7 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       }
     }
     FillIdleRegions(plans, sol);
-    return sol;
+    return absl::OkStatus();
   };
 
   // Solve, quantise, check; where rounding or (with N-1) a single failure
@@ -1436,50 +1404,83 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   std::vector<double> best_usable = usable;
   FlowSolution best;
   Quantised best_q;
+  if (cache != nullptr) {
+    best = std::move(cache->scratch_solution[0]);
+    best_q.parts = std::move(cache->scratch_parts[0]);
+  }
   double best_score = 0;
   // Only rounding overshoot is being fixed here (N-1 follows): a few rounds do it.
   int stale = 0;
+  // Each round's solution and rounding; swapped with the best when better
+  // (the storage is reused across rounds).
+  FlowSolution sol;
+  Quantised round_q;
+  if (cache != nullptr) {
+    sol = std::move(cache->scratch_solution[1]);
+    round_q.parts = std::move(cache->scratch_parts[1]);
+  }
+  std::vector<double> best_lp_load;
+  // A round that only lowers the usable capacity of PoPs the LP already
+  // overloads keeps the LP basis optimal (WarmFlowNetwork::
+  // LowerCapacitiesKeepingBasis): the same LP weights, hence the same
+  // rounding and cuts, and more overflow, so it cannot become the best
+  // round; only its cuts are applied (exactly what a re-solve would give).
+  std::vector<double> cut(pops, 0.0), raw_cut(pops, 0.0);
+  const CandIndex cand_index(plans);
   for (int it = 0; it < 4 && stale < 3; ++it) {
-    VANTAGE_ASSIGN_OR_RETURN(FlowSolution sol, solve(usable));
-    // Plain rounding here: overshoot is answered by re-solving with a
-    // reserve first (that keeps the result a fixed point of the next cycle:
-    // stability); capacity-aware rounding is the fallback below.
-    Quantised q = Quantise(plans, sol, ceiling, cfg.weight_denominator, false);
-    const std::vector<double> lp_load = LoadsOf(plans, sol.x, pops, true);
-    const std::vector<double> q_load = LoadsOfParts(plans, q, pops, cfg.weight_denominator);
-    // What rounding can add at most on each PoP: a quantum of every region
-    // split onto it. Reserving that (not just today's overshoot) settles in
-    // one re-solve instead of chasing rounding flips.
-    std::vector<double> rounding_bound(pops, 0.0);
-    for (size_t r = 0; r < plans.size(); ++r) {
-      int used = 0;
-      for (double x : sol.x[r]) used += x > kZeroWeight ? 1 : 0;
-      if (used < 2) continue;
-      for (size_t k = 0; k < sol.x[r].size(); ++k) {
-        if (sol.x[r][k] > kZeroWeight) {
-          rounding_bound[static_cast<size_t>(plans[r].candidates[k].pop)] +=
-              plans[r].solved_demand / static_cast<double>(cfg.weight_denominator);
+    bool known = false;
+    if (it > 0 && cfg.max_weight_change >= 1.0) {
+      VANTAGE_ASSIGN_OR_RETURN(known, network->LowerCapacitiesKeepingBasis(usable));
+    }
+    if (known) {
+      ++stale;
+    } else {
+      VANTAGE_RETURN_IF_ERROR(solve(usable, sol));
+      // Plain rounding here: overshoot is answered by re-solving with a
+      // reserve first (that keeps the result a fixed point of the next cycle:
+      // stability); capacity-aware rounding is the fallback below.
+      // sol.load: LoadsOf(plans, sol.x, pops, true) (idle regions add 0).
+      std::vector<double> lp_load = sol.load;
+      QuantiseInto(plans, cand_index, sol, ceiling, cfg.weight_denominator, false, lp_load,
+                   &round_q);
+      const std::vector<double> q_load =
+          LoadsOfParts(cand_index, round_q, pops, cfg.weight_denominator);
+      // What rounding can add at most on each PoP: a quantum of every region
+      // split onto it. Reserving that (not just today's overshoot) settles in
+      // one re-solve instead of chasing rounding flips.
+      std::vector<double> rounding_bound(pops, 0.0);
+      for (size_t r = 0; r < plans.size(); ++r) {
+        int used = 0;
+        for (double x : sol.x[r]) used += x > kZeroWeight ? 1 : 0;
+        if (used < 2) continue;
+        for (size_t k = 0; k < sol.x[r].size(); ++k) {
+          if (sol.x[r][k] > kZeroWeight) {
+            rounding_bound[cand_index.pop_of(r, k)] +=
+                cand_index.demand[r] / static_cast<double>(cfg.weight_denominator);
+          }
         }
       }
-    }
-    std::vector<double> cut(pops, 0.0);
-    double rounding_over = 0;
-    for (size_t p = 0; p < pops; ++p) {
-      const double over = q_load[p] - std::max(ceiling[p], lp_load[p]);
-      if (over > tol) {
-        cut[p] = std::max(over, rounding_bound[p]);
-        rounding_over += over;
+      double rounding_over = 0;
+      for (size_t p = 0; p < pops; ++p) {
+        const double over = q_load[p] - std::max(ceiling[p], lp_load[p]);
+        raw_cut[p] = 0;
+        if (over > tol) {
+          raw_cut[p] = std::max(over, rounding_bound[p]);
+          rounding_over += over;
+        }
+      }
+      const double score = 1e6 * (rounding_over + sol.total_overflow);
+      ++stale;
+      if (it == 0 || score < best_score - 1e-12) {
+        stale = 0;
+        best_score = score;
+        std::swap(best, sol);
+        std::swap(best_q, round_q);
+        best_lp_load = std::move(lp_load);
+        best_usable = usable;
       }
     }
-    const double score = 1e6 * (rounding_over + sol.total_overflow);
-    ++stale;
-    if (it == 0 || score < best_score - 1e-12) {
-      stale = 0;
-      best_score = score;
-      best = std::move(sol);
-      best_q = std::move(q);
-      best_usable = usable;
-    }
+    cut = raw_cut;
     // Never reserve so much that the demand no longer fits: scale the cuts
     // down to the spare capacity that is left.
     double total_cut = 0;
@@ -1496,9 +1497,9 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   {
     // Re-solving did not remove the rounding overshoot: round the best LP
     // solution capacity-aware instead.
-    const std::vector<double> lp = LoadsOf(plans, best.x, pops, true);
+    const std::vector<double>& lp = best_lp_load;
     auto overshoot = [&](const Quantised& q) {
-      const std::vector<double> load = LoadsOfParts(plans, q, pops, cfg.weight_denominator);
+      const std::vector<double> load = LoadsOfParts(cand_index, q, pops, cfg.weight_denominator);
       double over = 0;
       for (size_t p = 0; p < pops; ++p)
         over += std::max(0.0, load[p] - std::max(ceiling[p], lp[p]) - tol);
@@ -1506,17 +1507,19 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     };
     const double plain_over = overshoot(best_q);
     if (plain_over > 0) {
-      Quantised aware = Quantise(plans, best, ceiling, cfg.weight_denominator, true);
+      Quantised aware;
+      QuantiseInto(plans, cand_index, best, ceiling, cfg.weight_denominator, true, lp, &aware);
       if (overshoot(aware) < plain_over) best_q = std::move(aware);
       // Still over: move parts (and chains of parts) to PoPs with room.
       std::vector<double> limit(pops);
       for (size_t p = 0; p < pops; ++p) limit[p] = std::max(ceiling[p], lp[p]);
       int moves = 0;
-      const double left = RepairRounding(plans, best.x, limit, cfg.weight_denominator, tol,
+      const double left = RepairRounding(cand_index, best.x, limit, cfg.weight_denominator, tol,
                                          kRoundingRepairEvaluations, best_q, &moves);
       if (left > 0) {
         std::string worst;
-        const std::vector<double> load = LoadsOfParts(plans, best_q, pops, cfg.weight_denominator);
+        const std::vector<double> load =
+            LoadsOfParts(cand_index, best_q, pops, cfg.weight_denominator);
         for (size_t p = 0; p < pops; ++p) {
           if (load[p] > limit[p] + tol) {
             absl::StrAppendFormat(&worst, " pop %d +%.6g", p, load[p] - limit[p]);
@@ -1570,7 +1573,7 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   // rounding slack, not from real change; N-1 must not get worse either.
   if (cfg.min_weight_move > 0) {
     const Quantised before = do_n1 ? best_q : Quantised{};
-    std::vector<double> load = LoadsOfParts(plans, best_q, pops, cfg.weight_denominator);
+    std::vector<double> load = LoadsOfParts(cand_index, best_q, pops, cfg.weight_denominator);
     const auto q = static_cast<double>(cfg.weight_denominator);
     int reverted = 0;
     std::vector<bool> done(plans.size(), false);
@@ -1631,21 +1634,24 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
 
   // Report.
   result.lp_objective = best.lp_objective;
-  const std::vector<std::vector<double>> w = WeightsOf(best_q, cfg.weight_denominator);
+  const auto den = static_cast<double>(cfg.weight_denominator);
   for (size_t r = 0; r < plans.size(); ++r) {
     RegionPlan& plan = plans[r];
     plan.change_limit_relaxed = best.relaxed[r] || (repair_moved[r] && cfg.max_weight_change < 1.0);
     plan.cost_ms = 0;
     double moved = 0;
-    std::vector<std::pair<PopId, double>> now_w;
+    size_t used = 0;
+    for (int64_t parts : best_q.parts[r]) used += parts > 0 ? 1 : 0;
+    plan.weights.reserve(used);
     for (size_t k = 0; k < plan.candidates.size(); ++k) {
       Candidate& c = plan.candidates[k];
       c.lp_weight = best.x[r][k];
+      const double weight = static_cast<double>(best_q.parts[r][k]) / den;  // as WeightsOf()
       if (best_q.parts[r][k] > 0) {
-        plan.weights.push_back({c.pop, best_q.parts[r][k], w[r][k]});
-        plan.cost_ms += w[r][k] * c.cost_ms;
+        plan.weights.push_back({c.pop, best_q.parts[r][k], weight});
+        plan.cost_ms += weight * c.cost_ms;
       }
-      moved += std::fabs(w[r][k] - c.current_weight);
+      moved += std::fabs(weight - c.current_weight);
     }
     // Current weight on PoPs that are no longer candidates moves entirely.
     for (const graph::PopWeight& cw : graph.region(static_cast<RegionId>(r)).current_weights) {
@@ -1691,7 +1697,7 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
         relaxed));
   }
   if (result.n1_checked) {
-    N1Check final_check = CheckN1(plans, w, ceiling, true);
+    N1Check final_check = CheckN1(plans, WeightsOf(best_q, cfg.weight_denominator), ceiling, true);
     result.n1_violations = std::move(final_check.violations);
     result.n1_excess = final_check.excess;
     if (!result.n1_violations.empty()) {
@@ -1752,6 +1758,12 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     result.notes.push_back(result.demand_exceeds_capacity
                                ? "N-1 headroom skipped: demand already exceeds capacity"
                                : "N-1 headroom skipped: fewer than two healthy PoPs");
+  }
+  if (cache != nullptr) {
+    cache->scratch_solution[0] = std::move(best);
+    cache->scratch_solution[1] = std::move(sol);
+    cache->scratch_parts[0] = std::move(best_q.parts);
+    cache->scratch_parts[1] = std::move(round_q.parts);
   }
   return result;
 }

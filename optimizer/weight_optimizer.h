@@ -45,7 +45,10 @@
 // the returned solution (the LP that lp_objective belongs to; with N-1 rows
 // added, lp_objective is that LP's objective at the returned LP weights).
 // These re-solves are warm: only E_p changed, so the network simplex keeps
-// its basis (NetworkSimplex::SetCapacity) and re-optimises from there.
+// its basis (NetworkSimplex::SetCapacity) and re-optimises from there; a
+// round whose reserve only lowers E_p where the LP already overloads (or
+// leaves room) keeps the basis optimal, so its LP weights are known without
+// a re-solve (WarmFlowNetwork::LowerCapacitiesKeepingBasis).
 // Overshoot left after that (and after the capacity-aware rounding) goes to
 // a rounding repair: single parts, then chains of two parts (region A moves
 // a part from the overloaded PoP to q, region B one from q on to a PoP with
@@ -56,7 +59,8 @@
 // local search; it is not a proof that none exist).
 //
 // OptimizerSession (optimizer/optimizer_session.h) gives the same results
-// with a warm start when only path costs change between calls.
+// with a warm start when only path costs change between calls, and reuses
+// the candidates of regions whose inputs did not change.
 //
 // Infeasible demand (total demand > total ceiling capacity), proportional
 // shedding policy: every region's demand is scaled by

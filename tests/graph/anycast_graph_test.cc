@@ -153,5 +153,45 @@ TEST_F(AnycastGraphTest, DotHasVerticesAndEdges) {
   EXPECT_THAT(dot, ::testing::HasSubstr("color=red"));
 }
 
+TEST_F(AnycastGraphTest, RegionRevisionChangesWithTheRegionAndItsPathsOnly) {
+  const RegionId de = *g_.AddRegion({.name = "de", .demand = 5});
+  uint64_t nl = g_.region_revision(nl_);
+  uint64_t other = g_.region_revision(de);
+  EXPECT_NE(nl, other);
+  auto changed = [&](RegionId r, uint64_t& last) {
+    const uint64_t now = g_.region_revision(r);
+    const bool c = now != last;
+    last = now;
+    return c;
+  };
+  ASSERT_TRUE(g_.RecordMeasurement(ams_, nl_, Rtt(10, kT0)).ok());
+  EXPECT_TRUE(changed(nl_, nl));
+  EXPECT_FALSE(changed(de, other));
+  ASSERT_TRUE(g_.SetCurrentWeights(nl_, {{ams_, 1.0}}).ok());
+  EXPECT_TRUE(changed(nl_, nl));
+  ASSERT_TRUE(g_.SetCurrentWeights(nl_, {{ams_, 1.0}}).ok());  // the same weights
+  EXPECT_FALSE(changed(nl_, nl));
+  ASSERT_TRUE(g_.SetRegionDemand(nl_, 11).ok());
+  EXPECT_TRUE(changed(nl_, nl));
+  ASSERT_TRUE(g_.SetCatchment(ams_, nl_, "ams-1").ok());
+  EXPECT_TRUE(changed(nl_, nl));
+  // Capacity and health are PoP state, not the region's.
+  ASSERT_TRUE(g_.SetPopHealthy(fra_, false).ok());
+  EXPECT_FALSE(changed(nl_, nl));
+  // Expiry drops the measurement (and the path).
+  EXPECT_EQ(g_.ExpireStale(kT0 + absl::Hours(1)), 1);
+  EXPECT_TRUE(changed(nl_, nl));
+  EXPECT_FALSE(changed(de, other));
+  // A copy keeps the stamps (same content); changing either copy gives a
+  // stamp no other graph has.
+  AnycastGraph copy = g_;
+  EXPECT_EQ(copy.region_revision(nl_), nl);
+  ASSERT_TRUE(g_.RecordMeasurement(ams_, nl_, Rtt(10, kT0)).ok());
+  ASSERT_TRUE(copy.RecordMeasurement(ams_, nl_, Rtt(10, kT0)).ok());
+  EXPECT_NE(g_.region_revision(nl_), nl);
+  EXPECT_NE(copy.region_revision(nl_), nl);
+  EXPECT_NE(g_.region_revision(nl_), copy.region_revision(nl_));
+}
+
 }  // namespace
 }  // namespace vantage::graph

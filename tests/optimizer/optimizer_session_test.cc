@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "graph/instance_generator.h"
 #include "optimizer/weight_optimizer.h"
 
@@ -120,6 +121,65 @@ TEST(OptimizerSessionTest, StructuralChangeSolvesColdAndStaysEqual) {
   cold = Optimize(g, cfg, g.snapshot_time());
   ASSERT_TRUE(cold.ok());
   ExpectSameResult(*changed, *cold);
+}
+
+// The control loop's cycle: push the last result as the current weights, let
+// 1% of path costs change, re-optimise. Warm (candidates of unchanged regions
+// reused, unchanged regions skipped by the network) equals cold every cycle,
+// with N-1 off and on.
+TEST(OptimizerSessionTest, ClosedLoopCyclesWarmEqualCold) {
+  for (const bool n1 : {false, true}) {
+    SCOPED_TRACE(::testing::Message() << "n1 " << n1);
+    AnycastGraph g = GenerateInstance({.regions = n1 ? 300 : 1500,
+                                       .pops = n1 ? 12 : 40,
+                                       .paths_per_region = 10,
+                                       .capacity_factor = 1.6,
+                                       .seed = 21});
+    OptimizerConfig cfg;
+    cfg.n1_headroom = n1;
+    OptimizerSession session(cfg);
+    for (uint64_t cycle = 0; cycle < 4; ++cycle) {
+      if (cycle > 0) PerturbPaths(g, 100, cycle);
+      SCOPED_TRACE(cycle);
+      auto warm = session.Optimize(g, g.snapshot_time());
+      ASSERT_TRUE(warm.ok()) << warm.status();
+      auto cold = Optimize(g, cfg, g.snapshot_time());
+      ASSERT_TRUE(cold.ok()) << cold.status();
+      ExpectSameResult(*warm, *cold);
+      // Routers now use the result: the next cycle has current weights.
+      for (const RegionPlan& plan : warm->regions) {
+        std::vector<graph::PopWeight> w;
+        for (const WeightShare& s : plan.weights) w.push_back({s.pop, s.weight});
+        ASSERT_TRUE(g.SetCurrentWeights(plan.region, w).ok());
+      }
+    }
+  }
+}
+
+// One session fed different graphs, a graph copy changed differently, a
+// moving `now` and a changed freshness policy: the reused candidates never
+// leak between them (every result equals the stateless one).
+TEST(OptimizerSessionTest, CandidateReuseNeverCrossesGraphsOrTime) {
+  AnycastGraph a = GenerateInstance(
+      {.regions = 600, .pops = 20, .paths_per_region = 10, .capacity_factor = 1.5, .seed = 5});
+  AnycastGraph b = a;  // same content and revisions
+  PerturbPaths(a, 50, 1);
+  PerturbPaths(b, 50, 2);  // the same paths, changed differently
+  OptimizerConfig cfg;
+  cfg.n1_headroom = false;
+  OptimizerSession session(cfg);
+  absl::Time now = a.snapshot_time();
+  for (int step = 0; step < 6; ++step) {
+    AnycastGraph& g = step % 2 == 0 ? a : b;
+    if (step == 4) now += absl::Minutes(3);  // freshness decay changes every cost
+    if (step == 5) g.set_freshness({.half_life = absl::Minutes(1), .expiry = absl::Minutes(15)});
+    auto warm = session.Optimize(g, now);
+    ASSERT_TRUE(warm.ok()) << warm.status();
+    auto cold = Optimize(g, cfg, now);
+    ASSERT_TRUE(cold.ok()) << cold.status();
+    SCOPED_TRACE(step);
+    ExpectSameResult(*warm, *cold);
+  }
 }
 
 }  // namespace
