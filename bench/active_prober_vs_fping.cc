@@ -10,7 +10,9 @@
 //     ours are also printed in full. fping runs with -i 0: each period it
 //     sends to all targets back to back, while the prober spreads targets
 //     over the period (random phases) and sends what fell due in one batch
-//     per ms (timer coalescing) — on loopback a probe's RTT is the kernel's
+//     per wake-up (timer coalescing: about 256 probes, at most a quarter of
+//     the period: 5 ms at the high rate, 2.5 ms at the low one; see
+//     ActiveProber::Options::coalesce_probes) — on loopback a probe's RTT is the kernel's
 //     work on it, which is faster for packets that follow others closely
 //     (warm caches), see --coalesce-us;
 //  2. the highest rate one core sustains with zero unaccounted losses, at
@@ -371,8 +373,9 @@ constexpr char kUsage[] =
     "  --accuracy-runs N  repetitions of each accuracy section (default 1); with\n"
     "                     N > 1 a summary gives the median figures and in how\n"
     "                     many runs ours was no worse than fping's\n"
-    "  --coalesce-us N    accuracy sections: the prober's timer coalescing in us\n"
-    "                     (default 1000: due probes leave in one batch per ms)\n"
+    "  --coalesce-us N    accuracy sections: a fixed timer coalescing in us\n"
+    "                     (default: the prober's own, about 256 probes per\n"
+    "                     wake-up, at most a quarter of the period)\n"
     "  --capture-blocks   accuracy sections: TPACKET_V3 blocks retired every ms\n"
     "                     instead of immediate delivery (as in the rate search)\n"
     "  --capture-buffer-kib N  accuracy sections: the capture ring's size\n"
