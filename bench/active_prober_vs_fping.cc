@@ -10,7 +10,9 @@
 //     ours are also printed in full. fping runs with -i 0: each period it
 //     sends to all targets back to back, while the prober spreads targets
 //     over the period (random phases) and sends what fell due in one batch
-//     per ms (timer coalescing) — on loopback a probe's RTT is the kernel's
+//     per wake-up (timer coalescing: about 256 probes, at most a quarter of
+//     the period: 5 ms at the high rate, 2.5 ms at the low one; see
+//     ActiveProber::Options::coalesce_probes) — on loopback a probe's RTT is the kernel's
 //     work on it, which is faster for packets that follow others closely
 //     (warm caches), see --coalesce-us;
 //  2. the highest rate one core sustains with zero unaccounted losses, at
@@ -87,6 +89,7 @@ struct OursConfig {
   double alpha = 0.01;
   uint32_t bins = 256;
   std::optional<absl::Duration> coalescing;
+  int capture_buffer_bytes = 64 << 20;
 };
 
 std::vector<IpAddress> LoopbackTargets(int n) {
@@ -138,7 +141,7 @@ ToolRun RunOurs(const std::vector<IpAddress>& targets, int count, double period_
   o.interval = absl::Microseconds(static_cast<int64_t>(period_ms * 1000));
   o.timeout = absl::Milliseconds(500);
   o.max_pps = pps_cap;
-  o.capture_buffer_bytes = 64 << 20;
+  o.capture_buffer_bytes = config.capture_buffer_bytes;
   o.capture_immediate = config.immediate;
   auto r = PingSession::Run(o);
   ToolRun run;
@@ -240,7 +243,16 @@ std::string LoadAverage() {
 // fping prints RTTs in ms with three decimals: whole µs, rounded to nearest.
 double AsFpingPrints(double us) { return std::round(us); }
 
-void PrintAccuracy(const char* name, int n, int count, double period_ms, const OursConfig& config) {
+// One accuracy measurement at fping's resolution (see PrintAccuracy).
+struct AccuracyFigures {
+  double our_median = 0;
+  double their_median = 0;
+  double our_spread = 0;
+  double their_spread = 0;
+};
+
+AccuracyFigures PrintAccuracy(const char* name, int n, int count, double period_ms,
+                              const OursConfig& config) {
   const auto targets = LoopbackTargets(n);
   const double rate = n * 1000.0 / period_ms;
   std::printf(
@@ -271,6 +283,32 @@ void PrintAccuracy(const char* name, int n, int count, double period_ms, const O
       our_median <= theirs.p50_us ? "ok" : "WORSE", our_spread <= their_spread ? "ok" : "WORSE");
   std::printf("  ratio fping/vantage (vantage at full resolution): median %.2fx, spread %.2fx\n",
               theirs.p50_us / ours.p50_us, their_spread / (ours.p99_us - ours.p50_us));
+  return AccuracyFigures{our_median, theirs.p50_us, our_spread, their_spread};
+}
+
+// Over --accuracy-runs repetitions of one section: the median of each
+// figure, and in how many runs ours was no worse than fping's.
+void PrintAccuracySummary(const char* name, const std::vector<AccuracyFigures>& runs) {
+  std::vector<double> om, tm, os, ts;
+  int median_ok = 0;
+  int spread_ok = 0;
+  int spread_lower = 0;
+  for (const AccuracyFigures& f : runs) {
+    om.push_back(f.our_median);
+    tm.push_back(f.their_median);
+    os.push_back(f.our_spread);
+    ts.push_back(f.their_spread);
+    median_ok += f.our_median <= f.their_median;
+    spread_ok += f.our_spread <= f.their_spread;
+    spread_lower += f.our_spread < f.their_spread;
+  }
+  const size_t n = runs.size();
+  std::printf(
+      "  [%s, %zu runs, fping's 1 us resolution] median of medians vantage %.0f, fping %.0f (ours "
+      "no worse in %d/%zu); median of p99-p50 vantage %.0f, fping %.0f (ours no worse in %d/%zu, "
+      "lower in %d/%zu)\n",
+      name, n, Quantile(om, 0.5), Quantile(tm, 0.5), median_ok, n, Quantile(os, 0.5),
+      Quantile(ts, 0.5), spread_ok, n, spread_lower, n);
 }
 
 struct Search {
@@ -312,7 +350,8 @@ Search Climb(const char* tool, int n, bool quick, RunRung run_rung) {
 
 constexpr char kUsage[] =
     "Usage: active_prober_vs_fping [--quick] [--rate-only | --accuracy-only] [--runs N]\n"
-    "                              [--coalesce-us N] [--capture-blocks] [--help]\n"
+    "                              [--accuracy-runs N] [--coalesce-us N] [--capture-blocks]\n"
+    "                              [--capture-buffer-kib N] [--help]\n"
     "\n"
     "The active prober beside fping 5.1 in the same run, on loopback targets\n"
     "(127.0.0.0/8), both pinned to one CPU. Needs root (raw sockets, capture) and\n"
@@ -331,10 +370,16 @@ constexpr char kUsage[] =
     "  --rate-only        skip the accuracy sections\n"
     "  --accuracy-only    only the accuracy sections\n"
     "  --runs N           repetitions of the rate search (default 3, N >= 1)\n"
-    "  --coalesce-us N    accuracy sections: the prober's timer coalescing in us\n"
-    "                     (default 1000: due probes leave in one batch per ms)\n"
+    "  --accuracy-runs N  repetitions of each accuracy section (default 1); with\n"
+    "                     N > 1 a summary gives the median figures and in how\n"
+    "                     many runs ours was no worse than fping's\n"
+    "  --coalesce-us N    accuracy sections: a fixed timer coalescing in us\n"
+    "                     (default: the prober's own, about 256 probes per\n"
+    "                     wake-up, at most a quarter of the period)\n"
     "  --capture-blocks   accuracy sections: TPACKET_V3 blocks retired every ms\n"
     "                     instead of immediate delivery (as in the rate search)\n"
+    "  --capture-buffer-kib N  accuracy sections: the capture ring's size\n"
+    "                     (default 65536 KiB)\n"
     "  --help             print this text and exit\n"
     "\n"
     "The accuracy sections also compare both tools at fping's resolution: fping\n"
@@ -345,7 +390,12 @@ int main(int argc, char** argv) {
   bool rate_only = false;
   bool accuracy_only = false;
   int runs = 3;
-  OursConfig accuracy{.immediate = true, .alpha = 0.0005, .bins = 8192, .coalescing = {}};
+  int accuracy_runs = 1;
+  OursConfig accuracy{.immediate = true,
+                      .alpha = 0.0005,
+                      .bins = 8192,
+                      .coalescing = {},
+                      .capture_buffer_bytes = 64 << 20};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--help" || arg == "-h") {
@@ -371,6 +421,21 @@ int main(int argc, char** argv) {
       }
       accuracy.coalescing = absl::Microseconds(value);
       ++i;
+    } else if (arg == "--capture-buffer-kib" || arg == "--accuracy-runs") {
+      char* end = nullptr;
+      const long value = i + 1 < argc ? std::strtol(argv[i + 1], &end, 10) : 0;
+      const long max = arg == "--accuracy-runs" ? 1000 : 1 << 20;
+      if (i + 1 >= argc || *end != '\0' || value < 1 || value > max) {
+        std::fprintf(stderr, "active_prober_vs_fping: %s needs a number in 1..%ld\n%s", arg.c_str(),
+                     max, kUsage);
+        return 2;
+      }
+      if (arg == "--accuracy-runs") {
+        accuracy_runs = static_cast<int>(value);
+      } else {
+        accuracy.capture_buffer_bytes = static_cast<int>(value) << 10;
+      }
+      ++i;
     } else if (arg == "--runs") {
       char* end = nullptr;
       const long value = i + 1 < argc ? std::strtol(argv[i + 1], &end, 10) : 0;
@@ -393,8 +458,16 @@ int main(int argc, char** argv) {
   std::printf("active prober vs fping 5.1 on loopback, both pinned to CPU %d\n", kCpu);
 
   if (!rate_only) {
-    PrintAccuracy("accuracy, low rate", 10, quick ? 50 : 200, 10, accuracy);
-    PrintAccuracy("accuracy, high rate", 1000, quick ? 10 : 20, 20, accuracy);
+    std::vector<AccuracyFigures> low, high;
+    for (int run = 0; run < accuracy_runs; ++run) {
+      low.push_back(PrintAccuracy("accuracy, low rate", 10, quick ? 50 : 200, 10, accuracy));
+      high.push_back(PrintAccuracy("accuracy, high rate", 1000, quick ? 10 : 20, 20, accuracy));
+    }
+    if (accuracy_runs > 1) {
+      std::printf("\n[accuracy summary] load average now: %s\n", LoadAverage().c_str());
+      PrintAccuracySummary("low rate", low);
+      PrintAccuracySummary("high rate", high);
+    }
   }
 
   if (accuracy_only) return 0;
@@ -410,9 +483,13 @@ int main(int argc, char** argv) {
     double best_pps = 0;
     const Search ours = Climb("vantage", n, quick, [&](double rate, int count, double period_ms) {
       Memory m;
-      ToolRun r =
-          RunOurs(targets, count, period_ms, rate * 1.05,
-                  OursConfig{.immediate = false, .alpha = 0.01, .bins = 256, .coalescing = {}}, &m);
+      ToolRun r = RunOurs(targets, count, period_ms, rate * 1.05,
+                          OursConfig{.immediate = false,
+                                     .alpha = 0.01,
+                                     .bins = 256,
+                                     .coalescing = {},
+                                     .capture_buffer_bytes = 64 << 20},
+                          &m);
       // The rung that sets the highest loss-free rate (the climb stops at
       // the first that is lossy or no longer faster).
       if (r.ok && r.pps > best_pps) {

@@ -129,6 +129,9 @@ absl::StatusOr<uint32_t> ActiveProber::AddTarget(const ProbeTarget& target,
   slots_.resize(slots_.size() + (static_cast<size_t>(options_.flows) << ts.ring_bits));
   flows_.resize(flows_.size() + static_cast<size_t>(options_.flows));
   scheduler_.AddTarget(index, every, clock_->MonotonicNow());
+  scheduled_rate_ += options_.burst / absl::ToDoubleSeconds(every);
+  shortest_interval_ = std::min(shortest_interval_, every);
+  UpdateCoalescing();
   if (started_) ArmTimer();
   return index;
 }
@@ -176,9 +179,18 @@ absl::Status ActiveProber::AddSource(PacketSource* source, Decoder decode) {
   });
 }
 
+void ActiveProber::UpdateCoalescing() {
+  coalescing_ = options_.timer_coalescing;
+  if (options_.coalesce_probes == 0 || scheduled_rate_ <= 0) return;
+  const absl::Duration wanted = absl::Seconds(options_.coalesce_probes / scheduled_rate_);
+  const absl::Duration cap = std::min(kMaxCoalescing, shortest_interval_ / 4);
+  coalescing_ = std::max(coalescing_, std::min(wanted, cap));
+}
+
 absl::Status ActiveProber::Start() {
   if (started_) return absl::OkStatus();
   started_ = true;
+  UpdateCoalescing();
   RunDue();
   return absl::OkStatus();
 }
@@ -261,7 +273,7 @@ void ActiveProber::ArmTimer() {
     const int64_t sent_ns = (e & kMarker) != 0 ? MarkerTime(e) : forget_time_ns_;
     next = std::min(next, absl::FromUnixNanos(sent_ns + MemoryNs()));
   }
-  if (next != absl::InfiniteFuture()) next = std::max(next, last_run_ + options_.timer_coalescing);
+  if (next != absl::InfiniteFuture()) next = std::max(next, last_run_ + coalescing_);
   if (timer_ && next == timer_at_) return;
   if (timer_) loop_->CancelTimer(*timer_);
   timer_.reset();

@@ -59,7 +59,10 @@ ActiveProber::Options PingSession::ProberOptions(const PingOptions& options) {
   po.local_clock_synchronized = options.clock_synchronized;
   // A full timeout more after the loss decision (see ProberOptions).
   po.memory = 2 * options.timeout + po.capture_grace;
-  if (options.timer_coalescing) po.timer_coalescing = *options.timer_coalescing;
+  if (options.timer_coalescing) {  // a fixed period
+    po.timer_coalescing = *options.timer_coalescing;
+    po.coalesce_probes = 0;
+  }
   return po;
 }
 

@@ -43,7 +43,8 @@ struct PingOptions {
   // blocks retired every millisecond (fewer wake-ups at high rates). Either
   // way the timestamps are the kernel's.
   bool capture_immediate = true;
-  // ActiveProber::Options::timer_coalescing (nullopt: its default, 1 ms).
+  // A fixed ActiveProber::Options::timer_coalescing (nullopt: its default,
+  // 1 ms, grown at high rates by Options::coalesce_probes).
   std::optional<absl::Duration> timer_coalescing;
   // For one-way delays: treat our clock as synchronised (nullopt: ask the kernel).
   std::optional<bool> clock_synchronized;

@@ -376,6 +376,39 @@ TEST_F(ActiveProberTest, GlobalRateCeilingDelaysButNeverDrops) {
   EXPECT_EQ(prober_->counters().rate_limited, 90u);
 }
 
+TEST_F(ActiveProberTest, WakeUpPeriodGrowsWithTheRateUpToAQuarterInterval) {
+  const auto period = [this](int targets, absl::Duration interval, uint32_t coalesce_probes,
+                             absl::Duration minimum = absl::Milliseconds(1)) {
+    Make(Opts([&](ActiveProber::Options& o) {
+      o.interval = interval;
+      o.coalesce_probes = coalesce_probes;
+      o.timer_coalescing = minimum;
+    }));
+    for (int i = 0; i < targets; ++i) {
+      Add(absl::StrCat("198.18.", 2 + i / 250, ".", i % 250).c_str());
+    }
+    return prober_->coalescing();
+  };
+  // 50,000 probes/s: 256 probes take 5.12 ms, capped at 20 ms / 4.
+  EXPECT_EQ(period(1000, absl::Milliseconds(20), 256), absl::Milliseconds(5));
+  // 100,000 probes/s: 2.56 ms, under the cap.
+  EXPECT_EQ(period(2000, absl::Milliseconds(20), 256), absl::Microseconds(2560));
+  // Slow schedules: the quarter interval, at most 10 ms.
+  EXPECT_EQ(period(10, absl::Milliseconds(10), 256), absl::Microseconds(2500));
+  EXPECT_EQ(period(10, absl::Seconds(1), 256), absl::Milliseconds(10));
+  // Never below the configured minimum; 0 keeps the fixed period.
+  EXPECT_EQ(period(1000, absl::Milliseconds(10), 256, absl::Milliseconds(4)),
+            absl::Milliseconds(4));
+  EXPECT_EQ(period(1000, absl::Milliseconds(20), 0), absl::Milliseconds(1));
+  // The shortest interval sets the cap, the sum of rates the batch.
+  Make(Opts([](ActiveProber::Options& o) { o.interval = absl::Seconds(1); }));
+  Add("198.18.2.1");
+  ASSERT_TRUE(
+      prober_->AddTarget({Ip("198.18.2.2"), *ProbeMethodSpec::Parse("icmp")}, absl::Milliseconds(8))
+          .ok());
+  EXPECT_EQ(prober_->coalescing(), absl::Milliseconds(2));
+}
+
 TEST_F(ActiveProberTest, BurstsSpreadOverStableFlows) {
   auto options = Opts([](ActiveProber::Options& o) {
     o.flows = 4;
