@@ -122,6 +122,7 @@ struct Memory {
   size_t per_target = 0;
   double rate = 0;  // the rung's offered rate
   size_t capture_buffer = 0;
+  double achieved = 0;
 };
 
 double Quantile(std::vector<double>& v, double q) {
@@ -496,6 +497,7 @@ int main(int argc, char** argv) {
         best_pps = r.pps;
         memory = m;
         memory.rate = rate;
+        memory.achieved = r.pps;
       }
       return r;
     });
@@ -527,12 +529,15 @@ int main(int argc, char** argv) {
   // divided by the targets.
   const auto per = [n](size_t bytes) { return bytes / static_cast<size_t>(n); };
   std::printf(
-      "\n[memory] at %d targets, highest loss-free rung (%.0f probes/s offered): %zu bytes per "
-      "target "
-      "in total (budget 1024) = tables %zu + RTT statistics %zu + in-flight slots %zu + send log "
-      "%zu; allocated capacities, resolved probes remembered 1.1 s (2 x timeout + 100 ms); not per "
-      "target: the capture ring, %zu MiB fixed\n",
-      n, memory.rate, memory.per_target, per(memory.usage.tables), per(memory.usage.statistics),
-      per(memory.usage.in_flight), per(memory.usage.send_log), memory.capture_buffer >> 20);
+      "\n[memory] at %d targets, highest loss-free rung (%.0f probes/s offered, %.0f achieved): "
+      "%zu bytes per target held for the targets (budget 1024) = tables %zu + RTT statistics %zu "
+      "+ in-flight slots %zu + send log %zu; allocated capacities, resolved probes remembered "
+      "1.1 s (2 x timeout + 100 ms). Not per target: the backlog of rounds due but not yet sent "
+      "(the rung asks for more than one CPU sends; they wait in order, never dropped) %zu bytes "
+      "per target, %zu in all; the capture ring, %zu MiB fixed\n",
+      n, memory.rate, memory.achieved, per(memory.usage.per_target_state()),
+      per(memory.usage.tables), per(memory.usage.statistics), per(memory.usage.in_flight),
+      per(memory.usage.send_log), per(memory.usage.backlog), memory.usage.total() / n,
+      memory.capture_buffer >> 20);
   return 0;
 }

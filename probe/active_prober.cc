@@ -628,7 +628,8 @@ ActiveProber::MemoryUsage ActiveProber::Memory() const {
     }
   }
   m.in_flight = slots_.capacity() * sizeof(Slot);
-  m.send_log = sent_log_.allocated_bytes() + queue_.allocated_bytes();
+  m.send_log = sent_log_.allocated_bytes();
+  m.backlog = queue_.allocated_bytes();
   return m;
 }
 

@@ -245,8 +245,14 @@ class ActiveProber {
     size_t tables = 0;      // the prober object, targets, flows, codec, scheduler
     size_t statistics = 0;  // the open window's RTT sketches and error counters
     size_t in_flight = 0;   // the flows' rings of slots
-    size_t send_log = 0;    // probes sent (timeouts, forgetting) and rounds waiting for tokens
-    size_t total() const { return tables + statistics + in_flight + send_log; }
+    size_t send_log = 0;    // probes sent (timeouts, forgetting)
+    // Rounds due but not sent yet (waiting for tokens or, when the schedule
+    // asks for more than the CPU sends, for the CPU): the backlog of an
+    // overload, which grows with its size and length, not with the targets.
+    size_t backlog = 0;
+    size_t total() const { return tables + statistics + in_flight + send_log + backlog; }
+    // Without the backlog: what the targets themselves hold.
+    size_t per_target_state() const { return tables + statistics + in_flight + send_log; }
   };
   MemoryUsage Memory() const;
   // Memory().total() / targets (0 without targets): for the 1 KiB budget.
