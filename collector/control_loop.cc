@@ -18,6 +18,7 @@ ControlLoop::ControlLoop(PushModel model, optimizer::OptimizerConfig optimizer, 
                          push::Pusher* pusher, const Clock* clock)
     : model_(std::move(model)),
       optimizer_(optimizer),
+      session_(optimizer),
       source_(std::move(source)),
       pusher_(pusher),
       clock_(clock) {}
@@ -81,8 +82,9 @@ ControlStep ControlLoop::RunOnce() {
     CheckObservedLoads(step, &*snapshot);
     if (req.optimizer_status.ok()) {
       const absl::Time t0 = absl::Now();
-      auto optimized = optimizer::Optimize(*snapshot, optimizer_, now);
+      auto optimized = session_.Optimize(*snapshot, now);
       last_optimize_s_ = absl::ToDoubleSeconds(absl::Now() - t0);
+      last_optimize_warm_ = optimized.ok() && session_.last_warm();
       if (!optimized.ok()) {
         req.optimizer_status = optimized.status();
       } else {
@@ -194,7 +196,12 @@ std::string ControlLoop::LoopMetrics(const graph::AnycastGraph* g,
       "\n# HELP vantage_control_loop_optimize_seconds Duration of the last optimization.\n"
       "# TYPE vantage_control_loop_optimize_seconds gauge\n"
       "vantage_control_loop_optimize_seconds ",
-      absl::StrFormat("%.6f", last_optimize_s_), "\n");
+      absl::StrFormat("%.6f", last_optimize_s_),
+      "\n# HELP vantage_control_loop_optimize_warm Whether the last optimization re-solved warm "
+      "from the previous cycle's basis (1) or built its network anew (0).\n"
+      "# TYPE vantage_control_loop_optimize_warm gauge\n"
+      "vantage_control_loop_optimize_warm ",
+      last_optimize_warm_ ? 1 : 0, "\n");
   if (g != nullptr && result != nullptr) {
     absl::StrAppend(&out,
                     "# HELP vantage_control_predicted_load Predicted PoP load of the last "

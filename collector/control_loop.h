@@ -43,6 +43,7 @@
 #include "collector/latest_graph.h"
 #include "collector/push_model.h"
 #include "core/clock.h"
+#include "optimizer/optimizer_session.h"
 #include "optimizer/weight_optimizer.h"
 #include "push/pusher.h"
 
@@ -85,6 +86,9 @@ class ControlLoop {
  private:
   PushModel model_;
   optimizer::OptimizerConfig optimizer_;
+  // Keeps the flow network and its optimal basis between cycles: when only
+  // measurements moved, the LP re-solves warm (same result as a cold solve).
+  optimizer::OptimizerSession session_;
   GraphSource source_;
   push::Pusher* pusher_;
   const Clock* clock_;
@@ -99,6 +103,7 @@ class ControlLoop {
   std::optional<absl::Time> judged_push_;  // last_applied() already judged
   std::map<std::string, double> last_observed_;
   double last_optimize_s_ = 0;
+  bool last_optimize_warm_ = false;
   uint64_t steps_ = 0;
   mutable std::mutex mu_;
   std::string metrics_;  // guarded by mu_

@@ -135,6 +135,33 @@ TEST_F(ControlLoopTest, PushesOptimizedWeightsOnThePeriod) {
   EXPECT_NE(loop.MetricsText().find("vantage_control_loop_steps_total 3"), std::string::npos);
 }
 
+// The loop keeps one OptimizerSession: once the current weights have
+// settled, a cycle whose graph differs only in measurements re-solves warm;
+// a PoP going down rebuilds the network.
+TEST_F(ControlLoopTest, ReSolvesWarmWhenOnlyMeasurementsMove) {
+  auto loop = Make();
+  const auto warm = [&loop] {
+    const std::string m = loop.MetricsText();
+    if (m.find("vantage_control_loop_optimize_warm 1") != std::string::npos) return 1;
+    if (m.find("vantage_control_loop_optimize_warm 0") != std::string::npos) return 0;
+    return -1;
+  };
+  ASSERT_EQ(loop.RunOnce().outcome->result, push::PushResult::kApplied);
+  EXPECT_EQ(warm(), 0);  // the first solve
+  clock_.Advance(absl::Seconds(5));
+  loop.RunOnce();  // the pushed weights are now the graph's current weights
+  for (double rtt : {79.0, 78.0}) {
+    clock_.Advance(absl::Seconds(5));
+    eu_b_rtt_ = rtt;
+    loop.RunOnce();
+    EXPECT_EQ(warm(), 1) << rtt;
+  }
+  clock_.Advance(absl::Seconds(5));
+  b_down_ = true;
+  loop.RunOnce();
+  EXPECT_EQ(warm(), 0);
+}
+
 TEST_F(ControlLoopTest, SignificantChangePushesBeforeThePeriod) {
   model_.regions[0].demand = 120;  // eu needs both PoPs (a's ceiling is 80)
   model_.significant_change = 0.05;
