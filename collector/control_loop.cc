@@ -17,7 +17,6 @@ namespace vantage::collector {
 ControlLoop::ControlLoop(PushModel model, optimizer::OptimizerConfig optimizer, GraphSource source,
                          push::Pusher* pusher, const Clock* clock)
     : model_(std::move(model)),
-      optimizer_(optimizer),
       session_(optimizer),
       source_(std::move(source)),
       pusher_(pusher),

@@ -85,7 +85,6 @@ class ControlLoop {
 
  private:
   PushModel model_;
-  optimizer::OptimizerConfig optimizer_;
   // Keeps the flow network and its optimal basis between cycles: when only
   // measurements moved, the LP re-solves warm (same result as a cold solve).
   optimizer::OptimizerSession session_;

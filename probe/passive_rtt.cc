@@ -273,6 +273,28 @@ void PassiveRtt::ReceivePipelined(void* passive_rtt, const CapturedPacket& packe
   static_cast<PassiveRtt*>(passive_rtt)->Enqueue(packet);
 }
 
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::DecodeSegment(const CapturedPacket& packet,
+                                                                   TcpSegmentFields* segment) {
+  // The fast path for plain TCP; anything else through the full decoder,
+  // which counts why a packet is not a TCP segment.
+  if (PacketDecoder::DecodeTcpSegment(packet.link_type, packet.bytes, packet.wire_length,
+                                      segment)) {
+    stats_.decode.Count(DecodeStatus::kOk);
+    return true;
+  }
+  DecodedPacket decoded;
+  const DecodeStatus status =
+      PacketDecoder::Decode(packet.link_type, packet.bytes, &decoded, packet.wire_length);
+  stats_.decode.Count(status);
+  if (status != DecodeStatus::kOk) return false;
+  if (decoded.protocol != kIpProtoTcp) {
+    ++stats_.non_tcp_packets;
+    return false;
+  }
+  *segment = TcpSegmentFields::From(decoded);
+  return true;
+}
+
 void PassiveRtt::Enqueue(const CapturedPacket& packet) {
   ++stats_.packets;
   if (pipeline_size_ == kPipelineDepth) {
@@ -280,21 +302,7 @@ void PassiveRtt::Enqueue(const CapturedPacket& packet) {
     ProcessOldest();
   }
   Queued& q = pipeline_[(pipeline_head_ + pipeline_size_) % kPipelineDepth];
-  if (PacketDecoder::DecodeTcpSegment(packet.link_type, packet.bytes, packet.wire_length,
-                                      &q.segment)) {
-    stats_.decode.Count(DecodeStatus::kOk);
-  } else {
-    DecodedPacket decoded;
-    const DecodeStatus status =
-        PacketDecoder::Decode(packet.link_type, packet.bytes, &decoded, packet.wire_length);
-    stats_.decode.Count(status);
-    if (status != DecodeStatus::kOk) return;
-    if (decoded.protocol != kIpProtoTcp) {
-      ++stats_.non_tcp_packets;
-      return;
-    }
-    q.segment = TcpSegmentFields::From(decoded);
-  }
+  if (!DecodeSegment(packet, &q.segment)) return;
   q.time_ns = packet.time_ns;
   q.keyed = false;
   q.entry_hint = 0;
@@ -353,22 +361,7 @@ void PassiveRtt::DrainPipeline() {
 void PassiveRtt::OnCapturedPacket(const CapturedPacket& packet) {
   ++stats_.packets;
   TcpSegmentFields segment;
-  if (PacketDecoder::DecodeTcpSegment(packet.link_type, packet.bytes, packet.wire_length,
-                                      &segment)) {
-    stats_.decode.Count(DecodeStatus::kOk);
-    OnTcpSegment(packet.time_ns, segment);
-    return;
-  }
-  DecodedPacket decoded;
-  const DecodeStatus status =
-      PacketDecoder::Decode(packet.link_type, packet.bytes, &decoded, packet.wire_length);
-  stats_.decode.Count(status);
-  if (status != DecodeStatus::kOk) return;
-  if (decoded.protocol != kIpProtoTcp) {
-    ++stats_.non_tcp_packets;
-    return;
-  }
-  OnTcpSegment(packet.time_ns, TcpSegmentFields::From(decoded));
+  if (DecodeSegment(packet, &segment)) OnTcpSegment(packet.time_ns, segment);
 }
 
 uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side,

@@ -354,6 +354,8 @@ class PassiveRtt {
   static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);
   // Decodes one packet into the pipeline (processing the oldest when full).
   void Enqueue(const CapturedPacket& packet);
+  // Counts the packet's decode outcome; true when it is a TCP segment.
+  bool DecodeSegment(const CapturedPacket& packet, TcpSegmentFields* segment);
   // Prefetches for the queued packets, by age: the slot, then the entry.
   void Prefetch();
   void ProcessOldest();
