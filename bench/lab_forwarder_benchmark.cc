@@ -43,8 +43,10 @@ void BM_ForwarderIngressDeliver(benchmark::State& state) {
   for (auto _ : state) {
     forwarder.Ingress(region, packet, now);
     now += step;
-    delivered += forwarder.DeliverDue(
-        now, [](NodeId, const std::vector<uint8_t>& p) { benchmark::DoNotOptimize(p.data()); });
+    delivered +=
+        forwarder.DeliverDue(now, [](NodeId, const std::vector<uint8_t>& p, const DepartureTimes&) {
+          benchmark::DoNotOptimize(p.data());
+        });
   }
   state.SetItemsProcessed(state.iterations());
   state.counters["delivered"] = static_cast<double>(delivered);
