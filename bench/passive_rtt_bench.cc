@@ -7,12 +7,14 @@
 //       without the aggregation (samples discarded) and with Crypto-PAn
 //       pseudonyms on (a key set, as the daemon does with a key file);
 //   (c) `tshark -r FILE -T fields -e tcp.stream -e tcp.analysis.initial_rtt`:
-//       Wireshark computing the same handshake RTTs.
+//       Wireshark computing the same handshake RTTs;
+//   (d) the floor: a minimal pipelined pping-like loop (FloorLoop), what
+//       the hardware allows, to judge how far (b) is from it.
 // Goals (issue 5): (b) >= 70% of (a), and >= 10x (c).
 //
 // Usage: passive_rtt_bench [--flows N] [--exchanges K] [--file PATH] [--keep]
 //                          [--reuse] [--skip-tshark] [--repeat R]
-//                          [--only empty|ours|tracking|keyed]
+//                          [--only empty|ours|tracking|keyed|floor]
 // CPU time of this process (tshark: of the child), not wall time: the
 // machine is shared. (a) and (b) read the file the same way (pcap_dispatch,
 // 4096 packets a call, from the page cache), are interleaved R times
@@ -29,10 +31,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -183,6 +187,196 @@ double EmptyLoop(const std::string& path, uint64_t* packets) {
   return CpuSeconds() - start;
 }
 
+// (d) The floor: what a minimal pipelined pping-like loop costs on this
+// machine, for judging how far (b) is from what the hardware allows. Only
+// Ethernet / IPv4 without options / TCP with NOP,NOP,timestamps; one
+// pending TSval per direction; no handshake, FIN, eviction, bounds, stats
+// or sketches (a dense log-linear histogram per /24 instead); flows never
+// leave the table. Not a product path: a yardstick.
+class FloorLoop {
+ public:
+  FloorLoop()
+      : table_(size_t{1} << kTableBits, 0),
+        prefix_table_(2 * kMaxPrefixes, 0),
+        // calloc: pages come zeroed on first touch, as a growing table's would.
+        buckets_(static_cast<uint32_t*>(std::calloc(kMaxPrefixes * 2 * kBuckets, 4))) {
+    flows_.reserve(size_t{1} << 17);
+    prefixes_.reserve(kMaxPrefixes);
+  }
+  ~FloorLoop() { std::free(buckets_); }
+  FloorLoop(const FloorLoop&) = delete;
+  FloorLoop& operator=(const FloorLoop&) = delete;
+  uint64_t samples() const { return samples_; }
+  static void Callback(u_char* user, const pcap_pkthdr* h, const u_char* p) {
+    reinterpret_cast<FloorLoop*>(user)->Enqueue(h, p);
+  }
+  void Drain() {
+    while (size_ > 0) ProcessOldest();
+  }
+
+ private:
+  static constexpr int kTableBits = 18;
+  // Per prefix and leg: 16 per octave over 16 octaves from 1.024 us.
+  static constexpr size_t kBuckets = 256;
+  static constexpr size_t kMaxPrefixes = size_t{1} << 13;
+  struct Flow {
+    uint64_t key;
+    uint32_t ports;
+    uint32_t prefix;
+    uint32_t pending_value[2];
+    int64_t pending_ns[2];
+    uint32_t last_tsval[2];
+  };
+  struct Prefix {
+    uint32_t net;
+    uint32_t flows;
+    uint64_t packets;
+    uint64_t bytes;
+    uint64_t count[2];
+    int64_t min[2];
+    int64_t max[2];
+  };
+  struct Queued {
+    int64_t now;
+    uint64_t key;
+    uint64_t hash;
+    uint32_t ports, tsval, tsecr, client, ip_length, hint;
+    uint8_t flags;
+    int side;
+  };
+  static uint32_t Load32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return __builtin_bswap32(v);
+  }
+  void Enqueue(const pcap_pkthdr* h, const u_char* p) {
+    if (h->caplen < 66 || p[12] != 0x08 || p[13] != 0x00 || p[14] != 0x45 || p[23] != 6) return;
+    const uint8_t* ip = p + 14;
+    const uint8_t* tcp = ip + 20;
+    if ((tcp[12] >> 4) != 8 || Load32(tcp + 20) != 0x0101080a) return;
+    if (size_ == kDepth) ProcessOldest();
+    Queued& q = ring_[(head_ + size_) % kDepth];
+    ++size_;
+    const uint32_t src = Load32(ip + 12);
+    const uint32_t dst = Load32(ip + 16);
+    const uint32_t sport = static_cast<uint32_t>(tcp[0] << 8 | tcp[1]);
+    const uint32_t dport = static_cast<uint32_t>(tcp[2] << 8 | tcp[3]);
+    q.side = src < dst ? 0 : 1;
+    q.key = q.side == 0 ? uint64_t{src} << 32 | dst : uint64_t{dst} << 32 | src;
+    q.ports = q.side == 0 ? sport << 16 | dport : dport << 16 | sport;
+    q.client = sport > dport ? src : dst;
+    q.hash = (q.key ^ uint64_t{q.ports} * 0x9e3779b97f4a7c15ULL) * 0xff51afd7ed558ccdULL;
+    q.hash ^= q.hash >> 32;
+    q.now = static_cast<int64_t>(h->ts.tv_sec) * 1000000000 + h->ts.tv_usec;
+    q.tsval = Load32(tcp + 24);
+    q.tsecr = Load32(tcp + 28);
+    q.ip_length = static_cast<uint32_t>(ip[2] << 8 | ip[3]);
+    q.flags = tcp[13];
+    q.hint = 0;
+    __builtin_prefetch(&table_[q.hash & (table_.size() - 1)]);
+    if (size_ > 4) {
+      Queued& o = ring_[(head_ + size_ - 5) % kDepth];
+      o.hint = table_[o.hash & (table_.size() - 1)];
+      if (o.hint != 0) __builtin_prefetch(&flows_[o.hint - 1]);
+    }
+    if (size_ > 6) {
+      const Queued& o = ring_[(head_ + size_ - 7) % kDepth];
+      if (o.hint != 0 && o.hint <= flows_.size()) {
+        __builtin_prefetch(&prefixes_[flows_[o.hint - 1].prefix]);
+      }
+    }
+  }
+  void ProcessOldest() {
+    const Queued& q = ring_[head_];
+    head_ = (head_ + 1) % kDepth;
+    --size_;
+    const size_t mask = table_.size() - 1;
+    size_t i = q.hash & mask;
+    Flow* flow = nullptr;
+    for (; table_[i] != 0; i = (i + 1) & mask) {
+      Flow& f = flows_[table_[i] - 1];
+      if (f.key == q.key && f.ports == q.ports) {
+        flow = &f;
+        break;
+      }
+    }
+    if (flow == nullptr) {
+      if (2 * flows_.size() >= table_.size()) return;  // full: a yardstick, not a product
+      flows_.push_back(Flow{q.key, q.ports, PrefixOf(q.client & 0xffffff00u), {}, {}, {}});
+      flow = &flows_.back();
+      table_[i] = static_cast<uint32_t>(flows_.size());
+      ++prefixes_[flow->prefix].flows;
+    }
+    Prefix& prefix = prefixes_[flow->prefix];
+    ++prefix.packets;
+    prefix.bytes += q.ip_length;
+    const int other = 1 - q.side;
+    if ((q.flags & 0x10) != 0 && flow->pending_ns[other] != 0 &&
+        flow->pending_value[other] == q.tsecr) {
+      const int64_t rtt = q.now - flow->pending_ns[other];
+      flow->pending_ns[other] = 0;
+      if (rtt >= 0) {
+        const auto leg = static_cast<size_t>(other);
+        if (prefix.count[leg]++ == 0 || rtt < prefix.min[leg]) prefix.min[leg] = rtt;
+        prefix.max[leg] = std::max(prefix.max[leg], rtt);
+        const auto ns = static_cast<uint64_t>(std::clamp<int64_t>(rtt, 1024, (1LL << 26) - 1));
+        const int octave = 63 - __builtin_clzll(ns);
+        const auto bucket = static_cast<size_t>((octave - 10) * 16) + ((ns >> (octave - 4)) & 15);
+        ++buckets_[(flow->prefix * 2 + leg) * kBuckets + bucket];
+        ++samples_;
+      }
+    }
+    uint32_t& last = flow->last_tsval[q.side];
+    if (last == 0 || static_cast<int32_t>(q.tsval - last) > 0) {
+      last = q.tsval;
+      flow->pending_value[q.side] = q.tsval;
+      flow->pending_ns[q.side] = q.now;
+    }
+  }
+  uint32_t PrefixOf(uint32_t net) {
+    const size_t mask = prefix_table_.size() - 1;
+    size_t j = (net * 0x9e3779b1u) >> 18 & mask;
+    for (; prefix_table_[j] != 0; j = (j + 1) & mask) {
+      if (prefixes_[prefix_table_[j] - 1].net == net) return prefix_table_[j] - 1;
+    }
+    if (prefixes_.size() >= kMaxPrefixes) return 0;
+    prefixes_.push_back(Prefix{net, 0, 0, 0, {}, {}, {}});
+    prefix_table_[j] = static_cast<uint32_t>(prefixes_.size());
+    return prefix_table_[j] - 1;
+  }
+
+  static constexpr size_t kDepth = 8;
+  std::vector<uint32_t> table_;  // index + 1 into flows_
+  std::vector<Flow> flows_;
+  std::vector<uint32_t> prefix_table_;
+  std::vector<Prefix> prefixes_;
+  uint32_t* buckets_;  // kMaxPrefixes x 2 legs x kBuckets
+  std::array<Queued, kDepth> ring_{};
+  size_t head_ = 0;
+  size_t size_ = 0;
+  uint64_t samples_ = 0;
+};
+
+double Floor(const std::string& path, uint64_t* packets, uint64_t* samples) {
+  char errbuf[PCAP_ERRBUF_SIZE];
+  const double start = CpuSeconds();
+  auto loop = std::make_unique<FloorLoop>();
+  pcap_t* p =
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  if (p == nullptr) std::exit(1);
+  uint64_t n = 0;
+  int rc;
+  while ((rc = pcap_dispatch(p, 4096, &FloorLoop::Callback,
+                             reinterpret_cast<u_char*>(loop.get()))) > 0) {
+    n += static_cast<uint64_t>(rc);
+    loop->Drain();
+  }
+  pcap_close(p);
+  *packets = n;
+  *samples = loop->samples();
+  return CpuSeconds() - start;
+}
+
 // Discards everything: isolates capture + decoding + RTT tracking from the
 // per-prefix aggregation.
 class NullSink : public vantage::probe::PassiveRttSink {
@@ -271,10 +465,14 @@ int main(int argc, char** argv) {
     size_t w = 0;
     if (only == "empty") {
       EmptyLoop(path, &n);
+    } else if (only == "floor") {
+      uint64_t floor_samples = 0;
+      Floor(path, &n, &floor_samples);
+      s.samples[1] = floor_samples;
     } else if (only == "ours" || only == "tracking" || only == "keyed") {
       Ours(path, only != "tracking", &n, &s, &w, only == "keyed");
     } else {
-      std::fprintf(stderr, "--only: empty, ours, tracking or keyed\n");
+      std::fprintf(stderr, "--only: empty, ours, tracking, keyed or floor\n");
       return 2;
     }
     const uint64_t samples = s.samples[0] + s.samples[1] + s.samples[2];
@@ -303,18 +501,22 @@ int main(int argc, char** argv) {
   // Warm-up pass of each, then the measured passes, interleaved; median of R.
   EmptyLoop(path, &empty_packets);
   Ours(path, true, &our_packets, &stats, &windows);
-  std::vector<double> empty_runs, our_runs, tracking_runs, keyed_runs;
+  std::vector<double> empty_runs, our_runs, tracking_runs, keyed_runs, floor_runs;
+  uint64_t floor_packets = 0;
+  uint64_t floor_samples = 0;
   for (int r = 0; r < repeat; ++r) {
     empty_runs.push_back(EmptyLoop(path, &empty_packets));
     our_runs.push_back(Ours(path, true, &our_packets, &stats, &windows));
     tracking_runs.push_back(Ours(path, false, &tracking_packets, &unused_stats, &unused_windows));
     keyed_runs.push_back(Ours(path, true, &keyed_packets, &unused_stats, &unused_windows,
                               /*pseudonyms=*/true));
+    floor_runs.push_back(Floor(path, &floor_packets, &floor_samples));
   }
   const double t_empty = Median(empty_runs);
   const double t_ours = Median(our_runs);
   const double t_tracking = Median(tracking_runs);
   const double t_keyed = Median(keyed_runs);
+  const double t_floor = Median(floor_runs);
   const double t_tshark = skip_tshark ? -1 : Tshark(path, &tshark_lines);
 
   const double empty_pps = static_cast<double>(empty_packets) / t_empty;
@@ -335,6 +537,11 @@ int main(int argc, char** argv) {
   const double keyed_pps = static_cast<double>(keyed_packets) / t_keyed;
   std::printf("    (b) with Crypto-PAn pseudonyms:     %.0f packets/s, %.1f%% of (a)\n", keyed_pps,
               100.0 * keyed_pps / empty_pps);
+  const double floor_pps = static_cast<double>(floor_packets) / t_floor;
+  std::printf(
+      "(d) floor, a minimal pipelined TS-echo loop (no handshake, FIN, bounds or sketches; a "
+      "yardstick, not a product path): %.0f packets/s, %.1f%% of (a); %llu samples\n",
+      floor_pps, 100.0 * floor_pps / empty_pps, static_cast<unsigned long long>(floor_samples));
   if (t_tshark > 0 && tshark_lines == written) {
     const double tshark_pps = static_cast<double>(written) / t_tshark;
     std::printf("(c) tshark initial_rtt : %12.0f packets/s (%.3f s CPU)\n", tshark_pps, t_tshark);
