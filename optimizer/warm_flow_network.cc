@@ -47,6 +47,30 @@ absl::StatusOr<WarmFlowNetwork::Solution> WarmFlowNetwork::SolveOnce(
   return sol;
 }
 
+absl::StatusOr<std::vector<double>> WarmFlowNetwork::SolveFailures(
+    const std::vector<RegionPlan>& plans, const std::vector<double>& usable,
+    const OptimizerConfig& cfg, const std::vector<graph::PopId>& failures) {
+  WarmFlowNetwork network;
+  network.limit_change_ = false;
+  std::vector<std::vector<Candidate>> paths(plans.size());
+  for (size_t r = 0; r < plans.size(); ++r) paths[r] = plans[r].candidates;
+  Solution sol;
+  VANTAGE_RETURN_IF_ERROR(network.Solve(plans, paths, usable, cfg, &sol));
+  std::vector<double> out;
+  out.reserve(failures.size());
+  std::vector<double> failed = usable;
+  for (const graph::PopId f : failures) {
+    if (f < 0 || static_cast<size_t>(f) >= usable.size()) {
+      return absl::InvalidArgumentError("SolveFailures: no such PoP");
+    }
+    failed = usable;
+    failed[static_cast<size_t>(f)] = 0;
+    VANTAGE_RETURN_IF_ERROR(network.ResolveCapacities(plans, failed, cfg, &sol));
+    out.push_back(sol.total_overflow);
+  }
+  return out;
+}
+
 bool WarmFlowNetwork::SameStructure(const std::vector<RegionPlan>& plans,
                                     const std::vector<std::vector<Candidate>>& paths,
                                     const std::vector<double>& usable, const OptimizerConfig& cfg,

@@ -74,6 +74,17 @@ class WarmFlowNetwork {
                                             const std::vector<double>& usable,
                                             const OptimizerConfig& cfg, bool limit_change);
 
+  // The N-1 per-failure bound networks, warm: for each PoP f in `failures`,
+  // the least total overflow of routing every plan's solved demand over its
+  // candidates (costs as given; the bounds pass zeros) with usable[f] = 0,
+  // no change limit. One cold solve with `usable` as given, then one warm
+  // capacity re-solve per failure (its PoP's capacity to 0, the previous
+  // failure's restored), instead of a cold solve per failure. A region
+  // whose only candidate is f overflows at f: the caller subtracts it.
+  static absl::StatusOr<std::vector<double>> SolveFailures(
+      const std::vector<RegionPlan>& plans, const std::vector<double>& usable,
+      const OptimizerConfig& cfg, const std::vector<graph::PopId>& failures);
+
   // One Optimize() call may solve several times (the rounding loop). After
   // BeginCall(): whether its first Solve() was warm, how many arc costs
   // that one changed, and over all its solves, how many usable capacities

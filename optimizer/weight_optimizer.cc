@@ -1112,32 +1112,36 @@ absl::StatusOr<N1SlpOutcome> RefineN1(const std::vector<RegionPlan>& plans,
   return out;
 }
 
-// A lower bound on the N-1 excess of any weights over these candidates: when
-// `failed` is down, post-failure loads are some routing of every region's
-// demand over its other candidates, so the least total overload of any such
-// routing (a min-cost flow with capacities = ceilings) bounds the excess of
-// that failure from below.
-absl::StatusOr<double> FailureExcessBound(const std::vector<RegionPlan>& plans,
-                                          const std::vector<double>& ceiling,
-                                          const OptimizerConfig& cfg, PopId failed) {
-  std::vector<RegionPlan> reduced(plans.size());
+// Lower bounds on the N-1 excess of any weights over these candidates, one
+// per failure in `failed`: when f is down, post-failure loads are some
+// routing of every region's demand over its other candidates, so the least
+// total overload of any such routing (a min-cost flow with zero costs and
+// capacities = ceilings) bounds the excess of that failure from below.
+// WarmFlowNetwork::SolveFailures solves them all on one network (f's
+// capacity 0, warm); a region whose only candidate is f is stranded (it
+// loses service, adds no load), so its demand, which there overflows at f,
+// is taken off.
+absl::StatusOr<std::vector<double>> FailureExcessBounds(const std::vector<RegionPlan>& plans,
+                                                        const std::vector<double>& ceiling,
+                                                        const OptimizerConfig& cfg,
+                                                        const std::vector<PopId>& failed) {
+  std::vector<RegionPlan> zero(plans.size());
+  std::vector<double> stranded(ceiling.size(), 0.0);
   for (size_t r = 0; r < plans.size(); ++r) {
-    RegionPlan& out = reduced[r];
+    RegionPlan& out = zero[r];
     out.solved_demand = plans[r].solved_demand;
-    for (const Candidate& c : plans[r].candidates) {
-      // Zero costs: the flow then minimises overload alone.
-      if (c.pop != failed) out.candidates.push_back({c.pop, 0.0, 0.0, 0.0});
-    }
-    if (out.candidates.empty()) {  // stranded: loses service, adds no load
-      out.solved_demand = 0;
-      out.candidates.push_back({failed, 0.0, 0.0, 0.0});
+    // Zero costs: the flow then minimises overload alone.
+    for (const Candidate& c : plans[r].candidates) out.candidates.push_back({c.pop, 0.0, 0.0, 0.0});
+    if (out.candidates.size() == 1) {
+      stranded[static_cast<size_t>(out.candidates[0].pop)] += out.solved_demand;
     }
   }
-  std::vector<double> usable = ceiling;
-  usable[static_cast<size_t>(failed)] = 0;
-  VANTAGE_ASSIGN_OR_RETURN(FlowSolution sol,
-                           WarmFlowNetwork::SolveOnce(reduced, usable, cfg, false));
-  return sol.total_overflow;
+  VANTAGE_ASSIGN_OR_RETURN(std::vector<double> overflow,
+                           WarmFlowNetwork::SolveFailures(zero, ceiling, cfg, failed));
+  for (size_t i = 0; i < failed.size(); ++i) {
+    overflow[i] = std::max(0.0, overflow[i] - stranded[static_cast<size_t>(failed[i])]);
+  }
+  return overflow;
 }
 
 }  // namespace
@@ -1716,8 +1720,13 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       // the total excess.
       PopId proof = -1;
       double proof_bound = 0;
-      for (const auto& [neg, f] : worst) {
-        VANTAGE_ASSIGN_OR_RETURN(double b, FailureExcessBound(plans, ceiling, cfg, f));
+      std::vector<PopId> failures;
+      for (const auto& [neg, f] : worst) failures.push_back(f);
+      VANTAGE_ASSIGN_OR_RETURN(const std::vector<double> bounds,
+                               FailureExcessBounds(plans, ceiling, cfg, failures));
+      for (size_t i = 0; i < failures.size(); ++i) {
+        const PopId f = failures[i];
+        const double b = bounds[i];
         if (b > 1e-9 * std::max(1.0, solved_total)) {
           result.n1_failure_bounds.push_back({f, b});
           result.n1_min_excess_bound += b;
