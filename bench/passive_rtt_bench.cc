@@ -12,7 +12,7 @@
 //       the hardware allows, to judge how far (b) is from it.
 // Goals (issue 5): (b) >= 70% of (a), and >= 10x (c).
 //
-// Usage: passive_rtt_bench [--flows N] [--exchanges K] [--file PATH] [--keep]
+// Usage: passive_rtt_bench [--flows N] [--exchanges K] [--concurrent C] [--file PATH] [--keep]
 //                          [--reuse] [--skip-tshark] [--repeat R]
 //                          [--only empty|ours|tracking|keyed|floor]
 // CPU time of this process (tshark: of the child), not wall time: the
@@ -23,7 +23,7 @@
 // them. `--only MODE` runs one pass of one loop and nothing else (for
 // `valgrind --tool=callgrind`: instructions per packet, immune to noise).
 // The capture is synthetic but realistic in shape: N TCP connections (from
-// many client /24s, interleaved 1000 at a time), each a handshake, K
+// many client /24s, C at a time (default 1000) interleaved), each a handshake, K
 // request/response exchanges with timestamps, and a FIN exchange; snaplen 128.
 #include <pcap/pcap.h>
 #include <sys/resource.h>
@@ -114,16 +114,15 @@ struct Writer {
   }
 };
 
-uint64_t WriteCapture(const std::string& path, int flows, int exchanges) {
+uint64_t WriteCapture(const std::string& path, int flows, int exchanges, int concurrent) {
   pcap_t* dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 128, PCAP_TSTAMP_PRECISION_NANO);
   Writer w{pcap_dump_open(dead, path.c_str()), 1700000000000000000};
   if (w.dumper == nullptr) {
     std::fprintf(stderr, "cannot write %s\n", path.c_str());
     std::exit(1);
   }
-  constexpr int kConcurrent = 1000;
-  for (int base = 0; base < flows; base += kConcurrent) {
-    const int n = std::min(kConcurrent, flows - base);
+  for (int base = 0; base < flows; base += concurrent) {
+    const int n = std::min(concurrent, flows - base);
     // Interleave the connections of one batch phase by phase.
     auto client = [&](int i) {
       const uint32_t id = static_cast<uint32_t>(base + i);
@@ -433,6 +432,7 @@ double Tshark(const std::string& path, uint64_t* lines) {
 int main(int argc, char** argv) {
   int flows = 50000;
   int exchanges = 3;
+  int concurrent = 1000;
   std::string path = "/tmp/vt_passive_rtt_bench.pcap";
   bool keep = false;
   bool skip_tshark = false;
@@ -445,6 +445,8 @@ int main(int argc, char** argv) {
       flows = std::atoi(argv[++i]);
     else if (arg == "--exchanges" && i + 1 < argc)
       exchanges = std::atoi(argv[++i]);
+    else if (arg == "--concurrent" && i + 1 < argc)
+      concurrent = std::max(1, std::atoi(argv[++i]));
     else if (arg == "--file" && i + 1 < argc)
       path = argv[++i];
     else if (arg == "--keep")
@@ -485,7 +487,7 @@ int main(int argc, char** argv) {
     keep = true;
     EmptyLoop(path, &written);
   } else {
-    written = WriteCapture(path, flows, exchanges);
+    written = WriteCapture(path, flows, exchanges, concurrent);
   }
   WarmPageCache(path);
   std::printf("capture: %s, %llu packets, %d flows; median of %d passes\n", path.c_str(),
