@@ -170,6 +170,7 @@ PassiveRtt::Entry* PassiveRtt::Insert(const FlowKey& key, uint64_t hash, size_t 
   } else {
     index = static_cast<uint32_t>(entries_.size());
     entries_.emplace_back();
+    if (batching_) sample_buffers_.emplace_back();
   }
   Entry& entry = entries_[index];
   entry.key = key;
@@ -178,6 +179,7 @@ PassiveRtt::Entry* PassiveRtt::Insert(const FlowKey& key, uint64_t hash, size_t 
   // A fresh flow in place (no temporary to move from).
   std::destroy_at(&entry.flow);
   std::construct_at(&entry.flow);
+  entry.flow.entry_index = index;
   slots_[slot] = Slot{entry.tag, index + 1};
   ++live_flows_;
   return &entry;
@@ -229,8 +231,9 @@ void PassiveRtt::UpdateCaptureStats(const CaptureStats& stats) {
 
 void PassiveRtt::FlushSamples(Flow* flow) {
   if (flow->sample_count == 0) return;
-  sink_->OnSampleBatch(flow->client_prefix,
-                       absl::MakeConstSpan(flow->samples.data(), flow->sample_count));
+  sink_->OnSampleBatch(
+      flow->client_prefix,
+      absl::MakeConstSpan(sample_buffers_[flow->entry_index].data(), flow->sample_count));
   flow->sample_count = 0;
 }
 
@@ -242,7 +245,10 @@ void PassiveRtt::ReportFlow(Flow* flow) {
   report.client_prefix = &flow->client_prefix;
   report.new_flow = flow->flow_unreported;
   report.first_seen_ns = flow->first_seen_ns;
-  report.samples = absl::MakeConstSpan(flow->samples.data(), flow->sample_count);
+  if (flow->sample_count > 0) {
+    report.samples =
+        absl::MakeConstSpan(sample_buffers_[flow->entry_index].data(), flow->sample_count);
+  }
   report.last_seen_ns = flow->last_seen_ns;
   report.packets = flow->unreported_packets;
   report.ip_bytes = flow->unreported_bytes;
@@ -327,20 +333,20 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Prefetch() {
     const Slot slot = slots_[q.hash >> (64 - slot_bits_)];
     q.entry_hint = slot.entry;
     if (slot.entry != 0) {
-      // Everything but the sample buffer.
       const Entry& entry = entries_[slot.entry - 1];
       const char* begin = reinterpret_cast<const char*>(&entry);
-      const char* end = reinterpret_cast<const char*>(&entry.flow.samples);
+      const char* end = begin + sizeof(Entry);
       for (const char* line = begin; line < end; line += 64) __builtin_prefetch(line);
     }
   }
-  if (pipeline_size_ > 7) {
+  if (pipeline_size_ > 7 && batching_) {
     const Queued& q = pipeline_[(newest + kPipelineDepth - 7) % kPipelineDepth];
     // The entry found three packets ago (still an entry: they are never
     // freed, only reused).
     if (q.entry_hint != 0 && q.entry_hint <= entries_.size()) {
       const Flow& flow = entries_[q.entry_hint - 1].flow;
-      __builtin_prefetch(&flow.samples[std::min<size_t>(flow.sample_count, kSampleBatch - 1)]);
+      __builtin_prefetch(&sample_buffers_[q.entry_hint - 1][std::min<size_t>(
+          flow.sample_count, kSampleBatch - 1)]);
     }
   }
 }
@@ -705,7 +711,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Emit(int64_t time_ns, int64
     EmitSample(time_ns, rtt_ns, method, leg, *flow, key);
     return;
   }
-  flow->samples[flow->sample_count++] = FlowRttSample(time_ns, rtt_ns, method, leg);
+  sample_buffers_[flow->entry_index][flow->sample_count++] =
+      FlowRttSample(time_ns, rtt_ns, method, leg);
   if (flow->sample_count == kSampleBatch) FlushSamples(flow);
 }
 

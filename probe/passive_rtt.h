@@ -314,9 +314,11 @@ class PassiveRtt {
     uint32_t sample_count = 0;     // buffered in `samples` (batching sinks)
     uint64_t unreported_packets = 0;
     uint64_t unreported_bytes = 0;
+    uint32_t entry_index = 0;  // its Entry's index in entries_
     Direction dir[2];
-    std::array<FlowRttSample, kSampleBatch> samples;
   };
+  // A batching sink's buffered samples of one flow (sample_buffers_).
+  using SampleBuffer = std::array<FlowRttSample, kSampleBatch>;
 
   // A slab entry: a flow and its key. Free entries have live == false.
   struct Entry {
@@ -401,6 +403,9 @@ class PassiveRtt {
   int slot_bits_;  // slots_.size() == 1 << slot_bits_
   std::vector<Entry> entries_;
   std::vector<uint32_t> free_entries_;
+  // Per entry (same index), for batching sinks: out of the flow entry, so
+  // that the entries stay small (cache lines per packet at many flows).
+  std::vector<SampleBuffer> sample_buffers_;
   size_t live_flows_ = 0;
   uint64_t next_flow_id_ = 1;
   int64_t next_sweep_ns_ = std::numeric_limits<int64_t>::min();
