@@ -53,8 +53,9 @@
 // the table is full of live flows, new flows are counted and ignored), at
 // most max_pending_per_direction pending TSvals / segments per direction
 // (two inline, more on the heap), at most kSampleBatch buffered samples per
-// flow (inline): under 0.6 KiB per flow slot, plus 16 bytes of hash table
-// per flow (at most half full).
+// flow (batching sinks only, in a side array beside the entries, so that the
+// 312-byte entries stay small when many flows are live): under 0.6 KiB per
+// flow slot in all, plus 16 bytes of hash table per flow (at most half full).
 //
 // Thread model: one thread (the probe's EventLoop); not synchronised.
 // Packet times must be non-decreasing per capture (they are for one pcap
