@@ -37,15 +37,21 @@ NetworkSimplex::NetworkSimplex(int node_count, std::vector<ArcSpec> arcs,
 }
 
 void NetworkSimplex::ComputeEpsilon() {
+  if (max_cost_valid_) return;
   double max_cost = 1.0;
   for (double c : cost_) max_cost = std::max(max_cost, std::fabs(c));
+  max_cost_ = max_cost;
+  max_cost_valid_ = true;
   epsilon_ = 1e-11 * max_cost;
 }
 
 double NetworkSimplex::Objective() const {
+  // A nonbasic arc at its lower bound carries exactly 0 (Solve() and
+  // Pivot() set it so): only the others can add a term. Same terms in the
+  // same (arc) order as summing over every arc.
   double total = 0;
   for (size_t a = 0; a < cost_.size(); ++a) {
-    if (flow_[a] != 0) total += cost_[a] * flow_[a];
+    if (state_[a] != kLower && flow_[a] != 0) total += cost_[a] * flow_[a];
   }
   return total;
 }
@@ -168,7 +174,20 @@ absl::Status NetworkSimplex::Solve(int root, const std::vector<int>& tree_arc,
   return Run();
 }
 
-void NetworkSimplex::SetCost(int arc, double cost) { cost_[static_cast<size_t>(arc)] = cost; }
+void NetworkSimplex::SetCost(int arc, double cost) {
+  double& c = cost_[static_cast<size_t>(arc)];
+  // epsilon() follows max(1, max |cost|): a larger cost raises it at once; a
+  // cost that was the maximum and shrinks makes the next Resolve() rescan.
+  if (max_cost_valid_) {
+    if (std::fabs(cost) > max_cost_) {
+      max_cost_ = std::fabs(cost);
+      epsilon_ = 1e-11 * max_cost_;
+    } else if (std::fabs(c) == max_cost_ && std::fabs(cost) < max_cost_) {
+      max_cost_valid_ = false;
+    }
+  }
+  c = cost;
+}
 
 absl::Status NetworkSimplex::SetCapacity(int arc, double capacity, int bypass) {
   if (!solved_)

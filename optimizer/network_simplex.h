@@ -51,7 +51,8 @@ class NetworkSimplex {
   absl::Status Solve(int root, const std::vector<int>& tree_arc,
                      const std::vector<int>& upper_arcs);
 
-  // Changes an arc's cost; call Resolve() afterwards.
+  // Changes an arc's cost; call Resolve() afterwards. epsilon() is kept up
+  // to date without rescanning every cost unless the largest one shrinks.
   void SetCost(int arc, double cost);
   // Changes an arc's capacity (>= 0) after Solve(); call Resolve()
   // afterwards. `bypass` must be an uncapped arc with the same source and
@@ -116,6 +117,8 @@ class NetworkSimplex {
   int next_arc_ = 0;
   int block_size_ = 1;
   double epsilon_ = 1e-11;
+  double max_cost_ = 1.0;        // max(1, max |cost|) when max_cost_valid_
+  bool max_cost_valid_ = false;  // else ComputeEpsilon() rescans the costs
   int64_t pivots_ = 0;
   bool solved_ = false;
 };

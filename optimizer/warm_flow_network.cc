@@ -203,6 +203,10 @@ void WarmFlowNetwork::Build(const std::vector<RegionPlan>& plans,
     }
   }
   supply[static_cast<size_t>(sink)] = -total;
+  lower_arcs_.clear();
+  for (size_t a = 0; a < lower_.size(); ++a) {
+    if (lower_[a] != 0) lower_arcs_.push_back(static_cast<int>(a));
+  }
   FlowGraph g(boost::edges_are_sorted, ends.begin(), ends.end(), props.begin(),
               static_cast<FlowGraph::vertices_size_type>(nodes));
   std::vector<NetworkSimplex::ArcSpec> specs(ends.size());
@@ -319,6 +323,9 @@ void WarmFlowNetwork::CandidateSlots(const std::vector<RegionPlan>& plans,
                                      const std::vector<uint8_t>* changed) {
   if (cand_slot_.size() != slots_.size()) {
     cand_slot_.assign(slots_.size(), 0);
+    cand_pop_.assign(slots_.size(), 0);
+    cand_extra_.assign(slots_.size(), 0);
+    cand_keep_.assign(slots_.size(), -1);
     changed = nullptr;
   }
   for (size_t r = 0; r < plans.size(); ++r) {
@@ -329,7 +336,12 @@ void WarmFlowNetwork::CandidateSlots(const std::vector<RegionPlan>& plans,
     for (const Candidate& c : plans[r].candidates) {
       const auto it = std::lower_bound(first, last, c.pop,
                                        [](const Slot& s, int32_t pop) { return s.pop < pop; });
-      cand_slot_[i++] = static_cast<size_t>(it - slots_.begin());
+      const auto slot = static_cast<size_t>(it - slots_.begin());
+      cand_slot_[i] = slot;
+      cand_pop_[i] = slots_[slot].pop;
+      cand_extra_[i] = slots_[slot].extra;
+      cand_keep_[i] = slots_[slot].keep;
+      ++i;
     }
   }
 }
@@ -339,8 +351,8 @@ void WarmFlowNetwork::ReadBack(const std::vector<RegionPlan>& plans, size_t pops
   Solution& sol = *out;
   sol.pivots = pivots;
   sol.lp_objective = simplex_->Objective();
-  for (size_t a = 0; a < lower_.size(); ++a) {
-    if (lower_[a] != 0) sol.lp_objective += lower_[a] * simplex_->cost(static_cast<int>(a));
+  for (const int a : lower_arcs_) {
+    sol.lp_objective += lower_[static_cast<size_t>(a)] * simplex_->cost(a);
   }
   sol.relaxed.assign(plans.size(), false);
   sol.x.resize(plans.size());
@@ -352,12 +364,15 @@ void WarmFlowNetwork::ReadBack(const std::vector<RegionPlan>& plans, size_t pops
     xs.assign(plan.candidates.size(), 0.0);
     const double d = plan.solved_demand;
     if (d <= 0) continue;
+    const size_t base = region_begin_[r];
     for (size_t k = 0; k < plan.candidates.size(); ++k) {
-      const Slot& slot = slots_[cand_slot_[region_begin_[r] + k]];
-      double f = simplex_->flow(slot.extra);
-      if (slot.keep >= 0) f += simplex_->flow(slot.keep) + lower_[static_cast<size_t>(slot.keep)];
+      const size_t i = base + k;
+      double f = simplex_->flow(cand_extra_[i]);
+      if (const int keep = cand_keep_[i]; keep >= 0) {
+        f += simplex_->flow(keep) + lower_[static_cast<size_t>(keep)];
+      }
       xs[k] = f / d;
-      sol.load[static_cast<size_t>(slot.pop)] += d * xs[k];
+      sol.load[static_cast<size_t>(cand_pop_[i])] += d * xs[k];
     }
   }
   sol.overflow.assign(pops, 0.0);

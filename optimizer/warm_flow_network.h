@@ -130,13 +130,17 @@ class WarmFlowNetwork {
   std::vector<double> demand_;
   std::vector<bool> constrained_;
   std::vector<double> usable_;
-  std::vector<double> lower_;  // per arc: lower bound shifted into supplies
+  std::vector<double> lower_;    // per arc: lower bound shifted into supplies
+  std::vector<int> lower_arcs_;  // arcs with lower_ != 0, ascending
   std::vector<int> cap_arc_, over_arc_;
   std::vector<int> tree_arc_, upper_arcs_;  // the initial basis of a cold solve
   double stability_ = 0, max_change_ = 0, penalty_ = 0;
   bool limit_change_ = true;    // false: no region is held to max_weight_change
   std::vector<double> wanted_;  // scratch
   std::vector<size_t> cand_slot_;
+  // The same per plan candidate (same index): its pop, extra and keep arc.
+  std::vector<int32_t> cand_pop_;
+  std::vector<int> cand_extra_, cand_keep_;
   bool last_warm_ = false;
   int64_t last_cost_changes_ = 0;
   int64_t last_capacity_changes_ = 0;

@@ -438,6 +438,19 @@ double RepairRounding(const CandIndex& idx, const std::vector<std::vector<double
           if (!movable(r, k)) continue;
           const double u = idx.demand[r] / den;
           const size_t n = idx.begin[r + 1] - idx.begin[r];
+          if (chains == 0) {
+            // Every single move of this part gains at most what leaving p
+            // gains (the target's overshoot can only grow, and the sum in
+            // gain_of() rounds monotonically): when that cannot reach the
+            // best gain found so far, no j can be taken; skip them (counted
+            // as evaluated, so the budget runs out exactly as without it).
+            const double leave = over_at(p, load[p]) - over_at(p, load[p] + (-u));
+            if (leave < best_gain - eps) {
+              evaluations += static_cast<int64_t>(n) - 1;
+              if (evaluations >= max_evaluations) break;
+              continue;
+            }
+          }
           for (size_t j = 0; j < n; ++j) {
             if (j == k) continue;
             const size_t qp = idx.pop_of(r, j);
@@ -1253,6 +1266,7 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       cache->candidates.assign(regions, {});
       cache->current_cost_ms.assign(regions, 0.0);
       cache->unmeasured.assign(regions, 0);
+      cache->path_costs.assign(regions, {});
       network_synced = false;
     }
     cache->changed.assign(regions, 0);
@@ -1264,6 +1278,7 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   std::vector<std::vector<Candidate>> local_paths(cache == nullptr ? regions : 0);
   std::vector<std::vector<Candidate>>& all_paths = cache != nullptr ? cache->all : local_paths;
   std::vector<Candidate> all;
+  std::vector<CandidateCache::PathCost> fresh_costs;
   for (RegionId r = 0; r < graph.region_count(); ++r) {
     const auto ru = static_cast<size_t>(r);
     const graph::Region& region = graph.region(r);
@@ -1280,10 +1295,36 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       continue;
     }
     all.clear();
-    for (const graph::Path* path : graph.PathsOfRegion(r)) {
-      if (!graph.pop(path->pop).healthy) continue;
-      std::optional<double> c = cost_model.PathCost(graph, *path, now);
-      if (c.has_value()) all.push_back({path->pop, *c, 0.0, 0.0});
+    const std::vector<const graph::Path*>& region_paths = graph.RegionPaths(r);
+    if (cache != nullptr) {
+      // Re-price only the paths whose stamp changed (candidate_cache.h).
+      const std::vector<uint64_t>& stamps = graph.PathRevisionsOfRegion(r);
+      std::vector<CandidateCache::PathCost>& known = cache->path_costs[ru];
+      // known[] is parallel to the region's paths as of the last call;
+      // stamps are unique per path state, so a match at the same index is
+      // the same path (and the path itself need not be read at all).
+      fresh_costs.resize(region_paths.size());
+      for (size_t i = 0; i < region_paths.size(); ++i) {
+        CandidateCache::PathCost& e = fresh_costs[i];
+        if (i < known.size() && known[i].revision == stamps[i]) {
+          e = known[i];
+        } else {
+          const graph::Path& path = *region_paths[i];
+          e.pop = path.pop;
+          e.revision = stamps[i];
+          e.cost = graph.pop(path.pop).healthy
+                       ? cost_model.PathCost(graph, path, now).value_or(-1.0)
+                       : -1.0;
+        }
+        if (e.cost >= 0) all.push_back({e.pop, e.cost, 0.0, 0.0});
+      }
+      known.swap(fresh_costs);
+    } else {
+      for (const graph::Path* path : region_paths) {
+        if (!graph.pop(path->pop).healthy) continue;
+        std::optional<double> c = cost_model.PathCost(graph, *path, now);
+        if (c.has_value()) all.push_back({path->pop, *c, 0.0, 0.0});
+      }
     }
     if (all.empty()) {
       plan.unmeasured = true;
