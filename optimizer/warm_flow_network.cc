@@ -216,6 +216,9 @@ void WarmFlowNetwork::Build(const std::vector<RegionPlan>& plans,
                   g[*it].capacity, g[*it].cost};
   }
   simplex_ = std::make_unique<NetworkSimplex>(nodes, std::move(specs), std::move(supply));
+  // Paths outside the candidate sets (about half the arcs) are parked: the
+  // pricing passes skip them while a bound proves they cannot enter.
+  simplex_->SetParkingCost(disabled);
   std::sort(upper_arcs.begin(), upper_arcs.end());
   tree_arc_ = std::move(tree_arc);
   upper_arcs_ = std::move(upper_arcs);
