@@ -1,15 +1,16 @@
 #include "optimizer/network_simplex.h"
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
 #include "absl/strings/str_format.h"
 
 namespace vantage::optimizer {
-int64_t g_scanned = 0; int g_unpark = 0;
+int64_t g_scanned = 0;
+int g_unpark = 0;
 
 NetworkSimplex::NetworkSimplex(int node_count, std::vector<ArcSpec> arcs,
                                std::vector<double> supply)
@@ -228,7 +229,8 @@ bool NetworkSimplex::UnparkViolated() {
       if (cost_[a] + pi_[v] - pi_[static_cast<size_t>(target_[a])] < -epsilon_) {
         in_priced_[a] = 1;
         priced_.push_back(static_cast<int>(a));
-        any = true; ++g_unpark;
+        any = true;
+        ++g_unpark;
       }
     }
   }
@@ -310,9 +312,15 @@ absl::Status NetworkSimplex::Resolve() {
   auto t0 = std::chrono::steady_clock::now();
   ComputeEpsilon();
   RecomputePotentials();
-  g_scanned = 0; g_unpark = 0; int64_t p0 = pivots_;
+  g_scanned = 0;
+  g_unpark = 0;
+  int64_t p0 = pivots_;
   auto st = Run();
-  if (getenv("OPT_TT")) fprintf(stderr, "   resolve scanned %lld pivots %lld priced %zu unpark %d  %.2f ms\n", (long long)g_scanned, (long long)(pivots_ - p0), priced_.size(), g_unpark, std::chrono::duration<double,std::milli>(std::chrono::steady_clock::now()-t0).count());
+  if (getenv("OPT_TT"))
+    fprintf(
+        stderr, "   resolve scanned %lld pivots %lld priced %zu unpark %d  %.2f ms\n",
+        (long long)g_scanned, (long long)(pivots_ - p0), priced_.size(), g_unpark,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   return st;
 }
 
