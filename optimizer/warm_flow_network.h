@@ -109,19 +109,24 @@ class WarmFlowNetwork {
 
   absl::StatusOr<int64_t> ApplyCapacities(const std::vector<double>& usable);
   // Slot of every plan candidate: cand_slot_[region_begin_[r] + k] for
-  // plans[r].candidates[k]; only regions with changed[r] != 0 when given.
-  void CandidateSlots(const std::vector<RegionPlan>& plans, const std::vector<uint8_t>* changed);
+  // plans[r].candidates[k] (and its pop and arcs in cand_pop_ etc.), for
+  // every region after a Build(); a warm Solve() sets those of the regions
+  // it re-prices in UpdateCosts().
+  void CandidateSlots(const std::vector<RegionPlan>& plans);
+  void SetCandidateSlot(size_t i, size_t slot);
   void ReadBack(const std::vector<RegionPlan>& plans, size_t pops, const OptimizerConfig& cfg,
                 int64_t pivots, Solution* out) const;
   void Build(const std::vector<RegionPlan>& plans, const std::vector<std::vector<Candidate>>& paths,
              const std::vector<double>& usable, const OptimizerConfig& cfg);
   bool Constrained(const RegionPlan& plan, const OptimizerConfig& cfg) const;
-  bool SameStructure(const std::vector<RegionPlan>& plans,
-                     const std::vector<std::vector<Candidate>>& paths,
-                     const std::vector<double>& usable, const OptimizerConfig& cfg,
-                     const std::vector<uint8_t>* changed) const;
+  // Warm-start conditions: the network's shape and settings, then per region
+  // the same demand, change limit and paths (pops and current weights).
+  bool SameShape(const std::vector<RegionPlan>& plans, const std::vector<double>& usable,
+                 const OptimizerConfig& cfg, const std::vector<uint8_t>* changed) const;
+  bool SameRegion(size_t r, const RegionPlan& plan, const std::vector<Candidate>& paths,
+                  const OptimizerConfig& cfg) const;
   // Sets the costs of region r's arcs for its plan's candidate set and
-  // costs; returns how many changed.
+  // costs, and its candidates' slots; returns how many costs changed.
   int64_t UpdateCosts(size_t r, const RegionPlan& plan, const OptimizerConfig& cfg);
 
   std::unique_ptr<NetworkSimplex> simplex_;

@@ -179,6 +179,7 @@ void QuantiseInto(const std::vector<RegionPlan>& plans, const CandIndex& idx,
   std::vector<Up> ups;
   std::vector<int64_t> need(plans.size(), 0);
   std::vector<double> remainder;
+  std::vector<size_t> local;
   for (size_t r = 0; r < plans.size(); ++r) {
     const std::vector<double>& x = sol.x[r];
     const RegionPlan& plan = plans[r];
@@ -207,7 +208,18 @@ void QuantiseInto(const std::vector<RegionPlan>& plans, const CandIndex& idx,
         --sum;
       }
       need[r] = std::max<int64_t>(0, denominator - sum);
-      if (need[r] > 0) {
+      if (need[r] > 0 && !capacity_aware) {
+        // Plain largest remainder needs no global order: each region takes
+        // its own need[r] largest remainders (ties to the cheaper
+        // candidate), exactly what the global pass below would give it.
+        local.clear();
+        for (size_t k = 0; k < x.size(); ++k) {
+          if (parts[k] > 0) local.push_back(k);
+        }
+        std::stable_sort(local.begin(), local.end(),
+                         [&](size_t a, size_t b) { return remainder[a] > remainder[b]; });
+        for (size_t i = 0; i < local.size() && need[r] > 0; ++i, --need[r]) ++parts[local[i]];
+      } else if (need[r] > 0) {
         for (size_t k = 0; k < x.size(); ++k) {
           if (parts[k] > 0) ups.push_back({remainder[k], r, k});
         }
@@ -382,15 +394,22 @@ double RepairRounding(const CandIndex& idx, const std::vector<std::vector<double
   double total = 0;
   for (size_t p = 0; p < pops; ++p) total += over_at(p, load[p]);
   if (total <= 0) return 0;
-  // users[p]: (region, candidate) pairs that may hold parts on p.
+  // users[p]: (region, candidate) pairs that may hold parts on p. The
+  // search works on flat copies of the parts (and of which weights the LP
+  // uses), indexed like idx.pop; they go back to q at the end.
   std::vector<std::vector<std::pair<size_t, size_t>>> users(pops);
+  std::vector<int64_t> parts(idx.pop.size());
+  std::vector<int8_t> keep_one(idx.pop.size());
   for (size_t r = 0; r < q.parts.size(); ++r) {
     for (size_t k = 0; k < q.parts[r].size(); ++k) {
+      parts[idx.begin[r] + k] = q.parts[r][k];
+      keep_one[idx.begin[r] + k] = x[r][k] > kZeroWeight ? 1 : 0;
       if (q.parts[r][k] > 0) users[idx.pop_of(r, k)].emplace_back(r, k);
     }
   }
   auto movable = [&](size_t r, size_t k) {
-    return q.parts[r][k] > (x[r][k] > kZeroWeight ? 1 : 0) && idx.demand[r] > 0;
+    const size_t i = idx.begin[r] + k;
+    return parts[i] > keep_one[i] && idx.demand[r] > 0;
   };
   struct Step {
     size_t r = 0, from = 0, to = 0;
@@ -495,8 +514,8 @@ double RepairRounding(const CandIndex& idx, const std::vector<std::vector<double
     if (best.empty()) break;
     for (const Step& st : best) {
       const double u = idx.demand[st.r] / den;
-      --q.parts[st.r][st.from];
-      if (q.parts[st.r][st.to]++ == 0) {
+      --parts[idx.begin[st.r] + st.from];
+      if (parts[idx.begin[st.r] + st.to]++ == 0) {
         users[idx.pop_of(st.r, st.to)].emplace_back(st.r, st.to);
       }
       load[idx.pop_of(st.r, st.from)] -= u;
@@ -505,6 +524,9 @@ double RepairRounding(const CandIndex& idx, const std::vector<std::vector<double
     ++*moves;
     total = 0;
     for (size_t p = 0; p < pops; ++p) total += over_at(p, load[p]);
+  }
+  for (size_t r = 0; r < q.parts.size(); ++r) {
+    for (size_t k = 0; k < q.parts[r].size(); ++k) q.parts[r][k] = parts[idx.begin[r] + k];
   }
   return total;
 }
