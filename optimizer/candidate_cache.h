@@ -67,7 +67,7 @@ struct CandidateCache {
   // between calls so that a call does not allocate them again (contents are
   // always overwritten).
   WarmFlowNetwork::Solution scratch_solution[2];
-  std::vector<std::vector<int64_t>> scratch_parts[2];
+  std::vector<std::vector<int64_t>> scratch_parts[3];
 };
 
 }  // namespace vantage::optimizer

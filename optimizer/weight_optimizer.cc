@@ -158,7 +158,8 @@ std::vector<double> LoadsOfParts(const CandIndex& idx, const Quantised& q, size_
 // (its storage reused).
 void QuantiseInto(const std::vector<RegionPlan>& plans, const CandIndex& idx,
                   const FlowSolution& sol, const std::vector<double>& ceiling, int64_t denominator,
-                  bool capacity_aware, const std::vector<double>& lp_load, Quantised* dest) {
+                  bool capacity_aware, const std::vector<double>& lp_load, Quantised* dest,
+                  Quantised* scratch = nullptr) {
   Quantised& q = *dest;
   q.parts.resize(plans.size());
   const size_t pops = ceiling.size();
@@ -300,7 +301,8 @@ void QuantiseInto(const std::vector<RegionPlan>& plans, const CandIndex& idx,
     // below only steps in where it would overshoot, so inputs that rounded
     // fine before round exactly as before (stability).
     // Without the capacity-aware fallback, work on q itself (no copies).
-    Quantised plain_copy;
+    Quantised local_copy;
+    Quantised& plain_copy = scratch != nullptr ? *scratch : local_copy;
     std::vector<int64_t> need_copy;
     std::vector<double> load_copy;
     if (capacity_aware) {
@@ -324,7 +326,7 @@ void QuantiseInto(const std::vector<RegionPlan>& plans, const CandIndex& idx,
     for (size_t p = 0; p < pops && fits; ++p) fits = plain_load[p] <= limit[p] + tol;
     if (!capacity_aware) return;
     if (fits) {
-      q = std::move(plain_copy);
+      std::swap(q.parts, plain_copy.parts);  // the scratch keeps the other storage
       return;
     }
   }
@@ -1478,9 +1480,11 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   // (the storage is reused across rounds).
   FlowSolution sol;
   Quantised round_q;
+  Quantised spare_q;  // the capacity-aware rounding's copy
   if (cache != nullptr) {
     sol = std::move(cache->scratch_solution[1]);
     round_q.parts = std::move(cache->scratch_parts[1]);
+    spare_q.parts = std::move(cache->scratch_parts[2]);
   }
   std::vector<double> best_lp_load;
   // A round that only lowers the usable capacity of PoPs the LP already
@@ -1570,9 +1574,11 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     };
     const double plain_over = overshoot(best_q);
     if (plain_over > 0) {
-      Quantised aware;
-      QuantiseInto(plans, cand_index, best, ceiling, cfg.weight_denominator, true, lp, &aware);
-      if (overshoot(aware) < plain_over) best_q = std::move(aware);
+      // Into the rounds' storage (no longer needed), with a spare copy.
+      Quantised& aware = round_q;
+      QuantiseInto(plans, cand_index, best, ceiling, cfg.weight_denominator, true, lp, &aware,
+                   &spare_q);
+      if (overshoot(aware) < plain_over) std::swap(best_q.parts, aware.parts);
       // Still over: move parts (and chains of parts) to PoPs with room.
       std::vector<double> limit(pops);
       for (size_t p = 0; p < pops; ++p) limit[p] = std::max(ceiling[p], lp[p]);
@@ -1827,6 +1833,7 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     cache->scratch_solution[1] = std::move(sol);
     cache->scratch_parts[0] = std::move(best_q.parts);
     cache->scratch_parts[1] = std::move(round_q.parts);
+    cache->scratch_parts[2] = std::move(spare_q.parts);
   }
   return result;
 }
