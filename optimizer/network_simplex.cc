@@ -346,26 +346,40 @@ void NetworkSimplex::RecomputePotentials() {
 
 int NetworkSimplex::FindEntering() {
   if (std::isfinite(park_cost_)) {
+    // Block search over the priced arcs, from where the last call stopped:
+    // after each block of block_size_ arcs, the best one so far enters.
     const size_t m = priced_.size();
+    const int* const arcs = priced_.data();
+    const double* const cost = cost_.data();
+    const double* const pi = pi_.data();
+    const int* const src = source_.data();
+    const int* const dst = target_.data();
+    const int8_t* const state = state_.data();
     double best = -epsilon_;
     int best_arc = -1;
-    int count = block_size_;
-    for (size_t i = 0; i < m; ++i) {
-      const auto a = static_cast<size_t>(priced_[next_priced_]);
-      if (++next_priced_ == m) next_priced_ = 0;
-      const double c =
-          static_cast<double>(state_[a]) *
-          (cost_[a] + pi_[static_cast<size_t>(source_[a])] - pi_[static_cast<size_t>(target_[a])]);
-      if (c < best) {
-        best = c;
-        best_arc = static_cast<int>(a);
+    size_t pos = next_priced_ < m ? next_priced_ : 0;
+    size_t left = m;
+    while (left > 0) {
+      size_t todo = std::min(left, static_cast<size_t>(block_size_));
+      left -= todo;
+      while (todo > 0) {
+        const size_t end = std::min(m, pos + todo);
+        for (size_t i = pos; i < end; ++i) {
+          const auto a = static_cast<size_t>(arcs[i]);
+          const double c =
+              static_cast<double>(state[a]) *
+              (cost[a] + pi[static_cast<size_t>(src[a])] - pi[static_cast<size_t>(dst[a])]);
+          if (c < best) {
+            best = c;
+            best_arc = static_cast<int>(a);
+          }
+        }
+        todo -= end - pos;
+        pos = end == m ? 0 : end;
       }
-      ++g_scanned;
-      if (--count == 0) {
-        if (best_arc >= 0) return best_arc;
-        count = block_size_;
-      }
+      if (best_arc >= 0) break;
     }
+    next_priced_ = pos;
     return best_arc;
   }
   const int m = arc_count();
