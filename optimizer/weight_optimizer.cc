@@ -227,7 +227,10 @@ void QuantiseInto(const std::vector<RegionPlan>& plans, const CandIndex& idx,
       }
     }
     for (size_t k = 0; k < parts.size(); ++k) {
-      load[idx.pop_of(r, k)] += idx.demand[r] * static_cast<double>(parts[k]) / den;
+      // A zero part adds +0.0: skipping it leaves the sum's bits alone.
+      if (parts[k] != 0) {
+        load[idx.pop_of(r, k)] += idx.demand[r] * static_cast<double>(parts[k]) / den;
+      }
     }
   }
   // Step 2: largest remainder first; ties to the lower region, then the
@@ -1646,13 +1649,16 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     const auto q = static_cast<double>(cfg.weight_denominator);
     int reverted = 0;
     std::vector<bool> done(plans.size(), false);
+    // Only regions with current weights can keep them.
+    std::vector<size_t> with_current;
+    for (size_t r = 0; r < plans.size(); ++r) {
+      if (!graph.region(plans[r].region).current_weights.empty()) with_current.push_back(r);
+    }
     // Several passes: a region may fit back only once another has.
-    for (int pass = 0; pass < 4; ++pass) {
-      for (size_t r = 0; r < plans.size(); ++r) {
+    for (int pass = 0; pass < 4 && !with_current.empty(); ++pass) {
+      for (const size_t r : with_current) {
         if (done[r]) continue;
         const RegionPlan& plan = plans[r];
-        const graph::Region& region = graph.region(plan.region);
-        if (region.current_weights.empty()) continue;
         std::vector<int64_t> current(plan.candidates.size(), 0);
         int64_t total = 0;
         double moved = 0;
