@@ -462,13 +462,14 @@ double RepairRounding(const CandIndex& idx, const std::vector<std::vector<double
           if (!movable(r, k)) continue;
           const double u = idx.demand[r] / den;
           const size_t n = idx.begin[r + 1] - idx.begin[r];
+          double leave = 0;
           if (chains == 0) {
             // Every single move of this part gains at most what leaving p
             // gains (the target's overshoot can only grow, and the sum in
             // gain_of() rounds monotonically): when that cannot reach the
             // best gain found so far, no j can be taken; skip them (counted
             // as evaluated, so the budget runs out exactly as without it).
-            const double leave = over_at(p, load[p]) - over_at(p, load[p] + (-u));
+            leave = over_at(p, load[p]) - over_at(p, load[p] + (-u));
             if (leave < best_gain - eps) {
               evaluations += static_cast<int64_t>(n) - 1;
               if (evaluations >= max_evaluations) break;
@@ -480,9 +481,11 @@ double RepairRounding(const CandIndex& idx, const std::vector<std::vector<double
             const size_t qp = idx.pop_of(r, j);
             ++evaluations;
             if (chains == 0) {
-              const Delta single[] = {{p, -u}, {qp, u}};
+              // gain_of({{p, -u}, {qp, u}}) (qp != p: a region's candidates
+              // are distinct PoPs), summed in the same order: 0 + leave is
+              // leave exactly, then the target's part.
               const double cost = u * (idx.cost_of(r, j) - idx.cost_of(r, k));
-              const double g = gain_of(single, 2);
+              const double g = leave + (over_at(qp, load[qp]) - over_at(qp, load[qp] + u));
               if (g > best_gain + eps ||
                   (g >= best_gain - eps && !best.empty() && cost < best_cost - 1e-12)) {
                 best_gain = g;
