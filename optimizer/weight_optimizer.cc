@@ -1521,8 +1521,13 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       // What rounding can add at most on each PoP: a quantum of every region
       // split onto it. Reserving that (not just today's overshoot) settles in
       // one re-solve instead of chasing rounding flips.
+      // Needed only where rounding overshoots.
+      bool any_over = false;
+      for (size_t p = 0; p < pops && !any_over; ++p) {
+        any_over = q_load[p] - std::max(ceiling[p], lp_load[p]) > tol;
+      }
       std::vector<double> rounding_bound(pops, 0.0);
-      for (size_t r = 0; r < plans.size(); ++r) {
+      for (size_t r = 0; any_over && r < plans.size(); ++r) {
         int used = 0;
         for (double x : sol.x[r]) used += x > kZeroWeight ? 1 : 0;
         if (used < 2) continue;
