@@ -17,6 +17,11 @@
 // arcs use kInfinity. Supplies must sum to zero; the network must not contain
 // an uncapped negative-cost cycle (the optimizer's networks are acyclic).
 //
+// Parking (SetParkingCost) lets a caller keep arcs that can hardly ever pay
+// (the optimizer's disabled paths) out of the pricing passes without
+// changing the optimality test: they are proven non-entering by a bound on
+// node potentials whenever the other arcs price out.
+//
 // Optimality tolerance: reduced costs above -epsilon() count as optimal, with
 // epsilon = 1e-11 * max(1, max |cost|); Solve() ends with a pass on freshly
 // recomputed potentials so rounding drift cannot fake optimality.

@@ -14,7 +14,12 @@
 // overload_penalty_ms, more than routing the unit over any candidate and
 // overloading its PoP, so no optimum uses it and the LP equals the
 // candidate-only LP. Candidate sets that change with the costs (a path
-// entering or leaving a region's K best) are then just cost changes.
+// entering or leaving a region's K best) are then just cost changes. Those
+// disabled arcs are parked in the simplex (NetworkSimplex::SetParkingCost at
+// the disabled cost): pricing passes skip them, a potential bound proves
+// they cannot enter, so a re-solve scans about half the arcs.
+// A warm Solve() with a `changed` hint checks, re-prices and re-slots only
+// the changed regions, in one pass over each.
 //
 // Usable capacities (E_p) may change too: SetCapacity moves flow above a
 // lowered capacity onto the PoP's overload arc, and Resolve() re-optimises,
