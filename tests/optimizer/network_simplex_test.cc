@@ -267,9 +267,9 @@ TEST(NetworkSimplexTest, ParkedArcsStillEnterWhenTheyPay) {
       arcs.push_back({sources + t, root, capacity, 0});
       arcs.push_back({sources + t, root, NetworkSimplex::kInfinity, 1e3});
       if (load[static_cast<size_t>(t)] < capacity) {
-        tree[static_cast<size_t>(sources + t)] = cap;
+        tree[static_cast<size_t>(sources) + static_cast<size_t>(t)] = cap;
       } else {
-        tree[static_cast<size_t>(sources + t)] = cap + 1;
+        tree[static_cast<size_t>(sources) + static_cast<size_t>(t)] = cap + 1;
         upper.push_back(cap);
       }
     }
@@ -280,7 +280,7 @@ TEST(NetworkSimplexTest, ParkedArcsStillEnterWhenTheyPay) {
     NetworkSimplex plain(root + 1, arcs, supply);
     ASSERT_TRUE(plain.Solve(root, tree, upper).ok());
     EXPECT_NEAR(parked.Objective(), plain.Objective(), 1e-9 * plain.Objective()) << round;
-    for (size_t a = 0; a < static_cast<size_t>(sources * per_source); ++a) {
+    for (size_t a = 0; a < static_cast<size_t>(sources) * static_cast<size_t>(per_source); ++a) {
       if (arcs[a].cost >= park && parked.flow(static_cast<int>(a)) > 0) ++parked_in_optimum;
     }
     // Warm: costs move across the parking cost, capacities change.
@@ -301,9 +301,9 @@ TEST(NetworkSimplexTest, ParkedArcsStillEnterWhenTheyPay) {
       for (int s = 0; s < sinks; ++s) {
         const int c = sources * per_source + 2 * s;
         if (load[static_cast<size_t>(s)] < arcs[static_cast<size_t>(c)].capacity) {
-          cold_tree[static_cast<size_t>(sources + s)] = c;
+          cold_tree[static_cast<size_t>(sources) + static_cast<size_t>(s)] = c;
         } else {
-          cold_tree[static_cast<size_t>(sources + s)] = c + 1;
+          cold_tree[static_cast<size_t>(sources) + static_cast<size_t>(s)] = c + 1;
           cold_upper.push_back(c);
         }
       }
