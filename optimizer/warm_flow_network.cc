@@ -221,9 +221,6 @@ void WarmFlowNetwork::Build(const std::vector<RegionPlan>& plans,
                   g[*it].capacity, g[*it].cost};
   }
   simplex_ = std::make_unique<NetworkSimplex>(nodes, std::move(specs), std::move(supply));
-  // Paths outside the candidate sets (about half the arcs) are parked: the
-  // pricing passes skip them while a bound proves they cannot enter.
-  simplex_->SetParkingCost(disabled);
   std::sort(upper_arcs.begin(), upper_arcs.end());
   tree_arc_ = std::move(tree_arc);
   upper_arcs_ = std::move(upper_arcs);
@@ -266,6 +263,11 @@ absl::Status WarmFlowNetwork::Solve(const std::vector<RegionPlan>& plans,
       simplex_.reset();
       return st;
     }
+    // Paths outside the candidate sets (about half the arcs) are parked for
+    // the re-solves that follow (not for this cold solve: its pivots, hence
+    // its optimal vertex when the LP has several, stay those of a plain
+    // solve).
+    simplex_->SetParkingCost(kDisabledFactor * cfg.overload_penalty_ms);
   }
   if (call_start_) {
     call_start_ = false;

@@ -16,8 +16,12 @@
 // candidate-only LP. Candidate sets that change with the costs (a path
 // entering or leaving a region's K best) are then just cost changes. Those
 // disabled arcs are parked in the simplex (NetworkSimplex::SetParkingCost at
-// the disabled cost): pricing passes skip them, a potential bound proves
-// they cannot enter, so a re-solve scans about half the arcs.
+// the disabled cost) after the cold solve: the re-solves' pricing passes
+// skip them, a potential bound proves they cannot enter, so a re-solve scans
+// about half the arcs. The cold solve itself prices every arc, as before:
+// parking changes the pivot order, and with it which optimal vertex a cold
+// solve reaches when the LP has several (within the simplex tolerance); a
+// warm session's results are checked against cold ones (tests, benchmark).
 // A warm Solve() with a `changed` hint checks, re-prices and re-slots only
 // the changed regions, in one pass over each.
 //
