@@ -95,18 +95,34 @@ struct AnycastGraph::Impl {
   // walking Boost's in-edge lists, which is most of an optimizer pass.
   std::vector<std::vector<const Path*>> region_paths;
   std::vector<uint64_t> region_revision;  // see AnycastGraph::region_revision
+  // In step with region_paths: see AnycastGraph::PathRevisionsOfRegion.
+  std::vector<std::vector<uint64_t>> path_revision;
 
   void Touch(RegionId r) { region_revision[static_cast<size_t>(r)] = NextRevision(); }
+  // A new stamp for `path` (and its region).
+  void TouchPath(const Path* path) {
+    const auto r = static_cast<size_t>(path->region);
+    const auto& v = region_paths[r];
+    const auto it = std::find(v.begin(), v.end(), path);
+    if (it != v.end()) path_revision[r][static_cast<size_t>(it - v.begin())] = NextRevision();
+    Touch(path->region);
+  }
 
   void AddRegionPath(const Path* path) {
-    auto& v = region_paths[static_cast<size_t>(path->region)];
-    v.insert(std::upper_bound(v.begin(), v.end(), path,
-                              [](const Path* a, const Path* b) { return a->pop < b->pop; }),
-             path);
+    const auto r = static_cast<size_t>(path->region);
+    auto& v = region_paths[r];
+    const auto it = std::upper_bound(v.begin(), v.end(), path,
+                                     [](const Path* a, const Path* b) { return a->pop < b->pop; });
+    path_revision[r].insert(path_revision[r].begin() + (it - v.begin()), NextRevision());
+    v.insert(it, path);
   }
   void RemoveRegionPath(const Path* path) {
-    auto& v = region_paths[static_cast<size_t>(path->region)];
-    v.erase(std::remove(v.begin(), v.end(), path), v.end());
+    const auto r = static_cast<size_t>(path->region);
+    auto& v = region_paths[r];
+    const auto it = std::find(v.begin(), v.end(), path);
+    if (it == v.end()) return;
+    path_revision[r].erase(path_revision[r].begin() + (it - v.begin()));
+    v.erase(it);
   }
 
   std::optional<Edge> FindEdge(PopId pop, RegionId region) const {
@@ -150,6 +166,7 @@ AnycastGraph& AnycastGraph::operator=(const AnycastGraph& other) {
     impl_->AddRegionPath(&impl_->g[e]);
   }
   impl_->region_revision = other.impl_->region_revision;  // same content
+  impl_->path_revision = other.impl_->path_revision;      // same paths, same order
   return *this;
 }
 
@@ -187,6 +204,7 @@ absl::StatusOr<RegionId> AnycastGraph::AddRegion(Region region) {
   Vertex v = boost::add_vertex(VertexProps{false, id}, impl_->g);
   impl_->region_vertex.push_back(v);
   impl_->region_paths.emplace_back();
+  impl_->path_revision.emplace_back();
   impl_->region_revision.push_back(NextRevision());
   impl_->region_by_name.emplace(region.name, id);
   impl_->regions.push_back(std::move(region));
@@ -196,6 +214,7 @@ absl::StatusOr<RegionId> AnycastGraph::AddRegion(Region region) {
       boost::remove_vertex(v, impl_->g);
       impl_->region_vertex.pop_back();
       impl_->region_paths.pop_back();
+      impl_->path_revision.pop_back();
       impl_->region_revision.pop_back();
       impl_->region_by_name.erase(impl_->regions.back().name);
       impl_->regions.pop_back();
@@ -308,7 +327,7 @@ absl::Status AnycastGraph::RecordMeasurement(PopId pop, RegionId region, const M
   } else {
     ms.insert(it, m);
   }
-  impl_->Touch(region);
+  impl_->TouchPath(&impl_->g[*e]);
   return absl::OkStatus();
 }
 
@@ -318,7 +337,7 @@ absl::Status AnycastGraph::SetCatchment(PopId pop, RegionId region, std::string 
                               : std::nullopt;
   if (!e.has_value()) return absl::NotFoundError("path is missing");
   impl_->g[*e].catchment = std::move(catchment);
-  impl_->Touch(region);
+  impl_->TouchPath(&impl_->g[*e]);
   return absl::OkStatus();
 }
 
@@ -332,6 +351,18 @@ const Path* AnycastGraph::FindPath(PopId pop, RegionId region) const {
 std::vector<const Path*> AnycastGraph::PathsOfRegion(RegionId region) const {
   if (!impl_->ValidRegion(region)) return {};
   return impl_->region_paths[static_cast<size_t>(region)];
+}
+
+const std::vector<const Path*>& AnycastGraph::RegionPaths(RegionId region) const {
+  static const std::vector<const Path*> kNone;
+  if (!impl_->ValidRegion(region)) return kNone;
+  return impl_->region_paths[static_cast<size_t>(region)];
+}
+
+const std::vector<uint64_t>& AnycastGraph::PathRevisionsOfRegion(RegionId region) const {
+  static const std::vector<uint64_t> kNone;
+  if (!impl_->ValidRegion(region)) return kNone;
+  return impl_->path_revision[static_cast<size_t>(region)];
 }
 
 std::vector<const Path*> AnycastGraph::AllPaths() const {
@@ -366,7 +397,7 @@ int AnycastGraph::ExpireStale(absl::Time now) {
                  [&](const Measurement& m) { return now - m.updated > impl_->freshness.expiry; }),
              ms.end());
     dropped += static_cast<int>(before - ms.size());
-    if (ms.size() != before) impl_->Touch(impl_->g[*it].region);
+    if (ms.size() != before) impl_->TouchPath(&impl_->g[*it]);
     if (ms.empty()) empty.push_back(*it);
   }
   for (const Edge& e : empty) {

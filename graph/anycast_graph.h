@@ -146,6 +146,14 @@ class AnycastGraph {
   const Path* FindPath(PopId pop, RegionId region) const;
   // The region's non-missing paths, sorted by pop.
   std::vector<const Path*> PathsOfRegion(RegionId region) const;
+  // The same without the copy: valid until the graph's paths change.
+  const std::vector<const Path*>& RegionPaths(RegionId region) const;
+  // Per path of RegionPaths(region) (same order): a process-wide unique
+  // stamp of the path's state, renewed whenever the path is created or its
+  // measurements or catchment change (expiry included), and kept by a copy
+  // of the graph. Equal stamps mean an equal path, so a consumer may reuse
+  // what it derived from the path (the optimizer's path costs).
+  const std::vector<uint64_t>& PathRevisionsOfRegion(RegionId region) const;
   // Every non-missing path, sorted by (region, pop).
   std::vector<const Path*> AllPaths() const;
   size_t path_count() const;

@@ -45,6 +45,18 @@ struct CandidateCache {
   std::vector<double> current_cost_ms{};
   std::vector<uint8_t> unmeasured{};
   std::vector<uint8_t> changed{};  // rebuilt in the last call
+  // Per region, parallel to AnycastGraph::RegionPaths() as of the last
+  // call: every path's pop, PathRevisionsOfRegion() stamp and cost (< 0: no
+  // usable measurement, or an unhealthy PoP). A rebuilt region re-prices
+  // only the paths whose stamp changed: equal stamps mean an equal path, and
+  // the cost's other inputs (now, cost model, freshness policy, health) are
+  // the global conditions above.
+  struct PathCost {
+    graph::PopId pop = 0;
+    uint64_t revision = 0;
+    double cost = -1;
+  };
+  std::vector<std::vector<PathCost>> path_costs{};
 
   // The session network's last Solve() was over exactly these entries and
   // this demand scale: its structure checks may skip unchanged regions.
@@ -55,7 +67,7 @@ struct CandidateCache {
   // between calls so that a call does not allocate them again (contents are
   // always overwritten).
   WarmFlowNetwork::Solution scratch_solution[2];
-  std::vector<std::vector<int64_t>> scratch_parts[2];
+  std::vector<std::vector<int64_t>> scratch_parts[3];
 };
 
 }  // namespace vantage::optimizer

@@ -1,11 +1,16 @@
 #include "optimizer/network_simplex.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 
 #include "absl/strings/str_format.h"
 
 namespace vantage::optimizer {
+int64_t g_scanned = 0;
+int g_unpark = 0;
 
 NetworkSimplex::NetworkSimplex(int node_count, std::vector<ArcSpec> arcs,
                                std::vector<double> supply)
@@ -37,15 +42,21 @@ NetworkSimplex::NetworkSimplex(int node_count, std::vector<ArcSpec> arcs,
 }
 
 void NetworkSimplex::ComputeEpsilon() {
+  if (max_cost_valid_) return;
   double max_cost = 1.0;
   for (double c : cost_) max_cost = std::max(max_cost, std::fabs(c));
+  max_cost_ = max_cost;
+  max_cost_valid_ = true;
   epsilon_ = 1e-11 * max_cost;
 }
 
 double NetworkSimplex::Objective() const {
+  // A nonbasic arc at its lower bound carries exactly 0 (Solve() and
+  // Pivot() set it so): only the others can add a term. Same terms in the
+  // same (arc) order as summing over every arc.
   double total = 0;
   for (size_t a = 0; a < cost_.size(); ++a) {
-    if (flow_[a] != 0) total += cost_[a] * flow_[a];
+    if (state_[a] != kLower && flow_[a] != 0) total += cost_[a] * flow_[a];
   }
   return total;
 }
@@ -163,12 +174,84 @@ absl::Status NetworkSimplex::Solve(int root, const std::vector<int>& tree_arc,
   ComputeEpsilon();
   RecomputePotentials();
   next_arc_ = 0;
+  priced_.clear();
+  next_priced_ = 0;
+  priced_dirty_ = true;
   pivots_ = 0;
   solved_ = true;
   return Run();
 }
 
-void NetworkSimplex::SetCost(int arc, double cost) { cost_[static_cast<size_t>(arc)] = cost; }
+void NetworkSimplex::SetParkingCost(double cost) {
+  park_cost_ = cost;
+  priced_dirty_ = true;
+  if (!std::isfinite(cost) || !out_begin_.empty()) return;
+  const auto n = static_cast<size_t>(node_count_);
+  out_begin_.assign(n + 1, 0);
+  for (const int s : source_) ++out_begin_[static_cast<size_t>(s) + 1];
+  for (size_t v = 0; v < n; ++v) out_begin_[v + 1] += out_begin_[v];
+  out_arcs_.resize(source_.size());
+  std::vector<int> fill(out_begin_.begin(), out_begin_.end() - 1);
+  for (size_t a = 0; a < source_.size(); ++a) {
+    out_arcs_[static_cast<size_t>(fill[static_cast<size_t>(source_[a])]++)] = static_cast<int>(a);
+  }
+}
+
+void NetworkSimplex::RebuildPriced() {
+  priced_dirty_ = false;
+  const int resume = priced_.empty() ? next_arc_ : priced_[next_priced_ % priced_.size()];
+  priced_.clear();
+  in_priced_.assign(cost_.size(), 0);
+  for (size_t a = 0; a < cost_.size(); ++a) {
+    if (state_[a] != kLower || cost_[a] < park_cost_) {
+      priced_.push_back(static_cast<int>(a));
+      in_priced_[a] = 1;
+    }
+  }
+  // Go on scanning where the last pass stopped (as without parking).
+  next_priced_ = static_cast<size_t>(std::lower_bound(priced_.begin(), priced_.end(), resume) -
+                                     priced_.begin());
+  if (next_priced_ >= priced_.size()) next_priced_ = 0;
+}
+
+bool NetworkSimplex::UnparkViolated() {
+  if (!std::isfinite(park_cost_)) return false;
+  double max_pi = -kInfinity;
+  for (const double p : pi_) max_pi = std::max(max_pi, p);
+  bool any = false;
+  for (size_t v = 0; v < static_cast<size_t>(node_count_); ++v) {
+    // Every parked arc (u = v, w) has cost >= park_cost_ and pi(w) <=
+    // max_pi, so its reduced cost is at least this (monotone rounding).
+    if (park_cost_ + pi_[v] - max_pi >= -epsilon_) continue;
+    for (int i = out_begin_[v]; i < out_begin_[v + 1]; ++i) {
+      const auto a = static_cast<size_t>(out_arcs_[static_cast<size_t>(i)]);
+      if (in_priced_[a] != 0) continue;
+      if (cost_[a] + pi_[v] - pi_[static_cast<size_t>(target_[a])] < -epsilon_) {
+        in_priced_[a] = 1;
+        priced_.push_back(static_cast<int>(a));
+        any = true;
+        ++g_unpark;
+      }
+    }
+  }
+  return any;
+}
+
+void NetworkSimplex::SetCost(int arc, double cost) {
+  if (std::isfinite(park_cost_)) priced_dirty_ = true;
+  double& c = cost_[static_cast<size_t>(arc)];
+  // epsilon() follows max(1, max |cost|): a larger cost raises it at once; a
+  // cost that was the maximum and shrinks makes the next Resolve() rescan.
+  if (max_cost_valid_) {
+    if (std::fabs(cost) > max_cost_) {
+      max_cost_ = std::fabs(cost);
+      epsilon_ = 1e-11 * max_cost_;
+    } else if (std::fabs(c) == max_cost_ && std::fabs(cost) < max_cost_) {
+      max_cost_valid_ = false;
+    }
+  }
+  c = cost;
+}
 
 absl::Status NetworkSimplex::SetCapacity(int arc, double capacity, int bypass) {
   if (!solved_)
@@ -182,6 +265,11 @@ absl::Status NetworkSimplex::SetCapacity(int arc, double capacity, int bypass) {
     return absl::InvalidArgumentError("network simplex: bypass is not an uncapped parallel arc");
   }
   if (!(capacity >= 0)) return absl::InvalidArgumentError("network simplex: negative capacity");
+  // Its pivots may move `arc` or `bypass` off their lower bound: parked
+  // arcs must not, so rebuild the priced list then.
+  if (std::isfinite(park_cost_) && !priced_dirty_ && (in_priced_[a] == 0 || in_priced_[b] == 0)) {
+    priced_dirty_ = true;
+  }
   const double old = cap_[a];
   cap_[a] = capacity;
   double excess = 0;
@@ -221,9 +309,19 @@ absl::Status NetworkSimplex::SetCapacity(int arc, double capacity, int bypass) {
 
 absl::Status NetworkSimplex::Resolve() {
   if (!solved_) return absl::FailedPreconditionError("network simplex: Resolve() before Solve()");
+  auto t0 = std::chrono::steady_clock::now();
   ComputeEpsilon();
   RecomputePotentials();
-  return Run();
+  g_scanned = 0;
+  g_unpark = 0;
+  int64_t p0 = pivots_;
+  auto st = Run();
+  if (getenv("OPT_TT"))
+    fprintf(
+        stderr, "   resolve scanned %lld pivots %lld priced %zu unpark %d  %.2f ms\n",
+        (long long)g_scanned, (long long)(pivots_ - p0), priced_.size(), g_unpark,
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+  return st;
 }
 
 void NetworkSimplex::RecomputePotentials() {
@@ -247,6 +345,43 @@ void NetworkSimplex::RecomputePotentials() {
 }
 
 int NetworkSimplex::FindEntering() {
+  if (std::isfinite(park_cost_)) {
+    // Block search over the priced arcs, from where the last call stopped:
+    // after each block of block_size_ arcs, the best one so far enters.
+    const size_t m = priced_.size();
+    const int* const arcs = priced_.data();
+    const double* const cost = cost_.data();
+    const double* const pi = pi_.data();
+    const int* const src = source_.data();
+    const int* const dst = target_.data();
+    const int8_t* const state = state_.data();
+    double best = -epsilon_;
+    int best_arc = -1;
+    size_t pos = next_priced_ < m ? next_priced_ : 0;
+    size_t left = m;
+    while (left > 0) {
+      size_t todo = std::min(left, static_cast<size_t>(block_size_));
+      left -= todo;
+      while (todo > 0) {
+        const size_t end = std::min(m, pos + todo);
+        for (size_t i = pos; i < end; ++i) {
+          const auto a = static_cast<size_t>(arcs[i]);
+          const double c =
+              static_cast<double>(state[a]) *
+              (cost[a] + pi[static_cast<size_t>(src[a])] - pi[static_cast<size_t>(dst[a])]);
+          if (c < best) {
+            best = c;
+            best_arc = static_cast<int>(a);
+          }
+        }
+        todo -= end - pos;
+        pos = end == m ? 0 : end;
+      }
+      if (best_arc >= 0) break;
+    }
+    next_priced_ = pos;
+    return best_arc;
+  }
   const int m = arc_count();
   double best = -epsilon_;
   int best_arc = -1;
@@ -271,7 +406,9 @@ int NetworkSimplex::FindEntering() {
 
 absl::Status NetworkSimplex::Run() {
   const int64_t limit = 1000 + 50 * static_cast<int64_t>(arc_count());
-  for (int round = 0; round < 8; ++round) {
+  if (std::isfinite(park_cost_) && priced_dirty_) RebuildPriced();
+  int refreshes = 0;
+  for (;;) {
     bool pivoted = false;
     for (;;) {
       const int entering = FindEntering();
@@ -285,10 +422,17 @@ absl::Status NetworkSimplex::Run() {
     // Every round starts on freshly computed potentials (Solve and Resolve
     // compute them, and so does the previous round): without a pivot, the
     // pass that found no entering arc already ran on fresh ones.
-    if (!pivoted) return absl::OkStatus();
-    // Incremental potential updates drift; confirm on fresh ones.
-    RecomputePotentials();
-    if (FindEntering() < 0) return absl::OkStatus();
+    if (pivoted) {
+      // Incremental potential updates drift; confirm on fresh ones.
+      RecomputePotentials();
+      if (FindEntering() >= 0) {
+        if (++refreshes == 8) break;
+        continue;
+      }
+    }
+    // Optimal over the priced arcs, on fresh potentials: so are the parked
+    // ones, unless some rejoin the pricing.
+    if (!UnparkViolated()) return absl::OkStatus();
   }
   return absl::InternalError("network simplex: no stable optimum after potential refreshes");
 }

@@ -17,6 +17,11 @@
 // arcs use kInfinity. Supplies must sum to zero; the network must not contain
 // an uncapped negative-cost cycle (the optimizer's networks are acyclic).
 //
+// Parking (SetParkingCost) lets a caller keep arcs that can hardly ever pay
+// (the optimizer's disabled paths) out of the pricing passes without
+// changing the optimality test: they are proven non-entering by a bound on
+// node potentials whenever the other arcs price out.
+//
 // Optimality tolerance: reduced costs above -epsilon() count as optimal, with
 // epsilon = 1e-11 * max(1, max |cost|); Solve() ends with a pass on freshly
 // recomputed potentials so rounding drift cannot fake optimality.
@@ -51,7 +56,20 @@ class NetworkSimplex {
   absl::Status Solve(int root, const std::vector<int>& tree_arc,
                      const std::vector<int>& upper_arcs);
 
-  // Changes an arc's cost; call Resolve() afterwards.
+  // Parking: arcs at their lower bound whose cost is at least `cost` are
+  // left out of the pricing passes (a warm re-solve then scans only the
+  // arcs that may matter, e.g. the optimizer's disabled paths are most of
+  // its network). They are not ignored: whenever the other arcs price out
+  // optimal (on fresh potentials), every parked arc out of a node v is
+  // bounded by cost + pi(v) - max_u pi(u) (exactly the comparison a pricing
+  // pass makes, rounded monotonically), and the arcs of any node where that
+  // bound could be below -epsilon() are priced one by one; a violated one
+  // rejoins the pricing and the simplex goes on. So the optimality test is
+  // the same as without parking. kInfinity (the default) parks nothing.
+  void SetParkingCost(double cost);
+
+  // Changes an arc's cost; call Resolve() afterwards. epsilon() is kept up
+  // to date without rescanning every cost unless the largest one shrinks.
   void SetCost(int arc, double cost);
   // Changes an arc's capacity (>= 0) after Solve(); call Resolve()
   // afterwards. `bypass` must be an uncapped arc with the same source and
@@ -95,6 +113,12 @@ class NetworkSimplex {
 
   absl::Status Run();
   int FindEntering();
+  // The arcs priced by FindEntering() when parking: every arc not at its
+  // lower bound or cheaper than park_cost_, ascending.
+  void RebuildPriced();
+  // Parked arcs with a reduced cost below -epsilon() on the current
+  // potentials rejoin the priced list; whether any did.
+  bool UnparkViolated();
   void Pivot(int entering);
   void RecomputePotentials();
   void ComputeEpsilon();
@@ -114,8 +138,19 @@ class NetworkSimplex {
   std::vector<int> stack_;
 
   int next_arc_ = 0;
+  // Parking (SetParkingCost): priced_ lists the arcs FindEntering() scans
+  // (next_priced_ is its position); every other arc is at its lower bound
+  // with cost >= park_cost_. out_begin_/out_arcs_: arcs by source node.
+  double park_cost_ = kInfinity;
+  std::vector<int> priced_;
+  std::vector<uint8_t> in_priced_;
+  bool priced_dirty_ = true;
+  size_t next_priced_ = 0;
+  std::vector<int> out_begin_, out_arcs_;
   int block_size_ = 1;
   double epsilon_ = 1e-11;
+  double max_cost_ = 1.0;        // max(1, max |cost|) when max_cost_valid_
+  bool max_cost_valid_ = false;  // else ComputeEpsilon() rescans the costs
   int64_t pivots_ = 0;
   bool solved_ = false;
 };

@@ -13,8 +13,10 @@
 // current weights, config) rebuilds the network and solves cold — see
 // optimizer/warm_flow_network.h. last_warm() says which happened.
 // Candidates (path costs, K best) are rebuilt only for regions whose
-// AnycastGraph::region_revision() changed, while `now`, the cost settings,
-// the freshness policy and PoP health stay the same (optimizer/candidate_cache.h).
+// AnycastGraph::region_revision() changed, and within those only the paths
+// whose AnycastGraph::PathRevisionsOfRegion() stamp changed are re-priced,
+// while `now`, the cost settings, the freshness policy and PoP health stay
+// the same (optimizer/candidate_cache.h).
 //
 // Thread model: a single-threaded object (one session per control loop).
 #pragma once

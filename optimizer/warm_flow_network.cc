@@ -71,30 +71,32 @@ absl::StatusOr<std::vector<double>> WarmFlowNetwork::SolveFailures(
   return out;
 }
 
-bool WarmFlowNetwork::SameStructure(const std::vector<RegionPlan>& plans,
-                                    const std::vector<std::vector<Candidate>>& paths,
-                                    const std::vector<double>& usable, const OptimizerConfig& cfg,
-                                    const std::vector<uint8_t>* changed) const {
+bool WarmFlowNetwork::SameShape(const std::vector<RegionPlan>& plans,
+                                const std::vector<double>& usable, const OptimizerConfig& cfg,
+                                const std::vector<uint8_t>* changed) const {
   if (simplex_ == nullptr || plans.size() + 1 != region_begin_.size() ||
       usable.size() != usable_.size() || cfg.stability_cost_ms != stability_ ||
-      cfg.max_weight_change != max_change_ || cfg.overload_penalty_ms != penalty_) {
+      cfg.max_weight_change != max_change_ || cfg.overload_penalty_ms != penalty_ ||
+      cand_slot_.size() != slots_.size()) {
     return false;
   }
-  if (changed != nullptr && changed->size() != plans.size()) return false;
-  for (size_t r = 0; r < plans.size(); ++r) {
-    if (changed != nullptr && (*changed)[r] == 0) continue;
-    if (plans[r].solved_demand != demand_[r] || Constrained(plans[r], cfg) != constrained_[r] ||
-        paths[r].size() != region_begin_[r + 1] - region_begin_[r]) {
-      return false;
-    }
-    // Slots are sorted by pop; paths come sorted by cost: look each one up.
-    for (const Candidate& c : paths[r]) {
-      const auto first = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r]);
-      const auto last = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r + 1]);
-      const auto it = std::lower_bound(first, last, c.pop,
-                                       [](const Slot& s, int32_t pop) { return s.pop < pop; });
-      if (it == last || it->pop != c.pop || it->current_weight != c.current_weight) return false;
-    }
+  return changed == nullptr || changed->size() == plans.size();
+}
+
+bool WarmFlowNetwork::SameRegion(size_t r, const RegionPlan& plan,
+                                 const std::vector<Candidate>& paths,
+                                 const OptimizerConfig& cfg) const {
+  if (plan.solved_demand != demand_[r] || Constrained(plan, cfg) != constrained_[r] ||
+      paths.size() != region_begin_[r + 1] - region_begin_[r]) {
+    return false;
+  }
+  // Slots are sorted by pop; paths come sorted by cost: look each one up.
+  const auto first = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r]);
+  const auto last = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r + 1]);
+  for (const Candidate& c : paths) {
+    const auto it = std::lower_bound(first, last, c.pop,
+                                     [](const Slot& s, int32_t pop) { return s.pop < pop; });
+    if (it == last || it->pop != c.pop || it->current_weight != c.current_weight) return false;
   }
   return true;
 }
@@ -104,11 +106,14 @@ int64_t WarmFlowNetwork::UpdateCosts(size_t r, const RegionPlan& plan, const Opt
   const size_t begin = region_begin_[r];
   const size_t end = region_begin_[r + 1];
   wanted_.assign(end - begin, disabled);
+  size_t i = begin;  // the candidates' slots, as CandidateSlots() sets them
   for (const Candidate& c : plan.candidates) {
     const auto it = std::lower_bound(slots_.begin() + static_cast<std::ptrdiff_t>(begin),
                                      slots_.begin() + static_cast<std::ptrdiff_t>(end), c.pop,
                                      [](const Slot& s, int32_t pop) { return s.pop < pop; });
-    wanted_[static_cast<size_t>(it - slots_.begin()) - begin] = c.cost_ms;
+    const auto slot = static_cast<size_t>(it - slots_.begin());
+    wanted_[slot - begin] = c.cost_ms;
+    SetCandidateSlot(i++, slot);
   }
   int64_t changes = 0;
   auto set = [&](int arc, double cost) {
@@ -117,9 +122,9 @@ int64_t WarmFlowNetwork::UpdateCosts(size_t r, const RegionPlan& plan, const Opt
       ++changes;
     }
   };
-  for (size_t i = begin; i < end; ++i) {
-    const Slot& slot = slots_[i];
-    const double cost = wanted_[i - begin];
+  for (size_t s = begin; s < end; ++s) {
+    const Slot& slot = slots_[s];
+    const double cost = wanted_[s - begin];
     set(slot.extra, cost);
     if (slot.keep >= 0) set(slot.keep, cost == disabled ? disabled : cost - cfg.stability_cost_ms);
   }
@@ -227,6 +232,10 @@ void WarmFlowNetwork::Build(const std::vector<RegionPlan>& plans,
     }
   }
   supply[static_cast<size_t>(sink)] = -total;
+  lower_arcs_.clear();
+  for (size_t a = 0; a < lower_.size(); ++a) {
+    if (lower_[a] != 0) lower_arcs_.push_back(static_cast<int>(a));
+  }
   FlowGraph g(boost::edges_are_sorted, ends.begin(), ends.end(), props.begin(),
               static_cast<FlowGraph::vertices_size_type>(nodes));
   std::vector<NetworkSimplex::ArcSpec> specs(ends.size());
@@ -249,11 +258,17 @@ absl::Status WarmFlowNetwork::Solve(const std::vector<RegionPlan>& plans,
   int64_t pivots_base = pivots_before;
   int64_t cost_changes = 0;
   int64_t capacity_changes = 0;
-  const bool warm = SameStructure(plans, paths, usable, cfg, changed);
+  // Warm when the shape is the same and every (changed) region has the
+  // same paths: checked and re-priced region by region in one pass (a
+  // mismatch found midway rebuilds, so the costs set before it do not
+  // matter); the re-priced regions' candidate slots are set on the way.
+  bool warm = SameShape(plans, usable, cfg, changed);
+  for (size_t r = 0; warm && r < plans.size(); ++r) {
+    if (changed != nullptr && (*changed)[r] == 0) continue;
+    warm = SameRegion(r, plans[r], paths[r], cfg);
+    if (warm) cost_changes += UpdateCosts(r, plans[r], cfg);
+  }
   if (warm) {
-    for (size_t r = 0; r < plans.size(); ++r) {
-      if (changed == nullptr || (*changed)[r] != 0) cost_changes += UpdateCosts(r, plans[r], cfg);
-    }
     VANTAGE_ASSIGN_OR_RETURN(capacity_changes, ApplyCapacities(usable));
     if (cost_changes > 0 || capacity_changes > 0) {
       absl::Status st = simplex_->Resolve();
@@ -263,6 +278,7 @@ absl::Status WarmFlowNetwork::Solve(const std::vector<RegionPlan>& plans,
       }
     }
   } else {
+    cost_changes = 0;
     Build(plans, paths, usable, cfg);
     pivots_base = 0;
     absl::Status st =
@@ -271,6 +287,11 @@ absl::Status WarmFlowNetwork::Solve(const std::vector<RegionPlan>& plans,
       simplex_.reset();
       return st;
     }
+    // Paths outside the candidate sets (about half the arcs) are parked for
+    // the re-solves that follow (not for this cold solve: its pivots, hence
+    // its optimal vertex when the LP has several, stay those of a plain
+    // solve).
+    simplex_->SetParkingCost(kDisabledFactor * cfg.overload_penalty_ms);
   }
   if (call_start_) {
     call_start_ = false;
@@ -281,7 +302,7 @@ absl::Status WarmFlowNetwork::Solve(const std::vector<RegionPlan>& plans,
   }
   last_capacity_changes_ += capacity_changes;
   ++last_solves_;
-  CandidateSlots(plans, warm ? changed : nullptr);
+  if (!warm) CandidateSlots(plans);
   ReadBack(plans, usable.size(), cfg, simplex_->pivots() - pivots_base, out);
   return absl::OkStatus();
 }
@@ -339,21 +360,26 @@ absl::StatusOr<bool> WarmFlowNetwork::LowerCapacitiesKeepingBasis(
   return true;
 }
 
-void WarmFlowNetwork::CandidateSlots(const std::vector<RegionPlan>& plans,
-                                     const std::vector<uint8_t>* changed) {
-  if (cand_slot_.size() != slots_.size()) {
-    cand_slot_.assign(slots_.size(), 0);
-    changed = nullptr;
-  }
+void WarmFlowNetwork::SetCandidateSlot(size_t i, size_t slot) {
+  cand_slot_[i] = slot;
+  cand_pop_[i] = slots_[slot].pop;
+  cand_extra_[i] = slots_[slot].extra;
+  cand_keep_[i] = slots_[slot].keep;
+}
+
+void WarmFlowNetwork::CandidateSlots(const std::vector<RegionPlan>& plans) {
+  cand_slot_.assign(slots_.size(), 0);
+  cand_pop_.assign(slots_.size(), 0);
+  cand_extra_.assign(slots_.size(), 0);
+  cand_keep_.assign(slots_.size(), -1);
   for (size_t r = 0; r < plans.size(); ++r) {
-    if (changed != nullptr && (*changed)[r] == 0) continue;
     const auto first = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r]);
     const auto last = slots_.begin() + static_cast<std::ptrdiff_t>(region_begin_[r + 1]);
     size_t i = region_begin_[r];
     for (const Candidate& c : plans[r].candidates) {
       const auto it = std::lower_bound(first, last, c.pop,
                                        [](const Slot& s, int32_t pop) { return s.pop < pop; });
-      cand_slot_[i++] = static_cast<size_t>(it - slots_.begin());
+      SetCandidateSlot(i++, static_cast<size_t>(it - slots_.begin()));
     }
   }
 }
@@ -363,8 +389,8 @@ void WarmFlowNetwork::ReadBack(const std::vector<RegionPlan>& plans, size_t pops
   Solution& sol = *out;
   sol.pivots = pivots;
   sol.lp_objective = simplex_->Objective();
-  for (size_t a = 0; a < lower_.size(); ++a) {
-    if (lower_[a] != 0) sol.lp_objective += lower_[a] * simplex_->cost(static_cast<int>(a));
+  for (const int a : lower_arcs_) {
+    sol.lp_objective += lower_[static_cast<size_t>(a)] * simplex_->cost(a);
   }
   sol.relaxed.assign(plans.size(), false);
   sol.x.resize(plans.size());
@@ -376,12 +402,15 @@ void WarmFlowNetwork::ReadBack(const std::vector<RegionPlan>& plans, size_t pops
     xs.assign(plan.candidates.size(), 0.0);
     const double d = plan.solved_demand;
     if (d <= 0) continue;
+    const size_t base = region_begin_[r];
     for (size_t k = 0; k < plan.candidates.size(); ++k) {
-      const Slot& slot = slots_[cand_slot_[region_begin_[r] + k]];
-      double f = simplex_->flow(slot.extra);
-      if (slot.keep >= 0) f += simplex_->flow(slot.keep) + lower_[static_cast<size_t>(slot.keep)];
+      const size_t i = base + k;
+      double f = simplex_->flow(cand_extra_[i]);
+      if (const int keep = cand_keep_[i]; keep >= 0) {
+        f += simplex_->flow(keep) + lower_[static_cast<size_t>(keep)];
+      }
       xs[k] = f / d;
-      sol.load[static_cast<size_t>(slot.pop)] += d * xs[k];
+      sol.load[static_cast<size_t>(cand_pop_[i])] += d * xs[k];
     }
   }
   sol.overflow.assign(pops, 0.0);

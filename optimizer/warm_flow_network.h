@@ -14,7 +14,16 @@
 // overload_penalty_ms, more than routing the unit over any candidate and
 // overloading its PoP, so no optimum uses it and the LP equals the
 // candidate-only LP. Candidate sets that change with the costs (a path
-// entering or leaving a region's K best) are then just cost changes.
+// entering or leaving a region's K best) are then just cost changes. Those
+// disabled arcs are parked in the simplex (NetworkSimplex::SetParkingCost at
+// the disabled cost) after the cold solve: the re-solves' pricing passes
+// skip them, a potential bound proves they cannot enter, so a re-solve scans
+// about half the arcs. The cold solve itself prices every arc, as before:
+// parking changes the pivot order, and with it which optimal vertex a cold
+// solve reaches when the LP has several (within the simplex tolerance); a
+// warm session's results are checked against cold ones (tests, benchmark).
+// A warm Solve() with a `changed` hint checks, re-prices and re-slots only
+// the changed regions, in one pass over each.
 //
 // Usable capacities (E_p) may change too: SetCapacity moves flow above a
 // lowered capacity onto the PoP's overload arc, and Resolve() re-optimises,
@@ -120,19 +129,24 @@ class WarmFlowNetwork {
 
   absl::StatusOr<int64_t> ApplyCapacities(const std::vector<double>& usable);
   // Slot of every plan candidate: cand_slot_[region_begin_[r] + k] for
-  // plans[r].candidates[k]; only regions with changed[r] != 0 when given.
-  void CandidateSlots(const std::vector<RegionPlan>& plans, const std::vector<uint8_t>* changed);
+  // plans[r].candidates[k] (and its pop and arcs in cand_pop_ etc.), for
+  // every region after a Build(); a warm Solve() sets those of the regions
+  // it re-prices in UpdateCosts().
+  void CandidateSlots(const std::vector<RegionPlan>& plans);
+  void SetCandidateSlot(size_t i, size_t slot);
   void ReadBack(const std::vector<RegionPlan>& plans, size_t pops, const OptimizerConfig& cfg,
                 int64_t pivots, Solution* out) const;
   void Build(const std::vector<RegionPlan>& plans, const std::vector<std::vector<Candidate>>& paths,
              const std::vector<double>& usable, const OptimizerConfig& cfg);
   bool Constrained(const RegionPlan& plan, const OptimizerConfig& cfg) const;
-  bool SameStructure(const std::vector<RegionPlan>& plans,
-                     const std::vector<std::vector<Candidate>>& paths,
-                     const std::vector<double>& usable, const OptimizerConfig& cfg,
-                     const std::vector<uint8_t>* changed) const;
+  // Warm-start conditions: the network's shape and settings, then per region
+  // the same demand, change limit and paths (pops and current weights).
+  bool SameShape(const std::vector<RegionPlan>& plans, const std::vector<double>& usable,
+                 const OptimizerConfig& cfg, const std::vector<uint8_t>* changed) const;
+  bool SameRegion(size_t r, const RegionPlan& plan, const std::vector<Candidate>& paths,
+                  const OptimizerConfig& cfg) const;
   // Sets the costs of region r's arcs for its plan's candidate set and
-  // costs; returns how many changed.
+  // costs, and its candidates' slots; returns how many costs changed.
   int64_t UpdateCosts(size_t r, const RegionPlan& plan, const OptimizerConfig& cfg);
 
   std::unique_ptr<NetworkSimplex> simplex_;
@@ -141,13 +155,17 @@ class WarmFlowNetwork {
   std::vector<double> demand_;
   std::vector<bool> constrained_;
   std::vector<double> usable_;
-  std::vector<double> lower_;  // per arc: lower bound shifted into supplies
+  std::vector<double> lower_;    // per arc: lower bound shifted into supplies
+  std::vector<int> lower_arcs_;  // arcs with lower_ != 0, ascending
   std::vector<int> cap_arc_, over_arc_;
   std::vector<int> tree_arc_, upper_arcs_;  // the initial basis of a cold solve
   double stability_ = 0, max_change_ = 0, penalty_ = 0;
   bool limit_change_ = true;    // false: no region is held to max_weight_change
   std::vector<double> wanted_;  // scratch
   std::vector<size_t> cand_slot_;
+  // The same per plan candidate (same index): its pop, extra and keep arc.
+  std::vector<int32_t> cand_pop_;
+  std::vector<int> cand_extra_, cand_keep_;
   bool last_warm_ = false;
   int64_t last_cost_changes_ = 0;
   int64_t last_capacity_changes_ = 0;

@@ -158,7 +158,8 @@ std::vector<double> LoadsOfParts(const CandIndex& idx, const Quantised& q, size_
 // (its storage reused).
 void QuantiseInto(const std::vector<RegionPlan>& plans, const CandIndex& idx,
                   const FlowSolution& sol, const std::vector<double>& ceiling, int64_t denominator,
-                  bool capacity_aware, const std::vector<double>& lp_load, Quantised* dest) {
+                  bool capacity_aware, const std::vector<double>& lp_load, Quantised* dest,
+                  Quantised* scratch = nullptr) {
   Quantised& q = *dest;
   q.parts.resize(plans.size());
   const size_t pops = ceiling.size();
@@ -179,6 +180,7 @@ void QuantiseInto(const std::vector<RegionPlan>& plans, const CandIndex& idx,
   std::vector<Up> ups;
   std::vector<int64_t> need(plans.size(), 0);
   std::vector<double> remainder;
+  std::vector<size_t> local;
   for (size_t r = 0; r < plans.size(); ++r) {
     const std::vector<double>& x = sol.x[r];
     const RegionPlan& plan = plans[r];
@@ -207,14 +209,28 @@ void QuantiseInto(const std::vector<RegionPlan>& plans, const CandIndex& idx,
         --sum;
       }
       need[r] = std::max<int64_t>(0, denominator - sum);
-      if (need[r] > 0) {
+      if (need[r] > 0 && !capacity_aware) {
+        // Plain largest remainder needs no global order: each region takes
+        // its own need[r] largest remainders (ties to the cheaper
+        // candidate), exactly what the global pass below would give it.
+        local.clear();
+        for (size_t k = 0; k < x.size(); ++k) {
+          if (parts[k] > 0) local.push_back(k);
+        }
+        std::stable_sort(local.begin(), local.end(),
+                         [&](size_t a, size_t b) { return remainder[a] > remainder[b]; });
+        for (size_t i = 0; i < local.size() && need[r] > 0; ++i, --need[r]) ++parts[local[i]];
+      } else if (need[r] > 0) {
         for (size_t k = 0; k < x.size(); ++k) {
           if (parts[k] > 0) ups.push_back({remainder[k], r, k});
         }
       }
     }
     for (size_t k = 0; k < parts.size(); ++k) {
-      load[idx.pop_of(r, k)] += idx.demand[r] * static_cast<double>(parts[k]) / den;
+      // A zero part adds +0.0: skipping it leaves the sum's bits alone.
+      if (parts[k] != 0) {
+        load[idx.pop_of(r, k)] += idx.demand[r] * static_cast<double>(parts[k]) / den;
+      }
     }
   }
   // Step 2: largest remainder first; ties to the lower region, then the
@@ -288,7 +304,8 @@ void QuantiseInto(const std::vector<RegionPlan>& plans, const CandIndex& idx,
     // below only steps in where it would overshoot, so inputs that rounded
     // fine before round exactly as before (stability).
     // Without the capacity-aware fallback, work on q itself (no copies).
-    Quantised plain_copy;
+    Quantised local_copy;
+    Quantised& plain_copy = scratch != nullptr ? *scratch : local_copy;
     std::vector<int64_t> need_copy;
     std::vector<double> load_copy;
     if (capacity_aware) {
@@ -312,7 +329,7 @@ void QuantiseInto(const std::vector<RegionPlan>& plans, const CandIndex& idx,
     for (size_t p = 0; p < pops && fits; ++p) fits = plain_load[p] <= limit[p] + tol;
     if (!capacity_aware) return;
     if (fits) {
-      q = std::move(plain_copy);
+      std::swap(q.parts, plain_copy.parts);  // the scratch keeps the other storage
       return;
     }
   }
@@ -382,15 +399,22 @@ double RepairRounding(const CandIndex& idx, const std::vector<std::vector<double
   double total = 0;
   for (size_t p = 0; p < pops; ++p) total += over_at(p, load[p]);
   if (total <= 0) return 0;
-  // users[p]: (region, candidate) pairs that may hold parts on p.
+  // users[p]: (region, candidate) pairs that may hold parts on p. The
+  // search works on flat copies of the parts (and of which weights the LP
+  // uses), indexed like idx.pop; they go back to q at the end.
   std::vector<std::vector<std::pair<size_t, size_t>>> users(pops);
+  std::vector<int64_t> parts(idx.pop.size());
+  std::vector<int8_t> keep_one(idx.pop.size());
   for (size_t r = 0; r < q.parts.size(); ++r) {
     for (size_t k = 0; k < q.parts[r].size(); ++k) {
+      parts[idx.begin[r] + k] = q.parts[r][k];
+      keep_one[idx.begin[r] + k] = x[r][k] > kZeroWeight ? 1 : 0;
       if (q.parts[r][k] > 0) users[idx.pop_of(r, k)].emplace_back(r, k);
     }
   }
   auto movable = [&](size_t r, size_t k) {
-    return q.parts[r][k] > (x[r][k] > kZeroWeight ? 1 : 0) && idx.demand[r] > 0;
+    const size_t i = idx.begin[r] + k;
+    return parts[i] > keep_one[i] && idx.demand[r] > 0;
   };
   struct Step {
     size_t r = 0, from = 0, to = 0;
@@ -438,14 +462,30 @@ double RepairRounding(const CandIndex& idx, const std::vector<std::vector<double
           if (!movable(r, k)) continue;
           const double u = idx.demand[r] / den;
           const size_t n = idx.begin[r + 1] - idx.begin[r];
+          double leave = 0;
+          if (chains == 0) {
+            // Every single move of this part gains at most what leaving p
+            // gains (the target's overshoot can only grow, and the sum in
+            // gain_of() rounds monotonically): when that cannot reach the
+            // best gain found so far, no j can be taken; skip them (counted
+            // as evaluated, so the budget runs out exactly as without it).
+            leave = over_at(p, load[p]) - over_at(p, load[p] + (-u));
+            if (leave < best_gain - eps) {
+              evaluations += static_cast<int64_t>(n) - 1;
+              if (evaluations >= max_evaluations) break;
+              continue;
+            }
+          }
           for (size_t j = 0; j < n; ++j) {
             if (j == k) continue;
             const size_t qp = idx.pop_of(r, j);
             ++evaluations;
             if (chains == 0) {
-              const Delta single[] = {{p, -u}, {qp, u}};
+              // gain_of({{p, -u}, {qp, u}}) (qp != p: a region's candidates
+              // are distinct PoPs), summed in the same order: 0 + leave is
+              // leave exactly, then the target's part.
               const double cost = u * (idx.cost_of(r, j) - idx.cost_of(r, k));
-              const double g = gain_of(single, 2);
+              const double g = leave + (over_at(qp, load[qp]) - over_at(qp, load[qp] + u));
               if (g > best_gain + eps ||
                   (g >= best_gain - eps && !best.empty() && cost < best_cost - 1e-12)) {
                 best_gain = g;
@@ -482,8 +522,8 @@ double RepairRounding(const CandIndex& idx, const std::vector<std::vector<double
     if (best.empty()) break;
     for (const Step& st : best) {
       const double u = idx.demand[st.r] / den;
-      --q.parts[st.r][st.from];
-      if (q.parts[st.r][st.to]++ == 0) {
+      --parts[idx.begin[st.r] + st.from];
+      if (parts[idx.begin[st.r] + st.to]++ == 0) {
         users[idx.pop_of(st.r, st.to)].emplace_back(st.r, st.to);
       }
       load[idx.pop_of(st.r, st.from)] -= u;
@@ -492,6 +532,9 @@ double RepairRounding(const CandIndex& idx, const std::vector<std::vector<double
     ++*moves;
     total = 0;
     for (size_t p = 0; p < pops; ++p) total += over_at(p, load[p]);
+  }
+  for (size_t r = 0; r < q.parts.size(); ++r) {
+    for (size_t k = 0; k < q.parts[r].size(); ++k) q.parts[r][k] = parts[idx.begin[r] + k];
   }
   return total;
 }
@@ -1257,6 +1300,7 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       cache->candidates.assign(regions, {});
       cache->current_cost_ms.assign(regions, 0.0);
       cache->unmeasured.assign(regions, 0);
+      cache->path_costs.assign(regions, {});
       network_synced = false;
     }
     cache->changed.assign(regions, 0);
@@ -1268,6 +1312,7 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   std::vector<std::vector<Candidate>> local_paths(cache == nullptr ? regions : 0);
   std::vector<std::vector<Candidate>>& all_paths = cache != nullptr ? cache->all : local_paths;
   std::vector<Candidate> all;
+  std::vector<CandidateCache::PathCost> fresh_costs;
   for (RegionId r = 0; r < graph.region_count(); ++r) {
     const auto ru = static_cast<size_t>(r);
     const graph::Region& region = graph.region(r);
@@ -1284,10 +1329,36 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       continue;
     }
     all.clear();
-    for (const graph::Path* path : graph.PathsOfRegion(r)) {
-      if (!graph.pop(path->pop).healthy) continue;
-      std::optional<double> c = cost_model.PathCost(graph, *path, now);
-      if (c.has_value()) all.push_back({path->pop, *c, 0.0, 0.0});
+    const std::vector<const graph::Path*>& region_paths = graph.RegionPaths(r);
+    if (cache != nullptr) {
+      // Re-price only the paths whose stamp changed (candidate_cache.h).
+      const std::vector<uint64_t>& stamps = graph.PathRevisionsOfRegion(r);
+      std::vector<CandidateCache::PathCost>& known = cache->path_costs[ru];
+      // known[] is parallel to the region's paths as of the last call;
+      // stamps are unique per path state, so a match at the same index is
+      // the same path (and the path itself need not be read at all).
+      fresh_costs.resize(region_paths.size());
+      for (size_t i = 0; i < region_paths.size(); ++i) {
+        CandidateCache::PathCost& e = fresh_costs[i];
+        if (i < known.size() && known[i].revision == stamps[i]) {
+          e = known[i];
+        } else {
+          const graph::Path& path = *region_paths[i];
+          e.pop = path.pop;
+          e.revision = stamps[i];
+          e.cost = graph.pop(path.pop).healthy
+                       ? cost_model.PathCost(graph, path, now).value_or(-1.0)
+                       : -1.0;
+        }
+        if (e.cost >= 0) all.push_back({e.pop, e.cost, 0.0, 0.0});
+      }
+      known.swap(fresh_costs);
+    } else {
+      for (const graph::Path* path : region_paths) {
+        if (!graph.pop(path->pop).healthy) continue;
+        std::optional<double> c = cost_model.PathCost(graph, *path, now);
+        if (c.has_value()) all.push_back({path->pop, *c, 0.0, 0.0});
+      }
     }
     if (all.empty()) {
       plan.unmeasured = true;
@@ -1419,9 +1490,11 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   // (the storage is reused across rounds).
   FlowSolution sol;
   Quantised round_q;
+  Quantised spare_q;  // the capacity-aware rounding's copy
   if (cache != nullptr) {
     sol = std::move(cache->scratch_solution[1]);
     round_q.parts = std::move(cache->scratch_parts[1]);
+    spare_q.parts = std::move(cache->scratch_parts[2]);
   }
   std::vector<double> best_lp_load;
   // A round that only lowers the usable capacity of PoPs the LP already
@@ -1452,8 +1525,13 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       // What rounding can add at most on each PoP: a quantum of every region
       // split onto it. Reserving that (not just today's overshoot) settles in
       // one re-solve instead of chasing rounding flips.
+      // Needed only where rounding overshoots.
+      bool any_over = false;
+      for (size_t p = 0; p < pops && !any_over; ++p) {
+        any_over = q_load[p] - std::max(ceiling[p], lp_load[p]) > tol;
+      }
       std::vector<double> rounding_bound(pops, 0.0);
-      for (size_t r = 0; r < plans.size(); ++r) {
+      for (size_t r = 0; any_over && r < plans.size(); ++r) {
         int used = 0;
         for (double x : sol.x[r]) used += x > kZeroWeight ? 1 : 0;
         if (used < 2) continue;
@@ -1511,9 +1589,11 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     };
     const double plain_over = overshoot(best_q);
     if (plain_over > 0) {
-      Quantised aware;
-      QuantiseInto(plans, cand_index, best, ceiling, cfg.weight_denominator, true, lp, &aware);
-      if (overshoot(aware) < plain_over) best_q = std::move(aware);
+      // Into the rounds' storage (no longer needed), with a spare copy.
+      Quantised& aware = round_q;
+      QuantiseInto(plans, cand_index, best, ceiling, cfg.weight_denominator, true, lp, &aware,
+                   &spare_q);
+      if (overshoot(aware) < plain_over) std::swap(best_q.parts, aware.parts);
       // Still over: move parts (and chains of parts) to PoPs with room.
       std::vector<double> limit(pops);
       for (size_t p = 0; p < pops; ++p) limit[p] = std::max(ceiling[p], lp[p]);
@@ -1581,13 +1661,16 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     const auto q = static_cast<double>(cfg.weight_denominator);
     int reverted = 0;
     std::vector<bool> done(plans.size(), false);
+    // Only regions with current weights can keep them.
+    std::vector<size_t> with_current;
+    for (size_t r = 0; r < plans.size(); ++r) {
+      if (!graph.region(plans[r].region).current_weights.empty()) with_current.push_back(r);
+    }
     // Several passes: a region may fit back only once another has.
-    for (int pass = 0; pass < 4; ++pass) {
-      for (size_t r = 0; r < plans.size(); ++r) {
+    for (int pass = 0; pass < 4 && !with_current.empty(); ++pass) {
+      for (const size_t r : with_current) {
         if (done[r]) continue;
         const RegionPlan& plan = plans[r];
-        const graph::Region& region = graph.region(plan.region);
-        if (region.current_weights.empty()) continue;
         std::vector<int64_t> current(plan.candidates.size(), 0);
         int64_t total = 0;
         double moved = 0;
@@ -1773,6 +1856,7 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
     cache->scratch_solution[1] = std::move(sol);
     cache->scratch_parts[0] = std::move(best_q.parts);
     cache->scratch_parts[1] = std::move(round_q.parts);
+    cache->scratch_parts[2] = std::move(spare_q.parts);
   }
   return result;
 }

@@ -193,5 +193,54 @@ TEST_F(AnycastGraphTest, RegionRevisionChangesWithTheRegionAndItsPathsOnly) {
   EXPECT_NE(g_.region_revision(nl_), copy.region_revision(nl_));
 }
 
+TEST_F(AnycastGraphTest, PathRevisionsFollowEachPathInRegionPathOrder) {
+  const PopId par = *g_.AddPop({.name = "par", .capacity = 10});
+  ASSERT_TRUE(g_.RecordMeasurement(par, nl_, Rtt(9, kT0)).ok());
+  ASSERT_TRUE(g_.RecordMeasurement(ams_, nl_, Rtt(5, kT0)).ok());
+  ASSERT_TRUE(g_.RecordMeasurement(fra_, nl_, Rtt(7, kT0 + absl::Minutes(30))).ok());
+  // Parallel to RegionPaths() (sorted by pop), which equals PathsOfRegion().
+  const std::vector<const Path*>& paths = g_.RegionPaths(nl_);
+  ASSERT_EQ(paths, g_.PathsOfRegion(nl_));
+  ASSERT_EQ(paths.size(), 3u);
+  EXPECT_EQ(paths[0]->pop, ams_);
+  EXPECT_EQ(paths[2]->pop, par);
+  std::vector<uint64_t> stamps = g_.PathRevisionsOfRegion(nl_);
+  ASSERT_EQ(stamps.size(), 3u);
+  EXPECT_NE(stamps[0], stamps[1]);
+  EXPECT_NE(stamps[1], stamps[2]);
+  // A measurement renews only its own path's stamp (and the region's).
+  const uint64_t region = g_.region_revision(nl_);
+  ASSERT_TRUE(g_.RecordMeasurement(fra_, nl_, Rtt(8, kT0 + absl::Minutes(31))).ok());
+  std::vector<uint64_t> after = g_.PathRevisionsOfRegion(nl_);
+  EXPECT_EQ(after[0], stamps[0]);
+  EXPECT_NE(after[1], stamps[1]);
+  EXPECT_EQ(after[2], stamps[2]);
+  EXPECT_NE(g_.region_revision(nl_), region);
+  stamps = after;
+  ASSERT_TRUE(g_.SetCatchment(par, nl_, "par-1").ok());
+  after = g_.PathRevisionsOfRegion(nl_);
+  EXPECT_EQ(after[0], stamps[0]);
+  EXPECT_EQ(after[1], stamps[1]);
+  EXPECT_NE(after[2], stamps[2]);
+  stamps = after;
+  // Region state (demand) is not a path's: path stamps stay.
+  ASSERT_TRUE(g_.SetRegionDemand(nl_, 12).ok());
+  EXPECT_EQ(g_.PathRevisionsOfRegion(nl_), stamps);
+  // A copy keeps them; expiry drops the expired paths' stamps with the paths.
+  AnycastGraph copy = g_;
+  EXPECT_EQ(copy.PathRevisionsOfRegion(nl_), stamps);
+  EXPECT_EQ(g_.ExpireStale(kT0 + absl::Minutes(20)), 2);  // ams and par expire
+  ASSERT_EQ(g_.RegionPaths(nl_).size(), 1u);
+  EXPECT_EQ(g_.RegionPaths(nl_)[0]->pop, fra_);
+  EXPECT_EQ(g_.PathRevisionsOfRegion(nl_), std::vector<uint64_t>{stamps[1]});
+  // A re-created path gets a stamp no path had before.
+  ASSERT_TRUE(g_.RecordMeasurement(ams_, nl_, Rtt(5, kT0 + absl::Minutes(20))).ok());
+  ASSERT_EQ(g_.PathRevisionsOfRegion(nl_).size(), 2u);
+  EXPECT_NE(g_.PathRevisionsOfRegion(nl_)[0], stamps[0]);
+  EXPECT_EQ(g_.PathRevisionsOfRegion(nl_)[1], stamps[1]);
+  EXPECT_TRUE(g_.RegionPaths(99).empty());
+  EXPECT_TRUE(g_.PathRevisionsOfRegion(99).empty());
+}
+
 }  // namespace
 }  // namespace vantage::graph

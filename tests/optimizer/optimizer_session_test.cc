@@ -4,10 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
 #include "graph/instance_generator.h"
+#include "optimizer/cost_model.h"
 #include "optimizer/weight_optimizer.h"
 
 namespace vantage::optimizer {
@@ -179,6 +182,61 @@ TEST(OptimizerSessionTest, CandidateReuseNeverCrossesGraphsOrTime) {
     ASSERT_TRUE(cold.ok()) << cold.status();
     SCOPED_TRACE(step);
     ExpectSameResult(*warm, *cold);
+  }
+}
+
+// Path-level cost reuse: a region in which one path changed re-prices
+// exactly that path (its candidate cost is the cost model's for the new
+// measurement) and keeps the others' costs; results equal the stateless ones.
+TEST(OptimizerSessionTest, ChangedPathIsRePricedAndOthersKeepTheirCost) {
+  AnycastGraph g = GenerateInstance(
+      {.regions = 300, .pops = 12, .paths_per_region = 8, .capacity_factor = 1.5, .seed = 11});
+  OptimizerConfig cfg;
+  cfg.n1_headroom = false;
+  cfg.candidates_per_region = 0;  // every measured path is a candidate: all costs visible
+  OptimizerSession session(cfg);
+  const absl::Time now = g.snapshot_time();
+  auto first = session.Optimize(g, now);
+  ASSERT_TRUE(first.ok()) << first.status();
+  const CostModel model(cfg.cost);
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(round);
+    // Change one path of a few regions: its RTT doubles (then halves back).
+    std::vector<std::pair<graph::RegionId, graph::PopId>> touched;
+    for (graph::RegionId r = round; r < g.region_count(); r += 37) {
+      const graph::Path* path = g.RegionPaths(r)[static_cast<size_t>(round) % 2];
+      graph::Measurement m = path->measurements.front();
+      const double f = round == 1 ? 0.5 : 2.0;
+      m.rtt_p50_ms *= f;
+      m.rtt_p90_ms *= f;
+      m.rtt_p99_ms *= f;
+      ASSERT_TRUE(g.RecordMeasurement(path->pop, r, m).ok());
+      touched.emplace_back(r, path->pop);
+    }
+    auto warm = session.Optimize(g, now);
+    ASSERT_TRUE(warm.ok()) << warm.status();
+    EXPECT_TRUE(session.last_warm());
+    auto cold = Optimize(g, cfg, now);
+    ASSERT_TRUE(cold.ok()) << cold.status();
+    ExpectSameResult(*warm, *cold);
+    for (const auto& [r, pop] : touched) {
+      const RegionPlan& plan = warm->regions[static_cast<size_t>(r)];
+      bool found = false;
+      for (const Candidate& c : plan.candidates) {
+        const std::optional<double> want = model.PathCost(g, *g.FindPath(c.pop, r), now);
+        ASSERT_TRUE(want.has_value());
+        EXPECT_EQ(c.cost_ms, *want) << "region " << r << " pop " << c.pop;
+        found = found || c.pop == pop;
+      }
+      EXPECT_TRUE(found);
+      // Every candidate's cost equals the stateless call's, path by path.
+      const RegionPlan& ref = cold->regions[static_cast<size_t>(r)];
+      ASSERT_EQ(plan.candidates.size(), ref.candidates.size());
+      for (size_t k = 0; k < plan.candidates.size(); ++k) {
+        EXPECT_EQ(plan.candidates[k].pop, ref.candidates[k].pop);
+        EXPECT_EQ(plan.candidates[k].cost_ms, ref.candidates[k].cost_ms);
+      }
+    }
   }
 }
 
