@@ -51,9 +51,25 @@ absl::StatusOr<std::vector<double>> WarmFlowNetwork::SolveFailures(
     const std::vector<RegionPlan>& plans, const std::vector<double>& usable,
     const OptimizerConfig& cfg, const std::vector<graph::PopId>& failures) {
   WarmFlowNetwork network;
-  network.limit_change_ = false;
   std::vector<std::vector<Candidate>> paths(plans.size());
   for (size_t r = 0; r < plans.size(); ++r) paths[r] = plans[r].candidates;
+  return SolveFailuresOn(network, plans, paths, usable, cfg, failures);
+}
+
+absl::StatusOr<std::vector<double>> WarmFlowNetwork::SolveFailuresKept(
+    const std::vector<RegionPlan>& plans, const std::vector<std::vector<Candidate>>& paths,
+    const std::vector<double>& usable, const OptimizerConfig& cfg,
+    const std::vector<graph::PopId>& failures) {
+  if (failure_network_ == nullptr) failure_network_ = std::make_unique<WarmFlowNetwork>();
+  return SolveFailuresOn(*failure_network_, plans, paths, usable, cfg, failures);
+}
+
+absl::StatusOr<std::vector<double>> WarmFlowNetwork::SolveFailuresOn(
+    WarmFlowNetwork& network, const std::vector<RegionPlan>& plans,
+    const std::vector<std::vector<Candidate>>& paths, const std::vector<double>& usable,
+    const OptimizerConfig& cfg, const std::vector<graph::PopId>& failures) {
+  network.limit_change_ = false;
+  network.BeginCall();
   Solution sol;
   VANTAGE_RETURN_IF_ERROR(network.Solve(plans, paths, usable, cfg, &sol));
   std::vector<double> out;
@@ -65,8 +81,17 @@ absl::StatusOr<std::vector<double>> WarmFlowNetwork::SolveFailures(
     }
     failed = usable;
     failed[static_cast<size_t>(f)] = 0;
-    VANTAGE_RETURN_IF_ERROR(network.ResolveCapacities(plans, failed, cfg, &sol));
-    out.push_back(sol.total_overflow);
+    // Only the total overflow is wanted: no weights read back.
+    VANTAGE_ASSIGN_OR_RETURN(const int64_t changes, network.ApplyCapacities(failed));
+    if (changes > 0) {
+      if (absl::Status st = network.simplex_->Resolve(); !st.ok()) {
+        network.simplex_.reset();
+        return st;
+      }
+    }
+    double overflow = 0;
+    for (const int arc : network.over_arc_) overflow += network.simplex_->flow(arc);
+    out.push_back(overflow);
   }
   return out;
 }
@@ -178,9 +203,16 @@ void WarmFlowNetwork::Build(const std::vector<RegionPlan>& plans,
     double best_cap = -1;
     double best_cost = 0;
     for (const Candidate* c : ByPop(paths[static_cast<size_t>(r)])) {
+      // A candidate's arc costs the plan's cost (the path's, except in the
+      // N-1 bound networks, whose plans price every candidate at 0).
       bool candidate = false;
-      for (const Candidate& k : plan.candidates) candidate = candidate || k.pop == c->pop;
-      const double cost = candidate ? c->cost_ms : disabled;
+      double cost = disabled;
+      for (const Candidate& k : plan.candidates) {
+        if (k.pop == c->pop) {
+          candidate = true;
+          cost = k.cost_ms;
+        }
+      }
       const int pop_node = regions + c->pop;
       Slot slot{c->pop, c->current_weight, -1, 0};
       const double keep_cap = d * c->current_weight;

@@ -93,6 +93,16 @@ class WarmFlowNetwork {
   static absl::StatusOr<std::vector<double>> SolveFailures(
       const std::vector<RegionPlan>& plans, const std::vector<double>& usable,
       const OptimizerConfig& cfg, const std::vector<graph::PopId>& failures);
+  // The same on a bound network this one keeps (a session's), built with
+  // `paths` (every measured path, as for Solve(); the plans' candidates at
+  // the plans' costs, the rest disabled), so that the next call starts warm
+  // from this call's last basis: candidate sets that change are then cost
+  // changes, as in Solve(). Same values as SolveFailures up to rounding
+  // (another optimal basis of the same LP).
+  absl::StatusOr<std::vector<double>> SolveFailuresKept(
+      const std::vector<RegionPlan>& plans, const std::vector<std::vector<Candidate>>& paths,
+      const std::vector<double>& usable, const OptimizerConfig& cfg,
+      const std::vector<graph::PopId>& failures);
 
   // One Optimize() call may solve several times (the rounding loop). After
   // BeginCall(): whether its first Solve() was warm, how many arc costs
@@ -127,6 +137,10 @@ class WarmFlowNetwork {
     int extra = 0;
   };
 
+  static absl::StatusOr<std::vector<double>> SolveFailuresOn(
+      WarmFlowNetwork& network, const std::vector<RegionPlan>& plans,
+      const std::vector<std::vector<Candidate>>& paths, const std::vector<double>& usable,
+      const OptimizerConfig& cfg, const std::vector<graph::PopId>& failures);
   absl::StatusOr<int64_t> ApplyCapacities(const std::vector<double>& usable);
   // Slot of every plan candidate: cand_slot_[region_begin_[r] + k] for
   // plans[r].candidates[k] (and its pop and arcs in cand_pop_ etc.), for
@@ -150,8 +164,9 @@ class WarmFlowNetwork {
   int64_t UpdateCosts(size_t r, const RegionPlan& plan, const OptimizerConfig& cfg);
 
   std::unique_ptr<NetworkSimplex> simplex_;
-  std::vector<size_t> region_begin_;  // slots of region r: [begin[r], begin[r + 1])
-  std::vector<Slot> slots_;           // sorted by pop within a region
+  std::unique_ptr<WarmFlowNetwork> failure_network_;  // SolveFailuresKept's
+  std::vector<size_t> region_begin_;                  // slots of region r: [begin[r], begin[r + 1])
+  std::vector<Slot> slots_;                           // sorted by pop within a region
   std::vector<double> demand_;
   std::vector<bool> constrained_;
   std::vector<double> usable_;

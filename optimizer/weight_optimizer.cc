@@ -1164,10 +1164,12 @@ absl::StatusOr<N1SlpOutcome> RefineN1(const std::vector<RegionPlan>& plans,
 // capacity 0, warm); a region whose only candidate is f is stranded (it
 // loses service, adds no load), so its demand, which there overflows at f,
 // is taken off.
-absl::StatusOr<std::vector<double>> FailureExcessBounds(const std::vector<RegionPlan>& plans,
-                                                        const std::vector<double>& ceiling,
-                                                        const OptimizerConfig& cfg,
-                                                        const std::vector<PopId>& failed) {
+// With a session's `network`, on the bound network it keeps (warm from the
+// last call's; `paths`: every measured path).
+absl::StatusOr<std::vector<double>> FailureExcessBounds(
+    const std::vector<RegionPlan>& plans, const std::vector<double>& ceiling,
+    const OptimizerConfig& cfg, const std::vector<PopId>& failed, WarmFlowNetwork* network,
+    const std::vector<std::vector<Candidate>>& paths) {
   std::vector<RegionPlan> zero(plans.size());
   std::vector<double> stranded(ceiling.size(), 0.0);
   for (size_t r = 0; r < plans.size(); ++r) {
@@ -1180,7 +1182,9 @@ absl::StatusOr<std::vector<double>> FailureExcessBounds(const std::vector<Region
     }
   }
   VANTAGE_ASSIGN_OR_RETURN(std::vector<double> overflow,
-                           WarmFlowNetwork::SolveFailures(zero, ceiling, cfg, failed));
+                           network != nullptr
+                               ? network->SolveFailuresKept(zero, paths, ceiling, cfg, failed)
+                               : WarmFlowNetwork::SolveFailures(zero, ceiling, cfg, failed));
   for (size_t i = 0; i < failed.size(); ++i) {
     overflow[i] = std::max(0.0, overflow[i] - stranded[static_cast<size_t>(failed[i])]);
   }
@@ -1415,6 +1419,8 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
   // one. The rounding loop's re-solves change only usable capacities, so
   // they re-optimise from the previous solve's basis.
   WarmFlowNetwork local_network;
+  // The session's network, if any: it keeps the N-1 bound network too.
+  WarmFlowNetwork* const session_network = network;
   if (network == nullptr) network = &local_network;
   // Regions the session network may skip: unchanged since its last Solve().
   const std::vector<uint8_t>* unchanged_hint = nullptr;
@@ -1805,8 +1811,9 @@ absl::StatusOr<OptimizationResult> OptimizeImpl(const graph::AnycastGraph& graph
       double proof_bound = 0;
       std::vector<PopId> failures;
       for (const auto& [neg, f] : worst) failures.push_back(f);
-      VANTAGE_ASSIGN_OR_RETURN(const std::vector<double> bounds,
-                               FailureExcessBounds(plans, ceiling, cfg, failures));
+      VANTAGE_ASSIGN_OR_RETURN(
+          const std::vector<double> bounds,
+          FailureExcessBounds(plans, ceiling, cfg, failures, session_network, all_paths));
       for (size_t i = 0; i < failures.size(); ++i) {
         const PopId f = failures[i];
         const double b = bounds[i];

@@ -127,6 +127,38 @@ TEST(OptimizerSessionTest, StructuralChangeSolvesColdAndStaysEqual) {
 }
 
 // The control loop's cycle: push the last result as the current weights, let
+// The N-1 per-failure bounds of a session come from a bound network it
+// keeps, warm from the last call's (WarmFlowNetwork::SolveFailuresKept):
+// every cycle they equal the stateless call's (to rounding), on an instance
+// that no weights make N-1-safe, while candidate sets change with the costs.
+TEST(OptimizerSessionTest, KeptN1BoundsEqualTheStatelessOnes) {
+  AnycastGraph g = GenerateInstance(
+      {.regions = 300, .pops = 12, .paths_per_region = 5, .capacity_factor = 1.3, .seed = 5});
+  OptimizerConfig cfg;
+  cfg.n1_headroom = true;
+  cfg.candidates_per_region = 2;  // of 5 paths: sets change as costs move
+  OptimizerSession session(cfg);
+  int cycles_with_bounds = 0;
+  for (uint64_t cycle = 0; cycle < 4; ++cycle) {
+    if (cycle > 0) PerturbPaths(g, 20, cycle);
+    SCOPED_TRACE(cycle);
+    auto warm = session.Optimize(g, g.snapshot_time());
+    ASSERT_TRUE(warm.ok()) << warm.status();
+    auto cold = Optimize(g, cfg, g.snapshot_time());
+    ASSERT_TRUE(cold.ok()) << cold.status();
+    ExpectSameResult(*warm, *cold);
+    ASSERT_EQ(warm->n1_failure_bounds.size(), cold->n1_failure_bounds.size());
+    for (size_t i = 0; i < warm->n1_failure_bounds.size(); ++i) {
+      EXPECT_EQ(warm->n1_failure_bounds[i].failed, cold->n1_failure_bounds[i].failed);
+      EXPECT_NEAR(warm->n1_failure_bounds[i].min_excess, cold->n1_failure_bounds[i].min_excess,
+                  1e-9 * (1 + cold->n1_failure_bounds[i].min_excess));
+    }
+    EXPECT_EQ(warm->n1_infeasible, cold->n1_infeasible);
+    if (!cold->n1_failure_bounds.empty()) ++cycles_with_bounds;
+  }
+  EXPECT_EQ(cycles_with_bounds, 4) << "the instance should be N-1-infeasible every cycle";
+}
+
 // 1% of path costs change, re-optimise. Warm (candidates of unchanged regions
 // reused, unchanged regions skipped by the network) equals cold every cycle,
 // with N-1 off and on.
@@ -164,7 +196,7 @@ TEST(OptimizerSessionTest, ClosedLoopCyclesWarmEqualCold) {
 // leak between them (every result equals the stateless one).
 TEST(OptimizerSessionTest, CandidateReuseNeverCrossesGraphsOrTime) {
   AnycastGraph a = GenerateInstance(
-      {.regions = 600, .pops = 20, .paths_per_region = 10, .capacity_factor = 1.5, .seed = 5});
+      {.regions = 600, .pops = 20, .paths_per_region = 5, .capacity_factor = 1.3, .seed = 5});
   AnycastGraph b = a;  // same content and revisions
   PerturbPaths(a, 50, 1);
   PerturbPaths(b, 50, 2);  // the same paths, changed differently
