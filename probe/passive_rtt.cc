@@ -345,8 +345,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Prefetch() {
     // freed, only reused).
     if (q.entry_hint != 0 && q.entry_hint <= entries_.size()) {
       const Flow& flow = entries_[q.entry_hint - 1].flow;
-      __builtin_prefetch(&sample_buffers_[q.entry_hint - 1][std::min<size_t>(
-          flow.sample_count, kSampleBatch - 1)]);
+      __builtin_prefetch(&sample_buffers_[q.entry_hint - 1]
+                                         [std::min<size_t>(flow.sample_count, kSampleBatch - 1)]);
     }
   }
 }
