@@ -127,6 +127,20 @@ TEST(OptimizerSessionTest, StructuralChangeSolvesColdAndStaysEqual) {
 }
 
 // The control loop's cycle: push the last result as the current weights, let
+// One cycle: the session's warm result and the stateless one, which must
+// be the same.
+void SolveWarmAndCold(OptimizerSession& session, const AnycastGraph& g, const OptimizerConfig& cfg,
+                      std::optional<OptimizationResult>* warm,
+                      std::optional<OptimizationResult>* cold) {
+  auto w = session.Optimize(g, g.snapshot_time());
+  ASSERT_TRUE(w.ok()) << w.status();
+  auto c = Optimize(g, cfg, g.snapshot_time());
+  ASSERT_TRUE(c.ok()) << c.status();
+  ExpectSameResult(*w, *c);
+  *warm = std::move(*w);
+  *cold = std::move(*c);
+}
+
 // The N-1 per-failure bounds of a session come from a bound network it
 // keeps, warm from the last call's (WarmFlowNetwork::SolveFailuresKept):
 // every cycle they equal the stateless call's (to rounding), on an instance
@@ -142,11 +156,9 @@ TEST(OptimizerSessionTest, KeptN1BoundsEqualTheStatelessOnes) {
   for (uint64_t cycle = 0; cycle < 4; ++cycle) {
     if (cycle > 0) PerturbPaths(g, 20, cycle);
     SCOPED_TRACE(cycle);
-    auto warm = session.Optimize(g, g.snapshot_time());
-    ASSERT_TRUE(warm.ok()) << warm.status();
-    auto cold = Optimize(g, cfg, g.snapshot_time());
-    ASSERT_TRUE(cold.ok()) << cold.status();
-    ExpectSameResult(*warm, *cold);
+    std::optional<OptimizationResult> warm;
+    std::optional<OptimizationResult> cold;
+    ASSERT_NO_FATAL_FAILURE(SolveWarmAndCold(session, g, cfg, &warm, &cold));
     ASSERT_EQ(warm->n1_failure_bounds.size(), cold->n1_failure_bounds.size());
     for (size_t i = 0; i < warm->n1_failure_bounds.size(); ++i) {
       EXPECT_EQ(warm->n1_failure_bounds[i].failed, cold->n1_failure_bounds[i].failed);
@@ -176,11 +188,9 @@ TEST(OptimizerSessionTest, ClosedLoopCyclesWarmEqualCold) {
     for (uint64_t cycle = 0; cycle < 4; ++cycle) {
       if (cycle > 0) PerturbPaths(g, 100, cycle);
       SCOPED_TRACE(cycle);
-      auto warm = session.Optimize(g, g.snapshot_time());
-      ASSERT_TRUE(warm.ok()) << warm.status();
-      auto cold = Optimize(g, cfg, g.snapshot_time());
-      ASSERT_TRUE(cold.ok()) << cold.status();
-      ExpectSameResult(*warm, *cold);
+      std::optional<OptimizationResult> warm;
+      std::optional<OptimizationResult> cold;
+      ASSERT_NO_FATAL_FAILURE(SolveWarmAndCold(session, g, cfg, &warm, &cold));
       // Routers now use the result: the next cycle has current weights.
       for (const RegionPlan& plan : warm->regions) {
         std::vector<graph::PopWeight> w;
