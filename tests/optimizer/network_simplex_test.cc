@@ -5,6 +5,36 @@
 namespace vantage::optimizer {
 namespace {
 
+// A sink's capacity and overload arcs to the root, and its tree arc as the
+// optimizer picks it: the capacity arc when it has room (`load` below
+// `capacity`), else the overload arc with the capacity arc full.
+void AddSinkArcs(int sink, int root, double capacity, double overload_cost, double load,
+                 std::vector<NetworkSimplex::ArcSpec>* arcs, int* tree_arc,
+                 std::vector<int>* upper) {
+  const int cap = static_cast<int>(arcs->size());
+  arcs->push_back({sink, root, capacity, 0});
+  arcs->push_back({sink, root, NetworkSimplex::kInfinity, overload_cost});
+  if (load < capacity) {
+    *tree_arc = cap;
+  } else {
+    *tree_arc = cap + 1;
+    upper->push_back(cap);
+  }
+}
+
+// Deterministic uniform doubles in [0, 1) (a 64-bit LCG's top 53 bits).
+class Uniform {
+ public:
+  explicit Uniform(uint64_t seed) : state_(seed) {}
+  double operator()() {
+    state_ = state_ * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state_ >> 11) * 0x1.0p-53;
+  }
+
+ private:
+  uint64_t state_;
+};
+
 // Two sources, two sinks through a capacitated middle: a classic small case
 // whose optimum is easy to check by hand.
 TEST(NetworkSimplexTest, SmallTransportation) {
@@ -45,20 +75,10 @@ TEST(NetworkSimplexTest, RejectsBadBasis) {
   EXPECT_FALSE(over.Solve(2, {0, 1, -1}, {}).ok());  // flow 5 > capacity 1
 }
 
-}  // namespace
-}  // namespace vantage::optimizer
-
-namespace vantage::optimizer {
-namespace {
-
 // Random transportation networks: a warm re-solve after cost changes must
 // reach the same optimum as a cold solve of the changed network.
 TEST(NetworkSimplexTest, WarmResolveMatchesColdSolve) {
-  uint64_t state = 99;
-  auto next = [&state] {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<double>(state >> 11) * 0x1.0p-53;
-  };
+  Uniform next(99);
   for (int round = 0; round < 20; ++round) {
     const int sources = 30, sinks = 6;
     const int root = sources + sinks;
@@ -80,18 +100,8 @@ TEST(NetworkSimplexTest, WarmResolveMatchesColdSolve) {
       load[static_cast<size_t>(s % sinks)] += supply[static_cast<size_t>(s)];
     }
     for (int t = 0; t < sinks; ++t) {
-      const int cap = static_cast<int>(arcs.size());
-      const double capacity = total / sinks * 1.1;
-      arcs.push_back({sources + t, root, capacity, 0});
-      arcs.push_back({sources + t, root, NetworkSimplex::kInfinity, 1e4});
-      // As the optimizer does: the capacity arc in the tree when it has
-      // room, else the overload arc with the capacity arc full.
-      if (load[static_cast<size_t>(t)] < capacity) {
-        tree[static_cast<size_t>(sources) + static_cast<size_t>(t)] = cap;
-      } else {
-        tree[static_cast<size_t>(sources) + static_cast<size_t>(t)] = cap + 1;
-        upper.push_back(cap);
-      }
+      AddSinkArcs(sources + t, root, total / sinks * 1.1, 1e4, load[static_cast<size_t>(t)], &arcs,
+                  &tree[static_cast<size_t>(sources) + static_cast<size_t>(t)], &upper);
     }
     supply[static_cast<size_t>(root)] = -total;
     NetworkSimplex warm(root + 1, arcs, supply);
@@ -222,23 +232,13 @@ TEST(NetworkSimplexTest, SetCapacityChecksItsArguments) {
   EXPECT_DOUBLE_EQ(ns.Objective(), 1 + 6);
 }
 
-}  // namespace
-}  // namespace vantage::optimizer
-
-namespace vantage::optimizer {
-namespace {
-
 // Parking (SetParkingCost) leaves expensive arcs out of the pricing passes
 // but must not change the optimum: on random transportation networks where
 // about half the arcs are parked and many of them belong to the optimum
 // (they are cheaper than overloading a sink), a parked solve, its warm cost
 // and capacity re-solves, and a plain cold solve reach the same objective.
 TEST(NetworkSimplexTest, ParkedArcsStillEnterWhenTheyPay) {
-  uint64_t state = 777;
-  auto next = [&state] {
-    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return static_cast<double>(state >> 11) * 0x1.0p-53;
-  };
+  Uniform next(777);
   const int sources = 40, sinks = 8, per_source = 4;
   const int root = sources + sinks;
   const double park = 30;
@@ -262,16 +262,9 @@ TEST(NetworkSimplexTest, ParkedArcsStillEnterWhenTheyPay) {
       }
     }
     for (int t = 0; t < sinks; ++t) {
-      const int cap = static_cast<int>(arcs.size());
-      const double capacity = total / sinks * (0.7 + 0.6 * next());
-      arcs.push_back({sources + t, root, capacity, 0});
-      arcs.push_back({sources + t, root, NetworkSimplex::kInfinity, 1e3});
-      if (load[static_cast<size_t>(t)] < capacity) {
-        tree[static_cast<size_t>(sources) + static_cast<size_t>(t)] = cap;
-      } else {
-        tree[static_cast<size_t>(sources) + static_cast<size_t>(t)] = cap + 1;
-        upper.push_back(cap);
-      }
+      AddSinkArcs(sources + t, root, total / sinks * (0.7 + 0.6 * next()), 1e3,
+                  load[static_cast<size_t>(t)], &arcs,
+                  &tree[static_cast<size_t>(sources) + static_cast<size_t>(t)], &upper);
     }
     supply[static_cast<size_t>(root)] = -total;
     NetworkSimplex parked(root + 1, arcs, supply);
