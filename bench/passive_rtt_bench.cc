@@ -463,21 +463,20 @@ int main(int argc, char** argv) {
   if (!only.empty()) {
     // One pass of one loop on an existing file (see the header).
     uint64_t n = 0;
-    vantage::probe::PassiveRttStats s;
-    size_t w = 0;
+    uint64_t samples = 0;
     if (only == "empty") {
       EmptyLoop(path, &n);
     } else if (only == "floor") {
-      uint64_t floor_samples = 0;
-      Floor(path, &n, &floor_samples);
-      s.samples[1] = floor_samples;
+      Floor(path, &n, &samples);
     } else if (only == "ours" || only == "tracking" || only == "keyed") {
+      vantage::probe::PassiveRttStats s;
+      size_t w = 0;
       Ours(path, only != "tracking", &n, &s, &w, only == "keyed");
+      samples = s.samples[0] + s.samples[1] + s.samples[2];
     } else {
       std::fprintf(stderr, "--only: empty, ours, tracking, keyed or floor\n");
       return 2;
     }
-    const uint64_t samples = s.samples[0] + s.samples[1] + s.samples[2];
     std::printf("%s: %llu packets, %llu samples\n", only.c_str(),
                 static_cast<unsigned long long>(n), static_cast<unsigned long long>(samples));
     return 0;

@@ -68,6 +68,11 @@ absl::StatusOr<std::vector<double>> WarmFlowNetwork::SolveFailuresOn(
     WarmFlowNetwork& network, const std::vector<RegionPlan>& plans,
     const std::vector<std::vector<Candidate>>& paths, const std::vector<double>& usable,
     const OptimizerConfig& cfg, const std::vector<graph::PopId>& failures) {
+  for (const graph::PopId f : failures) {
+    if (f < 0 || static_cast<size_t>(f) >= usable.size()) {
+      return absl::InvalidArgumentError("SolveFailures: no such PoP");
+    }
+  }
   network.limit_change_ = false;
   network.BeginCall();
   Solution sol;
@@ -76,19 +81,11 @@ absl::StatusOr<std::vector<double>> WarmFlowNetwork::SolveFailuresOn(
   out.reserve(failures.size());
   std::vector<double> failed = usable;
   for (const graph::PopId f : failures) {
-    if (f < 0 || static_cast<size_t>(f) >= usable.size()) {
-      return absl::InvalidArgumentError("SolveFailures: no such PoP");
-    }
-    failed = usable;
-    failed[static_cast<size_t>(f)] = 0;
+    const auto pop = static_cast<size_t>(f);
+    failed[pop] = 0;
     // Only the total overflow is wanted: no weights read back.
-    VANTAGE_ASSIGN_OR_RETURN(const int64_t changes, network.ApplyCapacities(failed));
-    if (changes > 0) {
-      if (absl::Status st = network.simplex_->Resolve(); !st.ok()) {
-        network.simplex_.reset();
-        return st;
-      }
-    }
+    VANTAGE_RETURN_IF_ERROR(network.ApplyAndResolve(failed).status());
+    failed[pop] = usable[pop];
     double overflow = 0;
     for (const int arc : network.over_arc_) overflow += network.simplex_->flow(arc);
     out.push_back(overflow);
@@ -356,6 +353,17 @@ absl::StatusOr<int64_t> WarmFlowNetwork::ApplyCapacities(const std::vector<doubl
   return changes;
 }
 
+absl::StatusOr<int64_t> WarmFlowNetwork::ApplyAndResolve(const std::vector<double>& usable) {
+  VANTAGE_ASSIGN_OR_RETURN(const int64_t changes, ApplyCapacities(usable));
+  if (changes > 0) {
+    if (absl::Status st = simplex_->Resolve(); !st.ok()) {
+      simplex_.reset();
+      return st;
+    }
+  }
+  return changes;
+}
+
 absl::Status WarmFlowNetwork::ResolveCapacities(const std::vector<RegionPlan>& plans,
                                                 const std::vector<double>& usable,
                                                 const OptimizerConfig& cfg, Solution* out) {
@@ -364,14 +372,7 @@ absl::Status WarmFlowNetwork::ResolveCapacities(const std::vector<RegionPlan>& p
     return absl::FailedPreconditionError("warm flow network: ResolveCapacities() before Solve()");
   }
   const int64_t pivots_before = simplex_->pivots();
-  VANTAGE_ASSIGN_OR_RETURN(const int64_t changes, ApplyCapacities(usable));
-  if (changes > 0) {
-    absl::Status st = simplex_->Resolve();
-    if (!st.ok()) {
-      simplex_.reset();
-      return st;
-    }
-  }
+  VANTAGE_ASSIGN_OR_RETURN(const int64_t changes, ApplyAndResolve(usable));
   last_capacity_changes_ += changes;
   ++last_solves_;
   ReadBack(plans, usable.size(), cfg, simplex_->pivots() - pivots_before, out);

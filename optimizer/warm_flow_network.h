@@ -142,6 +142,8 @@ class WarmFlowNetwork {
       const std::vector<std::vector<Candidate>>& paths, const std::vector<double>& usable,
       const OptimizerConfig& cfg, const std::vector<graph::PopId>& failures);
   absl::StatusOr<int64_t> ApplyCapacities(const std::vector<double>& usable);
+  // ApplyCapacities, then a warm re-solve when any changed; the changes.
+  absl::StatusOr<int64_t> ApplyAndResolve(const std::vector<double>& usable);
   // Slot of every plan candidate: cand_slot_[region_begin_[r] + k] for
   // plans[r].candidates[k] (and its pop and arcs in cand_pop_ etc.), for
   // every region after a Build(); a warm Solve() sets those of the regions

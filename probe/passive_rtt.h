@@ -312,7 +312,7 @@ class PassiveRtt {
     // -1 unknown, 0 no, 1 yes: decided by the handshake, else the first packet.
     int8_t uses_timestamps = -1;
     bool flow_unreported = false;  // OnFlow still due (batching sinks)
-    uint32_t sample_count = 0;     // buffered in `samples` (batching sinks)
+    uint32_t sample_count = 0;     // buffered in sample_buffers_ (batching sinks)
     uint64_t unreported_packets = 0;
     uint64_t unreported_bytes = 0;
     uint32_t entry_index = 0;  // its Entry's index in entries_

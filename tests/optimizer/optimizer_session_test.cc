@@ -60,6 +60,20 @@ void PerturbPaths(AnycastGraph& g, int stride, uint64_t salt) {
   }
 }
 
+// One cycle: the session's warm result and the stateless one, which must
+// be the same.
+void SolveWarmAndCold(OptimizerSession& session, const AnycastGraph& g, const OptimizerConfig& cfg,
+                      std::optional<OptimizationResult>* warm,
+                      std::optional<OptimizationResult>* cold) {
+  auto w = session.Optimize(g, g.snapshot_time());
+  ASSERT_TRUE(w.ok()) << w.status();
+  auto c = Optimize(g, cfg, g.snapshot_time());
+  ASSERT_TRUE(c.ok()) << c.status();
+  ExpectSameResult(*w, *c);
+  *warm = std::move(*w);
+  *cold = std::move(*c);
+}
+
 struct Case {
   bool current_weights;
   bool n1;
@@ -85,13 +99,11 @@ TEST(OptimizerSessionTest, WarmReSolveEqualsColdSolve) {
     EXPECT_FALSE(session.last_warm());
     for (uint64_t round = 1; round <= 3; ++round) {
       PerturbPaths(g, 100, round);
-      auto warm = session.Optimize(g, g.snapshot_time());
-      ASSERT_TRUE(warm.ok()) << warm.status();
+      std::optional<OptimizationResult> warm;
+      std::optional<OptimizationResult> cold;
+      ASSERT_NO_FATAL_FAILURE(SolveWarmAndCold(session, g, cfg, &warm, &cold));
       EXPECT_TRUE(session.last_warm());
       EXPECT_GT(session.last_cost_changes(), 0);
-      auto cold = Optimize(g, cfg, g.snapshot_time());
-      ASSERT_TRUE(cold.ok()) << cold.status();
-      ExpectSameResult(*warm, *cold);
     }
   }
 }
@@ -110,35 +122,14 @@ TEST(OptimizerSessionTest, StructuralChangeSolvesColdAndStaysEqual) {
   EXPECT_EQ(session.last_cost_changes(), 0);
   // A demand change is structural.
   ASSERT_TRUE(g.SetRegionDemand(7, g.region(7).demand * 3).ok());
-  auto changed = session.Optimize(g, g.snapshot_time());
-  ASSERT_TRUE(changed.ok());
+  std::optional<OptimizationResult> changed;
+  std::optional<OptimizationResult> cold;
+  ASSERT_NO_FATAL_FAILURE(SolveWarmAndCold(session, g, cfg, &changed, &cold));
   EXPECT_FALSE(session.last_warm());
-  auto cold = Optimize(g, cfg, g.snapshot_time());
-  ASSERT_TRUE(cold.ok());
-  ExpectSameResult(*changed, *cold);
   // A PoP going down too.
   ASSERT_TRUE(g.SetPopHealthy(4, false).ok());
-  changed = session.Optimize(g, g.snapshot_time());
-  ASSERT_TRUE(changed.ok());
+  ASSERT_NO_FATAL_FAILURE(SolveWarmAndCold(session, g, cfg, &changed, &cold));
   EXPECT_FALSE(session.last_warm());
-  cold = Optimize(g, cfg, g.snapshot_time());
-  ASSERT_TRUE(cold.ok());
-  ExpectSameResult(*changed, *cold);
-}
-
-// The control loop's cycle: push the last result as the current weights, let
-// One cycle: the session's warm result and the stateless one, which must
-// be the same.
-void SolveWarmAndCold(OptimizerSession& session, const AnycastGraph& g, const OptimizerConfig& cfg,
-                      std::optional<OptimizationResult>* warm,
-                      std::optional<OptimizationResult>* cold) {
-  auto w = session.Optimize(g, g.snapshot_time());
-  ASSERT_TRUE(w.ok()) << w.status();
-  auto c = Optimize(g, cfg, g.snapshot_time());
-  ASSERT_TRUE(c.ok()) << c.status();
-  ExpectSameResult(*w, *c);
-  *warm = std::move(*w);
-  *cold = std::move(*c);
 }
 
 // The N-1 per-failure bounds of a session come from a bound network it
@@ -171,6 +162,7 @@ TEST(OptimizerSessionTest, KeptN1BoundsEqualTheStatelessOnes) {
   EXPECT_EQ(cycles_with_bounds, 4) << "the instance should be N-1-infeasible every cycle";
 }
 
+// The control loop's cycle: push the last result as the current weights, let
 // 1% of path costs change, re-optimise. Warm (candidates of unchanged regions
 // reused, unchanged regions skipped by the network) equals cold every cycle,
 // with N-1 off and on.
