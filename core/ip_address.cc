@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 #include "absl/strings/numbers.h"
@@ -58,15 +59,21 @@ uint32_t IpAddress::v4_host_order() const {
 
 bool IpAddress::bit(int i) const { return (bytes_[static_cast<size_t>(i / 8)] >> (7 - i % 8)) & 1; }
 
+static_assert(std::endian::native == std::endian::little);
+
 IpAddress IpAddress::Masked(int length) const {
+  // Two big-endian 64-bit masks over the 16 bytes (an IPv4 address uses the
+  // first 4; the rest are zero): flows are keyed by prefix once each, so
+  // this is on the passive path.
+  length = std::clamp(length, 0, bit_width());
+  const uint64_t high = length == 0 ? 0 : ~uint64_t{0} << (64 - std::min(length, 64));
+  const uint64_t low = length <= 64 ? 0 : ~uint64_t{0} << (128 - length);
+  uint64_t words[2];
+  std::memcpy(words, bytes_.data(), 16);
+  words[0] &= __builtin_bswap64(high);
+  words[1] &= __builtin_bswap64(low);
   IpAddress out = *this;
-  const int width = bit_width();
-  length = std::clamp(length, 0, width);
-  for (int byte = 0; byte < byte_length(); ++byte) {
-    const int keep = std::clamp(length - byte * 8, 0, 8);
-    const auto mask = static_cast<uint8_t>(keep == 0 ? 0 : (0xFF << (8 - keep)) & 0xFF);
-    out.bytes_[static_cast<size_t>(byte)] &= mask;
-  }
+  std::memcpy(out.bytes_.data(), words, 16);
   return out;
 }
 

@@ -6,24 +6,13 @@
 namespace vantage::probe {
 namespace {
 
-constexpr int kDltEn10mb = 1;
-constexpr int kDltRaw = 12;
-constexpr int kDltRawOpenBsd = 14;
-constexpr int kLinktypeRaw = 101;
-constexpr int kDltLinuxSll = 113;
-constexpr int kDltIpv4 = 228;
-constexpr int kDltIpv6 = 229;
-constexpr int kDltLinuxSll2 = 276;
 
-constexpr uint16_t kEtherTypeIpv4 = 0x0800;
 constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
 constexpr uint16_t kEtherTypeVlan = 0x8100;
 constexpr uint16_t kEtherTypeQinQ = 0x88a8;
 constexpr uint16_t kEtherTypeQinQOld = 0x9100;
 
 constexpr int kMaxIpv6ExtensionHeaders = 8;
-// Offsets are 16-bit: nothing beyond the first 64 KiB of a capture is parsed.
-constexpr size_t kMaxParsedBytes = 65535;
 
 inline uint16_t Load16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
 inline uint32_t Load32(const uint8_t* p) {
@@ -378,86 +367,20 @@ TcpSegmentFields TcpSegmentFields::From(const DecodedPacket& packet) {
   return out;
 }
 
-bool PacketDecoder::DecodeTcpSegment(int link_type, absl::Span<const uint8_t> bytes,
-                                     uint32_t wire_length, TcpSegmentFields* out) {
-  const size_t size = bytes.size();
-  const uint8_t* p = bytes.data();
-  size_t l3;
-  switch (link_type) {
-    case kDltEn10mb:
-      if (size < 14 || Load16(p + 12) != kEtherTypeIpv4) return false;
-      l3 = 14;
-      break;
-    case kDltLinuxSll:
-      if (size < 16 || Load16(p + 14) != kEtherTypeIpv4) return false;
-      l3 = 16;
-      break;
-    case kDltLinuxSll2:
-      if (size < 20 || Load16(p) != kEtherTypeIpv4) return false;
-      l3 = 20;
-      break;
-    case kDltRaw:
-    case kDltRawOpenBsd:
-    case kLinktypeRaw:
-    case kDltIpv4:
-      l3 = 0;
-      break;
-    default:
-      return false;
-  }
-  if (size > kMaxParsedBytes || size < l3 + 40) return false;
-  const size_t wire = std::max<size_t>(wire_length, size);
-  const uint8_t* ip = p + l3;
-  if (ip[0] != 0x45 || ip[9] != kIpProtoTcp) return false;
-  const uint32_t total_length = Load16(ip + 2);
-  // total_length 0 (segmentation offload), bad lengths, fragments: general path.
-  if (total_length < 40 || total_length > wire - l3 || (Load16(ip + 6) & 0x1fff) != 0) {
-    return false;
-  }
-  const uint8_t* tcp = ip + 20;
-  const size_t header_length = static_cast<size_t>(tcp[12] >> 4) * 4;
-  if (header_length < 20 || header_length > total_length - 20 || header_length > size - l3 - 20) {
-    return false;
-  }
-  if (header_length == 20) {
-    out->has_timestamps = false;
-    out->tsval = 0;
-    out->tsecr = 0;
-  } else if (header_length == 32 && Load32(tcp + 20) == 0x0101080a) {
-    // NOP, NOP, timestamps: nearly every segment after the handshake.
-    out->has_timestamps = true;
-    out->tsval = Load32(tcp + 24);
-    out->tsecr = Load32(tcp + 28);
-  } else {
-    TcpHeader options;
-    if (!ParseTcpOptions(tcp + 20, header_length - 20, &options)) return false;
-    out->has_timestamps = options.has_timestamps;
-    out->tsval = options.tsval;
-    out->tsecr = options.tsecr;
-  }
-  uint32_t src;
-  uint32_t dst;
-  std::memcpy(&src, ip + 12, 4);
-  std::memcpy(&dst, ip + 16, 4);
-  out->src[0] = src;
-  out->src[1] = 0;
-  out->dst[0] = dst;
-  out->dst[1] = 0;
-  out->family = 4;
-  out->src_port = Load16(tcp);
-  out->dst_port = Load16(tcp + 2);
-  out->seq = Load32(tcp + 4);
-  out->ack = Load32(tcp + 8);
-  out->flags = tcp[13];
-  out->ip_length = total_length;
-  out->payload_length = total_length - 20 - static_cast<uint32_t>(header_length);
+bool PacketDecoder::ParseTimestampOption(const uint8_t* options, size_t length,
+                                         TcpSegmentFields* out) {
+  TcpHeader tcp;
+  if (!ParseTcpOptions(options, length, &tcp)) return false;
+  out->has_timestamps = tcp.has_timestamps;
+  out->tsval = tcp.tsval;
+  out->tsecr = tcp.tsecr;
   return true;
 }
 
 DecodeStatus PacketDecoder::Decode(int link_type, absl::Span<const uint8_t> bytes,
                                    DecodedPacket* out, uint32_t wire_length) {
   *out = DecodedPacket();
-  if (bytes.size() <= kMaxParsedBytes) {
+  if (bytes.size() <= kMaxDecodedBytes) {
     const size_t wire = std::max<size_t>(wire_length, bytes.size());
     DecodeStatus status;
     if (link_type == kDltEn10mb && bytes.size() >= 14 &&
@@ -476,7 +399,7 @@ DecodeStatus PacketDecoder::Decode(int link_type, absl::Span<const uint8_t> byte
 DecodeStatus PacketDecoder::DecodeGeneral(int link_type, absl::Span<const uint8_t> bytes,
                                           DecodedPacket* out, uint32_t wire_length) {
   *out = DecodedPacket();
-  if (bytes.size() > kMaxParsedBytes) bytes = bytes.subspan(0, kMaxParsedBytes);
+  if (bytes.size() > kMaxDecodedBytes) bytes = bytes.subspan(0, kMaxDecodedBytes);
   const size_t wire = std::max<size_t>(wire_length, bytes.size());
   const uint8_t* p = bytes.data();
   size_t offset = 0;
@@ -528,7 +451,7 @@ DecodeStatus PacketDecoder::DecodeGeneral(int link_type, absl::Span<const uint8_
 DecodeStatus PacketDecoder::DecodeIp(absl::Span<const uint8_t> bytes, size_t offset,
                                      DecodedPacket* out) {
   *out = DecodedPacket();
-  if (bytes.size() > kMaxParsedBytes) bytes = bytes.subspan(0, kMaxParsedBytes);
+  if (bytes.size() > kMaxDecodedBytes) bytes = bytes.subspan(0, kMaxDecodedBytes);
   if (offset >= bytes.size()) return DecodeStatus::kTruncatedIpHeader;
   return DecodeIpAt(bytes, offset, bytes.size() - offset, false, out);
 }
@@ -536,7 +459,7 @@ DecodeStatus PacketDecoder::DecodeIp(absl::Span<const uint8_t> bytes, size_t off
 DecodeStatus PacketDecoder::DecodeQuoted(absl::Span<const uint8_t> bytes, size_t offset,
                                          DecodedPacket* out) {
   *out = DecodedPacket();
-  if (bytes.size() > kMaxParsedBytes) bytes = bytes.subspan(0, kMaxParsedBytes);
+  if (bytes.size() > kMaxDecodedBytes) bytes = bytes.subspan(0, kMaxDecodedBytes);
   if (offset >= bytes.size()) return DecodeStatus::kTruncatedIpHeader;
   return DecodeIpAt(bytes, offset, 0, true, out);
 }

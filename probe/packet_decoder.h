@@ -17,6 +17,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 #include "absl/types/span.h"
 #include "core/ip_address.h"
@@ -56,6 +57,20 @@ inline constexpr uint8_t kTcpAck = 0x10;
 inline constexpr uint8_t kTcpUrg = 0x20;
 inline constexpr uint8_t kTcpEce = 0x40;
 inline constexpr uint8_t kTcpCwr = 0x80;
+
+// Link types (DLT_* values) the decoder knows.
+inline constexpr int kDltEn10mb = 1;
+inline constexpr int kDltRaw = 12;
+inline constexpr int kDltRawOpenBsd = 14;
+inline constexpr int kLinktypeRaw = 101;
+inline constexpr int kDltLinuxSll = 113;
+inline constexpr int kDltIpv4 = 228;
+inline constexpr int kDltIpv6 = 229;
+inline constexpr int kDltLinuxSll2 = 276;
+
+inline constexpr uint16_t kEtherTypeIpv4 = 0x0800;
+// Offsets are 16-bit: nothing beyond the first 64 KiB of a capture is parsed.
+inline constexpr size_t kMaxDecodedBytes = 65535;
 
 inline constexpr uint8_t kIpProtoIcmp = 1;
 inline constexpr uint8_t kIpProtoTcp = 6;
@@ -149,6 +164,7 @@ class PacketDecoder {
   // or raw IP. Returns true and fills `out` exactly as
   // TcpSegmentFields::From(Decode(...)) would when Decode gives kOk for such
   // a packet; returns false for anything else (the caller then runs Decode).
+  // Inline (below): it is the first step of every packet.
   static bool DecodeTcpSegment(int link_type, absl::Span<const uint8_t> bytes, uint32_t wire_length,
                                TcpSegmentFields* out);
   // Decodes a packet captured with link type `link_type` (a DLT_* value).
@@ -167,7 +183,94 @@ class PacketDecoder {
   // bytes are needed (ports and TCP sequence, UDP length, ICMP id/seq).
   static DecodeStatus DecodeQuoted(absl::Span<const uint8_t> bytes, size_t offset,
                                    DecodedPacket* out);
+
+ private:
+  // DecodeTcpSegment's options other than none or NOP, NOP, timestamps:
+  // false when malformed.
+  static bool ParseTimestampOption(const uint8_t* options, size_t length, TcpSegmentFields* out);
+  static uint16_t Load16(const uint8_t* p) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    return __builtin_bswap16(v);
+  }
+  static uint32_t Load32(const uint8_t* p) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return __builtin_bswap32(v);
+  }
 };
+
+inline bool PacketDecoder::DecodeTcpSegment(int link_type, absl::Span<const uint8_t> bytes,
+                                            uint32_t wire_length, TcpSegmentFields* out) {
+  const size_t size = bytes.size();
+  const uint8_t* p = bytes.data();
+  size_t l3;
+  switch (link_type) {
+    case kDltEn10mb:
+      if (size < 14 || Load16(p + 12) != kEtherTypeIpv4) return false;
+      l3 = 14;
+      break;
+    case kDltLinuxSll:
+      if (size < 16 || Load16(p + 14) != kEtherTypeIpv4) return false;
+      l3 = 16;
+      break;
+    case kDltLinuxSll2:
+      if (size < 20 || Load16(p) != kEtherTypeIpv4) return false;
+      l3 = 20;
+      break;
+    case kDltRaw:
+    case kDltRawOpenBsd:
+    case kLinktypeRaw:
+    case kDltIpv4:
+      l3 = 0;
+      break;
+    default:
+      return false;
+  }
+  if (size > kMaxDecodedBytes || size < l3 + 40) return false;
+  const size_t wire = wire_length > size ? wire_length : size;
+  const uint8_t* ip = p + l3;
+  if (ip[0] != 0x45 || ip[9] != kIpProtoTcp) return false;
+  const uint32_t total_length = Load16(ip + 2);
+  // total_length 0 (segmentation offload), bad lengths, fragments: general path.
+  if (total_length < 40 || total_length > wire - l3 || (Load16(ip + 6) & 0x1fff) != 0) {
+    return false;
+  }
+  const uint8_t* tcp = ip + 20;
+  const size_t header_length = static_cast<size_t>(tcp[12] >> 4) * 4;
+  if (header_length < 20 || header_length > total_length - 20 || header_length > size - l3 - 20) {
+    return false;
+  }
+  if (header_length == 20) {
+    out->has_timestamps = false;
+    out->tsval = 0;
+    out->tsecr = 0;
+  } else if (header_length == 32 && Load32(tcp + 20) == 0x0101080a) {
+    // NOP, NOP, timestamps: nearly every segment after the handshake.
+    out->has_timestamps = true;
+    out->tsval = Load32(tcp + 24);
+    out->tsecr = Load32(tcp + 28);
+  } else if (!ParseTimestampOption(tcp + 20, header_length - 20, out)) {
+    return false;
+  }
+  uint32_t src;
+  uint32_t dst;
+  std::memcpy(&src, ip + 12, 4);
+  std::memcpy(&dst, ip + 16, 4);
+  out->src[0] = src;
+  out->src[1] = 0;
+  out->dst[0] = dst;
+  out->dst[1] = 0;
+  out->family = 4;
+  out->src_port = Load16(tcp);
+  out->dst_port = Load16(tcp + 2);
+  out->seq = Load32(tcp + 4);
+  out->ack = Load32(tcp + 8);
+  out->flags = tcp[13];
+  out->ip_length = total_length;
+  out->payload_length = total_length - 20 - static_cast<uint32_t>(header_length);
+  return true;
+}
 
 // Per-status counts, for metrics and reports.
 struct DecodeCounters {

@@ -72,6 +72,21 @@ IpAddress PassiveRtt::FlowKey::Address(int side) const {
              : IpAddress::V6Bytes(bytes);
 }
 
+void PassiveRtt::PendingList::PopFront(size_t n) {
+  Pending* data = begin();
+  std::copy(data + n, data + size_, data);
+  size_ -= static_cast<uint32_t>(n);
+}
+
+void PassiveRtt::PendingList::Grow() {
+  const uint32_t capacity = 2 * capacity_;
+  auto* heap = new Pending[capacity];
+  std::copy(begin(), end(), heap);
+  delete[] heap_;
+  heap_ = heap;
+  capacity_ = capacity;
+}
+
 const char* RttMethodName(RttMethod method) {
   switch (method) {
     case RttMethod::kHandshake:
@@ -203,8 +218,8 @@ void PassiveRtt::Erase(Entry* entry) {
   slots_[i] = Slot{0, 0};
   entry->live = false;
   // Frees what pending values spilled to the heap.
-  entry->flow.dir[0].pending.clear();
-  entry->flow.dir[1].pending.clear();
+  entry->flow.dir[0].pending.Release();
+  entry->flow.dir[1].pending.Release();
   free_entries_.push_back(index);
   --live_flows_;
 }
@@ -288,6 +303,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::DecodeSegment(const Capture
     stats_.decode.Count(DecodeStatus::kOk);
     return true;
   }
+  return DecodeOther(packet, segment);
+}
+
+bool PassiveRtt::DecodeOther(const CapturedPacket& packet, TcpSegmentFields* segment) {
   DecodedPacket decoded;
   const DecodeStatus status =
       PacketDecoder::Decode(packet.link_type, packet.bytes, &decoded, packet.wire_length);
@@ -301,62 +320,101 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::DecodeSegment(const Capture
   return true;
 }
 
+void PassiveRtt::SweepDue(int64_t time_ns) {
+  Sweep(time_ns);
+  next_sweep_ns_ = time_ns > std::numeric_limits<int64_t>::max() - sweep_interval_ns_
+                       ? std::numeric_limits<int64_t>::max()
+                       : time_ns + sweep_interval_ns_;
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(int64_t time_ns, const Segment& tcp,
+                                                             const FlowKey& key, uint64_t hash,
+                                                             int side, uint32_t hint) {
+  ++stats_.tcp_packets;
+  if (time_ns >= next_sweep_ns_) SweepDue(time_ns);
+  Entry* entry = nullptr;
+  if (hint != 0) {
+    // The entry its home slot held a few packets ago (still an entry:
+    // entries are reused, never freed), if it is still this flow.
+    Entry& hinted = entries_[hint - 1];
+    if (hinted.live && SameKey(hinted.key, key)) entry = &hinted;
+  }
+  if (entry == nullptr) {
+    size_t empty_slot;
+    entry = Find(key, hash, &empty_slot);
+  }
+  if (entry != nullptr && entry->flow.fast &&
+      (tcp.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 && tcp.has_timestamps) {
+    // What ProcessSlow does for such a packet of such a flow: count it and
+    // match its timestamps (no handshake step, no SEQ/ACK, no close).
+    Flow& flow = entry->flow;
+    flow.last_seen_ns = time_ns;
+    ++flow.unreported_packets;
+    flow.unreported_bytes += tcp.ip_length;
+    TimestampEcho(time_ns, tcp, side, &flow, entry->key);
+    return;
+  }
+  ProcessSlow(time_ns, tcp, key, hash, side, entry);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ProcessOldest() {
+  const Queued& q = pipeline_[pipeline_head_];
+  pipeline_head_ = (pipeline_head_ + 1) % kPipelineDepth;
+  --pipeline_size_;
+  // q stays intact: nothing is enqueued before Process returns.
+  Process(q.time_ns, q.segment, q.key, q.hash, q.side, q.entry_hint);
+}
+
 void PassiveRtt::Enqueue(const CapturedPacket& packet) {
   ++stats_.packets;
   if (pipeline_size_ == kPipelineDepth) {
     // Full: the oldest goes first, and its place takes the new packet.
     ProcessOldest();
   }
-  Queued& q = pipeline_[(pipeline_head_ + pipeline_size_) % kPipelineDepth];
-  if (!DecodeSegment(packet, &q.segment)) return;
-  q.time_ns = packet.time_ns;
-  q.keyed = false;
-  q.entry_hint = 0;
-  ++pipeline_size_;
-  Prefetch();
-}
-
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Prefetch() {
-  // By age: one packet old, its key and home slot (not at once: reading the
-  // segment right after the decoder wrote it stalls on store forwarding);
-  // four, the entry that slot points to; seven, the line its next sample
-  // goes to. Hints only: the table may change before they are processed.
-  const size_t newest = (pipeline_head_ + pipeline_size_ - 1) % kPipelineDepth;
-  if (pipeline_size_ > 1) {
-    Queued& q = pipeline_[(newest + kPipelineDepth - 1) % kPipelineDepth];
-    q.hash = MakeKey(q.segment, &q.key, &q.side);
-    q.keyed = true;
-    __builtin_prefetch(&slots_[q.hash >> (64 - slot_bits_)]);
+  const size_t at = (pipeline_head_ + pipeline_size_) % kPipelineDepth;
+  Queued& q = pipeline_[at];
+  auto queue = [&](const TcpSegmentFields& fields) {
+    int side;
+    q.hash = MakeKey(fields, &q.key, &side);
+    q.side = static_cast<uint8_t>(side);
+    q.segment = Segment::Of(fields);
+    q.time_ns = packet.time_ns;
+    q.entry_hint = 0;
+    ++pipeline_size_;
+  };
+  // Two copies: plain TCP is decoded, keyed and hashed in registers (all
+  // inline; `fast` never has its address taken), then stored once.
+  if (TcpSegmentFields fast; PacketDecoder::DecodeTcpSegment(packet.link_type, packet.bytes,
+                                                             packet.wire_length, &fast)) {
+    stats_.decode.Count(DecodeStatus::kOk);
+    queue(fast);
+  } else if (TcpSegmentFields other; DecodeOther(packet, &other)) {
+    queue(other);
+  } else {
+    return;
   }
-  if (pipeline_size_ > 4) {
-    Queued& q = pipeline_[(newest + kPipelineDepth - 4) % kPipelineDepth];
-    const Slot slot = slots_[q.hash >> (64 - slot_bits_)];
-    q.entry_hint = slot.entry;
-    if (slot.entry != 0) {
-      const Entry& entry = entries_[slot.entry - 1];
-      const char* begin = reinterpret_cast<const char*>(&entry);
-      const char* end = begin + sizeof(Entry);
-      for (const char* line = begin; line < end; line += 64) __builtin_prefetch(line);
+  // By age: new, its home slot; three packets old, the entry that slot
+  // points to; six, the line its next sample goes to. Hints only: the
+  // table may change before they are processed (Process checks the hint).
+  __builtin_prefetch(&slots_[q.hash >> (64 - slot_bits_)]);
+  if (pipeline_size_ > 3) {
+    Queued& o = pipeline_[(at + kPipelineDepth - 3) % kPipelineDepth];
+    const Slot slot = slots_[o.hash >> (64 - slot_bits_)];
+    if (slot.entry != 0 && slot.tag == static_cast<uint32_t>(o.hash >> 32)) {
+      o.entry_hint = slot.entry;
+      const char* begin = reinterpret_cast<const char*>(&entries_[slot.entry - 1]);
+      for (size_t line = 0; line < sizeof(Entry); line += 64) __builtin_prefetch(begin + line);
     }
   }
-  if (pipeline_size_ > 7 && batching_) {
-    const Queued& q = pipeline_[(newest + kPipelineDepth - 7) % kPipelineDepth];
-    // The entry found three packets ago (still an entry: they are never
-    // freed, only reused).
-    if (q.entry_hint != 0 && q.entry_hint <= entries_.size()) {
-      const Flow& flow = entries_[q.entry_hint - 1].flow;
-      __builtin_prefetch(&sample_buffers_[q.entry_hint - 1]
+  if (pipeline_size_ > 6 && batching_) {
+    const Queued& o = pipeline_[(at + kPipelineDepth - 6) % kPipelineDepth];
+    if (o.entry_hint != 0) {
+      // An entry index stays valid: entries are reused, never freed.
+      const Flow& flow = entries_[o.entry_hint - 1].flow;
+      __builtin_prefetch(&sample_buffers_[o.entry_hint - 1]
                                          [std::min<size_t>(flow.sample_count, kSampleBatch - 1)]);
     }
   }
-}
-
-void PassiveRtt::ProcessOldest() {
-  Queued& q = pipeline_[pipeline_head_];
-  if (!q.keyed) q.hash = MakeKey(q.segment, &q.key, &q.side);
-  ProcessSegment(q.time_ns, q.segment, q.key, q.hash, q.side);
-  pipeline_head_ = (pipeline_head_ + 1) % kPipelineDepth;
-  --pipeline_size_;
 }
 
 void PassiveRtt::DrainPipeline() {
@@ -370,8 +428,7 @@ void PassiveRtt::OnCapturedPacket(const CapturedPacket& packet) {
   if (DecodeSegment(packet, &segment)) OnTcpSegment(packet.time_ns, segment);
 }
 
-uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side,
-                                     const TcpSegmentFields& packet) const {
+uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side, const Segment& packet) const {
   auto local_address = [this](const IpAddress& a) {
     return std::any_of(options_.local_prefixes.begin(), options_.local_prefixes.end(),
                        [&a](const Prefix& p) { return p.Contains(a); });
@@ -419,8 +476,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t PassiveRtt::MakeKey(const TcpSegmen
   return HashKey(*key);
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Entry* PassiveRtt::FindOrCreate(
-    int64_t time_ns, const TcpSegmentFields& packet, const FlowKey& key, uint64_t hash, int side) {
+PassiveRtt::Entry* PassiveRtt::FindOrCreate(int64_t time_ns, const Segment& packet,
+                                            const FlowKey& key, uint64_t hash, int side) {
   size_t slot = 0;
   if (Entry* found = Find(key, hash, &slot)) return found;
   // Nothing to track in a reset, a FIN or a bare ACK of an unknown flow (the
@@ -454,7 +511,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Entry* PassiveRtt::FindOrCreate(
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::IsNewConnection(const Flow& flow, int side,
-                                                                     const TcpSegmentFields& tcp) {
+                                                                     const Segment& tcp) {
   if ((tcp.flags & (kTcpSyn | kTcpAck)) != kTcpSyn) return false;
   const Direction& dir = flow.dir[side];
   if (dir.syn_count > 0 && tcp.seq == dir.syn_seq) return false;  // a retransmission
@@ -473,19 +530,12 @@ void PassiveRtt::OnTcpSegment(int64_t time_ns, const TcpSegmentFields& tcp) {
   FlowKey key;
   int side = 0;
   const uint64_t hash = MakeKey(tcp, &key, &side);
-  ProcessSegment(time_ns, tcp, key, hash, side);
+  Process(time_ns, Segment::Of(tcp), key, hash, side, 0);
 }
 
-void PassiveRtt::ProcessSegment(int64_t time_ns, const TcpSegmentFields& tcp,
-                                const FlowKey& packet_key, uint64_t hash, int side) {
-  ++stats_.tcp_packets;
-  if (time_ns >= next_sweep_ns_) {
-    Sweep(time_ns);
-    next_sweep_ns_ = time_ns > std::numeric_limits<int64_t>::max() - sweep_interval_ns_
-                         ? std::numeric_limits<int64_t>::max()
-                         : time_ns + sweep_interval_ns_;
-  }
-  Entry* entry = FindOrCreate(time_ns, tcp, packet_key, hash, side);
+void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& packet_key,
+                             uint64_t hash, int side, Entry* entry) {
+  if (entry == nullptr) entry = FindOrCreate(time_ns, tcp, packet_key, hash, side);
   if (entry == nullptr) return;
   if (IsNewConnection(entry->flow, side, tcp)) {
     ReportFlow(&entry->flow);
@@ -529,10 +579,13 @@ void PassiveRtt::ProcessSegment(int64_t time_ns, const TcpSegmentFields& tcp,
     ReportFlow(&flow);
     Erase(entry);
     ++stats_.flows_closed;
+    return;
   }
+  flow.fast = (flow.handshake_done || flow.initiator < 0) && flow.uses_timestamps == 1 &&
+              !me.fin_seen && !other.fin_seen;
 }
 
-void PassiveRtt::Handshake(int64_t time_ns, const TcpSegmentFields& tcp, int side, Flow* flow,
+void PassiveRtt::Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* flow,
                            const FlowKey& key) {
   Direction& me = flow->dir[side];
   const bool syn = (tcp.flags & kTcpSyn) != 0;
@@ -600,14 +653,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Record(Direction* dir, uint
     return;
   }
   if (dir->pending.size() >= options_.max_pending_per_direction) {
-    dir->pending.erase(dir->pending.begin());
+    dir->pending.PopFront(1);
     ++stats_.pending_evicted;
   }
-  // Field by field: a Pending built aside and copied as a whole would be
-  // reloaded before its two stores retire (a store-forwarding stall).
-  Pending& p = dir->pending.emplace_back();
-  p.value = value;
-  p.time_ns = time_ns;
+  dir->pending.PushBack(value, time_ns);
   dir->last_recorded_ns = time_ns;
   dir->recorded_any = true;
 }
@@ -632,12 +681,12 @@ void PassiveRtt::MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, 
   if (consumed == pending.size()) {
     pending.clear();
   } else if (consumed > 0) {
-    pending.erase(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(consumed));
+    pending.PopFront(consumed);
   }
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::TimestampEcho(int64_t time_ns,
-                                                                   const TcpSegmentFields& tcp,
+                                                                   const Segment& tcp,
                                                                    int side, Flow* flow,
                                                                    const FlowKey& key) {
   // TSecr is meaningful only with ACK set (RFC 7323 3.2).
@@ -667,7 +716,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::TimestampEcho(int64_t time_
   }
 }
 
-void PassiveRtt::SeqAck(int64_t time_ns, const TcpSegmentFields& tcp, int side, Flow* flow,
+void PassiveRtt::SeqAck(int64_t time_ns, const Segment& tcp, int side, Flow* flow,
                         const FlowKey& key) {
   if ((tcp.flags & kTcpAck) != 0 && !flow->dir[1 - side].pending.empty()) {
     MatchPending(time_ns, tcp.ack, RttMethod::kSeqAck, side, flow, key);
@@ -693,7 +742,7 @@ void PassiveRtt::SeqAck(int64_t time_ns, const TcpSegmentFields& tcp, int side, 
       std::find_if(me.pending.begin(), me.pending.end(),
                    [&tcp](const Pending& p) { return SerialAfter(p.value, tcp.seq); });
   stats_.karn_discarded += static_cast<uint64_t>(me.pending.end() - first_hit);
-  me.pending.erase(first_hit, me.pending.end());
+  me.pending.Truncate(static_cast<size_t>(first_hit - me.pending.begin()));
   if (SerialAfter(end, me.next_seq)) {
     // Also carries new bytes: its own end is unambiguous.
     me.next_seq = end;
@@ -747,7 +796,7 @@ void PassiveRtt::Sweep(int64_t now_ns) {
           dir.pending.begin(), dir.pending.end(),
           [&](const Pending& p) { return Elapsed(now_ns, p.time_ns) <= tsval_max_age_ns_; });
       stats_.pending_expired += static_cast<uint64_t>(fresh - dir.pending.begin());
-      dir.pending.erase(dir.pending.begin(), fresh);
+      dir.pending.PopFront(static_cast<size_t>(fresh - dir.pending.begin()));
     }
   }
 }

@@ -69,7 +69,6 @@
 #include <optional>
 #include <vector>
 
-#include "absl/container/inlined_vector.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -281,11 +280,61 @@ class PassiveRtt {
     uint32_t value;   // TSval, or a segment's end sequence
     int64_t time_ns;  // when it was first seen
   };
+  // A direction's pending values, oldest first: two inline, more on the
+  // heap (most flows never have more than one pending). Vector-like, with
+  // only what the flow logic needs, each a few instructions.
+  class PendingList {
+   public:
+    PendingList() = default;
+    // Entries move when entries_ grows.
+    PendingList(PendingList&& other) noexcept
+        : heap_(other.heap_), size_(other.size_), capacity_(other.capacity_) {
+      std::copy(other.inline_, other.inline_ + 2, inline_);
+      other.heap_ = nullptr;
+      other.size_ = 0;
+      other.capacity_ = 2;
+    }
+    PendingList& operator=(PendingList&&) = delete;
+    ~PendingList() { delete[] heap_; }
+    uint32_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    Pending* begin() { return heap_ != nullptr ? heap_ : inline_; }
+    Pending* end() { return begin() + size_; }
+    Pending& front() { return *begin(); }
+    Pending& operator[](size_t i) { return begin()[i]; }
+    void clear() { size_ = 0; }
+    // Drops the first n (<= size()).
+    void PopFront(size_t n);
+    // Keeps the first n (<= size()).
+    void Truncate(size_t n) { size_ = static_cast<uint32_t>(n); }
+    void PushBack(uint32_t value, int64_t time_ns) {
+      if (size_ == capacity_) Grow();
+      // Field by field: a Pending built aside and copied as a whole would
+      // be reloaded before its two stores retire (a store-forwarding stall).
+      Pending& p = begin()[size_++];
+      p.value = value;
+      p.time_ns = time_ns;
+    }
+    // Empties the list and frees its heap part.
+    void Release() {
+      delete[] heap_;
+      heap_ = nullptr;
+      size_ = 0;
+      capacity_ = 2;
+    }
+
+   private:
+    void Grow();
+    Pending* heap_ = nullptr;  // when set, holds the values
+    uint32_t size_ = 0;
+    uint32_t capacity_ = 2;
+    Pending inline_[2] = {};
+  };
   // Per direction: packets sent by side `d`. Times are Unix nanoseconds.
   struct Direction {
     // Ascending (serial order); TSvals or segment ends. Two inline: most
     // flows never have more pending, so most flows never allocate.
-    absl::InlinedVector<Pending, 2> pending;
+    PendingList pending;
     int64_t last_recorded_ns = 0;  // valid when recorded_any
     int64_t syn_time_ns = 0;
     uint32_t last_tsval = 0;
@@ -312,6 +361,10 @@ class PassiveRtt {
     // -1 unknown, 0 no, 1 yes: decided by the handshake, else the first packet.
     int8_t uses_timestamps = -1;
     bool flow_unreported = false;  // OnFlow still due (batching sinks)
+    // Packets without SYN, FIN or RST that carry timestamps take the fast
+    // path (Process): the handshake is done or was never seen, the flow uses
+    // timestamps, and neither side has sent a FIN. Set by ProcessSlow.
+    bool fast = false;
     uint32_t sample_count = 0;     // buffered in sample_buffers_ (batching sinks)
     uint64_t unreported_packets = 0;
     uint64_t unreported_bytes = 0;
@@ -334,47 +387,69 @@ class PassiveRtt {
     uint32_t entry;  // index into entries_ + 1
   };
 
+  // The fields of a TCP segment the flow logic reads (its addresses and
+  // ports are in the FlowKey).
+  struct Segment {
+    uint32_t seq;
+    uint32_t ack;
+    uint32_t tsval;
+    uint32_t tsecr;
+    uint32_t payload_length;
+    uint32_t ip_length;
+    uint8_t flags;
+    bool has_timestamps;
+    static Segment Of(const TcpSegmentFields& f) {
+      return Segment{f.seq, f.ack,        f.tsval, f.tsecr, f.payload_length,
+                     f.ip_length, f.flags, f.has_timestamps};
+    }
+  };
+
   PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink);
   // Returns nullptr when the table is full (counted) or the packet starts
   // nothing worth tracking.
   // The direction-folded key of a segment, the sending side's index in it,
   // and its hash.
   static uint64_t MakeKey(const TcpSegmentFields& packet, FlowKey* key, int* side);
-  Entry* FindOrCreate(int64_t time_ns, const TcpSegmentFields& packet, const FlowKey& key,
-                      uint64_t hash, int side);
-  void ProcessSegment(int64_t time_ns, const TcpSegmentFields& tcp, const FlowKey& key,
-                      uint64_t hash, int side);
+  Entry* FindOrCreate(int64_t time_ns, const Segment& packet, const FlowKey& key, uint64_t hash,
+                      int side);
+  // One segment: the sweep when due, then its flow (at entries_[hint - 1]
+  // when that holds it; 0: no hint) and the fast path, else ProcessSlow.
+  void Process(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash, int side,
+               uint32_t hint);
+  // Everything else; `entry` is the packet's flow, nullptr when it has none.
+  void ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash,
+                   int side, Entry* entry);
+  void SweepDue(int64_t time_ns);
   // A decoded TCP segment waiting in the pipeline (DispatchFrom).
   struct Queued {
     int64_t time_ns;
     uint64_t hash;
     FlowKey key;
-    int side;
-    bool keyed;           // key, hash and side computed
-    uint32_t entry_hint;  // the entry its home slot held (index + 1), for prefetching
-    TcpSegmentFields segment;
+    Segment segment;
+    uint32_t entry_hint;  // the entry its home slot held (index + 1), 0 if none yet
+    uint8_t side;
   };
   static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);
   // Decodes one packet into the pipeline (processing the oldest when full).
   void Enqueue(const CapturedPacket& packet);
   // Counts the packet's decode outcome; true when it is a TCP segment.
   bool DecodeSegment(const CapturedPacket& packet, TcpSegmentFields* segment);
-  // Prefetches for the queued packets, by age: the slot, then the entry.
-  void Prefetch();
+  // DecodeSegment for what PacketDecoder::DecodeTcpSegment leaves.
+  bool DecodeOther(const CapturedPacket& packet, TcpSegmentFields* segment);
   void ProcessOldest();
   void DrainPipeline();
   Entry* Find(const FlowKey& key, uint64_t hash, size_t* empty_slot);
   Entry* Insert(const FlowKey& key, uint64_t hash, size_t slot);
   void Erase(Entry* entry);
   void Grow();
-  uint8_t ChooseClientSide(const FlowKey& key, int side, const TcpSegmentFields& packet) const;
+  uint8_t ChooseClientSide(const FlowKey& key, int side, const Segment& packet) const;
   // A SYN starting a new connection on a tuple whose flow is still tracked.
-  static bool IsNewConnection(const Flow& flow, int side, const TcpSegmentFields& tcp);
-  void Handshake(int64_t time_ns, const TcpSegmentFields& tcp, int side, Flow* flow,
+  static bool IsNewConnection(const Flow& flow, int side, const Segment& tcp);
+  void Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* flow,
                  const FlowKey& key);
-  void TimestampEcho(int64_t time_ns, const TcpSegmentFields& tcp, int side, Flow* flow,
+  void TimestampEcho(int64_t time_ns, const Segment& tcp, int side, Flow* flow,
                      const FlowKey& key);
-  void SeqAck(int64_t time_ns, const TcpSegmentFields& tcp, int side, Flow* flow,
+  void SeqAck(int64_t time_ns, const Segment& tcp, int side, Flow* flow,
               const FlowKey& key);
   // Matches `echo` against the other side's pending values (TSecr or ACK).
   void MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, int side, Flow* flow,

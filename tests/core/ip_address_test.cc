@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <cstring>
+
 namespace vantage {
 namespace {
 
@@ -67,6 +70,22 @@ TEST(PrefixTest, TruncatesToClientAggregates) {
   EXPECT_EQ(Prefix::Parse("198.18.0.0/16")->Truncate(9).ToString(), "198.0.0.0/9");
   // Odd lengths mask within a byte.
   EXPECT_EQ(Prefix(*IpAddress::Parse("198.18.255.255"), 19).ToString(), "198.18.224.0/19");
+}
+
+TEST(IpAddressTest, MaskedKeepsExactlyTheLeadingBits) {
+  uint8_t all_ones[16];
+  std::memset(all_ones, 0xff, sizeof(all_ones));
+  for (const IpAddress& a : {IpAddress::V4Bytes(all_ones), IpAddress::V6Bytes(all_ones)}) {
+    for (int length = -1; length <= a.bit_width() + 1; ++length) {
+      const IpAddress m = a.Masked(length);
+      const int kept = std::clamp(length, 0, a.bit_width());
+      EXPECT_EQ(m.family(), a.family());
+      for (int bit = 0; bit < 128; ++bit) {
+        const bool set = (m.bytes()[bit / 8] >> (7 - bit % 8) & 1) != 0;
+        EXPECT_EQ(set, bit < kept) << a.ToString() << "/" << length << " bit " << bit;
+      }
+    }
+  }
 }
 
 TEST(EndpointTest, ParsesWithAndWithoutPorts) {
