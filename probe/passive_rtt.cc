@@ -582,7 +582,7 @@ void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey&
     return;
   }
   flow.fast = (flow.handshake_done || flow.initiator < 0) && flow.uses_timestamps == 1 &&
-              !me.fin_seen && !other.fin_seen;
+              !me.fin_seen && !other.fin_seen && !options_.general_path_only;
 }
 
 void PassiveRtt::Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* flow,

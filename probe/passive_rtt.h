@@ -188,6 +188,10 @@ struct PassiveRttOptions {
   // Debugging only: full client addresses in samples. Incompatible with a
   // pseudonymisation key.
   bool expose_client_addresses = false;
+  // Every packet through the general state machine, none through the fast
+  // path for established timestamped flows: for checking that both agree
+  // (tests) and for A/B runs (passive_rtt_bench --general-path).
+  bool general_path_only = false;
 };
 
 struct PassiveRttStats {

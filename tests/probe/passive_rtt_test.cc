@@ -581,17 +581,49 @@ TEST(PassiveRttTest, DispatchFromProcessesExactlyAsOnePacketAtATime) {
   options.max_pending_per_direction = 3;
   options.expose_client_addresses = true;
 
+  auto one_at_a_time = [&packets](PassiveRtt* rtt) {
+    for (const auto& packet : packets) {
+      CapturedPacket p;
+      p.time_ns = packet.time_ns;
+      p.bytes = absl::MakeConstSpan(packet.bytes);
+      p.wire_length = static_cast<uint32_t>(packet.bytes.size());
+      p.link_type = packet.link_type;
+      rtt->OnCapturedPacket(p);
+    }
+    rtt->Flush();
+  };
   RecordingSink one_sink;
   auto one = Make(&one_sink, options);
-  for (const auto& packet : packets) {
-    CapturedPacket p;
-    p.time_ns = packet.time_ns;
-    p.bytes = absl::MakeConstSpan(packet.bytes);
-    p.wire_length = static_cast<uint32_t>(packet.bytes.size());
-    p.link_type = packet.link_type;
-    one->OnCapturedPacket(p);
-  }
-  one->Flush();
+  one_at_a_time(one.get());
+  auto expect_same = [&](const RecordingSink& sink, const PassiveRtt& rtt) {
+    ASSERT_EQ(sink.samples.size(), one_sink.samples.size());
+    for (size_t i = 0; i < sink.samples.size(); ++i) {
+      const RttSample& x = sink.samples[i];
+      const RttSample& y = one_sink.samples[i];
+      ASSERT_TRUE(x.time == y.time && x.rtt == y.rtt && x.method == y.method && x.leg == y.leg &&
+                  x.flow_id == y.flow_id && x.client_prefix == y.client_prefix &&
+                  x.client_address == y.client_address && x.server == y.server &&
+                  x.client_port == y.client_port)
+          << i;
+    }
+    EXPECT_EQ(sink.flows, one_sink.flows);
+    EXPECT_EQ(sink.packets, one_sink.packets);
+    EXPECT_EQ(sink.bytes, one_sink.bytes);
+    const PassiveRttStats& a = rtt.stats();
+    const PassiveRttStats& e = one->stats();
+    EXPECT_EQ(a.packets, e.packets);
+    EXPECT_EQ(a.tcp_packets, e.tcp_packets);
+    EXPECT_EQ(a.non_tcp_packets, e.non_tcp_packets);
+    EXPECT_EQ(a.decode.counts, e.decode.counts);
+    EXPECT_EQ(a.flows_created, e.flows_created);
+    EXPECT_EQ(a.flows_evicted_idle, e.flows_evicted_idle);
+    EXPECT_EQ(a.flows_closed, e.flows_closed);
+    EXPECT_EQ(a.flows_rejected_full, e.flows_rejected_full);
+    EXPECT_EQ(a.pending_evicted, e.pending_evicted);
+    EXPECT_EQ(a.pending_expired, e.pending_expired);
+    EXPECT_EQ(a.karn_discarded, e.karn_discarded);
+    EXPECT_EQ(a.samples, e.samples);
+  };
   for (const int batch : {1, 5, 64, 0}) {
     SCOPED_TRACE(batch);
     RecordingSink sink;
@@ -607,33 +639,17 @@ TEST(PassiveRttTest, DispatchFromProcessesExactlyAsOnePacketAtATime) {
       EXPECT_EQ(piped->stats().packets, read);
     }
     piped->Flush();
-    ASSERT_EQ(sink.samples.size(), one_sink.samples.size());
-    for (size_t i = 0; i < sink.samples.size(); ++i) {
-      const RttSample& x = sink.samples[i];
-      const RttSample& y = one_sink.samples[i];
-      ASSERT_TRUE(x.time == y.time && x.rtt == y.rtt && x.method == y.method && x.leg == y.leg &&
-                  x.flow_id == y.flow_id && x.client_prefix == y.client_prefix &&
-                  x.client_address == y.client_address && x.server == y.server &&
-                  x.client_port == y.client_port)
-          << i;
-    }
-    EXPECT_EQ(sink.flows, one_sink.flows);
-    EXPECT_EQ(sink.packets, one_sink.packets);
-    EXPECT_EQ(sink.bytes, one_sink.bytes);
-    const PassiveRttStats& a = piped->stats();
-    const PassiveRttStats& e = one->stats();
-    EXPECT_EQ(a.packets, e.packets);
-    EXPECT_EQ(a.tcp_packets, e.tcp_packets);
-    EXPECT_EQ(a.non_tcp_packets, e.non_tcp_packets);
-    EXPECT_EQ(a.decode.counts, e.decode.counts);
-    EXPECT_EQ(a.flows_created, e.flows_created);
-    EXPECT_EQ(a.flows_evicted_idle, e.flows_evicted_idle);
-    EXPECT_EQ(a.flows_closed, e.flows_closed);
-    EXPECT_EQ(a.flows_rejected_full, e.flows_rejected_full);
-    EXPECT_EQ(a.pending_evicted, e.pending_evicted);
-    EXPECT_EQ(a.pending_expired, e.pending_expired);
-    EXPECT_EQ(a.karn_discarded, e.karn_discarded);
-    EXPECT_EQ(a.samples, e.samples);
+    expect_same(sink, *piped);
+  }
+  {
+    // The fast path for established timestamped flows changes nothing.
+    SCOPED_TRACE("general path only");
+    PassiveRttOptions general_options = options;
+    general_options.general_path_only = true;
+    RecordingSink sink;
+    auto general = Make(&sink, general_options);
+    one_at_a_time(general.get());
+    expect_same(sink, *general);
   }
   // The mix exercised what it is meant to.
   const PassiveRttStats& e = one->stats();
