@@ -368,12 +368,12 @@ TcpSegmentFields TcpSegmentFields::From(const DecodedPacket& packet) {
 }
 
 bool PacketDecoder::ParseTimestampOption(const uint8_t* options, size_t length,
-                                         TcpSegmentFields* out) {
+                                         Timestamps* timestamps) {
   TcpHeader tcp;
   if (!ParseTcpOptions(options, length, &tcp)) return false;
-  out->has_timestamps = tcp.has_timestamps;
-  out->tsval = tcp.tsval;
-  out->tsecr = tcp.tsecr;
+  timestamps->present = tcp.has_timestamps;
+  timestamps->tsval = tcp.tsval;
+  timestamps->tsecr = tcp.tsecr;
   return true;
 }
 

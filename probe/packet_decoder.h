@@ -186,8 +186,14 @@ class PacketDecoder {
 
  private:
   // DecodeTcpSegment's options other than none or NOP, NOP, timestamps:
-  // false when malformed.
-  static bool ParseTimestampOption(const uint8_t* options, size_t length, TcpSegmentFields* out);
+  // false when malformed. Fills only `timestamps` (by value, so that the
+  // caller's fields can stay in registers).
+  struct Timestamps {
+    bool present;
+    uint32_t tsval;
+    uint32_t tsecr;
+  };
+  static bool ParseTimestampOption(const uint8_t* options, size_t length, Timestamps* timestamps);
   static uint16_t Load16(const uint8_t* p) {
     uint16_t v;
     std::memcpy(&v, p, 2);
@@ -250,8 +256,12 @@ inline bool PacketDecoder::DecodeTcpSegment(int link_type, absl::Span<const uint
     out->has_timestamps = true;
     out->tsval = Load32(tcp + 24);
     out->tsecr = Load32(tcp + 28);
-  } else if (!ParseTimestampOption(tcp + 20, header_length - 20, out)) {
-    return false;
+  } else {
+    Timestamps timestamps;
+    if (!ParseTimestampOption(tcp + 20, header_length - 20, &timestamps)) return false;
+    out->has_timestamps = timestamps.present;
+    out->tsval = timestamps.tsval;
+    out->tsecr = timestamps.tsecr;
   }
   uint32_t src;
   uint32_t dst;
