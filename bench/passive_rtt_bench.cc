@@ -9,12 +9,15 @@
 //   (c) `tshark -r FILE -T fields -e tcp.stream -e tcp.analysis.initial_rtt`:
 //       Wireshark computing the same handshake RTTs;
 //   (d) the floor: a minimal pipelined pping-like loop (FloorLoop), what
-//       the hardware allows, to judge how far (b) is from it.
+//       the hardware allows, to judge how far (b) is from it;
+//   (e) the decoder alone: (a) plus PacketDecoder::DecodeTcpSegment on every
+//       packet, the first step of (b), to show what reading the headers
+//       costs before any flow is tracked.
 // Goals (issue 5): (b) >= 70% of (a), and >= 10x (c).
 //
 // Usage: passive_rtt_bench [--flows N] [--exchanges K] [--concurrent C] [--file PATH] [--keep]
 //                          [--reuse] [--skip-tshark] [--repeat R]
-//                          [--only empty|ours|tracking|keyed|floor]
+//                          [--general-path] [--only empty|ours|tracking|keyed|floor|decode]
 // CPU time of this process (tshark: of the child), not wall time: the
 // machine is shared. (a) and (b) read the file the same way (pcap_dispatch,
 // 4096 packets a call, from the page cache), are interleaved R times
@@ -41,6 +44,7 @@
 #include <vector>
 
 #include "probe/client_prefix_aggregator.h"
+#include "probe/packet_decoder.h"
 #include "probe/passive_rtt.h"
 #include "probe/pcap_file_source.h"
 
@@ -171,6 +175,42 @@ double Median(std::vector<double> v) {
 }
 
 void EmptyCallback(u_char*, const pcap_pkthdr*, const u_char*) {}
+
+// (e): the decoder on every packet, its fields kept (so that the work
+// cannot be optimised away).
+struct DecodeOnly {
+  int link_type;
+  uint64_t tcp = 0;
+  uint64_t checksum = 0;
+  static void Callback(u_char* user, const pcap_pkthdr* h, const u_char* bytes) {
+    auto* self = reinterpret_cast<DecodeOnly*>(user);
+    vantage::probe::TcpSegmentFields f;
+    if (vantage::probe::PacketDecoder::DecodeTcpSegment(
+            self->link_type, absl::MakeConstSpan(bytes, h->caplen), h->len, &f)) {
+      ++self->tcp;
+      self->checksum += f.src[0] ^ f.dst[0] ^ f.seq ^ f.ack ^ f.tsval ^ f.tsecr ^ f.flags;
+    }
+  }
+};
+
+double DecodeLoop(const std::string& path, uint64_t* packets, uint64_t* tcp) {
+  char errbuf[PCAP_ERRBUF_SIZE];
+  const double start = CpuSeconds();
+  pcap_t* p =
+      pcap_open_offline_with_tstamp_precision(path.c_str(), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+  if (p == nullptr) std::exit(1);
+  DecodeOnly decode{pcap_datalink(p)};
+  uint64_t n = 0;
+  int rc;
+  while ((rc = pcap_dispatch(p, 4096, &DecodeOnly::Callback, reinterpret_cast<u_char*>(&decode))) >
+         0) {
+    n += static_cast<uint64_t>(rc);
+  }
+  pcap_close(p);
+  *packets = n;
+  *tcp = decode.tcp + (decode.checksum == 42 ? 1 : 0);
+  return CpuSeconds() - start;
+}
 
 double EmptyLoop(const std::string& path, uint64_t* packets) {
   char errbuf[PCAP_ERRBUF_SIZE];
@@ -388,12 +428,17 @@ class NullSink : public vantage::probe::PassiveRttSink {
   void OnTraffic(absl::Time, const vantage::Prefix&, uint64_t, uint64_t) override {}
 };
 
+// --general-path: every packet through PassiveRtt's general state machine
+// (PassiveRttOptions::general_path_only), to A/B its fast path.
+bool general_path = false;
+
 double Ours(const std::string& path, bool aggregate, uint64_t* packets,
             vantage::probe::PassiveRttStats* stats, size_t* windows, bool pseudonyms = false) {
   const double start = CpuSeconds();
   vantage::probe::ClientPrefixAggregator aggregator(absl::Minutes(1));
   NullSink null_sink;
   vantage::probe::PassiveRttOptions options;
+  options.general_path_only = general_path;
   auto rtt = vantage::probe::PassiveRtt::Create(
       options, aggregate ? static_cast<vantage::probe::PassiveRttSink*>(&aggregator) : &null_sink);
   auto source = vantage::probe::PcapFileSource::Open(path);
@@ -459,6 +504,8 @@ int main(int argc, char** argv) {
       repeat = std::max(1, std::atoi(argv[++i]));
     else if (arg == "--only" && i + 1 < argc)
       only = argv[++i];
+    else if (arg == "--general-path")
+      general_path = true;
   }
   if (!only.empty()) {
     // One pass of one loop on an existing file (see the header).
@@ -468,13 +515,15 @@ int main(int argc, char** argv) {
       EmptyLoop(path, &n);
     } else if (only == "floor") {
       Floor(path, &n, &samples);
+    } else if (only == "decode") {
+      DecodeLoop(path, &n, &samples);
     } else if (only == "ours" || only == "tracking" || only == "keyed") {
       vantage::probe::PassiveRttStats s;
       size_t w = 0;
       Ours(path, only != "tracking", &n, &s, &w, only == "keyed");
       samples = s.samples[0] + s.samples[1] + s.samples[2];
     } else {
-      std::fprintf(stderr, "--only: empty, ours, tracking, keyed or floor\n");
+      std::fprintf(stderr, "--only: empty, ours, tracking, keyed, floor or decode\n");
       return 2;
     }
     std::printf("%s: %llu packets, %llu samples\n", only.c_str(),
@@ -502,9 +551,11 @@ int main(int argc, char** argv) {
   // Warm-up pass of each, then the measured passes, interleaved; median of R.
   EmptyLoop(path, &empty_packets);
   Ours(path, true, &our_packets, &stats, &windows);
-  std::vector<double> empty_runs, our_runs, tracking_runs, keyed_runs, floor_runs;
+  std::vector<double> empty_runs, our_runs, tracking_runs, keyed_runs, floor_runs, decode_runs;
   uint64_t floor_packets = 0;
   uint64_t floor_samples = 0;
+  uint64_t decode_packets = 0;
+  uint64_t decoded_tcp = 0;
   for (int r = 0; r < repeat; ++r) {
     empty_runs.push_back(EmptyLoop(path, &empty_packets));
     our_runs.push_back(Ours(path, true, &our_packets, &stats, &windows));
@@ -512,12 +563,14 @@ int main(int argc, char** argv) {
     keyed_runs.push_back(Ours(path, true, &keyed_packets, &unused_stats, &unused_windows,
                               /*pseudonyms=*/true));
     floor_runs.push_back(Floor(path, &floor_packets, &floor_samples));
+    decode_runs.push_back(DecodeLoop(path, &decode_packets, &decoded_tcp));
   }
   const double t_empty = Median(empty_runs);
   const double t_ours = Median(our_runs);
   const double t_tracking = Median(tracking_runs);
   const double t_keyed = Median(keyed_runs);
   const double t_floor = Median(floor_runs);
+  const double t_decode = Median(decode_runs);
   const double t_tshark = skip_tshark ? -1 : Tshark(path, &tshark_lines);
 
   const double empty_pps = static_cast<double>(empty_packets) / t_empty;
@@ -543,6 +596,10 @@ int main(int argc, char** argv) {
       "(d) floor, a minimal pipelined TS-echo loop (no handshake, FIN, bounds or sketches; a "
       "yardstick, not a product path): %.0f packets/s, %.1f%% of (a); %llu samples\n",
       floor_pps, 100.0 * floor_pps / empty_pps, static_cast<unsigned long long>(floor_samples));
+  const double decode_pps = static_cast<double>(decode_packets) / t_decode;
+  std::printf(
+      "(e) the decoder alone (headers read, no flow tracked): %.0f packets/s, %.1f%% of (a)\n",
+      decode_pps, 100.0 * decode_pps / empty_pps);
   if (t_tshark > 0 && tshark_lines == written) {
     const double tshark_pps = static_cast<double>(written) / t_tshark;
     std::printf("(c) tshark initial_rtt : %12.0f packets/s (%.3f s CPU)\n", tshark_pps, t_tshark);

@@ -6,7 +6,6 @@
 namespace vantage::probe {
 namespace {
 
-
 constexpr uint16_t kEtherTypeIpv6 = 0x86dd;
 constexpr uint16_t kEtherTypeVlan = 0x8100;
 constexpr uint16_t kEtherTypeQinQ = 0x88a8;

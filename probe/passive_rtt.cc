@@ -343,8 +343,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(int64_t time_ns, co
     size_t empty_slot;
     entry = Find(key, hash, &empty_slot);
   }
-  if (entry != nullptr && entry->flow.fast &&
-      (tcp.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 && tcp.has_timestamps) {
+  if (entry != nullptr && entry->flow.fast && (tcp.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 &&
+      tcp.has_timestamps) {
     // What ProcessSlow does for such a packet of such a flow: count it and
     // match its timestamps (no handshake step, no SEQ/ACK, no close).
     Flow& flow = entry->flow;
@@ -384,8 +384,8 @@ void PassiveRtt::Enqueue(const CapturedPacket& packet) {
   };
   // Two copies: plain TCP is decoded, keyed and hashed in registers (all
   // inline; `fast` never has its address taken), then stored once.
-  if (TcpSegmentFields fast; PacketDecoder::DecodeTcpSegment(packet.link_type, packet.bytes,
-                                                             packet.wire_length, &fast)) {
+  if (TcpSegmentFields fast;
+      PacketDecoder::DecodeTcpSegment(packet.link_type, packet.bytes, packet.wire_length, &fast)) {
     stats_.decode.Count(DecodeStatus::kOk);
     queue(fast);
   } else if (TcpSegmentFields other; DecodeOther(packet, &other)) {
@@ -686,9 +686,8 @@ void PassiveRtt::MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, 
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::TimestampEcho(int64_t time_ns,
-                                                                   const Segment& tcp,
-                                                                   int side, Flow* flow,
-                                                                   const FlowKey& key) {
+                                                                   const Segment& tcp, int side,
+                                                                   Flow* flow, const FlowKey& key) {
   // TSecr is meaningful only with ACK set (RFC 7323 3.2).
   auto& pending = flow->dir[1 - side].pending;
   if ((tcp.flags & kTcpAck) != 0 && !pending.empty() &&

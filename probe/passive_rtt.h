@@ -369,7 +369,7 @@ class PassiveRtt {
     // path (Process): the handshake is done or was never seen, the flow uses
     // timestamps, and neither side has sent a FIN. Set by ProcessSlow.
     bool fast = false;
-    uint32_t sample_count = 0;     // buffered in sample_buffers_ (batching sinks)
+    uint32_t sample_count = 0;  // buffered in sample_buffers_ (batching sinks)
     uint64_t unreported_packets = 0;
     uint64_t unreported_bytes = 0;
     uint32_t entry_index = 0;  // its Entry's index in entries_
@@ -403,7 +403,7 @@ class PassiveRtt {
     uint8_t flags;
     bool has_timestamps;
     static Segment Of(const TcpSegmentFields& f) {
-      return Segment{f.seq, f.ack,        f.tsval, f.tsecr, f.payload_length,
+      return Segment{f.seq,       f.ack,   f.tsval,         f.tsecr, f.payload_length,
                      f.ip_length, f.flags, f.has_timestamps};
     }
   };
@@ -421,8 +421,8 @@ class PassiveRtt {
   void Process(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash, int side,
                uint32_t hint);
   // Everything else; `entry` is the packet's flow, nullptr when it has none.
-  void ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash,
-                   int side, Entry* entry);
+  void ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash, int side,
+                   Entry* entry);
   void SweepDue(int64_t time_ns);
   // A decoded TCP segment waiting in the pipeline (DispatchFrom).
   struct Queued {
@@ -449,12 +449,9 @@ class PassiveRtt {
   uint8_t ChooseClientSide(const FlowKey& key, int side, const Segment& packet) const;
   // A SYN starting a new connection on a tuple whose flow is still tracked.
   static bool IsNewConnection(const Flow& flow, int side, const Segment& tcp);
-  void Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* flow,
-                 const FlowKey& key);
-  void TimestampEcho(int64_t time_ns, const Segment& tcp, int side, Flow* flow,
-                     const FlowKey& key);
-  void SeqAck(int64_t time_ns, const Segment& tcp, int side, Flow* flow,
-              const FlowKey& key);
+  void Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
+  void TimestampEcho(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
+  void SeqAck(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
   // Matches `echo` against the other side's pending values (TSecr or ACK).
   void MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, int side, Flow* flow,
                     const FlowKey& key);
