@@ -399,10 +399,26 @@ void PassiveRtt::Enqueue(const CapturedPacket& packet) {
   __builtin_prefetch(&slots_[q.hash >> (64 - slot_bits_)]);
   if (pipeline_size_ > 3) {
     Queued& o = pipeline_[(at + kPipelineDepth - 3) % kPipelineDepth];
-    const Slot slot = slots_[o.hash >> (64 - slot_bits_)];
-    if (slot.entry != 0 && slot.tag == static_cast<uint32_t>(o.hash >> 32)) {
-      o.entry_hint = slot.entry;
-      const char* begin = reinterpret_cast<const char*>(&entries_[slot.entry - 1]);
+    // Its slot among the first few of its probe run (at most half full, the
+    // table keeps runs short), else the free entry a new flow would take.
+    const auto tag = static_cast<uint32_t>(o.hash >> 32);
+    const size_t mask = slots_.size() - 1;
+    size_t i = o.hash >> (64 - slot_bits_);
+    uint32_t entry = 0;
+    for (int probe = 0; probe < 4; ++probe, i = (i + 1) & mask) {
+      const Slot slot = slots_[i];
+      if (slot.entry == 0) {
+        if (!free_entries_.empty()) entry = free_entries_.back() + 1;
+        break;
+      }
+      if (slot.tag == tag) {
+        entry = slot.entry;
+        o.entry_hint = entry;
+        break;
+      }
+    }
+    if (entry != 0) {
+      const char* begin = reinterpret_cast<const char*>(&entries_[entry - 1]);
       for (size_t line = 0; line < sizeof(Entry); line += 64) __builtin_prefetch(begin + line);
     }
   }
