@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstddef>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -137,6 +138,8 @@ PassiveRtt::PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink)
       slot_bits_(kInitialSlotBits) {
   // The header promises under 0.6 KiB per flow slot (the memory bound).
   static_assert(sizeof(Entry) < 600);
+  // The fast path's fields fit the lines Enqueue prefetches for it.
+  static_assert(offsetof(Entry, flow) + offsetof(Flow, id) <= kHotLines * 64);
   entries_.reserve(std::min<size_t>(options.max_flows, size_t{1} << (kInitialSlotBits - 1)));
 }
 
@@ -218,8 +221,8 @@ void PassiveRtt::Erase(Entry* entry) {
   slots_[i] = Slot{0, 0};
   entry->live = false;
   // Frees what pending values spilled to the heap.
-  entry->flow.dir[0].pending.Release();
-  entry->flow.dir[1].pending.Release();
+  entry->flow.pending[0].Release();
+  entry->flow.pending[1].Release();
   free_entries_.push_back(index);
   --live_flows_;
 }
@@ -418,8 +421,12 @@ void PassiveRtt::Enqueue(const CapturedPacket& packet) {
       }
     }
     if (entry != 0) {
+      // Only the hot lines for a packet that may take the fast path.
+      const bool maybe_fast =
+          (o.segment.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 && o.segment.has_timestamps;
       const char* begin = reinterpret_cast<const char*>(&entries_[entry - 1]);
-      for (size_t line = 0; line < sizeof(Entry); line += 64) __builtin_prefetch(begin + line);
+      const size_t end = maybe_fast && o.entry_hint != 0 ? kHotLines * 64 : sizeof(Entry);
+      for (size_t line = 0; line < end; line += 64) __builtin_prefetch(begin + line);
     }
   }
   if (pipeline_size_ > 6 && batching_) {
@@ -531,7 +538,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::IsNewConnection(const Flow&
   if ((tcp.flags & (kTcpSyn | kTcpAck)) != kTcpSyn) return false;
   const Direction& dir = flow.dir[side];
   if (dir.syn_count > 0 && tcp.seq == dir.syn_seq) return false;  // a retransmission
-  return flow.handshake_done || dir.syn_count > 0 || dir.seq_seen || dir.ts_seen;
+  return flow.handshake_done || dir.syn_count > 0 || dir.seq_seen || flow.ts_seen[side];
 }
 
 void PassiveRtt::OnDecodedPacket(absl::Time time, const DecodedPacket& packet) {
@@ -631,8 +638,8 @@ void PassiveRtt::Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* 
       if (initiator.syn_count > 0) {
         flow->uses_timestamps = initiator.syn_timestamps && tcp.has_timestamps ? 1 : 0;
         if (flow->uses_timestamps == 0) {
-          flow->dir[0].pending.clear();
-          flow->dir[1].pending.clear();
+          flow->pending[0].clear();
+          flow->pending[1].clear();
         }
       }
       if (initiator.syn_count == 1) {
@@ -661,25 +668,29 @@ void PassiveRtt::Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* 
   }
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Record(Direction* dir, uint32_t value,
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Record(Flow* flow, int side, uint32_t value,
                                                             int64_t time_ns) {
-  if (min_sample_interval_ns_ > 0 && dir->recorded_any &&
-      Elapsed(time_ns, dir->last_recorded_ns) < min_sample_interval_ns_) {
-    ++stats_.rate_limited;
-    return;
+  if (min_sample_interval_ns_ > 0) {
+    // The rate limit's state is cold: touched only when the limit is on.
+    Direction& dir = flow->dir[side];
+    if (dir.recorded_any && Elapsed(time_ns, dir.last_recorded_ns) < min_sample_interval_ns_) {
+      ++stats_.rate_limited;
+      return;
+    }
+    dir.last_recorded_ns = time_ns;
+    dir.recorded_any = true;
   }
-  if (dir->pending.size() >= options_.max_pending_per_direction) {
-    dir->pending.PopFront(1);
+  PendingList& pending = flow->pending[side];
+  if (pending.size() >= options_.max_pending_per_direction) {
+    pending.PopFront(1);
     ++stats_.pending_evicted;
   }
-  dir->pending.PushBack(value, time_ns);
-  dir->last_recorded_ns = time_ns;
-  dir->recorded_any = true;
+  pending.PushBack(value, time_ns);
 }
 
 void PassiveRtt::MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, int side,
                               Flow* flow, const FlowKey& key) {
-  auto& pending = flow->dir[1 - side].pending;
+  PendingList& pending = flow->pending[1 - side];
   // Echoes only move forward: values older than this echo never will be.
   size_t consumed = 0;
   while (consumed < pending.size() && !SerialAfter(pending[consumed].value, echo)) {
@@ -705,7 +716,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::TimestampEcho(int64_t time_
                                                                    const Segment& tcp, int side,
                                                                    Flow* flow, const FlowKey& key) {
   // TSecr is meaningful only with ACK set (RFC 7323 3.2).
-  auto& pending = flow->dir[1 - side].pending;
+  PendingList& pending = flow->pending[1 - side];
   if ((tcp.flags & kTcpAck) != 0 && !pending.empty() &&
       !SerialAfter(pending.front().value, tcp.tsecr)) {
     if (pending.size() == 1) {
@@ -723,17 +734,16 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::TimestampEcho(int64_t time_
       MatchPending(time_ns, tcp.tsecr, RttMethod::kTimestamp, side, flow, key);
     }
   }
-  Direction& me = flow->dir[side];
-  if (!me.ts_seen || SerialAfter(tcp.tsval, me.last_tsval)) {
-    me.ts_seen = true;
-    me.last_tsval = tcp.tsval;
-    Record(&me, tcp.tsval, time_ns);
+  if (!flow->ts_seen[side] || SerialAfter(tcp.tsval, flow->last_tsval[side])) {
+    flow->ts_seen[side] = true;
+    flow->last_tsval[side] = tcp.tsval;
+    Record(flow, side, tcp.tsval, time_ns);
   }
 }
 
 void PassiveRtt::SeqAck(int64_t time_ns, const Segment& tcp, int side, Flow* flow,
                         const FlowKey& key) {
-  if ((tcp.flags & kTcpAck) != 0 && !flow->dir[1 - side].pending.empty()) {
+  if ((tcp.flags & kTcpAck) != 0 && !flow->pending[1 - side].empty()) {
     MatchPending(time_ns, tcp.ack, RttMethod::kSeqAck, side, flow, key);
   }
   Direction& me = flow->dir[side];
@@ -742,26 +752,27 @@ void PassiveRtt::SeqAck(int64_t time_ns, const Segment& tcp, int side, Flow* flo
   if (!me.seq_seen) {
     me.seq_seen = true;
     me.next_seq = end;
-    Record(&me, end, time_ns);
+    Record(flow, side, end, time_ns);
     return;
   }
   if (!SerialAfter(me.next_seq, tcp.seq)) {
     // Starts at or beyond the highest byte sent: new data only.
     me.next_seq = end;
-    Record(&me, end, time_ns);
+    Record(flow, side, end, time_ns);
     return;
   }
   // Covers bytes sent before: a retransmission. Karn: acks of segments it
   // overlaps are ambiguous, so those pending segments give no sample.
+  PendingList& pending = flow->pending[side];
   const auto first_hit =
-      std::find_if(me.pending.begin(), me.pending.end(),
+      std::find_if(pending.begin(), pending.end(),
                    [&tcp](const Pending& p) { return SerialAfter(p.value, tcp.seq); });
-  stats_.karn_discarded += static_cast<uint64_t>(me.pending.end() - first_hit);
-  me.pending.Truncate(static_cast<size_t>(first_hit - me.pending.begin()));
+  stats_.karn_discarded += static_cast<uint64_t>(pending.end() - first_hit);
+  pending.Truncate(static_cast<size_t>(first_hit - pending.begin()));
   if (SerialAfter(end, me.next_seq)) {
     // Also carries new bytes: its own end is unambiguous.
     me.next_seq = end;
-    Record(&me, end, time_ns);
+    Record(flow, side, end, time_ns);
   }
 }
 
@@ -806,12 +817,12 @@ void PassiveRtt::Sweep(int64_t now_ns) {
       ++stats_.flows_evicted_idle;
       continue;
     }
-    for (Direction& dir : flow.dir) {
+    for (PendingList& pending : flow.pending) {
       const auto fresh = std::find_if(
-          dir.pending.begin(), dir.pending.end(),
+          pending.begin(), pending.end(),
           [&](const Pending& p) { return Elapsed(now_ns, p.time_ns) <= tsval_max_age_ns_; });
-      stats_.pending_expired += static_cast<uint64_t>(fresh - dir.pending.begin());
-      dir.pending.PopFront(static_cast<size_t>(fresh - dir.pending.begin()));
+      stats_.pending_expired += static_cast<uint64_t>(fresh - pending.begin());
+      pending.PopFront(static_cast<size_t>(fresh - pending.begin()));
     }
   }
 }

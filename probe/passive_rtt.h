@@ -219,6 +219,8 @@ class PassiveRtt {
   static constexpr size_t kSampleBatch = 16;
   // Packets in flight in DispatchFrom's pipeline.
   static constexpr size_t kPipelineDepth = 8;
+  // Cache lines of a flow's entry the fast path touches (key and hot part).
+  static constexpr size_t kHotLines = 3;
 
   // `sink` must outlive this object.
   static absl::StatusOr<std::unique_ptr<PassiveRtt>> Create(const PassiveRttOptions& options,
@@ -335,19 +337,16 @@ class PassiveRtt {
     Pending inline_[2] = {};
   };
   // Per direction: packets sent by side `d`. Times are Unix nanoseconds.
+  // The rest of a direction's state (the pending values and TSvals are in
+  // Flow's hot part).
   struct Direction {
-    // Ascending (serial order); TSvals or segment ends. Two inline: most
-    // flows never have more pending, so most flows never allocate.
-    PendingList pending;
-    int64_t last_recorded_ns = 0;  // valid when recorded_any
+    int64_t last_recorded_ns = 0;  // valid when recorded_any (rate limit only)
     int64_t syn_time_ns = 0;
-    uint32_t last_tsval = 0;
     uint32_t next_seq = 0;  // highest end sequence sent
     // Close: this side's FIN and the sequence number just after it.
     uint32_t fin_next = 0;
     uint32_t syn_seq = 0;
     int32_t syn_count = 0;  // SYNs (or SYN-ACKs) sent by this side
-    bool ts_seen = false;
     bool seq_seen = false;
     bool recorded_any = false;
     bool fin_seen = false;
@@ -355,31 +354,42 @@ class PassiveRtt {
     bool syn_timestamps = false;  // its first SYN carried the timestamp option
   };
   struct Flow {
-    uint64_t id = 0;
-    int64_t first_seen_ns = 0;
+    // Hot: everything the fast path reads or writes, which with the key
+    // fills the entry's first kHotLines cache lines (the only ones Enqueue
+    // prefetches for a packet that may take the fast path).
     int64_t last_seen_ns = 0;
-    Prefix client_prefix;     // computed once per flow (pseudonym included)
+    uint64_t unreported_packets = 0;
+    uint64_t unreported_bytes = 0;
+    uint32_t sample_count = 0;  // buffered in sample_buffers_ (batching sinks)
+    uint32_t entry_index = 0;   // its Entry's index in entries_
+    uint32_t last_tsval[2] = {0, 0};  // per side, its newest TSval (when ts_seen)
+    bool ts_seen[2] = {false, false};
     uint8_t client_side = 0;  // index into FlowKey of the client
-    int8_t initiator = -1;    // side that sent the first SYN, -1 if unseen
-    bool handshake_done = false;
-    // -1 unknown, 0 no, 1 yes: decided by the handshake, else the first packet.
-    int8_t uses_timestamps = -1;
-    bool flow_unreported = false;  // OnFlow still due (batching sinks)
     // Packets without SYN, FIN or RST that carry timestamps take the fast
     // path (Process): the handshake is done or was never seen, the flow uses
     // timestamps, and neither side has sent a FIN. Set by ProcessSlow.
     bool fast = false;
-    uint32_t sample_count = 0;  // buffered in sample_buffers_ (batching sinks)
-    uint64_t unreported_packets = 0;
-    uint64_t unreported_bytes = 0;
-    uint32_t entry_index = 0;  // its Entry's index in entries_
+    // Per side, ascending (serial order): TSvals or segment ends. Two
+    // inline: most flows never have more pending, so most never allocate.
+    PendingList pending[2];
+
+    // Cold.
+    uint64_t id = 0;
+    int64_t first_seen_ns = 0;
+    Prefix client_prefix;   // computed once per flow (pseudonym included)
+    int8_t initiator = -1;  // side that sent the first SYN, -1 if unseen
+    bool handshake_done = false;
+    // -1 unknown, 0 no, 1 yes: decided by the handshake, else the first packet.
+    int8_t uses_timestamps = -1;
+    bool flow_unreported = false;  // OnFlow still due (batching sinks)
     Direction dir[2];
   };
   // A batching sink's buffered samples of one flow (sample_buffers_).
   using SampleBuffer = std::array<FlowRttSample, kSampleBatch>;
 
   // A slab entry: a flow and its key. Free entries have live == false.
-  struct Entry {
+  // Cache-line aligned, so that its hot part takes kHotLines lines.
+  struct alignas(64) Entry {
     FlowKey key;
     uint32_t tag = 0;  // the top 32 bits of HashKey(key)
     bool live = false;
@@ -455,8 +465,8 @@ class PassiveRtt {
   // Matches `echo` against the other side's pending values (TSecr or ACK).
   void MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, int side, Flow* flow,
                     const FlowKey& key);
-  // Records a new pending value in `dir` (rate limit, bound).
-  void Record(Direction* dir, uint32_t value, int64_t time_ns);
+  // Records a new pending value for side `side` (rate limit, bound).
+  void Record(Flow* flow, int side, uint32_t value, int64_t time_ns);
   void Emit(int64_t time_ns, int64_t rtt_ns, RttMethod method, int responder_side, Flow* flow,
             const FlowKey& key);
   // A non-batching sink's sample.
