@@ -1,5 +1,7 @@
 #include "probe/passive_rtt.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <bit>
 #include <cstddef>
@@ -21,6 +23,20 @@ inline bool SerialAfter(uint32_t a, uint32_t b) { return static_cast<int32_t>(a 
 static_assert(std::endian::native == std::endian::little);
 
 constexpr int kInitialSlotBits = 10;
+// Flows whose entries are reserved up front (see the constructor).
+constexpr size_t kReservedFlows = size_t{1} << 20;
+
+// Asks for transparent huge pages over a vector's reserved storage (where
+// the kernel grants them on request): a growing flow table then faults its
+// memory in 2 MiB at a time instead of 4 KiB. A hint; errors are ignored.
+template <typename T>
+void AdviseHugePages(const std::vector<T>& v) {
+  constexpr uintptr_t kPage = 4096;
+  const auto begin = reinterpret_cast<uintptr_t>(v.data());
+  const uintptr_t first = (begin + kPage - 1) & ~(kPage - 1);
+  const uintptr_t last = (begin + v.capacity() * sizeof(T)) & ~(kPage - 1);
+  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+}
 
 // A duration in nanoseconds, saturated to int64.
 int64_t Nanos(absl::Duration d) {
@@ -140,7 +156,17 @@ PassiveRtt::PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink)
   static_assert(sizeof(Entry) < 600);
   // The fast path's fields fit the lines Enqueue prefetches for it.
   static_assert(offsetof(Entry, flow) + offsetof(Flow, id) <= kHotLines * 64);
-  entries_.reserve(std::min<size_t>(options.max_flows, size_t{1} << (kInitialSlotBits - 1)));
+  // Entries never move: the slab is reserved for max_flows (at most 2^20
+  // flows, ~0.4 GB of address space; pages are committed only as flows
+  // first use them). Growing by reallocation moved every entry and faulted
+  // twice the memory in; at 50k live flows that was 15% of the time.
+  const size_t reserved = std::min<size_t>(options.max_flows, kReservedFlows);
+  entries_.reserve(reserved);
+  AdviseHugePages(entries_);
+  if (batching_) {
+    sample_buffers_.reserve(reserved);
+    AdviseHugePages(sample_buffers_);
+  }
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Entry* PassiveRtt::Find(const FlowKey& key,

@@ -54,8 +54,11 @@
 // most max_pending_per_direction pending TSvals / segments per direction
 // (two inline, more on the heap), at most kSampleBatch buffered samples per
 // flow (batching sinks only, in a side array beside the entries, so that the
-// 312-byte entries stay small when many flows are live): under 0.6 KiB per
-// flow slot in all, plus 16 bytes of hash table per flow (at most half full).
+// entries stay small when many flows are live): under 0.6 KiB per flow slot
+// in all, plus 16 bytes of hash table per flow (at most half full). The
+// entries (and sample buffers) of min(max_flows, 2^20) flows are reserved up
+// front as address space, committed only as flows first use them (in huge
+// pages where the kernel grants them), so entries never move.
 //
 // Thread model: one thread (the probe's EventLoop); not synchronised.
 // Packet times must be non-decreasing per capture (they are for one pcap
