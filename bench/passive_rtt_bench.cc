@@ -538,7 +538,13 @@ int main(int argc, char** argv) {
     written = WriteCapture(path, flows, exchanges, concurrent);
   }
   WarmPageCache(path);
-  std::printf("capture: %s, %llu packets, %d flows; median of %d passes\n", path.c_str(),
+  if (reuse) {
+    std::printf("capture: %s, %llu packets; median of %d passes\n", path.c_str(),
+                static_cast<unsigned long long>(written), repeat);
+  } else {
+    std::printf("capture: %s, %llu packets, %d flows, %d at a time; median of %d passes\n",
+                path.c_str(), static_cast<unsigned long long>(written), flows, concurrent, repeat);
+  } median of %d passes\n", path.c_str(),
               static_cast<unsigned long long>(written), flows, repeat);
 
   uint64_t empty_packets = 0, our_packets = 0, tshark_lines = 0;
