@@ -544,8 +544,7 @@ int main(int argc, char** argv) {
   } else {
     std::printf("capture: %s, %llu packets, %d flows, %d at a time; median of %d passes\n",
                 path.c_str(), static_cast<unsigned long long>(written), flows, concurrent, repeat);
-  } median of %d passes\n", path.c_str(),
-              static_cast<unsigned long long>(written), flows, repeat);
+  }
 
   uint64_t empty_packets = 0, our_packets = 0, tshark_lines = 0;
   vantage::probe::PassiveRttStats stats;
