@@ -15,7 +15,9 @@
 // looked up once per report and window, not once per sample. Reports wait
 // in a ring of kQueueDepth while their table slot, (prefix, window) slot
 // and bucket counters are prefetched (every other call drains it first, so
-// results are those of processing each report at once). Samples are counted
+// results are those of processing each report at once); each sample's
+// counter is found once, four reports ahead, and processing then only
+// increments it when nothing has moved since. Samples are counted
 // per sketch bucket (RttCounts: one cache line per method and leg, the
 // bucket index of a whole number of nanoseconds cached per 1/128 octave)
 // and become QuantileSketches, equal to adding them one by one, when their
