@@ -13,6 +13,16 @@ namespace {
 
 constexpr int kInitialTableBits = 6;
 
+// Prefix's operator== without a memcmp call: the address as two words.
+bool SamePrefix(const Prefix& a, const Prefix& b) {
+  uint64_t x[2];
+  uint64_t y[2];
+  std::memcpy(x, a.address().bytes(), 16);
+  std::memcpy(y, b.address().bytes(), 16);
+  return ((x[0] ^ y[0]) | (x[1] ^ y[1])) == 0 && a.length() == b.length() &&
+         a.family() == b.family();
+}
+
 }  // namespace
 
 uint64_t ClientPrefixAggregator::Hash(int64_t window_index, const Prefix& prefix) {
@@ -33,6 +43,7 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
                                                double sketch_alpha)
     : window_(window > absl::ZeroDuration() ? window : absl::Minutes(1)),
       window_ns_(window_ == absl::InfiniteDuration() ? 0 : absl::ToInt64Nanoseconds(window_)),
+      window_span_(window_ns_ == 0 ? ~uint64_t{0} : static_cast<uint64_t>(window_ns_) - 1),
       max_entries_(max_entries),
       prototype_(sketch_alpha) {
   // The header's memory figure: a cache line of key and counters, one per
@@ -53,6 +64,9 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
     cells_.resize(size_t{64} << sub_bits_);
     sub_mask_ = (size_t{1} << sub_bits_) - 1;
     min_cached_ns_ = int64_t{1} << sub_bits_;
+    cached_span_ = (uint64_t{1} << 53) - static_cast<uint64_t>(min_cached_ns_);
+    cell_shift_ = 52 - sub_bits_;
+    cell_bias_ = uint64_t{1023} << sub_bits_;
   }
 }
 
@@ -111,13 +125,14 @@ ClientPrefixAggregator::Slot* ClientPrefixAggregator::Find(int64_t window_index,
     if (e == 0) break;
     if ((e & ~uint64_t{0xffffffff}) == tag) {
       Slot& slot = slots_[(e & 0xffffffff) - 1];
-      if (slot.window_index == window_index && slot.prefix == prefix) return &slot;
+      if (slot.window_index == window_index && SamePrefix(slot.prefix, prefix)) return &slot;
     }
   }
   if (slots_.size() >= max_entries_) {
     ++dropped_entries_;
     return nullptr;
   }
+  if (slots_.size() == slots_.capacity()) ++layout_;  // the slots move
   slots_.emplace_back();
   Slot& slot = slots_.back();
   slot.window_index = window_index;
@@ -132,39 +147,46 @@ ClientPrefixAggregator::Slot* ClientPrefixAggregator::Find(int64_t window_index,
 
 void ClientPrefixAggregator::RttCounts::AddOutside(int32_t index, uint32_t max_bins) {
   // As QuantileSketch's Store::Add: the top (highest index) fixes the floor
-  // below which everything folds into the floor bucket.
-  if (buckets.empty()) {
+  // below which everything folds into the floor bucket; the range becomes
+  // [max(min(index, offset), floor), top].
+  if (size == 0) {
+    buckets = std::make_unique<uint64_t[]>(1);
+    buckets[0] = 1;
     offset = index;
-    buckets.assign(1, 1);
+    size = 1;
     return;
   }
-  const int64_t top = std::max<int64_t>(index, int64_t{offset} + std::ssize(buckets) - 1);
+  const int64_t top = std::max<int64_t>(index, int64_t{offset} + size - 1);
   const int64_t floor = top - max_bins + 1;
-  if (offset < floor) {
-    const auto drop = static_cast<size_t>(std::min<int64_t>(floor - offset, std::ssize(buckets)));
-    uint64_t folded = 0;
-    for (size_t i = 0; i < drop; ++i) folded += buckets[i];
-    buckets.erase(buckets.begin(), buckets.begin() + static_cast<ptrdiff_t>(drop));
-    offset = static_cast<int32_t>(floor);
-    if (buckets.empty()) buckets.assign(1, 0);
-    buckets[0] += folded;
+  const int64_t low = std::max<int64_t>(std::min<int64_t>(index, offset), floor);
+  const auto new_size = static_cast<size_t>(top - low + 1);
+  auto fresh = std::make_unique<uint64_t[]>(new_size);  // zeros
+  for (uint32_t i = 0; i < size; ++i) {
+    fresh[static_cast<size_t>(std::max<int64_t>(int64_t{offset} + i, low) - low)] += buckets[i];
   }
-  const auto target = static_cast<int32_t>(std::max<int64_t>(index, floor));
-  if (target < offset) {
-    buckets.insert(buckets.begin(), static_cast<size_t>(offset - target), 0);
-    offset = target;
-  } else if (target >= offset + std::ssize(buckets)) {
-    buckets.resize(static_cast<size_t>(target - offset) + 1, 0);
-  }
-  ++buckets[static_cast<size_t>(target - offset)];
+  ++fresh[static_cast<size_t>(std::max<int64_t>(index, low) - low)];
+  buckets = std::move(fresh);
+  offset = static_cast<int32_t>(low);
+  size = static_cast<uint32_t>(new_size);
 }
 
 void ClientPrefixAggregator::RttCounts::MoveTo(QuantileSketch* sketch) const {
-  if (count == 0) return;
+  if (max_ns < 0) return;  // no sample
   const double min = static_cast<double>(min_ns) / 1000.0;
   const double max = static_cast<double>(max_ns) / 1000.0;
-  for (size_t i = 0; i < buckets.size(); ++i) {
-    sketch->AddPositiveBucket(offset + static_cast<int32_t>(i), buckets[i], min, max);
+  if (size > 0) {
+    // The top, then the bottom (both non-zero: the range is canonical, as
+    // the sketch's), so that the sketch's range is whole before the rest
+    // arrives: every other bucket is then added in place. Nothing folds
+    // (the range is at most max_bins), so the order changes nothing.
+    const size_t last = size - 1;
+    sketch->AddPositiveBucket(offset + static_cast<int32_t>(last), buckets[last], min, max);
+    if (last > 0) sketch->AddPositiveBucket(offset, buckets[0], min, max);
+    for (size_t i = 1; i < last; ++i) {
+      if (buckets[i] != 0) {
+        sketch->AddPositiveBucket(offset + static_cast<int32_t>(i), buckets[i], min, max);
+      }
+    }
   }
   if (zero > 0) sketch->Add(0.0, zero);
 }
@@ -192,7 +214,7 @@ void ClientPrefixAggregator::OnSample(const RttSample& sample) {
       static_cast<size_t>(sample.method) * kRttLegCount + static_cast<size_t>(sample.leg);
   const int64_t ns = absl::ToInt64Nanoseconds(sample.rtt);
   if (ns >= 0 && ns <= FlowRttSample::kMaxRttNs && absl::Nanoseconds(ns) == sample.rtt) {
-    entry->rtt[which].Add(ns, prototype_);
+    if (entry->rtt[which].Add(ns, prototype_)) ++layout_;
     return;
   }
   if (!entry->other) {
@@ -208,39 +230,20 @@ ClientPrefixAggregator::Slot* ClientPrefixAggregator::LookUpEntry(const Prefix& 
                                                                   CachedEntry* cache) {
   const int64_t index = WindowIndexNs(time_ns);
   cache->entry = Find(index, prefix);
-  cache->valid = true;
-  if (window_ns_ == 0) {
-    cache->start_ns = std::numeric_limits<int64_t>::min();
-    cache->end_ns = std::numeric_limits<int64_t>::max();
-  } else {
-    // Only times whose WindowIndexNs is `index` fall in [start, end); an
-    // overflow just leaves the range empty (every time is looked up).
-    int64_t start;
-    int64_t end;
-    if (__builtin_mul_overflow(index, window_ns_, &start) ||
-        __builtin_add_overflow(start, window_ns_, &end) || start < 0) {
-      start = 0;
-      end = 0;
-    }
-    cache->start_ns = start;
-    cache->end_ns = end;
-  }
+  // An invalid range just has every time looked up.
+  cache->valid = WindowRange(index, &cache->start_ns, &cache->span_ns);
   return cache->entry;
 }
 
 void ClientPrefixAggregator::AddSamples(const Prefix& prefix,
                                         absl::Span<const FlowRttSample> samples,
-                                        absl::Span<const int32_t> indices, CachedEntry* cache) {
-  for (size_t i = 0; i < samples.size(); ++i) {
-    const FlowRttSample& s = samples[i];
+                                        CachedEntry* cache) {
+  for (const FlowRttSample& s : samples) {
     Slot* entry = EntryAt(prefix, s.time_ns(), cache);
     if (entry == nullptr) continue;
-    RttCounts& counts =
-        entry->rtt[static_cast<size_t>(s.method()) * kRttLegCount + static_cast<size_t>(s.leg())];
-    if (indices.empty()) {
-      counts.Add(s.rtt_ns(), prototype_);
-    } else {
-      counts.Add(s.rtt_ns(), indices[i], prototype_.max_bins());
+    const int64_t ns = s.rtt_ns();
+    if (entry->rtt[Series(s)].Add(ns, ns == 0 ? 0 : IndexOf(ns), prototype_.max_bins())) {
+      ++layout_;
     }
   }
 }
@@ -265,7 +268,7 @@ void ClientPrefixAggregator::Enqueue(const Prefix& prefix, bool new_flow, int64_
     if (new_flow) {
       if (Slot* e = EntryAt(prefix, first_seen_ns, &cache)) ++e->flows;
     }
-    AddSamples(prefix, samples, {}, &cache);
+    AddSamples(prefix, samples, &cache);
     if (packets > 0) {
       if (Slot* e = EntryAt(prefix, last_seen_ns, &cache)) {
         e->packets += packets;
@@ -278,22 +281,24 @@ void ClientPrefixAggregator::Enqueue(const Prefix& prefix, bool new_flow, int64_
   QueuedReport& q = queue_[(queue_head_ + queue_size_) % kQueueDepth];
   q.prefix = prefix;
   q.new_flow = new_flow;
+  q.ready = false;
+  q.slot = 0;
   q.first_seen_ns = first_seen_ns;
   q.last_seen_ns = last_seen_ns;
   q.packets = packets;
   q.ip_bytes = ip_bytes;
-  q.sample_count = static_cast<uint32_t>(samples.size());
-  q.indexed = false;
-  q.slot_hint = 0;
-  q.rtt_mask = 0;
-  for (size_t i = 0; i < samples.size(); ++i) {
+  const size_t n = samples.size();
+  q.sample_count = static_cast<uint32_t>(n);
+  uint32_t mask = 0;
+  for (size_t i = 0; i < n; ++i) {
     q.samples[i] = samples[i];
-    q.rtt_mask |= 1u << (static_cast<uint32_t>(samples[i].method()) * kRttLegCount +
-                         static_cast<uint32_t>(samples[i].leg()));
+    const size_t series = Series(samples[i]);
+    q.series[i] = static_cast<uint8_t>(series);
+    mask |= 1u << series;
   }
-  // The window most of it goes to: the traffic's, else the first sample's.
+  q.rtt_mask = mask;
   const int64_t time_ns =
-      packets > 0 ? last_seen_ns : (samples.empty() ? first_seen_ns : samples[0].time_ns());
+      packets > 0 ? last_seen_ns : (n == 0 ? first_seen_ns : samples[0].time_ns());
   q.window_index = WindowIndexNs(time_ns);
   q.hash = Hash(q.window_index, prefix);
   ++queue_size_;
@@ -310,60 +315,89 @@ const ClientPrefixAggregator::Slot* ClientPrefixAggregator::Peek(uint64_t hash,
     if (e == 0) return nullptr;
     if ((e & ~uint64_t{0xffffffff}) == tag) {
       const Slot& slot = slots_[(e & 0xffffffff) - 1];
-      if (slot.window_index == window_index && slot.prefix == prefix) return &slot;
+      if (slot.window_index == window_index && SamePrefix(slot.prefix, prefix)) return &slot;
     }
   }
 }
 
 void ClientPrefixAggregator::Prefetch() {
-  // By age: new, its table slot; two, its Slot's key line and the lines of
-  // the RTT counts it adds to; four, its samples' bucket indices and the
-  // counters they increment. Hints only: slots move when added or taken.
+  // Hints only: the slot a tag points to is confirmed in Prepare.
   const size_t newest = (queue_head_ + queue_size_ - 1) % kQueueDepth;
   __builtin_prefetch(&table_[queue_[newest].hash >> (64 - table_bits_)]);
   if (queue_size_ > 2) {
     QueuedReport& q = queue_[(newest + kQueueDepth - 2) % kQueueDepth];
-    const Slot* slot = Peek(q.hash, q.window_index, q.prefix);
-    q.slot_hint = slot == nullptr ? 0 : static_cast<uint32_t>(slot - slots_.data()) + 1;
-    if (slot != nullptr) {
-      __builtin_prefetch(slot);
-      for (uint32_t mask = q.rtt_mask; mask != 0; mask &= mask - 1) {
-        __builtin_prefetch(&slot->rtt[static_cast<size_t>(std::countr_zero(mask))]);
+    const uint64_t tag = (q.hash >> 32) << 32;
+    const size_t mask = table_.size() - 1;
+    for (size_t t = q.hash >> (64 - table_bits_);; t = (t + 1) & mask) {
+      const uint64_t e = table_[t];
+      if (e == 0) break;
+      if ((e & ~uint64_t{0xffffffff}) == tag) {
+        q.slot = static_cast<uint32_t>(e);
+        const Slot* slot = &slots_[q.slot - 1];
+        __builtin_prefetch(slot);
+        for (uint32_t m = q.rtt_mask; m != 0; m &= m - 1) {
+          __builtin_prefetch(&slot->rtt[static_cast<size_t>(std::countr_zero(m))]);
+        }
+        break;
       }
     }
   }
-  if (queue_size_ > 4) {
-    QueuedReport& q = queue_[(newest + kQueueDepth - 4) % kQueueDepth];
-    // The slot found two reports ago, if it still exists (Take may have
-    // removed slots since: then no prefetch).
-    const Slot* slot =
-        q.slot_hint != 0 && q.slot_hint <= slots_.size() ? &slots_[q.slot_hint - 1] : nullptr;
-    for (uint32_t i = 0; i < q.sample_count; ++i) {
-      const FlowRttSample& s = q.samples[i];
-      const int64_t ns = s.rtt_ns();
-      // ns / 1000.0 is what ToDoubleMicroseconds gives for whole nanoseconds.
-      q.index[i] = ns == 0 ? 0 : IndexOf(ns);
-      if (slot != nullptr && ns != 0) {
-        const RttCounts& counts = slot->rtt[static_cast<size_t>(s.method()) * kRttLegCount +
-                                            static_cast<size_t>(s.leg())];
-        const auto at = static_cast<uint64_t>(int64_t{q.index[i]} - counts.offset);
-        if (at < counts.buckets.size()) __builtin_prefetch(&counts.buckets[at]);
-      }
-    }
-    q.indexed = true;
+  if (queue_size_ > 4) Prepare(&queue_[(newest + kQueueDepth - 4) % kQueueDepth]);
+}
+
+void ClientPrefixAggregator::Prepare(QueuedReport* q) {
+  const Slot* found = nullptr;
+  if (q->slot != 0) {
+    const Slot& hinted = slots_[q->slot - 1];  // the table and slots_ agree
+    if (hinted.window_index == q->window_index && SamePrefix(hinted.prefix, q->prefix))
+      found = &hinted;
   }
+  if (found == nullptr) found = Peek(q->hash, q->window_index, q->prefix);
+  if (found == nullptr) return;  // created when processed
+  Slot& slot = slots_[static_cast<size_t>(found - slots_.data())];
+  q->slot = static_cast<uint32_t>(found - slots_.data()) + 1;
+  int64_t start;
+  uint64_t span;
+  if (!WindowRange(q->window_index, &start, &span)) return;
+  const uint32_t n = q->sample_count;
+  for (uint32_t i = 0; i < n; ++i) {
+    const FlowRttSample& s = q->samples[i];
+    if (!InRange(s.time_ns(), start, span)) return;
+    RttCounts& counts = slot.rtt[q->series[i]];
+    const int64_t ns = s.rtt_ns();
+    // Min and max now (processing adds the same samples to the same slot,
+    // ready or not): the line is at hand.
+    counts.AddMinMax(ns);
+    uint64_t* counter = &counts.zero;
+    if (ns != 0) {
+      counter = counts.Bucket(IndexOf(ns));
+      if (counter == nullptr) return;
+      __builtin_prefetch(counter, 1);
+    }
+    q->counter[i] = counter;
+  }
+  q->window_start_ns = start;
+  q->layout = layout_;
+  q->ready = true;
 }
 
 void ClientPrefixAggregator::ProcessOldest() {
-  const QueuedReport& q = queue_[queue_head_];
+  QueuedReport& q = queue_[queue_head_];
   CachedEntry cache;
+  const bool ready = q.ready && q.layout == layout_;
+  if (ready) {
+    for (uint32_t i = 0; i < q.sample_count; ++i) ++*q.counter[i];
+    cache.start_ns = q.window_start_ns;
+    cache.span_ns = window_span_;
+    cache.entry = &slots_[q.slot - 1];
+    cache.valid = true;
+  }
+  // Samples before the flow when ready: their slot exists already, so the
+  // order creates the same slots.
   if (q.new_flow) {
     if (Slot* e = EntryAt(q.prefix, q.first_seen_ns, &cache)) ++e->flows;
   }
-  AddSamples(
-      q.prefix, absl::MakeConstSpan(q.samples.data(), q.sample_count),
-      q.indexed ? absl::MakeConstSpan(q.index.data(), q.sample_count) : absl::Span<const int32_t>(),
-      &cache);
+  if (!ready) AddSamples(q.prefix, absl::MakeConstSpan(q.samples.data(), q.sample_count), &cache);
   if (q.packets > 0) {
     if (Slot* e = EntryAt(q.prefix, q.last_seen_ns, &cache)) {
       e->packets += q.packets;
@@ -423,14 +457,23 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
     if (a.low != b.low) return a.low < b.low;
     return a.family_and_length < b.family_and_length;
   });
-  std::vector<uint32_t> taken(keys.size());
-  for (size_t k = 0; k < keys.size(); ++k) taken[k] = keys[k].slot;
-  std::vector<ClientPrefixWindow> out(taken.size());
-  for (size_t k = 0; k < taken.size(); ++k) {
-    const Slot& slot = slots_[taken[k]];
-    ClientPrefixWindow& window = out[k];
-    window.window_start = WindowStart(slot.window_index);
-    window.window = window_;
+  // Windows copied from an empty one (no sketch parameters computed per
+  // window), one start per run of equal window indices.
+  ClientPrefixWindow empty;
+  empty.window = window_;
+  if (prototype_.alpha() != QuantileSketch::kDefaultAlpha) {
+    for (auto& legs : empty.rtt_us) {
+      for (QuantileSketch& sketch : legs) sketch = prototype_;
+    }
+  }
+  std::vector<ClientPrefixWindow> out;
+  out.reserve(keys.size());
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const Slot& slot = slots_[keys[k].slot];
+    if (k == 0 || keys[k].window_index != keys[k - 1].window_index) {
+      empty.window_start = WindowStart(slot.window_index);
+    }
+    ClientPrefixWindow& window = out.emplace_back(empty);
     window.client_prefix = slot.prefix;
     window.flows = slot.flows;
     window.packets = slot.packets;
@@ -438,9 +481,6 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
     for (size_t m = 0; m < kRttMethodCount; ++m) {
       for (size_t l = 0; l < kRttLegCount; ++l) {
         QuantileSketch& sketch = window.rtt_us[m][l];
-        if (prototype_.alpha() != QuantileSketch::kDefaultAlpha) {
-          sketch = QuantileSketch(prototype_.alpha(), prototype_.max_bins());
-        }
         const size_t which = m * kRttLegCount + l;
         slot.rtt[which].MoveTo(&sketch);
         if (slot.other) (void)sketch.Merge((*slot.other)[which]);
@@ -449,11 +489,12 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
   }
   // Keep the rest, in order, and index them again.
   std::vector<Slot> kept;
-  kept.reserve(slots_.size() - taken.size());
+  kept.reserve(slots_.size() - keys.size());
   for (Slot& slot : slots_) {
     if (slot.window_index >= below_index) kept.push_back(std::move(slot));
   }
   slots_ = std::move(kept);
+  ++layout_;
   size_t table_size = size_t{1} << kInitialTableBits;
   while (2 * slots_.size() > table_size) table_size *= 2;
   Rehash(table_size);

@@ -15,7 +15,9 @@
 // looked up once per report and window, not once per sample. Reports wait
 // in a ring of kQueueDepth while their table slot, (prefix, window) slot
 // and bucket counters are prefetched (every other call drains it first, so
-// results are those of processing each report at once). Samples are counted
+// results are those of processing each report at once); each sample's
+// counter is found once, four reports ahead, and processing then only
+// increments it when nothing has moved since. Samples are counted
 // per sketch bucket (RttCounts: one cache line per method and leg, the
 // bucket index of a whole number of nanoseconds cached per 1/128 octave)
 // and become QuantileSketches, equal to adding them one by one, when their
@@ -95,41 +97,49 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // RTT samples of one (prefix, window, method, leg) as counts per sketch
   // bucket (QuantileSketch::Index of the RTT in microseconds), with exact
   // min and max in nanoseconds: one cache line, no sketch parameters, no
-  // double min/max per sample. Taken windows turn it into the QuantileSketch
-  // (AddPositiveBucket), equal to adding the samples one by one. Beyond
-  // max_bins buckets the lowest fold into the lowest kept one, as the
-  // sketch's own store does (so memory stays bounded and the result equal).
-  struct RttCounts {
-    uint64_t count = 0;  // all samples, zero included
-    uint64_t zero = 0;   // samples of 0 ns
-    int64_t min_ns = 0;  // valid when count > 0
-    int64_t max_ns = 0;
-    int32_t offset = 0;  // bucket index of buckets[0]
-    std::vector<uint64_t> buckets;
+  // double min/max per sample, no total (it is zero + the buckets' sum).
+  // Taken windows turn it into the QuantileSketch (AddPositiveBucket), equal
+  // to adding the samples one by one. Beyond max_bins buckets the lowest
+  // fold into the lowest kept one, as the sketch's own store does (so memory
+  // stays bounded and the result equal: the fold depends only on the highest
+  // index, not on the order). Min and max may be updated before the counts
+  // (both are order-independent and idempotent).
+  struct alignas(64) RttCounts {
+    int64_t min_ns = std::numeric_limits<int64_t>::max();
+    int64_t max_ns = -1;  // < 0: no sample yet
+    uint64_t zero = 0;    // samples of 0 ns
+    int32_t offset = 0;   // bucket index of buckets[0]
+    uint32_t size = 0;    // buckets (at most max_bins; first and last non-zero)
+    std::unique_ptr<uint64_t[]> buckets;
 
-    void Add(int64_t rtt_ns, const QuantileSketch& prototype) {
-      Add(rtt_ns, rtt_ns == 0 ? 0 : prototype.Index(static_cast<double>(rtt_ns) / 1000.0),
-          prototype.max_bins());
+    void AddMinMax(int64_t rtt_ns) {
+      // Branches: both rarely change once a window has a few samples.
+      if (rtt_ns < min_ns) min_ns = rtt_ns;
+      if (rtt_ns > max_ns) max_ns = rtt_ns;
+    }
+    // The counter of bucket `index`; nullptr outside the range.
+    uint64_t* Bucket(int32_t index) {
+      const auto at = static_cast<uint64_t>(int64_t{index} - offset);
+      return at < size ? &buckets[at] : nullptr;
+    }
+    // Add: true when the bucket range changed (the buckets moved).
+    bool Add(int64_t rtt_ns, const QuantileSketch& prototype) {
+      return Add(rtt_ns, rtt_ns == 0 ? 0 : prototype.Index(static_cast<double>(rtt_ns) / 1000.0),
+                 prototype.max_bins());
     }
     // `index`: the bucket of rtt_ns (Index of it in microseconds) when > 0.
-    void Add(int64_t rtt_ns, int32_t index, uint32_t max_bins) {
-      if (count == 0) {
-        min_ns = max_ns = rtt_ns;
-      } else {
-        min_ns = std::min(min_ns, rtt_ns);
-        max_ns = std::max(max_ns, rtt_ns);
-      }
-      ++count;
+    bool Add(int64_t rtt_ns, int32_t index, uint32_t max_bins) {
+      AddMinMax(rtt_ns);
       if (rtt_ns == 0) {
         ++zero;
-        return;
+        return false;
       }
-      const auto slot = static_cast<uint64_t>(int64_t{index} - offset);
-      if (slot < buckets.size()) {
-        ++buckets[slot];
-      } else {
-        AddOutside(index, max_bins);
+      if (uint64_t* counter = Bucket(index)) {
+        ++*counter;
+        return false;
       }
+      AddOutside(index, max_bins);
+      return true;
     }
     void AddOutside(int32_t index, uint32_t max_bins);
     void MoveTo(QuantileSketch* sketch) const;
@@ -148,65 +158,103 @@ class ClientPrefixAggregator : public PassiveRttSink {
     std::array<RttCounts, kRttSeries> rtt;
   };
   static uint64_t Hash(int64_t window_index, const Prefix& prefix);
+  // method * kRttLegCount + leg: the index of a sample's series.
+  static size_t Series(const FlowRttSample& s) {
+    return static_cast<size_t>(s.method()) * kRttLegCount + static_cast<size_t>(s.leg());
+  }
   // The slot of (window, prefix), created when missing; nullptr when full
   // (counted).
   Slot* Find(int64_t window_index, const Prefix& prefix);
   void Rehash(size_t table_size);
-  // The entry of one prefix last looked up and its window's time range, so
-  // that times inside it need neither a division nor a lookup.
+  // The entry of one prefix last looked up and its window's time range
+  // [start_ns, start_ns + span_ns], so that times inside it need neither a
+  // division nor a lookup.
   struct CachedEntry {
     int64_t start_ns = 0;
-    int64_t end_ns = 0;  // exclusive
+    uint64_t span_ns = 0;
     Slot* entry = nullptr;
     bool valid = false;
   };
+  static bool InRange(int64_t time_ns, int64_t start_ns, uint64_t span_ns) {
+    return static_cast<uint64_t>(time_ns) - static_cast<uint64_t>(start_ns) <= span_ns;
+  }
   Slot* EntryAt(const Prefix& prefix, int64_t time_ns, CachedEntry* cache) {
-    if (cache->valid && time_ns >= cache->start_ns && time_ns < cache->end_ns) return cache->entry;
+    if (cache->valid && InRange(time_ns, cache->start_ns, cache->span_ns)) return cache->entry;
     return LookUpEntry(prefix, time_ns, cache);
   }
   Slot* LookUpEntry(const Prefix& prefix, int64_t time_ns, CachedEntry* cache);
-  // `indices`: each sample's bucket index when known, else empty.
+  // One by one, each in its own window.
   void AddSamples(const Prefix& prefix, absl::Span<const FlowRttSample> samples,
-                  absl::Span<const int32_t> indices, CachedEntry* cache);
+                  CachedEntry* cache);
 
   // Flow reports (and sample batches) wait in a short ring while the memory
   // they will update is prefetched, stage by stage, so that the cache misses
   // of several reports overlap; every other entry point drains it first, so
-  // results and their order are those of processing each report at once.
+  // results are those of processing each report at once. By age: 0, the
+  // table line of its (window, prefix) is prefetched; 2, the Slot the
+  // table's tag points to (key line and the lines of the series present);
+  // 4, the slot is confirmed, the samples' min and max applied, and each
+  // sample's counter (bucket or zero) found and prefetched; last, the
+  // counters are incremented. That last step needs nothing else when the
+  // report is `ready`: its slot existed, all its samples fall in that
+  // window and in the buckets' range, and no slot or bucket array has moved
+  // since (layout_ unchanged); else the report is added sample by sample.
   static constexpr size_t kQueueDepth = 8;
   struct QueuedReport {
     Prefix prefix;
     bool new_flow = false;
+    bool ready = false;
+    uint32_t sample_count = 0;
+    uint32_t rtt_mask = 0;  // bit (method * kRttLegCount + leg) per sample present
+    uint32_t slot = 0;      // index + 1 of its slot (a hint until ready)
     int64_t first_seen_ns = 0;
     int64_t last_seen_ns = 0;
     uint64_t packets = 0;
     uint64_t ip_bytes = 0;
-    uint32_t sample_count = 0;
-    bool indexed = false;   // index[] computed
-    uint32_t rtt_mask = 0;  // bit (method * kRttLegCount + leg) per sample present
-    uint64_t hash = 0;      // of (window of `time_ns`, prefix), for prefetching
+    uint64_t hash = 0;  // of (window_index, prefix)
+    // The window most of it goes to: the traffic's, else the first sample's.
     int64_t window_index = 0;
-    uint32_t slot_hint = 0;  // index + 1 of its slot when seen (prefetching)
+    int64_t window_start_ns = 0;  // when ready
+    uint64_t layout = 0;          // layout_ when counter[] was filled
     std::array<FlowRttSample, PassiveRtt::kSampleBatch> samples;
-    std::array<int32_t, PassiveRtt::kSampleBatch> index;
+    std::array<uint8_t, PassiveRtt::kSampleBatch> series;  // Series() of each
+    std::array<uint64_t*, PassiveRtt::kSampleBatch> counter;
   };
   void Enqueue(const Prefix& prefix, bool new_flow, int64_t first_seen_ns,
                absl::Span<const FlowRttSample> samples, int64_t last_seen_ns, uint64_t packets,
                uint64_t ip_bytes);
   void Prefetch();
+  // Age 4: fills q.counter and sets q.ready when it can.
+  void Prepare(QueuedReport* q);
   void ProcessOldest();
   void Drain() {
     while (queue_size_ > 0) ProcessOldest();
   }
   // The slot (window, prefix) hashing to `hash` has, if any (no insertion).
   const Slot* Peek(uint64_t hash, int64_t window_index, const Prefix& prefix) const;
+  // [start, start + span] of window `index`; false when it does not fit in
+  // int64 nanoseconds from the epoch on (such times are looked up one by one).
+  bool WindowRange(int64_t index, int64_t* start, uint64_t* span) const {
+    *span = window_span_;
+    if (window_ns_ == 0) {
+      *start = std::numeric_limits<int64_t>::min();
+      return true;
+    }
+    // Only times whose WindowIndexNs is `index` fall in it: times before the
+    // epoch (WindowIndexNs rounds them its own way) and ends past int64 are
+    // left to lookups.
+    int64_t end;
+    return !__builtin_mul_overflow(index, window_ns_, start) &&
+           !__builtin_add_overflow(*start, window_ns_, &end) && *start >= 0;
+  }
   int64_t WindowIndex(absl::Time time) const;
   int64_t WindowIndexNs(int64_t time_ns) const;
   absl::Time WindowStart(int64_t index) const;
   std::vector<ClientPrefixWindow> Take(int64_t below_index);
 
   absl::Duration window_;
-  int64_t window_ns_;  // 0 for an infinite window
+  int64_t window_ns_;     // 0 for an infinite window
+  uint64_t window_span_;  // window_ns_ - 1; all ones for an infinite window
   size_t max_entries_;
   // An empty sketch with the windows' parameters: its Index() buckets
   // samples.
@@ -221,12 +269,13 @@ class ClientPrefixAggregator : public PassiveRttSink {
     int64_t next = 0;  // 0: not filled; max: no edge inside; -1: use Index
     int32_t index = 0;
   };
+  // `rtt_ns` > 0.
   int32_t IndexOf(int64_t rtt_ns) {
-    if (rtt_ns >= min_cached_ns_) {
-      const int octave = 63 - std::countl_zero(static_cast<uint64_t>(rtt_ns));
-      const IndexCell& cell =
-          cells_[static_cast<size_t>(octave) << sub_bits_ |
-                 (static_cast<size_t>(rtt_ns >> (octave - sub_bits_)) & sub_mask_)];
+    // Below 2^53 nanoseconds the double is exact, and its exponent and top
+    // sub_bits_ mantissa bits are the octave and the cell within it.
+    if (static_cast<uint64_t>(rtt_ns - min_cached_ns_) < cached_span_) {
+      const auto bits = std::bit_cast<uint64_t>(static_cast<double>(rtt_ns));
+      const IndexCell& cell = cells_[(bits >> cell_shift_) - cell_bias_];
       if (cell.next > 0) return cell.index + (rtt_ns >= cell.next ? 1 : 0);
     }
     return IndexSlow(rtt_ns);
@@ -237,6 +286,12 @@ class ClientPrefixAggregator : public PassiveRttSink {
   size_t sub_mask_ = 0;
   // The smallest count the cells cover: 2^sub_bits_ (max without cells).
   int64_t min_cached_ns_ = std::numeric_limits<int64_t>::max();
+  // IndexOf's fast path: counts in [min_cached_ns_, 2^53), the cell of a
+  // double's bits (bits >> cell_shift_) - cell_bias_ (52 - sub_bits_ and
+  // the exponent bias 1023 << sub_bits_).
+  uint64_t cached_span_ = 0;
+  int cell_shift_ = 0;
+  uint64_t cell_bias_ = 0;
   std::vector<IndexCell> cells_;  // 64 << sub_bits_
   // Dense slots; an open-addressing table (linear probing, at most half
   // full) of (hash tag, index + 1) finds them. Slots move only in Take.
@@ -244,6 +299,10 @@ class ClientPrefixAggregator : public PassiveRttSink {
   std::vector<uint64_t> table_;  // tag << 32 | (index + 1); 0 = empty
   int table_bits_ = 0;
   uint64_t dropped_entries_ = 0;
+  // Changes whenever a slot or a bucket array may have moved (slots_ grew,
+  // a bucket range changed, windows were taken): counters found before are
+  // stale.
+  uint64_t layout_ = 0;
   std::array<QueuedReport, kQueueDepth> queue_;
   size_t queue_head_ = 0;  // the oldest
   size_t queue_size_ = 0;

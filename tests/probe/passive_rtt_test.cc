@@ -850,6 +850,176 @@ TEST(ClientPrefixAggregatorTest, SketchesEqualSamplesAddedOneByOne) {
   }
 }
 
+// Flow reports straight into the queue, against the same samples, flows and
+// traffic given one at a time (OnSample / OnFlow / OnTraffic drain the queue
+// and look up each one): reports whose samples straddle a window edge, whose
+// flow or traffic time falls in another window than their samples, RTT
+// ranges that keep widening (bucket arrays growing, and folding past
+// max_bins with the fine sketch, while younger reports wait with counters
+// found before), zero RTTs, new prefixes mid-queue, windows taken mid-way
+// and a table too small for all (prefix, window) entries.
+TEST(ClientPrefixAggregatorTest, QueuedReportsAggregateExactlyAsOneByOne) {
+  struct Case {
+    absl::Duration window;
+    size_t max_entries;
+    double alpha;
+  };
+  for (const Case& c :
+       {Case{absl::Seconds(1), 1 << 20, 0.01}, Case{absl::Seconds(1), 7, 0.01},
+        Case{absl::InfiniteDuration(), 1 << 20, 0.01}, Case{absl::Seconds(2), 1 << 20, 0.001}}) {
+    SCOPED_TRACE(absl::FormatDuration(c.window) + " " + std::to_string(c.max_entries) + " " +
+                 std::to_string(c.alpha));
+    ClientPrefixAggregator queued(c.window, c.max_entries, c.alpha);
+    ClientPrefixAggregator single(c.window, c.max_entries, c.alpha);
+    std::vector<Prefix> prefixes;
+    for (int i = 0; i < 240; ++i) {
+      prefixes.push_back(Prefix::Parse("198.18." + std::to_string(i) + ".0/24").value());
+    }
+    prefixes.push_back(Prefix::Parse("2001:db8:9::/48").value());
+    std::mt19937_64 random(11);
+    int64_t now = int64_t{1700000000} * 1000000000 + 900000000;  // near a window edge
+    std::vector<ClientPrefixWindow> x;
+    std::vector<ClientPrefixWindow> y;
+    uint64_t samples_added = 0;
+    uint64_t reports_spanning = 0;
+    for (int r = 0; r < 6000; ++r) {
+      // New prefixes keep coming (slots created while other reports wait
+      // with counters found), the IPv6 one from the start.
+      const Prefix& prefix =
+          prefixes[prefixes.size() - 1 -
+                   random() % std::min<size_t>(prefixes.size(), 2 + static_cast<size_t>(r) / 25)];
+      PassiveRttSink::FlowReport report;
+      report.client_prefix = &prefix;
+      report.new_flow = random() % 3 == 0;
+      report.first_seen_ns = now - static_cast<int64_t>(random() % 1500000000);
+      std::vector<FlowRttSample> samples(random() % (PassiveRtt::kSampleBatch + 1));
+      // Most within 2 octaves (counters in range: the fast path); one in
+      // 20 further out, wider with r (the range grows, folding at last
+      // with the fine sketch).
+      const double octaves = r % 20 == 0 ? 1 + 40.0 * r / 6000 : 2;
+      // Each flow's samples in time order, up to ~120 ms after `now`;
+      // `now` advances ~1 ms per report (so ~1000 reports per window).
+      now += static_cast<int64_t>(random() % 2000000);
+      int64_t t = now;
+      for (FlowRttSample& s : samples) {
+        t += static_cast<int64_t>(random() % 15000000);
+        int64_t ns =
+            static_cast<int64_t>(1000000 * std::exp2(std::uniform_real_distribution<double>(
+                                               -octaves / 2, octaves / 2)(random)));
+        if (random() % 8 == 0) ns = 0;
+        s = FlowRttSample(t, ns, static_cast<RttMethod>(random() % kRttMethodCount),
+                          static_cast<RttLeg>(random() % kRttLegCount));
+      }
+      if (!samples.empty() &&
+          samples.front().time_ns() / 1000000000 != samples.back().time_ns() / 1000000000) {
+        ++reports_spanning;
+      }
+      report.samples = samples;
+      report.last_seen_ns = t + static_cast<int64_t>(random() % 200000000);
+      report.packets = random() % 4;
+      report.ip_bytes = report.packets * 100;
+      queued.OnFlowReport(report);
+      // The same, one at a time, in the report's order.
+      if (report.new_flow) single.OnFlow(absl::FromUnixNanos(report.first_seen_ns), prefix);
+      for (const FlowRttSample& s : samples) {
+        RttSample one;
+        one.time = absl::FromUnixNanos(s.time_ns());
+        one.rtt = absl::Nanoseconds(s.rtt_ns());
+        one.method = s.method();
+        one.leg = s.leg();
+        one.client_prefix = prefix;
+        single.OnSample(one);
+      }
+      if (report.packets > 0) {
+        single.OnTraffic(absl::FromUnixNanos(report.last_seen_ns), prefix, report.packets,
+                         report.ip_bytes);
+      }
+      samples_added += samples.size();
+      if (r % 2000 == 1999) {
+        const absl::Time at = absl::FromUnixNanos(now);
+        for (ClientPrefixWindow& w : queued.TakeCompleted(at)) x.push_back(std::move(w));
+        for (ClientPrefixWindow& w : single.TakeCompleted(at)) y.push_back(std::move(w));
+      }
+    }
+    EXPECT_GT(reports_spanning, 100u);
+    // (dropped_entries counts refused lookups: one per sample one by one,
+    // one per report and window queued; only the entries kept must agree.)
+    if (c.max_entries < 100) {
+      EXPECT_GT(queued.dropped_entries(), 0u);
+    }
+    for (ClientPrefixWindow& w : queued.TakeAll()) x.push_back(std::move(w));
+    for (ClientPrefixWindow& w : single.TakeAll()) y.push_back(std::move(w));
+    ASSERT_EQ(x.size(), y.size());
+    ASSERT_GE(x.size(), c.max_entries < 100 ? 7u : 200u);
+    uint64_t counted = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_EQ(x[i].client_prefix, y[i].client_prefix);
+      EXPECT_EQ(x[i].window_start, y[i].window_start);
+      EXPECT_EQ(x[i].flows, y[i].flows);
+      EXPECT_EQ(x[i].packets, y[i].packets);
+      EXPECT_EQ(x[i].bytes, y[i].bytes);
+      for (size_t m = 0; m < kRttMethodCount; ++m) {
+        for (size_t l = 0; l < kRttLegCount; ++l) {
+          EXPECT_TRUE(x[i].rtt_us[m][l] == y[i].rtt_us[m][l]) << m << " " << l;
+          if (!y[i].rtt_us[m][l].empty()) {
+            EXPECT_EQ(x[i].rtt_us[m][l].min(), y[i].rtt_us[m][l].min());
+            EXPECT_EQ(x[i].rtt_us[m][l].max(), y[i].rtt_us[m][l].max());
+          }
+          counted += x[i].rtt_us[m][l].count();
+        }
+      }
+    }
+    if (c.max_entries > 100) {
+      EXPECT_EQ(counted, samples_added);
+    }
+  }
+}
+
+// Reports of one prefix whose counters were found ahead (the zero-RTT one
+// lives in the slot itself) while reports of new prefixes, processed first,
+// add slots and move them: every sample must still count.
+TEST(ClientPrefixAggregatorTest, CountersFoundAheadSurviveSlotsMoving) {
+  ClientPrefixAggregator aggregator(absl::Seconds(60));
+  const Prefix hot = Prefix::Parse("198.18.0.0/24").value();
+  const int64_t t0 = int64_t{1700000040} * 1000000000;
+  const std::vector<FlowRttSample> samples = {
+      FlowRttSample(t0, 0, RttMethod::kTimestamp, RttLeg::kClient),
+      FlowRttSample(t0 + 1, 1000000, RttMethod::kTimestamp, RttLeg::kClient),
+      FlowRttSample(t0 + 2, 0, RttMethod::kHandshake, RttLeg::kServer)};
+  PassiveRttSink::FlowReport report;
+  report.client_prefix = &hot;
+  report.samples = samples;
+  aggregator.OnFlowReport(report);
+  EXPECT_EQ(aggregator.open_entries(), 1u);  // processed: the hot slot exists
+  std::vector<Prefix> others;
+  for (int i = 1; i <= 200; ++i) {
+    others.push_back(Prefix::Parse("10." + std::to_string(i) + ".0.0/24").value());
+  }
+  for (const Prefix& other : others) {
+    aggregator.OnFlowReport(report);  // hot: ready when processed
+    PassiveRttSink::FlowReport flow;
+    flow.client_prefix = &other;
+    flow.new_flow = true;
+    flow.first_seen_ns = t0;
+    aggregator.OnFlowReport(flow);  // a new slot when processed
+  }
+  const std::vector<ClientPrefixWindow> all = aggregator.TakeAll();
+  ASSERT_EQ(all.size(), others.size() + 1);
+  auto it = std::find_if(all.begin(), all.end(),
+                         [&](const ClientPrefixWindow& w) { return w.client_prefix == hot; });
+  ASSERT_NE(it, all.end());
+  const uint64_t reports = others.size() + 1;
+  QuantileSketch expected;
+  for (uint64_t i = 0; i < reports; ++i) {
+    expected.Add(0.0);
+    expected.Add(1000.0);
+  }
+  EXPECT_TRUE(it->Rtt(RttMethod::kTimestamp, RttLeg::kClient) == expected);
+  EXPECT_EQ(it->Rtt(RttMethod::kHandshake, RttLeg::kServer).count(), reports);
+  EXPECT_EQ(it->Rtt(RttMethod::kHandshake, RttLeg::kServer).max(), 0.0);
+}
+
 TEST(ClientPrefixAggregatorTest, TakenWindowsAreSortedByWindowThenPrefix) {
   ClientPrefixAggregator aggregator(absl::Seconds(10));
   std::vector<Prefix> prefixes;
