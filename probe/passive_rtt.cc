@@ -30,12 +30,13 @@ constexpr size_t kReservedFlows = size_t{1} << 20;
 // the kernel grants them on request): a growing flow table then faults its
 // memory in 2 MiB at a time instead of 4 KiB. A hint; errors are ignored.
 template <typename T>
-void AdviseHugePages(const std::vector<T>& v) {
-  constexpr uintptr_t kPage = 4096;
-  const auto begin = reinterpret_cast<uintptr_t>(v.data());
-  const uintptr_t first = (begin + kPage - 1) & ~(kPage - 1);
-  const uintptr_t last = (begin + v.capacity() * sizeof(T)) & ~(kPage - 1);
-  if (last > first) madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+void AdviseHugePages(std::vector<T>& v) {
+  constexpr size_t kPage = 4096;
+  char* data = reinterpret_cast<char*>(v.data());
+  const size_t bytes = v.capacity() * sizeof(T);
+  const size_t lead = (kPage - reinterpret_cast<uintptr_t>(data) % kPage) % kPage;
+  if (bytes <= lead + kPage) return;
+  madvise(data + lead, (bytes - lead) / kPage * kPage, MADV_HUGEPAGE);
 }
 
 // A duration in nanoseconds, saturated to int64.
@@ -790,9 +791,9 @@ void PassiveRtt::SeqAck(int64_t time_ns, const Segment& tcp, int side, Flow* flo
   // Covers bytes sent before: a retransmission. Karn: acks of segments it
   // overlaps are ambiguous, so those pending segments give no sample.
   PendingList& pending = flow->pending[side];
-  const auto first_hit =
-      std::find_if(pending.begin(), pending.end(),
-                   [&tcp](const Pending& p) { return SerialAfter(p.value, tcp.seq); });
+  const auto first_hit = std::find_if(pending.begin(), pending.end(), [&tcp](const Pending& p) {
+    return SerialAfter(p.value, tcp.seq);
+  });
   stats_.karn_discarded += static_cast<uint64_t>(pending.end() - first_hit);
   pending.Truncate(static_cast<size_t>(first_hit - pending.begin()));
   if (SerialAfter(end, me.next_seq)) {
@@ -844,9 +845,9 @@ void PassiveRtt::Sweep(int64_t now_ns) {
       continue;
     }
     for (PendingList& pending : flow.pending) {
-      const auto fresh = std::find_if(
-          pending.begin(), pending.end(),
-          [&](const Pending& p) { return Elapsed(now_ns, p.time_ns) <= tsval_max_age_ns_; });
+      const auto fresh = std::find_if(pending.begin(), pending.end(), [&](const Pending& p) {
+        return Elapsed(now_ns, p.time_ns) <= tsval_max_age_ns_;
+      });
       stats_.pending_expired += static_cast<uint64_t>(fresh - pending.begin());
       pending.PopFront(static_cast<size_t>(fresh - pending.begin()));
     }

@@ -363,8 +363,8 @@ class PassiveRtt {
     int64_t last_seen_ns = 0;
     uint64_t unreported_packets = 0;
     uint64_t unreported_bytes = 0;
-    uint32_t sample_count = 0;  // buffered in sample_buffers_ (batching sinks)
-    uint32_t entry_index = 0;   // its Entry's index in entries_
+    uint32_t sample_count = 0;        // buffered in sample_buffers_ (batching sinks)
+    uint32_t entry_index = 0;         // its Entry's index in entries_
     uint32_t last_tsval[2] = {0, 0};  // per side, its newest TSval (when ts_seen)
     bool ts_seen[2] = {false, false};
     uint8_t client_side = 0;  // index into FlowKey of the client
