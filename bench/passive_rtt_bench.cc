@@ -136,8 +136,8 @@ uint64_t WriteCapture(const std::string& path, int flows, int exchanges, int con
     for (int i = 0; i < n; ++i) w.Tcp(client(i), true, port(i), 0x02, 1000, 0, 10, 0, 0, 500);
     for (int i = 0; i < n; ++i) w.Tcp(client(i), false, port(i), 0x12, 5000, 1001, 90, 10, 0, 500);
     for (int i = 0; i < n; ++i) w.Tcp(client(i), true, port(i), 0x10, 1001, 5001, 11, 90, 0, 500);
-    for (int k = 0; k < exchanges; ++k) {
-      const uint32_t off = static_cast<uint32_t>(k) * 1000;
+    for (uint32_t k = 0; k < static_cast<uint32_t>(exchanges); ++k) {
+      const uint32_t off = k * 1000;
       for (int i = 0; i < n; ++i) {
         w.Tcp(client(i), true, port(i), 0x18, 1001 + 200 * k, 5001 + off, 12 + k, 91 + k, 200, 300);
       }
@@ -146,8 +146,9 @@ uint64_t WriteCapture(const std::string& path, int flows, int exchanges, int con
               300);
       }
     }
-    const uint32_t cseq = 1001 + 200 * exchanges;
-    const uint32_t sseq = 5001 + 1000 * exchanges;
+    const auto rounds = static_cast<uint32_t>(exchanges);
+    const uint32_t cseq = 1001 + 200 * rounds;
+    const uint32_t sseq = 5001 + 1000 * rounds;
     for (int i = 0; i < n; ++i) w.Tcp(client(i), true, port(i), 0x11, cseq, sseq, 60, 200, 0, 300);
     for (int i = 0; i < n; ++i) {
       w.Tcp(client(i), false, port(i), 0x11, sseq, cseq + 1, 210, 60, 0, 300);
@@ -361,7 +362,7 @@ class FloorLoop {
         const auto ns = static_cast<uint64_t>(std::clamp<int64_t>(rtt, 1024, (1LL << 26) - 1));
         const int octave = 63 - __builtin_clzll(ns);
         const auto bucket = static_cast<size_t>((octave - 10) * 16) + ((ns >> (octave - 4)) & 15);
-        ++buckets_[(flow->prefix * 2 + leg) * kBuckets + bucket];
+        ++buckets_[(size_t{flow->prefix} * 2 + leg) * kBuckets + bucket];
         ++samples_;
       }
     }
