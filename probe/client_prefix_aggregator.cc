@@ -183,6 +183,16 @@ void ClientPrefixAggregator::RttCounts::AddOutside(int32_t index, uint32_t max_b
   // As QuantileSketch's Store::Add: the top (highest index) fixes the floor
   // below which everything folds into the floor bucket; the used range
   // becomes [max(min(index, lowest), floor), top].
+  if (size == 0 && max_bins >= kInlineBuckets) {
+    // The first bucket: inline, in the middle (as below).
+    buckets = inline_buckets;
+    inline_buckets[0] = 0;
+    inline_buckets[1] = 1;
+    inline_buckets[2] = 0;
+    offset = index - 1;
+    size = kInlineBuckets;
+    return;
+  }
   int64_t lowest = index;
   int64_t top = index;
   uint32_t first = 0;
@@ -349,12 +359,7 @@ void ClientPrefixAggregator::Enqueue(const Prefix& prefix, bool new_flow, int64_
   q.ip_bytes = ip_bytes;
   const size_t n = samples.size();
   q.sample_count = static_cast<uint32_t>(n);
-  uint32_t mask = 0;
-  for (size_t i = 0; i < n; ++i) {
-    q.samples[i] = samples[i];
-    mask |= 1u << samples[i].series();
-  }
-  q.rtt_mask = mask;
+  std::copy_n(samples.data(), n, q.samples.data());
   const int64_t time_ns =
       packets > 0 ? last_seen_ns : (n == 0 ? first_seen_ns : samples[0].time_ns());
   q.window_index = WindowIndexNs(time_ns);
@@ -393,9 +398,9 @@ void ClientPrefixAggregator::Prefetch() {
         q.slot = static_cast<uint32_t>(e);
         const Slot* slot = &slots_[q.slot - 1];
         __builtin_prefetch(slot);
-        for (uint32_t m = q.rtt_mask; m != 0; m &= m - 1) {
-          __builtin_prefetch(&slot->rtt[static_cast<size_t>(std::countr_zero(m))]);
-        }
+        // Every series' line: fewer instructions than finding the ones
+        // the samples use.
+        for (const RttCounts& counts : slot->rtt) __builtin_prefetch(&counts);
         break;
       }
     }
@@ -431,8 +436,11 @@ void ClientPrefixAggregator::Prepare(QueuedReport* q) {
     counts.AddMinMax(ns);
     uint64_t* counter = &counts.zero;
     if (ns != 0) {
-      // A cell that cannot tell gives kNoIndex, which no range holds.
-      const auto at = static_cast<uint64_t>(CellIndex(cell_base, shift, ns) - counts.offset);
+      // A cell that cannot tell gives kNoIndex, which no range holds. In
+      // 32 bits (indices and offsets are far from 2^31: index - offset
+      // wraps only when outside the range, kNoIndex's too).
+      const uint32_t at = static_cast<uint32_t>(CellIndex(cell_base, shift, ns)) -
+                          static_cast<uint32_t>(counts.offset);
       if (at >= counts.size) return;
       counter = &counts.buckets[at];
       __builtin_prefetch(counter, 1);

@@ -216,7 +216,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // of several reports overlap; every other entry point drains it first, so
   // results are those of processing each report at once. By age: 0, the
   // table line of its (window, prefix) is prefetched; 2, the Slot the
-  // table's tag points to (key line and the lines of the series present);
+  // table's tag points to (all its lines);
   // 4, the slot is confirmed, the samples' min and max applied, and each
   // sample's counter (bucket or zero) found and prefetched; last, the
   // counters are incremented. That last step needs nothing else when the
@@ -229,8 +229,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
     bool new_flow = false;
     bool ready = false;
     uint32_t sample_count = 0;
-    uint32_t rtt_mask = 0;  // bit (method * kRttLegCount + leg) per sample present
-    uint32_t slot = 0;      // index + 1 of its slot (a hint until ready)
+    uint32_t slot = 0;  // index + 1 of its slot (a hint until ready)
     int64_t first_seen_ns = 0;
     int64_t last_seen_ns = 0;
     uint64_t packets = 0;
@@ -295,7 +294,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
   static constexpr int32_t kNoIndex = std::numeric_limits<int32_t>::min();
   struct IndexCell {
     int64_t next = std::numeric_limits<int64_t>::max();  // first count of index + 1
-    int64_t index = kNoIndex;                            // int64: no widening
+    int32_t index = kNoIndex;
   };
   // Marks a cell with two bucket edges inside (next, with index kNoIndex).
   static constexpr int64_t kTwoEdges = std::numeric_limits<int64_t>::max() - 1;
@@ -303,7 +302,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // The double's exponent and top sub_bits_ mantissa bits are the octave
   // and the cell within it.
   // `cell_base`: cell_base_.
-  static int64_t CellIndex(uintptr_t cell_base, int shift, int64_t rtt_ns) {
+  static int32_t CellIndex(uintptr_t cell_base, int shift, int64_t rtt_ns) {
     const auto bits = std::bit_cast<uint64_t>(static_cast<double>(rtt_ns));
     const auto& cell =
         *reinterpret_cast<const IndexCell*>(cell_base + (bits >> shift) * sizeof(IndexCell));
@@ -311,8 +310,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
   }
   // `rtt_ns` in [1, FlowRttSample::kMaxRttNs].
   int32_t IndexOf(int64_t rtt_ns) {
-    const int64_t index = CellIndex(cell_base_, cell_shift_, rtt_ns);
-    return index != kNoIndex ? static_cast<int32_t>(index) : IndexSlow(rtt_ns);
+    const int32_t index = CellIndex(cell_base_, cell_shift_, rtt_ns);
+    return index != kNoIndex ? index : IndexSlow(rtt_ns);
   }
   // Fills the cell of `rtt_ns` if it can; Index when no cell applies.
   int32_t IndexSlow(int64_t rtt_ns);
