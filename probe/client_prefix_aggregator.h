@@ -216,7 +216,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // of several reports overlap; every other entry point drains it first, so
   // results are those of processing each report at once. By age: 0, the
   // table line of its (window, prefix) is prefetched; 2, the Slot the
-  // table's tag points to (all its lines);
+  // table's tag points to (its key line and the lines of its samples' series, sampled);
   // 4, the slot is confirmed, the samples' min and max applied, and each
   // sample's counter (bucket or zero) found and prefetched; last, the
   // counters are incremented. That last step needs nothing else when the
