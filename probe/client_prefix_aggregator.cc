@@ -60,25 +60,27 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
       break;
     }
   }
+  // Without cells (sub_bits_ 0): one per octave, none ever filled.
+  cells_.resize(size_t{64} << sub_bits_);
   if (sub_bits_ > 0) {
-    cells_.resize(size_t{64} << sub_bits_);
     sub_mask_ = (size_t{1} << sub_bits_) - 1;
     min_cached_ns_ = int64_t{1} << sub_bits_;
-    cached_span_ = (uint64_t{1} << 53) - static_cast<uint64_t>(min_cached_ns_);
     cell_shift_ = 52 - sub_bits_;
     cell_bias_ = uint64_t{1023} << sub_bits_;
   }
+  cell_base_ = reinterpret_cast<uintptr_t>(cells_.data()) - cell_bias_ * sizeof(IndexCell);
 }
 
 int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
   // ns / 1000.0 is what ToDoubleMicroseconds gives for whole nanoseconds.
   auto index = [this](int64_t ns) { return prototype_.Index(static_cast<double>(ns) / 1000.0); };
-  if (rtt_ns < min_cached_ns_) return index(rtt_ns);
+  // From 2^53 on the double may round into the next cell: those stay empty.
+  if (rtt_ns < min_cached_ns_ || rtt_ns >= (int64_t{1} << 53)) return index(rtt_ns);
   const int octave = 63 - std::countl_zero(static_cast<uint64_t>(rtt_ns));
   const int shift = octave - sub_bits_;
   IndexCell& cell = cells_[static_cast<size_t>(octave) << sub_bits_ |
                            (static_cast<size_t>(rtt_ns >> shift) & sub_mask_)];
-  if (cell.next != 0) return index(rtt_ns);  // -1: two edges in the cell
+  if (cell.next == kTwoEdges) return index(rtt_ns);
   const int64_t first = (rtt_ns >> shift) << shift;
   const int64_t last = first + (int64_t{1} << shift) - 1;
   const int32_t low = index(first);
@@ -96,10 +98,11 @@ int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
     }
     cell.next = at;
   } else {
-    cell.next = -1;
+    cell.index = kNoIndex;
+    cell.next = kTwoEdges;
     return index(rtt_ns);
   }
-  return cell.index + (rtt_ns >= cell.next ? 1 : 0);
+  return low + (rtt_ns >= cell.next ? 1 : 0);
 }
 
 void ClientPrefixAggregator::Rehash(size_t table_size) {
@@ -145,44 +148,111 @@ ClientPrefixAggregator::Slot* ClientPrefixAggregator::Find(int64_t window_index,
   return &slot;
 }
 
+bool ClientPrefixAggregator::RttCounts::UsedRange(uint32_t* first, uint32_t* last) const {
+  uint32_t i = 0;
+  while (i < size && buckets[i] == 0) ++i;
+  if (i == size) return false;
+  uint32_t j = size - 1;
+  while (buckets[j] == 0) --j;
+  *first = i;
+  *last = j;
+  return true;
+}
+
+ClientPrefixAggregator::RttCounts& ClientPrefixAggregator::RttCounts::operator=(
+    RttCounts&& other) noexcept {
+  if (this == &other) return *this;
+  if (buckets != inline_buckets) delete[] buckets;
+  min_ns = other.min_ns;
+  max_ns = other.max_ns;
+  zero = other.zero;
+  offset = other.offset;
+  size = other.size;
+  if (other.buckets == other.inline_buckets) {
+    buckets = inline_buckets;
+    std::copy_n(other.inline_buckets, kInlineBuckets, inline_buckets);
+  } else {
+    buckets = other.buckets;
+    other.buckets = other.inline_buckets;
+    other.size = 0;
+  }
+  return *this;
+}
+
 void ClientPrefixAggregator::RttCounts::AddOutside(int32_t index, uint32_t max_bins) {
   // As QuantileSketch's Store::Add: the top (highest index) fixes the floor
-  // below which everything folds into the floor bucket; the range becomes
-  // [max(min(index, offset), floor), top].
-  if (size == 0) {
-    buckets = std::make_unique<uint64_t[]>(1);
-    buckets[0] = 1;
-    offset = index;
-    size = 1;
+  // below which everything folds into the floor bucket; the used range
+  // becomes [max(min(index, lowest), floor), top].
+  if (size == 0 && max_bins >= kInlineBuckets) {
+    // The first bucket: inline, in the middle (as below).
+    buckets = inline_buckets;
+    inline_buckets[0] = 0;
+    inline_buckets[1] = 1;
+    inline_buckets[2] = 0;
+    offset = index - 1;
+    size = kInlineBuckets;
     return;
   }
-  const int64_t top = std::max<int64_t>(index, int64_t{offset} + size - 1);
-  const int64_t floor = top - max_bins + 1;
-  const int64_t low = std::max<int64_t>(std::min<int64_t>(index, offset), floor);
-  const auto new_size = static_cast<size_t>(top - low + 1);
-  auto fresh = std::make_unique<uint64_t[]>(new_size);  // zeros
-  for (uint32_t i = 0; i < size; ++i) {
-    fresh[static_cast<size_t>(std::max<int64_t>(int64_t{offset} + i, low) - low)] += buckets[i];
+  int64_t lowest = index;
+  int64_t top = index;
+  uint32_t first = 0;
+  uint32_t last = 0;
+  const bool used = UsedRange(&first, &last);
+  if (used) {
+    lowest = std::min<int64_t>(index, int64_t{offset} + first);
+    top = std::max<int64_t>(index, int64_t{offset} + last);
   }
-  ++fresh[static_cast<size_t>(std::max<int64_t>(index, low) - low)];
-  buckets = std::move(fresh);
-  offset = static_cast<int32_t>(low);
-  size = static_cast<uint32_t>(new_size);
+  const int64_t floor = top - max_bins + 1;
+  const int64_t low = std::max(lowest, floor);
+  // The inline buckets while they hold the used range, else room for
+  // twice it, centred on it; within max_bins in all (so that nothing inside
+  // ever folds; see above).
+  const int64_t span = top - low + 1;
+  const int64_t room =
+      std::min<int64_t>(span <= kInlineBuckets ? kInlineBuckets : span + 2 * (span / 2), max_bins);
+  const int64_t high_end = top + (room - span + 1) / 2;
+  const int64_t low_end = high_end - room + 1;
+  // The old counts first (they may be inline, where the new ones go).
+  uint64_t old_inline[kInlineBuckets];
+  const uint64_t* old = buckets;
+  const int64_t old_offset = offset;
+  uint64_t* const old_heap = buckets != inline_buckets ? buckets : nullptr;
+  if (old_heap == nullptr) {
+    std::copy_n(inline_buckets, kInlineBuckets, old_inline);
+    old = old_inline;
+  }
+  if (room <= kInlineBuckets) {
+    buckets = inline_buckets;
+    std::fill_n(inline_buckets, kInlineBuckets, 0);
+  } else {
+    buckets = new uint64_t[static_cast<size_t>(room)]();  // zeros
+  }
+  if (used) {
+    for (uint32_t i = first; i <= last; ++i) {
+      buckets[static_cast<size_t>(std::max<int64_t>(old_offset + i, low) - low_end)] += old[i];
+    }
+  }
+  ++buckets[static_cast<size_t>(std::max<int64_t>(index, low) - low_end)];
+  delete[] old_heap;
+  offset = static_cast<int32_t>(low_end);
+  size = static_cast<uint32_t>(room);
 }
 
 void ClientPrefixAggregator::RttCounts::MoveTo(QuantileSketch* sketch) const {
   if (max_ns < 0) return;  // no sample
   const double min = static_cast<double>(min_ns) / 1000.0;
   const double max = static_cast<double>(max_ns) / 1000.0;
-  if (size > 0) {
-    // The top, then the bottom (both non-zero: the range is canonical, as
-    // the sketch's), so that the sketch's range is whole before the rest
-    // arrives: every other bucket is then added in place. Nothing folds
-    // (the range is at most max_bins), so the order changes nothing.
-    const size_t last = size - 1;
+  uint32_t first = 0;
+  uint32_t last = 0;
+  if (UsedRange(&first, &last)) {
+    // The top, then the bottom (both non-zero), so that the sketch's range
+    // is whole before the rest arrives: every other bucket is then added in
+    // place. Nothing folds (the range is at most max_bins), so the order
+    // changes nothing.
     sketch->AddPositiveBucket(offset + static_cast<int32_t>(last), buckets[last], min, max);
-    if (last > 0) sketch->AddPositiveBucket(offset, buckets[0], min, max);
-    for (size_t i = 1; i < last; ++i) {
+    if (last > first)
+      sketch->AddPositiveBucket(offset + static_cast<int32_t>(first), buckets[first], min, max);
+    for (uint32_t i = first + 1; i < last; ++i) {
       if (buckets[i] != 0) {
         sketch->AddPositiveBucket(offset + static_cast<int32_t>(i), buckets[i], min, max);
       }
@@ -289,14 +359,7 @@ void ClientPrefixAggregator::Enqueue(const Prefix& prefix, bool new_flow, int64_
   q.ip_bytes = ip_bytes;
   const size_t n = samples.size();
   q.sample_count = static_cast<uint32_t>(n);
-  uint32_t mask = 0;
-  for (size_t i = 0; i < n; ++i) {
-    q.samples[i] = samples[i];
-    const size_t series = Series(samples[i]);
-    q.series[i] = static_cast<uint8_t>(series);
-    mask |= 1u << series;
-  }
-  q.rtt_mask = mask;
+  std::copy_n(samples.data(), n, q.samples.data());
   const int64_t time_ns =
       packets > 0 ? last_seen_ns : (n == 0 ? first_seen_ns : samples[0].time_ns());
   q.window_index = WindowIndexNs(time_ns);
@@ -335,8 +398,13 @@ void ClientPrefixAggregator::Prefetch() {
         q.slot = static_cast<uint32_t>(e);
         const Slot* slot = &slots_[q.slot - 1];
         __builtin_prefetch(slot);
-        for (uint32_t m = q.rtt_mask; m != 0; m &= m - 1) {
-          __builtin_prefetch(&slot->rtt[static_cast<size_t>(std::countr_zero(m))]);
+        // The lines of the first two and last two samples' series (hints:
+        // a report's samples are a flow's, mostly one method, both legs
+        // alternating, handshake ones first): no pass over the samples,
+        // and no lines of series it has none of.
+        if (const uint32_t n = q.sample_count; n > 0) {
+          const uint32_t picks[4] = {0, n > 1 ? 1u : 0u, n > 2 ? n - 2 : 0u, n - 1};
+          for (const uint32_t i : picks) __builtin_prefetch(&slot->rtt[q.samples[i].series()]);
         }
         break;
       }
@@ -360,18 +428,26 @@ void ClientPrefixAggregator::Prepare(QueuedReport* q) {
   uint64_t span;
   if (!WindowRange(q->window_index, &start, &span)) return;
   const uint32_t n = q->sample_count;
+  // In locals: min and max (int64) could alias the members.
+  const uintptr_t cell_base = cell_base_;
+  const int shift = cell_shift_;
   for (uint32_t i = 0; i < n; ++i) {
     const FlowRttSample& s = q->samples[i];
     if (!InRange(s.time_ns(), start, span)) return;
-    RttCounts& counts = slot.rtt[q->series[i]];
+    RttCounts& counts = slot.rtt[s.series()];
     const int64_t ns = s.rtt_ns();
     // Min and max now (processing adds the same samples to the same slot,
     // ready or not): the line is at hand.
     counts.AddMinMax(ns);
     uint64_t* counter = &counts.zero;
     if (ns != 0) {
-      counter = counts.Bucket(IndexOf(ns));
-      if (counter == nullptr) return;
+      // A cell that cannot tell gives kNoIndex, which no range holds. In
+      // 32 bits (indices and offsets are far from 2^31: index - offset
+      // wraps only when outside the range, kNoIndex's too).
+      const uint32_t at = static_cast<uint32_t>(CellIndex(cell_base, shift, ns)) -
+                          static_cast<uint32_t>(counts.offset);
+      if (at >= counts.size) return;
+      counter = &counts.buckets[at];
       __builtin_prefetch(counter, 1);
     }
     q->counter[i] = counter;

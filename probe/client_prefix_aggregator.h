@@ -21,8 +21,10 @@
 // per sketch bucket (RttCounts: one cache line per method and leg, the
 // bucket index of a whole number of nanoseconds cached per 1/128 octave)
 // and become QuantileSketches, equal to adding them one by one, when their
-// window is taken. Memory: 448 bytes per (prefix, window) plus its bucket
-// counters (at most max_bins each, as the sketch), 128 KiB of index cells.
+// window is taken. Memory: 448 bytes per (prefix, window) (incl. 3 bucket
+// counters per method and leg) plus, for series spread over more buckets,
+// their counters with spare room (at most max_bins per series, as the
+// sketch), 128 KiB of index cells.
 //
 // Thread model: one thread (the PassiveRtt's); not synchronised.
 #pragma once
@@ -104,13 +106,34 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // stays bounded and the result equal: the fold depends only on the highest
   // index, not on the order). Min and max may be updated before the counts
   // (both are order-independent and idempotent).
+  //
+  // The bucket array has spare room at both ends (growth is amortised: a
+  // sample outside it reallocates it with the used range plus half of it on
+  // either side), zeros outside the used range. It spans at most max_bins
+  // buckets, so a sample anywhere inside it never folds anything (the
+  // floor, highest index - max_bins + 1, stays at or below its start): in
+  // range, a sample just counts. The used range (first and last non-zero
+  // bucket) is found by scanning when the array grows or is taken. Up to
+  // kInlineBuckets buckets live in the line itself (no allocation, nothing
+  // more to fetch); beyond, on the heap.
+  static constexpr uint32_t kInlineBuckets = 3;
   struct alignas(64) RttCounts {
     int64_t min_ns = std::numeric_limits<int64_t>::max();
-    int64_t max_ns = -1;  // < 0: no sample yet
-    uint64_t zero = 0;    // samples of 0 ns
-    int32_t offset = 0;   // bucket index of buckets[0]
-    uint32_t size = 0;    // buckets (at most max_bins; first and last non-zero)
-    std::unique_ptr<uint64_t[]> buckets;
+    int64_t max_ns = -1;                 // < 0: no sample yet
+    uint64_t zero = 0;                   // samples of 0 ns
+    int32_t offset = 0;                  // bucket index of buckets[0]
+    uint32_t size = 0;                   // buckets allocated (at most max_bins)
+    uint64_t* buckets = inline_buckets;  // inline_buckets, or owned (new[])
+    uint64_t inline_buckets[kInlineBuckets] = {};
+
+    RttCounts() = default;
+    RttCounts(const RttCounts&) = delete;
+    RttCounts& operator=(const RttCounts&) = delete;
+    RttCounts(RttCounts&& other) noexcept { *this = std::move(other); }
+    RttCounts& operator=(RttCounts&& other) noexcept;
+    ~RttCounts() {
+      if (buckets != inline_buckets) delete[] buckets;
+    }
 
     void AddMinMax(int64_t rtt_ns) {
       // Branches: both rarely change once a window has a few samples.
@@ -118,8 +141,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
       if (rtt_ns > max_ns) max_ns = rtt_ns;
     }
     // The counter of bucket `index`; nullptr outside the range.
-    uint64_t* Bucket(int32_t index) {
-      const auto at = static_cast<uint64_t>(int64_t{index} - offset);
+    uint64_t* Bucket(int64_t index) {
+      const auto at = static_cast<uint64_t>(index - offset);
       return at < size ? &buckets[at] : nullptr;
     }
     // Add: true when the bucket range changed (the buckets moved).
@@ -142,6 +165,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
       return true;
     }
     void AddOutside(int32_t index, uint32_t max_bins);
+    // [*first, *last]: the non-zero buckets' positions; false when none.
+    bool UsedRange(uint32_t* first, uint32_t* last) const;
     void MoveTo(QuantileSketch* sketch) const;
   };
   // One (window, prefix): the key and counters in the first cache line,
@@ -159,9 +184,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
   };
   static uint64_t Hash(int64_t window_index, const Prefix& prefix);
   // method * kRttLegCount + leg: the index of a sample's series.
-  static size_t Series(const FlowRttSample& s) {
-    return static_cast<size_t>(s.method()) * kRttLegCount + static_cast<size_t>(s.leg());
-  }
+  static size_t Series(const FlowRttSample& s) { return s.series(); }
+  static_assert(kRttLegCount == 2, "FlowRttSample packs method << 1 | leg");
   // The slot of (window, prefix), created when missing; nullptr when full
   // (counted).
   Slot* Find(int64_t window_index, const Prefix& prefix);
@@ -192,7 +216,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // of several reports overlap; every other entry point drains it first, so
   // results are those of processing each report at once. By age: 0, the
   // table line of its (window, prefix) is prefetched; 2, the Slot the
-  // table's tag points to (key line and the lines of the series present);
+  // table's tag points to (its key line and the lines of its samples' series, sampled);
   // 4, the slot is confirmed, the samples' min and max applied, and each
   // sample's counter (bucket or zero) found and prefetched; last, the
   // counters are incremented. That last step needs nothing else when the
@@ -205,8 +229,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
     bool new_flow = false;
     bool ready = false;
     uint32_t sample_count = 0;
-    uint32_t rtt_mask = 0;  // bit (method * kRttLegCount + leg) per sample present
-    uint32_t slot = 0;      // index + 1 of its slot (a hint until ready)
+    uint32_t slot = 0;  // index + 1 of its slot (a hint until ready)
     int64_t first_seen_ns = 0;
     int64_t last_seen_ns = 0;
     uint64_t packets = 0;
@@ -217,7 +240,6 @@ class ClientPrefixAggregator : public PassiveRttSink {
     int64_t window_start_ns = 0;  // when ready
     uint64_t layout = 0;          // layout_ when counter[] was filled
     std::array<FlowRttSample, PassiveRtt::kSampleBatch> samples;
-    std::array<uint8_t, PassiveRtt::kSampleBatch> series;  // Series() of each
     std::array<uint64_t*, PassiveRtt::kSampleBatch> counter;
   };
   void Enqueue(const Prefix& prefix, bool new_flow, int64_t first_seen_ns,
@@ -264,35 +286,47 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // cells are narrower than buckets, so at most one bucket edge falls in a
   // cell, and a cell keeps its lowest bucket and the first nanosecond count
   // of the next. Cells are filled from Index itself (which is monotonic),
-  // so the result is always Index's.
+  // so the result is always Index's. A cell that cannot tell (not filled
+  // yet, two edges inside, counts below 2^sub_bits_ or from 2^53 on, where
+  // the double is not exact, or no cells at all: sub_bits_ 0) answers
+  // kNoIndex, far below any bucket: a bucket array never holds it, so the
+  // fast paths need no check of their own.
+  static constexpr int32_t kNoIndex = std::numeric_limits<int32_t>::min();
   struct IndexCell {
-    int64_t next = 0;  // 0: not filled; max: no edge inside; -1: use Index
-    int32_t index = 0;
+    int64_t next = std::numeric_limits<int64_t>::max();  // first count of index + 1
+    int32_t index = kNoIndex;
   };
-  // `rtt_ns` > 0.
-  int32_t IndexOf(int64_t rtt_ns) {
-    // Below 2^53 nanoseconds the double is exact, and its exponent and top
-    // sub_bits_ mantissa bits are the octave and the cell within it.
-    if (static_cast<uint64_t>(rtt_ns - min_cached_ns_) < cached_span_) {
-      const auto bits = std::bit_cast<uint64_t>(static_cast<double>(rtt_ns));
-      const IndexCell& cell = cells_[(bits >> cell_shift_) - cell_bias_];
-      if (cell.next > 0) return cell.index + (rtt_ns >= cell.next ? 1 : 0);
-    }
-    return IndexSlow(rtt_ns);
+  // Marks a cell with two bucket edges inside (next, with index kNoIndex).
+  static constexpr int64_t kTwoEdges = std::numeric_limits<int64_t>::max() - 1;
+  // `rtt_ns` in [1, FlowRttSample::kMaxRttNs]: its bucket, or kNoIndex.
+  // The double's exponent and top sub_bits_ mantissa bits are the octave
+  // and the cell within it.
+  // `cell_base`: cell_base_.
+  static int32_t CellIndex(uintptr_t cell_base, int shift, int64_t rtt_ns) {
+    const auto bits = std::bit_cast<uint64_t>(static_cast<double>(rtt_ns));
+    const auto& cell =
+        *reinterpret_cast<const IndexCell*>(cell_base + (bits >> shift) * sizeof(IndexCell));
+    return cell.index + (rtt_ns >= cell.next ? 1 : 0);
   }
-  // Fills the cell of `rtt_ns` if it has to; Index when no cell applies.
+  // `rtt_ns` in [1, FlowRttSample::kMaxRttNs].
+  int32_t IndexOf(int64_t rtt_ns) {
+    const int32_t index = CellIndex(cell_base_, cell_shift_, rtt_ns);
+    return index != kNoIndex ? index : IndexSlow(rtt_ns);
+  }
+  // Fills the cell of `rtt_ns` if it can; Index when no cell applies.
   int32_t IndexSlow(int64_t rtt_ns);
   int sub_bits_ = 0;  // 0: no cache (a sketch too fine for it)
   size_t sub_mask_ = 0;
   // The smallest count the cells cover: 2^sub_bits_ (max without cells).
   int64_t min_cached_ns_ = std::numeric_limits<int64_t>::max();
-  // IndexOf's fast path: counts in [min_cached_ns_, 2^53), the cell of a
-  // double's bits (bits >> cell_shift_) - cell_bias_ (52 - sub_bits_ and
-  // the exponent bias 1023 << sub_bits_).
-  uint64_t cached_span_ = 0;
-  int cell_shift_ = 0;
-  uint64_t cell_bias_ = 0;
-  std::vector<IndexCell> cells_;  // 64 << sub_bits_
+  // The cell of a double's bits: (bits >> cell_shift_) - cell_bias_ (52 -
+  // sub_bits_ and the exponent bias 1023 << sub_bits_).
+  int cell_shift_ = 52;
+  uint64_t cell_bias_ = 1023;
+  std::vector<IndexCell> cells_;  // 64 << sub_bits_ (counts < 2^55: octaves < 56)
+  // The address of cell (bits >> cell_shift_) is cell_base_ + that * 16
+  // (cells_.data() less the bias, as an integer).
+  uintptr_t cell_base_ = 0;
   // Dense slots; an open-addressing table (linear probing, at most half
   // full) of (hash tag, index + 1) finds them. Slots move only in Take.
   std::vector<Slot> slots_;

@@ -123,6 +123,9 @@ class FlowRttSample {
   int64_t rtt_ns() const { return static_cast<int64_t>(packed_ >> 8); }
   RttMethod method() const { return static_cast<RttMethod>((packed_ >> 1) & 0x7f); }
   RttLeg leg() const { return static_cast<RttLeg>(packed_ & 1); }
+  // method * kRttLegCount + leg: the index of the sample's (method, leg)
+  // series, straight from the packing.
+  size_t series() const { return static_cast<size_t>(packed_ & 0xff); }
 
  private:
   int64_t time_ns_ = 0;

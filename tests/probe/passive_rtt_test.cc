@@ -1071,5 +1071,89 @@ TEST(ClientPrefixAggregatorTest, SketchAlphaSetsTheMedianPrecision) {
   }
 }
 
+// Bucket arrays that start inline (a few buckets in the series' own line),
+// move to the heap and grow with spare room, a bucket at a time at either
+// end (with the fine sketch one series walks past max_bins, so that the
+// lowest fold), while new prefixes keep adding slots (inline counters
+// moving with them) and reports wait with counters found ahead: every
+// series equals the sketch of its samples added one by one.
+TEST(ClientPrefixAggregatorTest, BucketArraysGrowingFromInlineStayExact) {
+  constexpr size_t kSeries = size_t{kRttMethodCount} * kRttLegCount;
+  for (const double alpha : {0.01, 0.001}) {
+    SCOPED_TRACE(alpha);
+    const double gamma = (1 + alpha) / (1 - alpha);
+    ClientPrefixAggregator aggregator(absl::InfiniteDuration(), 1 << 20, alpha);
+    std::vector<Prefix> prefixes;
+    for (int i = 0; i < 300; ++i) {
+      prefixes.push_back(
+          Prefix::Parse("10." + std::to_string(i / 200) + "." + std::to_string(i % 200) + ".0/24")
+              .value());
+    }
+    std::vector<std::array<QuantileSketch, kSeries>> expected(prefixes.size());
+    for (auto& series : expected) {
+      for (QuantileSketch& q : series) q = QuantileSketch(alpha);
+    }
+    // Per (prefix, series): the bucket offsets walked so far, [low, high].
+    std::vector<std::array<std::pair<int, int>, kSeries>> walked(prefixes.size());
+    std::mt19937_64 random(5);
+    const int64_t t0 = int64_t{1700000000} * 1000000000;
+    uint64_t total = 0;
+    for (int r = 0; r < 6000; ++r) {
+      // Prefixes come in one by one; every third report is prefix 0's.
+      const size_t p = r % 3 == 0 ? 0 : random() % std::min<size_t>(prefixes.size(), 1 + r / 12);
+      std::vector<FlowRttSample> samples(1 + random() % PassiveRtt::kSampleBatch);
+      for (FlowRttSample& s : samples) {
+        const size_t series = random() % kSeries;
+        auto& [low, high] = walked[p][series];
+        // Prefix 0's first series widens upward two buckets a step with
+        // the fine sketch: ~2800 buckets in all, past max_bins.
+        const int up = p == 0 && series == 0 && alpha < 0.01 ? 2 : 1;
+        int k;
+        switch (random() % 4) {
+          case 0:
+            k = --low;
+            break;
+          case 1:
+            k = high += up;
+            break;
+          default:
+            k = low + static_cast<int>(random() % static_cast<uint64_t>(high - low + 1));
+        }
+        // Mid-bucket: 1 ms * gamma^(k - 0.5).
+        const auto ns = static_cast<int64_t>(std::llround(1e6 * std::pow(gamma, k - 0.5)));
+        s = FlowRttSample(t0 + r, ns, static_cast<RttMethod>(series / kRttLegCount),
+                          static_cast<RttLeg>(series % kRttLegCount));
+        expected[p][series].Add(static_cast<double>(ns) / 1000.0);
+      }
+      total += samples.size();
+      PassiveRttSink::FlowReport report;
+      report.client_prefix = &prefixes[p];
+      report.samples = samples;
+      aggregator.OnFlowReport(report);
+    }
+    EXPECT_GT(walked[0][0].second - walked[0][0].first,
+              alpha < 0.01 ? static_cast<int>(QuantileSketch::kDefaultMaxBins) : 20);
+    const std::vector<ClientPrefixWindow> all = aggregator.TakeAll();
+    ASSERT_EQ(all.size(), prefixes.size());
+    uint64_t counted = 0;
+    for (const ClientPrefixWindow& w : all) {
+      const auto p = static_cast<size_t>(
+          std::find(prefixes.begin(), prefixes.end(), w.client_prefix) - prefixes.begin());
+      ASSERT_LT(p, prefixes.size());
+      for (size_t series = 0; series < kSeries; ++series) {
+        SCOPED_TRACE(std::to_string(p) + " " + std::to_string(series));
+        const QuantileSketch& got = w.rtt_us[series / kRttLegCount][series % kRttLegCount];
+        EXPECT_TRUE(got == expected[p][series]);
+        if (!got.empty()) {
+          EXPECT_EQ(got.min(), expected[p][series].min());
+          EXPECT_EQ(got.max(), expected[p][series].max());
+        }
+        counted += got.count();
+      }
+    }
+    EXPECT_EQ(counted, total);
+  }
+}
+
 }  // namespace
 }  // namespace vantage::probe
