@@ -434,26 +434,33 @@ void PassiveRtt::Enqueue(const CapturedPacket& packet) {
     const auto tag = static_cast<uint32_t>(o.hash >> 32);
     const size_t mask = slots_.size() - 1;
     size_t i = o.hash >> (64 - slot_bits_);
+    Slot slot = slots_[i];
+    for (int probe = 1; slot.entry != 0 && slot.tag != tag && probe < 4; ++probe) {
+      i = (i + 1) & mask;
+      slot = slots_[i];
+    }
     uint32_t entry = 0;
-    for (int probe = 0; probe < 4; ++probe, i = (i + 1) & mask) {
-      const Slot slot = slots_[i];
-      if (slot.entry == 0) {
-        if (!free_entries_.empty()) entry = free_entries_.back() + 1;
-        break;
-      }
-      if (slot.tag == tag) {
-        entry = slot.entry;
-        o.entry_hint = entry;
-        break;
-      }
+    if (slot.entry != 0 && slot.tag == tag) {
+      entry = slot.entry;
+      o.entry_hint = entry;
+    } else if (slot.entry == 0 && !free_entries_.empty()) {
+      entry = free_entries_.back() + 1;
     }
     if (entry != 0) {
-      // Only the hot lines for a packet that may take the fast path.
+      // The hot lines; the rest only for a packet that may not take the
+      // fast path (or a new flow's entry).
+      static_assert(kHotLines == 3);
+      const char* begin = reinterpret_cast<const char*>(&entries_[entry - 1]);
+      __builtin_prefetch(begin);
+      __builtin_prefetch(begin + 64);
+      __builtin_prefetch(begin + 128);
       const bool maybe_fast =
           (o.segment.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 && o.segment.has_timestamps;
-      const char* begin = reinterpret_cast<const char*>(&entries_[entry - 1]);
-      const size_t end = maybe_fast && o.entry_hint != 0 ? kHotLines * 64 : sizeof(Entry);
-      for (size_t line = 0; line < end; line += 64) __builtin_prefetch(begin + line);
+      if (!maybe_fast || o.entry_hint == 0) {
+        for (size_t line = kHotLines * 64; line < sizeof(Entry); line += 64) {
+          __builtin_prefetch(begin + line);
+        }
+      }
     }
   }
   if (pipeline_size_ > 6 && batching_) {
