@@ -13,11 +13,8 @@ constexpr uint16_t kEtherTypeQinQOld = 0x9100;
 
 constexpr int kMaxIpv6ExtensionHeaders = 8;
 
-inline uint16_t Load16(const uint8_t* p) { return static_cast<uint16_t>((p[0] << 8) | p[1]); }
-inline uint32_t Load32(const uint8_t* p) {
-  return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) |
-         (static_cast<uint32_t>(p[2]) << 8) | static_cast<uint32_t>(p[3]);
-}
+using decoder_internal::Load16;
+using decoder_internal::Load32;
 
 bool IsVlan(uint16_t ether_type) {
   return ether_type == kEtherTypeVlan || ether_type == kEtherTypeQinQ ||

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <array>
+#include <bit>
 #include <cstdint>
 #include <cstring>
 
@@ -194,20 +195,27 @@ class PacketDecoder {
     uint32_t tsecr;
   };
   static bool ParseTimestampOption(const uint8_t* options, size_t length, Timestamps* timestamps);
-  static uint16_t Load16(const uint8_t* p) {
-    uint16_t v;
-    std::memcpy(&v, p, 2);
-    return __builtin_bswap16(v);
-  }
-  static uint32_t Load32(const uint8_t* p) {
-    uint32_t v;
-    std::memcpy(&v, p, 4);
-    return __builtin_bswap32(v);
-  }
 };
+
+namespace decoder_internal {
+// Big-endian (network order) loads, for the decoder only.
+static_assert(std::endian::native == std::endian::little);
+inline uint16_t Load16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return __builtin_bswap16(v);
+}
+inline uint32_t Load32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return __builtin_bswap32(v);
+}
+}  // namespace decoder_internal
 
 inline bool PacketDecoder::DecodeTcpSegment(int link_type, absl::Span<const uint8_t> bytes,
                                             uint32_t wire_length, TcpSegmentFields* out) {
+  using decoder_internal::Load16;
+  using decoder_internal::Load32;
   const size_t size = bytes.size();
   const uint8_t* p = bytes.data();
   size_t l3;

@@ -333,7 +333,12 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::DecodeSegment(const Capture
     stats_.decode.Count(DecodeStatus::kOk);
     return true;
   }
-  return DecodeOther(packet, segment);
+  // Through a separate object, so that `segment`'s address never escapes:
+  // the caller's fields can then stay in registers.
+  TcpSegmentFields other;
+  if (!DecodeOther(packet, &other)) return false;
+  *segment = other;
+  return true;
 }
 
 bool PassiveRtt::DecodeOther(const CapturedPacket& packet, TcpSegmentFields* segment) {
@@ -401,28 +406,18 @@ void PassiveRtt::Enqueue(const CapturedPacket& packet) {
     // Full: the oldest goes first, and its place takes the new packet.
     ProcessOldest();
   }
+  // Decoded, keyed and hashed in registers (all inline), then stored once.
+  TcpSegmentFields fields;
+  if (!DecodeSegment(packet, &fields)) return;
   const size_t at = (pipeline_head_ + pipeline_size_) % kPipelineDepth;
   Queued& q = pipeline_[at];
-  auto queue = [&](const TcpSegmentFields& fields) {
-    int side;
-    q.hash = MakeKey(fields, &q.key, &side);
-    q.side = static_cast<uint8_t>(side);
-    q.segment = Segment::Of(fields);
-    q.time_ns = packet.time_ns;
-    q.entry_hint = 0;
-    ++pipeline_size_;
-  };
-  // Two copies: plain TCP is decoded, keyed and hashed in registers (all
-  // inline; `fast` never has its address taken), then stored once.
-  if (TcpSegmentFields fast;
-      PacketDecoder::DecodeTcpSegment(packet.link_type, packet.bytes, packet.wire_length, &fast)) {
-    stats_.decode.Count(DecodeStatus::kOk);
-    queue(fast);
-  } else if (TcpSegmentFields other; DecodeOther(packet, &other)) {
-    queue(other);
-  } else {
-    return;
-  }
+  int side;
+  q.hash = MakeKey(fields, &q.key, &side);
+  q.side = static_cast<uint8_t>(side);
+  q.segment = Segment::Of(fields);
+  q.time_ns = packet.time_ns;
+  q.entry_hint = 0;
+  ++pipeline_size_;
   // By age: new, its home slot; three packets old, the entry that slot
   // points to; six, the line its next sample goes to. Hints only: the
   // table may change before they are processed (Process checks the hint).
