@@ -7,7 +7,9 @@
 # synthetic capture of passive_rtt_bench gives every packet a new TSval and
 # its echo (0.92 RTT samples per packet, the worst case for the per-sample
 # work); real stacks tick TSvals per millisecond and delay ACKs, so this
-# capture shows the common case beside it.
+# capture shows the common case beside it. Each client connection comes
+# from its own address in its own /24 (198.19.N.1, up to 250 of them), so
+# that the per-prefix aggregation sees many prefixes, as at a PoP.
 #
 # Usage (root): bench/passive_real_capture.sh OUT.pcap [SECONDS] [CLIENTS]
 #   defaults: 20 s, 64 concurrent client connections.
@@ -49,6 +51,12 @@ ip -n "$server_ns" link set lo up
 ip -n "$client_ns" link set lo up
 ip -n "$server_ns" link set "${prefix}a" up
 ip -n "$client_ns" link set "${prefix}b" up
+# The clients' own addresses, one per /24 of 198.19.0.0/16 (RFC 2544 too).
+client_prefixes=$((clients < 250 ? clients : 250))
+for ((i = 0; i < client_prefixes; ++i)); do
+  ip -n "$client_ns" addr add "198.19.$i.1/32" dev "${prefix}b"
+done
+ip -n "$server_ns" route add 198.19.0.0/16 via 198.18.0.2
 
 # Server: per connection, answer each "N\n" request with N bytes.
 ip netns exec "$server_ns" python3 -c '
@@ -80,10 +88,12 @@ sleep 1
 ip netns exec "$client_ns" python3 -c '
 import random, socket, sys, threading, time
 deadline = time.time() + float(sys.argv[1])
+prefixes = int(sys.argv[3])
 def client(seed):
     rng = random.Random(seed)
+    source = ("198.19.%d.1" % (seed % prefixes), 0)
     while time.time() < deadline:
-        with socket.create_connection(("198.18.0.1", 8080)) as s:
+        with socket.create_connection(("198.18.0.1", 8080), source_address=source) as s:
             for _ in range(rng.randint(1, 40)):
                 n = int(min(262144, rng.paretovariate(1.2) * 100))
                 s.sendall(b"%d\n" % n)
@@ -96,7 +106,7 @@ def client(seed):
 threads = [threading.Thread(target=client, args=(i,)) for i in range(int(sys.argv[2]))]
 for t in threads: t.start()
 for t in threads: t.join()
-' "$seconds" "$clients"
+' "$seconds" "$clients" "$client_prefixes"
 
 wait "$capture" || true
 echo "wrote $out"

@@ -82,12 +82,17 @@ void PassiveRttSink::OnFlowReport(const FlowReport& report) {
 }
 
 IpAddress PassiveRtt::FlowKey::Address(int side) const {
-  uint8_t bytes[16];
-  std::memcpy(bytes, &addr[side][0], 8);
-  std::memcpy(bytes + 8, &addr[side][1], 8);
-  return static_cast<uint8_t>(meta >> 32) == static_cast<uint8_t>(AddressFamily::kIPv4)
-             ? IpAddress::V4Bytes(bytes)
-             : IpAddress::V6Bytes(bytes);
+  uint8_t bytes[16] = {};
+  if (v4()) {
+    const auto address = static_cast<uint32_t>(word >> (32 * side));
+    std::memcpy(bytes, &address, 4);
+    return IpAddress::V4Bytes(bytes);
+  }
+  const uint64_t first = side == 0 ? word : v6[1];
+  const uint64_t second = side == 0 ? v6[0] : v6[2];
+  std::memcpy(bytes, &first, 8);
+  std::memcpy(bytes + 8, &second, 8);
+  return IpAddress::V6Bytes(bytes);
 }
 
 void PassiveRtt::PendingList::PopFront(size_t n) {
@@ -407,15 +412,33 @@ void PassiveRtt::Enqueue(const CapturedPacket& packet) {
     ProcessOldest();
   }
   // Decoded, keyed and hashed in registers (all inline), then stored once.
+  // Plain IPv4 TCP (nearly every packet) is keyed knowing its family; the
+  // rest goes through the full decoder, out of line.
   TcpSegmentFields fields;
-  if (!DecodeSegment(packet, &fields)) return;
+  if (ABSL_PREDICT_TRUE(PacketDecoder::DecodeTcpSegment(packet.link_type, packet.bytes,
+                                                        packet.wire_length, &fields))) {
+    stats_.decode.Count(DecodeStatus::kOk);
+    Queue</*kIpv4=*/true>(packet.time_ns, fields);
+  } else {
+    EnqueueOther(packet);
+  }
+}
+
+void PassiveRtt::EnqueueOther(const CapturedPacket& packet) {
+  TcpSegmentFields fields;
+  if (DecodeOther(packet, &fields)) Queue</*kIpv4=*/false>(packet.time_ns, fields);
+}
+
+template <bool kIpv4>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Queue(int64_t time_ns,
+                                                           const TcpSegmentFields& fields) {
   const size_t at = (pipeline_head_ + pipeline_size_) % kPipelineDepth;
   Queued& q = pipeline_[at];
   int side;
-  q.hash = MakeKey(fields, &q.key, &side);
+  q.hash = MakeKey<kIpv4>(fields, &q.key, &side);
   q.side = static_cast<uint8_t>(side);
   q.segment = Segment::Of(fields);
-  q.time_ns = packet.time_ns;
+  q.time_ns = time_ns;
   q.entry_hint = 0;
   ++pipeline_size_;
   // By age: new, its home slot; three packets old, the entry that slot
@@ -505,23 +528,36 @@ uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side, const Segment
   return 0;
 }
 
+template <bool kIpv4>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t PassiveRtt::MakeKey(const TcpSegmentFields& packet,
                                                                  FlowKey* key, int* side) {
   // Both endpoints of a packet have the same family. A total order on
   // (address words, port), cheaper than lexicographic: only consistency
   // matters, so both directions of a flow get the same key.
   const uint64_t s0 = packet.src[0];
-  const uint64_t s1 = packet.src[1];
   const uint64_t d0 = packet.dst[0];
+  if (kIpv4 || packet.family == 4) {
+    // The addresses are in the low 32 bits (the decoder zeroes the rest).
+    const bool src_first = s0 != d0 ? s0 < d0 : packet.src_port < packet.dst_port;
+    *side = src_first ? 0 : 1;
+    const uint64_t word = src_first ? s0 | d0 << 32 : d0 | s0 << 32;
+    const uint64_t port_lo = src_first ? packet.src_port : packet.dst_port;
+    const uint64_t port_hi = src_first ? packet.dst_port : packet.src_port;
+    const uint64_t meta = port_lo | port_hi << 16 | uint64_t{4} << 32;
+    key->word = word;
+    key->meta = meta;
+    return HashV4(word, meta);
+  }
+  const uint64_t s1 = packet.src[1];
   const uint64_t d1 = packet.dst[1];
   const bool src_first = s0 != d0   ? s0 < d0
                          : s1 != d1 ? s1 < d1
                                     : packet.src_port < packet.dst_port;
   *side = src_first ? 0 : 1;
-  key->addr[*side][0] = s0;
-  key->addr[*side][1] = s1;
-  key->addr[1 - *side][0] = d0;
-  key->addr[1 - *side][1] = d1;
+  key->word = src_first ? s0 : d0;
+  key->v6[0] = src_first ? s1 : d1;
+  key->v6[1] = src_first ? d0 : s0;
+  key->v6[2] = src_first ? d1 : s1;
   const uint64_t port_lo = src_first ? packet.src_port : packet.dst_port;
   const uint64_t port_hi = src_first ? packet.dst_port : packet.src_port;
   key->meta = port_lo | port_hi << 16 | static_cast<uint64_t>(packet.family) << 32;
@@ -581,7 +617,7 @@ void PassiveRtt::OnDecodedPacketNs(int64_t time_ns, const DecodedPacket& packet)
 void PassiveRtt::OnTcpSegment(int64_t time_ns, const TcpSegmentFields& tcp) {
   FlowKey key;
   int side = 0;
-  const uint64_t hash = MakeKey(tcp, &key, &side);
+  const uint64_t hash = MakeKey</*kIpv4=*/false>(tcp, &key, &side);
   Process(time_ns, Segment::Of(tcp), key, hash, side, 0);
 }
 

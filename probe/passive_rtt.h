@@ -266,27 +266,41 @@ class PassiveRtt {
   const ClientPrefixer& prefixer() const { return prefixer_; }
 
  private:
-  // Both endpoints in canonical order (see FindOrCreate), as machine words:
-  // the flow lookup is the per-packet hot path, so hashing and comparing
-  // are a few word operations (inline, for the table's probe loop).
+  // Both endpoints in canonical order (see MakeKey), as machine words: the
+  // flow lookup is the per-packet hot path, so hashing and comparing are a
+  // few word operations (inline, for the table's probe loop). An IPv4 key
+  // is two words (`word` and `meta`; `v6` is not read), so that the common
+  // case stores, hashes and compares two words rather than five.
   struct FlowKey {
-    uint64_t addr[2][2];  // side, then the address' bytes 0-7 and 8-15
-    uint64_t meta;        // port[0] | port[1] << 16 | family << 32
+    // IPv4: side 0's address | side 1's << 32 (each 4 bytes as in memory).
+    // IPv6: side 0's bytes 0-7.
+    uint64_t word;
+    uint64_t meta;  // port[0] | port[1] << 16 | family << 32
+    // IPv6 only: side 0's bytes 8-15, side 1's bytes 0-7 and 8-15.
+    uint64_t v6[3];
+    bool v4() const { return static_cast<uint8_t>(meta >> 32) == 4; }
     uint16_t port(int side) const { return static_cast<uint16_t>(meta >> (16 * side)); }
     IpAddress Address(int side) const;
   };
   // Multiply-xorshift: the table takes the top bits of the result.
+  static uint64_t HashV4(uint64_t word, uint64_t meta) {
+    uint64_t h = word * 0x9e3779b97f4a7c15ULL ^ meta * 0xff51afd7ed558ccdULL;
+    h ^= h >> 32;
+    return h * 0xd6e8feb86659fd93ULL;
+  }
   static uint64_t HashKey(const FlowKey& k) {
-    const uint64_t a = k.addr[0][0] ^ (k.addr[1][0] << 32 | k.addr[1][0] >> 32);
-    const uint64_t b = k.addr[0][1] ^ (k.addr[1][1] << 32 | k.addr[1][1] >> 32);
+    if (k.v4()) return HashV4(k.word, k.meta);
+    const uint64_t a = k.word ^ (k.v6[1] << 32 | k.v6[1] >> 32);
+    const uint64_t b = k.v6[0] ^ (k.v6[2] << 32 | k.v6[2] >> 32);
     uint64_t h =
         a * 0x9e3779b97f4a7c15ULL ^ b * 0xc2b2ae3d27d4eb4fULL ^ k.meta * 0xff51afd7ed558ccdULL;
     h ^= h >> 32;
     return h * 0xd6e8feb86659fd93ULL;
   }
   static bool SameKey(const FlowKey& a, const FlowKey& b) {
-    return ((a.meta ^ b.meta) | (a.addr[0][0] ^ b.addr[0][0]) | (a.addr[0][1] ^ b.addr[0][1]) |
-            (a.addr[1][0] ^ b.addr[1][0]) | (a.addr[1][1] ^ b.addr[1][1])) == 0;
+    if (((a.meta ^ b.meta) | (a.word ^ b.word)) != 0) return false;
+    // Same family (meta): IPv4 keys are complete.
+    return a.v4() || ((a.v6[0] ^ b.v6[0]) | (a.v6[1] ^ b.v6[1]) | (a.v6[2] ^ b.v6[2])) == 0;
   }
   struct Pending {
     uint32_t value;   // TSval, or a segment's end sequence
@@ -429,6 +443,8 @@ class PassiveRtt {
   // nothing worth tracking.
   // The direction-folded key of a segment, the sending side's index in it,
   // and its hash.
+  // kIpv4: the caller knows the segment is IPv4.
+  template <bool kIpv4>
   static uint64_t MakeKey(const TcpSegmentFields& packet, FlowKey* key, int* side);
   Entry* FindOrCreate(int64_t time_ns, const Segment& packet, const FlowKey& key, uint64_t hash,
                       int side);
@@ -452,6 +468,12 @@ class PassiveRtt {
   static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);
   // Decodes one packet into the pipeline (processing the oldest when full).
   void Enqueue(const CapturedPacket& packet);
+  // Enqueue for what PacketDecoder::DecodeTcpSegment leaves.
+  void EnqueueOther(const CapturedPacket& packet);
+  // Keys a decoded segment into the pipeline and prefetches for the older
+  // ones (kIpv4: the segment is known to be IPv4).
+  template <bool kIpv4>
+  void Queue(int64_t time_ns, const TcpSegmentFields& fields);
   // Counts the packet's decode outcome; true when it is a TCP segment.
   bool DecodeSegment(const CapturedPacket& packet, TcpSegmentFields* segment);
   // DecodeSegment for what PacketDecoder::DecodeTcpSegment leaves.
