@@ -321,7 +321,7 @@ void PassiveRtt::Receive(void* passive_rtt, const CapturedPacket& packet) {
 
 absl::StatusOr<int> PassiveRtt::DispatchFrom(PacketSource* source, int max_packets) {
   absl::StatusOr<int> n = source->DispatchTo(max_packets, &PassiveRtt::ReceivePipelined, this);
-  DrainPipeline();
+  DrainBatches();
   return n;
 }
 
@@ -397,20 +397,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(int64_t time_ns, co
   ProcessSlow(time_ns, tcp, key, hash, side, entry);
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ProcessOldest() {
-  const Queued& q = pipeline_[pipeline_head_];
-  pipeline_head_ = (pipeline_head_ + 1) % kPipelineDepth;
-  --pipeline_size_;
-  // q stays intact: nothing is enqueued before Process returns.
-  Process(q.time_ns, q.segment, q.key, q.hash, q.side, q.entry_hint);
-}
-
 void PassiveRtt::Enqueue(const CapturedPacket& packet) {
   ++stats_.packets;
-  if (pipeline_size_ == kPipelineDepth) {
-    // Full: the oldest goes first, and its place takes the new packet.
-    ProcessOldest();
-  }
   // Decoded, keyed and hashed in registers (all inline), then stored once.
   // Plain IPv4 TCP (nearly every packet) is keyed knowing its family; the
   // rest goes through the full decoder, out of line.
@@ -432,69 +420,107 @@ void PassiveRtt::EnqueueOther(const CapturedPacket& packet) {
 template <bool kIpv4>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Queue(int64_t time_ns,
                                                            const TcpSegmentFields& fields) {
-  const size_t at = (pipeline_head_ + pipeline_size_) % kPipelineDepth;
-  Queued& q = pipeline_[at];
+  Queued& q = batches_[filling_][filled_];
   int side;
   q.hash = MakeKey<kIpv4>(fields, &q.key, &side);
   q.side = static_cast<uint8_t>(side);
   q.segment = Segment::Of(fields);
   q.time_ns = time_ns;
-  q.entry_hint = 0;
-  ++pipeline_size_;
-  // By age: new, its home slot; three packets old, the entry that slot
-  // points to; six, the line its next sample goes to. Hints only: the
-  // table may change before they are processed (Process checks the hint).
+  // Its home slot, read when the batch is full.
   __builtin_prefetch(&slots_[q.hash >> (64 - slot_bits_)]);
-  if (pipeline_size_ > 3) {
-    Queued& o = pipeline_[(at + kPipelineDepth - 3) % kPipelineDepth];
-    // Its slot among the first few of its probe run (at most half full, the
-    // table keeps runs short), else the free entry a new flow would take.
-    const auto tag = static_cast<uint32_t>(o.hash >> 32);
-    const size_t mask = slots_.size() - 1;
-    size_t i = o.hash >> (64 - slot_bits_);
-    Slot slot = slots_[i];
-    for (int probe = 1; slot.entry != 0 && slot.tag != tag && probe < 4; ++probe) {
-      i = (i + 1) & mask;
-      slot = slots_[i];
-    }
-    uint32_t entry = 0;
-    if (slot.entry != 0 && slot.tag == tag) {
-      entry = slot.entry;
-      o.entry_hint = entry;
-    } else if (slot.entry == 0 && !free_entries_.empty()) {
-      entry = free_entries_.back() + 1;
-    }
-    if (entry != 0) {
-      // The hot lines; the rest only for a packet that may not take the
-      // fast path (or a new flow's entry).
-      static_assert(kHotLines == 3);
-      const char* begin = reinterpret_cast<const char*>(&entries_[entry - 1]);
-      __builtin_prefetch(begin);
-      __builtin_prefetch(begin + 64);
-      __builtin_prefetch(begin + 128);
-      const bool maybe_fast =
-          (o.segment.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 && o.segment.has_timestamps;
-      if (!maybe_fast || o.entry_hint == 0) {
-        for (size_t line = kHotLines * 64; line < sizeof(Entry); line += 64) {
-          __builtin_prefetch(begin + line);
-        }
-      }
-    }
+  if (++filled_ == kBatchSize) BatchFull();
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
+  // Its slot among the first few of its probe run (at most half full, the
+  // table keeps runs short), else the free entry a new flow would take.
+  // Hints only: the table may change before the packet is processed
+  // (Process checks the hint).
+  const auto tag = static_cast<uint32_t>(q->hash >> 32);
+  const size_t mask = slots_.size() - 1;
+  size_t i = q->hash >> (64 - slot_bits_);
+  Slot slot = slots_[i];
+  for (int probe = 1; slot.entry != 0 && slot.tag != tag && probe < 4; ++probe) {
+    i = (i + 1) & mask;
+    slot = slots_[i];
   }
-  if (pipeline_size_ > 6 && batching_) {
-    const Queued& o = pipeline_[(at + kPipelineDepth - 6) % kPipelineDepth];
-    if (o.entry_hint != 0) {
-      // An entry index stays valid: entries are reused, never freed.
-      const Flow& flow = entries_[o.entry_hint - 1].flow;
-      __builtin_prefetch(&sample_buffers_[o.entry_hint - 1]
-                                         [std::min<size_t>(flow.sample_count, kSampleBatch - 1)]);
+  uint32_t entry = 0;
+  q->entry_hint = 0;
+  if (slot.entry != 0 && slot.tag == tag) {
+    entry = slot.entry;
+    q->entry_hint = entry;
+  } else if (slot.entry == 0 && !free_entries_.empty()) {
+    entry = free_entries_.back() + 1;
+  }
+  if (entry == 0) return;
+  // The hot lines; the rest only for a packet that may not take the fast
+  // path (or a new flow's entry).
+  static_assert(kHotLines == 3);
+  const char* begin = reinterpret_cast<const char*>(&entries_[entry - 1]);
+  __builtin_prefetch(begin);
+  __builtin_prefetch(begin + 64);
+  __builtin_prefetch(begin + 128);
+  const bool maybe_fast =
+      (q->segment.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 && q->segment.has_timestamps;
+  if (!maybe_fast || q->entry_hint == 0) {
+    for (size_t line = kHotLines * 64; line < sizeof(Entry); line += 64) {
+      __builtin_prefetch(begin + line);
     }
   }
 }
 
-void PassiveRtt::DrainPipeline() {
-  while (pipeline_size_ > 0) ProcessOldest();
-  pipeline_head_ = 0;
+void PassiveRtt::BatchFull() {
+  // The other batch's packets (their entries were prefetched a batch ago),
+  // each followed by this one's next entry prefetch (its slot has arrived
+  // meanwhile): the misses spread evenly, a batch ahead. This batch is
+  // processed when the next one is full.
+  Queued* full = batches_[filling_].data();
+  const Queued* ready = batches_[1 - filling_].data();
+  if (ready_ == kBatchSize) {
+    PrefetchSampleLines(ready, kBatchSize);
+    for (size_t i = 0; i < kBatchSize; ++i) {
+      PrefetchEntry(&full[i]);
+      const Queued& q = ready[i];
+      Process(q.time_ns, q.segment, q.key, q.hash, q.side, q.entry_hint);
+    }
+  } else {
+    for (size_t i = 0; i < kBatchSize; ++i) PrefetchEntry(&full[i]);
+  }
+  ready_ = kBatchSize;
+  filling_ = 1 - filling_;
+  filled_ = 0;
+}
+
+void PassiveRtt::DrainBatches() {
+  const Queued* ready = batches_[1 - filling_].data();
+  PrefetchSampleLines(ready, ready_);
+  for (size_t i = 0; i < ready_; ++i) {
+    const Queued& q = ready[i];
+    Process(q.time_ns, q.segment, q.key, q.hash, q.side, q.entry_hint);
+  }
+  ready_ = 0;
+  Queued* filled = batches_[filling_].data();
+  for (size_t i = 0; i < filled_; ++i) PrefetchEntry(&filled[i]);
+  PrefetchSampleLines(filled, filled_);
+  for (size_t i = 0; i < filled_; ++i) {
+    const Queued& q = filled[i];
+    Process(q.time_ns, q.segment, q.key, q.hash, q.side, q.entry_hint);
+  }
+  filled_ = 0;
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchSampleLines(const Queued* queued,
+                                                                         size_t n) {
+  if (!batching_) return;
+  // The line each packet's sample would go to (the entries have arrived).
+  for (size_t i = 0; i < n; ++i) {
+    const uint32_t hint = queued[i].entry_hint;
+    if (hint == 0) continue;
+    // An entry index stays valid: entries are reused, never freed.
+    const Flow& flow = entries_[hint - 1].flow;
+    __builtin_prefetch(
+        &sample_buffers_[hint - 1][std::min<size_t>(flow.sample_count, kSampleBatch - 1)]);
+  }
 }
 
 void PassiveRtt::OnCapturedPacket(const CapturedPacket& packet) {

@@ -42,12 +42,14 @@
 // kSampleBatch samples per flow are buffered and handed over together with
 // the flow's traffic in one call (OnFlowReport), so the sink looks its
 // per-prefix state up once per flow report, not once per sample. Reading a
-// source through DispatchFrom (what the daemon and pcap-rtt do) pipelines
+// source through DispatchFrom (what the daemon and pcap-rtt do) batches
 // the packets: libpcap's callback calls straight into PassiveRtt (no
-// std::function), each packet is decoded into a ring of kPipelineDepth and
-// its flow-table slot, flow entry and sample line are prefetched in stages
-// while older packets are processed, in order; the ring is empty whenever
-// DispatchFrom returns.
+// std::function), each packet is decoded into a batch of kBatchSize (its
+// flow-table slot prefetched). When a batch is full, the batch before it is
+// processed (its packets' sample lines prefetched, then the packets in
+// order, each followed by the prefetch of one flow entry of the full
+// batch), and the full one is processed when the next batch is full. Both batches are empty
+// whenever DispatchFrom returns.
 //
 // Memory is bounded: at most max_flows flows (idle ones are evicted; when
 // the table is full of live flows, new flows are counted and ignored), at
@@ -223,8 +225,8 @@ class PassiveRtt {
  public:
   // Samples buffered per flow for batching sinks.
   static constexpr size_t kSampleBatch = 16;
-  // Packets in flight in DispatchFrom's pipeline.
-  static constexpr size_t kPipelineDepth = 8;
+  // Packets decoded before they are processed together (DispatchFrom).
+  static constexpr size_t kBatchSize = 8;
   // Cache lines of a flow's entry the fast path touches (key and hot part).
   static constexpr size_t kHotLines = 3;
 
@@ -245,9 +247,9 @@ class PassiveRtt {
   static void Receive(void* passive_rtt, const CapturedPacket& packet);
   // Reads up to `max_packets` packets from `source` (all waiting, if <= 0)
   // and processes them as OnCapturedPacket would, in the same order, but
-  // pipelined: each TCP packet is decoded and its flow's memory prefetched
-  // kPipelineDepth - 1 packets before it is processed, so that cache misses
-  // on the flow table overlap. Every packet read has been processed when it
+  // in batches: kBatchSize TCP packets are decoded and their flows' memory
+  // prefetched before they are processed, so that cache misses on the flow
+  // table overlap. Every packet read has been processed when it
   // returns. Returns what source->DispatchTo returns.
   absl::StatusOr<int> DispatchFrom(PacketSource* source, int max_packets);
   // Processes an already decoded packet (status kOk).
@@ -456,7 +458,7 @@ class PassiveRtt {
   void ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash, int side,
                    Entry* entry);
   void SweepDue(int64_t time_ns);
-  // A decoded TCP segment waiting in the pipeline (DispatchFrom).
+  // A decoded TCP segment waiting in the batch (DispatchFrom).
   struct Queued {
     int64_t time_ns;
     uint64_t hash;
@@ -466,20 +468,28 @@ class PassiveRtt {
     uint8_t side;
   };
   static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);
-  // Decodes one packet into the pipeline (processing the oldest when full).
+  // Decodes one packet into the batch (processing the batch when full).
   void Enqueue(const CapturedPacket& packet);
   // Enqueue for what PacketDecoder::DecodeTcpSegment leaves.
   void EnqueueOther(const CapturedPacket& packet);
-  // Keys a decoded segment into the pipeline and prefetches for the older
-  // ones (kIpv4: the segment is known to be IPv4).
+  // Keys a decoded segment into the batch and prefetches its slot (kIpv4:
+  // the segment is known to be IPv4).
   template <bool kIpv4>
   void Queue(int64_t time_ns, const TcpSegmentFields& fields);
   // Counts the packet's decode outcome; true when it is a TCP segment.
   bool DecodeSegment(const CapturedPacket& packet, TcpSegmentFields* segment);
   // DecodeSegment for what PacketDecoder::DecodeTcpSegment leaves.
   bool DecodeOther(const CapturedPacket& packet, TcpSegmentFields* segment);
-  void ProcessOldest();
-  void DrainPipeline();
+  // Finds the entry a queued packet's slot points to (its hint) and
+  // prefetches it.
+  void PrefetchEntry(Queued* q);
+  // The filling batch is full: processes the other one and prefetches the
+  // full one's entries.
+  void BatchFull();
+  // Processes both batches (the ready one first) and empties them.
+  void DrainBatches();
+  // Prefetches the lines the samples of `n` queued packets would go to.
+  void PrefetchSampleLines(const Queued* queued, size_t n);
   Entry* Find(const FlowKey& key, uint64_t hash, size_t* empty_slot);
   Entry* Insert(const FlowKey& key, uint64_t hash, size_t slot);
   void Erase(Entry* entry);
@@ -525,10 +535,13 @@ class PassiveRtt {
   uint64_t next_flow_id_ = 1;
   int64_t next_sweep_ns_ = std::numeric_limits<int64_t>::min();
   PassiveRttStats stats_;
-  // DispatchFrom's pipeline: a ring of queued segments, empty outside it.
-  std::array<Queued, kPipelineDepth> pipeline_;
-  size_t pipeline_head_ = 0;  // the oldest queued
-  size_t pipeline_size_ = 0;
+  // DispatchFrom's two batches of queued segments, empty outside it: one
+  // filling (filled_ so far), the other ready_ (entries prefetched, 0 or
+  // kBatchSize packets) to be processed first.
+  std::array<std::array<Queued, kBatchSize>, 2> batches_;
+  int filling_ = 0;
+  size_t filled_ = 0;
+  size_t ready_ = 0;
 };
 
 }  // namespace vantage::probe
