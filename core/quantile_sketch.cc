@@ -271,13 +271,14 @@ void QuantileSketch::AddPositiveBucket(int32_t index, uint64_t count, double min
 
 void QuantileSketch::AddPositiveBuckets(int32_t first_index, absl::Span<const uint64_t> counts,
                                         double min, double max) {
+  const uint64_t* const run = counts.data();
   size_t first = 0;
   size_t last = counts.size();
-  while (first < last && counts[first] == 0) ++first;
+  while (first < last && run[first] == 0) ++first;
   if (first == last) return;  // nothing to add, as AddPositiveBucket of zeros
-  while (counts[last - 1] == 0) --last;
+  while (run[last - 1] == 0) --last;
   uint64_t total = 0;
-  for (size_t i = first; i < last; ++i) total += counts[i];
+  for (size_t i = first; i < last; ++i) total += run[i];
   if (count_ == 0) {
     min_ = min;
     max_ = max;

@@ -241,14 +241,9 @@ void ClientPrefixAggregator::RttCounts::MoveTo(QuantileSketch* sketch) const {
   if (max_ns < 0) return;  // no sample
   const double min = static_cast<double>(min_ns) / 1000.0;
   const double max = static_cast<double>(max_ns) / 1000.0;
-  uint32_t first = 0;
-  uint32_t last = 0;
-  if (UsedRange(&first, &last)) {
-    // Nothing folds (the range is at most max_bins): one copy into the
-    // empty sketch.
-    sketch->AddPositiveBuckets(offset + static_cast<int32_t>(first),
-                               absl::MakeConstSpan(buckets + first, last - first + 1), min, max);
-  }
+  // The zeros around the used range are skipped there. Nothing folds (the
+  // range is at most max_bins): one copy into the empty sketch.
+  sketch->AddPositiveBuckets(offset, absl::MakeConstSpan(buckets, size), min, max);
   if (zero > 0) sketch->Add(0.0, zero);
 }
 
@@ -367,6 +362,8 @@ void ClientPrefixAggregator::Enqueue(const Prefix& prefix, bool new_flow, int64_
   __builtin_prefetch(&table_[q.hash >> (64 - table_bits_)]);
   ++queue_size_;
   if (queue_size_ > kSlotAge) LocateSlot(&queue_[(newest + kQueueDepth - kSlotAge) % kQueueDepth]);
+  if (queue_size_ > kBucketAge)
+    PrefetchCounters(queue_[(newest + kQueueDepth - kBucketAge) % kQueueDepth]);
   if (queue_size_ > kProcessAge) ProcessOldest();
 }
 
@@ -411,6 +408,26 @@ void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
       return;
     }
   }
+}
+
+void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
+  const uint32_t n = q.sample_count;
+  if (q.slot == 0 || n == 0) return;
+  const Slot& slot = slots_[q.slot - 1];
+  // Four lines from a quarter in: an array's used range (half of it, in
+  // the middle, when it grew last), or the part of it most samples hit.
+  // Past the end is harmless (a prefetch never faults).
+  auto middle = [](const RttCounts& counts) {
+    if (counts.size <= kInlineBuckets) return;  // in the series' line
+    const uint64_t* line = counts.buckets + counts.size / 4;
+    __builtin_prefetch(line, 1);
+    __builtin_prefetch(line + 8, 1);
+    __builtin_prefetch(line + 16, 1);
+    __builtin_prefetch(line + 24, 1);
+  };
+  const size_t last = q.samples[n - 1].series();
+  middle(slot.rtt[last]);
+  if (n > 1 && q.samples[n - 2].series() != last) middle(slot.rtt[q.samples[n - 2].series()]);
 }
 
 void ClientPrefixAggregator::ProcessOldest() {
@@ -465,12 +482,12 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
   // In locals: the counters (uint64, int64) could alias the members.
   const uintptr_t cell_base = cell_base_;
   const int shift = cell_shift_;
-  uint32_t i = 0;
-  for (; i < n; ++i) {
-    const FlowRttSample& s = q.samples[i];
-    if (!InRange(s.time_ns(), start, span)) break;
-    RttCounts& counts = slot.rtt[s.series()];
-    const int64_t ns = s.rtt_ns();
+  const FlowRttSample* s = q.samples.data();
+  const FlowRttSample* const end = s + n;
+  for (; s != end; ++s) {
+    if (!InRange(s->time_ns(), start, span)) break;
+    RttCounts& counts = slot.rtt[s->series()];
+    const int64_t ns = s->rtt_ns();
     counts.AddMinMax(ns);
     if (ns == 0) {
       ++counts.zero;
@@ -493,7 +510,7 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
   cache.entry = &slot;
   cache.valid = true;
   // The rest (from a sample in another window on) one by one, in order.
-  if (i < n) AddSamples(q.prefix, absl::MakeConstSpan(q.samples.data() + i, n - i), &cache);
+  if (s != end) AddSamples(q.prefix, absl::MakeConstSpan(s, end), &cache);
   if (q.packets > 0) {
     if (Slot* e = EntryAt(q.prefix, q.last_seen_ns, &cache)) {
       e->packets += q.packets;

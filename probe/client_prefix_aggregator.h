@@ -13,11 +13,9 @@
 // flow's samples, and a flow report (OnFlowReport) carries the flow's new
 // flow count, samples and traffic together, so the (prefix, window) entry is
 // looked up once per report and window, not once per sample. Reports wait
-// in a ring of kQueueDepth while their table slot, (prefix, window) slot
-// and bucket counters are prefetched (every other call drains it first, so
-// results are those of processing each report at once); each sample's
-// counter is found once, four reports ahead, and processing then only
-// increments it when nothing has moved since. Samples are counted
+// in a short ring while their table slot, (prefix, window) slot and bucket
+// counters are prefetched, and are then processed in order, each at once
+// (every other call drains the ring first). Samples are counted
 // per sketch bucket (RttCounts: one cache line per method and leg, the
 // bucket index of a whole number of nanoseconds cached per 1/128 octave)
 // and become QuantileSketches, equal to adding them one by one, when their
@@ -214,15 +212,18 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // processing each report as it comes. By age: 0, the table line of its
   // (window, prefix) is prefetched; kSlotAge, the slot the table's tag
   // points to (its key line and the lines of its samples' series,
-  // sampled); kProcessAge, processed: the slot confirmed (or created, when
-  // one by one it would be the first created), then the flow, each
-  // sample's min, max and bucket counter, the traffic. Times outside the
-  // slot's window and buckets outside a series' range take slower paths
-  // from there on.
+  // sampled); kBucketAge, the middle of the heap bucket arrays of its last
+  // two samples' series (where an array's used range sits, with spare
+  // room on either side; those counters are the misses that matter);
+  // kProcessAge, processed: the slot confirmed (or created, when one by
+  // one it would be the first created), then the flow, each sample's min,
+  // max and bucket counter, the traffic. Times outside the slot's window
+  // and buckets outside a series' range take slower paths from there on.
   static constexpr size_t kQueueDepth = 8;
-  static constexpr size_t kSlotAge = 2;
-  static constexpr size_t kProcessAge = 4;
-  static_assert(kSlotAge < kProcessAge && kProcessAge < kQueueDepth);
+  static constexpr size_t kSlotAge = 3;
+  static constexpr size_t kBucketAge = 4;
+  static constexpr size_t kProcessAge = 6;
+  static_assert(kSlotAge < kBucketAge && kBucketAge < kProcessAge && kProcessAge < kQueueDepth);
   struct QueuedReport {
     Prefix prefix;
     bool new_flow = false;
@@ -242,6 +243,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
                uint64_t ip_bytes);
   // Age kSlotAge: sets q->slot and prefetches.
   void LocateSlot(QueuedReport* q);
+  // Age kBucketAge.
+  void PrefetchCounters(const QueuedReport& q);
   void ProcessOldest();
   void Process(const QueuedReport& q);
   // Flow, samples and traffic each looked up.
