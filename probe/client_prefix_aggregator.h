@@ -307,8 +307,11 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // `cell_base`: cell_base_.
   static int32_t CellIndex(uintptr_t cell_base, int shift, int64_t rtt_ns) {
     const auto bits = std::bit_cast<uint64_t>(static_cast<double>(rtt_ns));
-    const auto& cell =
-        *reinterpret_cast<const IndexCell*>(cell_base + (bits >> shift) * sizeof(IndexCell));
+    // The biased base is an integer: as a pointer it would point outside
+    // cells_.
+    const uintptr_t address = cell_base + (bits >> shift) * sizeof(IndexCell);
+    // NOLINTNEXTLINE(performance-no-int-to-ptr)
+    const auto& cell = *reinterpret_cast<const IndexCell*>(address);
     return cell.index + (rtt_ns >= cell.next ? 1 : 0);
   }
   // `rtt_ns` in [1, FlowRttSample::kMaxRttNs].

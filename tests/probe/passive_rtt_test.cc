@@ -1151,6 +1151,7 @@ TEST(ClientPrefixAggregatorTest, SlotsCreatedWhenProcessedKeepTheOneByOneOrder) 
   const int64_t t0 = int64_t{1700000040} * 1000000000;  // a 60 s window's start
   const int64_t minute = int64_t{60} * 1000000000;
   std::vector<Prefix> prefixes;
+  prefixes.reserve(12);
   for (int i = 0; i < 12; ++i) {
     prefixes.push_back(Prefix::Parse("198.18." + std::to_string(i) + ".0/24").value());
   }
