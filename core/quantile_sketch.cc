@@ -179,6 +179,27 @@ void QuantileSketch::Store::Add(int32_t index, uint64_t count, uint32_t max_bins
   counts[static_cast<size_t>(target - offset)] += count;
 }
 
+void QuantileSketch::Store::AddRun(int32_t first_index, absl::Span<const uint64_t> run,
+                                   uint32_t max_bins) {
+  const size_t n = run.size();
+  if (counts.empty() && n <= max_bins) {
+    // What the general path below gives: nothing folds.
+    offset = first_index;
+    counts.assign(run.begin(), run.end());
+    return;
+  }
+  // The top, then the bottom, so that the range (and the floor) is final;
+  // every other bucket then lands inside it, or below the floor, which is
+  // then the offset: it folds there, as Add would fold it.
+  Add(first_index + static_cast<int32_t>(n - 1), run[n - 1], max_bins);
+  if (n == 1) return;
+  Add(first_index, run[0], max_bins);
+  for (size_t i = 1; i + 1 < n; ++i) {
+    const int64_t index = int64_t{first_index} + static_cast<int64_t>(i);
+    counts[static_cast<size_t>(std::max<int64_t>(index, offset) - offset)] += run[i];
+  }
+}
+
 void QuantileSketch::Store::MergeFrom(const Store& other, uint32_t max_bins) {
   // Other's top first: it fixes the merged floor before the rest arrives.
   for (size_t i = other.counts.size(); i-- > 0;) {
@@ -246,6 +267,28 @@ void QuantileSketch::AddPositiveBucket(int32_t index, uint64_t count, double min
   }
   count_ += count;
   positive_.Add(index, count, max_bins_);
+}
+
+void QuantileSketch::AddPositiveBuckets(int32_t first_index, absl::Span<const uint64_t> counts,
+                                        double min, double max) {
+  const uint64_t* const run = counts.data();
+  size_t first = 0;
+  size_t last = counts.size();
+  while (first < last && run[first] == 0) ++first;
+  if (first == last) return;  // nothing to add, as AddPositiveBucket of zeros
+  while (run[last - 1] == 0) --last;
+  uint64_t total = 0;
+  for (size_t i = first; i < last; ++i) total += run[i];
+  if (count_ == 0) {
+    min_ = min;
+    max_ = max;
+  } else {
+    min_ = std::min(min_, min);
+    max_ = std::max(max_, max);
+  }
+  count_ += total;
+  positive_.AddRun(first_index + static_cast<int32_t>(first), counts.subspan(first, last - first),
+                   max_bins_);
 }
 
 absl::Status QuantileSketch::Merge(const QuantileSketch& other) {

@@ -29,6 +29,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace vantage {
 
@@ -67,6 +68,12 @@ class QuantileSketch {
   // of all values added this way being `min` and `max`. The result equals
   // adding the values one by one.
   void AddPositiveBucket(int32_t index, uint64_t count, double min, double max);
+  // The same for a run of buckets: counts[i] values in bucket first_index +
+  // i (zeros allowed anywhere). Equals AddPositiveBucket per non-zero bucket
+  // (in any order: the result does not depend on it), without a range
+  // change per bucket: into an empty sketch it is one copy.
+  void AddPositiveBuckets(int32_t first_index, absl::Span<const uint64_t> counts, double min,
+                          double max);
   // Bytes allocated outside the object (the bucket vectors' capacities).
   size_t AllocatedBytes() const {
     return (positive_.counts.capacity() + negative_.counts.capacity()) * sizeof(uint64_t);
@@ -98,6 +105,8 @@ class QuantileSketch {
 
     // `count` > 0.
     void Add(int32_t index, uint64_t count, uint32_t max_bins);
+    // counts[i] at first_index + i; the first and last counts non-zero.
+    void AddRun(int32_t first_index, absl::Span<const uint64_t> counts, uint32_t max_bins);
     void MergeFrom(const Store& other, uint32_t max_bins);
     bool operator==(const Store& o) const = default;
   };

@@ -135,7 +135,6 @@ ClientPrefixAggregator::Slot* ClientPrefixAggregator::Find(int64_t window_index,
     ++dropped_entries_;
     return nullptr;
   }
-  if (slots_.size() == slots_.capacity()) ++layout_;  // the slots move
   slots_.emplace_back();
   Slot& slot = slots_.back();
   slot.window_index = window_index;
@@ -242,22 +241,9 @@ void ClientPrefixAggregator::RttCounts::MoveTo(QuantileSketch* sketch) const {
   if (max_ns < 0) return;  // no sample
   const double min = static_cast<double>(min_ns) / 1000.0;
   const double max = static_cast<double>(max_ns) / 1000.0;
-  uint32_t first = 0;
-  uint32_t last = 0;
-  if (UsedRange(&first, &last)) {
-    // The top, then the bottom (both non-zero), so that the sketch's range
-    // is whole before the rest arrives: every other bucket is then added in
-    // place. Nothing folds (the range is at most max_bins), so the order
-    // changes nothing.
-    sketch->AddPositiveBucket(offset + static_cast<int32_t>(last), buckets[last], min, max);
-    if (last > first)
-      sketch->AddPositiveBucket(offset + static_cast<int32_t>(first), buckets[first], min, max);
-    for (uint32_t i = first + 1; i < last; ++i) {
-      if (buckets[i] != 0) {
-        sketch->AddPositiveBucket(offset + static_cast<int32_t>(i), buckets[i], min, max);
-      }
-    }
-  }
+  // The zeros around the used range are skipped there. Nothing folds (the
+  // range is at most max_bins): one copy into the empty sketch.
+  sketch->AddPositiveBuckets(offset, absl::MakeConstSpan(buckets, size), min, max);
   if (zero > 0) sketch->Add(0.0, zero);
 }
 
@@ -284,7 +270,7 @@ void ClientPrefixAggregator::OnSample(const RttSample& sample) {
       static_cast<size_t>(sample.method) * kRttLegCount + static_cast<size_t>(sample.leg);
   const int64_t ns = absl::ToInt64Nanoseconds(sample.rtt);
   if (ns >= 0 && ns <= FlowRttSample::kMaxRttNs && absl::Nanoseconds(ns) == sample.rtt) {
-    if (entry->rtt[which].Add(ns, prototype_)) ++layout_;
+    entry->rtt[which].Add(ns, prototype_);
     return;
   }
   if (!entry->other) {
@@ -312,9 +298,7 @@ void ClientPrefixAggregator::AddSamples(const Prefix& prefix,
     Slot* entry = EntryAt(prefix, s.time_ns(), cache);
     if (entry == nullptr) continue;
     const int64_t ns = s.rtt_ns();
-    if (entry->rtt[Series(s)].Add(ns, ns == 0 ? 0 : IndexOf(ns), prototype_.max_bins())) {
-      ++layout_;
-    }
+    entry->rtt[Series(s)].Add(ns, ns == 0 ? 0 : IndexOf(ns), prototype_.max_bins());
   }
 }
 
@@ -347,11 +331,10 @@ void ClientPrefixAggregator::Enqueue(const Prefix& prefix, bool new_flow, int64_
     }
     return;
   }
-  if (queue_size_ == kQueueDepth) ProcessOldest();
-  QueuedReport& q = queue_[(queue_head_ + queue_size_) % kQueueDepth];
+  const size_t newest = (queue_head_ + queue_size_) % kQueueDepth;
+  QueuedReport& q = queue_[newest];
   q.prefix = prefix;
   q.new_flow = new_flow;
-  q.ready = false;
   q.slot = 0;
   q.first_seen_ns = first_seen_ns;
   q.last_seen_ns = last_seen_ns;
@@ -362,10 +345,26 @@ void ClientPrefixAggregator::Enqueue(const Prefix& prefix, bool new_flow, int64_
   std::copy_n(samples.data(), n, q.samples.data());
   const int64_t time_ns =
       packets > 0 ? last_seen_ns : (n == 0 ? first_seen_ns : samples[0].time_ns());
-  q.window_index = WindowIndexNs(time_ns);
+  // Mostly the window of the report before: no division.
+  if (!InRange(time_ns, last_window_start_ns_, window_span_)) {
+    const int64_t index = WindowIndexNs(time_ns);
+    int64_t start;
+    uint64_t span;
+    if (WindowRange(index, &start, &span)) {
+      last_window_index_ = index;
+      last_window_start_ns_ = start;
+    }
+    q.window_index = index;
+  } else {
+    q.window_index = last_window_index_;
+  }
   q.hash = Hash(q.window_index, prefix);
+  __builtin_prefetch(&table_[q.hash >> (64 - table_bits_)]);
   ++queue_size_;
-  Prefetch();
+  if (queue_size_ > kSlotAge) LocateSlot(&queue_[(newest + kQueueDepth - kSlotAge) % kQueueDepth]);
+  if (queue_size_ > kBucketAge)
+    PrefetchCounters(queue_[(newest + kQueueDepth - kBucketAge) % kQueueDepth]);
+  if (queue_size_ > kProcessAge) ProcessOldest();
 }
 
 const ClientPrefixAggregator::Slot* ClientPrefixAggregator::Peek(uint64_t hash,
@@ -383,105 +382,164 @@ const ClientPrefixAggregator::Slot* ClientPrefixAggregator::Peek(uint64_t hash,
   }
 }
 
-void ClientPrefixAggregator::Prefetch() {
-  // Hints only: the slot a tag points to is confirmed in Prepare.
-  const size_t newest = (queue_head_ + queue_size_ - 1) % kQueueDepth;
-  __builtin_prefetch(&table_[queue_[newest].hash >> (64 - table_bits_)]);
-  if (queue_size_ > 2) {
-    QueuedReport& q = queue_[(newest + kQueueDepth - 2) % kQueueDepth];
-    const uint64_t tag = (q.hash >> 32) << 32;
-    const size_t mask = table_.size() - 1;
-    for (size_t t = q.hash >> (64 - table_bits_);; t = (t + 1) & mask) {
-      const uint64_t e = table_[t];
-      if (e == 0) break;
-      if ((e & ~uint64_t{0xffffffff}) == tag) {
-        q.slot = static_cast<uint32_t>(e);
-        const Slot* slot = &slots_[q.slot - 1];
-        __builtin_prefetch(slot);
-        // The lines of the first two and last two samples' series (hints:
-        // a report's samples are a flow's, mostly one method, both legs
-        // alternating, handshake ones first): no pass over the samples,
-        // and no lines of series it has none of.
-        if (const uint32_t n = q.sample_count; n > 0) {
-          const uint32_t picks[4] = {0, n > 1 ? 1u : 0u, n > 2 ? n - 2 : 0u, n - 1};
-          for (const uint32_t i : picks) __builtin_prefetch(&slot->rtt[q.samples[i].series()]);
+void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
+  // A hint only: the slot a tag points to is confirmed when processed.
+  const uint64_t tag = (q->hash >> 32) << 32;
+  const size_t mask = table_.size() - 1;
+  for (size_t t = q->hash >> (64 - table_bits_);; t = (t + 1) & mask) {
+    const uint64_t e = table_[t];
+    if (e == 0) return;
+    if ((e & ~uint64_t{0xffffffff}) == tag) {
+      q->slot = static_cast<uint32_t>(e);
+      const Slot* slot = &slots_[q->slot - 1];
+      __builtin_prefetch(slot);
+      // The lines of the first two and last two samples' series (a
+      // report's samples are a flow's, mostly one method, both legs
+      // alternating, handshake ones first): no pass over the samples,
+      // and no lines of series it has none of.
+      if (const uint32_t n = q->sample_count; n > 0) {
+        __builtin_prefetch(&slot->rtt[q->samples[0].series()]);
+        __builtin_prefetch(&slot->rtt[q->samples[n - 1].series()]);
+        if (n > 2) {
+          __builtin_prefetch(&slot->rtt[q->samples[1].series()]);
+          __builtin_prefetch(&slot->rtt[q->samples[n - 2].series()]);
         }
-        break;
       }
+      return;
     }
   }
-  if (queue_size_ > 4) Prepare(&queue_[(newest + kQueueDepth - 4) % kQueueDepth]);
 }
 
-void ClientPrefixAggregator::Prepare(QueuedReport* q) {
-  const Slot* found = nullptr;
-  if (q->slot != 0) {
-    const Slot& hinted = slots_[q->slot - 1];  // the table and slots_ agree
-    if (hinted.window_index == q->window_index && SamePrefix(hinted.prefix, q->prefix))
-      found = &hinted;
-  }
-  if (found == nullptr) found = Peek(q->hash, q->window_index, q->prefix);
-  if (found == nullptr) return;  // created when processed
-  Slot& slot = slots_[static_cast<size_t>(found - slots_.data())];
-  q->slot = static_cast<uint32_t>(found - slots_.data()) + 1;
-  int64_t start;
-  uint64_t span;
-  if (!WindowRange(q->window_index, &start, &span)) return;
-  const uint32_t n = q->sample_count;
-  // In locals: min and max (int64) could alias the members.
-  const uintptr_t cell_base = cell_base_;
-  const int shift = cell_shift_;
-  for (uint32_t i = 0; i < n; ++i) {
-    const FlowRttSample& s = q->samples[i];
-    if (!InRange(s.time_ns(), start, span)) return;
-    RttCounts& counts = slot.rtt[s.series()];
-    const int64_t ns = s.rtt_ns();
-    // Min and max now (processing adds the same samples to the same slot,
-    // ready or not): the line is at hand.
-    counts.AddMinMax(ns);
-    uint64_t* counter = &counts.zero;
-    if (ns != 0) {
-      // A cell that cannot tell gives kNoIndex, which no range holds. In
-      // 32 bits (indices and offsets are far from 2^31: index - offset
-      // wraps only when outside the range, kNoIndex's too).
-      const uint32_t at = static_cast<uint32_t>(CellIndex(cell_base, shift, ns)) -
-                          static_cast<uint32_t>(counts.offset);
-      if (at >= counts.size) return;
-      counter = &counts.buckets[at];
-      __builtin_prefetch(counter, 1);
-    }
-    q->counter[i] = counter;
-  }
-  q->window_start_ns = start;
-  q->layout = layout_;
-  q->ready = true;
+void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
+  const uint32_t n = q.sample_count;
+  if (q.slot == 0 || n == 0) return;
+  const Slot& slot = slots_[q.slot - 1];
+  // Four lines from a quarter in: an array's used range (half of it, in
+  // the middle, when it grew last), or the part of it most samples hit.
+  // Past the end is harmless (a prefetch never faults).
+  auto middle = [](const RttCounts& counts) {
+    if (counts.size <= kInlineBuckets) return;  // in the series' line
+    const uint64_t* line = counts.buckets + counts.size / 4;
+    __builtin_prefetch(line, 1);
+    __builtin_prefetch(line + 8, 1);
+    __builtin_prefetch(line + 16, 1);
+    __builtin_prefetch(line + 24, 1);
+  };
+  const size_t last = q.samples[n - 1].series();
+  middle(slot.rtt[last]);
+  if (n > 1 && q.samples[n - 2].series() != last) middle(slot.rtt[q.samples[n - 2].series()]);
 }
 
 void ClientPrefixAggregator::ProcessOldest() {
-  QueuedReport& q = queue_[queue_head_];
-  CachedEntry cache;
-  const bool ready = q.ready && q.layout == layout_;
-  if (ready) {
-    for (uint32_t i = 0; i < q.sample_count; ++i) ++*q.counter[i];
-    cache.start_ns = q.window_start_ns;
-    cache.span_ns = window_span_;
-    cache.entry = &slots_[q.slot - 1];
-    cache.valid = true;
+  const QueuedReport& q = queue_[queue_head_];
+  // q stays as it is until the next Enqueue.
+  queue_head_ = (queue_head_ + 1) % kQueueDepth;
+  --queue_size_;
+  Process(q);
+}
+
+void ClientPrefixAggregator::Process(const QueuedReport& q) {
+  int64_t start;
+  uint64_t span;
+  if (!WindowRange(q.window_index, &start, &span)) return ProcessOneByOne(q);
+  const uint32_t n = q.sample_count;
+  // The slot of the report's window: the hinted one, else looked up.
+  size_t at = 0;
+  if (q.slot != 0 && slots_[q.slot - 1].window_index == q.window_index &&
+      SamePrefix(slots_[q.slot - 1].prefix, q.prefix)) {
+    at = q.slot;  // the table and slots_ agree
+  } else if (const Slot* found = Peek(q.hash, q.window_index, q.prefix)) {
+    at = static_cast<size_t>(found - slots_.data()) + 1;
+  } else {
+    // Created here only when, one by one, it would be the first slot
+    // this report looks up (slots are created in the same order, which
+    // matters once max_entries is reached): the flow's, else the first
+    // sample's, else the traffic's.
+    int64_t first_ns;
+    if (q.new_flow) {
+      first_ns = q.first_seen_ns;
+    } else if (n > 0) {
+      first_ns = q.samples[0].time_ns();
+    } else if (q.packets > 0) {
+      first_ns = q.last_seen_ns;
+    } else {
+      return;  // nothing to count
+    }
+    if (!InRange(first_ns, start, span)) return ProcessOneByOne(q);
+    const Slot* created = Find(q.window_index, q.prefix);
+    if (created == nullptr) return;  // full: so is every other window's
+    at = static_cast<size_t>(created - slots_.data()) + 1;
   }
-  // Samples before the flow when ready: their slot exists already, so the
-  // order creates the same slots.
+  // Slots move when slots_ grows (Find): `at` is an index.
   if (q.new_flow) {
-    if (Slot* e = EntryAt(q.prefix, q.first_seen_ns, &cache)) ++e->flows;
+    if (InRange(q.first_seen_ns, start, span)) {
+      ++slots_[at - 1].flows;
+    } else if (Slot* e = Find(WindowIndexNs(q.first_seen_ns), q.prefix)) {
+      ++e->flows;
+    }
   }
-  if (!ready) AddSamples(q.prefix, absl::MakeConstSpan(q.samples.data(), q.sample_count), &cache);
+  Slot& slot = slots_[at - 1];
+  // In locals: the counters (uint64, int64) could alias the members.
+  const uintptr_t cell_base = cell_base_;
+  const int shift = cell_shift_;
+  const FlowRttSample* s = q.samples.data();
+  const FlowRttSample* const end = s + n;
+  for (; s != end; ++s) {
+    if (!InRange(s->time_ns(), start, span)) break;
+    RttCounts& counts = slot.rtt[s->series()];
+    const int64_t ns = s->rtt_ns();
+    counts.AddMinMax(ns);
+    if (ns == 0) {
+      ++counts.zero;
+      continue;
+    }
+    // A cell that cannot tell gives kNoIndex, which no range holds. In 32
+    // bits (indices and offsets are far from 2^31: index - offset wraps
+    // only when outside the range, kNoIndex's too).
+    const int32_t index = CellIndex(cell_base, shift, ns);
+    const uint32_t bucket = static_cast<uint32_t>(index) - static_cast<uint32_t>(counts.offset);
+    if (bucket < counts.size) {
+      ++counts.buckets[bucket];
+    } else {
+      AddCount(&counts, ns, index);
+    }
+  }
+  CachedEntry cache;
+  cache.start_ns = start;
+  cache.span_ns = span;
+  cache.entry = &slot;
+  cache.valid = true;
+  // The rest (from a sample in another window on) one by one, in order.
+  if (s != end) AddSamples(q.prefix, absl::MakeConstSpan(s, end), &cache);
   if (q.packets > 0) {
     if (Slot* e = EntryAt(q.prefix, q.last_seen_ns, &cache)) {
       e->packets += q.packets;
       e->bytes += q.ip_bytes;
     }
   }
-  queue_head_ = (queue_head_ + 1) % kQueueDepth;
-  --queue_size_;
+}
+
+void ClientPrefixAggregator::AddCount(RttCounts* counts, int64_t rtt_ns, int32_t index) {
+  if (index == kNoIndex) index = IndexSlow(rtt_ns);
+  if (uint64_t* counter = counts->Bucket(index)) {
+    ++*counter;
+  } else {
+    counts->AddOutside(index, prototype_.max_bins());
+  }
+}
+
+void ClientPrefixAggregator::ProcessOneByOne(const QueuedReport& q) {
+  CachedEntry cache;
+  if (q.new_flow) {
+    if (Slot* e = EntryAt(q.prefix, q.first_seen_ns, &cache)) ++e->flows;
+  }
+  AddSamples(q.prefix, absl::MakeConstSpan(q.samples.data(), q.sample_count), &cache);
+  if (q.packets > 0) {
+    if (Slot* e = EntryAt(q.prefix, q.last_seen_ns, &cache)) {
+      e->packets += q.packets;
+      e->bytes += q.ip_bytes;
+    }
+  }
 }
 
 void ClientPrefixAggregator::OnFlow(absl::Time time, const Prefix& client_prefix) {
@@ -570,7 +628,6 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
     if (slot.window_index >= below_index) kept.push_back(std::move(slot));
   }
   slots_ = std::move(kept);
-  ++layout_;
   size_t table_size = size_t{1} << kInitialTableBits;
   while (2 * slots_.size() > table_size) table_size *= 2;
   Rehash(table_size);

@@ -13,11 +13,9 @@
 // flow's samples, and a flow report (OnFlowReport) carries the flow's new
 // flow count, samples and traffic together, so the (prefix, window) entry is
 // looked up once per report and window, not once per sample. Reports wait
-// in a ring of kQueueDepth while their table slot, (prefix, window) slot
-// and bucket counters are prefetched (every other call drains it first, so
-// results are those of processing each report at once); each sample's
-// counter is found once, four reports ahead, and processing then only
-// increments it when nothing has moved since. Samples are counted
+// in a short ring while their table slot, (prefix, window) slot and bucket
+// counters are prefetched, and are then processed in order, each at once
+// (every other call drains the ring first). Samples are counted
 // per sketch bucket (RttCounts: one cache line per method and leg, the
 // bucket index of a whole number of nanoseconds cached per 1/128 octave)
 // and become QuantileSketches, equal to adding them one by one, when their
@@ -145,24 +143,20 @@ class ClientPrefixAggregator : public PassiveRttSink {
       const auto at = static_cast<uint64_t>(index - offset);
       return at < size ? &buckets[at] : nullptr;
     }
-    // Add: true when the bucket range changed (the buckets moved).
-    bool Add(int64_t rtt_ns, const QuantileSketch& prototype) {
-      return Add(rtt_ns, rtt_ns == 0 ? 0 : prototype.Index(static_cast<double>(rtt_ns) / 1000.0),
-                 prototype.max_bins());
+    void Add(int64_t rtt_ns, const QuantileSketch& prototype) {
+      Add(rtt_ns, rtt_ns == 0 ? 0 : prototype.Index(static_cast<double>(rtt_ns) / 1000.0),
+          prototype.max_bins());
     }
     // `index`: the bucket of rtt_ns (Index of it in microseconds) when > 0.
-    bool Add(int64_t rtt_ns, int32_t index, uint32_t max_bins) {
+    void Add(int64_t rtt_ns, int32_t index, uint32_t max_bins) {
       AddMinMax(rtt_ns);
       if (rtt_ns == 0) {
         ++zero;
-        return false;
-      }
-      if (uint64_t* counter = Bucket(index)) {
+      } else if (uint64_t* counter = Bucket(index)) {
         ++*counter;
-        return false;
+      } else {
+        AddOutside(index, max_bins);
       }
-      AddOutside(index, max_bins);
-      return true;
     }
     void AddOutside(int32_t index, uint32_t max_bins);
     // [*first, *last]: the non-zero buckets' positions; false when none.
@@ -212,24 +206,29 @@ class ClientPrefixAggregator : public PassiveRttSink {
                   CachedEntry* cache);
 
   // Flow reports (and sample batches) wait in a short ring while the memory
-  // they will update is prefetched, stage by stage, so that the cache misses
-  // of several reports overlap; every other entry point drains it first, so
-  // results are those of processing each report at once. By age: 0, the
-  // table line of its (window, prefix) is prefetched; 2, the Slot the
-  // table's tag points to (its key line and the lines of its samples' series, sampled);
-  // 4, the slot is confirmed, the samples' min and max applied, and each
-  // sample's counter (bucket or zero) found and prefetched; last, the
-  // counters are incremented. That last step needs nothing else when the
-  // report is `ready`: its slot existed, all its samples fall in that
-  // window and in the buckets' range, and no slot or bucket array has moved
-  // since (layout_ unchanged); else the report is added sample by sample.
+  // they will update is prefetched, so that the cache misses of several
+  // reports overlap; they are processed in order, each at once, and every
+  // other entry point drains the ring first, so results are those of
+  // processing each report as it comes. By age: 0, the table line of its
+  // (window, prefix) is prefetched; kSlotAge, the slot the table's tag
+  // points to (its key line and the lines of its samples' series,
+  // sampled); kBucketAge, the middle of the heap bucket arrays of its last
+  // two samples' series (where an array's used range sits, with spare
+  // room on either side; those counters are the misses that matter);
+  // kProcessAge, processed: the slot confirmed (or created, when one by
+  // one it would be the first created), then the flow, each sample's min,
+  // max and bucket counter, the traffic. Times outside the slot's window
+  // and buckets outside a series' range take slower paths from there on.
   static constexpr size_t kQueueDepth = 8;
+  static constexpr size_t kSlotAge = 3;
+  static constexpr size_t kBucketAge = 4;
+  static constexpr size_t kProcessAge = 6;
+  static_assert(kSlotAge < kBucketAge && kBucketAge < kProcessAge && kProcessAge < kQueueDepth);
   struct QueuedReport {
     Prefix prefix;
     bool new_flow = false;
-    bool ready = false;
     uint32_t sample_count = 0;
-    uint32_t slot = 0;  // index + 1 of its slot (a hint until ready)
+    uint32_t slot = 0;  // index + 1 of its slot (a hint)
     int64_t first_seen_ns = 0;
     int64_t last_seen_ns = 0;
     uint64_t packets = 0;
@@ -237,18 +236,22 @@ class ClientPrefixAggregator : public PassiveRttSink {
     uint64_t hash = 0;  // of (window_index, prefix)
     // The window most of it goes to: the traffic's, else the first sample's.
     int64_t window_index = 0;
-    int64_t window_start_ns = 0;  // when ready
-    uint64_t layout = 0;          // layout_ when counter[] was filled
     std::array<FlowRttSample, PassiveRtt::kSampleBatch> samples;
-    std::array<uint64_t*, PassiveRtt::kSampleBatch> counter;
   };
   void Enqueue(const Prefix& prefix, bool new_flow, int64_t first_seen_ns,
                absl::Span<const FlowRttSample> samples, int64_t last_seen_ns, uint64_t packets,
                uint64_t ip_bytes);
-  void Prefetch();
-  // Age 4: fills q.counter and sets q.ready when it can.
-  void Prepare(QueuedReport* q);
+  // Age kSlotAge: sets q->slot and prefetches.
+  void LocateSlot(QueuedReport* q);
+  // Age kBucketAge.
+  void PrefetchCounters(const QueuedReport& q);
   void ProcessOldest();
+  void Process(const QueuedReport& q);
+  // Flow, samples and traffic each looked up.
+  void ProcessOneByOne(const QueuedReport& q);
+  // A positive rtt_ns whose cell gave `index` (maybe kNoIndex) outside the
+  // range of `counts` (min and max applied already).
+  void AddCount(RttCounts* counts, int64_t rtt_ns, int32_t index);
   void Drain() {
     while (queue_size_ > 0) ProcessOldest();
   }
@@ -304,8 +307,11 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // `cell_base`: cell_base_.
   static int32_t CellIndex(uintptr_t cell_base, int shift, int64_t rtt_ns) {
     const auto bits = std::bit_cast<uint64_t>(static_cast<double>(rtt_ns));
-    const auto& cell =
-        *reinterpret_cast<const IndexCell*>(cell_base + (bits >> shift) * sizeof(IndexCell));
+    // The biased base is an integer: as a pointer it would point outside
+    // cells_.
+    const uintptr_t address = cell_base + (bits >> shift) * sizeof(IndexCell);
+    // NOLINTNEXTLINE(performance-no-int-to-ptr)
+    const auto& cell = *reinterpret_cast<const IndexCell*>(address);
     return cell.index + (rtt_ns >= cell.next ? 1 : 0);
   }
   // `rtt_ns` in [1, FlowRttSample::kMaxRttNs].
@@ -333,10 +339,10 @@ class ClientPrefixAggregator : public PassiveRttSink {
   std::vector<uint64_t> table_;  // tag << 32 | (index + 1); 0 = empty
   int table_bits_ = 0;
   uint64_t dropped_entries_ = 0;
-  // Changes whenever a slot or a bucket array may have moved (slots_ grew,
-  // a bucket range changed, windows were taken): counters found before are
-  // stale.
-  uint64_t layout_ = 0;
+  // The window of the last report queued, [start, start + window_span_]
+  // (window 0 at first, which it is).
+  int64_t last_window_index_ = 0;
+  int64_t last_window_start_ns_ = 0;
   std::array<QueuedReport, kQueueDepth> queue_;
   size_t queue_head_ = 0;  // the oldest
   size_t queue_size_ = 0;

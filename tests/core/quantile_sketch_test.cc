@@ -198,5 +198,46 @@ TEST(QuantileSketchTest, FastIndexEqualsExactIndex) {
   for (double m = 0.001; m < 1e8; m *= 1.0001) ASSERT_EQ(s.Index(m), s.ExactIndex(m)) << m;
 }
 
+TEST(QuantileSketchTest, AddPositiveBucketsEqualsOneBucketAtATime) {
+  // Runs of bucket counts (zeros inside and at both ends, all zeros, runs
+  // wider than max_bins) added to empty and non-empty sketches, below,
+  // above, inside and around what they hold, with a small max_bins so that
+  // the lowest fold: the same sketch as AddPositiveBucket per bucket.
+  std::mt19937_64 rng(17);
+  int folded = 0;
+  int copies = 0;
+  for (int trial = 0; trial < 3000; ++trial) {
+    SCOPED_TRACE(trial);
+    QuantileSketch bulk(0.01, 32);
+    QuantileSketch single(0.01, 32);
+    // A few runs per trial (the first into an empty sketch).
+    const int runs = 1 + static_cast<int>(rng() % 3);
+    for (int r = 0; r < runs; ++r) {
+      const auto first = static_cast<int32_t>(rng() % 120) - 60;
+      std::vector<uint64_t> counts(rng() % 50);
+      for (uint64_t& c : counts) c = rng() % 3 == 0 ? 0 : 1 + rng() % 5;
+      if (!counts.empty() && rng() % 4 == 0) counts.front() = 0;
+      if (!counts.empty() && rng() % 4 == 0) counts.back() = 0;
+      const double min = 0.5 + static_cast<double>(rng() % 100);
+      const double max = min + static_cast<double>(rng() % 100);
+      if (r == 0 && counts.size() <= 32) ++copies;
+      if (counts.size() > 32) ++folded;
+      bulk.AddPositiveBuckets(first, counts, min, max);
+      for (size_t i = 0; i < counts.size(); ++i) {
+        single.AddPositiveBucket(first + static_cast<int32_t>(i), counts[i], min, max);
+      }
+    }
+    ASSERT_TRUE(bulk == single);
+    ASSERT_EQ(bulk.bucket_count(), single.bucket_count());
+    if (!single.empty()) {
+      ASSERT_EQ(bulk.min(), single.min());
+      ASSERT_EQ(bulk.max(), single.max());
+      ASSERT_EQ(bulk.Quantile(0.5), single.Quantile(0.5));
+    }
+  }
+  EXPECT_GT(folded, 100);
+  EXPECT_GT(copies, 100);
+}
+
 }  // namespace
 }  // namespace vantage

@@ -1141,5 +1141,58 @@ TEST(ClientPrefixAggregatorTest, BucketArraysGrowingFromInlineStayExact) {
   }
 }
 
+// A report's slot is created when it is processed (not looked up sample
+// by sample) only when, one by one, it would be the first slot the report
+// creates: with room for one entry, a report whose flow starts in one
+// window and whose traffic (the report's window) falls in the next keeps
+// the flow's window, as OnFlow then OnTraffic would; reports whose slot is
+// created first count everything in it.
+TEST(ClientPrefixAggregatorTest, SlotsCreatedWhenProcessedKeepTheOneByOneOrder) {
+  const int64_t t0 = int64_t{1700000040} * 1000000000;  // a 60 s window's start
+  const int64_t minute = int64_t{60} * 1000000000;
+  std::vector<Prefix> prefixes;
+  prefixes.reserve(12);
+  for (int i = 0; i < 12; ++i) {
+    prefixes.push_back(Prefix::Parse("198.18." + std::to_string(i) + ".0/24").value());
+  }
+  for (const size_t max_entries : {size_t{1}, size_t{5}, size_t{1} << 20}) {
+    SCOPED_TRACE(max_entries);
+    ClientPrefixAggregator queued(absl::Seconds(60), max_entries);
+    ClientPrefixAggregator single(absl::Seconds(60), max_entries);
+    for (size_t i = 0; i < prefixes.size(); ++i) {
+      const Prefix& prefix = prefixes[i];
+      // Even prefixes: flow in window 0, samples and traffic in window 1;
+      // odd ones: all in window 1 (their slot is the first created).
+      const int64_t flow_ns = i % 2 == 0 ? t0 + minute - 1000 : t0 + minute + 5;
+      const std::vector<FlowRttSample> samples = {
+          FlowRttSample(t0 + minute + 10, 2000000, RttMethod::kTimestamp, RttLeg::kClient),
+          FlowRttSample(t0 + minute + 20, 0, RttMethod::kTimestamp, RttLeg::kServer)};
+      PassiveRttSink::FlowReport report;
+      report.client_prefix = &prefix;
+      report.new_flow = true;
+      report.first_seen_ns = flow_ns;
+      report.samples = samples;
+      report.last_seen_ns = t0 + minute + 30;
+      report.packets = 3;
+      report.ip_bytes = 300;
+      queued.OnFlowReport(report);
+      single.OnFlow(absl::FromUnixNanos(flow_ns), prefix);
+      single.PassiveRttSink::OnSampleBatch(prefix, samples);
+      single.OnTraffic(absl::FromUnixNanos(report.last_seen_ns), prefix, 3, 300);
+    }
+    const std::vector<ClientPrefixWindow> x = queued.TakeAll();
+    const std::vector<ClientPrefixWindow> y = single.TakeAll();
+    ASSERT_EQ(x.size(), y.size());
+    ASSERT_EQ(x.size(), std::min<size_t>(max_entries, 18));
+    ExpectSameWindows(x, y);
+    if (max_entries == 1) {
+      // The first prefix's flow, in window 0, took the only entry.
+      EXPECT_EQ(x[0].window_start, absl::FromUnixNanos(t0));
+      EXPECT_EQ(x[0].flows, 1u);
+      EXPECT_EQ(x[0].packets, 0u);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace vantage::probe
