@@ -219,27 +219,29 @@ inline bool PacketDecoder::DecodeTcpSegment(int link_type, absl::Span<const uint
   const size_t size = bytes.size();
   const uint8_t* p = bytes.data();
   size_t l3;
-  switch (link_type) {
-    case kDltEn10mb:
-      if (size < 14 || Load16(p + 12) != kEtherTypeIpv4) return false;
-      l3 = 14;
-      break;
-    case kDltLinuxSll:
-      if (size < 16 || Load16(p + 14) != kEtherTypeIpv4) return false;
-      l3 = 16;
-      break;
-    case kDltLinuxSll2:
-      if (size < 20 || Load16(p) != kEtherTypeIpv4) return false;
-      l3 = 20;
-      break;
-    case kDltRaw:
-    case kDltRawOpenBsd:
-    case kLinktypeRaw:
-    case kDltIpv4:
-      l3 = 0;
-      break;
-    default:
-      return false;
+  // Ethernet first: nearly every capture.
+  if (link_type == kDltEn10mb) {
+    if (size < 14 || Load16(p + 12) != kEtherTypeIpv4) return false;
+    l3 = 14;
+  } else {
+    switch (link_type) {
+      case kDltLinuxSll:
+        if (size < 16 || Load16(p + 14) != kEtherTypeIpv4) return false;
+        l3 = 16;
+        break;
+      case kDltLinuxSll2:
+        if (size < 20 || Load16(p) != kEtherTypeIpv4) return false;
+        l3 = 20;
+        break;
+      case kDltRaw:
+      case kDltRawOpenBsd:
+      case kLinktypeRaw:
+      case kDltIpv4:
+        l3 = 0;
+        break;
+      default:
+        return false;
+    }
   }
   if (size > kMaxDecodedBytes || size < l3 + 40) return false;
   const size_t wire = wire_length > size ? wire_length : size;

@@ -105,8 +105,8 @@ void PassiveRtt::PendingList::Grow() {
   const uint32_t capacity = 2 * capacity_;
   auto* heap = new Pending[capacity];
   std::copy(begin(), end(), heap);
-  delete[] heap_;
-  heap_ = heap;
+  if (on_heap()) delete[] data_;
+  data_ = heap;
   capacity_ = capacity;
 }
 

@@ -315,21 +315,26 @@ class PassiveRtt {
    public:
     PendingList() = default;
     // Entries move when entries_ grows.
-    PendingList(PendingList&& other) noexcept
-        : heap_(other.heap_), size_(other.size_), capacity_(other.capacity_) {
-      std::copy(other.inline_, other.inline_ + 2, inline_);
-      other.heap_ = nullptr;
+    PendingList(PendingList&& other) noexcept : size_(other.size_), capacity_(other.capacity_) {
+      if (other.on_heap()) {
+        data_ = other.data_;
+      } else {
+        std::copy(other.inline_, other.inline_ + 2, inline_);
+      }
+      other.data_ = other.inline_;
       other.size_ = 0;
       other.capacity_ = 2;
     }
     PendingList& operator=(PendingList&&) = delete;
-    ~PendingList() { delete[] heap_; }
+    ~PendingList() {
+      if (on_heap()) delete[] data_;
+    }
     uint32_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
-    Pending* begin() { return heap_ != nullptr ? heap_ : inline_; }
-    Pending* end() { return begin() + size_; }
-    Pending& front() { return *begin(); }
-    Pending& operator[](size_t i) { return begin()[i]; }
+    Pending* begin() { return data_; }
+    Pending* end() { return data_ + size_; }
+    Pending& front() { return *data_; }
+    Pending& operator[](size_t i) { return data_[i]; }
     void clear() { size_ = 0; }
     // Drops the first n (<= size()).
     void PopFront(size_t n);
@@ -339,21 +344,24 @@ class PassiveRtt {
       if (size_ == capacity_) Grow();
       // Field by field: a Pending built aside and copied as a whole would
       // be reloaded before its two stores retire (a store-forwarding stall).
-      Pending& p = begin()[size_++];
+      Pending& p = data_[size_++];
       p.value = value;
       p.time_ns = time_ns;
     }
     // Empties the list and frees its heap part.
     void Release() {
-      delete[] heap_;
-      heap_ = nullptr;
+      if (on_heap()) delete[] data_;
+      data_ = inline_;
       size_ = 0;
       capacity_ = 2;
     }
 
    private:
+    bool on_heap() const { return data_ != inline_; }
     void Grow();
-    Pending* heap_ = nullptr;  // when set, holds the values
+    // The values: inline_ or a heap array (always valid, so that reading
+    // them takes no branch).
+    Pending* data_ = inline_;
     uint32_t size_ = 0;
     uint32_t capacity_ = 2;
     Pending inline_[2] = {};
