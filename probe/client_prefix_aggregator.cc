@@ -161,89 +161,129 @@ bool ClientPrefixAggregator::RttCounts::UsedRange(uint32_t* first, uint32_t* las
 ClientPrefixAggregator::RttCounts& ClientPrefixAggregator::RttCounts::operator=(
     RttCounts&& other) noexcept {
   if (this == &other) return *this;
-  if (buckets != inline_buckets) delete[] buckets;
+  delete[] buckets;
   min_ns = other.min_ns;
   max_ns = other.max_ns;
   zero = other.zero;
   offset = other.offset;
   size = other.size;
-  if (other.buckets == other.inline_buckets) {
-    buckets = inline_buckets;
-    std::copy_n(other.inline_buckets, kInlineBuckets, inline_buckets);
-  } else {
-    buckets = other.buckets;
-    other.buckets = other.inline_buckets;
-    other.size = 0;
-  }
+  pairs = other.pairs;
+  buckets = other.buckets;
+  other.buckets = nullptr;
+  other.size = 0;
   return *this;
 }
 
-void ClientPrefixAggregator::RttCounts::AddOutside(int32_t index, uint32_t max_bins) {
+std::array<QuantileSketch, ClientPrefixAggregator::kRttSeries>& ClientPrefixAggregator::Other(
+    Slot* slot) {
+  if (!slot->other) {
+    slot->other = std::make_unique<std::array<QuantileSketch, kRttSeries>>();
+    for (QuantileSketch& sketch : *slot->other)
+      sketch = QuantileSketch(prototype_.alpha(), prototype_.max_bins());
+  }
+  return *slot->other;
+}
+
+void ClientPrefixAggregator::Carry(Slot* slot, size_t series, int32_t index) {
+  constexpr uint64_t kWrap = uint64_t{1} << 32;
+  const RttCounts& counts = slot->rtt[series];
+  QuantileSketch& sketch = Other(slot)[series];
+  if (index == kNoBucket) {
+    sketch.Add(0.0, kWrap);
+    return;
+  }
+  // The series' min and max so far bound this bucket's samples; the final
+  // ones come with the counts left (or are these, when none are).
+  sketch.AddPositiveBucket(index, kWrap, static_cast<double>(counts.min_ns) / 1000.0,
+                           static_cast<double>(counts.max_ns) / 1000.0);
+}
+
+void ClientPrefixAggregator::Grow(Slot* slot, size_t series, int32_t index) {
+  RttCounts& counts = slot->rtt[series];
+  const uint32_t max_bins = prototype_.max_bins();
+  // The counts held so far, as (index, count): the pairs, or the dense
+  // array's used range.
+  std::array<BucketCount, kSparseBuckets> old_pairs = counts.pairs;
+  uint32_t* const old_dense = counts.buckets;
+  const int64_t old_offset = counts.offset;
+  uint32_t first = 0;
+  uint32_t last = 0;
+  bool used = false;
   // As QuantileSketch's Store::Add: the top (highest index) fixes the floor
   // below which everything folds into the floor bucket; the used range
   // becomes [max(min(index, lowest), floor), top].
-  if (size == 0 && max_bins >= kInlineBuckets) {
-    // The first bucket: inline, in the middle (as below).
-    buckets = inline_buckets;
-    inline_buckets[0] = 0;
-    inline_buckets[1] = 1;
-    inline_buckets[2] = 0;
-    offset = index - 1;
-    size = kInlineBuckets;
-    return;
-  }
   int64_t lowest = index;
   int64_t top = index;
-  uint32_t first = 0;
-  uint32_t last = 0;
-  const bool used = UsedRange(&first, &last);
-  if (used) {
-    lowest = std::min<int64_t>(index, int64_t{offset} + first);
-    top = std::max<int64_t>(index, int64_t{offset} + last);
+  if (old_dense != nullptr) {
+    used = counts.UsedRange(&first, &last);
+    if (used) {
+      lowest = std::min<int64_t>(index, old_offset + first);
+      top = std::max<int64_t>(index, old_offset + last);
+    }
+  } else {
+    for (const BucketCount& pair : old_pairs) {
+      if (pair.index == kNoBucket) break;
+      lowest = std::min<int64_t>(lowest, pair.index);
+      top = std::max<int64_t>(top, pair.index);
+    }
   }
   const int64_t floor = top - max_bins + 1;
   const int64_t low = std::max(lowest, floor);
-  // The inline buckets while they hold the used range, else room for
-  // twice it, centred on it; within max_bins in all (so that nothing inside
-  // ever folds; see above).
+  // Room for twice the used range, centred on it; within max_bins in all
+  // (so that nothing inside ever folds; see above).
   const int64_t span = top - low + 1;
-  const int64_t room =
-      std::min<int64_t>(span <= kInlineBuckets ? kInlineBuckets : span + 2 * (span / 2), max_bins);
+  const int64_t room = std::min<int64_t>(span + 2 * (span / 2), max_bins);
   const int64_t high_end = top + (room - span + 1) / 2;
   const int64_t low_end = high_end - room + 1;
-  // The old counts first (they may be inline, where the new ones go).
-  uint64_t old_inline[kInlineBuckets];
-  const uint64_t* old = buckets;
-  const int64_t old_offset = offset;
-  uint64_t* const old_heap = buckets != inline_buckets ? buckets : nullptr;
-  if (old_heap == nullptr) {
-    std::copy_n(inline_buckets, kInlineBuckets, old_inline);
-    old = old_inline;
-  }
-  if (room <= kInlineBuckets) {
-    buckets = inline_buckets;
-    std::fill_n(inline_buckets, kInlineBuckets, 0);
+  auto* const dense = new uint32_t[static_cast<size_t>(room)]();  // zeros
+  // Folded counts add up: a sum that wraps carries 2^32 (at the bucket it
+  // lands in, where the sketch would fold it too).
+  auto add = [&](int64_t at_index, uint32_t count) {
+    const int64_t kept = std::max(at_index, low);
+    uint32_t& counter = dense[static_cast<size_t>(kept - low_end)];
+    const uint32_t before = counter;
+    counter += count;
+    if (counter < before) Carry(slot, series, static_cast<int32_t>(kept));
+  };
+  if (old_dense != nullptr) {
+    if (used) {
+      for (uint32_t i = first; i <= last; ++i) add(old_offset + i, old_dense[i]);
+    }
   } else {
-    buckets = new uint64_t[static_cast<size_t>(room)]();  // zeros
-  }
-  if (used) {
-    for (uint32_t i = first; i <= last; ++i) {
-      buckets[static_cast<size_t>(std::max<int64_t>(old_offset + i, low) - low_end)] += old[i];
+    for (const BucketCount& pair : old_pairs) {
+      if (pair.index == kNoBucket) break;
+      add(pair.index, pair.count);
     }
   }
-  ++buckets[static_cast<size_t>(std::max<int64_t>(index, low) - low_end)];
-  delete[] old_heap;
-  offset = static_cast<int32_t>(low_end);
-  size = static_cast<uint32_t>(room);
+  add(index, 1);
+  delete[] old_dense;
+  counts.buckets = dense;
+  counts.offset = static_cast<int32_t>(low_end);
+  counts.size = static_cast<uint32_t>(room);
+  counts.pairs = {};
 }
 
-void ClientPrefixAggregator::RttCounts::MoveTo(QuantileSketch* sketch) const {
+void ClientPrefixAggregator::RttCounts::MoveTo(QuantileSketch* sketch,
+                                               std::vector<uint64_t>* scratch) const {
   if (max_ns < 0) return;  // no sample
   const double min = static_cast<double>(min_ns) / 1000.0;
   const double max = static_cast<double>(max_ns) / 1000.0;
-  // The zeros around the used range are skipped there. Nothing folds (the
-  // range is at most max_bins): one copy into the empty sketch.
-  sketch->AddPositiveBuckets(offset, absl::MakeConstSpan(buckets, size), min, max);
+  if (size != 0) {
+    // The used range, widened. Nothing folds (the range is at most
+    // max_bins): one copy into the empty sketch.
+    uint32_t first = 0;
+    uint32_t last = 0;
+    if (UsedRange(&first, &last)) {
+      scratch->assign(buckets + first, buckets + last + 1);
+      sketch->AddPositiveBuckets(offset + static_cast<int32_t>(first), *scratch, min, max);
+    }
+  } else {
+    // In any order: the sketch folds them as it would the samples.
+    for (const BucketCount& pair : pairs) {
+      if (pair.index == kNoBucket) break;
+      sketch->AddPositiveBucket(pair.index, pair.count, min, max);
+    }
+  }
   if (zero > 0) sketch->Add(0.0, zero);
 }
 
@@ -270,15 +310,21 @@ void ClientPrefixAggregator::OnSample(const RttSample& sample) {
       static_cast<size_t>(sample.method) * kRttLegCount + static_cast<size_t>(sample.leg);
   const int64_t ns = absl::ToInt64Nanoseconds(sample.rtt);
   if (ns >= 0 && ns <= FlowRttSample::kMaxRttNs && absl::Nanoseconds(ns) == sample.rtt) {
-    entry->rtt[which].Add(ns, prototype_);
+    RttCounts& counts = entry->rtt[which];
+    counts.AddMinMax(ns);
+    if (ns == 0) {
+      Increment(entry, which, kNoBucket, &counts.zero);
+    } else {
+      const int32_t index = prototype_.Index(static_cast<double>(ns) / 1000.0);
+      if (uint32_t* counter = counts.Counter(index)) {
+        Increment(entry, which, index, counter);
+      } else {
+        Grow(entry, which, index);
+      }
+    }
     return;
   }
-  if (!entry->other) {
-    entry->other = std::make_unique<std::array<QuantileSketch, kRttSeries>>();
-    for (QuantileSketch& sketch : *entry->other)
-      sketch = QuantileSketch(prototype_.alpha(), prototype_.max_bins());
-  }
-  (*entry->other)[which].Add(absl::ToDoubleMicroseconds(sample.rtt));
+  Other(entry)[which].Add(absl::ToDoubleMicroseconds(sample.rtt));
 }
 
 ClientPrefixAggregator::Slot* ClientPrefixAggregator::LookUpEntry(const Prefix& prefix,
@@ -298,7 +344,14 @@ void ClientPrefixAggregator::AddSamples(const Prefix& prefix,
     Slot* entry = EntryAt(prefix, s.time_ns(), cache);
     if (entry == nullptr) continue;
     const int64_t ns = s.rtt_ns();
-    entry->rtt[Series(s)].Add(ns, ns == 0 ? 0 : IndexOf(ns), prototype_.max_bins());
+    const size_t series = Series(s);
+    RttCounts& counts = entry->rtt[series];
+    counts.AddMinMax(ns);
+    if (ns == 0) {
+      Increment(entry, series, kNoBucket, &counts.zero);
+    } else {
+      AddCount(entry, series, ns, kNoIndex);
+    }
   }
 }
 
@@ -418,12 +471,12 @@ void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
   // the middle, when it grew last), or the part of it most samples hit.
   // Past the end is harmless (a prefetch never faults).
   auto middle = [](const RttCounts& counts) {
-    if (counts.size <= kInlineBuckets) return;  // in the series' line
-    const uint64_t* line = counts.buckets + counts.size / 4;
+    if (counts.size == 0) return;  // pairs, in the series' line
+    const uint32_t* line = counts.buckets + counts.size / 4;
     __builtin_prefetch(line, 1);
-    __builtin_prefetch(line + 8, 1);
     __builtin_prefetch(line + 16, 1);
-    __builtin_prefetch(line + 24, 1);
+    __builtin_prefetch(line + 32, 1);
+    __builtin_prefetch(line + 48, 1);
   };
   const size_t last = q.samples[n - 1].series();
   middle(slot.rtt[last]);
@@ -486,22 +539,20 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
   const FlowRttSample* const end = s + n;
   for (; s != end; ++s) {
     if (!InRange(s->time_ns(), start, span)) break;
-    RttCounts& counts = slot.rtt[s->series()];
+    const size_t series = s->series();
+    RttCounts& counts = slot.rtt[series];
     const int64_t ns = s->rtt_ns();
     counts.AddMinMax(ns);
     if (ns == 0) {
-      ++counts.zero;
+      Increment(&slot, series, kNoBucket, &counts.zero);
       continue;
     }
-    // A cell that cannot tell gives kNoIndex, which no range holds. In 32
-    // bits (indices and offsets are far from 2^31: index - offset wraps
-    // only when outside the range, kNoIndex's too).
+    // A cell that cannot tell gives kNoIndex, which no counter has.
     const int32_t index = CellIndex(cell_base, shift, ns);
-    const uint32_t bucket = static_cast<uint32_t>(index) - static_cast<uint32_t>(counts.offset);
-    if (bucket < counts.size) {
-      ++counts.buckets[bucket];
+    if (uint32_t* counter = counts.Counter(index)) {
+      Increment(&slot, series, index, counter);
     } else {
-      AddCount(&counts, ns, index);
+      AddCount(&slot, series, ns, index);
     }
   }
   CachedEntry cache;
@@ -519,13 +570,36 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
   }
 }
 
-void ClientPrefixAggregator::AddCount(RttCounts* counts, int64_t rtt_ns, int32_t index) {
-  if (index == kNoIndex) index = IndexSlow(rtt_ns);
-  if (uint64_t* counter = counts->Bucket(index)) {
-    ++*counter;
-  } else {
-    counts->AddOutside(index, prototype_.max_bins());
+void ClientPrefixAggregator::AddCount(Slot* slot, size_t series, int64_t rtt_ns, int32_t index) {
+  if (index == kNoIndex) index = IndexOf(rtt_ns);
+  RttCounts& counts = slot->rtt[series];
+  if (uint32_t* counter = counts.Counter(index)) {
+    Increment(slot, series, index, counter);
+    return;
   }
+  if (counts.size == 0) {
+    for (BucketCount& pair : counts.pairs) {
+      if (pair.index == kNoBucket) {
+        pair.index = index;
+        pair.count = 1;
+        return;
+      }
+    }
+  }
+  Grow(slot, series, index);
+}
+
+uint32_t* ClientPrefixAggregator::CounterForTesting(const Prefix& prefix, absl::Time time,
+                                                    RttMethod method, RttLeg leg, int64_t rtt_ns) {
+  Drain();
+  const int64_t window_index = WindowIndex(time);
+  const Slot* found = Peek(Hash(window_index, prefix), window_index, prefix);
+  if (found == nullptr) return nullptr;
+  RttCounts& counts =
+      slots_[static_cast<size_t>(found - slots_.data())]
+          .rtt[static_cast<size_t>(method) * kRttLegCount + static_cast<size_t>(leg)];
+  if (rtt_ns == 0) return &counts.zero;
+  return counts.Counter(prototype_.Index(static_cast<double>(rtt_ns) / 1000.0));
 }
 
 void ClientPrefixAggregator::ProcessOneByOne(const QueuedReport& q) {
@@ -616,7 +690,7 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
       for (size_t l = 0; l < kRttLegCount; ++l) {
         QuantileSketch& sketch = window.rtt_us[m][l];
         const size_t which = m * kRttLegCount + l;
-        slot.rtt[which].MoveTo(&sketch);
+        slot.rtt[which].MoveTo(&sketch, &scratch_);
         if (slot.other) (void)sketch.Merge((*slot.other)[which]);
       }
     }

@@ -83,6 +83,12 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // Removes and returns every window (end of capture).
   std::vector<ClientPrefixWindow> TakeAll();
 
+  // The 32-bit counter the sample (prefix, time, method, leg, rtt_ns)
+  // would increment, nullptr when none exists yet: tests set it close to
+  // wrapping.
+  uint32_t* CounterForTesting(const Prefix& prefix, absl::Time time, RttMethod method, RttLeg leg,
+                              int64_t rtt_ns);
+
   // Not const: they first process the reports still queued.
   uint64_t dropped_entries() {
     Drain();
@@ -99,69 +105,73 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // min and max in nanoseconds: one cache line, no sketch parameters, no
   // double min/max per sample, no total (it is zero + the buckets' sum).
   // Taken windows turn it into the QuantileSketch (AddPositiveBucket), equal
-  // to adding the samples one by one. Beyond max_bins buckets the lowest
-  // fold into the lowest kept one, as the sketch's own store does (so memory
-  // stays bounded and the result equal: the fold depends only on the highest
-  // index, not on the order). Min and max may be updated before the counts
-  // (both are order-independent and idempotent).
+  // to adding the samples one by one. Min and max may be updated before the
+  // counts (both are order-independent and idempotent).
   //
-  // The bucket array has spare room at both ends (growth is amortised: a
-  // sample outside it reallocates it with the used range plus half of it on
-  // either side), zeros outside the used range. It spans at most max_bins
+  // Counters are 32-bit (half the memory of 64-bit ones, so more stay in
+  // cache): one that wraps carries 2^32 into the slot's side sketch of the
+  // series (`other`, merged when taken; merging is exact), so counts stay
+  // exact whatever they reach.
+  //
+  // Up to kSparseBuckets distinct buckets live in the line itself as
+  // (index, count) pairs, anywhere (no allocation, nothing more to fetch:
+  // a series of a few RTTs, as most prefixes' are in a minute, however far
+  // apart they are). Beyond, the counts move to a dense array on the heap,
+  // with spare room at both ends (growth is amortised: a sample outside it
+  // reallocates it with the used range plus half of it on either side),
+  // zeros outside the used range. Beyond max_bins buckets the lowest fold
+  // into the lowest kept one, as the sketch's own store does (so memory
+  // stays bounded and the result equal: the fold depends only on the
+  // highest index, not on the order); the array spans at most max_bins
   // buckets, so a sample anywhere inside it never folds anything (the
   // floor, highest index - max_bins + 1, stays at or below its start): in
-  // range, a sample just counts. The used range (first and last non-zero
-  // bucket) is found by scanning when the array grows or is taken. Up to
-  // kInlineBuckets buckets live in the line itself (no allocation, nothing
-  // more to fetch); beyond, on the heap.
-  static constexpr uint32_t kInlineBuckets = 3;
+  // range, a sample just counts. Sparse pairs never fold (they are handed
+  // to the sketch one by one, which folds them as it would the samples).
+  static constexpr uint32_t kSparseBuckets = 3;
+  // The index of an unused pair: no bucket's (indices stay far from it).
+  static constexpr int32_t kNoBucket = std::numeric_limits<int32_t>::max();
+  struct BucketCount {
+    int32_t index = kNoBucket;
+    uint32_t count = 0;
+  };
   struct alignas(64) RttCounts {
     int64_t min_ns = std::numeric_limits<int64_t>::max();
-    int64_t max_ns = -1;                 // < 0: no sample yet
-    uint64_t zero = 0;                   // samples of 0 ns
-    int32_t offset = 0;                  // bucket index of buckets[0]
-    uint32_t size = 0;                   // buckets allocated (at most max_bins)
-    uint64_t* buckets = inline_buckets;  // inline_buckets, or owned (new[])
-    uint64_t inline_buckets[kInlineBuckets] = {};
+    int64_t max_ns = -1;         // < 0: no sample yet
+    uint32_t* buckets = nullptr;  // dense counters (owned, new[]) when size > 0
+    int32_t offset = 0;           // bucket index of buckets[0]
+    uint32_t size = 0;            // dense counters; 0: the pairs hold the counts
+    uint32_t zero = 0;            // samples of 0 ns (wraps: carried)
+    std::array<BucketCount, kSparseBuckets> pairs;  // filled from the first
 
     RttCounts() = default;
     RttCounts(const RttCounts&) = delete;
     RttCounts& operator=(const RttCounts&) = delete;
     RttCounts(RttCounts&& other) noexcept { *this = std::move(other); }
     RttCounts& operator=(RttCounts&& other) noexcept;
-    ~RttCounts() {
-      if (buckets != inline_buckets) delete[] buckets;
-    }
+    ~RttCounts() { delete[] buckets; }
 
     void AddMinMax(int64_t rtt_ns) {
       // Branches: both rarely change once a window has a few samples.
       if (rtt_ns < min_ns) min_ns = rtt_ns;
       if (rtt_ns > max_ns) max_ns = rtt_ns;
     }
-    // The counter of bucket `index`; nullptr outside the range.
-    uint64_t* Bucket(int64_t index) {
-      const auto at = static_cast<uint64_t>(index - offset);
-      return at < size ? &buckets[at] : nullptr;
-    }
-    void Add(int64_t rtt_ns, const QuantileSketch& prototype) {
-      Add(rtt_ns, rtt_ns == 0 ? 0 : prototype.Index(static_cast<double>(rtt_ns) / 1000.0),
-          prototype.max_bins());
-    }
-    // `index`: the bucket of rtt_ns (Index of it in microseconds) when > 0.
-    void Add(int64_t rtt_ns, int32_t index, uint32_t max_bins) {
-      AddMinMax(rtt_ns);
-      if (rtt_ns == 0) {
-        ++zero;
-      } else if (uint64_t* counter = Bucket(index)) {
-        ++*counter;
-      } else {
-        AddOutside(index, max_bins);
+    // The counter of bucket `index`; nullptr when it has none (kNoIndex
+    // never has one). In 32 bits (indices and offsets are far from 2^31:
+    // index - offset wraps only when outside the range, kNoIndex's too).
+    uint32_t* Counter(int32_t index) {
+      if (size != 0) {
+        const uint32_t at = static_cast<uint32_t>(index) - static_cast<uint32_t>(offset);
+        return at < size ? &buckets[at] : nullptr;
       }
+      for (BucketCount& pair : pairs) {
+        if (pair.index == index) return &pair.count;
+      }
+      return nullptr;
     }
-    void AddOutside(int32_t index, uint32_t max_bins);
-    // [*first, *last]: the non-zero buckets' positions; false when none.
+    // [*first, *last]: the non-zero dense buckets' positions; false when none.
     bool UsedRange(uint32_t* first, uint32_t* last) const;
-    void MoveTo(QuantileSketch* sketch) const;
+    // `scratch`: room for the dense counts widened to 64 bits.
+    void MoveTo(QuantileSketch* sketch, std::vector<uint64_t>* scratch) const;
   };
   // One (window, prefix): the key and counters in the first cache line,
   // then one line per (method, leg).
@@ -172,7 +182,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
     uint64_t packets = 0;
     uint64_t bytes = 0;
     // Samples that are not whole non-negative nanoseconds (OnSample with
-    // an arbitrary Duration): full sketches, merged in when taken.
+    // an arbitrary Duration), and the 2^32 carried by counters that
+    // wrapped: full sketches, merged in when taken.
     std::unique_ptr<std::array<QuantileSketch, kRttSeries>> other;
     std::array<RttCounts, kRttSeries> rtt;
   };
@@ -249,9 +260,20 @@ class ClientPrefixAggregator : public PassiveRttSink {
   void Process(const QueuedReport& q);
   // Flow, samples and traffic each looked up.
   void ProcessOneByOne(const QueuedReport& q);
-  // A positive rtt_ns whose cell gave `index` (maybe kNoIndex) outside the
-  // range of `counts` (min and max applied already).
-  void AddCount(RttCounts* counts, int64_t rtt_ns, int32_t index);
+  // Counts a sample of `rtt_ns` (> 0) of series `series` whose cell gave
+  // `index` (maybe kNoIndex) and whose counter was not found (min and max
+  // applied already).
+  void AddCount(Slot* slot, size_t series, int64_t rtt_ns, int32_t index);
+  // Adds a sample of bucket `index` to `counter` (the series' counter of
+  // it), carrying 2^32 when it wraps.
+  void Increment(Slot* slot, size_t series, int32_t index, uint32_t* counter) {
+    if (++*counter == 0) [[unlikely]] Carry(slot, series, index);
+  }
+  // 2^32 samples of bucket `index` (kNoBucket: of 0 ns) into the side sketch.
+  void Carry(Slot* slot, size_t series, int32_t index);
+  std::array<QuantileSketch, kRttSeries>& Other(Slot* slot);
+  // The counts of `series` dense, spanning `index` too (with a sample of it).
+  void Grow(Slot* slot, size_t series, int32_t index);
   void Drain() {
     while (queue_size_ > 0) ProcessOldest();
   }
@@ -343,6 +365,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // (window 0 at first, which it is).
   int64_t last_window_index_ = 0;
   int64_t last_window_start_ns_ = 0;
+  std::vector<uint64_t> scratch_;  // dense counts widened (Take)
   std::array<QueuedReport, kQueueDepth> queue_;
   size_t queue_head_ = 0;  // the oldest
   size_t queue_size_ = 0;
