@@ -117,8 +117,7 @@ void ClientPrefixAggregator::Rehash(size_t table_size) {
   }
 }
 
-ClientPrefixAggregator::Slot* ClientPrefixAggregator::Find(int64_t window_index,
-                                                           const Prefix& prefix) {
+size_t ClientPrefixAggregator::FindIndex(int64_t window_index, const Prefix& prefix) {
   const uint64_t h = Hash(window_index, prefix);
   const uint64_t tag = (h >> 32) << 32;
   const size_t mask = table_.size() - 1;
@@ -127,16 +126,16 @@ ClientPrefixAggregator::Slot* ClientPrefixAggregator::Find(int64_t window_index,
     const uint64_t e = table_[t];
     if (e == 0) break;
     if ((e & ~uint64_t{0xffffffff}) == tag) {
-      Slot& slot = slots_[(e & 0xffffffff) - 1];
-      if (slot.window_index == window_index && SamePrefix(slot.prefix, prefix)) return &slot;
+      const size_t at = e & 0xffffffff;
+      const Slot& slot = slots_[at - 1];
+      if (slot.window_index == window_index && SamePrefix(slot.prefix, prefix)) return at;
     }
   }
   if (slots_.size() >= max_entries_) {
     ++dropped_entries_;
-    return nullptr;
+    return 0;
   }
-  slots_.emplace_back();
-  Slot& slot = slots_.back();
+  Slot& slot = slots_.Append();
   slot.window_index = window_index;
   slot.prefix = prefix;
   if (2 * slots_.size() > table_.size()) {
@@ -144,7 +143,7 @@ ClientPrefixAggregator::Slot* ClientPrefixAggregator::Find(int64_t window_index,
   } else {
     table_[t] = tag | slots_.size();
   }
-  return &slot;
+  return slots_.size();
 }
 
 bool ClientPrefixAggregator::RttCounts::UsedRange(uint32_t* first, uint32_t* last) const {
@@ -420,17 +419,17 @@ void ClientPrefixAggregator::Enqueue(const Prefix& prefix, bool new_flow, int64_
   if (queue_size_ > kProcessAge) ProcessOldest();
 }
 
-const ClientPrefixAggregator::Slot* ClientPrefixAggregator::Peek(uint64_t hash,
-                                                                 int64_t window_index,
-                                                                 const Prefix& prefix) const {
+size_t ClientPrefixAggregator::Peek(uint64_t hash, int64_t window_index,
+                                    const Prefix& prefix) const {
   const uint64_t tag = (hash >> 32) << 32;
   const size_t mask = table_.size() - 1;
   for (size_t t = hash >> (64 - table_bits_);; t = (t + 1) & mask) {
     const uint64_t e = table_[t];
-    if (e == 0) return nullptr;
+    if (e == 0) return 0;
     if ((e & ~uint64_t{0xffffffff}) == tag) {
-      const Slot& slot = slots_[(e & 0xffffffff) - 1];
-      if (slot.window_index == window_index && SamePrefix(slot.prefix, prefix)) return &slot;
+      const size_t at = e & 0xffffffff;
+      const Slot& slot = slots_[at - 1];
+      if (slot.window_index == window_index && SamePrefix(slot.prefix, prefix)) return at;
     }
   }
 }
@@ -501,8 +500,8 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
   if (q.slot != 0 && slots_[q.slot - 1].window_index == q.window_index &&
       SamePrefix(slots_[q.slot - 1].prefix, q.prefix)) {
     at = q.slot;  // the table and slots_ agree
-  } else if (const Slot* found = Peek(q.hash, q.window_index, q.prefix)) {
-    at = static_cast<size_t>(found - slots_.data()) + 1;
+  } else if (const size_t found = Peek(q.hash, q.window_index, q.prefix)) {
+    at = found;
   } else {
     // Created here only when, one by one, it would be the first slot
     // this report looks up (slots are created in the same order, which
@@ -519,11 +518,9 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
       return;  // nothing to count
     }
     if (!InRange(first_ns, start, span)) return ProcessOneByOne(q);
-    const Slot* created = Find(q.window_index, q.prefix);
-    if (created == nullptr) return;  // full: so is every other window's
-    at = static_cast<size_t>(created - slots_.data()) + 1;
+    at = FindIndex(q.window_index, q.prefix);
+    if (at == 0) return;  // full: so is every other window's
   }
-  // Slots move when slots_ grows (Find): `at` is an index.
   if (q.new_flow) {
     if (InRange(q.first_seen_ns, start, span)) {
       ++slots_[at - 1].flows;
@@ -593,11 +590,10 @@ uint32_t* ClientPrefixAggregator::CounterForTesting(const Prefix& prefix, absl::
                                                     RttMethod method, RttLeg leg, int64_t rtt_ns) {
   Drain();
   const int64_t window_index = WindowIndex(time);
-  const Slot* found = Peek(Hash(window_index, prefix), window_index, prefix);
-  if (found == nullptr) return nullptr;
+  const size_t found = Peek(Hash(window_index, prefix), window_index, prefix);
+  if (found == 0) return nullptr;
   RttCounts& counts =
-      slots_[static_cast<size_t>(found - slots_.data())]
-          .rtt[static_cast<size_t>(method) * kRttLegCount + static_cast<size_t>(leg)];
+      slots_[found - 1].rtt[static_cast<size_t>(method) * kRttLegCount + static_cast<size_t>(leg)];
   if (rtt_ns == 0) return &counts.zero;
   return counts.Counter(prototype_.Index(static_cast<double>(rtt_ns) / 1000.0));
 }
@@ -696,12 +692,13 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
     }
   }
   // Keep the rest, in order, and index them again.
-  std::vector<Slot> kept;
-  kept.reserve(slots_.size() - keys.size());
-  for (Slot& slot : slots_) {
-    if (slot.window_index >= below_index) kept.push_back(std::move(slot));
+  size_t kept = 0;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].window_index < below_index) continue;
+    if (i != kept) slots_[kept] = std::move(slots_[i]);
+    ++kept;
   }
-  slots_ = std::move(kept);
+  slots_.Truncate(kept);
   size_t table_size = size_t{1} << kInitialTableBits;
   while (2 * slots_.size() > table_size) table_size *= 2;
   Rehash(table_size);

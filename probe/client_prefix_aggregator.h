@@ -193,7 +193,12 @@ class ClientPrefixAggregator : public PassiveRttSink {
   static_assert(kRttLegCount == 2, "FlowRttSample packs method << 1 | leg");
   // The slot of (window, prefix), created when missing; nullptr when full
   // (counted).
-  Slot* Find(int64_t window_index, const Prefix& prefix);
+  Slot* Find(int64_t window_index, const Prefix& prefix) {
+    const size_t at = FindIndex(window_index, prefix);
+    return at == 0 ? nullptr : &slots_[at - 1];
+  }
+  // Its index + 1; 0 when full.
+  size_t FindIndex(int64_t window_index, const Prefix& prefix);
   void Rehash(size_t table_size);
   // The entry of one prefix last looked up and its window's time range
   // [start_ns, start_ns + span_ns], so that times inside it need neither a
@@ -277,8 +282,9 @@ class ClientPrefixAggregator : public PassiveRttSink {
   void Drain() {
     while (queue_size_ > 0) ProcessOldest();
   }
-  // The slot (window, prefix) hashing to `hash` has, if any (no insertion).
-  const Slot* Peek(uint64_t hash, int64_t window_index, const Prefix& prefix) const;
+  // The index + 1 of the slot (window, prefix) hashing to `hash`, 0 when
+  // none (no insertion).
+  size_t Peek(uint64_t hash, int64_t window_index, const Prefix& prefix) const;
   // [start, start + span] of window `index`; false when it does not fit in
   // int64 nanoseconds from the epoch on (such times are looked up one by one).
   bool WindowRange(int64_t index, int64_t* start, uint64_t* span) const {
@@ -355,9 +361,37 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // The address of cell (bits >> cell_shift_) is cell_base_ + that * 16
   // (cells_.data() less the bias, as an integer).
   uintptr_t cell_base_ = 0;
+  // Slots in chunks: growing moves none and touches no memory twice (as a
+  // vector's doubling would: page faults), and the chunks stay for the
+  // windows that follow (at most max_entries slots' worth).
+  class SlotStore {
+   public:
+    Slot& operator[](size_t i) { return chunks_[i >> kChunkBits][i & (kChunkSlots - 1)]; }
+    const Slot& operator[](size_t i) const {
+      return chunks_[i >> kChunkBits][i & (kChunkSlots - 1)];
+    }
+    size_t size() const { return size_; }
+    Slot& Append() {
+      if (size_ == chunks_.size() << kChunkBits) {
+        chunks_.push_back(std::make_unique<Slot[]>(kChunkSlots));
+      }
+      return (*this)[size_++];
+    }
+    // Keeps the first n slots; the others are emptied (their memory freed).
+    void Truncate(size_t n) {
+      for (size_t i = n; i < size_; ++i) (*this)[i] = Slot();
+      size_ = std::min(size_, n);
+    }
+
+   private:
+    static constexpr int kChunkBits = 7;  // 56 KiB
+    static constexpr size_t kChunkSlots = size_t{1} << kChunkBits;
+    std::vector<std::unique_ptr<Slot[]>> chunks_;
+    size_t size_ = 0;
+  };
   // Dense slots; an open-addressing table (linear probing, at most half
   // full) of (hash tag, index + 1) finds them. Slots move only in Take.
-  std::vector<Slot> slots_;
+  SlotStore slots_;
   std::vector<uint64_t> table_;  // tag << 32 | (index + 1); 0 = empty
   int table_bits_ = 0;
   uint64_t dropped_entries_ = 0;
