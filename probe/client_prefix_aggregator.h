@@ -136,11 +136,11 @@ class ClientPrefixAggregator : public PassiveRttSink {
   };
   struct alignas(64) RttCounts {
     int64_t min_ns = std::numeric_limits<int64_t>::max();
-    int64_t max_ns = -1;         // < 0: no sample yet
-    uint32_t* buckets = nullptr;  // dense counters (owned, new[]) when size > 0
-    int32_t offset = 0;           // bucket index of buckets[0]
-    uint32_t size = 0;            // dense counters; 0: the pairs hold the counts
-    uint32_t zero = 0;            // samples of 0 ns (wraps: carried)
+    int64_t max_ns = -1;                            // < 0: no sample yet
+    uint32_t* buckets = nullptr;                    // dense counters (owned, new[]) when size > 0
+    int32_t offset = 0;                             // bucket index of buckets[0]
+    uint32_t size = 0;                              // dense counters; 0: the pairs hold the counts
+    uint32_t zero = 0;                              // samples of 0 ns (wraps: carried)
     std::array<BucketCount, kSparseBuckets> pairs;  // filled from the first
 
     RttCounts() = default;
@@ -272,7 +272,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // Adds a sample of bucket `index` to `counter` (the series' counter of
   // it), carrying 2^32 when it wraps.
   void Increment(Slot* slot, size_t series, int32_t index, uint32_t* counter) {
-    if (++*counter == 0) [[unlikely]] Carry(slot, series, index);
+    if (++*counter == 0) [[unlikely]]
+      Carry(slot, series, index);
   }
   // 2^32 samples of bucket `index` (kNoBucket: of 0 ns) into the side sketch.
   void Carry(Slot* slot, size_t series, int32_t index);
