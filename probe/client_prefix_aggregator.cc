@@ -48,7 +48,7 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
       prototype_(sketch_alpha) {
   // The header's memory figure: a cache line of key and counters, one per
   // method and leg.
-  static_assert(sizeof(Slot) == 64 * (1 + kRttSeries));
+  static_assert(sizeof(Slot) == 64 + 32 * kRttSeries);
   Rehash(size_t{1} << kInitialTableBits);
   // Cells of an octave / 2^b, narrower than a bucket (ratio gamma = (1 +
   // alpha) / (1 - alpha)) by half: up to 8 bits (1% sketches need 7).
@@ -146,33 +146,6 @@ size_t ClientPrefixAggregator::FindIndex(int64_t window_index, const Prefix& pre
   return slots_.size();
 }
 
-bool ClientPrefixAggregator::RttCounts::UsedRange(uint32_t* first, uint32_t* last) const {
-  uint32_t i = 0;
-  while (i < size && buckets[i] == 0) ++i;
-  if (i == size) return false;
-  uint32_t j = size - 1;
-  while (buckets[j] == 0) --j;
-  *first = i;
-  *last = j;
-  return true;
-}
-
-ClientPrefixAggregator::RttCounts& ClientPrefixAggregator::RttCounts::operator=(
-    RttCounts&& other) noexcept {
-  if (this == &other) return *this;
-  delete[] buckets;
-  min_ns = other.min_ns;
-  max_ns = other.max_ns;
-  zero = other.zero;
-  offset = other.offset;
-  size = other.size;
-  pairs = other.pairs;
-  buckets = other.buckets;
-  other.buckets = nullptr;
-  other.size = 0;
-  return *this;
-}
-
 std::array<QuantileSketch, ClientPrefixAggregator::kRttSeries>& ClientPrefixAggregator::Other(
     Slot* slot) {
   if (!slot->other) {
@@ -187,7 +160,7 @@ void ClientPrefixAggregator::Carry(Slot* slot, size_t series, int32_t index) {
   constexpr uint64_t kWrap = uint64_t{1} << 32;
   const RttCounts& counts = slot->rtt[series];
   QuantileSketch& sketch = Other(slot)[series];
-  if (index == kNoBucket) {
+  if (index == kZeroBucket) {
     sketch.Add(0.0, kWrap);
     return;
   }
@@ -197,33 +170,52 @@ void ClientPrefixAggregator::Carry(Slot* slot, size_t series, int32_t index) {
                            static_cast<double>(counts.max_ns) / 1000.0);
 }
 
+namespace {
+
+// [*first, *last]: the non-zero counts' positions; false when none.
+bool UsedRange(const uint32_t* counts, uint32_t size, uint32_t* first, uint32_t* last) {
+  uint32_t i = 0;
+  while (i < size && counts[i] == 0) ++i;
+  if (i == size) return false;
+  uint32_t j = size - 1;
+  while (counts[j] == 0) --j;
+  *first = i;
+  *last = j;
+  return true;
+}
+
+}  // namespace
+
 void ClientPrefixAggregator::Grow(Slot* slot, size_t series, int32_t index) {
   RttCounts& counts = slot->rtt[series];
   const uint32_t max_bins = prototype_.max_bins();
-  // The counts held so far, as (index, count): the pairs, or the dense
-  // array's used range.
-  std::array<BucketCount, kSparseBuckets> old_pairs = counts.pairs;
-  uint32_t* const old_dense = counts.buckets;
-  const int64_t old_offset = counts.offset;
+  // The counts held so far: the pairs, or the dense array's used range
+  // (as positions in the arena: it may move) and zero counter.
+  const RttCounts old = counts;
   uint32_t first = 0;
   uint32_t last = 0;
   bool used = false;
   // As QuantileSketch's Store::Add: the top (highest index) fixes the floor
   // below which everything folds into the floor bucket; the used range
-  // becomes [max(min(index, lowest), floor), top].
-  int64_t lowest = index;
-  int64_t top = index;
-  if (old_dense != nullptr) {
-    used = counts.UsedRange(&first, &last);
+  // becomes [max(min(index, lowest), floor), top]. A zero RTT (a third
+  // distinct bucket of pairs) adds no index: pairs hold at least one.
+  int64_t lowest = std::numeric_limits<int64_t>::max();
+  int64_t top = std::numeric_limits<int64_t>::min();
+  auto span_index = [&](int64_t i) {
+    lowest = std::min(lowest, i);
+    top = std::max(top, i);
+  };
+  if (index != kZeroBucket) span_index(index);
+  if (old.dense()) {
+    used = UsedRange(arena_.data() + old.at(), old.size(), &first, &last);
     if (used) {
-      lowest = std::min<int64_t>(index, old_offset + first);
-      top = std::max<int64_t>(index, old_offset + last);
+      span_index(int64_t{old.offset()} + first);
+      span_index(int64_t{old.offset()} + last);
     }
   } else {
-    for (const BucketCount& pair : old_pairs) {
-      if (pair.index == kNoBucket) break;
-      lowest = std::min<int64_t>(lowest, pair.index);
-      top = std::max<int64_t>(top, pair.index);
+    for (uint32_t k = 0; k < kPairs; ++k) {
+      const auto i = static_cast<int32_t>(old.words[2 * k]);
+      if (i != kNoBucket && i != kZeroBucket) span_index(i);
     }
   }
   const int64_t floor = top - max_bins + 1;
@@ -234,53 +226,89 @@ void ClientPrefixAggregator::Grow(Slot* slot, size_t series, int32_t index) {
   const int64_t room = std::min<int64_t>(span + 2 * (span / 2), max_bins);
   const int64_t high_end = top + (room - span + 1) / 2;
   const int64_t low_end = high_end - room + 1;
-  auto* const dense = new uint32_t[static_cast<size_t>(room)]();  // zeros
+  // The counters, then the zero counter.
+  const size_t at = arena_.size();
+  arena_.resize(at + static_cast<size_t>(room) + 1);  // zeros
+  uint32_t* const dense = arena_.data() + at;
   // Folded counts add up: a sum that wraps carries 2^32 (at the bucket it
   // lands in, where the sketch would fold it too).
   auto add = [&](int64_t at_index, uint32_t count) {
-    const int64_t kept = std::max(at_index, low);
-    uint32_t& counter = dense[static_cast<size_t>(kept - low_end)];
-    const uint32_t before = counter;
-    counter += count;
-    if (counter < before) Carry(slot, series, static_cast<int32_t>(kept));
-  };
-  if (old_dense != nullptr) {
-    if (used) {
-      for (uint32_t i = first; i <= last; ++i) add(old_offset + i, old_dense[i]);
+    uint32_t* counter;
+    int64_t kept = kZeroBucket;
+    if (at_index == kZeroBucket) {
+      counter = &dense[room];
+    } else {
+      kept = std::max(at_index, low);
+      counter = &dense[kept - low_end];
     }
+    const uint32_t before = *counter;
+    *counter += count;
+    if (*counter < before) Carry(slot, series, static_cast<int32_t>(kept));
+  };
+  if (old.dense()) {
+    const uint32_t* const counters = arena_.data() + old.at();
+    if (used) {
+      for (uint32_t i = first; i <= last; ++i) add(int64_t{old.offset()} + i, counters[i]);
+    }
+    add(kZeroBucket, counters[old.size()]);
+    arena_live_ -= old.size() + 1;
   } else {
-    for (const BucketCount& pair : old_pairs) {
-      if (pair.index == kNoBucket) break;
-      add(pair.index, pair.count);
+    for (uint32_t k = 0; k < kPairs; ++k) {
+      const auto i = static_cast<int32_t>(old.words[2 * k]);
+      if (i != kNoBucket) add(i, old.words[2 * k + 1]);
     }
   }
   add(index, 1);
-  delete[] old_dense;
-  counts.buckets = dense;
-  counts.offset = static_cast<int32_t>(low_end);
-  counts.size = static_cast<uint32_t>(room);
-  counts.pairs = {};
+  arena_live_ += static_cast<size_t>(room) + 1;
+  counts.words = {static_cast<uint32_t>(kDense), static_cast<uint32_t>(low_end),
+                  static_cast<uint32_t>(room), static_cast<uint32_t>(at)};
+  // The arena left behind by arrays that grew, once it outgrows the live
+  // counts (amortised: the live ones doubled since the last copy).
+  if (arena_.size() - arena_live_ > std::max<size_t>(arena_live_, 4096)) CompactArena();
 }
 
-void ClientPrefixAggregator::RttCounts::MoveTo(QuantileSketch* sketch,
+void ClientPrefixAggregator::CompactArena() {
+  std::vector<uint32_t> compact;
+  compact.reserve(arena_live_);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    for (RttCounts& counts : slots_[i].rtt) {
+      if (!counts.dense()) continue;
+      const size_t at = compact.size();
+      const uint32_t* const from = arena_.data() + counts.at();
+      compact.insert(compact.end(), from, from + counts.size() + 1);
+      counts.words[3] = static_cast<uint32_t>(at);
+    }
+  }
+  arena_live_ = compact.size();
+  arena_ = std::move(compact);
+}
+
+void ClientPrefixAggregator::RttCounts::MoveTo(QuantileSketch* sketch, const uint32_t* arena,
                                                std::vector<uint64_t>* scratch) const {
   if (max_ns < 0) return;  // no sample
   const double min = static_cast<double>(min_ns) / 1000.0;
   const double max = static_cast<double>(max_ns) / 1000.0;
-  if (size != 0) {
+  uint64_t zero = 0;
+  if (dense()) {
     // The used range, widened. Nothing folds (the range is at most
     // max_bins): one copy into the empty sketch.
+    const uint32_t* const counts = arena + at();
     uint32_t first = 0;
     uint32_t last = 0;
-    if (UsedRange(&first, &last)) {
-      scratch->assign(buckets + first, buckets + last + 1);
-      sketch->AddPositiveBuckets(offset + static_cast<int32_t>(first), *scratch, min, max);
+    if (UsedRange(counts, size(), &first, &last)) {
+      scratch->assign(counts + first, counts + last + 1);
+      sketch->AddPositiveBuckets(offset() + static_cast<int32_t>(first), *scratch, min, max);
     }
+    zero = counts[size()];
   } else {
     // In any order: the sketch folds them as it would the samples.
-    for (const BucketCount& pair : pairs) {
-      if (pair.index == kNoBucket) break;
-      sketch->AddPositiveBucket(pair.index, pair.count, min, max);
+    for (uint32_t k = 0; k < kPairs; ++k) {
+      const auto index = static_cast<int32_t>(words[2 * k]);
+      if (index == kZeroBucket) {
+        zero = words[2 * k + 1];
+      } else if (index != kNoBucket) {
+        sketch->AddPositiveBucket(index, words[2 * k + 1], min, max);
+      }
     }
   }
   if (zero > 0) sketch->Add(0.0, zero);
@@ -309,18 +337,9 @@ void ClientPrefixAggregator::OnSample(const RttSample& sample) {
       static_cast<size_t>(sample.method) * kRttLegCount + static_cast<size_t>(sample.leg);
   const int64_t ns = absl::ToInt64Nanoseconds(sample.rtt);
   if (ns >= 0 && ns <= FlowRttSample::kMaxRttNs && absl::Nanoseconds(ns) == sample.rtt) {
-    RttCounts& counts = entry->rtt[which];
-    counts.AddMinMax(ns);
-    if (ns == 0) {
-      Increment(entry, which, kNoBucket, &counts.zero);
-    } else {
-      const int32_t index = prototype_.Index(static_cast<double>(ns) / 1000.0);
-      if (uint32_t* counter = counts.Counter(index)) {
-        Increment(entry, which, index, counter);
-      } else {
-        Grow(entry, which, index);
-      }
-    }
+    entry->rtt[which].AddMinMax(ns);
+    AddCount(entry, which, ns,
+             ns == 0 ? kZeroBucket : prototype_.Index(static_cast<double>(ns) / 1000.0));
     return;
   }
   Other(entry)[which].Add(absl::ToDoubleMicroseconds(sample.rtt));
@@ -344,13 +363,8 @@ void ClientPrefixAggregator::AddSamples(const Prefix& prefix,
     if (entry == nullptr) continue;
     const int64_t ns = s.rtt_ns();
     const size_t series = Series(s);
-    RttCounts& counts = entry->rtt[series];
-    counts.AddMinMax(ns);
-    if (ns == 0) {
-      Increment(entry, series, kNoBucket, &counts.zero);
-    } else {
-      AddCount(entry, series, ns, kNoIndex);
-    }
+    entry->rtt[series].AddMinMax(ns);
+    AddCount(entry, series, ns, kNoIndex);
   }
 }
 
@@ -469,9 +483,10 @@ void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
   // Four lines from a quarter in: an array's used range (half of it, in
   // the middle, when it grew last), or the part of it most samples hit.
   // Past the end is harmless (a prefetch never faults).
-  auto middle = [](const RttCounts& counts) {
-    if (counts.size == 0) return;  // pairs, in the series' line
-    const uint32_t* line = counts.buckets + counts.size / 4;
+  const uint32_t* const arena = arena_.data();
+  auto middle = [arena](const RttCounts& counts) {
+    if (!counts.dense()) return;  // pairs, in the series' line
+    const uint32_t* line = arena + counts.at() + counts.size() / 4;
     __builtin_prefetch(line, 1);
     __builtin_prefetch(line + 16, 1);
     __builtin_prefetch(line + 32, 1);
@@ -541,12 +556,13 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
     const int64_t ns = s->rtt_ns();
     counts.AddMinMax(ns);
     if (ns == 0) {
-      Increment(&slot, series, kNoBucket, &counts.zero);
+      AddCount(&slot, series, 0, kZeroBucket);
       continue;
     }
-    // A cell that cannot tell gives kNoIndex, which no counter has.
+    // A cell that cannot tell gives kNoIndex, which no counter has. (The
+    // arena moves when an array grows: read each time.)
     const int32_t index = CellIndex(cell_base, shift, ns);
-    if (uint32_t* counter = counts.Counter(index)) {
+    if (uint32_t* counter = counts.Counter(index, arena_.data())) {
       Increment(&slot, series, index, counter);
     } else {
       AddCount(&slot, series, ns, index);
@@ -568,17 +584,23 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
 }
 
 void ClientPrefixAggregator::AddCount(Slot* slot, size_t series, int64_t rtt_ns, int32_t index) {
-  if (index == kNoIndex) index = IndexOf(rtt_ns);
+  if (rtt_ns == 0) {
+    index = kZeroBucket;
+  } else if (index == kNoIndex) {
+    index = IndexOf(rtt_ns);
+  }
   RttCounts& counts = slot->rtt[series];
-  if (uint32_t* counter = counts.Counter(index)) {
+  uint32_t* counter = index == kZeroBucket ? counts.ZeroCounter(arena_.data())
+                                           : counts.Counter(index, arena_.data());
+  if (counter != nullptr) {
     Increment(slot, series, index, counter);
     return;
   }
-  if (counts.size == 0) {
-    for (BucketCount& pair : counts.pairs) {
-      if (pair.index == kNoBucket) {
-        pair.index = index;
-        pair.count = 1;
+  if (!counts.dense()) {
+    for (uint32_t k = 0; k < kPairs; ++k) {
+      if (counts.words[2 * k] == static_cast<uint32_t>(kNoBucket)) {
+        counts.words[2 * k] = static_cast<uint32_t>(index);
+        counts.words[2 * k + 1] = 1;
         return;
       }
     }
@@ -594,8 +616,8 @@ uint32_t* ClientPrefixAggregator::CounterForTesting(const Prefix& prefix, absl::
   if (found == 0) return nullptr;
   RttCounts& counts =
       slots_[found - 1].rtt[static_cast<size_t>(method) * kRttLegCount + static_cast<size_t>(leg)];
-  if (rtt_ns == 0) return &counts.zero;
-  return counts.Counter(prototype_.Index(static_cast<double>(rtt_ns) / 1000.0));
+  if (rtt_ns == 0) return counts.ZeroCounter(arena_.data());
+  return counts.Counter(prototype_.Index(static_cast<double>(rtt_ns) / 1000.0), arena_.data());
 }
 
 void ClientPrefixAggregator::ProcessOneByOne(const QueuedReport& q) {
@@ -686,7 +708,7 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
       for (size_t l = 0; l < kRttLegCount; ++l) {
         QuantileSketch& sketch = window.rtt_us[m][l];
         const size_t which = m * kRttLegCount + l;
-        slot.rtt[which].MoveTo(&sketch, &scratch_);
+        slot.rtt[which].MoveTo(&sketch, arena_.data(), &scratch_);
         if (slot.other) (void)sketch.Merge((*slot.other)[which]);
       }
     }
@@ -699,6 +721,7 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
     ++kept;
   }
   slots_.Truncate(kept);
+  CompactArena();
   size_t table_size = size_t{1} << kInitialTableBits;
   while (2 * slots_.size() > table_size) table_size *= 2;
   Rehash(table_size);

@@ -16,13 +16,14 @@
 // in a short ring while their table slot, (prefix, window) slot and bucket
 // counters are prefetched, and are then processed in order, each at once
 // (every other call drains the ring first). Samples are counted
-// per sketch bucket (RttCounts: one cache line per method and leg, the
+// per sketch bucket (RttCounts: half a cache line per method and leg, the
 // bucket index of a whole number of nanoseconds cached per 1/128 octave)
 // and become QuantileSketches, equal to adding them one by one, when their
-// window is taken. Memory: 448 bytes per (prefix, window) (incl. 3 bucket
+// window is taken. Memory: 256 bytes per (prefix, window) (incl. 2 bucket
 // counters per method and leg) plus, for series spread over more buckets,
-// their counters with spare room (at most max_bins per series, as the
-// sketch), 128 KiB of index cells.
+// their 32-bit counters with spare room (at most max_bins + 1 per series,
+// in one arena at most about twice the live counters), 128 KiB of index
+// cells.
 //
 // Thread model: one thread (the PassiveRtt's); not synchronised.
 #pragma once
@@ -102,79 +103,85 @@ class ClientPrefixAggregator : public PassiveRttSink {
  private:
   // RTT samples of one (prefix, window, method, leg) as counts per sketch
   // bucket (QuantileSketch::Index of the RTT in microseconds), with exact
-  // min and max in nanoseconds: one cache line, no sketch parameters, no
-  // double min/max per sample, no total (it is zero + the buckets' sum).
-  // Taken windows turn it into the QuantileSketch (AddPositiveBucket), equal
-  // to adding the samples one by one. Min and max may be updated before the
-  // counts (both are order-independent and idempotent).
+  // min and max in nanoseconds: half a cache line (the two legs of a method
+  // share one), no sketch parameters, no double min/max per sample, no
+  // total (it is the counts' sum). Taken windows turn it into the
+  // QuantileSketch (AddPositiveBucket), equal to adding the samples one by
+  // one. Min and max may be updated before the counts (both are
+  // order-independent and idempotent).
   //
   // Counters are 32-bit (half the memory of 64-bit ones, so more stay in
   // cache): one that wraps carries 2^32 into the slot's side sketch of the
   // series (`other`, merged when taken; merging is exact), so counts stay
   // exact whatever they reach.
   //
-  // Up to kSparseBuckets distinct buckets live in the line itself as
-  // (index, count) pairs, anywhere (no allocation, nothing more to fetch:
-  // a series of a few RTTs, as most prefixes' are in a minute, however far
-  // apart they are). Beyond, the counts move to a dense array on the heap,
-  // with spare room at both ends (growth is amortised: a sample outside it
-  // reallocates it with the used range plus half of it on either side),
-  // zeros outside the used range. Beyond max_bins buckets the lowest fold
-  // into the lowest kept one, as the sketch's own store does (so memory
-  // stays bounded and the result equal: the fold depends only on the
-  // highest index, not on the order); the array spans at most max_bins
-  // buckets, so a sample anywhere inside it never folds anything (the
-  // floor, highest index - max_bins + 1, stays at or below its start): in
-  // range, a sample just counts. Sparse pairs never fold (they are handed
-  // to the sketch one by one, which folds them as it would the samples).
-  static constexpr uint32_t kSparseBuckets = 3;
-  // The index of an unused pair: no bucket's (indices stay far from it).
+  // Up to kPairs distinct buckets (zero RTTs being one) live in the series
+  // itself as (index, count) pairs, anywhere (no allocation, nothing more
+  // to fetch: a series of a few RTTs, as most prefixes' are in a minute,
+  // however far apart). Beyond, the counts move to a dense array in the
+  // aggregator's arena, with spare room at both ends (growth is amortised:
+  // a sample outside it moves it with the used range plus half of it on
+  // either side), zeros outside the used range, then the zero-RTT counter.
+  // Beyond max_bins buckets the lowest fold into the lowest kept one, as
+  // the sketch's own store does (so memory stays bounded and the result
+  // equal: the fold depends only on the highest index, not on the order);
+  // the array spans at most max_bins buckets, so a sample anywhere inside
+  // it never folds anything (the floor, highest index - max_bins + 1, stays
+  // at or below its start): in range, a sample just counts. Pairs never
+  // fold (they are handed to the sketch one by one, which folds them as it
+  // would the samples).
+  static constexpr uint32_t kPairs = 2;
+  // Index words that are no bucket's (indices stay far from them): an
+  // unused pair, the pair of zero RTTs, dense counts.
   static constexpr int32_t kNoBucket = std::numeric_limits<int32_t>::max();
-  struct BucketCount {
-    int32_t index = kNoBucket;
-    uint32_t count = 0;
-  };
-  struct alignas(64) RttCounts {
+  static constexpr int32_t kZeroBucket = kNoBucket - 1;
+  static constexpr int32_t kDense = kNoBucket - 2;
+  struct alignas(32) RttCounts {
     int64_t min_ns = std::numeric_limits<int64_t>::max();
-    int64_t max_ns = -1;                            // < 0: no sample yet
-    uint32_t* buckets = nullptr;                    // dense counters (owned, new[]) when size > 0
-    int32_t offset = 0;                             // bucket index of buckets[0]
-    uint32_t size = 0;                              // dense counters; 0: the pairs hold the counts
-    uint32_t zero = 0;                              // samples of 0 ns (wraps: carried)
-    std::array<BucketCount, kSparseBuckets> pairs;  // filled from the first
+    int64_t max_ns = -1;  // < 0: no sample yet
+    // Pairs: words[2k] a bucket index (kNoBucket: unused, kZeroBucket: 0
+    // ns; filled from the first), words[2k + 1] its count. Dense counts
+    // (words[0] == kDense): words[1] the bucket index of the first
+    // counter, words[2] the counters, words[3] where they start in the
+    // arena; the zero-RTT counter follows them.
+    std::array<uint32_t, 2 * kPairs> words = {kNoBucket, 0, kNoBucket, 0};
 
-    RttCounts() = default;
-    RttCounts(const RttCounts&) = delete;
-    RttCounts& operator=(const RttCounts&) = delete;
-    RttCounts(RttCounts&& other) noexcept { *this = std::move(other); }
-    RttCounts& operator=(RttCounts&& other) noexcept;
-    ~RttCounts() { delete[] buckets; }
-
+    bool dense() const { return words[0] == static_cast<uint32_t>(kDense); }
+    int32_t offset() const { return static_cast<int32_t>(words[1]); }
+    uint32_t size() const { return words[2]; }
+    uint32_t at() const { return words[3]; }
     void AddMinMax(int64_t rtt_ns) {
       // Branches: both rarely change once a window has a few samples.
       if (rtt_ns < min_ns) min_ns = rtt_ns;
       if (rtt_ns > max_ns) max_ns = rtt_ns;
     }
-    // The counter of bucket `index`; nullptr when it has none (kNoIndex
-    // never has one). In 32 bits (indices and offsets are far from 2^31:
-    // index - offset wraps only when outside the range, kNoIndex's too).
-    uint32_t* Counter(int32_t index) {
-      if (size != 0) {
-        const uint32_t at = static_cast<uint32_t>(index) - static_cast<uint32_t>(offset);
-        return at < size ? &buckets[at] : nullptr;
+    // The counter of bucket `index` (not kZeroBucket); nullptr when it has
+    // none (kNoIndex never has one). In 32 bits (indices and offsets are
+    // far from 2^31: index - offset wraps only when outside the range,
+    // kNoIndex's too). `arena`: arena_.data().
+    uint32_t* Counter(int32_t index, uint32_t* arena) {
+      if (dense()) {
+        const uint32_t i = static_cast<uint32_t>(index) - words[1];
+        return i < words[2] ? &arena[words[3] + i] : nullptr;
       }
-      for (BucketCount& pair : pairs) {
-        if (pair.index == index) return &pair.count;
-      }
+      return Pair(index);
+    }
+    // The counter of zero RTTs; nullptr when it has none.
+    uint32_t* ZeroCounter(uint32_t* arena) {
+      return dense() ? &arena[words[3] + words[2]] : Pair(kZeroBucket);
+    }
+    uint32_t* Pair(int32_t index) {
+      if (static_cast<int32_t>(words[0]) == index) return &words[1];
+      if (static_cast<int32_t>(words[2]) == index) return &words[3];
       return nullptr;
     }
-    // [*first, *last]: the non-zero dense buckets' positions; false when none.
-    bool UsedRange(uint32_t* first, uint32_t* last) const;
-    // `scratch`: room for the dense counts widened to 64 bits.
-    void MoveTo(QuantileSketch* sketch, std::vector<uint64_t>* scratch) const;
+    // `arena`: arena_.data(); `scratch`: room for the dense counts widened
+    // to 64 bits.
+    void MoveTo(QuantileSketch* sketch, const uint32_t* arena,
+                std::vector<uint64_t>* scratch) const;
   };
   // One (window, prefix): the key and counters in the first cache line,
-  // then one line per (method, leg).
+  // then one line per method (its two legs).
   struct alignas(64) Slot {
     int64_t window_index = 0;
     Prefix prefix;
@@ -265,21 +272,26 @@ class ClientPrefixAggregator : public PassiveRttSink {
   void Process(const QueuedReport& q);
   // Flow, samples and traffic each looked up.
   void ProcessOneByOne(const QueuedReport& q);
-  // Counts a sample of `rtt_ns` (> 0) of series `series` whose cell gave
-  // `index` (maybe kNoIndex) and whose counter was not found (min and max
-  // applied already).
+  // Counts a sample of `rtt_ns` of series `series` (min and max applied
+  // already); `index`: its cell's answer (maybe kNoIndex) when > 0.
   void AddCount(Slot* slot, size_t series, int64_t rtt_ns, int32_t index);
-  // Adds a sample of bucket `index` to `counter` (the series' counter of
-  // it), carrying 2^32 when it wraps.
+  // Adds a sample of bucket `index` (kZeroBucket: 0 ns) to `counter` (the
+  // series' counter of it), carrying 2^32 when it wraps.
   void Increment(Slot* slot, size_t series, int32_t index, uint32_t* counter) {
-    if (++*counter == 0) [[unlikely]]
+    if (++*counter == 0) [[unlikely]] {
       Carry(slot, series, index);
+    }
   }
-  // 2^32 samples of bucket `index` (kNoBucket: of 0 ns) into the side sketch.
+  // 2^32 samples of bucket `index` (kZeroBucket: of 0 ns) into the side
+  // sketch.
   void Carry(Slot* slot, size_t series, int32_t index);
   std::array<QuantileSketch, kRttSeries>& Other(Slot* slot);
-  // The counts of `series` dense, spanning `index` too (with a sample of it).
+  // The counts of `series` dense, with a sample of bucket `index`
+  // (kZeroBucket: 0 ns) added.
   void Grow(Slot* slot, size_t series, int32_t index);
+  // Copies the live dense arrays (those of slots_) to the start of a new
+  // arena.
+  void CompactArena();
   void Drain() {
     while (queue_size_ > 0) ProcessOldest();
   }
@@ -400,6 +412,11 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // (window 0 at first, which it is).
   int64_t last_window_index_ = 0;
   int64_t last_window_start_ns_ = 0;
+  // Dense counts of all series (RttCounts), arena_live_ of them in use; the
+  // rest, left by arrays that grew, is reclaimed (CompactArena) once it
+  // outgrows them, and at every Take.
+  std::vector<uint32_t> arena_;
+  size_t arena_live_ = 0;
   std::vector<uint64_t> scratch_;  // dense counts widened (Take)
   std::array<QueuedReport, kQueueDepth> queue_;
   size_t queue_head_ = 0;  // the oldest
