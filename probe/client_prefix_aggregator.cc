@@ -213,7 +213,7 @@ void ClientPrefixAggregator::Grow(Slot* slot, size_t series, int32_t index) {
       span_index(int64_t{old.offset()} + last);
     }
   } else {
-    for (uint32_t k = 0; k < kPairs; ++k) {
+    for (size_t k = 0; k < kPairs; ++k) {
       const auto i = static_cast<int32_t>(old.words[2 * k]);
       if (i != kNoBucket && i != kZeroBucket) span_index(i);
     }
@@ -253,7 +253,7 @@ void ClientPrefixAggregator::Grow(Slot* slot, size_t series, int32_t index) {
     add(kZeroBucket, counters[old.size()]);
     arena_live_ -= old.size() + 1;
   } else {
-    for (uint32_t k = 0; k < kPairs; ++k) {
+    for (size_t k = 0; k < kPairs; ++k) {
       const auto i = static_cast<int32_t>(old.words[2 * k]);
       if (i != kNoBucket) add(i, old.words[2 * k + 1]);
     }
@@ -302,7 +302,7 @@ void ClientPrefixAggregator::RttCounts::MoveTo(QuantileSketch* sketch, const uin
     zero = counts[size()];
   } else {
     // In any order: the sketch folds them as it would the samples.
-    for (uint32_t k = 0; k < kPairs; ++k) {
+    for (size_t k = 0; k < kPairs; ++k) {
       const auto index = static_cast<int32_t>(words[2 * k]);
       if (index == kZeroBucket) {
         zero = words[2 * k + 1];
@@ -597,7 +597,7 @@ void ClientPrefixAggregator::AddCount(Slot* slot, size_t series, int64_t rtt_ns,
     return;
   }
   if (!counts.dense()) {
-    for (uint32_t k = 0; k < kPairs; ++k) {
+    for (size_t k = 0; k < kPairs; ++k) {
       if (counts.words[2 * k] == static_cast<uint32_t>(kNoBucket)) {
         counts.words[2 * k] = static_cast<uint32_t>(index);
         counts.words[2 * k + 1] = 1;

@@ -130,7 +130,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // at or below its start): in range, a sample just counts. Pairs never
   // fold (they are handed to the sketch one by one, which folds them as it
   // would the samples).
-  static constexpr uint32_t kPairs = 2;
+  static constexpr size_t kPairs = 2;
   // Index words that are no bucket's (indices stay far from them): an
   // unused pair, the pair of zero RTTs, dense counts.
   static constexpr int32_t kNoBucket = std::numeric_limits<int32_t>::max();

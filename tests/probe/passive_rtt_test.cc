@@ -885,6 +885,7 @@ TEST(ClientPrefixAggregatorTest, QueuedReportsAggregateExactlyAsOneByOne) {
     ClientPrefixAggregator queued(c.window, c.max_entries, c.alpha);
     ClientPrefixAggregator single(c.window, c.max_entries, c.alpha);
     std::vector<Prefix> prefixes;
+    prefixes.reserve(241);
     for (int i = 0; i < 240; ++i) {
       prefixes.push_back(Prefix::Parse("198.18." + std::to_string(i) + ".0/24").value());
     }
@@ -1072,6 +1073,7 @@ TEST(ClientPrefixAggregatorTest, BucketArraysGrowingFromInlineStayExact) {
     const double gamma = (1 + alpha) / (1 - alpha);
     ClientPrefixAggregator aggregator(absl::InfiniteDuration(), 1 << 20, alpha);
     std::vector<Prefix> prefixes;
+    prefixes.reserve(300);
     for (int i = 0; i < 300; ++i) {
       prefixes.push_back(
           Prefix::Parse("10." + std::to_string(i / 200) + "." + std::to_string(i % 200) + ".0/24")
@@ -1214,6 +1216,7 @@ TEST(ClientPrefixAggregatorTest, CountersWrappingPast32BitsStayExact) {
       int64_t t = t0;
       auto add = [&](int64_t ns, int times) {
         std::vector<FlowRttSample> samples;
+        samples.reserve(static_cast<size_t>(times));
         for (int i = 0; i < times; ++i) samples.emplace_back(++t, ns, method, leg);
         if (reports) {
           PassiveRttSink::FlowReport report;
@@ -1282,6 +1285,7 @@ TEST(ClientPrefixAggregatorTest, FoldedCountersWrappingPast32BitsStayExact) {
   QuantileSketch expected(alpha);
   const std::array<int64_t, 4> low_ns = {1000000, 1010000, 1020000, 1030000};
   std::vector<FlowRttSample> samples;
+  samples.reserve(low_ns.size());
   for (const int64_t ns : low_ns) {
     samples.emplace_back(t0, ns, RttMethod::kHandshake, RttLeg::kClient);
   }
@@ -1327,6 +1331,7 @@ TEST(ClientPrefixAggregatorTest, SlotsReusedAcrossTakesStayExact) {
   const int64_t t0 = int64_t{1700000000} * 1000000000;
   const int64_t second = 1000000000;
   std::vector<Prefix> prefixes;
+  prefixes.reserve(420);
   for (int i = 0; i < 420; ++i) {
     prefixes.push_back(
         Prefix::Parse("10." + std::to_string(i / 200) + "." + std::to_string(i % 200) + ".0/24")
