@@ -1246,12 +1246,16 @@ TEST(ClientPrefixAggregatorTest, CountersWrappingPast32BitsStayExact) {
       } else if (mode == "dense") {
         for (int ms = 1; ms <= 5; ++ms) add(int64_t{1000000} * ms, 1);  // past the pairs
         set(1000000, 0xfffffffe);
-        add(1000000, 3);    // wraps
+        add(1000000, 3);  // wraps
+        add(0, 1);        // the zero counter, after the array's
+        set(0, 0xffffffff);
+        add(0, 2);          // wraps
         add(100000000, 1);  // the array grows: the counts move
         set(100000000, 0xffffffff);
         add(100000000, 1);  // wraps to exactly 0
         add(200000000, 1);  // grows again
         expected.Add(1000.0, 0xfffffffe + uint64_t{3});
+        expected.Add(0.0, 0xffffffff + uint64_t{2});
         for (int ms = 2; ms <= 5; ++ms) expected.Add(1000.0 * ms);
         expected.Add(100000.0, kWrap);
         expected.Add(200000.0);
