@@ -156,17 +156,16 @@ std::array<QuantileSketch, ClientPrefixAggregator::kRttSeries>& ClientPrefixAggr
   return *slot->other;
 }
 
-void ClientPrefixAggregator::Carry(Slot* slot, size_t series, int32_t index) {
-  constexpr uint64_t kWrap = uint64_t{1} << 32;
+void ClientPrefixAggregator::Spill(Slot* slot, size_t series, int32_t index, uint64_t count) {
   const RttCounts& counts = slot->rtt[series];
   QuantileSketch& sketch = Other(slot)[series];
   if (index == kZeroBucket) {
-    sketch.Add(0.0, kWrap);
+    sketch.Add(0.0, count);
     return;
   }
   // The series' min and max so far bound this bucket's samples; the final
   // ones come with the counts left (or are these, when none are).
-  sketch.AddPositiveBucket(index, kWrap, static_cast<double>(counts.min_ns) / 1000.0,
+  sketch.AddPositiveBucket(index, count, static_cast<double>(counts.min_ns) / 1000.0,
                            static_cast<double>(counts.max_ns) / 1000.0);
 }
 
@@ -189,6 +188,11 @@ bool UsedRange(const uint32_t* counts, uint32_t size, uint32_t* first, uint32_t*
 void ClientPrefixAggregator::Grow(Slot* slot, size_t series, int32_t index) {
   RttCounts& counts = slot->rtt[series];
   const uint32_t max_bins = prototype_.max_bins();
+  // Room for any array (before the old counts are located: compacting
+  // moves them).
+  if (arena_.size() + max_bins + 1 > arena_limit_ && arena_.size() - arena_live_ > max_bins) {
+    CompactArena();
+  }
   // The counts held so far: the pairs, or the dense array's used range
   // (as positions in the arena: it may move) and zero counter.
   const RttCounts old = counts;
@@ -226,6 +230,12 @@ void ClientPrefixAggregator::Grow(Slot* slot, size_t series, int32_t index) {
   const int64_t room = std::min<int64_t>(span + 2 * (span / 2), max_bins);
   const int64_t high_end = top + (room - span + 1) / 2;
   const int64_t low_end = high_end - room + 1;
+  if (arena_.size() + static_cast<size_t>(room) + 1 > arena_limit_) {
+    // The arena is full of live counts: this sample, exactly, in the side
+    // sketch (and so will the series' next ones outside its counts).
+    Spill(slot, series, index, 1);
+    return;
+  }
   // The counters, then the zero counter.
   const size_t at = arena_.size();
   arena_.resize(at + static_cast<size_t>(room) + 1);  // zeros

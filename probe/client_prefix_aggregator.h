@@ -22,8 +22,8 @@
 // window is taken. Memory: 256 bytes per (prefix, window) (incl. 2 bucket
 // counters per method and leg) plus, for series spread over more buckets,
 // their 32-bit counters with spare room (at most max_bins + 1 per series,
-// in one arena at most about twice the live counters), 128 KiB of index
-// cells.
+// in one arena of at most about twice the live counters, and 2^32), 128 KiB
+// of index cells.
 //
 // Thread model: one thread (the PassiveRtt's); not synchronised.
 #pragma once
@@ -89,6 +89,9 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // wrapping.
   uint32_t* CounterForTesting(const Prefix& prefix, absl::Time time, RttMethod method, RttLeg leg,
                               int64_t rtt_ns);
+
+  // Tests: an arena of at most `counters` (32-bit positions: 2^32 - 1).
+  void set_arena_limit_for_testing(size_t counters) { arena_limit_ = counters; }
 
   // Not const: they first process the reports still queued.
   uint64_t dropped_entries() {
@@ -282,9 +285,12 @@ class ClientPrefixAggregator : public PassiveRttSink {
       Carry(slot, series, index);
     }
   }
-  // 2^32 samples of bucket `index` (kZeroBucket: of 0 ns) into the side
-  // sketch.
-  void Carry(Slot* slot, size_t series, int32_t index);
+  // `count` samples of bucket `index` (kZeroBucket: of 0 ns) into the side
+  // sketch; Carry: the 2^32 of a counter that wrapped.
+  void Spill(Slot* slot, size_t series, int32_t index, uint64_t count);
+  void Carry(Slot* slot, size_t series, int32_t index) {
+    Spill(slot, series, index, uint64_t{1} << 32);
+  }
   std::array<QuantileSketch, kRttSeries>& Other(Slot* slot);
   // The counts of `series` dense, with a sample of bucket `index`
   // (kZeroBucket: 0 ns) added.
@@ -414,9 +420,12 @@ class ClientPrefixAggregator : public PassiveRttSink {
   int64_t last_window_start_ns_ = 0;
   // Dense counts of all series (RttCounts), arena_live_ of them in use; the
   // rest, left by arrays that grew, is reclaimed (CompactArena) once it
-  // outgrows them, and at every Take.
+  // outgrows them, and at every Take. Its positions are 32-bit: at most
+  // arena_limit_ counters (when live counts fill it, samples that need a
+  // new array go to the side sketch).
   std::vector<uint32_t> arena_;
   size_t arena_live_ = 0;
+  size_t arena_limit_ = std::numeric_limits<uint32_t>::max();
   std::vector<uint64_t> scratch_;  // dense counts widened (Take)
   std::array<QueuedReport, kQueueDepth> queue_;
   size_t queue_head_ = 0;  // the oldest

@@ -1417,5 +1417,59 @@ TEST(ClientPrefixAggregatorTest, SlotsReusedAcrossTakesStayExact) {
   EXPECT_EQ(taken, 300u + 40 + 420 + 5 + 260);
 }
 
+// The arena of dense counters has 32-bit positions: when its live counts
+// fill it, samples that need a new array go to the side sketch, exactly.
+// With a tiny arena, series spread over many buckets (and a few zero RTTs)
+// must still equal their plain sketches.
+TEST(ClientPrefixAggregatorTest, FullArenaSpillsExactly) {
+  constexpr size_t kSeries = size_t{kRttMethodCount} * kRttLegCount;
+  const int64_t t0 = int64_t{1700000000} * 1000000000;
+  std::vector<Prefix> prefixes;
+  prefixes.reserve(40);
+  for (int i = 0; i < 40; ++i) {
+    prefixes.push_back(Prefix::Parse("10.9." + std::to_string(i) + ".0/24").value());
+  }
+  ClientPrefixAggregator aggregator(absl::InfiniteDuration());
+  aggregator.set_arena_limit_for_testing(3000);  // a few arrays
+  std::vector<std::array<QuantileSketch, kSeries>> expected(prefixes.size());
+  std::mt19937_64 random(13);
+  uint64_t total = 0;
+  for (int r = 0; r < 2000; ++r) {
+    const size_t p = random() % prefixes.size();
+    std::vector<FlowRttSample> samples(1 + random() % PassiveRtt::kSampleBatch);
+    for (FlowRttSample& s : samples) {
+      const size_t series = random() % kSeries;
+      int64_t ns = static_cast<int64_t>(
+          1e5 * std::exp2(std::uniform_real_distribution<double>(0, 6)(random)));
+      if (random() % 50 == 0) ns = 0;
+      s = FlowRttSample(t0 + r, ns, static_cast<RttMethod>(series / kRttLegCount),
+                        static_cast<RttLeg>(series % kRttLegCount));
+      expected[p][series].Add(static_cast<double>(ns) / 1000.0);
+    }
+    total += samples.size();
+    PassiveRttSink::FlowReport report;
+    report.client_prefix = &prefixes[p];
+    report.samples = samples;
+    aggregator.OnFlowReport(report);
+  }
+  const std::vector<ClientPrefixWindow> all = aggregator.TakeAll();
+  ASSERT_EQ(all.size(), prefixes.size());
+  uint64_t counted = 0;
+  for (const ClientPrefixWindow& w : all) {
+    const auto p = static_cast<size_t>(
+        std::find(prefixes.begin(), prefixes.end(), w.client_prefix) - prefixes.begin());
+    ASSERT_LT(p, prefixes.size());
+    for (size_t series = 0; series < kSeries; ++series) {
+      SCOPED_TRACE(std::to_string(p) + " " + std::to_string(series));
+      const QuantileSketch& got = w.rtt_us[series / kRttLegCount][series % kRttLegCount];
+      EXPECT_TRUE(got == expected[p][series]);
+      EXPECT_EQ(got.min(), expected[p][series].min());
+      EXPECT_EQ(got.max(), expected[p][series].max());
+      counted += got.count();
+    }
+  }
+  EXPECT_EQ(counted, total);
+}
+
 }  // namespace
 }  // namespace vantage::probe
