@@ -238,7 +238,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // processing each report as it comes. By age: 0, the table line of its
   // (window, prefix) is prefetched; kSlotAge, the slot the table's tag
   // points to (its key line and the lines of its samples' series,
-  // sampled); kBucketAge, the middle of the heap bucket arrays of its last
+  // sampled); kBucketAge, the middle of the dense bucket arrays of its last
   // two samples' series (where an array's used range sits, with spare
   // room on either side; those counters are the misses that matter);
   // kProcessAge, processed: the slot confirmed (or created, when one by
@@ -403,7 +403,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
     }
 
    private:
-    static constexpr int kChunkBits = 7;  // 56 KiB
+    static constexpr int kChunkBits = 7;  // 32 KiB
     static constexpr size_t kChunkSlots = size_t{1} << kChunkBits;
     std::vector<std::unique_ptr<Slot[]>> chunks_;
     size_t size_ = 0;
