@@ -1060,12 +1060,13 @@ TEST(ClientPrefixAggregatorTest, SketchAlphaSetsTheMedianPrecision) {
   }
 }
 
-// Bucket arrays that start inline (a few buckets in the series' own line),
-// move to the heap and grow with spare room, a bucket at a time at either
-// end (with the fine sketch one series walks past max_bins, so that the
-// lowest fold), while new prefixes keep adding slots (inline counters
-// moving with them) and reports wait with counters found ahead: every
-// series equals the sketch of its samples added one by one.
+// Counts that start inline ((index, count) pairs in the series itself),
+// move to a dense array in the arena and grow with spare room, a bucket at
+// a time at either end (with the fine sketch one series walks past
+// max_bins, so that the lowest fold; the arena compacted as arrays grow),
+// while new prefixes keep adding slots and reports wait with counters
+// found ahead: every series equals the sketch of its samples added one by
+// one.
 TEST(ClientPrefixAggregatorTest, BucketArraysGrowingFromInlineStayExact) {
   constexpr size_t kSeries = size_t{kRttMethodCount} * kRttLegCount;
   for (const double alpha : {0.01, 0.001}) {
