@@ -15,7 +15,8 @@
 //       costs before any flow is tracked.
 // Goals (issue 5): (b) >= 70% of (a), and >= 10x (c).
 //
-// Usage: passive_rtt_bench [--flows N] [--exchanges K] [--concurrent C] [--file PATH] [--keep]
+// Usage: passive_rtt_bench [--flows N] [--exchanges K] [--concurrent C] [--prefixes P]
+//                          [--file PATH] [--keep]
 //                          [--reuse] [--skip-tshark] [--repeat R]
 //                          [--general-path] [--only empty|ours|tracking|keyed|floor|decode]
 // CPU time of this process (tshark: of the child), not wall time: the
@@ -26,7 +27,7 @@
 // them. `--only MODE` runs one pass of one loop and nothing else (for
 // `valgrind --tool=callgrind`: instructions per packet, immune to noise).
 // The capture is synthetic but realistic in shape: N TCP connections (from
-// many client /24s, C at a time (default 1000) interleaved), each a handshake, K
+// P client /24s (default 4096), C at a time (default 1000) interleaved), each a handshake, K
 // request/response exchanges with timestamps, and a FIN exchange; snaplen 128.
 #include <pcap/pcap.h>
 #include <sys/resource.h>
@@ -118,7 +119,8 @@ struct Writer {
   }
 };
 
-uint64_t WriteCapture(const std::string& path, int flows, int exchanges, int concurrent) {
+uint64_t WriteCapture(const std::string& path, int flows, int exchanges, int concurrent,
+                      uint32_t prefixes) {
   pcap_t* dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 128, PCAP_TSTAMP_PRECISION_NANO);
   Writer w{pcap_dump_open(dead, path.c_str()), 1700000000000000000};
   if (w.dumper == nullptr) {
@@ -130,7 +132,7 @@ uint64_t WriteCapture(const std::string& path, int flows, int exchanges, int con
     // Interleave the connections of one batch phase by phase.
     auto client = [&](int i) {
       const uint32_t id = static_cast<uint32_t>(base + i);
-      return 0x0a000000u | ((id % 4096) << 8) | (1 + id % 200);  // 10.x.y.z: 4096 /24s
+      return 0x0a000000u | ((id % prefixes) << 8) | (1 + id % 200);  // 10.x.y.z
     };
     auto port = [&](int i) { return static_cast<uint16_t>(20000 + (base + i) % 40000); };
     for (int i = 0; i < n; ++i) w.Tcp(client(i), true, port(i), 0x02, 1000, 0, 10, 0, 0, 500);
@@ -479,6 +481,7 @@ int main(int argc, char** argv) {
   int flows = 50000;
   int exchanges = 3;
   int concurrent = 1000;
+  uint32_t prefixes = 4096;
   std::string path = "/tmp/vt_passive_rtt_bench.pcap";
   bool keep = false;
   bool skip_tshark = false;
@@ -493,6 +496,8 @@ int main(int argc, char** argv) {
       exchanges = std::atoi(argv[++i]);
     else if (arg == "--concurrent" && i + 1 < argc)
       concurrent = std::max(1, std::atoi(argv[++i]));
+    else if (arg == "--prefixes" && i + 1 < argc)
+      prefixes = static_cast<uint32_t>(std::clamp(std::atoi(argv[++i]), 1, 1 << 16));
     else if (arg == "--file" && i + 1 < argc)
       path = argv[++i];
     else if (arg == "--keep")
@@ -536,7 +541,7 @@ int main(int argc, char** argv) {
     keep = true;
     EmptyLoop(path, &written);
   } else {
-    written = WriteCapture(path, flows, exchanges, concurrent);
+    written = WriteCapture(path, flows, exchanges, concurrent, prefixes);
   }
   WarmPageCache(path);
   if (reuse) {

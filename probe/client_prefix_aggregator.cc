@@ -48,7 +48,7 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
       prototype_(sketch_alpha) {
   // The header's memory figure: a cache line of key and counters, one per
   // method and leg.
-  static_assert(sizeof(Slot) == 64 * (1 + kRttSeries));
+  static_assert(sizeof(Slot) == 64 + 32 * kRttSeries);
   Rehash(size_t{1} << kInitialTableBits);
   // Cells of an octave / 2^b, narrower than a bucket (ratio gamma = (1 +
   // alpha) / (1 - alpha)) by half: up to 8 bits (1% sketches need 7).
@@ -117,8 +117,7 @@ void ClientPrefixAggregator::Rehash(size_t table_size) {
   }
 }
 
-ClientPrefixAggregator::Slot* ClientPrefixAggregator::Find(int64_t window_index,
-                                                           const Prefix& prefix) {
+size_t ClientPrefixAggregator::FindIndex(int64_t window_index, const Prefix& prefix) {
   const uint64_t h = Hash(window_index, prefix);
   const uint64_t tag = (h >> 32) << 32;
   const size_t mask = table_.size() - 1;
@@ -127,16 +126,16 @@ ClientPrefixAggregator::Slot* ClientPrefixAggregator::Find(int64_t window_index,
     const uint64_t e = table_[t];
     if (e == 0) break;
     if ((e & ~uint64_t{0xffffffff}) == tag) {
-      Slot& slot = slots_[(e & 0xffffffff) - 1];
-      if (slot.window_index == window_index && SamePrefix(slot.prefix, prefix)) return &slot;
+      const size_t at = e & 0xffffffff;
+      const Slot& slot = slots_[at - 1];
+      if (slot.window_index == window_index && SamePrefix(slot.prefix, prefix)) return at;
     }
   }
   if (slots_.size() >= max_entries_) {
     ++dropped_entries_;
-    return nullptr;
+    return 0;
   }
-  slots_.emplace_back();
-  Slot& slot = slots_.back();
+  Slot& slot = slots_.Append();
   slot.window_index = window_index;
   slot.prefix = prefix;
   if (2 * slots_.size() > table_.size()) {
@@ -144,106 +143,184 @@ ClientPrefixAggregator::Slot* ClientPrefixAggregator::Find(int64_t window_index,
   } else {
     table_[t] = tag | slots_.size();
   }
-  return &slot;
+  return slots_.size();
 }
 
-bool ClientPrefixAggregator::RttCounts::UsedRange(uint32_t* first, uint32_t* last) const {
+std::array<QuantileSketch, ClientPrefixAggregator::kRttSeries>& ClientPrefixAggregator::Other(
+    Slot* slot) {
+  if (!slot->other) {
+    slot->other = std::make_unique<std::array<QuantileSketch, kRttSeries>>();
+    for (QuantileSketch& sketch : *slot->other)
+      sketch = QuantileSketch(prototype_.alpha(), prototype_.max_bins());
+  }
+  return *slot->other;
+}
+
+void ClientPrefixAggregator::Spill(Slot* slot, size_t series, int32_t index, uint64_t count) {
+  const RttCounts& counts = slot->rtt[series];
+  QuantileSketch& sketch = Other(slot)[series];
+  if (index == kZeroBucket) {
+    sketch.Add(0.0, count);
+    return;
+  }
+  // The series' min and max so far bound this bucket's samples; the final
+  // ones come with the counts left (or are these, when none are).
+  sketch.AddPositiveBucket(index, count, static_cast<double>(counts.min_ns) / 1000.0,
+                           static_cast<double>(counts.max_ns) / 1000.0);
+}
+
+namespace {
+
+// [*first, *last]: the non-zero counts' positions; false when none.
+bool UsedRange(const uint32_t* counts, uint32_t size, uint32_t* first, uint32_t* last) {
   uint32_t i = 0;
-  while (i < size && buckets[i] == 0) ++i;
+  while (i < size && counts[i] == 0) ++i;
   if (i == size) return false;
   uint32_t j = size - 1;
-  while (buckets[j] == 0) --j;
+  while (counts[j] == 0) --j;
   *first = i;
   *last = j;
   return true;
 }
 
-ClientPrefixAggregator::RttCounts& ClientPrefixAggregator::RttCounts::operator=(
-    RttCounts&& other) noexcept {
-  if (this == &other) return *this;
-  if (buckets != inline_buckets) delete[] buckets;
-  min_ns = other.min_ns;
-  max_ns = other.max_ns;
-  zero = other.zero;
-  offset = other.offset;
-  size = other.size;
-  if (other.buckets == other.inline_buckets) {
-    buckets = inline_buckets;
-    std::copy_n(other.inline_buckets, kInlineBuckets, inline_buckets);
-  } else {
-    buckets = other.buckets;
-    other.buckets = other.inline_buckets;
-    other.size = 0;
-  }
-  return *this;
-}
+}  // namespace
 
-void ClientPrefixAggregator::RttCounts::AddOutside(int32_t index, uint32_t max_bins) {
-  // As QuantileSketch's Store::Add: the top (highest index) fixes the floor
-  // below which everything folds into the floor bucket; the used range
-  // becomes [max(min(index, lowest), floor), top].
-  if (size == 0 && max_bins >= kInlineBuckets) {
-    // The first bucket: inline, in the middle (as below).
-    buckets = inline_buckets;
-    inline_buckets[0] = 0;
-    inline_buckets[1] = 1;
-    inline_buckets[2] = 0;
-    offset = index - 1;
-    size = kInlineBuckets;
-    return;
+void ClientPrefixAggregator::Grow(Slot* slot, size_t series, int32_t index) {
+  RttCounts& counts = slot->rtt[series];
+  const uint32_t max_bins = prototype_.max_bins();
+  // Room for any array (before the old counts are located: compacting
+  // moves them).
+  if (arena_.size() + max_bins + 1 > arena_limit_ && arena_.size() - arena_live_ > max_bins) {
+    CompactArena();
   }
-  int64_t lowest = index;
-  int64_t top = index;
+  // The counts held so far: the pairs, or the dense array's used range
+  // (as positions in the arena: it may move) and zero counter.
+  const RttCounts old = counts;
   uint32_t first = 0;
   uint32_t last = 0;
-  const bool used = UsedRange(&first, &last);
-  if (used) {
-    lowest = std::min<int64_t>(index, int64_t{offset} + first);
-    top = std::max<int64_t>(index, int64_t{offset} + last);
+  bool used = false;
+  // As QuantileSketch's Store::Add: the top (highest index) fixes the floor
+  // below which everything folds into the floor bucket; the used range
+  // becomes [max(min(index, lowest), floor), top]. A zero RTT (a third
+  // distinct bucket of pairs) adds no index: pairs hold at least one.
+  int64_t lowest = std::numeric_limits<int64_t>::max();
+  int64_t top = std::numeric_limits<int64_t>::min();
+  auto span_index = [&](int64_t i) {
+    lowest = std::min(lowest, i);
+    top = std::max(top, i);
+  };
+  if (index != kZeroBucket) span_index(index);
+  if (old.dense()) {
+    used = UsedRange(arena_.data() + old.at(), old.size(), &first, &last);
+    if (used) {
+      span_index(int64_t{old.offset()} + first);
+      span_index(int64_t{old.offset()} + last);
+    }
+  } else {
+    for (size_t k = 0; k < kPairs; ++k) {
+      const auto i = static_cast<int32_t>(old.words[2 * k]);
+      if (i != kNoBucket && i != kZeroBucket) span_index(i);
+    }
   }
   const int64_t floor = top - max_bins + 1;
   const int64_t low = std::max(lowest, floor);
-  // The inline buckets while they hold the used range, else room for
-  // twice it, centred on it; within max_bins in all (so that nothing inside
-  // ever folds; see above).
+  // Room for twice the used range, centred on it; within max_bins in all
+  // (so that nothing inside ever folds; see above).
   const int64_t span = top - low + 1;
-  const int64_t room =
-      std::min<int64_t>(span <= kInlineBuckets ? kInlineBuckets : span + 2 * (span / 2), max_bins);
+  const int64_t room = std::min<int64_t>(span + 2 * (span / 2), max_bins);
   const int64_t high_end = top + (room - span + 1) / 2;
   const int64_t low_end = high_end - room + 1;
-  // The old counts first (they may be inline, where the new ones go).
-  uint64_t old_inline[kInlineBuckets];
-  const uint64_t* old = buckets;
-  const int64_t old_offset = offset;
-  uint64_t* const old_heap = buckets != inline_buckets ? buckets : nullptr;
-  if (old_heap == nullptr) {
-    std::copy_n(inline_buckets, kInlineBuckets, old_inline);
-    old = old_inline;
+  if (arena_.size() + static_cast<size_t>(room) + 1 > arena_limit_) {
+    // The arena is full of live counts: this sample, exactly, in the side
+    // sketch (and so will the series' next ones outside its counts).
+    Spill(slot, series, index, 1);
+    return;
   }
-  if (room <= kInlineBuckets) {
-    buckets = inline_buckets;
-    std::fill_n(inline_buckets, kInlineBuckets, 0);
+  // The counters, then the zero counter.
+  const size_t at = arena_.size();
+  arena_.resize(at + static_cast<size_t>(room) + 1);  // zeros
+  uint32_t* const dense = arena_.data() + at;
+  // Folded counts add up: a sum that wraps carries 2^32 (at the bucket it
+  // lands in, where the sketch would fold it too).
+  auto add = [&](int64_t at_index, uint32_t count) {
+    uint32_t* counter;
+    int64_t kept = kZeroBucket;
+    if (at_index == kZeroBucket) {
+      counter = &dense[room];
+    } else {
+      kept = std::max(at_index, low);
+      counter = &dense[kept - low_end];
+    }
+    const uint32_t before = *counter;
+    *counter += count;
+    if (*counter < before) Carry(slot, series, static_cast<int32_t>(kept));
+  };
+  if (old.dense()) {
+    const uint32_t* const counters = arena_.data() + old.at();
+    if (used) {
+      for (uint32_t i = first; i <= last; ++i) add(int64_t{old.offset()} + i, counters[i]);
+    }
+    add(kZeroBucket, counters[old.size()]);
+    arena_live_ -= old.size() + 1;
   } else {
-    buckets = new uint64_t[static_cast<size_t>(room)]();  // zeros
-  }
-  if (used) {
-    for (uint32_t i = first; i <= last; ++i) {
-      buckets[static_cast<size_t>(std::max<int64_t>(old_offset + i, low) - low_end)] += old[i];
+    for (size_t k = 0; k < kPairs; ++k) {
+      const auto i = static_cast<int32_t>(old.words[2 * k]);
+      if (i != kNoBucket) add(i, old.words[2 * k + 1]);
     }
   }
-  ++buckets[static_cast<size_t>(std::max<int64_t>(index, low) - low_end)];
-  delete[] old_heap;
-  offset = static_cast<int32_t>(low_end);
-  size = static_cast<uint32_t>(room);
+  add(index, 1);
+  arena_live_ += static_cast<size_t>(room) + 1;
+  counts.words = {static_cast<uint32_t>(kDense), static_cast<uint32_t>(low_end),
+                  static_cast<uint32_t>(room), static_cast<uint32_t>(at)};
+  // The arena left behind by arrays that grew, once it outgrows the live
+  // counts (amortised: the live ones doubled since the last copy).
+  if (arena_.size() - arena_live_ > std::max<size_t>(arena_live_, 4096)) CompactArena();
 }
 
-void ClientPrefixAggregator::RttCounts::MoveTo(QuantileSketch* sketch) const {
+void ClientPrefixAggregator::CompactArena() {
+  std::vector<uint32_t> compact;
+  compact.reserve(arena_live_);
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    for (RttCounts& counts : slots_[i].rtt) {
+      if (!counts.dense()) continue;
+      const size_t at = compact.size();
+      const uint32_t* const from = arena_.data() + counts.at();
+      compact.insert(compact.end(), from, from + counts.size() + 1);
+      counts.words[3] = static_cast<uint32_t>(at);
+    }
+  }
+  arena_live_ = compact.size();
+  arena_ = std::move(compact);
+}
+
+void ClientPrefixAggregator::RttCounts::MoveTo(QuantileSketch* sketch, const uint32_t* arena,
+                                               std::vector<uint64_t>* scratch) const {
   if (max_ns < 0) return;  // no sample
   const double min = static_cast<double>(min_ns) / 1000.0;
   const double max = static_cast<double>(max_ns) / 1000.0;
-  // The zeros around the used range are skipped there. Nothing folds (the
-  // range is at most max_bins): one copy into the empty sketch.
-  sketch->AddPositiveBuckets(offset, absl::MakeConstSpan(buckets, size), min, max);
+  uint64_t zero = 0;
+  if (dense()) {
+    // The used range, widened. Nothing folds (the range is at most
+    // max_bins): one copy into the empty sketch.
+    const uint32_t* const counts = arena + at();
+    uint32_t first = 0;
+    uint32_t last = 0;
+    if (UsedRange(counts, size(), &first, &last)) {
+      scratch->assign(counts + first, counts + last + 1);
+      sketch->AddPositiveBuckets(offset() + static_cast<int32_t>(first), *scratch, min, max);
+    }
+    zero = counts[size()];
+  } else {
+    // In any order: the sketch folds them as it would the samples.
+    for (size_t k = 0; k < kPairs; ++k) {
+      const auto index = static_cast<int32_t>(words[2 * k]);
+      if (index == kZeroBucket) {
+        zero = words[2 * k + 1];
+      } else if (index != kNoBucket) {
+        sketch->AddPositiveBucket(index, words[2 * k + 1], min, max);
+      }
+    }
+  }
   if (zero > 0) sketch->Add(0.0, zero);
 }
 
@@ -270,15 +347,12 @@ void ClientPrefixAggregator::OnSample(const RttSample& sample) {
       static_cast<size_t>(sample.method) * kRttLegCount + static_cast<size_t>(sample.leg);
   const int64_t ns = absl::ToInt64Nanoseconds(sample.rtt);
   if (ns >= 0 && ns <= FlowRttSample::kMaxRttNs && absl::Nanoseconds(ns) == sample.rtt) {
-    entry->rtt[which].Add(ns, prototype_);
+    entry->rtt[which].AddMinMax(ns);
+    AddCount(entry, which, ns,
+             ns == 0 ? kZeroBucket : prototype_.Index(static_cast<double>(ns) / 1000.0));
     return;
   }
-  if (!entry->other) {
-    entry->other = std::make_unique<std::array<QuantileSketch, kRttSeries>>();
-    for (QuantileSketch& sketch : *entry->other)
-      sketch = QuantileSketch(prototype_.alpha(), prototype_.max_bins());
-  }
-  (*entry->other)[which].Add(absl::ToDoubleMicroseconds(sample.rtt));
+  Other(entry)[which].Add(absl::ToDoubleMicroseconds(sample.rtt));
 }
 
 ClientPrefixAggregator::Slot* ClientPrefixAggregator::LookUpEntry(const Prefix& prefix,
@@ -298,7 +372,9 @@ void ClientPrefixAggregator::AddSamples(const Prefix& prefix,
     Slot* entry = EntryAt(prefix, s.time_ns(), cache);
     if (entry == nullptr) continue;
     const int64_t ns = s.rtt_ns();
-    entry->rtt[Series(s)].Add(ns, ns == 0 ? 0 : IndexOf(ns), prototype_.max_bins());
+    const size_t series = Series(s);
+    entry->rtt[series].AddMinMax(ns);
+    AddCount(entry, series, ns, kNoIndex);
   }
 }
 
@@ -367,17 +443,17 @@ void ClientPrefixAggregator::Enqueue(const Prefix& prefix, bool new_flow, int64_
   if (queue_size_ > kProcessAge) ProcessOldest();
 }
 
-const ClientPrefixAggregator::Slot* ClientPrefixAggregator::Peek(uint64_t hash,
-                                                                 int64_t window_index,
-                                                                 const Prefix& prefix) const {
+size_t ClientPrefixAggregator::Peek(uint64_t hash, int64_t window_index,
+                                    const Prefix& prefix) const {
   const uint64_t tag = (hash >> 32) << 32;
   const size_t mask = table_.size() - 1;
   for (size_t t = hash >> (64 - table_bits_);; t = (t + 1) & mask) {
     const uint64_t e = table_[t];
-    if (e == 0) return nullptr;
+    if (e == 0) return 0;
     if ((e & ~uint64_t{0xffffffff}) == tag) {
-      const Slot& slot = slots_[(e & 0xffffffff) - 1];
-      if (slot.window_index == window_index && SamePrefix(slot.prefix, prefix)) return &slot;
+      const size_t at = e & 0xffffffff;
+      const Slot& slot = slots_[at - 1];
+      if (slot.window_index == window_index && SamePrefix(slot.prefix, prefix)) return at;
     }
   }
 }
@@ -417,13 +493,14 @@ void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
   // Four lines from a quarter in: an array's used range (half of it, in
   // the middle, when it grew last), or the part of it most samples hit.
   // Past the end is harmless (a prefetch never faults).
-  auto middle = [](const RttCounts& counts) {
-    if (counts.size <= kInlineBuckets) return;  // in the series' line
-    const uint64_t* line = counts.buckets + counts.size / 4;
+  const uint32_t* const arena = arena_.data();
+  auto middle = [arena](const RttCounts& counts) {
+    if (!counts.dense()) return;  // pairs, in the series' line
+    const uint32_t* line = arena + counts.at() + counts.size() / 4;
     __builtin_prefetch(line, 1);
-    __builtin_prefetch(line + 8, 1);
     __builtin_prefetch(line + 16, 1);
-    __builtin_prefetch(line + 24, 1);
+    __builtin_prefetch(line + 32, 1);
+    __builtin_prefetch(line + 48, 1);
   };
   const size_t last = q.samples[n - 1].series();
   middle(slot.rtt[last]);
@@ -448,8 +525,8 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
   if (q.slot != 0 && slots_[q.slot - 1].window_index == q.window_index &&
       SamePrefix(slots_[q.slot - 1].prefix, q.prefix)) {
     at = q.slot;  // the table and slots_ agree
-  } else if (const Slot* found = Peek(q.hash, q.window_index, q.prefix)) {
-    at = static_cast<size_t>(found - slots_.data()) + 1;
+  } else if (const size_t found = Peek(q.hash, q.window_index, q.prefix)) {
+    at = found;
   } else {
     // Created here only when, one by one, it would be the first slot
     // this report looks up (slots are created in the same order, which
@@ -466,11 +543,9 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
       return;  // nothing to count
     }
     if (!InRange(first_ns, start, span)) return ProcessOneByOne(q);
-    const Slot* created = Find(q.window_index, q.prefix);
-    if (created == nullptr) return;  // full: so is every other window's
-    at = static_cast<size_t>(created - slots_.data()) + 1;
+    at = FindIndex(q.window_index, q.prefix);
+    if (at == 0) return;  // full: so is every other window's
   }
-  // Slots move when slots_ grows (Find): `at` is an index.
   if (q.new_flow) {
     if (InRange(q.first_seen_ns, start, span)) {
       ++slots_[at - 1].flows;
@@ -486,22 +561,21 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
   const FlowRttSample* const end = s + n;
   for (; s != end; ++s) {
     if (!InRange(s->time_ns(), start, span)) break;
-    RttCounts& counts = slot.rtt[s->series()];
+    const size_t series = s->series();
+    RttCounts& counts = slot.rtt[series];
     const int64_t ns = s->rtt_ns();
     counts.AddMinMax(ns);
     if (ns == 0) {
-      ++counts.zero;
+      AddCount(&slot, series, 0, kZeroBucket);
       continue;
     }
-    // A cell that cannot tell gives kNoIndex, which no range holds. In 32
-    // bits (indices and offsets are far from 2^31: index - offset wraps
-    // only when outside the range, kNoIndex's too).
+    // A cell that cannot tell gives kNoIndex, which no counter has. (The
+    // arena moves when an array grows: read each time.)
     const int32_t index = CellIndex(cell_base, shift, ns);
-    const uint32_t bucket = static_cast<uint32_t>(index) - static_cast<uint32_t>(counts.offset);
-    if (bucket < counts.size) {
-      ++counts.buckets[bucket];
+    if (uint32_t* counter = counts.Counter(index, arena_.data())) {
+      Increment(&slot, series, index, counter);
     } else {
-      AddCount(&counts, ns, index);
+      AddCount(&slot, series, ns, index);
     }
   }
   CachedEntry cache;
@@ -519,13 +593,41 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
   }
 }
 
-void ClientPrefixAggregator::AddCount(RttCounts* counts, int64_t rtt_ns, int32_t index) {
-  if (index == kNoIndex) index = IndexSlow(rtt_ns);
-  if (uint64_t* counter = counts->Bucket(index)) {
-    ++*counter;
-  } else {
-    counts->AddOutside(index, prototype_.max_bins());
+void ClientPrefixAggregator::AddCount(Slot* slot, size_t series, int64_t rtt_ns, int32_t index) {
+  if (rtt_ns == 0) {
+    index = kZeroBucket;
+  } else if (index == kNoIndex) {
+    index = IndexOf(rtt_ns);
   }
+  RttCounts& counts = slot->rtt[series];
+  uint32_t* counter = index == kZeroBucket ? counts.ZeroCounter(arena_.data())
+                                           : counts.Counter(index, arena_.data());
+  if (counter != nullptr) {
+    Increment(slot, series, index, counter);
+    return;
+  }
+  if (!counts.dense()) {
+    for (size_t k = 0; k < kPairs; ++k) {
+      if (counts.words[2 * k] == static_cast<uint32_t>(kNoBucket)) {
+        counts.words[2 * k] = static_cast<uint32_t>(index);
+        counts.words[2 * k + 1] = 1;
+        return;
+      }
+    }
+  }
+  Grow(slot, series, index);
+}
+
+uint32_t* ClientPrefixAggregator::CounterForTesting(const Prefix& prefix, absl::Time time,
+                                                    RttMethod method, RttLeg leg, int64_t rtt_ns) {
+  Drain();
+  const int64_t window_index = WindowIndex(time);
+  const size_t found = Peek(Hash(window_index, prefix), window_index, prefix);
+  if (found == 0) return nullptr;
+  RttCounts& counts =
+      slots_[found - 1].rtt[static_cast<size_t>(method) * kRttLegCount + static_cast<size_t>(leg)];
+  if (rtt_ns == 0) return counts.ZeroCounter(arena_.data());
+  return counts.Counter(prototype_.Index(static_cast<double>(rtt_ns) / 1000.0), arena_.data());
 }
 
 void ClientPrefixAggregator::ProcessOneByOne(const QueuedReport& q) {
@@ -616,18 +718,20 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
       for (size_t l = 0; l < kRttLegCount; ++l) {
         QuantileSketch& sketch = window.rtt_us[m][l];
         const size_t which = m * kRttLegCount + l;
-        slot.rtt[which].MoveTo(&sketch);
+        slot.rtt[which].MoveTo(&sketch, arena_.data(), &scratch_);
         if (slot.other) (void)sketch.Merge((*slot.other)[which]);
       }
     }
   }
   // Keep the rest, in order, and index them again.
-  std::vector<Slot> kept;
-  kept.reserve(slots_.size() - keys.size());
-  for (Slot& slot : slots_) {
-    if (slot.window_index >= below_index) kept.push_back(std::move(slot));
+  size_t kept = 0;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].window_index < below_index) continue;
+    if (i != kept) slots_[kept] = std::move(slots_[i]);
+    ++kept;
   }
-  slots_ = std::move(kept);
+  slots_.Truncate(kept);
+  CompactArena();
   size_t table_size = size_t{1} << kInitialTableBits;
   while (2 * slots_.size() > table_size) table_size *= 2;
   Rehash(table_size);

@@ -16,13 +16,14 @@
 // in a short ring while their table slot, (prefix, window) slot and bucket
 // counters are prefetched, and are then processed in order, each at once
 // (every other call drains the ring first). Samples are counted
-// per sketch bucket (RttCounts: one cache line per method and leg, the
+// per sketch bucket (RttCounts: half a cache line per method and leg, the
 // bucket index of a whole number of nanoseconds cached per 1/128 octave)
 // and become QuantileSketches, equal to adding them one by one, when their
-// window is taken. Memory: 448 bytes per (prefix, window) (incl. 3 bucket
+// window is taken. Memory: 256 bytes per (prefix, window) (incl. 2 bucket
 // counters per method and leg) plus, for series spread over more buckets,
-// their counters with spare room (at most max_bins per series, as the
-// sketch), 128 KiB of index cells.
+// their 32-bit counters with spare room (at most max_bins + 1 per series,
+// in one arena of at most about twice the live counters, and 2^32), 128 KiB
+// of index cells.
 //
 // Thread model: one thread (the PassiveRtt's); not synchronised.
 #pragma once
@@ -83,6 +84,15 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // Removes and returns every window (end of capture).
   std::vector<ClientPrefixWindow> TakeAll();
 
+  // The 32-bit counter the sample (prefix, time, method, leg, rtt_ns)
+  // would increment, nullptr when none exists yet: tests set it close to
+  // wrapping.
+  uint32_t* CounterForTesting(const Prefix& prefix, absl::Time time, RttMethod method, RttLeg leg,
+                              int64_t rtt_ns);
+
+  // Tests: an arena of at most `counters` (32-bit positions: 2^32 - 1).
+  void set_arena_limit_for_testing(size_t counters) { arena_limit_ = counters; }
+
   // Not const: they first process the reports still queued.
   uint64_t dropped_entries() {
     Drain();
@@ -96,75 +106,85 @@ class ClientPrefixAggregator : public PassiveRttSink {
  private:
   // RTT samples of one (prefix, window, method, leg) as counts per sketch
   // bucket (QuantileSketch::Index of the RTT in microseconds), with exact
-  // min and max in nanoseconds: one cache line, no sketch parameters, no
-  // double min/max per sample, no total (it is zero + the buckets' sum).
-  // Taken windows turn it into the QuantileSketch (AddPositiveBucket), equal
-  // to adding the samples one by one. Beyond max_bins buckets the lowest
-  // fold into the lowest kept one, as the sketch's own store does (so memory
-  // stays bounded and the result equal: the fold depends only on the highest
-  // index, not on the order). Min and max may be updated before the counts
-  // (both are order-independent and idempotent).
+  // min and max in nanoseconds: half a cache line (the two legs of a method
+  // share one), no sketch parameters, no double min/max per sample, no
+  // total (it is the counts' sum). Taken windows turn it into the
+  // QuantileSketch (AddPositiveBucket), equal to adding the samples one by
+  // one. Min and max may be updated before the counts (both are
+  // order-independent and idempotent).
   //
-  // The bucket array has spare room at both ends (growth is amortised: a
-  // sample outside it reallocates it with the used range plus half of it on
-  // either side), zeros outside the used range. It spans at most max_bins
-  // buckets, so a sample anywhere inside it never folds anything (the
-  // floor, highest index - max_bins + 1, stays at or below its start): in
-  // range, a sample just counts. The used range (first and last non-zero
-  // bucket) is found by scanning when the array grows or is taken. Up to
-  // kInlineBuckets buckets live in the line itself (no allocation, nothing
-  // more to fetch); beyond, on the heap.
-  static constexpr uint32_t kInlineBuckets = 3;
-  struct alignas(64) RttCounts {
+  // Counters are 32-bit (half the memory of 64-bit ones, so more stay in
+  // cache): one that wraps carries 2^32 into the slot's side sketch of the
+  // series (`other`, merged when taken; merging is exact), so counts stay
+  // exact whatever they reach.
+  //
+  // Up to kPairs distinct buckets (zero RTTs being one) live in the series
+  // itself as (index, count) pairs, anywhere (no allocation, nothing more
+  // to fetch: a series of a few RTTs, as most prefixes' are in a minute,
+  // however far apart). Beyond, the counts move to a dense array in the
+  // aggregator's arena, with spare room at both ends (growth is amortised:
+  // a sample outside it moves it with the used range plus half of it on
+  // either side), zeros outside the used range, then the zero-RTT counter.
+  // Beyond max_bins buckets the lowest fold into the lowest kept one, as
+  // the sketch's own store does (so memory stays bounded and the result
+  // equal: the fold depends only on the highest index, not on the order);
+  // the array spans at most max_bins buckets, so a sample anywhere inside
+  // it never folds anything (the floor, highest index - max_bins + 1, stays
+  // at or below its start): in range, a sample just counts. Pairs never
+  // fold (they are handed to the sketch one by one, which folds them as it
+  // would the samples).
+  static constexpr size_t kPairs = 2;
+  // Index words that are no bucket's (indices stay far from them): an
+  // unused pair, the pair of zero RTTs, dense counts.
+  static constexpr int32_t kNoBucket = std::numeric_limits<int32_t>::max();
+  static constexpr int32_t kZeroBucket = kNoBucket - 1;
+  static constexpr int32_t kDense = kNoBucket - 2;
+  struct alignas(32) RttCounts {
     int64_t min_ns = std::numeric_limits<int64_t>::max();
-    int64_t max_ns = -1;                 // < 0: no sample yet
-    uint64_t zero = 0;                   // samples of 0 ns
-    int32_t offset = 0;                  // bucket index of buckets[0]
-    uint32_t size = 0;                   // buckets allocated (at most max_bins)
-    uint64_t* buckets = inline_buckets;  // inline_buckets, or owned (new[])
-    uint64_t inline_buckets[kInlineBuckets] = {};
+    int64_t max_ns = -1;  // < 0: no sample yet
+    // Pairs: words[2k] a bucket index (kNoBucket: unused, kZeroBucket: 0
+    // ns; filled from the first), words[2k + 1] its count. Dense counts
+    // (words[0] == kDense): words[1] the bucket index of the first
+    // counter, words[2] the counters, words[3] where they start in the
+    // arena; the zero-RTT counter follows them.
+    std::array<uint32_t, 2 * kPairs> words = {kNoBucket, 0, kNoBucket, 0};
 
-    RttCounts() = default;
-    RttCounts(const RttCounts&) = delete;
-    RttCounts& operator=(const RttCounts&) = delete;
-    RttCounts(RttCounts&& other) noexcept { *this = std::move(other); }
-    RttCounts& operator=(RttCounts&& other) noexcept;
-    ~RttCounts() {
-      if (buckets != inline_buckets) delete[] buckets;
-    }
-
+    bool dense() const { return words[0] == static_cast<uint32_t>(kDense); }
+    int32_t offset() const { return static_cast<int32_t>(words[1]); }
+    uint32_t size() const { return words[2]; }
+    uint32_t at() const { return words[3]; }
     void AddMinMax(int64_t rtt_ns) {
       // Branches: both rarely change once a window has a few samples.
       if (rtt_ns < min_ns) min_ns = rtt_ns;
       if (rtt_ns > max_ns) max_ns = rtt_ns;
     }
-    // The counter of bucket `index`; nullptr outside the range.
-    uint64_t* Bucket(int64_t index) {
-      const auto at = static_cast<uint64_t>(index - offset);
-      return at < size ? &buckets[at] : nullptr;
-    }
-    void Add(int64_t rtt_ns, const QuantileSketch& prototype) {
-      Add(rtt_ns, rtt_ns == 0 ? 0 : prototype.Index(static_cast<double>(rtt_ns) / 1000.0),
-          prototype.max_bins());
-    }
-    // `index`: the bucket of rtt_ns (Index of it in microseconds) when > 0.
-    void Add(int64_t rtt_ns, int32_t index, uint32_t max_bins) {
-      AddMinMax(rtt_ns);
-      if (rtt_ns == 0) {
-        ++zero;
-      } else if (uint64_t* counter = Bucket(index)) {
-        ++*counter;
-      } else {
-        AddOutside(index, max_bins);
+    // The counter of bucket `index` (not kZeroBucket); nullptr when it has
+    // none (kNoIndex never has one). In 32 bits (indices and offsets are
+    // far from 2^31: index - offset wraps only when outside the range,
+    // kNoIndex's too). `arena`: arena_.data().
+    uint32_t* Counter(int32_t index, uint32_t* arena) {
+      if (dense()) {
+        const uint32_t i = static_cast<uint32_t>(index) - words[1];
+        return i < words[2] ? &arena[words[3] + i] : nullptr;
       }
+      return Pair(index);
     }
-    void AddOutside(int32_t index, uint32_t max_bins);
-    // [*first, *last]: the non-zero buckets' positions; false when none.
-    bool UsedRange(uint32_t* first, uint32_t* last) const;
-    void MoveTo(QuantileSketch* sketch) const;
+    // The counter of zero RTTs; nullptr when it has none.
+    uint32_t* ZeroCounter(uint32_t* arena) {
+      return dense() ? &arena[words[3] + words[2]] : Pair(kZeroBucket);
+    }
+    uint32_t* Pair(int32_t index) {
+      if (static_cast<int32_t>(words[0]) == index) return &words[1];
+      if (static_cast<int32_t>(words[2]) == index) return &words[3];
+      return nullptr;
+    }
+    // `arena`: arena_.data(); `scratch`: room for the dense counts widened
+    // to 64 bits.
+    void MoveTo(QuantileSketch* sketch, const uint32_t* arena,
+                std::vector<uint64_t>* scratch) const;
   };
   // One (window, prefix): the key and counters in the first cache line,
-  // then one line per (method, leg).
+  // then one line per method (its two legs).
   struct alignas(64) Slot {
     int64_t window_index = 0;
     Prefix prefix;
@@ -172,7 +192,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
     uint64_t packets = 0;
     uint64_t bytes = 0;
     // Samples that are not whole non-negative nanoseconds (OnSample with
-    // an arbitrary Duration): full sketches, merged in when taken.
+    // an arbitrary Duration), and the 2^32 carried by counters that
+    // wrapped: full sketches, merged in when taken.
     std::unique_ptr<std::array<QuantileSketch, kRttSeries>> other;
     std::array<RttCounts, kRttSeries> rtt;
   };
@@ -182,7 +203,12 @@ class ClientPrefixAggregator : public PassiveRttSink {
   static_assert(kRttLegCount == 2, "FlowRttSample packs method << 1 | leg");
   // The slot of (window, prefix), created when missing; nullptr when full
   // (counted).
-  Slot* Find(int64_t window_index, const Prefix& prefix);
+  Slot* Find(int64_t window_index, const Prefix& prefix) {
+    const size_t at = FindIndex(window_index, prefix);
+    return at == 0 ? nullptr : &slots_[at - 1];
+  }
+  // Its index + 1; 0 when full.
+  size_t FindIndex(int64_t window_index, const Prefix& prefix);
   void Rehash(size_t table_size);
   // The entry of one prefix last looked up and its window's time range
   // [start_ns, start_ns + span_ns], so that times inside it need neither a
@@ -212,7 +238,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // processing each report as it comes. By age: 0, the table line of its
   // (window, prefix) is prefetched; kSlotAge, the slot the table's tag
   // points to (its key line and the lines of its samples' series,
-  // sampled); kBucketAge, the middle of the heap bucket arrays of its last
+  // sampled); kBucketAge, the middle of the dense bucket arrays of its last
   // two samples' series (where an array's used range sits, with spare
   // room on either side; those counters are the misses that matter);
   // kProcessAge, processed: the slot confirmed (or created, when one by
@@ -249,14 +275,35 @@ class ClientPrefixAggregator : public PassiveRttSink {
   void Process(const QueuedReport& q);
   // Flow, samples and traffic each looked up.
   void ProcessOneByOne(const QueuedReport& q);
-  // A positive rtt_ns whose cell gave `index` (maybe kNoIndex) outside the
-  // range of `counts` (min and max applied already).
-  void AddCount(RttCounts* counts, int64_t rtt_ns, int32_t index);
+  // Counts a sample of `rtt_ns` of series `series` (min and max applied
+  // already); `index`: its cell's answer (maybe kNoIndex) when > 0.
+  void AddCount(Slot* slot, size_t series, int64_t rtt_ns, int32_t index);
+  // Adds a sample of bucket `index` (kZeroBucket: 0 ns) to `counter` (the
+  // series' counter of it), carrying 2^32 when it wraps.
+  void Increment(Slot* slot, size_t series, int32_t index, uint32_t* counter) {
+    if (++*counter == 0) [[unlikely]] {
+      Carry(slot, series, index);
+    }
+  }
+  // `count` samples of bucket `index` (kZeroBucket: of 0 ns) into the side
+  // sketch; Carry: the 2^32 of a counter that wrapped.
+  void Spill(Slot* slot, size_t series, int32_t index, uint64_t count);
+  void Carry(Slot* slot, size_t series, int32_t index) {
+    Spill(slot, series, index, uint64_t{1} << 32);
+  }
+  std::array<QuantileSketch, kRttSeries>& Other(Slot* slot);
+  // The counts of `series` dense, with a sample of bucket `index`
+  // (kZeroBucket: 0 ns) added.
+  void Grow(Slot* slot, size_t series, int32_t index);
+  // Copies the live dense arrays (those of slots_) to the start of a new
+  // arena.
+  void CompactArena();
   void Drain() {
     while (queue_size_ > 0) ProcessOldest();
   }
-  // The slot (window, prefix) hashing to `hash` has, if any (no insertion).
-  const Slot* Peek(uint64_t hash, int64_t window_index, const Prefix& prefix) const;
+  // The index + 1 of the slot (window, prefix) hashing to `hash`, 0 when
+  // none (no insertion).
+  size_t Peek(uint64_t hash, int64_t window_index, const Prefix& prefix) const;
   // [start, start + span] of window `index`; false when it does not fit in
   // int64 nanoseconds from the epoch on (such times are looked up one by one).
   bool WindowRange(int64_t index, int64_t* start, uint64_t* span) const {
@@ -333,9 +380,37 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // The address of cell (bits >> cell_shift_) is cell_base_ + that * 16
   // (cells_.data() less the bias, as an integer).
   uintptr_t cell_base_ = 0;
+  // Slots in chunks: growing moves none and touches no memory twice (as a
+  // vector's doubling would: page faults), and the chunks stay for the
+  // windows that follow (at most max_entries slots' worth).
+  class SlotStore {
+   public:
+    Slot& operator[](size_t i) { return chunks_[i >> kChunkBits][i & (kChunkSlots - 1)]; }
+    const Slot& operator[](size_t i) const {
+      return chunks_[i >> kChunkBits][i & (kChunkSlots - 1)];
+    }
+    size_t size() const { return size_; }
+    Slot& Append() {
+      if (size_ == chunks_.size() << kChunkBits) {
+        chunks_.push_back(std::make_unique<Slot[]>(kChunkSlots));
+      }
+      return (*this)[size_++];
+    }
+    // Keeps the first n slots; the others are emptied (their memory freed).
+    void Truncate(size_t n) {
+      for (size_t i = n; i < size_; ++i) (*this)[i] = Slot();
+      size_ = std::min(size_, n);
+    }
+
+   private:
+    static constexpr int kChunkBits = 7;  // 32 KiB
+    static constexpr size_t kChunkSlots = size_t{1} << kChunkBits;
+    std::vector<std::unique_ptr<Slot[]>> chunks_;
+    size_t size_ = 0;
+  };
   // Dense slots; an open-addressing table (linear probing, at most half
   // full) of (hash tag, index + 1) finds them. Slots move only in Take.
-  std::vector<Slot> slots_;
+  SlotStore slots_;
   std::vector<uint64_t> table_;  // tag << 32 | (index + 1); 0 = empty
   int table_bits_ = 0;
   uint64_t dropped_entries_ = 0;
@@ -343,6 +418,15 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // (window 0 at first, which it is).
   int64_t last_window_index_ = 0;
   int64_t last_window_start_ns_ = 0;
+  // Dense counts of all series (RttCounts), arena_live_ of them in use; the
+  // rest, left by arrays that grew, is reclaimed (CompactArena) once it
+  // outgrows them, and at every Take. Its positions are 32-bit: at most
+  // arena_limit_ counters (when live counts fill it, samples that need a
+  // new array go to the side sketch).
+  std::vector<uint32_t> arena_;
+  size_t arena_live_ = 0;
+  size_t arena_limit_ = std::numeric_limits<uint32_t>::max();
+  std::vector<uint64_t> scratch_;  // dense counts widened (Take)
   std::array<QueuedReport, kQueueDepth> queue_;
   size_t queue_head_ = 0;  // the oldest
   size_t queue_size_ = 0;

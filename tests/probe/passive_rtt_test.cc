@@ -6,6 +6,8 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <limits>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
@@ -883,6 +885,7 @@ TEST(ClientPrefixAggregatorTest, QueuedReportsAggregateExactlyAsOneByOne) {
     ClientPrefixAggregator queued(c.window, c.max_entries, c.alpha);
     ClientPrefixAggregator single(c.window, c.max_entries, c.alpha);
     std::vector<Prefix> prefixes;
+    prefixes.reserve(241);
     for (int i = 0; i < 240; ++i) {
       prefixes.push_back(Prefix::Parse("198.18." + std::to_string(i) + ".0/24").value());
     }
@@ -1057,12 +1060,13 @@ TEST(ClientPrefixAggregatorTest, SketchAlphaSetsTheMedianPrecision) {
   }
 }
 
-// Bucket arrays that start inline (a few buckets in the series' own line),
-// move to the heap and grow with spare room, a bucket at a time at either
-// end (with the fine sketch one series walks past max_bins, so that the
-// lowest fold), while new prefixes keep adding slots (inline counters
-// moving with them) and reports wait with counters found ahead: every
-// series equals the sketch of its samples added one by one.
+// Counts that start inline ((index, count) pairs in the series itself),
+// move to a dense array in the arena and grow with spare room, a bucket at
+// a time at either end (with the fine sketch one series walks past
+// max_bins, so that the lowest fold; the arena compacted as arrays grow),
+// while new prefixes keep adding slots and reports wait with counters
+// found ahead: every series equals the sketch of its samples added one by
+// one.
 TEST(ClientPrefixAggregatorTest, BucketArraysGrowingFromInlineStayExact) {
   constexpr size_t kSeries = size_t{kRttMethodCount} * kRttLegCount;
   for (const double alpha : {0.01, 0.001}) {
@@ -1070,6 +1074,7 @@ TEST(ClientPrefixAggregatorTest, BucketArraysGrowingFromInlineStayExact) {
     const double gamma = (1 + alpha) / (1 - alpha);
     ClientPrefixAggregator aggregator(absl::InfiniteDuration(), 1 << 20, alpha);
     std::vector<Prefix> prefixes;
+    prefixes.reserve(300);
     for (int i = 0; i < 300; ++i) {
       prefixes.push_back(
           Prefix::Parse("10." + std::to_string(i / 200) + "." + std::to_string(i % 200) + ".0/24")
@@ -1192,6 +1197,279 @@ TEST(ClientPrefixAggregatorTest, SlotsCreatedWhenProcessedKeepTheOneByOneOrder) 
       EXPECT_EQ(x[0].packets, 0u);
     }
   }
+}
+
+// Bucket counters are 32-bit: one that wraps carries 2^32 into the slot's
+// side sketch. Counters set close to wrapping (in the pairs of a series of
+// few buckets, in a dense array that then grows, the zero-RTT counter; by
+// flow reports and by single samples) must still give the sketch of all
+// the samples.
+TEST(ClientPrefixAggregatorTest, CountersWrappingPast32BitsStayExact) {
+  const Prefix prefix = Prefix::Parse("198.18.5.0/24").value();
+  const int64_t t0 = int64_t{1700000040} * 1000000000;  // a 60 s window's start
+  const auto method = RttMethod::kTimestamp;
+  const auto leg = RttLeg::kServer;
+  constexpr uint64_t kWrap = uint64_t{1} << 32;
+  for (const bool reports : {true, false}) {
+    for (const std::string mode : {"pairs", "dense", "zero"}) {
+      SCOPED_TRACE(mode + (reports ? " reports" : " samples"));
+      ClientPrefixAggregator aggregator(absl::Seconds(60));
+      int64_t t = t0;
+      auto add = [&](int64_t ns, int times) {
+        std::vector<FlowRttSample> samples;
+        samples.reserve(static_cast<size_t>(times));
+        for (int i = 0; i < times; ++i) samples.emplace_back(++t, ns, method, leg);
+        if (reports) {
+          PassiveRttSink::FlowReport report;
+          report.client_prefix = &prefix;
+          report.samples = samples;
+          aggregator.OnFlowReport(report);
+        } else {
+          aggregator.PassiveRttSink::OnSampleBatch(prefix, samples);
+        }
+      };
+      // Sets the counter of `ns` (which has one sample) to `count`.
+      auto set = [&](int64_t ns, uint32_t count) {
+        uint32_t* counter =
+            aggregator.CounterForTesting(prefix, absl::FromUnixNanos(t0), method, leg, ns);
+        ASSERT_NE(counter, nullptr);
+        ASSERT_EQ(*counter, 1u);
+        *counter = count;
+      };
+      QuantileSketch expected;
+      if (mode == "pairs") {
+        add(1000000, 1);
+        set(1000000, 0xfffffffe);
+        add(1000000, 3);  // wraps
+        add(2000000, 1);
+        expected.Add(1000.0, 0xfffffffe + uint64_t{3});
+        expected.Add(2000.0);
+      } else if (mode == "dense") {
+        for (int ms = 1; ms <= 5; ++ms) add(int64_t{1000000} * ms, 1);  // past the pairs
+        set(1000000, 0xfffffffe);
+        add(1000000, 3);  // wraps
+        add(0, 1);        // the zero counter, after the array's
+        set(0, 0xffffffff);
+        add(0, 2);          // wraps
+        add(100000000, 1);  // the array grows: the counts move
+        set(100000000, 0xffffffff);
+        add(100000000, 1);  // wraps to exactly 0
+        add(200000000, 1);  // grows again
+        expected.Add(1000.0, 0xfffffffe + uint64_t{3});
+        expected.Add(0.0, 0xffffffff + uint64_t{2});
+        for (int ms = 2; ms <= 5; ++ms) expected.Add(1000.0 * ms);
+        expected.Add(100000.0, kWrap);
+        expected.Add(200000.0);
+      } else {
+        add(0, 1);
+        set(0, 0xffffffff);
+        add(0, 2);  // wraps
+        add(3000000, 1);
+        expected.Add(0.0, 0xffffffff + uint64_t{2});
+        expected.Add(3000.0);
+      }
+      const std::vector<ClientPrefixWindow> all = aggregator.TakeAll();
+      ASSERT_EQ(all.size(), 1u);
+      const QuantileSketch& got = all[0].Rtt(method, leg);
+      EXPECT_GT(got.count(), kWrap);
+      EXPECT_EQ(got.count(), expected.count());
+      EXPECT_TRUE(got == expected);
+      EXPECT_EQ(got.min(), expected.min());
+      EXPECT_EQ(got.max(), expected.max());
+    }
+  }
+}
+
+// A dense array whose lowest buckets fold (past max_bins, with a fine
+// sketch) adds their counts up: a sum that wraps carries 2^32 too.
+TEST(ClientPrefixAggregatorTest, FoldedCountersWrappingPast32BitsStayExact) {
+  const Prefix prefix = Prefix::Parse("198.18.6.0/24").value();
+  const int64_t t0 = int64_t{1700000040} * 1000000000;
+  const double alpha = 0.001;  // 2048 buckets: ~6 octaves
+  ClientPrefixAggregator aggregator(absl::InfiniteDuration(), 16, alpha);
+  QuantileSketch expected(alpha);
+  const std::array<int64_t, 4> low_ns = {1000000, 1010000, 1020000, 1030000};
+  std::vector<FlowRttSample> samples;
+  samples.reserve(low_ns.size());
+  for (const int64_t ns : low_ns) {
+    samples.emplace_back(t0, ns, RttMethod::kHandshake, RttLeg::kClient);
+  }
+  PassiveRttSink::FlowReport report;
+  report.client_prefix = &prefix;
+  report.samples = samples;
+  aggregator.OnFlowReport(report);  // four buckets: dense
+  const std::array<uint32_t, 4> counts = {0xfffffff0, 0x20, 1, 1};
+  for (size_t i = 0; i < low_ns.size(); ++i) {
+    uint32_t* counter = aggregator.CounterForTesting(
+        prefix, absl::FromUnixNanos(t0), RttMethod::kHandshake, RttLeg::kClient, low_ns[i]);
+    ASSERT_NE(counter, nullptr);
+    *counter = counts[i];
+    expected.Add(static_cast<double>(low_ns[i]) / 1000.0, counts[i]);
+  }
+  // 100 ms: ~2300 buckets up, so all four fold into the floor bucket.
+  samples = {FlowRttSample(t0 + 1, 100000000, RttMethod::kHandshake, RttLeg::kClient)};
+  report.samples = samples;
+  aggregator.OnFlowReport(report);
+  expected.Add(100000.0);
+  const std::vector<ClientPrefixWindow> all = aggregator.TakeAll();
+  ASSERT_EQ(all.size(), 1u);
+  const QuantileSketch& got = all[0].Rtt(RttMethod::kHandshake, RttLeg::kClient);
+  EXPECT_EQ(got.count(), expected.count());
+  EXPECT_LT(got.bucket_count(), 3u);  // folded
+  EXPECT_TRUE(got == expected);
+  EXPECT_EQ(got.min(), expected.min());
+  EXPECT_EQ(got.max(), expected.max());
+}
+
+// Slots live in chunks that stay across takes: windows taken while the
+// next one's slots are open compact those in place, and the slots freed
+// are reused, empty, by the windows after. Against an independent model
+// (plain sketches per window, prefix and series) over windows of 300, 40,
+// 420, 5 and 260 prefixes (chunks of 128 slots), some series spread over
+// many buckets (dense arrays to free), others over a few (pairs).
+TEST(ClientPrefixAggregatorTest, SlotsReusedAcrossTakesStayExact) {
+  constexpr size_t kSeries = size_t{kRttMethodCount} * kRttLegCount;
+  struct Expected {
+    uint64_t flows = 0;
+    std::array<QuantileSketch, kSeries> rtt;
+  };
+  const int64_t t0 = int64_t{1700000000} * 1000000000;
+  const int64_t second = 1000000000;
+  std::vector<Prefix> prefixes;
+  prefixes.reserve(420);
+  for (int i = 0; i < 420; ++i) {
+    prefixes.push_back(
+        Prefix::Parse("10." + std::to_string(i / 200) + "." + std::to_string(i % 200) + ".0/24")
+            .value());
+  }
+  const std::array<size_t, 5> per_window = {300, 40, 420, 5, 260};
+  ClientPrefixAggregator aggregator(absl::Seconds(1));
+  std::map<std::pair<int64_t, size_t>, Expected> model;  // (window, prefix index)
+  std::mt19937_64 random(9);
+  auto report = [&](int64_t window, size_t p) {
+    const int64_t start = t0 + window * second;
+    std::vector<FlowRttSample> samples(1 + random() % PassiveRtt::kSampleBatch);
+    Expected& e = model[{window, p}];
+    // Prefix p % 3 == 0: one series over ~8 octaves; the rest a few RTTs.
+    for (FlowRttSample& s : samples) {
+      const size_t series = random() % kSeries;
+      const int64_t ns =
+          p % 3 == 0 ? static_cast<int64_t>(
+                           1e5 * std::exp2(std::uniform_real_distribution<double>(0, 8)(random)))
+                     : int64_t{1000000} * static_cast<int64_t>(1 + random() % 2);
+      s = FlowRttSample(start + static_cast<int64_t>(random() % (second / 2)), ns,
+                        static_cast<RttMethod>(series / kRttLegCount),
+                        static_cast<RttLeg>(series % kRttLegCount));
+      e.rtt[series].Add(static_cast<double>(ns) / 1000.0);
+    }
+    PassiveRttSink::FlowReport r;
+    r.client_prefix = &prefixes[p];
+    r.new_flow = true;
+    r.first_seen_ns = start;
+    r.samples = samples;
+    aggregator.OnFlowReport(r);
+    ++e.flows;
+  };
+  auto expect_taken = [&](const std::vector<ClientPrefixWindow>& got, int64_t below) {
+    std::vector<std::pair<std::pair<int64_t, size_t>, Expected>> want;
+    for (auto it = model.begin(); it != model.end() && it->first.first < below;) {
+      want.emplace_back(it->first, std::move(it->second));
+      it = model.erase(it);
+    }
+    std::sort(want.begin(), want.end(), [&](const auto& a, const auto& b) {
+      return std::tie(a.first.first, prefixes[a.first.second]) <
+             std::tie(b.first.first, prefixes[b.first.second]);
+    });
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_EQ(got[i].window_start, absl::FromUnixNanos(t0 + want[i].first.first * second));
+      EXPECT_EQ(got[i].client_prefix, prefixes[want[i].first.second]);
+      EXPECT_EQ(got[i].flows, want[i].second.flows);
+      for (size_t series = 0; series < kSeries; ++series) {
+        EXPECT_TRUE(got[i].rtt_us[series / kRttLegCount][series % kRttLegCount] ==
+                    want[i].second.rtt[series])
+            << series;
+      }
+    }
+  };
+  size_t taken = 0;
+  for (int64_t w = 0; w < static_cast<int64_t>(per_window.size()); ++w) {
+    // Window w's prefixes, some of window w + 1's early (kept when w is
+    // taken), in a shuffled order.
+    std::vector<std::pair<int64_t, size_t>> order;
+    for (size_t p = 0; p < per_window[static_cast<size_t>(w)]; ++p) {
+      for (int k = 0; k < 2; ++k) order.emplace_back(w, p);
+    }
+    if (w + 1 < static_cast<int64_t>(per_window.size())) {
+      for (size_t p = 0; p < per_window[static_cast<size_t>(w + 1)]; p += 3) {
+        order.emplace_back(w + 1, p);
+      }
+    }
+    std::shuffle(order.begin(), order.end(), random);
+    for (const auto& [window, p] : order) report(window, p);
+    const std::vector<ClientPrefixWindow> got =
+        aggregator.TakeCompleted(absl::FromUnixNanos(t0 + (w + 1) * second));
+    expect_taken(got, w + 1);
+    taken += got.size();
+    EXPECT_EQ(aggregator.open_entries(), model.size());
+  }
+  expect_taken(aggregator.TakeAll(), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(taken, 300u + 40 + 420 + 5 + 260);
+}
+
+// The arena of dense counters has 32-bit positions: when its live counts
+// fill it, samples that need a new array go to the side sketch, exactly.
+// With a tiny arena, series spread over many buckets (and a few zero RTTs)
+// must still equal their plain sketches.
+TEST(ClientPrefixAggregatorTest, FullArenaSpillsExactly) {
+  constexpr size_t kSeries = size_t{kRttMethodCount} * kRttLegCount;
+  const int64_t t0 = int64_t{1700000000} * 1000000000;
+  std::vector<Prefix> prefixes;
+  prefixes.reserve(40);
+  for (int i = 0; i < 40; ++i) {
+    prefixes.push_back(Prefix::Parse("10.9." + std::to_string(i) + ".0/24").value());
+  }
+  ClientPrefixAggregator aggregator(absl::InfiniteDuration());
+  aggregator.set_arena_limit_for_testing(3000);  // a few arrays
+  std::vector<std::array<QuantileSketch, kSeries>> expected(prefixes.size());
+  std::mt19937_64 random(13);
+  uint64_t total = 0;
+  for (int r = 0; r < 2000; ++r) {
+    const size_t p = random() % prefixes.size();
+    std::vector<FlowRttSample> samples(1 + random() % PassiveRtt::kSampleBatch);
+    for (FlowRttSample& s : samples) {
+      const size_t series = random() % kSeries;
+      int64_t ns = static_cast<int64_t>(
+          1e5 * std::exp2(std::uniform_real_distribution<double>(0, 6)(random)));
+      if (random() % 50 == 0) ns = 0;
+      s = FlowRttSample(t0 + r, ns, static_cast<RttMethod>(series / kRttLegCount),
+                        static_cast<RttLeg>(series % kRttLegCount));
+      expected[p][series].Add(static_cast<double>(ns) / 1000.0);
+    }
+    total += samples.size();
+    PassiveRttSink::FlowReport report;
+    report.client_prefix = &prefixes[p];
+    report.samples = samples;
+    aggregator.OnFlowReport(report);
+  }
+  const std::vector<ClientPrefixWindow> all = aggregator.TakeAll();
+  ASSERT_EQ(all.size(), prefixes.size());
+  uint64_t counted = 0;
+  for (const ClientPrefixWindow& w : all) {
+    const auto p = static_cast<size_t>(
+        std::find(prefixes.begin(), prefixes.end(), w.client_prefix) - prefixes.begin());
+    ASSERT_LT(p, prefixes.size());
+    for (size_t series = 0; series < kSeries; ++series) {
+      SCOPED_TRACE(std::to_string(p) + " " + std::to_string(series));
+      const QuantileSketch& got = w.rtt_us[series / kRttLegCount][series % kRttLegCount];
+      EXPECT_TRUE(got == expected[p][series]);
+      EXPECT_EQ(got.min(), expected[p][series].min());
+      EXPECT_EQ(got.max(), expected[p][series].max());
+      counted += got.count();
+    }
+  }
+  EXPECT_EQ(counted, total);
 }
 
 }  // namespace
