@@ -15,6 +15,8 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 
+struct pcap_pkthdr;
+
 namespace vantage::probe {
 
 // DLT_* values from libpcap (pcap/dlt.h) that Vantage decodes.
@@ -68,6 +70,24 @@ class PacketSource {
     return Dispatch(max_packets, [function, context](const CapturedPacket& packet) {
       function(context, packet);
     });
+  }
+
+  // libpcap's callback (pcap_handler), for the one consumer that reads
+  // libpcap's packet header itself: PassiveRtt's per-packet path.
+  using PcapHandler = void (*)(unsigned char* user, const pcap_pkthdr* header,
+                               const unsigned char* bytes);
+  // Sources backed by a libpcap handle opened at nanosecond precision
+  // (tv_usec carries nanoseconds) deliver up to `max_packets` waiting
+  // packets (all, if <= 0) straight from pcap_dispatch to `handler`, with
+  // this source's link_type(); no CapturedPacket is built. Returns how many
+  // were delivered, as DispatchTo. Other sources: Unimplemented (use
+  // DispatchTo).
+  virtual absl::StatusOr<int> DispatchPcap(int max_packets, PcapHandler handler,
+                                           unsigned char* user) {
+    (void)max_packets;
+    (void)handler;
+    (void)user;
+    return absl::UnimplementedError("not a libpcap source");
   }
 
   virtual CaptureStats Stats() = 0;

@@ -1,5 +1,6 @@
 #include "probe/passive_rtt.h"
 
+#include <pcap/pcap.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -12,6 +13,7 @@
 
 #include "absl/base/attributes.h"
 #include "absl/status/status.h"
+#include "probe/internal/pcap_dispatch.h"
 
 namespace vantage::probe {
 namespace {
@@ -320,13 +322,30 @@ void PassiveRtt::Receive(void* passive_rtt, const CapturedPacket& packet) {
 }
 
 absl::StatusOr<int> PassiveRtt::DispatchFrom(PacketSource* source, int max_packets) {
-  absl::StatusOr<int> n = source->DispatchTo(max_packets, &PassiveRtt::ReceivePipelined, this);
+  // Straight from libpcap when the source is a libpcap handle (no
+  // CapturedPacket built and read back per packet), else through DispatchTo.
+  dispatch_link_type_ = source->link_type();
+  absl::StatusOr<int> n =
+      source->DispatchPcap(max_packets, &PassiveRtt::ReceivePcap, reinterpret_cast<u_char*>(this));
+  if (absl::IsUnimplemented(n.status())) {
+    n = source->DispatchTo(max_packets, &PassiveRtt::ReceivePipelined, this);
+  }
   DrainBatches();
   return n;
 }
 
 void PassiveRtt::ReceivePipelined(void* passive_rtt, const CapturedPacket& packet) {
   static_cast<PassiveRtt*>(passive_rtt)->Enqueue(packet);
+}
+
+void PassiveRtt::ReceivePcap(u_char* passive_rtt, const pcap_pkthdr* header, const u_char* bytes) {
+  auto* self = reinterpret_cast<PassiveRtt*>(passive_rtt);
+  CapturedPacket packet;
+  packet.time_ns = pcap_internal::TimeNs(*header);
+  packet.bytes = absl::Span<const uint8_t>(bytes, header->caplen);
+  packet.wire_length = header->len;
+  packet.link_type = self->dispatch_link_type_;
+  self->Enqueue(packet);
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::DecodeSegment(const CapturedPacket& packet,
@@ -397,7 +416,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(int64_t time_ns, co
   ProcessSlow(time_ns, tcp, key, hash, side, entry);
 }
 
-void PassiveRtt::Enqueue(const CapturedPacket& packet) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Enqueue(const CapturedPacket& packet) {
   ++stats_.packets;
   // Decoded, keyed and hashed in registers (all inline), then stored once.
   // Plain IPv4 TCP (nearly every packet) is keyed knowing its family; the

@@ -476,6 +476,9 @@ class PassiveRtt {
     uint8_t side;
   };
   static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);
+  // DispatchFrom's libpcap handler (PacketSource::DispatchPcap).
+  static void ReceivePcap(unsigned char* passive_rtt, const pcap_pkthdr* header,
+                          const unsigned char* bytes);
   // Decodes one packet into the batch (processing the batch when full).
   void Enqueue(const CapturedPacket& packet);
   // Enqueue for what PacketDecoder::DecodeTcpSegment leaves.
@@ -547,6 +550,7 @@ class PassiveRtt {
   // filling (filled_ so far), the other ready_ (entries prefetched, 0 or
   // kBatchSize packets) to be processed first.
   std::array<std::array<Queued, kBatchSize>, 2> batches_;
+  int dispatch_link_type_ = 0;  // the source's, during DispatchFrom
   int filling_ = 0;
   size_t filled_ = 0;
   size_t ready_ = 0;

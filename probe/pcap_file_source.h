@@ -32,6 +32,8 @@ class PcapFileSource : public PacketSource {
   // Returns 0 at end of file.
   absl::StatusOr<int> Dispatch(int max_packets, const Callback& callback) override;
   absl::StatusOr<int> DispatchTo(int max_packets, PacketFunction function, void* context) override;
+  absl::StatusOr<int> DispatchPcap(int max_packets, PcapHandler handler,
+                                   unsigned char* user) override;
   // Only `received` is meaningful for a file.
   CaptureStats Stats() override { return CaptureStats{.received = received_}; }
   // The snapshot length recorded in the file.

@@ -111,6 +111,21 @@ absl::StatusOr<int> PcapLiveSource::Dispatch(int max_packets, const Callback& ca
                     const_cast<void*>(static_cast<const void*>(&callback)));
 }
 
+absl::StatusOr<int> PcapLiveSource::DispatchPcap(int max_packets, PcapHandler handler,
+                                                 unsigned char* user) {
+  const int rc = pcap_dispatch(handle_, max_packets > 0 ? max_packets : -1, handler, user);
+  if (rc == PCAP_ERROR_BREAK) {
+    // How many the handler saw is its own business: nothing here counts them.
+    return absl::CancelledError("pcap_breakloop during DispatchPcap");
+  }
+  if (rc < 0) {
+    return absl::InternalError(
+        absl::StrCat("pcap_dispatch on ", interface_, ": ", pcap_geterr(handle_)));
+  }
+  received_ += static_cast<uint64_t>(rc);
+  return rc;
+}
+
 absl::StatusOr<int> PcapLiveSource::DispatchTo(int max_packets, PacketFunction function,
                                                void* context) {
   pcap_internal::DispatchContext ctx{function, context, link_type_};

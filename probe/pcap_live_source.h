@@ -46,6 +46,8 @@ class PcapLiveSource : public PacketSource {
   int link_type() const override { return link_type_; }
   absl::StatusOr<int> Dispatch(int max_packets, const Callback& callback) override;
   absl::StatusOr<int> DispatchTo(int max_packets, PacketFunction function, void* context) override;
+  absl::StatusOr<int> DispatchPcap(int max_packets, PcapHandler handler,
+                                   unsigned char* user) override;
   CaptureStats Stats() override;
 
   // Replaces the BPF filter (e.g. when the set of measured targets changes).

@@ -17,13 +17,17 @@ struct DispatchContext {
   uint64_t delivered = 0;
 };
 
-// The handle must have been opened with PCAP_TSTAMP_PRECISION_NANO, so
-// tv_usec carries nanoseconds.
+// A header's time in Unix nanoseconds. The handle must have been opened
+// with PCAP_TSTAMP_PRECISION_NANO, so tv_usec carries nanoseconds.
+inline int64_t TimeNs(const pcap_pkthdr& header) {
+  return static_cast<int64_t>(header.ts.tv_sec) * 1000000000 +
+         static_cast<int64_t>(header.ts.tv_usec);
+}
+
 inline void Trampoline(u_char* user, const pcap_pkthdr* header, const u_char* bytes) {
   auto* ctx = reinterpret_cast<DispatchContext*>(user);
   CapturedPacket packet;
-  packet.time_ns = static_cast<int64_t>(header->ts.tv_sec) * 1000000000 +
-                   static_cast<int64_t>(header->ts.tv_usec);
+  packet.time_ns = TimeNs(*header);
   packet.bytes = absl::Span<const uint8_t>(bytes, header->caplen);
   packet.wire_length = header->len;
   packet.link_type = ctx->link_type;

@@ -1,6 +1,8 @@
 #include "probe/passive_rtt.h"
 
 #include <gtest/gtest.h>
+#include <pcap/pcap.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
@@ -15,7 +17,9 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "probe/client_prefix_aggregator.h"
+#include "probe/pcap_file_source.h"
 #include "tests/probe/packet_builder.h"
 
 namespace vantage::probe {
@@ -583,8 +587,8 @@ TEST(PassiveRttTest, DispatchFromProcessesExactlyAsOnePacketAtATime) {
   options.max_pending_per_direction = 3;
   options.expose_client_addresses = true;
 
-  auto one_at_a_time = [&packets](PassiveRtt* rtt) {
-    for (const auto& packet : packets) {
+  auto one_at_a_time_of = [](const std::vector<ReplaySource::Packet>& list, PassiveRtt* rtt) {
+    for (const auto& packet : list) {
       CapturedPacket p;
       p.time_ns = packet.time_ns;
       p.bytes = absl::MakeConstSpan(packet.bytes);
@@ -594,25 +598,27 @@ TEST(PassiveRttTest, DispatchFromProcessesExactlyAsOnePacketAtATime) {
     }
     rtt->Flush();
   };
+  auto one_at_a_time = [&](PassiveRtt* rtt) { one_at_a_time_of(packets, rtt); };
   RecordingSink one_sink;
   auto one = Make(&one_sink, options);
   one_at_a_time(one.get());
-  auto expect_same = [&](const RecordingSink& sink, const PassiveRtt& rtt) {
-    ASSERT_EQ(sink.samples.size(), one_sink.samples.size());
+  auto expect_same_as = [](const RecordingSink& sink, const PassiveRtt& rtt,
+                           const RecordingSink& expected_sink, const PassiveRtt* expected) {
+    ASSERT_EQ(sink.samples.size(), expected_sink.samples.size());
     for (size_t i = 0; i < sink.samples.size(); ++i) {
       const RttSample& x = sink.samples[i];
-      const RttSample& y = one_sink.samples[i];
+      const RttSample& y = expected_sink.samples[i];
       ASSERT_TRUE(x.time == y.time && x.rtt == y.rtt && x.method == y.method && x.leg == y.leg &&
                   x.flow_id == y.flow_id && x.client_prefix == y.client_prefix &&
                   x.client_address == y.client_address && x.server == y.server &&
                   x.client_port == y.client_port)
           << i;
     }
-    EXPECT_EQ(sink.flows, one_sink.flows);
-    EXPECT_EQ(sink.packets, one_sink.packets);
-    EXPECT_EQ(sink.bytes, one_sink.bytes);
+    EXPECT_EQ(sink.flows, expected_sink.flows);
+    EXPECT_EQ(sink.packets, expected_sink.packets);
+    EXPECT_EQ(sink.bytes, expected_sink.bytes);
     const PassiveRttStats& a = rtt.stats();
-    const PassiveRttStats& e = one->stats();
+    const PassiveRttStats& e = expected->stats();
     EXPECT_EQ(a.packets, e.packets);
     EXPECT_EQ(a.tcp_packets, e.tcp_packets);
     EXPECT_EQ(a.non_tcp_packets, e.non_tcp_packets);
@@ -625,6 +631,9 @@ TEST(PassiveRttTest, DispatchFromProcessesExactlyAsOnePacketAtATime) {
     EXPECT_EQ(a.pending_expired, e.pending_expired);
     EXPECT_EQ(a.karn_discarded, e.karn_discarded);
     EXPECT_EQ(a.samples, e.samples);
+  };
+  auto expect_same = [&](const RecordingSink& sink, const PassiveRtt& rtt) {
+    expect_same_as(sink, rtt, one_sink, one.get());
   };
   for (const int batch : {1, 5, 64, 0}) {
     SCOPED_TRACE(batch);
@@ -652,6 +661,53 @@ TEST(PassiveRttTest, DispatchFromProcessesExactlyAsOnePacketAtATime) {
     auto general = Make(&sink, general_options);
     one_at_a_time(general.get());
     expect_same(sink, *general);
+  }
+  {
+    // Straight from libpcap (PcapFileSource::DispatchPcap): the Ethernet
+    // packets, written to a capture file and read back in batches.
+    SCOPED_TRACE("from a capture file");
+    std::vector<ReplaySource::Packet> ethernet;
+    for (const auto& packet : packets) {
+      if (packet.link_type == DLT_EN10MB) ethernet.push_back(packet);
+    }
+    const std::string path = absl::StrCat(::testing::TempDir(), "vt_dispatch_", getpid(), ".pcap");
+    pcap_t* dead =
+        pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_NANO);
+    ASSERT_NE(dead, nullptr);
+    pcap_dumper_t* dumper = pcap_dump_open(dead, path.c_str());
+    ASSERT_NE(dumper, nullptr) << pcap_geterr(dead);
+    for (const auto& packet : ethernet) {
+      pcap_pkthdr header{};
+      header.ts.tv_sec = packet.time_ns / 1000000000;
+      header.ts.tv_usec = packet.time_ns % 1000000000;  // nanoseconds in a nano dump
+      header.len = header.caplen = static_cast<bpf_u_int32>(packet.bytes.size());
+      pcap_dump(reinterpret_cast<u_char*>(dumper), &header, packet.bytes.data());
+    }
+    pcap_dump_close(dumper);
+    pcap_close(dead);
+    RecordingSink reference_sink;
+    auto reference = Make(&reference_sink, options);
+    one_at_a_time_of(ethernet, reference.get());
+    EXPECT_GT(reference->stats().samples[1], 50u);
+    for (const int batch : {1, 5, 64, 0}) {
+      SCOPED_TRACE(batch);
+      RecordingSink sink;
+      auto piped = Make(&sink, options);
+      auto source = PcapFileSource::Open(path);
+      ASSERT_TRUE(source.ok()) << source.status();
+      size_t read = 0;
+      while (true) {
+        auto n = piped->DispatchFrom(source->get(), batch);
+        ASSERT_TRUE(n.ok()) << n.status();
+        if (*n == 0) break;
+        read += static_cast<size_t>(*n);
+        EXPECT_EQ(piped->stats().packets, read);
+      }
+      EXPECT_EQ(read, ethernet.size());
+      piped->Flush();
+      expect_same_as(sink, *piped, reference_sink, reference.get());
+    }
+    unlink(path.c_str());
   }
   // The mix exercised what it is meant to.
   const PassiveRttStats& e = one->stats();

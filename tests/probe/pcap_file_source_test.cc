@@ -121,6 +121,49 @@ TEST(PcapFileSourceTest, DispatchHonoursMaxPacketsAndFilter) {
   unlink(path.c_str());
 }
 
+// DispatchPcap hands libpcap's own headers over: the same times (tv_usec in
+// nanoseconds), lengths and bytes as Dispatch, honouring max_packets, and
+// counted in Stats().received.
+TEST(PcapFileSourceTest, DispatchPcapDeliversLibpcapHeadersAtNanosecondPrecision) {
+  const std::string path = TempPath("raw.pcap");
+  const auto packets = SamplePackets();
+  const int64_t base_ns = 1700000000987654321;
+  WriteNanoPcap(path, DLT_EN10MB, packets, base_ns);
+  auto source = PcapFileSource::Open(path);
+  ASSERT_TRUE(source.ok()) << source.status();
+  struct Seen {
+    std::vector<int64_t> times;
+    std::vector<uint32_t> wire;
+    std::vector<std::vector<uint8_t>> bytes;
+  } seen;
+  auto handler = [](unsigned char* user, const pcap_pkthdr* h, const unsigned char* b) {
+    auto* s = reinterpret_cast<Seen*>(user);
+    s->times.push_back(static_cast<int64_t>(h->ts.tv_sec) * 1000000000 + h->ts.tv_usec);
+    s->wire.push_back(h->len);
+    s->bytes.emplace_back(b, b + h->caplen);
+  };
+  auto n = (*source)->DispatchPcap(4, handler, reinterpret_cast<unsigned char*>(&seen));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 4);
+  n = (*source)->DispatchPcap(0, handler, reinterpret_cast<unsigned char*>(&seen));
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 2);
+  n = (*source)->DispatchPcap(0, handler, reinterpret_cast<unsigned char*>(&seen));
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 0);  // end of file
+  ASSERT_EQ(seen.times.size(), packets.size());
+  for (size_t i = 0; i < packets.size(); ++i) {
+    EXPECT_EQ(seen.times[i], base_ns + static_cast<int64_t>(i) * 1001);
+    EXPECT_EQ(seen.wire[i], packets[i].size());
+    const size_t captured = std::min<size_t>(packets[i].size(), 128);
+    EXPECT_EQ(
+        seen.bytes[i],
+        std::vector<uint8_t>(packets[i].begin(), packets[i].begin() + static_cast<long>(captured)));
+  }
+  EXPECT_EQ((*source)->Stats().received, packets.size());
+  unlink(path.c_str());
+}
+
 TEST(PcapFileSourceTest, ReadsPcapng) {
   const std::string path = TempPath("in.pcap");
   const std::string ng = TempPath("out.pcapng");
