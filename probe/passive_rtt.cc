@@ -530,7 +530,9 @@ void PassiveRtt::DrainBatches() {
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchSampleLines(const Queued* queued,
                                                                          size_t n) {
-  if (!batching_) return;
+  // Only when the live flows' sample buffers outgrow the L2 cache: below
+  // that the lines are near, and the prefetch costs more than it saves.
+  if (!batching_ || live_flows_ < kPrefetchSamplesAbove) return;
   // The line each packet's sample would go to (the entries have arrived).
   for (size_t i = 0; i < n; ++i) {
     const uint32_t hint = queued[i].entry_hint;

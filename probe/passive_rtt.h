@@ -227,6 +227,9 @@ class PassiveRtt {
   static constexpr size_t kSampleBatch = 16;
   // Packets decoded before they are processed together (DispatchFrom).
   static constexpr size_t kBatchSize = 8;
+  // Live flows from which DispatchFrom prefetches the lines samples go to
+  // (their buffers, kSampleBatch * 16 bytes each, then outgrow the L2 cache).
+  static constexpr size_t kPrefetchSamplesAbove = 2048;
   // Cache lines of a flow's entry the fast path touches (key and hot part).
   static constexpr size_t kHotLines = 3;
 
