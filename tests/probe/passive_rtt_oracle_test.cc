@@ -370,7 +370,7 @@ class PassiveRttOracleTest : public ::testing::Test {
     EXPECT_TRUE(source.ok()) << source.status();
     if (!source.ok() || !rtt.ok()) return {};
     PassiveRtt* tracker = rtt->get();
-    // The pipelined path, as the daemon and pcap-rtt read.
+    // The batched path (DispatchFrom), as the daemon and pcap-rtt read.
     auto n = tracker->DispatchFrom(source->get(), 0);
     EXPECT_TRUE(n.ok());
     if (stats_out != nullptr) *stats_out = tracker->stats();
