@@ -441,12 +441,14 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Queue(int64_t time_ns,
                                                            const TcpSegmentFields& fields) {
   Queued& q = batches_[filling_][filled_];
   int side;
-  q.hash = MakeKey<kIpv4>(fields, &q.key, &side);
+  const uint64_t hash = MakeKey<kIpv4>(fields, &q.key, &side);
+  // Its home slot, read when the batch is full (from the register: the
+  // stores below would make the compiler reload q.hash).
+  __builtin_prefetch(&slots_[hash >> (64 - slot_bits_)]);
+  q.hash = hash;
   q.side = static_cast<uint8_t>(side);
   q.segment = Segment::Of(fields);
   q.time_ns = time_ns;
-  // Its home slot, read when the batch is full.
-  __builtin_prefetch(&slots_[q.hash >> (64 - slot_bits_)]);
   if (++filled_ == kBatchSize) BatchFull();
 }
 
