@@ -256,8 +256,7 @@ bool QuantileSketch::Add(double value, uint64_t count) {
   return true;
 }
 
-void QuantileSketch::AddPositiveBucket(int32_t index, uint64_t count, double min, double max) {
-  if (count == 0) return;
+void QuantileSketch::CountPositive(uint64_t count, double min, double max) {
   if (count_ == 0) {
     min_ = min;
     max_ = max;
@@ -266,6 +265,11 @@ void QuantileSketch::AddPositiveBucket(int32_t index, uint64_t count, double min
     max_ = std::max(max_, max);
   }
   count_ += count;
+}
+
+void QuantileSketch::AddPositiveBucket(int32_t index, uint64_t count, double min, double max) {
+  if (count == 0) return;
+  CountPositive(count, min, max);
   positive_.Add(index, count, max_bins_);
 }
 
@@ -279,14 +283,7 @@ void QuantileSketch::AddPositiveBuckets(int32_t first_index, absl::Span<const ui
   while (run[last - 1] == 0) --last;
   uint64_t total = 0;
   for (size_t i = first; i < last; ++i) total += run[i];
-  if (count_ == 0) {
-    min_ = min;
-    max_ = max;
-  } else {
-    min_ = std::min(min_, min);
-    max_ = std::max(max_, max);
-  }
-  count_ += total;
+  CountPositive(total, min, max);
   positive_.AddRun(first_index + static_cast<int32_t>(first), counts.subspan(first, last - first),
                    max_bins_);
 }

@@ -96,6 +96,8 @@ class QuantileSketch {
   friend bool operator==(const QuantileSketch& a, const QuantileSketch& b);
 
  private:
+  // Counts `count` positive values in [min, max] (their buckets added apart).
+  void CountPositive(uint64_t count, double min, double max);
   // Buckets of one sign: counts[i] is the count of bucket index offset + i.
   // Always canonical: empty, or first and last bucket non-zero (so the top
   // bucket is the highest index ever added, which fixes the collapse floor).

@@ -1116,6 +1116,51 @@ TEST(ClientPrefixAggregatorTest, SketchAlphaSetsTheMedianPrecision) {
   }
 }
 
+// A sample of `series` (method * kRttLegCount + leg), also added to the
+// sketch it is expected in.
+FlowRttSample ExpectedSample(int64_t time_ns, int64_t rtt_ns, size_t series,
+                             QuantileSketch* expected) {
+  expected->Add(static_cast<double>(rtt_ns) / 1000.0);
+  return FlowRttSample(time_ns, rtt_ns, static_cast<RttMethod>(series / kRttLegCount),
+                       static_cast<RttLeg>(series % kRttLegCount));
+}
+
+// A flow report carrying only `samples`.
+void ReportSamples(ClientPrefixAggregator* aggregator, const Prefix& prefix,
+                   absl::Span<const FlowRttSample> samples) {
+  PassiveRttSink::FlowReport report;
+  report.client_prefix = &prefix;
+  report.samples = samples;
+  aggregator->OnFlowReport(report);
+}
+
+// Every series of every taken window (one per prefix) equals its expected
+// sketch (its samples added one by one), min and max included; returns how
+// many samples the windows hold.
+uint64_t ExpectWindowsMatch(
+    const std::vector<ClientPrefixWindow>& all, const std::vector<Prefix>& prefixes,
+    const std::vector<std::array<QuantileSketch, size_t{kRttMethodCount} * kRttLegCount>>&
+        expected) {
+  uint64_t counted = 0;
+  for (const ClientPrefixWindow& w : all) {
+    const auto p = static_cast<size_t>(
+        std::find(prefixes.begin(), prefixes.end(), w.client_prefix) - prefixes.begin());
+    EXPECT_LT(p, prefixes.size());
+    if (p >= prefixes.size()) continue;
+    for (size_t series = 0; series < expected[p].size(); ++series) {
+      SCOPED_TRACE(std::to_string(p) + " " + std::to_string(series));
+      const QuantileSketch& got = w.rtt_us[series / kRttLegCount][series % kRttLegCount];
+      EXPECT_TRUE(got == expected[p][series]);
+      if (!got.empty() || !expected[p][series].empty()) {
+        EXPECT_EQ(got.min(), expected[p][series].min());
+        EXPECT_EQ(got.max(), expected[p][series].max());
+      }
+      counted += got.count();
+    }
+  }
+  return counted;
+}
+
 // Counts that start inline ((index, count) pairs in the series itself),
 // move to a dense array in the arena and grow with spare room, a bucket at
 // a time at either end (with the fine sketch one series walks past
@@ -1168,37 +1213,16 @@ TEST(ClientPrefixAggregatorTest, BucketArraysGrowingFromInlineStayExact) {
         }
         // Mid-bucket: 1 ms * gamma^(k - 0.5).
         const auto ns = static_cast<int64_t>(std::llround(1e6 * std::pow(gamma, k - 0.5)));
-        s = FlowRttSample(t0 + r, ns, static_cast<RttMethod>(series / kRttLegCount),
-                          static_cast<RttLeg>(series % kRttLegCount));
-        expected[p][series].Add(static_cast<double>(ns) / 1000.0);
+        s = ExpectedSample(t0 + r, ns, series, &expected[p][series]);
       }
       total += samples.size();
-      PassiveRttSink::FlowReport report;
-      report.client_prefix = &prefixes[p];
-      report.samples = samples;
-      aggregator.OnFlowReport(report);
+      ReportSamples(&aggregator, prefixes[p], samples);
     }
     EXPECT_GT(walked[0][0].second - walked[0][0].first,
               alpha < 0.01 ? static_cast<int>(QuantileSketch::kDefaultMaxBins) : 20);
     const std::vector<ClientPrefixWindow> all = aggregator.TakeAll();
     ASSERT_EQ(all.size(), prefixes.size());
-    uint64_t counted = 0;
-    for (const ClientPrefixWindow& w : all) {
-      const auto p = static_cast<size_t>(
-          std::find(prefixes.begin(), prefixes.end(), w.client_prefix) - prefixes.begin());
-      ASSERT_LT(p, prefixes.size());
-      for (size_t series = 0; series < kSeries; ++series) {
-        SCOPED_TRACE(std::to_string(p) + " " + std::to_string(series));
-        const QuantileSketch& got = w.rtt_us[series / kRttLegCount][series % kRttLegCount];
-        EXPECT_TRUE(got == expected[p][series]);
-        if (!got.empty()) {
-          EXPECT_EQ(got.min(), expected[p][series].min());
-          EXPECT_EQ(got.max(), expected[p][series].max());
-        }
-        counted += got.count();
-      }
-    }
-    EXPECT_EQ(counted, total);
+    EXPECT_EQ(ExpectWindowsMatch(all, prefixes, expected), total);
   }
 }
 
@@ -1499,33 +1523,14 @@ TEST(ClientPrefixAggregatorTest, FullArenaSpillsExactly) {
       int64_t ns = static_cast<int64_t>(
           1e5 * std::exp2(std::uniform_real_distribution<double>(0, 6)(random)));
       if (random() % 50 == 0) ns = 0;
-      s = FlowRttSample(t0 + r, ns, static_cast<RttMethod>(series / kRttLegCount),
-                        static_cast<RttLeg>(series % kRttLegCount));
-      expected[p][series].Add(static_cast<double>(ns) / 1000.0);
+      s = ExpectedSample(t0 + r, ns, series, &expected[p][series]);
     }
     total += samples.size();
-    PassiveRttSink::FlowReport report;
-    report.client_prefix = &prefixes[p];
-    report.samples = samples;
-    aggregator.OnFlowReport(report);
+    ReportSamples(&aggregator, prefixes[p], samples);
   }
   const std::vector<ClientPrefixWindow> all = aggregator.TakeAll();
   ASSERT_EQ(all.size(), prefixes.size());
-  uint64_t counted = 0;
-  for (const ClientPrefixWindow& w : all) {
-    const auto p = static_cast<size_t>(
-        std::find(prefixes.begin(), prefixes.end(), w.client_prefix) - prefixes.begin());
-    ASSERT_LT(p, prefixes.size());
-    for (size_t series = 0; series < kSeries; ++series) {
-      SCOPED_TRACE(std::to_string(p) + " " + std::to_string(series));
-      const QuantileSketch& got = w.rtt_us[series / kRttLegCount][series % kRttLegCount];
-      EXPECT_TRUE(got == expected[p][series]);
-      EXPECT_EQ(got.min(), expected[p][series].min());
-      EXPECT_EQ(got.max(), expected[p][series].max());
-      counted += got.count();
-    }
-  }
-  EXPECT_EQ(counted, total);
+  EXPECT_EQ(ExpectWindowsMatch(all, prefixes, expected), total);
 }
 
 }  // namespace
