@@ -496,7 +496,7 @@ void PassiveRtt::BatchFull() {
   // meanwhile): the misses spread evenly, a batch ahead. This batch is
   // processed when the next one is full.
   Queued* full = batches_[filling_].data();
-  const Queued* ready = batches_[1 - filling_].data();
+  const Queued* ready = batches_[filling_ ^ 1].data();
   if (ready_ == kBatchSize) {
     PrefetchSampleLines(ready, kBatchSize);
     for (size_t i = 0; i < kBatchSize; ++i) {
@@ -508,12 +508,12 @@ void PassiveRtt::BatchFull() {
     for (size_t i = 0; i < kBatchSize; ++i) PrefetchEntry(&full[i]);
   }
   ready_ = kBatchSize;
-  filling_ = 1 - filling_;
+  filling_ ^= 1;
   filled_ = 0;
 }
 
 void PassiveRtt::DrainBatches() {
-  const Queued* ready = batches_[1 - filling_].data();
+  const Queued* ready = batches_[filling_ ^ 1].data();
   PrefetchSampleLines(ready, ready_);
   for (size_t i = 0; i < ready_; ++i) {
     const Queued& q = ready[i];

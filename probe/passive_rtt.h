@@ -554,7 +554,7 @@ class PassiveRtt {
   // kBatchSize packets) to be processed first.
   std::array<std::array<Queued, kBatchSize>, 2> batches_;
   int dispatch_link_type_ = 0;  // the source's, during DispatchFrom
-  int filling_ = 0;
+  size_t filling_ = 0;
   size_t filled_ = 0;
   size_t ready_ = 0;
 };

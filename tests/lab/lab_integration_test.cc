@@ -111,7 +111,8 @@ TEST_F(LabIntegrationTest, PingAndDigAgreeWithTheTopologyAndDownCleansUp) {
   const nlohmann::json after_pings = LabStatus();
   for (int r = 0; r < 3; ++r) {
     for (int p = 0; p < 3; ++p) {
-      const PingResult result = ParsePing(ReadFile(pings[static_cast<size_t>(r * 3 + p)].second));
+      const PingResult result =
+          ParsePing(ReadFile(pings[static_cast<size_t>(r) * 3 + static_cast<size_t>(p)].second));
       std::cout << "r" << r << " -> p" << p << ": configured RTT " << kRttMs[r] << " ms, loss "
                 << kLoss[p] << " | ping median " << result.median_ms << " ms, lost "
                 << result.transmitted - result.received << "/" << result.transmitted << "\n";

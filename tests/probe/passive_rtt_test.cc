@@ -1192,7 +1192,9 @@ TEST(ClientPrefixAggregatorTest, BucketArraysGrowingFromInlineStayExact) {
     uint64_t total = 0;
     for (int r = 0; r < 6000; ++r) {
       // Prefixes come in one by one; every third report is prefix 0's.
-      const size_t p = r % 3 == 0 ? 0 : random() % std::min<size_t>(prefixes.size(), 1 + r / 12);
+      const size_t p = r % 3 == 0 ? 0
+                                  : random() % std::min<size_t>(prefixes.size(),
+                                                                static_cast<size_t>(1 + r / 12));
       std::vector<FlowRttSample> samples(1 + random() % PassiveRtt::kSampleBatch);
       for (FlowRttSample& s : samples) {
         const size_t series = random() % kSeries;
