@@ -372,7 +372,7 @@ void ClientPrefixAggregator::AddSamples(const Prefix& prefix,
     Slot* entry = EntryAt(prefix, s.time_ns(), cache);
     if (entry == nullptr) continue;
     const int64_t ns = s.rtt_ns();
-    const size_t series = Series(s);
+    const size_t series = s.series();
     entry->rtt[series].AddMinMax(ns);
     AddCount(entry, series, ns, kNoIndex);
   }

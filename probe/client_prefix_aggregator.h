@@ -198,8 +198,6 @@ class ClientPrefixAggregator : public PassiveRttSink {
     std::array<RttCounts, kRttSeries> rtt;
   };
   static uint64_t Hash(int64_t window_index, const Prefix& prefix);
-  // method * kRttLegCount + leg: the index of a sample's series.
-  static size_t Series(const FlowRttSample& s) { return s.series(); }
   static_assert(kRttLegCount == 2, "FlowRttSample packs method << 1 | leg");
   // The slot of (window, prefix), created when missing; nullptr when full
   // (counted).

@@ -82,11 +82,8 @@ class PacketSource {
   // this source's link_type(); no CapturedPacket is built. Returns how many
   // were delivered, as DispatchTo. Other sources: Unimplemented (use
   // DispatchTo).
-  virtual absl::StatusOr<int> DispatchPcap(int max_packets, PcapHandler handler,
-                                           unsigned char* user) {
-    (void)max_packets;
-    (void)handler;
-    (void)user;
+  virtual absl::StatusOr<int> DispatchPcap(int /*max_packets*/, PcapHandler /*handler*/,
+                                           unsigned char* /*user*/) {
     return absl::UnimplementedError("not a libpcap source");
   }
 

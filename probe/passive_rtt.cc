@@ -513,21 +513,20 @@ void PassiveRtt::BatchFull() {
 }
 
 void PassiveRtt::DrainBatches() {
-  const Queued* ready = batches_[filling_ ^ 1].data();
-  PrefetchSampleLines(ready, ready_);
-  for (size_t i = 0; i < ready_; ++i) {
-    const Queued& q = ready[i];
-    Process(q.time_ns, q.segment, q.key, q.hash, q.side, q.entry_hint);
-  }
+  ProcessBatch(batches_[filling_ ^ 1].data(), ready_);
   ready_ = 0;
   Queued* filled = batches_[filling_].data();
   for (size_t i = 0; i < filled_; ++i) PrefetchEntry(&filled[i]);
-  PrefetchSampleLines(filled, filled_);
-  for (size_t i = 0; i < filled_; ++i) {
-    const Queued& q = filled[i];
+  ProcessBatch(filled, filled_);
+  filled_ = 0;
+}
+
+void PassiveRtt::ProcessBatch(const Queued* queued, size_t n) {
+  PrefetchSampleLines(queued, n);
+  for (size_t i = 0; i < n; ++i) {
+    const Queued& q = queued[i];
     Process(q.time_ns, q.segment, q.key, q.hash, q.side, q.entry_hint);
   }
-  filled_ = 0;
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchSampleLines(const Queued* queued,

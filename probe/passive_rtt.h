@@ -502,6 +502,8 @@ class PassiveRtt {
   void BatchFull();
   // Processes both batches (the ready one first) and empties them.
   void DrainBatches();
+  // Processes `n` queued packets (entries prefetched) in order.
+  void ProcessBatch(const Queued* queued, size_t n);
   // Prefetches the lines the samples of `n` queued packets would go to.
   void PrefetchSampleLines(const Queued* queued, size_t n);
   Entry* Find(const FlowKey& key, uint64_t hash, size_t* empty_slot);

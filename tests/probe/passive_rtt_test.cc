@@ -1116,6 +1116,21 @@ TEST(ClientPrefixAggregatorTest, SketchAlphaSetsTheMedianPrecision) {
   }
 }
 
+// Series per prefix-window: method * kRttLegCount + leg.
+constexpr size_t kSeries = size_t{kRttMethodCount} * kRttLegCount;
+
+// `n` distinct /24s: 10.0.0.0/24, 10.0.1.0/24, ... (200 per second octet).
+std::vector<Prefix> Slash24s(int n) {
+  std::vector<Prefix> prefixes;
+  prefixes.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    prefixes.push_back(
+        Prefix::Parse("10." + std::to_string(i / 200) + "." + std::to_string(i % 200) + ".0/24")
+            .value());
+  }
+  return prefixes;
+}
+
 // A sample of `series` (method * kRttLegCount + leg), also added to the
 // sketch it is expected in.
 FlowRttSample ExpectedSample(int64_t time_ns, int64_t rtt_ns, size_t series,
@@ -1137,10 +1152,9 @@ void ReportSamples(ClientPrefixAggregator* aggregator, const Prefix& prefix,
 // Every series of every taken window (one per prefix) equals its expected
 // sketch (its samples added one by one), min and max included; returns how
 // many samples the windows hold.
-uint64_t ExpectWindowsMatch(
-    const std::vector<ClientPrefixWindow>& all, const std::vector<Prefix>& prefixes,
-    const std::vector<std::array<QuantileSketch, size_t{kRttMethodCount} * kRttLegCount>>&
-        expected) {
+uint64_t ExpectWindowsMatch(const std::vector<ClientPrefixWindow>& all,
+                            const std::vector<Prefix>& prefixes,
+                            const std::vector<std::array<QuantileSketch, kSeries>>& expected) {
   uint64_t counted = 0;
   for (const ClientPrefixWindow& w : all) {
     const auto p = static_cast<size_t>(
@@ -1169,18 +1183,11 @@ uint64_t ExpectWindowsMatch(
 // found ahead: every series equals the sketch of its samples added one by
 // one.
 TEST(ClientPrefixAggregatorTest, BucketArraysGrowingFromInlineStayExact) {
-  constexpr size_t kSeries = size_t{kRttMethodCount} * kRttLegCount;
   for (const double alpha : {0.01, 0.001}) {
     SCOPED_TRACE(alpha);
     const double gamma = (1 + alpha) / (1 - alpha);
     ClientPrefixAggregator aggregator(absl::InfiniteDuration(), 1 << 20, alpha);
-    std::vector<Prefix> prefixes;
-    prefixes.reserve(300);
-    for (int i = 0; i < 300; ++i) {
-      prefixes.push_back(
-          Prefix::Parse("10." + std::to_string(i / 200) + "." + std::to_string(i % 200) + ".0/24")
-              .value());
-    }
+    const std::vector<Prefix> prefixes = Slash24s(300);
     std::vector<std::array<QuantileSketch, kSeries>> expected(prefixes.size());
     for (auto& series : expected) {
       for (QuantileSketch& q : series) q = QuantileSketch(alpha);
@@ -1410,20 +1417,13 @@ TEST(ClientPrefixAggregatorTest, FoldedCountersWrappingPast32BitsStayExact) {
 // 420, 5 and 260 prefixes (chunks of 128 slots), some series spread over
 // many buckets (dense arrays to free), others over a few (pairs).
 TEST(ClientPrefixAggregatorTest, SlotsReusedAcrossTakesStayExact) {
-  constexpr size_t kSeries = size_t{kRttMethodCount} * kRttLegCount;
   struct Expected {
     uint64_t flows = 0;
     std::array<QuantileSketch, kSeries> rtt;
   };
   const int64_t t0 = int64_t{1700000000} * 1000000000;
   const int64_t second = 1000000000;
-  std::vector<Prefix> prefixes;
-  prefixes.reserve(420);
-  for (int i = 0; i < 420; ++i) {
-    prefixes.push_back(
-        Prefix::Parse("10." + std::to_string(i / 200) + "." + std::to_string(i % 200) + ".0/24")
-            .value());
-  }
+  const std::vector<Prefix> prefixes = Slash24s(420);
   const std::array<size_t, 5> per_window = {300, 40, 420, 5, 260};
   ClientPrefixAggregator aggregator(absl::Seconds(1));
   std::map<std::pair<int64_t, size_t>, Expected> model;  // (window, prefix index)
@@ -1505,7 +1505,6 @@ TEST(ClientPrefixAggregatorTest, SlotsReusedAcrossTakesStayExact) {
 // With a tiny arena, series spread over many buckets (and a few zero RTTs)
 // must still equal their plain sketches.
 TEST(ClientPrefixAggregatorTest, FullArenaSpillsExactly) {
-  constexpr size_t kSeries = size_t{kRttMethodCount} * kRttLegCount;
   const int64_t t0 = int64_t{1700000000} * 1000000000;
   std::vector<Prefix> prefixes;
   prefixes.reserve(40);
