@@ -25,8 +25,6 @@ inline bool SerialAfter(uint32_t a, uint32_t b) { return static_cast<int32_t>(a 
 static_assert(std::endian::native == std::endian::little);
 
 constexpr int kInitialSlotBits = 10;
-// Flows whose entries are reserved up front (see the constructor).
-constexpr size_t kReservedFlows = size_t{1} << 20;
 
 // Asks for transparent huge pages over a vector's reserved storage (where
 // the kernel grants them on request): a growing flow table then faults its
@@ -97,19 +95,53 @@ IpAddress PassiveRtt::FlowKey::Address(int side) const {
   return IpAddress::V6Bytes(bytes);
 }
 
-void PassiveRtt::PendingList::PopFront(size_t n) {
-  Pending* data = begin();
-  std::copy(data + n, data + size_, data);
-  size_ -= static_cast<uint32_t>(n);
+void PassiveRtt::PendingSpill::Regrow(uint32_t capacity, uint32_t keep) {
+  auto* heap = new Pending[capacity];
+  std::copy(data_, data_ + keep, heap);
+  delete[] data_;
+  data_ = heap;
 }
 
-void PassiveRtt::PendingList::Grow() {
-  const uint32_t capacity = 2 * capacity_;
-  auto* heap = new Pending[capacity];
-  std::copy(begin(), end(), heap);
-  if (on_heap()) delete[] data_;
-  data_ = heap;
-  capacity_ = capacity;
+bool PassiveRtt::SameV6Tail(const Flow& flow, const FlowKey& key) const {
+  const std::array<uint64_t, 3>& v6 = keys_v6_[IndexOf(flow)];
+  return ((v6[0] ^ key.v6[0]) | (v6[1] ^ key.v6[1]) | (v6[2] ^ key.v6[2])) == 0;
+}
+
+PassiveRtt::FlowKey PassiveRtt::KeyOf(const Flow& flow) const {
+  FlowKey key{flow.key_word, flow.key_meta, {0, 0, 0}};
+  if (!key.v4()) std::copy_n(keys_v6_[IndexOf(flow)].begin(), 3, key.v6);
+  return key;
+}
+
+void PassiveRtt::PendingList::Set(size_t i, uint32_t value, int64_t time_ns) {
+  if (i < 2) {
+    head_->value[i] = value;
+    head_->time_ns[i] = time_ns;
+  } else {
+    Pending& p = spill_->data()[i - 2];
+    p.value = value;
+    p.time_ns = time_ns;
+  }
+}
+
+void PassiveRtt::PendingList::PopFront(size_t n) {
+  if (n == 0) return;
+  const size_t size = head_->size;
+  for (size_t i = n; i < size; ++i) Set(i - n, value(i), time_ns(i));
+  head_->size = static_cast<uint32_t>(size - n);
+}
+
+void PassiveRtt::PendingList::PushSpill(uint32_t value, int64_t time_ns) {
+  const uint32_t spilled = head_->size - 2;
+  if (spilled == head_->spill_capacity) {
+    head_->spill_capacity = std::max<uint32_t>(2, 2 * spilled);
+    spill_->Regrow(head_->spill_capacity, spilled);
+  }
+  // Field by field: a Pending built aside and copied as a whole would be
+  // reloaded before its two stores retire (a store-forwarding stall).
+  Pending& p = spill_->data()[spilled];
+  p.value = value;
+  p.time_ns = time_ns;
 }
 
 const char* RttMethodName(RttMethod method) {
@@ -160,15 +192,17 @@ PassiveRtt::PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink)
       prefixer_(options.client_prefix_length_v4, options.client_prefix_length_v6),
       slots_(size_t{1} << kInitialSlotBits, Slot{0, 0}),
       slot_bits_(kInitialSlotBits) {
-  // The header promises under 0.6 KiB per flow slot (the memory bound).
-  static_assert(sizeof(Entry) < 600);
-  // The fast path's fields fit the lines Enqueue prefetches for it.
-  static_assert(offsetof(Entry, flow) + offsetof(Flow, id) <= kHotLines * 64);
-  // Entries never move: the slab is reserved for max_flows (at most 2^20
-  // flows, ~0.4 GB of address space; pages are committed only as flows
-  // first use them). Growing by reallocation moved every entry and faulted
-  // twice the memory in; at 50k live flows that was 15% of the time.
-  const size_t reserved = std::min<size_t>(options.max_flows, kReservedFlows);
+  // The header promises 0.5 KiB per flow slot with the sample buffer (the
+  // memory bound): 4 cache lines per entry.
+  static_assert(sizeof(Flow) == 256 && sizeof(SampleBuffer) == 256);
+  // The fast path's fields fit the lines PrefetchEntry prefetches for it.
+  static_assert(offsetof(Flow, pending_spill) == kHotLines * 64);
+  // Entries never move up to reserved_flows: the slab is reserved for that
+  // many (2^20 by default, 0.25 GB of address space; pages are committed
+  // only as flows first use them). Growing by reallocation moved every entry
+  // and faulted twice the memory in; at 50k live flows that was 15% of the
+  // time.
+  const size_t reserved = std::min(options.max_flows, options.reserved_flows);
   entries_.reserve(reserved);
   AdviseHugePages(entries_);
   if (batching_) {
@@ -177,9 +211,9 @@ PassiveRtt::PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink)
   }
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Entry* PassiveRtt::Find(const FlowKey& key,
-                                                                        uint64_t hash,
-                                                                        size_t* empty_slot) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Flow* PassiveRtt::Find(const FlowKey& key,
+                                                                       uint64_t hash,
+                                                                       size_t* empty_slot) {
   const auto tag = static_cast<uint32_t>(hash >> 32);
   const size_t mask = slots_.size() - 1;
   for (size_t i = hash >> (64 - slot_bits_);; i = (i + 1) & mask) {
@@ -189,8 +223,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Entry* PassiveRtt::Find(const Fl
       return nullptr;
     }
     if (slot.tag == tag) {
-      Entry& entry = entries_[slot.entry - 1];
-      if (SameKey(entry.key, key)) return &entry;
+      Flow& entry = entries_[slot.entry - 1];
+      if (SameKey(entry, key)) return &entry;
     }
   }
 }
@@ -208,7 +242,7 @@ void PassiveRtt::Grow() {
   }
 }
 
-PassiveRtt::Entry* PassiveRtt::Insert(const FlowKey& key, uint64_t hash, size_t slot) {
+PassiveRtt::Flow* PassiveRtt::Insert(const FlowKey& key, uint64_t hash, size_t slot) {
   if (2 * (live_flows_ + 1) > slots_.size()) {
     Grow();
     const size_t mask = slots_.size() - 1;
@@ -224,20 +258,28 @@ PassiveRtt::Entry* PassiveRtt::Insert(const FlowKey& key, uint64_t hash, size_t 
     entries_.emplace_back();
     if (batching_) sample_buffers_.emplace_back();
   }
-  Entry& entry = entries_[index];
-  entry.key = key;
+  Flow& entry = entries_[index];
+  // A fresh flow in place (no temporary to move from).
+  std::destroy_at(&entry);
+  std::construct_at(&entry);
+  entry.key_word = key.word;
+  entry.key_meta = key.meta;
+  if (!key.v4()) {
+    if (keys_v6_.size() <= index) keys_v6_.resize(index + 1);
+    std::copy(key.v6, key.v6 + 3, keys_v6_[index].begin());
+  }
+  if (min_sample_interval_ns_ > 0) {
+    if (rate_limits_.size() <= index) rate_limits_.resize(index + 1);
+    rate_limits_[index] = RateLimit();
+  }
   entry.tag = static_cast<uint32_t>(hash >> 32);
   entry.live = true;
-  // A fresh flow in place (no temporary to move from).
-  std::destroy_at(&entry.flow);
-  std::construct_at(&entry.flow);
-  entry.flow.entry_index = index;
   slots_[slot] = Slot{entry.tag, index + 1};
   ++live_flows_;
   return &entry;
 }
 
-void PassiveRtt::Erase(Entry* entry) {
+void PassiveRtt::Erase(Flow* entry) {
   const auto index = static_cast<uint32_t>(entry - entries_.data());
   const size_t mask = slots_.size() - 1;
   size_t i = entry->tag >> (32 - slot_bits_);
@@ -255,8 +297,8 @@ void PassiveRtt::Erase(Entry* entry) {
   slots_[i] = Slot{0, 0};
   entry->live = false;
   // Frees what pending values spilled to the heap.
-  entry->flow.pending[0].Release();
-  entry->flow.pending[1].Release();
+  entry->pending(0).Release();
+  entry->pending(1).Release();
   free_entries_.push_back(index);
   --live_flows_;
 }
@@ -268,10 +310,10 @@ absl::Status PassiveRtt::SetAnonymizationKey(absl::string_view key) {
   }
   absl::Status status = prefixer_.SetKey(key);
   if (!status.ok()) return status;
-  for (Entry& entry : entries_) {
+  for (Flow& entry : entries_) {
     if (!entry.live) continue;
-    ReportFlow(&entry.flow);  // under the pseudonym it was counted with
-    entry.flow.client_prefix = prefixer_.ClientPrefix(entry.key.Address(entry.flow.client_side));
+    ReportFlow(&entry);  // under the pseudonym it was counted with
+    entry.client_prefix = prefixer_.ClientPrefix(KeyOf(entry).Address(entry.client_side));
   }
   return absl::OkStatus();
 }
@@ -285,7 +327,7 @@ void PassiveRtt::FlushSamples(Flow* flow) {
   if (flow->sample_count == 0) return;
   sink_->OnSampleBatch(
       flow->client_prefix,
-      absl::MakeConstSpan(sample_buffers_[flow->entry_index].data(), flow->sample_count));
+      absl::MakeConstSpan(sample_buffers_[IndexOf(*flow)].data(), flow->sample_count));
   flow->sample_count = 0;
 }
 
@@ -299,7 +341,7 @@ void PassiveRtt::ReportFlow(Flow* flow) {
   report.first_seen_ns = flow->first_seen_ns;
   if (flow->sample_count > 0) {
     report.samples =
-        absl::MakeConstSpan(sample_buffers_[flow->entry_index].data(), flow->sample_count);
+        absl::MakeConstSpan(sample_buffers_[IndexOf(*flow)].data(), flow->sample_count);
   }
   report.last_seen_ns = flow->last_seen_ns;
   report.packets = flow->unreported_packets;
@@ -312,8 +354,8 @@ void PassiveRtt::ReportFlow(Flow* flow) {
 }
 
 void PassiveRtt::Flush() {
-  for (Entry& entry : entries_) {
-    if (entry.live) ReportFlow(&entry.flow);
+  for (Flow& entry : entries_) {
+    if (entry.live) ReportFlow(&entry);
   }
 }
 
@@ -391,26 +433,27 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(int64_t time_ns, co
                                                              int side, uint32_t hint) {
   ++stats_.tcp_packets;
   if (time_ns >= next_sweep_ns_) SweepDue(time_ns);
-  Entry* entry = nullptr;
+  Flow* entry = nullptr;
   if (hint != 0) {
     // The entry its home slot held a few packets ago (still an entry:
     // entries are reused, never freed), if it is still this flow.
-    Entry& hinted = entries_[hint - 1];
-    if (hinted.live && SameKey(hinted.key, key)) entry = &hinted;
+    Flow& hinted = entries_[hint - 1];
+    if (hinted.live && SameKey(hinted, key)) entry = &hinted;
   }
   if (entry == nullptr) {
     size_t empty_slot;
     entry = Find(key, hash, &empty_slot);
   }
-  if (entry != nullptr && entry->flow.fast && (tcp.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 &&
+  if (entry != nullptr && entry->fast && (tcp.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 &&
       tcp.has_timestamps) {
     // What ProcessSlow does for such a packet of such a flow: count it and
     // match its timestamps (no handshake step, no SEQ/ACK, no close).
-    Flow& flow = entry->flow;
+    // `key` is the entry's (SameKey), so the entry's cold part stays unread.
+    Flow& flow = *entry;
     flow.last_seen_ns = time_ns;
     ++flow.unreported_packets;
     flow.unreported_bytes += tcp.ip_length;
-    TimestampEcho(time_ns, tcp, side, &flow, entry->key);
+    TimestampEcho(time_ns, tcp, side, &flow, key);
     return;
   }
   ProcessSlow(time_ns, tcp, key, hash, side, entry);
@@ -476,18 +519,19 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
   if (entry == 0) return;
   // The hot lines; the rest only for a packet that may not take the fast
   // path (or a new flow's entry).
-  static_assert(kHotLines == 3);
+  static_assert(kHotLines == 2);
   const char* begin = reinterpret_cast<const char*>(&entries_[entry - 1]);
   __builtin_prefetch(begin);
   __builtin_prefetch(begin + 64);
-  __builtin_prefetch(begin + 128);
   const bool maybe_fast =
       (q->segment.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 && q->segment.has_timestamps;
   if (!maybe_fast || q->entry_hint == 0) {
-    for (size_t line = kHotLines * 64; line < sizeof(Entry); line += 64) {
+    for (size_t line = kHotLines * 64; line < sizeof(Flow); line += 64) {
       __builtin_prefetch(begin + line);
     }
   }
+  // The rest of an IPv6 key, which the lookup compares.
+  if (!q->key.v4() && q->entry_hint != 0) __builtin_prefetch(&keys_v6_[q->entry_hint - 1]);
 }
 
 void PassiveRtt::BatchFull() {
@@ -539,7 +583,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchSampleLines(const Q
     const uint32_t hint = queued[i].entry_hint;
     if (hint == 0) continue;
     // An entry index stays valid: entries are reused, never freed.
-    const Flow& flow = entries_[hint - 1].flow;
+    const Flow& flow = entries_[hint - 1];
     __builtin_prefetch(
         &sample_buffers_[hint - 1][std::min<size_t>(flow.sample_count, kSampleBatch - 1)]);
   }
@@ -612,10 +656,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t PassiveRtt::MakeKey(const TcpSegmen
   return HashKey(*key);
 }
 
-PassiveRtt::Entry* PassiveRtt::FindOrCreate(int64_t time_ns, const Segment& packet,
-                                            const FlowKey& key, uint64_t hash, int side) {
+PassiveRtt::Flow* PassiveRtt::FindOrCreate(int64_t time_ns, const Segment& packet,
+                                           const FlowKey& key, uint64_t hash, int side) {
   size_t slot = 0;
-  if (Entry* found = Find(key, hash, &slot)) return found;
+  if (Flow* found = Find(key, hash, &slot)) return found;
   // Nothing to track in a reset, a FIN or a bare ACK of an unknown flow (the
   // tail of a connection whose start we missed); data or a SYN starts one.
   if ((packet.flags & (kTcpRst | kTcpFin)) != 0 ||
@@ -630,8 +674,8 @@ PassiveRtt::Entry* PassiveRtt::FindOrCreate(int64_t time_ns, const Segment& pack
     }
     Find(key, hash, &slot);  // the sweep moved slots
   }
-  Entry* entry = Insert(key, hash, slot);
-  Flow& flow = entry->flow;
+  Flow* entry = Insert(key, hash, slot);
+  Flow& flow = *entry;
   flow.id = next_flow_id_++;
   flow.client_side = ChooseClientSide(key, side, packet);
   flow.client_prefix = prefixer_.ClientPrefix(key.Address(flow.client_side));
@@ -670,18 +714,18 @@ void PassiveRtt::OnTcpSegment(int64_t time_ns, const TcpSegmentFields& tcp) {
 }
 
 void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& packet_key,
-                             uint64_t hash, int side, Entry* entry) {
+                             uint64_t hash, int side, Flow* entry) {
   if (entry == nullptr) entry = FindOrCreate(time_ns, tcp, packet_key, hash, side);
   if (entry == nullptr) return;
-  if (IsNewConnection(entry->flow, side, tcp)) {
-    ReportFlow(&entry->flow);
+  if (IsNewConnection(*entry, side, tcp)) {
+    ReportFlow(entry);
     Erase(entry);
     ++stats_.flows_closed;
     entry = FindOrCreate(time_ns, tcp, packet_key, hash, side);
     if (entry == nullptr) return;
   }
-  const FlowKey& key = entry->key;
-  Flow& flow = entry->flow;
+  const FlowKey& key = packet_key;  // the entry's (SameKey)
+  Flow& flow = *entry;
   flow.last_seen_ns = time_ns;
   ++flow.unreported_packets;
   flow.unreported_bytes += tcp.ip_length;
@@ -751,8 +795,8 @@ void PassiveRtt::Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* 
       if (initiator.syn_count > 0) {
         flow->uses_timestamps = initiator.syn_timestamps && tcp.has_timestamps ? 1 : 0;
         if (flow->uses_timestamps == 0) {
-          flow->pending[0].clear();
-          flow->pending[1].clear();
+          flow->pending_head[0].size = 0;
+          flow->pending_head[1].size = 0;
         }
       }
       if (initiator.syn_count == 1) {
@@ -784,16 +828,18 @@ void PassiveRtt::Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Record(Flow* flow, int side, uint32_t value,
                                                             int64_t time_ns) {
   if (min_sample_interval_ns_ > 0) {
-    // The rate limit's state is cold: touched only when the limit is on.
-    Direction& dir = flow->dir[side];
-    if (dir.recorded_any && Elapsed(time_ns, dir.last_recorded_ns) < min_sample_interval_ns_) {
+    // The rate limit's state is aside (rate_limits_): touched only when the
+    // limit is on.
+    RateLimit& limit = rate_limits_[IndexOf(*flow)];
+    if (limit.recorded_any[side] &&
+        Elapsed(time_ns, limit.last_recorded_ns[side]) < min_sample_interval_ns_) {
       ++stats_.rate_limited;
       return;
     }
-    dir.last_recorded_ns = time_ns;
-    dir.recorded_any = true;
+    limit.last_recorded_ns[side] = time_ns;
+    limit.recorded_any[side] = true;
   }
-  PendingList& pending = flow->pending[side];
+  PendingList pending = flow->pending(side);
   if (pending.size() >= options_.max_pending_per_direction) {
     pending.PopFront(1);
     ++stats_.pending_evicted;
@@ -803,13 +849,12 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Record(Flow* flow, int side
 
 void PassiveRtt::MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, int side,
                               Flow* flow, const FlowKey& key) {
-  PendingList& pending = flow->pending[1 - side];
+  PendingList pending = flow->pending(1 - side);
   // Echoes only move forward: values older than this echo never will be.
   size_t consumed = 0;
-  while (consumed < pending.size() && !SerialAfter(pending[consumed].value, echo)) {
-    const Pending& p = pending[consumed];
-    if (p.value == echo) {
-      const int64_t rtt = Elapsed(time_ns, p.time_ns);
+  while (consumed < pending.size() && !SerialAfter(pending.value(consumed), echo)) {
+    if (pending.value(consumed) == echo) {
+      const int64_t rtt = Elapsed(time_ns, pending.time_ns(consumed));
       if (rtt <= tsval_max_age_ns_) {
         Emit(time_ns, rtt, method, side, flow, key);
       } else {
@@ -829,13 +874,13 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::TimestampEcho(int64_t time_
                                                                    const Segment& tcp, int side,
                                                                    Flow* flow, const FlowKey& key) {
   // TSecr is meaningful only with ACK set (RFC 7323 3.2).
-  PendingList& pending = flow->pending[1 - side];
+  PendingList pending = flow->pending(1 - side);
   if ((tcp.flags & kTcpAck) != 0 && !pending.empty() &&
-      !SerialAfter(pending.front().value, tcp.tsecr)) {
+      !SerialAfter(pending.front_value(), tcp.tsecr)) {
     if (pending.size() == 1) {
       // The common case: one TSval pending, echoed (or passed) now.
-      if (pending.front().value == tcp.tsecr) {
-        const int64_t rtt = Elapsed(time_ns, pending.front().time_ns);
+      if (pending.front_value() == tcp.tsecr) {
+        const int64_t rtt = Elapsed(time_ns, pending.front_time_ns());
         if (rtt <= tsval_max_age_ns_) {
           Emit(time_ns, rtt, RttMethod::kTimestamp, side, flow, key);
         } else {
@@ -856,7 +901,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::TimestampEcho(int64_t time_
 
 void PassiveRtt::SeqAck(int64_t time_ns, const Segment& tcp, int side, Flow* flow,
                         const FlowKey& key) {
-  if ((tcp.flags & kTcpAck) != 0 && !flow->pending[1 - side].empty()) {
+  if ((tcp.flags & kTcpAck) != 0 && flow->pending_head[1 - side].size != 0) {
     MatchPending(time_ns, tcp.ack, RttMethod::kSeqAck, side, flow, key);
   }
   Direction& me = flow->dir[side];
@@ -876,12 +921,13 @@ void PassiveRtt::SeqAck(int64_t time_ns, const Segment& tcp, int side, Flow* flo
   }
   // Covers bytes sent before: a retransmission. Karn: acks of segments it
   // overlaps are ambiguous, so those pending segments give no sample.
-  PendingList& pending = flow->pending[side];
-  const auto first_hit = std::find_if(pending.begin(), pending.end(), [&tcp](const Pending& p) {
-    return SerialAfter(p.value, tcp.seq);
-  });
-  stats_.karn_discarded += static_cast<uint64_t>(pending.end() - first_hit);
-  pending.Truncate(static_cast<size_t>(first_hit - pending.begin()));
+  PendingList pending = flow->pending(side);
+  size_t first_hit = 0;
+  while (first_hit < pending.size() && !SerialAfter(pending.value(first_hit), tcp.seq)) {
+    ++first_hit;
+  }
+  stats_.karn_discarded += pending.size() - first_hit;
+  pending.Truncate(first_hit);
   if (SerialAfter(end, me.next_seq)) {
     // Also carries new bytes: its own end is unambiguous.
     me.next_seq = end;
@@ -899,7 +945,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Emit(int64_t time_ns, int64
     EmitSample(time_ns, rtt_ns, method, leg, *flow, key);
     return;
   }
-  sample_buffers_[flow->entry_index][flow->sample_count++] =
+  sample_buffers_[IndexOf(*flow)][flow->sample_count++] =
       FlowRttSample(time_ns, rtt_ns, method, leg);
   if (flow->sample_count == kSampleBatch) FlushSamples(flow);
 }
@@ -921,21 +967,24 @@ void PassiveRtt::EmitSample(int64_t time_ns, int64_t rtt_ns, RttMethod method, R
 }
 
 void PassiveRtt::Sweep(int64_t now_ns) {
-  for (Entry& entry : entries_) {
+  for (Flow& entry : entries_) {
     if (!entry.live) continue;
-    Flow& flow = entry.flow;
+    Flow& flow = entry;
     ReportFlow(&flow);
     if (Elapsed(now_ns, flow.last_seen_ns) > flow_idle_timeout_ns_) {
       Erase(&entry);
       ++stats_.flows_evicted_idle;
       continue;
     }
-    for (PendingList& pending : flow.pending) {
-      const auto fresh = std::find_if(pending.begin(), pending.end(), [&](const Pending& p) {
-        return Elapsed(now_ns, p.time_ns) <= tsval_max_age_ns_;
-      });
-      stats_.pending_expired += static_cast<uint64_t>(fresh - pending.begin());
-      pending.PopFront(static_cast<size_t>(fresh - pending.begin()));
+    for (int side = 0; side < 2; ++side) {
+      PendingList pending = flow.pending(side);
+      size_t stale = 0;
+      while (stale < pending.size() &&
+             Elapsed(now_ns, pending.time_ns(stale)) > tsval_max_age_ns_) {
+        ++stale;
+      }
+      stats_.pending_expired += stale;
+      pending.PopFront(stale);
     }
   }
 }

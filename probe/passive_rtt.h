@@ -48,19 +48,24 @@
 // flow-table slot prefetched). When a batch is full, the batch before it is
 // processed (its packets' sample lines prefetched, then the packets in
 // order, each followed by the prefetch of one flow entry of the full
-// batch), and the full one is processed when the next batch is full. Both batches are empty
-// whenever DispatchFrom returns.
+// batch), and the full one is processed when the next batch is full. Both
+// batches are empty whenever DispatchFrom returns. A flow's entry is 4
+// cache lines; a packet of an established timestamped IPv4 flow (the fast
+// path) reads and writes only its first 2 (kHotLines), which hold the key,
+// the counters, the flags and the first two pending values per direction.
 //
 // Memory is bounded: at most max_flows flows (idle ones are evicted; when
 // the table is full of live flows, new flows are counted and ignored), at
 // most max_pending_per_direction pending TSvals / segments per direction
-// (two inline, more on the heap), at most kSampleBatch buffered samples per
-// flow (batching sinks only, in a side array beside the entries, so that the
-// entries stay small when many flows are live): under 0.6 KiB per flow slot
-// in all, plus 16 bytes of hash table per flow (at most half full). The
-// entries (and sample buffers) of min(max_flows, 2^20) flows are reserved up
-// front as address space, committed only as flows first use them (in huge
-// pages where the kernel grants them), so entries never move.
+// (two in the entry, more on the heap), at most kSampleBatch buffered
+// samples per flow (batching sinks only, in a side array beside the
+// entries, so that the entries stay small when many flows are live): 0.5 KiB
+// per flow slot (plus 24 bytes for IPv6 flows' keys and 24 with the rate
+// limit, also in side arrays), plus 16 bytes of hash table per flow (at most
+// half full). The entries (and sample buffers) of min(max_flows,
+// reserved_flows) flows are reserved up front as address space, committed
+// only as flows first use them (in huge pages where the kernel grants
+// them), so up to that many flows entries never move.
 //
 // Thread model: one thread (the probe's EventLoop); not synchronised.
 // Packet times must be non-decreasing per capture (they are for one pcap
@@ -72,6 +77,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -191,6 +197,11 @@ struct PassiveRttOptions {
   // per interval; 0 records every new one.
   absl::Duration min_sample_interval = absl::ZeroDuration();
   size_t max_pending_per_direction = 32;
+  // Flow entries reserved up front as address space (at most max_flows;
+  // pages are committed only as flows first use them): up to this many live
+  // flows, entries never move. Past it the slab grows by reallocation,
+  // moving every entry.
+  size_t reserved_flows = size_t{1} << 20;
   // Idle flows are swept when packet time has advanced this much.
   absl::Duration sweep_interval = absl::Seconds(1);
   // Debugging only: full client addresses in samples. Incompatible with a
@@ -231,7 +242,7 @@ class PassiveRtt {
   // (their buffers, kSampleBatch * 16 bytes each, then outgrow the L2 cache).
   static constexpr size_t kPrefetchSamplesAbove = 2048;
   // Cache lines of a flow's entry the fast path touches (key and hot part).
-  static constexpr size_t kHotLines = 3;
+  static constexpr size_t kHotLines = 2;
 
   // `sink` must outlive this object.
   static absl::StatusOr<std::unique_ptr<PassiveRtt>> Create(const PassiveRttOptions& options,
@@ -302,78 +313,85 @@ class PassiveRtt {
     h ^= h >> 32;
     return h * 0xd6e8feb86659fd93ULL;
   }
-  static bool SameKey(const FlowKey& a, const FlowKey& b) {
-    if (((a.meta ^ b.meta) | (a.word ^ b.word)) != 0) return false;
-    // Same family (meta): IPv4 keys are complete.
-    return a.v4() || ((a.v6[0] ^ b.v6[0]) | (a.v6[1] ^ b.v6[1]) | (a.v6[2] ^ b.v6[2])) == 0;
-  }
+  // A pending value beyond a direction's first two (PendingSpill).
   struct Pending {
     uint32_t value;   // TSval, or a segment's end sequence
     int64_t time_ns;  // when it was first seen
   };
-  // A direction's pending values, oldest first: two inline, more on the
-  // heap (most flows never have more than one pending). Vector-like, with
-  // only what the flow logic needs, each a few instructions.
-  class PendingList {
+  // A direction's first two pending values, in the entry's hot part (most
+  // flows never have more than one pending): 32 bytes.
+  struct PendingHead {
+    uint32_t size = 0;            // all of the direction's pending values
+    uint32_t spill_capacity = 0;  // its PendingSpill's
+    uint32_t value[2] = {0, 0};
+    int64_t time_ns[2] = {0, 0};
+  };
+  // A direction's pending values from the third on: a heap array owned by
+  // the entry's cold part (only flows with more than two pending touch it).
+  // No pointer into the entry: entries move when entries_ grows.
+  class PendingSpill {
    public:
-    PendingList() = default;
-    // Entries move when entries_ grows.
-    PendingList(PendingList&& other) noexcept : size_(other.size_), capacity_(other.capacity_) {
-      if (other.on_heap()) {
-        data_ = other.data_;
-      } else {
-        std::copy(other.inline_, other.inline_ + 2, inline_);
-      }
-      other.data_ = other.inline_;
-      other.size_ = 0;
-      other.capacity_ = 2;
-    }
-    PendingList& operator=(PendingList&&) = delete;
-    ~PendingList() {
-      if (on_heap()) delete[] data_;
-    }
-    uint32_t size() const { return size_; }
-    bool empty() const { return size_ == 0; }
-    Pending* begin() { return data_; }
-    Pending* end() { return data_ + size_; }
-    Pending& front() { return *data_; }
-    Pending& operator[](size_t i) { return data_[i]; }
-    void clear() { size_ = 0; }
-    // Drops the first n (<= size()).
-    void PopFront(size_t n);
-    // Keeps the first n (<= size()).
-    void Truncate(size_t n) { size_ = static_cast<uint32_t>(n); }
-    void PushBack(uint32_t value, int64_t time_ns) {
-      if (size_ == capacity_) Grow();
-      // Field by field: a Pending built aside and copied as a whole would
-      // be reloaded before its two stores retire (a store-forwarding stall).
-      Pending& p = data_[size_++];
-      p.value = value;
-      p.time_ns = time_ns;
-    }
-    // Empties the list and frees its heap part.
+    PendingSpill() = default;
+    PendingSpill(PendingSpill&& other) noexcept : data_(std::exchange(other.data_, nullptr)) {}
+    PendingSpill& operator=(PendingSpill&&) = delete;
+    ~PendingSpill() { delete[] data_; }
+    Pending* data() const { return data_; }
+    // A new array of `capacity` values, the first `keep` copied.
+    void Regrow(uint32_t capacity, uint32_t keep);
     void Release() {
-      if (on_heap()) delete[] data_;
-      data_ = inline_;
-      size_ = 0;
-      capacity_ = 2;
+      delete[] data_;
+      data_ = nullptr;
     }
 
    private:
-    bool on_heap() const { return data_ != inline_; }
-    void Grow();
-    // The values: inline_ or a heap array (always valid, so that reading
-    // them takes no branch).
-    Pending* data_ = inline_;
-    uint32_t size_ = 0;
-    uint32_t capacity_ = 2;
-    Pending inline_[2] = {};
+    Pending* data_ = nullptr;
+  };
+  // A direction's pending values, oldest first (a view of its PendingHead
+  // and PendingSpill): values 0 and 1 in the head, 2.. in the spill. Only
+  // what the flow logic needs; the first two cost no pointer chase.
+  class PendingList {
+   public:
+    PendingList(PendingHead* head, PendingSpill* spill) : head_(head), spill_(spill) {}
+    uint32_t size() const { return head_->size; }
+    bool empty() const { return head_->size == 0; }
+    uint32_t front_value() const { return head_->value[0]; }
+    int64_t front_time_ns() const { return head_->time_ns[0]; }
+    uint32_t value(size_t i) const { return i < 2 ? head_->value[i] : spill_->data()[i - 2].value; }
+    int64_t time_ns(size_t i) const {
+      return i < 2 ? head_->time_ns[i] : spill_->data()[i - 2].time_ns;
+    }
+    void clear() { head_->size = 0; }
+    // Keeps the first n (<= size()).
+    void Truncate(size_t n) { head_->size = static_cast<uint32_t>(n); }
+    // Drops the first n (<= size()).
+    void PopFront(size_t n);
+    void PushBack(uint32_t value, int64_t time_ns) {
+      const uint32_t n = head_->size;
+      if (n < 2) {
+        head_->value[n] = value;
+        head_->time_ns[n] = time_ns;
+      } else {
+        PushSpill(value, time_ns);
+      }
+      head_->size = n + 1;
+    }
+    // Empties the list and frees its spill.
+    void Release() {
+      spill_->Release();
+      head_->size = 0;
+      head_->spill_capacity = 0;
+    }
+
+   private:
+    void Set(size_t i, uint32_t value, int64_t time_ns);
+    void PushSpill(uint32_t value, int64_t time_ns);
+    PendingHead* head_;
+    PendingSpill* spill_;
   };
   // Per direction: packets sent by side `d`. Times are Unix nanoseconds.
-  // The rest of a direction's state (the pending values and TSvals are in
-  // Flow's hot part).
+  // The rest of a direction's state (the pending values and TSvals) is in
+  // the flow's hot part, the rate limit's in rate_limits_.
   struct Direction {
-    int64_t last_recorded_ns = 0;  // valid when recorded_any (rate limit only)
     int64_t syn_time_ns = 0;
     uint32_t next_seq = 0;  // highest end sequence sent
     // Close: this side's FIN and the sequence number just after it.
@@ -381,53 +399,61 @@ class PassiveRtt {
     uint32_t syn_seq = 0;
     int32_t syn_count = 0;  // SYNs (or SYN-ACKs) sent by this side
     bool seq_seen = false;
-    bool recorded_any = false;
     bool fin_seen = false;
     bool fin_acked = false;
     bool syn_timestamps = false;  // its first SYN carried the timestamp option
   };
-  struct Flow {
-    // Hot: everything the fast path reads or writes, which with the key
-    // fills the entry's first kHotLines cache lines (the only ones Enqueue
-    // prefetches for a packet that may take the fast path).
+  // A slab entry: a flow and its key, 4 cache lines. Free entries have
+  // live == false. Its hot part, everything the fast path (Process,
+  // TimestampEcho) reads or writes for an IPv4 flow and the flags every
+  // packet's path reads, fills the first kHotLines lines exactly (the only
+  // ones PrefetchEntry prefetches for a packet that may take the fast
+  // path); aligned so that they are one 128-byte pair.
+  struct alignas(128) Flow {
+    // Hot. The key's first two words (all of an IPv4 key; FlowKey), the
+    // rest of an IPv6 key in keys_v6_.
+    uint64_t key_word = 0;
+    uint64_t key_meta = 0;
     int64_t last_seen_ns = 0;
     uint64_t unreported_packets = 0;
     uint64_t unreported_bytes = 0;
-    uint32_t sample_count = 0;        // buffered in sample_buffers_ (batching sinks)
-    uint32_t entry_index = 0;         // its Entry's index in entries_
+    uint32_t tag = 0;                 // the top 32 bits of HashKey(key)
     uint32_t last_tsval[2] = {0, 0};  // per side, its newest TSval (when ts_seen)
+    bool live = false;
     bool ts_seen[2] = {false, false};
     uint8_t client_side = 0;  // index into FlowKey of the client
     // Packets without SYN, FIN or RST that carry timestamps take the fast
     // path (Process): the handshake is done or was never seen, the flow uses
     // timestamps, and neither side has sent a FIN. Set by ProcessSlow.
     bool fast = false;
-    // Per side, ascending (serial order): TSvals or segment ends. Two
-    // inline: most flows never have more pending, so most never allocate.
-    PendingList pending[2];
-
-    // Cold.
-    uint64_t id = 0;
-    int64_t first_seen_ns = 0;
-    Prefix client_prefix;   // computed once per flow (pseudonym included)
-    int8_t initiator = -1;  // side that sent the first SYN, -1 if unseen
+    uint8_t sample_count = 0;  // buffered in sample_buffers_ (batching sinks)
+    int8_t initiator = -1;     // side that sent the first SYN, -1 if unseen
     bool handshake_done = false;
     // -1 unknown, 0 no, 1 yes: decided by the handshake, else the first packet.
     int8_t uses_timestamps = -1;
     bool flow_unreported = false;  // OnFlow still due (batching sinks)
+    // Per side, ascending (serial order): TSvals or segment ends; the first
+    // two here, more in pending_spill.
+    PendingHead pending_head[2];
+
+    // Cold.
+    PendingSpill pending_spill[2];
+    uint64_t id = 0;
+    int64_t first_seen_ns = 0;
+    Prefix client_prefix;  // computed once per flow (pseudonym included)
     Direction dir[2];
+
+    PendingList pending(int side) { return {&pending_head[side], &pending_spill[side]}; }
+  };
+  // The rate limit's state of one flow (rate_limits_, only with
+  // min_sample_interval).
+  struct RateLimit {
+    int64_t last_recorded_ns[2] = {0, 0};  // per side, valid when recorded_any
+    bool recorded_any[2] = {false, false};
   };
   // A batching sink's buffered samples of one flow (sample_buffers_).
   using SampleBuffer = std::array<FlowRttSample, kSampleBatch>;
 
-  // A slab entry: a flow and its key. Free entries have live == false.
-  // Cache-line aligned, so that its hot part takes kHotLines lines.
-  struct alignas(64) Entry {
-    FlowKey key;
-    uint32_t tag = 0;  // the top 32 bits of HashKey(key)
-    bool live = false;
-    Flow flow;
-  };
   // Open addressing, linear probing, at most half full; entry 0 = empty.
   struct Slot {
     uint32_t tag;
@@ -459,15 +485,15 @@ class PassiveRtt {
   // kIpv4: the caller knows the segment is IPv4.
   template <bool kIpv4>
   static uint64_t MakeKey(const TcpSegmentFields& packet, FlowKey* key, int* side);
-  Entry* FindOrCreate(int64_t time_ns, const Segment& packet, const FlowKey& key, uint64_t hash,
-                      int side);
+  Flow* FindOrCreate(int64_t time_ns, const Segment& packet, const FlowKey& key, uint64_t hash,
+                     int side);
   // One segment: the sweep when due, then its flow (at entries_[hint - 1]
   // when that holds it; 0: no hint) and the fast path, else ProcessSlow.
   void Process(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash, int side,
                uint32_t hint);
   // Everything else; `entry` is the packet's flow, nullptr when it has none.
   void ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash, int side,
-                   Entry* entry);
+                   Flow* entry);
   void SweepDue(int64_t time_ns);
   // A decoded TCP segment waiting in the batch (DispatchFrom).
   struct Queued {
@@ -506,9 +532,18 @@ class PassiveRtt {
   void ProcessBatch(const Queued* queued, size_t n);
   // Prefetches the lines the samples of `n` queued packets would go to.
   void PrefetchSampleLines(const Queued* queued, size_t n);
-  Entry* Find(const FlowKey& key, uint64_t hash, size_t* empty_slot);
-  Entry* Insert(const FlowKey& key, uint64_t hash, size_t slot);
-  void Erase(Entry* entry);
+  // Whether `flow` holds `key`: two words for IPv4.
+  bool SameKey(const Flow& flow, const FlowKey& key) const {
+    if (((flow.key_meta ^ key.meta) | (flow.key_word ^ key.word)) != 0) return false;
+    // Same family (meta): IPv4 keys are complete.
+    return key.v4() || SameV6Tail(flow, key);
+  }
+  bool SameV6Tail(const Flow& flow, const FlowKey& key) const;
+  FlowKey KeyOf(const Flow& flow) const;
+  size_t IndexOf(const Flow& flow) const { return static_cast<size_t>(&flow - entries_.data()); }
+  Flow* Find(const FlowKey& key, uint64_t hash, size_t* empty_slot);
+  Flow* Insert(const FlowKey& key, uint64_t hash, size_t slot);
+  void Erase(Flow* entry);
   void Grow();
   uint8_t ChooseClientSide(const FlowKey& key, int side, const Segment& packet) const;
   // A SYN starting a new connection on a tuple whose flow is still tracked.
@@ -542,8 +577,13 @@ class PassiveRtt {
   ClientPrefixer prefixer_;
   std::vector<Slot> slots_;
   int slot_bits_;  // slots_.size() == 1 << slot_bits_
-  std::vector<Entry> entries_;
+  std::vector<Flow> entries_;
   std::vector<uint32_t> free_entries_;
+  // Per entry (same index), IPv6 keys only: FlowKey::v6 (sized when an
+  // IPv6 flow first takes the entry).
+  std::vector<std::array<uint64_t, 3>> keys_v6_;
+  // Per entry (same index), only with min_sample_interval.
+  std::vector<RateLimit> rate_limits_;
   // Per entry (same index), for batching sinks: out of the flow entry, so
   // that the entries stay small (cache lines per packet at many flows).
   std::vector<SampleBuffer> sample_buffers_;

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -459,6 +460,205 @@ TEST(PassiveRttTest, FlowTableSurvivesChurn) {
   EXPECT_EQ(rtt->stats().flows_closed, reset.size() + kFlows);
 }
 
+// A TCP segment's fields from `from` to `to` (either family), as the
+// decoder gives them.
+TcpSegmentFields Fields(const IpAddress& from, uint16_t from_port, const IpAddress& to,
+                        uint16_t to_port, uint8_t flags, uint32_t seq, uint32_t ack,
+                        uint32_t payload = 0,
+                        std::optional<std::pair<uint32_t, uint32_t>> ts = std::nullopt) {
+  TcpSegmentFields f;
+  std::memcpy(f.src, from.bytes(), 16);
+  std::memcpy(f.dst, to.bytes(), 16);
+  f.family = static_cast<uint8_t>(from.family());
+  f.src_port = from_port;
+  f.dst_port = to_port;
+  f.flags = flags;
+  f.seq = seq;
+  f.ack = ack;
+  f.payload_length = payload;
+  f.ip_length = 40 + payload;
+  if (ts.has_value()) {
+    f.has_timestamps = true;
+    f.tsval = ts->first;
+    f.tsecr = ts->second;
+  }
+  return f;
+}
+
+// A direction's first two pending values sit in the flow entry's hot part,
+// the rest in a heap spill: matching, eviction at the bound, Karn's
+// truncation and expiry work across that boundary exactly.
+TEST(PassiveRttTest, PendingValuesPastTheTwoInlineMatchExactly) {
+  RecordingSink sink;
+  PassiveRttOptions options;
+  options.max_pending_per_direction = 6;
+  options.tsval_max_age = absl::Seconds(1);
+  options.sweep_interval = absl::Seconds(1);
+  auto rtt = Make(&sink, options);
+  Conversation c(rtt.get(), Ip("198.18.0.1"), Ip("198.19.0.1"));
+  // Mid-flow, no handshake. TSvals 1..8: 1 and 2 evicted, 3..8 pending
+  // (two inline, four spilled).
+  for (uint32_t i = 1; i <= 8; ++i) {
+    c.FromServer((i - 1) * 10, Seg(kTcpAck, 100 * i, 1, 100, {{i, 0}}));
+  }
+  EXPECT_EQ(rtt->stats().pending_evicted, 2u);
+  c.FromClient(900, Seg(kTcpAck, 1, 200, 0, {{50, 2}}));     // 2 was evicted: nothing
+  c.FromClient(1000, Seg(kTcpAck, 1, 500, 0, {{50, 5}}));    // 5 (t 40): 960 us; 6..8 left
+  c.FromServer(1100, Seg(kTcpAck, 900, 1, 100, {{9, 50}}));  // echoes the client's 50
+  c.FromServer(1110, Seg(kTcpAck, 1000, 1, 100, {{10, 50}}));
+  c.FromServer(1120, Seg(kTcpAck, 1100, 1, 100, {{11, 50}}));  // 6..11 pending
+  c.FromClient(2000, Seg(kTcpAck, 1, 700, 0, {{50, 7}}));      // 7 (t 60): 1940 us; 8..11
+  // A second later the sweep expires 8 (t 70) but keeps 9..11 (t >= 1100).
+  c.FromServer(1000500, Seg(kTcpAck, 1200, 1, 100, {{12, 50}}));
+  EXPECT_EQ(rtt->stats().pending_expired, 1u);
+  c.FromClient(1000600, Seg(kTcpAck, 1, 1100, 0, {{50, 11}}));  // 11 (t 1120): 999480 us
+  c.FromClient(1000700, Seg(kTcpAck, 1, 1200, 0, {{50, 12}}));  // 12: 200 us
+  std::vector<double> client_leg;
+  for (const RttSample& s : sink.Of(RttMethod::kTimestamp)) {
+    if (s.leg == RttLeg::kClient) client_leg.push_back(Us(s));
+  }
+  EXPECT_EQ(client_leg, (std::vector<double>{960, 1940, 999480, 200}));
+  EXPECT_EQ(rtt->stats().pending_evicted, 2u);
+  EXPECT_EQ(rtt->stats().pending_expired, 1u);
+
+  // SEQ/ACK (no timestamps): five segments pending, the fourth
+  // retransmitted: Karn drops the spilled fourth and fifth only.
+  RecordingSink seq_sink;
+  auto seq_rtt = Make(&seq_sink, options);
+  Conversation d(seq_rtt.get(), Ip("198.18.0.2"), Ip("198.19.0.1"));
+  for (uint32_t i = 0; i < 5; ++i) d.FromServer(i * 10, Seg(kTcpAck, 100 * i, 1, 100));
+  d.FromServer(100, Seg(kTcpAck, 300, 1, 100));  // segment 4 again
+  EXPECT_EQ(seq_rtt->stats().karn_discarded, 2u);
+  d.FromClient(1000, Seg(kTcpAck, 1, 200));  // segment 2 (t 10): 990 us
+  d.FromClient(1100, Seg(kTcpAck, 1, 300));  // segment 3 (t 20): 1080 us
+  d.FromClient(1200, Seg(kTcpAck, 1, 500));  // 4 and 5 were dropped
+  auto sa = seq_sink.Of(RttMethod::kSeqAck);
+  ASSERT_EQ(sa.size(), 2u);
+  EXPECT_DOUBLE_EQ(Us(sa[0]), 990);
+  EXPECT_DOUBLE_EQ(Us(sa[1]), 1080);
+}
+
+// An IPv6 key's first word and ports are in the flow entry, the rest aside
+// (by entry index): flows that differ only in one of the other three words
+// are distinct, and entries reused across families keep them apart.
+TEST(PassiveRttTest, Ipv6KeysDifferingOnlyPastTheirFirstWordAreDistinct) {
+  RecordingSink sink;
+  PassiveRttOptions options;
+  options.expose_client_addresses = true;
+  auto rtt = Make(&sink, options);
+  constexpr uint32_t kFlows = 64;
+  // Flow i of a round: (client, server). The client is side 0 of the key
+  // (the lower address); same ports everywhere. IPv6 rounds vary only the
+  // client's low 8 bytes, the server's high 8 bytes, or its low 8 bytes.
+  auto ends = [](int round, uint32_t i) -> std::pair<IpAddress, IpAddress> {
+    const std::string n = absl::StrCat(absl::Hex(i + 2));
+    switch (round) {
+      case 0:
+        return {Ip(absl::StrCat("2001:db8::", n).c_str()), Ip("2001:db8::ffff")};
+      case 2:
+        return {Ip("2001:db8::1"), Ip(absl::StrCat("2001:db8:0:", n, "::1").c_str())};
+      case 4:
+        return {Ip("2001:db8::1"), Ip(absl::StrCat("2001:db8::", n).c_str())};
+      default:
+        return {IpAddress::V4(0x0a000000u + i), Ip("198.19.0.1")};
+    }
+  };
+  int64_t t = 1700000000000000000;
+  // Rounds of SYN (all flows), then SYN-ACK (flow i after 1000 + i us): each
+  // handshake sample says which flow it closed. Odd rounds use IPv4, so the
+  // entries freed by the resets in between change family.
+  for (int round = 0; round < 6; ++round) {
+    SCOPED_TRACE(round);
+    const size_t before = sink.samples.size();
+    for (uint32_t i = 0; i < kFlows; ++i) {
+      const auto [client, server] = ends(round, i);
+      rtt->OnTcpSegment(t, Fields(client, 50000, server, 443, kTcpSyn, 7 * i, 0));
+    }
+    EXPECT_EQ(rtt->flow_count(), kFlows);
+    for (uint32_t i = 0; i < kFlows; ++i) {
+      const auto [client, server] = ends(round, i);
+      rtt->OnTcpSegment(t + 1000000 + int64_t{1000} * i,
+                        Fields(server, 443, client, 50000, kTcpSyn | kTcpAck, 9, 7 * i + 1));
+    }
+    ASSERT_EQ(sink.samples.size(), before + kFlows);
+    for (uint32_t i = 0; i < kFlows; ++i) {
+      const auto [client, server] = ends(round, i);
+      const RttSample& s = sink.samples[before + i];
+      EXPECT_EQ(s.client_address, client) << i;
+      EXPECT_EQ(s.server.address(), server) << i;
+      EXPECT_EQ(absl::ToInt64Nanoseconds(s.rtt), 1000000 + 1000 * int64_t{i}) << i;
+    }
+    for (uint32_t i = 0; i < kFlows; ++i) {
+      const auto [client, server] = ends(round, i);
+      rtt->OnTcpSegment(t + 2000000, Fields(client, 50000, server, 443, kTcpRst, 7 * i + 1, 0));
+    }
+    EXPECT_EQ(rtt->flow_count(), 0u);
+    t += 3000000;
+  }
+  EXPECT_EQ(rtt->stats().flows_created, 6 * kFlows);
+}
+
+// Past reserved_flows the slab grows by reallocation, moving every entry
+// with its spilled pending values: nothing is lost or mixed up.
+TEST(PassiveRttTest, EntriesMovingWhenTheSlabGrowsKeepTheirState) {
+  auto run = [](size_t reserved, RecordingSink* sink) {
+    PassiveRttOptions options;
+    options.reserved_flows = reserved;
+    options.expose_client_addresses = true;
+    auto rtt = Make(sink, options);
+    const IpAddress server6 = Ip("2001:db8::1");
+    const IpAddress server4 = Ip("198.19.0.1");
+    constexpr uint32_t kFlows = 300;
+    auto client = [](uint32_t i) {
+      return i % 2 == 0 ? Ip(absl::StrCat("2001:db8:1::", absl::Hex(i + 1)).c_str())
+                        : IpAddress::V4(0x0a000000u + i);
+    };
+    int64_t t = 1700000000000000000;
+    // Flow by flow (the slab grows between them): five TSvals pending from
+    // the server (three spilled), 10 us apart.
+    for (uint32_t i = 0; i < kFlows; ++i) {
+      const IpAddress& server = i % 2 == 0 ? server6 : server4;
+      for (uint32_t k = 0; k < 5; ++k) {
+        rtt->OnTcpSegment(t + int64_t{10000} * k, Fields(server, 443, client(i), 40000, kTcpAck,
+                                                         1000 * k, 1, 100, {{100 + k, 0}}));
+      }
+      t += 100000;
+    }
+    EXPECT_EQ(rtt->flow_count(), kFlows);
+    // Each client echoes its server's fourth TSval (a spilled one).
+    for (uint32_t i = 0; i < kFlows; ++i) {
+      const IpAddress& server = i % 2 == 0 ? server6 : server4;
+      rtt->OnTcpSegment(t + i,
+                        Fields(client(i), 40000, server, 443, kTcpAck, 1, 4000, 0, {{7, 103}}));
+    }
+    rtt->Flush();
+    return rtt->stats();
+  };
+  RecordingSink reference_sink;
+  const PassiveRttStats reference = run(size_t{1} << 20, &reference_sink);
+  RecordingSink moved_sink;
+  const PassiveRttStats moved = run(1, &moved_sink);
+  ASSERT_EQ(reference_sink.samples.size(), 300u);
+  ASSERT_EQ(moved_sink.samples.size(), 300u);
+  const int64_t last_flow_start = 1700000000000000000 + 299 * int64_t{100000};
+  for (size_t i = 0; i < 300; ++i) {
+    const RttSample& x = moved_sink.samples[i];
+    const RttSample& y = reference_sink.samples[i];
+    // Flow i's TSval 103 was sent at its start + 30 us.
+    const int64_t sent = 1700000000000000000 + static_cast<int64_t>(i) * 100000 + 30000;
+    EXPECT_EQ(absl::ToUnixNanos(y.time) - sent, absl::ToInt64Nanoseconds(y.rtt)) << i;
+    EXPECT_EQ(absl::ToUnixNanos(y.time), last_flow_start + 100000 + static_cast<int64_t>(i));
+    EXPECT_TRUE(x.time == y.time && x.rtt == y.rtt && x.flow_id == y.flow_id &&
+                x.client_address == y.client_address && x.server == y.server)
+        << i;
+  }
+  EXPECT_EQ(moved_sink.flows, reference_sink.flows);
+  EXPECT_EQ(moved_sink.packets, reference_sink.packets);
+  EXPECT_EQ(moved_sink.bytes, reference_sink.bytes);
+  EXPECT_EQ(moved.pending_evicted, reference.pending_evicted);
+  EXPECT_EQ(moved.samples, reference.samples);
+}
+
 // Replays captured packets through PacketSource::Dispatch, a few at a time.
 class ReplaySource : public PacketSource {
  public:
@@ -648,6 +848,22 @@ TEST(PassiveRttTest, DispatchFromProcessesExactlyAsOnePacketAtATime) {
       read += static_cast<size_t>(*n);
       // Everything read so far is processed when DispatchFrom returns.
       EXPECT_EQ(piped->stats().packets, read);
+    }
+    piped->Flush();
+    expect_same(sink, *piped);
+  }
+  {
+    // Entries moving as the slab grows past its reservation change nothing.
+    SCOPED_TRACE("entries moving");
+    PassiveRttOptions moving_options = options;
+    moving_options.reserved_flows = 1;
+    RecordingSink sink;
+    auto piped = Make(&sink, moving_options);
+    ReplaySource source(&packets);
+    while (true) {
+      auto n = piped->DispatchFrom(&source, 7);
+      ASSERT_TRUE(n.ok());
+      if (*n == 0) break;
     }
     piped->Flush();
     expect_same(sink, *piped);
