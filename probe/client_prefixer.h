@@ -1,7 +1,9 @@
 // ClientPrefixer: turns a client address into the only form that may leave
 // the packet parser — its aggregate prefix (/24 IPv4, /48 IPv6 by default),
 // pseudonymised with a keyed prefix-preserving CryptoPan when a key is set.
-// Pseudonyms are cached per prefix (bounded; cleared on key rotation).
+// Pseudonyms are cached per prefix (bounded; cleared on key rotation); an
+// IPv4 prefix's by its 4 address bytes (an integer hash and compare, once
+// per new flow).
 //
 // Thread model: not synchronised; owned by the PassiveRtt that uses it.
 #pragma once
@@ -19,6 +21,7 @@ namespace vantage::probe {
 
 class ClientPrefixer {
  public:
+  // Per family.
   static constexpr size_t kMaxCachedPrefixes = 1 << 16;
 
   // Lengths are clamped to [0, 32] and [0, 128].
@@ -42,7 +45,9 @@ class ClientPrefixer {
   int v6_length_;
   std::unique_ptr<CryptoPan> pan_;
   uint32_t key_epoch_ = 0;
-  absl::flat_hash_map<Prefix, Prefix> cache_;
+  // IPv4: a masked prefix's address bytes -> its pseudonym's (same length).
+  absl::flat_hash_map<uint32_t, uint32_t> v4_cache_;
+  absl::flat_hash_map<Prefix, Prefix> cache_;  // IPv6
 };
 
 }  // namespace vantage::probe

@@ -61,5 +61,34 @@ TEST(ClientPrefixerTest, AggregatesThenPseudonymises) {
   EXPECT_EQ(prefixer.ClientPrefix(Ip("128.11.68.1")), p);   // cached, same /24
 }
 
+TEST(ClientPrefixerTest, CachedPseudonymsEqualFreshOnesAcrossOverflowAndRotation) {
+  // More /24s than the cache holds, each asked twice (the second from the
+  // cache, or recomputed after an overflow cleared it), then under a new
+  // key: every answer equals an independent CryptoPan's.
+  ClientPrefixer prefixer(24, 48);
+  std::string key = ReferenceKey();
+  for (int rotation = 0; rotation < 2; ++rotation) {
+    ASSERT_TRUE(prefixer.SetKey(key).ok());
+    auto pan = CryptoPan::Create(key);
+    ASSERT_TRUE(pan.ok());
+    const uint32_t count = ClientPrefixer::kMaxCachedPrefixes + 300;
+    for (uint32_t pass = 0; pass < 2; ++pass) {
+      for (uint32_t i = 0; i < count; i += pass == 0 ? 1 : 97) {
+        // Distinct /24s (i in the upper 24 bits), a varying host byte.
+        const IpAddress address = IpAddress::V4((i << 8) | ((i * 7 + pass) & 0xff));
+        const Prefix got = prefixer.ClientPrefix(address);
+        ASSERT_EQ(got, (*pan)->AnonymizePrefix(Prefix(address, 24))) << i << " " << pass;
+        ASSERT_EQ(got.length(), 24);
+      }
+    }
+    // IPv6 beside it, from its own cache.
+    const IpAddress v6 = Ip("2001:db8:aaaa:1::1");
+    EXPECT_EQ(prefixer.ClientPrefix(v6), (*pan)->AnonymizePrefix(Prefix(v6, 48)));
+    EXPECT_EQ(prefixer.ClientPrefix(v6), (*pan)->AnonymizePrefix(Prefix(v6, 48)));
+    key[0] = static_cast<char>(key[0] ^ 0x5a);
+  }
+  EXPECT_EQ(prefixer.key_epoch(), 2u);
+}
+
 }  // namespace
 }  // namespace vantage::probe
