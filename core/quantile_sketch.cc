@@ -152,7 +152,7 @@ void QuantileSketch::Store::Add(int32_t index, uint64_t count, uint32_t max_bins
   }
   if (counts.empty()) {
     offset = index;
-    counts.assign(1, count);
+    counts.push_back(count);  // inline, unlike assign's general path
     return;
   }
   const int64_t top = std::max<int64_t>(index, int64_t{offset} + std::ssize(counts) - 1);
