@@ -122,15 +122,13 @@ inline bool FastIndex(double magnitude, double inv_log_gamma, int32_t* index) {
 
 QuantileSketch::QuantileSketch(double alpha, uint32_t max_bins)
     : alpha_(std::clamp(alpha, 1e-4, 0.5)),
-      gamma_((1 + alpha_) / (1 - alpha_)),
-      log_gamma_(std::log(gamma_)),
-      inv_log_gamma_(1.0 / log_gamma_),
+      inv_log_gamma_(1.0 / std::log(Gamma())),
       max_bins_(std::clamp<uint32_t>(max_bins, 16, kMaxBinsLimit)) {}
 
 int32_t QuantileSketch::ExactIndex(double magnitude) const {
   // Bucket i holds (gamma^(i-1), gamma^i]. The bound keeps the index well
   // inside int32 for any finite double.
-  return static_cast<int32_t>(std::ceil(std::log(magnitude) / log_gamma_));
+  return static_cast<int32_t>(std::ceil(std::log(magnitude) / std::log(Gamma())));
 }
 
 int32_t QuantileSketch::Index(double magnitude) const {
@@ -140,7 +138,8 @@ int32_t QuantileSketch::Index(double magnitude) const {
 
 double QuantileSketch::Value(int32_t index) const {
   // The point of the bucket whose relative distance to both edges is alpha.
-  return 2.0 * std::pow(gamma_, index) / (gamma_ + 1.0);
+  const double gamma = Gamma();
+  return 2.0 * std::pow(gamma, index) / (gamma + 1.0);
 }
 
 void QuantileSketch::Store::Add(int32_t index, uint64_t count, uint32_t max_bins) {
@@ -153,7 +152,7 @@ void QuantileSketch::Store::Add(int32_t index, uint64_t count, uint32_t max_bins
   }
   if (counts.empty()) {
     offset = index;
-    counts.assign(1, count);
+    counts.push_back(count);  // inline, unlike assign's general path
     return;
   }
   const int64_t top = std::max<int64_t>(index, int64_t{offset} + std::ssize(counts) - 1);

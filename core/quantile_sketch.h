@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -74,9 +75,10 @@ class QuantileSketch {
   // change per bucket: into an empty sketch it is one copy.
   void AddPositiveBuckets(int32_t first_index, absl::Span<const uint64_t> counts, double min,
                           double max);
-  // Bytes allocated outside the object (the bucket vectors' capacities).
+  // Bytes allocated outside the object (the bucket vectors' capacities;
+  // up to kInlineBuckets buckets per sign live in the object itself).
   size_t AllocatedBytes() const {
-    return (positive_.counts.capacity() + negative_.counts.capacity()) * sizeof(uint64_t);
+    return (positive_.AllocatedCounts() + negative_.AllocatedCounts()) * sizeof(uint64_t);
   }
 
   // The bucket index of a magnitude in [kMinIndexable, max double]:
@@ -101,9 +103,17 @@ class QuantileSketch {
   // Buckets of one sign: counts[i] is the count of bucket index offset + i.
   // Always canonical: empty, or first and last bucket non-zero (so the top
   // bucket is the highest index ever added, which fixes the collapse floor).
+  // Up to kInlineBuckets in the object (no allocation for the many sketches
+  // of a few values, e.g. a client prefix's in a minute; as small as a
+  // std::vector).
+  static constexpr size_t kInlineBuckets = 2;
   struct Store {
     int32_t offset = 0;
-    std::vector<uint64_t> counts;
+    absl::InlinedVector<uint64_t, kInlineBuckets> counts;
+
+    size_t AllocatedCounts() const {
+      return counts.capacity() > kInlineBuckets ? counts.capacity() : 0;
+    }
 
     // `count` > 0.
     void Add(int32_t index, uint64_t count, uint32_t max_bins);
@@ -115,10 +125,13 @@ class QuantileSketch {
 
   double Value(int32_t index) const;
 
+  // (1 + alpha) / (1 - alpha) and its log are computed where needed (the
+  // exact index and bucket values: neither on the common path), so that a
+  // sketch is two cache lines.
+  double Gamma() const { return (1 + alpha_) / (1 - alpha_); }
+
   double alpha_;
-  double gamma_;
-  double log_gamma_;
-  double inv_log_gamma_;
+  double inv_log_gamma_;  // 1 / ln(gamma)
   uint32_t max_bins_;
   Store positive_;
   Store negative_;

@@ -718,7 +718,8 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
       for (size_t l = 0; l < kRttLegCount; ++l) {
         QuantileSketch& sketch = window.rtt_us[m][l];
         const size_t which = m * kRttLegCount + l;
-        slot.rtt[which].MoveTo(&sketch, arena_.data(), &scratch_);
+        // Series without samples (often most) stay empty: no call.
+        if (slot.rtt[which].max_ns >= 0) slot.rtt[which].MoveTo(&sketch, arena_.data(), &scratch_);
         if (slot.other) (void)sketch.Merge((*slot.other)[which]);
       }
     }

@@ -239,5 +239,61 @@ TEST(QuantileSketchTest, AddPositiveBucketsEqualsOneBucketAtATime) {
   EXPECT_GT(copies, 100);
 }
 
+TEST(QuantileSketchTest, FewBucketsLiveInTheObject) {
+  // Up to two buckets per sign need no allocation; a third (or a gap) does.
+  // Inline or allocated, the same values give the same sketch and answers.
+  QuantileSketch s;
+  EXPECT_EQ(s.AllocatedBytes(), 0u);
+  s.Add(100.0);
+  s.Add(100.5);
+  EXPECT_EQ(s.bucket_count(), 1u);
+  s.Add(-100.0);
+  s.Add(0.0);
+  EXPECT_EQ(s.AllocatedBytes(), 0u);
+  // The next bucket up (gamma = 1.0202): still inline.
+  s.Add(102.0);
+  EXPECT_EQ(s.bucket_count(), 3u);
+  EXPECT_EQ(s.AllocatedBytes(), 0u);
+  const QuantileSketch inline_copy = s;
+  EXPECT_TRUE(inline_copy == s);
+  EXPECT_EQ(inline_copy.AllocatedBytes(), 0u);
+  s.Add(300.0);
+  EXPECT_GE(s.AllocatedBytes(), 3 * sizeof(uint64_t));
+
+  // The same values in another order, and through a merge and a
+  // serialisation (each starting inline): equal, with equal answers.
+  QuantileSketch other;
+  for (double x : {300.0, 102.0, -100.0, 0.0, 100.5, 100.0}) other.Add(x);
+  QuantileSketch merged = inline_copy;
+  QuantileSketch tail;
+  tail.Add(300.0);
+  EXPECT_EQ(tail.AllocatedBytes(), 0u);
+  ASSERT_TRUE(merged.Merge(tail).ok());
+  auto back = QuantileSketch::Deserialize(s.Serialize());
+  ASSERT_TRUE(back.ok()) << back.status();
+  for (const QuantileSketch* t : {&other, &merged, &*back}) {
+    EXPECT_TRUE(*t == s);
+    EXPECT_EQ(t->count(), 6u);
+    for (double q : {0.0, 0.2, 0.4, 0.5, 0.7, 0.9, 1.0}) EXPECT_EQ(t->Quantile(q), s.Quantile(q));
+  }
+  // The answers are the buckets' values (2 gamma^i / (gamma + 1)), within
+  // alpha of the values added.
+  EXPECT_EQ(s.Quantile(0.0), -100.0);  // the exact minimum
+  EXPECT_EQ(s.Quantile(0.2), 0.0);
+  const double gamma = (1 + 0.01) / (1 - 0.01);
+  EXPECT_DOUBLE_EQ(s.Quantile(0.4), 2 * std::pow(gamma, 231) / (gamma + 1));  // 100.49
+  EXPECT_DOUBLE_EQ(s.Quantile(0.8), 2 * std::pow(gamma, 232) / (gamma + 1));  // 102.52
+  EXPECT_EQ(s.Quantile(1.0), 300.0);                                          // the exact maximum
+
+  // A moved sketch keeps its buckets, inline or not.
+  QuantileSketch moved_inline = std::move(merged);
+  EXPECT_TRUE(moved_inline == s);
+  QuantileSketch few;
+  few.Add(7.0);
+  QuantileSketch moved_few = std::move(few);
+  EXPECT_EQ(moved_few.count(), 1u);
+  EXPECT_EQ(moved_few.Quantile(0.5), 7.0);
+}
+
 }  // namespace
 }  // namespace vantage
