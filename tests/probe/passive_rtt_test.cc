@@ -1716,6 +1716,112 @@ TEST(ClientPrefixAggregatorTest, SlotsReusedAcrossTakesStayExact) {
   EXPECT_EQ(taken, 300u + 40 + 420 + 5 + 260);
 }
 
+// Slots live in chunks of 8192 (the last one of what max_entries leaves):
+// a table filled past a chunk's end to exactly max_entries, taken in part
+// (the kept slots move to the front, across chunks) and filled again,
+// keeps every count, side sketches included, and drops exactly the
+// reports that do not fit.
+TEST(ClientPrefixAggregatorTest, SlotsAcrossChunksStayExact) {
+  constexpr size_t kMax = 8192 + 3;
+  constexpr size_t kFirst = 8000;  // window 0's prefixes; window 1 takes the rest
+  struct Expected {
+    uint64_t flows = 0;
+    uint64_t packets = 0;
+    std::array<QuantileSketch, kSeries> rtt;
+  };
+  const int64_t t0 = int64_t{1700000000} * 1000000000;
+  const int64_t second = 1000000000;
+  const std::vector<Prefix> prefixes = Slash24s(static_cast<int>(2 * kMax + 10));
+  ClientPrefixAggregator aggregator(absl::Seconds(1), kMax);
+  std::map<std::pair<int64_t, size_t>, Expected> model;  // (window, prefix index)
+  std::mt19937_64 random(21);
+  auto report = [&](int64_t window, size_t p, bool fits) {
+    const int64_t start = t0 + window * second;
+    const size_t series = p % kSeries;
+    const auto method = static_cast<RttMethod>(series / kRttLegCount);
+    const auto leg = static_cast<RttLeg>(series % kRttLegCount);
+    const int64_t ns = 1000 * static_cast<int64_t>(1 + random() % 5000);
+    const FlowRttSample sample(start + 1, ns, method, leg);
+    PassiveRttSink::FlowReport r;
+    r.client_prefix = &prefixes[p];
+    r.new_flow = true;
+    r.first_seen_ns = start;
+    r.samples = absl::MakeConstSpan(&sample, 1);
+    r.last_seen_ns = start + 2;
+    r.packets = 1 + p % 7;
+    r.ip_bytes = 100;
+    aggregator.OnFlowReport(r);
+    // Every 97th also a sample of a fraction of a nanosecond: the slot's
+    // side sketch.
+    const absl::Duration odd = absl::Nanoseconds(1000.25 + static_cast<double>(p));
+    if (!fits) return;
+    if (p % 97 == 0) {
+      RttSample side;
+      side.time = absl::FromUnixNanos(start + 3);
+      side.rtt = odd;
+      side.method = method;
+      side.leg = leg;
+      side.client_prefix = prefixes[p];
+      aggregator.OnSample(side);
+    }
+    Expected& e = model[{window, p}];
+    ++e.flows;
+    e.packets += r.packets;
+    e.rtt[series].Add(static_cast<double>(ns) / 1000.0);
+    if (p % 97 == 0) e.rtt[series].Add(absl::ToDoubleMicroseconds(odd));
+  };
+  auto expect_taken = [&](const std::vector<ClientPrefixWindow>& got, int64_t below) {
+    std::vector<std::pair<std::pair<int64_t, size_t>, Expected>> want;
+    for (auto it = model.begin(); it != model.end() && it->first.first < below;) {
+      want.emplace_back(it->first, std::move(it->second));
+      it = model.erase(it);
+    }
+    std::sort(want.begin(), want.end(), [&](const auto& a, const auto& b) {
+      return std::tie(a.first.first, prefixes[a.first.second]) <
+             std::tie(b.first.first, prefixes[b.first.second]);
+    });
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_EQ(got[i].window_start, absl::FromUnixNanos(t0 + want[i].first.first * second));
+      EXPECT_EQ(got[i].client_prefix, prefixes[want[i].first.second]);
+      EXPECT_EQ(got[i].flows, want[i].second.flows);
+      EXPECT_EQ(got[i].packets, want[i].second.packets);
+      EXPECT_EQ(got[i].bytes, 100 * want[i].second.flows);
+      for (size_t series = 0; series < kSeries; ++series) {
+        EXPECT_TRUE(got[i].rtt_us[series / kRttLegCount][series % kRttLegCount] ==
+                    want[i].second.rtt[series])
+            << series;
+      }
+    }
+  };
+  // Window 0 (kFirst prefixes) and window 1 (the rest of kMax), shuffled,
+  // some twice; then 4 new ones that do not fit, and one more report of a
+  // slot that exists.
+  std::vector<std::pair<int64_t, size_t>> order;
+  for (size_t p = 0; p < kMax; ++p) {
+    order.emplace_back(p < kFirst ? 0 : 1, p);
+    if (p % 5 == 0) order.emplace_back(p < kFirst ? 0 : 1, p);
+  }
+  std::shuffle(order.begin(), order.end(), random);
+  for (const auto& [window, p] : order) report(window, p, true);
+  for (size_t p = kMax; p < kMax + 4; ++p) report(1, p, false);
+  report(0, 7, true);
+  EXPECT_EQ(aggregator.open_entries(), kMax);
+  EXPECT_EQ(aggregator.dropped_entries(), 4u);
+  expect_taken(aggregator.TakeCompleted(absl::FromUnixNanos(t0 + second)), 1);
+  EXPECT_EQ(aggregator.open_entries(), kMax - kFirst);
+  // Window 1 filled again to kMax (the 4 dropped among them), then 2 over.
+  for (size_t p = kMax; p < kMax + kFirst; ++p) report(1, p, true);
+  report(1, kMax + kFirst, false);
+  report(1, kMax + kFirst + 1, false);
+  report(1, kFirst + 1, true);
+  EXPECT_EQ(aggregator.open_entries(), kMax);
+  EXPECT_EQ(aggregator.dropped_entries(), 6u);
+  expect_taken(aggregator.TakeAll(), std::numeric_limits<int64_t>::max());
+  EXPECT_TRUE(model.empty());
+}
+
 // The arena of dense counters has 32-bit positions: when its live counts
 // fill it, samples that need a new array go to the side sketch, exactly.
 // With a tiny arena, series spread over many buckets (and a few zero RTTs)
