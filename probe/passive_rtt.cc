@@ -217,6 +217,9 @@ PassiveRtt::PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink)
   static_assert(sizeof(Flow) == 256 && sizeof(SampleBuffer) == 256);
   // The fast path's fields fit the lines PrefetchEntry prefetches for it.
   static_assert(offsetof(FlowState, id) == kHotLines * 64);
+  // Closing a flow (its last ACK, which the hot lines' prefetch serves)
+  // reads the third line, not the fourth.
+  static_assert(offsetof(FlowState, close) + sizeof(FlowState::close) <= (kHotLines + 1) * 64);
   // Insert resets a flow's state by copying a prototype (CopyInPieces).
   static_assert(std::is_trivially_copyable_v<FlowState>);
   // Entries never move up to reserved_flows: the slab is reserved for that
@@ -768,12 +771,12 @@ void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey&
   }
   if (tcp.has_timestamps) TimestampEcho(time_ns, tcp, side, &flow, key);
   if (flow.uses_timestamps == 0) SeqAck(time_ns, tcp, side, &flow, key);
-  Direction& me = flow.dir[side];
+  Close& me = flow.close[side];
   if ((tcp.flags & kTcpFin) != 0 && !me.fin_seen) {
     me.fin_seen = true;
     me.fin_next = tcp.seq + tcp.payload_length + 1;
   }
-  Direction& other = flow.dir[1 - side];
+  Close& other = flow.close[1 - side];
   if (other.fin_seen && (tcp.flags & kTcpAck) != 0 && !SerialAfter(other.fin_next, tcp.ack)) {
     other.fin_acked = true;
   }

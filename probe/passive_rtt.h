@@ -375,9 +375,10 @@ class PassiveRtt {
       }
       head_->size = n + 1;
     }
-    // Empties the list and frees its spill.
+    // Empties the list and frees its spill (a spill has memory only with a
+    // capacity, read from the head: no access to the spill's line without).
     void Release() {
-      spill_->Release();
+      if (head_->spill_capacity != 0) spill_->Release();
       head_->size = 0;
       head_->spill_capacity = 0;
     }
@@ -389,23 +390,27 @@ class PassiveRtt {
     PendingSpill* spill_;
   };
   // Per direction: packets sent by side `d`. Times are Unix nanoseconds.
-  // The rest of a direction's state (the pending values and TSvals) is in
-  // the flow's hot part, the rate limit's in rate_limits_.
+  // The rest of a direction's state is its Close, the pending values and
+  // TSvals in the flow's hot part, the rate limit's in rate_limits_.
   struct Direction {
     int64_t syn_time_ns = 0;
     uint32_t next_seq = 0;  // highest end sequence sent
-    // Close: this side's FIN and the sequence number just after it.
-    uint32_t fin_next = 0;
     uint32_t syn_seq = 0;
     int32_t syn_count = 0;  // SYNs (or SYN-ACKs) sent by this side
     bool seq_seen = false;
+    bool syn_timestamps = false;  // its first SYN carried the timestamp option
+  };
+  // Per direction, its close: this side's FIN and the sequence number just
+  // after it. Beside the client prefix (the third line), so that closing a
+  // flow reads no line past it.
+  struct Close {
+    uint32_t fin_next = 0;
     bool fin_seen = false;
     bool fin_acked = false;
-    bool syn_timestamps = false;  // its first SYN carried the timestamp option
   };
   // A slab entry's state: a flow and its key, all of it but the pending
   // spills, trivially copyable (so that Insert resets it with plain stores
-  // from a constant prototype, see ResetFlowState). Free entries have
+  // from a constant prototype). Free entries have
   // live == false. Its hot part, everything the fast path (Process,
   // TimestampEcho) reads or writes for an IPv4 flow and the flags every
   // packet's path reads, fills the first kHotLines lines exactly (the only
@@ -439,10 +444,12 @@ class PassiveRtt {
     // two here, more in Flow::pending_spill.
     PendingHead pending_head[2];
 
-    // Cold.
+    // Cold: first what closing a flow reads (with the hot part), then the
+    // rest of the handshake and SEQ/ACK state.
     uint64_t id = 0;
     int64_t first_seen_ns = 0;
     Prefix client_prefix;  // computed once per flow (pseudonym included)
+    Close close[2];
     Direction dir[2];
   };
   // A slab entry, 4 cache lines, aligned so that the hot ones are one
