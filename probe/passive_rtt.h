@@ -401,8 +401,8 @@ class PassiveRtt {
     bool syn_timestamps = false;  // its first SYN carried the timestamp option
   };
   // Per direction, its close: this side's FIN and the sequence number just
-  // after it. Beside the client prefix (the third line), so that closing a
-  // flow reads no line past it.
+  // after it. Beside the client prefix on the entry's third line, so that
+  // closing a flow (its last ACK) reads no fourth line.
   struct Close {
     uint32_t fin_next = 0;
     bool fin_seen = false;
@@ -410,13 +410,12 @@ class PassiveRtt {
   };
   // A slab entry's state: a flow and its key, all of it but the pending
   // spills, trivially copyable (so that Insert resets it with plain stores
-  // from a constant prototype). Free entries have
-  // live == false. Its hot part, everything the fast path (Process,
-  // TimestampEcho) reads or writes for an IPv4 flow and the flags every
-  // packet's path reads, fills the first kHotLines lines exactly (the only
-  // ones PrefetchEntry prefetches for a packet that may take the fast
-  // path). Every field of a flow belongs here (reset per new flow), except
-  // what owns memory (in Flow).
+  // from a constant prototype). Free entries have live == false. Its hot
+  // part, everything the fast path (Process, TimestampEcho) reads or
+  // writes for an IPv4 flow and the flags every packet's path reads, fills
+  // the first kHotLines lines exactly (the only ones PrefetchEntry
+  // prefetches for a packet that may take the fast path). Every field of a flow belongs here (reset
+  // per new flow), except what owns memory (in Flow).
   struct FlowState {
     // Hot. The key's first two words (all of an IPv4 key; FlowKey), the
     // rest of an IPv6 key in keys_v6_.

@@ -691,7 +691,9 @@ TEST(PassiveRttTest, FlowsCreatedRightAfterASweepAGrowOrAnEraseAreFound) {
     constexpr uint32_t kRounds = 24;
     for (uint32_t round = 0; round < kRounds; ++round) {
       const int64_t t = t0 + int64_t{round} * 20'000'000'000;
-      for (uint32_t k = 0; k < 512; ++k) handshake(rtt.get(), t + k * 10000, round * 512 + k, 7);
+      for (uint32_t k = 0; k < 512; ++k) {
+        handshake(rtt.get(), t + int64_t{k} * 10000, round * 512 + k, 7);
+      }
       ASSERT_EQ(sink.samples.size(), (round + 1) * 512) << round;
     }
     EXPECT_EQ(rtt->stats().flows_created, kRounds * 512);
@@ -705,10 +707,12 @@ TEST(PassiveRttTest, FlowsCreatedRightAfterASweepAGrowOrAnEraseAreFound) {
     RecordingSink sink;
     auto rtt = Make(&sink);
     constexpr uint32_t kFlows = 2100;
-    for (uint32_t i = 0; i < kFlows; ++i) handshake(rtt.get(), t0 + i * 10000, i, 7);
+    for (uint32_t i = 0; i < kFlows; ++i) handshake(rtt.get(), t0 + int64_t{i} * 10000, i, 7);
     ASSERT_EQ(sink.samples.size(), kFlows);
     const int64_t t1 = t0 + int64_t{kFlows} * 10000;
-    for (uint32_t i = 0; i < kFlows; ++i) handshake(rtt.get(), t1 + i * 10000, i, 5000 + i);
+    for (uint32_t i = 0; i < kFlows; ++i) {
+      handshake(rtt.get(), t1 + int64_t{i} * 10000, i, 5000 + i);
+    }
     ASSERT_EQ(sink.samples.size(), 2 * kFlows);
     for (const RttSample& s : sink.samples) EXPECT_EQ(absl::ToInt64Nanoseconds(s.rtt), 1000);
     EXPECT_EQ(rtt->stats().flows_created, 2 * kFlows);
