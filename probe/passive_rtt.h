@@ -375,9 +375,10 @@ class PassiveRtt {
       }
       head_->size = n + 1;
     }
-    // Empties the list and frees its spill.
+    // Empties the list and frees its spill (a spill has memory only with a
+    // capacity, read from the head: no access to the spill's line without).
     void Release() {
-      spill_->Release();
+      if (head_->spill_capacity != 0) spill_->Release();
       head_->size = 0;
       head_->spill_capacity = 0;
     }
@@ -389,27 +390,33 @@ class PassiveRtt {
     PendingSpill* spill_;
   };
   // Per direction: packets sent by side `d`. Times are Unix nanoseconds.
-  // The rest of a direction's state (the pending values and TSvals) is in
-  // the flow's hot part, the rate limit's in rate_limits_.
+  // The rest of a direction's state is its Close, the pending values and
+  // TSvals in the flow's hot part, the rate limit's in rate_limits_.
   struct Direction {
     int64_t syn_time_ns = 0;
     uint32_t next_seq = 0;  // highest end sequence sent
-    // Close: this side's FIN and the sequence number just after it.
-    uint32_t fin_next = 0;
     uint32_t syn_seq = 0;
     int32_t syn_count = 0;  // SYNs (or SYN-ACKs) sent by this side
     bool seq_seen = false;
-    bool fin_seen = false;
-    bool fin_acked = false;
     bool syn_timestamps = false;  // its first SYN carried the timestamp option
   };
-  // A slab entry: a flow and its key, 4 cache lines. Free entries have
-  // live == false. Its hot part, everything the fast path (Process,
-  // TimestampEcho) reads or writes for an IPv4 flow and the flags every
-  // packet's path reads, fills the first kHotLines lines exactly (the only
-  // ones PrefetchEntry prefetches for a packet that may take the fast
-  // path); aligned so that they are one 128-byte pair.
-  struct alignas(128) Flow {
+  // Per direction, its close: this side's FIN and the sequence number just
+  // after it. Beside the client prefix on the entry's third line, so that
+  // closing a flow (its last ACK) reads no fourth line.
+  struct Close {
+    uint32_t fin_next = 0;
+    bool fin_seen = false;
+    bool fin_acked = false;
+  };
+  // A slab entry's state: a flow and its key, all of it but the pending
+  // spills, trivially copyable (so that Insert resets it with plain stores
+  // from a constant prototype). Free entries have live == false. Its hot
+  // part, everything the fast path (Process, TimestampEcho) reads or
+  // writes for an IPv4 flow and the flags every packet's path reads, fills
+  // the first kHotLines lines exactly (the only ones PrefetchEntry
+  // prefetches for a packet that may take the fast path). Every field of a flow belongs here (reset
+  // per new flow), except what owns memory (in Flow).
+  struct FlowState {
     // Hot. The key's first two words (all of an IPv4 key; FlowKey), the
     // rest of an IPv6 key in keys_v6_.
     uint64_t key_word = 0;
@@ -433,15 +440,22 @@ class PassiveRtt {
     int8_t uses_timestamps = -1;
     bool flow_unreported = false;  // OnFlow still due (batching sinks)
     // Per side, ascending (serial order): TSvals or segment ends; the first
-    // two here, more in pending_spill.
+    // two here, more in Flow::pending_spill.
     PendingHead pending_head[2];
 
-    // Cold.
-    PendingSpill pending_spill[2];
+    // Cold: first what closing a flow reads (with the hot part), then the
+    // rest of the handshake and SEQ/ACK state.
     uint64_t id = 0;
     int64_t first_seen_ns = 0;
     Prefix client_prefix;  // computed once per flow (pseudonym included)
+    Close close[2];
     Direction dir[2];
+  };
+  // A slab entry, 4 cache lines, aligned so that the hot ones are one
+  // 128-byte pair: the state, then the pending values' heap arrays (empty
+  // in free entries: Erase releases them).
+  struct alignas(128) Flow : FlowState {
+    PendingSpill pending_spill[2];
 
     PendingList pending(int side) { return {&pending_head[side], &pending_spill[side]}; }
   };
@@ -478,22 +492,27 @@ class PassiveRtt {
   };
 
   PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink);
-  // Returns nullptr when the table is full (counted) or the packet starts
-  // nothing worth tracking.
   // The direction-folded key of a segment, the sending side's index in it,
   // and its hash.
   // kIpv4: the caller knows the segment is IPv4.
   template <bool kIpv4>
   static uint64_t MakeKey(const TcpSegmentFields& packet, FlowKey* key, int* side);
-  Flow* FindOrCreate(int64_t time_ns, const Segment& packet, const FlowKey& key, uint64_t hash,
-                     int side);
+  // A new flow for `key`, which the table does not hold; nullptr when the
+  // packet starts nothing worth tracking or the table is full of live flows
+  // (counted). `empty_slot` is the empty slot where Find stopped for `key`:
+  // the table must not have changed since that Find (one probe per new
+  // flow, not two).
+  Flow* Create(int64_t time_ns, const Segment& packet, const FlowKey& key, uint64_t hash, int side,
+               size_t empty_slot);
   // One segment: the sweep when due, then its flow (at entries_[hint - 1]
   // when that holds it; 0: no hint) and the fast path, else ProcessSlow.
   void Process(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash, int side,
                uint32_t hint);
-  // Everything else; `entry` is the packet's flow, nullptr when it has none.
+  // Everything else; `entry` is the packet's flow, nullptr when it has none
+  // (then `empty_slot` is where Process's Find stopped, the table unchanged
+  // since).
   void ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash, int side,
-                   Flow* entry);
+                   Flow* entry, size_t empty_slot);
   void SweepDue(int64_t time_ns);
   // A decoded TCP segment waiting in the batch (DispatchFrom).
   struct Queued {

@@ -659,6 +659,68 @@ TEST(PassiveRttTest, EntriesMovingWhenTheSlabGrowsKeepTheirState) {
   EXPECT_EQ(moved.samples, reference.samples);
 }
 
+// A new flow takes the empty slot where its packet's lookup stopped (no
+// second probe), valid only while the table is unchanged. Flows created
+// right after a full table's sweep (which empties slots and shifts others
+// back), right after the table grew, and right after their tuple's previous
+// connection was erased must be found by their next packet: each SYN-ACK,
+// sent right after its flow's SYN, closes that flow's handshake sample (a
+// flow stored in the wrong slot would be lost, its SYN-ACK would create
+// another flow or be rejected, and give no sample). A reused entry starts
+// fresh: the new connections' handshakes are timed from their own SYNs.
+TEST(PassiveRttTest, FlowsCreatedRightAfterASweepAGrowOrAnEraseAreFound) {
+  const IpAddress server = Ip("198.19.0.1");
+  auto client = [](uint32_t i) { return IpAddress::V4(0x0a000000u + i * 7); };
+  auto handshake = [&](PassiveRtt* rtt, int64_t t, uint32_t i, uint32_t isn) {
+    const auto port = static_cast<uint16_t>(1024 + i % 60000);
+    rtt->OnTcpSegment(t, Fields(client(i), port, server, 443, kTcpSyn, isn, 0));
+    rtt->OnTcpSegment(t + 1000,
+                      Fields(server, 443, client(i), port, kTcpSyn | kTcpAck, 900, isn + 1));
+  };
+  const int64_t t0 = 1700000000000000000;
+  {
+    // A full table of idle flows: each round's first SYN sweeps it empty.
+    // 512 flows fill the initial 1,024 slots to half: probe runs are long,
+    // so about half the first SYNs stopped past their home slot.
+    RecordingSink sink;
+    PassiveRttOptions options;
+    options.max_flows = 512;
+    options.flow_idle_timeout = absl::Seconds(10);
+    options.sweep_interval = absl::Hours(1);  // only a full table sweeps
+    auto rtt = Make(&sink, options);
+    constexpr uint32_t kRounds = 24;
+    for (uint32_t round = 0; round < kRounds; ++round) {
+      const int64_t t = t0 + int64_t{round} * 20'000'000'000;
+      for (uint32_t k = 0; k < 512; ++k) {
+        handshake(rtt.get(), t + int64_t{k} * 10000, round * 512 + k, 7);
+      }
+      ASSERT_EQ(sink.samples.size(), (round + 1) * 512) << round;
+    }
+    EXPECT_EQ(rtt->stats().flows_created, kRounds * 512);
+    EXPECT_EQ(rtt->stats().flows_evicted_idle, (kRounds - 1) * 512);
+    EXPECT_EQ(rtt->stats().flows_rejected_full, 0u);
+  }
+  {
+    // Flow by flow past three growths of the table (at 513, 1,025 and
+    // 2,049 flows), then a new connection on every tuple (the previous one
+    // erased just before), each timed from its own SYN.
+    RecordingSink sink;
+    auto rtt = Make(&sink);
+    constexpr uint32_t kFlows = 2100;
+    for (uint32_t i = 0; i < kFlows; ++i) handshake(rtt.get(), t0 + int64_t{i} * 10000, i, 7);
+    ASSERT_EQ(sink.samples.size(), kFlows);
+    const int64_t t1 = t0 + int64_t{kFlows} * 10000;
+    for (uint32_t i = 0; i < kFlows; ++i) {
+      handshake(rtt.get(), t1 + int64_t{i} * 10000, i, 5000 + i);
+    }
+    ASSERT_EQ(sink.samples.size(), 2 * kFlows);
+    for (const RttSample& s : sink.samples) EXPECT_EQ(absl::ToInt64Nanoseconds(s.rtt), 1000);
+    EXPECT_EQ(rtt->stats().flows_created, 2 * kFlows);
+    EXPECT_EQ(rtt->stats().flows_closed, kFlows);
+    EXPECT_EQ(rtt->flow_count(), kFlows);
+  }
+}
+
 // Replays captured packets through PacketSource::Dispatch, a few at a time.
 class ReplaySource : public PacketSource {
  public:
