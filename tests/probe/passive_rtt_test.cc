@@ -1688,6 +1688,46 @@ TEST(ClientPrefixAggregatorTest, FoldedCountersWrappingPast32BitsStayExact) {
   EXPECT_EQ(got.max(), expected.max());
 }
 
+// What a model says one (window, prefix index) must hold.
+struct ExpectedWindow {
+  uint64_t flows = 0;
+  uint64_t packets = 0;
+  uint64_t bytes = 0;
+  std::array<QuantileSketch, kSeries> rtt;
+};
+using WindowModel = std::map<std::pair<int64_t, size_t>, ExpectedWindow>;
+
+// Moves the model's windows below `below` out of it and expects `got` (in
+// window, then prefix order) to equal them: start, prefix, counts and every
+// series' sketch.
+void ExpectTakenFromModel(const std::vector<ClientPrefixWindow>& got, int64_t below,
+                          WindowModel* model, const std::vector<Prefix>& prefixes, int64_t t0,
+                          int64_t window_ns) {
+  std::vector<std::pair<std::pair<int64_t, size_t>, ExpectedWindow>> want;
+  for (auto it = model->begin(); it != model->end() && it->first.first < below;) {
+    want.emplace_back(it->first, std::move(it->second));
+    it = model->erase(it);
+  }
+  std::sort(want.begin(), want.end(), [&](const auto& a, const auto& b) {
+    return std::tie(a.first.first, prefixes[a.first.second]) <
+           std::tie(b.first.first, prefixes[b.first.second]);
+  });
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_EQ(got[i].window_start, absl::FromUnixNanos(t0 + want[i].first.first * window_ns));
+    EXPECT_EQ(got[i].client_prefix, prefixes[want[i].first.second]);
+    EXPECT_EQ(got[i].flows, want[i].second.flows);
+    EXPECT_EQ(got[i].packets, want[i].second.packets);
+    EXPECT_EQ(got[i].bytes, want[i].second.bytes);
+    for (size_t series = 0; series < kSeries; ++series) {
+      EXPECT_TRUE(got[i].rtt_us[series / kRttLegCount][series % kRttLegCount] ==
+                  want[i].second.rtt[series])
+          << series;
+    }
+  }
+}
+
 // Slots live in chunks that stay across takes: windows taken while the
 // next one's slots are open compact those in place, and the slots freed
 // are reused, empty, by the windows after. Against an independent model
@@ -1695,21 +1735,17 @@ TEST(ClientPrefixAggregatorTest, FoldedCountersWrappingPast32BitsStayExact) {
 // 420, 5 and 260 prefixes (chunks of 128 slots), some series spread over
 // many buckets (dense arrays to free), others over a few (pairs).
 TEST(ClientPrefixAggregatorTest, SlotsReusedAcrossTakesStayExact) {
-  struct Expected {
-    uint64_t flows = 0;
-    std::array<QuantileSketch, kSeries> rtt;
-  };
   const int64_t t0 = int64_t{1700000000} * 1000000000;
   const int64_t second = 1000000000;
   const std::vector<Prefix> prefixes = Slash24s(420);
   const std::array<size_t, 5> per_window = {300, 40, 420, 5, 260};
   ClientPrefixAggregator aggregator(absl::Seconds(1));
-  std::map<std::pair<int64_t, size_t>, Expected> model;  // (window, prefix index)
+  WindowModel model;  // (window, prefix index)
   std::mt19937_64 random(9);
   auto report = [&](int64_t window, size_t p) {
     const int64_t start = t0 + window * second;
     std::vector<FlowRttSample> samples(1 + random() % PassiveRtt::kSampleBatch);
-    Expected& e = model[{window, p}];
+    ExpectedWindow& e = model[{window, p}];
     // Prefix p % 3 == 0: one series over ~8 octaves; the rest a few RTTs.
     for (FlowRttSample& s : samples) {
       const size_t series = random() % kSeries;
@@ -1731,27 +1767,7 @@ TEST(ClientPrefixAggregatorTest, SlotsReusedAcrossTakesStayExact) {
     ++e.flows;
   };
   auto expect_taken = [&](const std::vector<ClientPrefixWindow>& got, int64_t below) {
-    std::vector<std::pair<std::pair<int64_t, size_t>, Expected>> want;
-    for (auto it = model.begin(); it != model.end() && it->first.first < below;) {
-      want.emplace_back(it->first, std::move(it->second));
-      it = model.erase(it);
-    }
-    std::sort(want.begin(), want.end(), [&](const auto& a, const auto& b) {
-      return std::tie(a.first.first, prefixes[a.first.second]) <
-             std::tie(b.first.first, prefixes[b.first.second]);
-    });
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      SCOPED_TRACE(i);
-      EXPECT_EQ(got[i].window_start, absl::FromUnixNanos(t0 + want[i].first.first * second));
-      EXPECT_EQ(got[i].client_prefix, prefixes[want[i].first.second]);
-      EXPECT_EQ(got[i].flows, want[i].second.flows);
-      for (size_t series = 0; series < kSeries; ++series) {
-        EXPECT_TRUE(got[i].rtt_us[series / kRttLegCount][series % kRttLegCount] ==
-                    want[i].second.rtt[series])
-            << series;
-      }
-    }
+    ExpectTakenFromModel(got, below, &model, prefixes, t0, second);
   };
   size_t taken = 0;
   for (int64_t w = 0; w < static_cast<int64_t>(per_window.size()); ++w) {
@@ -1786,16 +1802,11 @@ TEST(ClientPrefixAggregatorTest, SlotsReusedAcrossTakesStayExact) {
 TEST(ClientPrefixAggregatorTest, SlotsAcrossChunksStayExact) {
   constexpr size_t kMax = 8192 + 3;
   constexpr size_t kFirst = 8000;  // window 0's prefixes; window 1 takes the rest
-  struct Expected {
-    uint64_t flows = 0;
-    uint64_t packets = 0;
-    std::array<QuantileSketch, kSeries> rtt;
-  };
   const int64_t t0 = int64_t{1700000000} * 1000000000;
   const int64_t second = 1000000000;
   const std::vector<Prefix> prefixes = Slash24s(static_cast<int>(2 * kMax + 10));
   ClientPrefixAggregator aggregator(absl::Seconds(1), kMax);
-  std::map<std::pair<int64_t, size_t>, Expected> model;  // (window, prefix index)
+  WindowModel model;  // (window, prefix index)
   std::mt19937_64 random(21);
   auto report = [&](int64_t window, size_t p, bool fits) {
     const int64_t start = t0 + window * second;
@@ -1826,36 +1837,15 @@ TEST(ClientPrefixAggregatorTest, SlotsAcrossChunksStayExact) {
       side.client_prefix = prefixes[p];
       aggregator.OnSample(side);
     }
-    Expected& e = model[{window, p}];
+    ExpectedWindow& e = model[{window, p}];
     ++e.flows;
     e.packets += r.packets;
+    e.bytes += r.ip_bytes;
     e.rtt[series].Add(static_cast<double>(ns) / 1000.0);
     if (p % 97 == 0) e.rtt[series].Add(absl::ToDoubleMicroseconds(odd));
   };
   auto expect_taken = [&](const std::vector<ClientPrefixWindow>& got, int64_t below) {
-    std::vector<std::pair<std::pair<int64_t, size_t>, Expected>> want;
-    for (auto it = model.begin(); it != model.end() && it->first.first < below;) {
-      want.emplace_back(it->first, std::move(it->second));
-      it = model.erase(it);
-    }
-    std::sort(want.begin(), want.end(), [&](const auto& a, const auto& b) {
-      return std::tie(a.first.first, prefixes[a.first.second]) <
-             std::tie(b.first.first, prefixes[b.first.second]);
-    });
-    ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) {
-      SCOPED_TRACE(i);
-      EXPECT_EQ(got[i].window_start, absl::FromUnixNanos(t0 + want[i].first.first * second));
-      EXPECT_EQ(got[i].client_prefix, prefixes[want[i].first.second]);
-      EXPECT_EQ(got[i].flows, want[i].second.flows);
-      EXPECT_EQ(got[i].packets, want[i].second.packets);
-      EXPECT_EQ(got[i].bytes, 100 * want[i].second.flows);
-      for (size_t series = 0; series < kSeries; ++series) {
-        EXPECT_TRUE(got[i].rtt_us[series / kRttLegCount][series % kRttLegCount] ==
-                    want[i].second.rtt[series])
-            << series;
-      }
-    }
+    ExpectTakenFromModel(got, below, &model, prefixes, t0, second);
   };
   // Window 0 (kFirst prefixes) and window 1 (the rest of kMax), shuffled,
   // some twice; then 4 new ones that do not fit, and one more report of a
