@@ -1,7 +1,5 @@
 #include "probe/client_prefix_aggregator.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -14,20 +12,6 @@ namespace vantage::probe {
 namespace {
 
 constexpr int kInitialTableBits = 6;
-constexpr size_t kHugePage = size_t{2} << 20;
-constexpr size_t kPage = 4096;
-
-// Asks for transparent huge pages over [data, data + bytes) (the whole
-// pages inside; a hint: errors are ignored), then, when `populate`, maps
-// it in in one call rather than one fault per page.
-void AdviseHugePages(void* data, size_t bytes, bool populate) {
-  char* const begin = static_cast<char*>(data);
-  const size_t lead = (kPage - reinterpret_cast<uintptr_t>(begin) % kPage) % kPage;
-  if (bytes <= lead + kPage) return;
-  const size_t length = (bytes - lead) / kPage * kPage;
-  madvise(begin + lead, length, MADV_HUGEPAGE);
-  if (populate) madvise(begin + lead, length, MADV_POPULATE_WRITE);
-}
 
 // Prefix's operator== without a memcmp call: the address as two words.
 bool SamePrefix(const Prefix& a, const Prefix& b) {
@@ -61,8 +45,7 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
       window_ns_(window_ == absl::InfiniteDuration() ? 0 : absl::ToInt64Nanoseconds(window_)),
       window_span_(window_ns_ == 0 ? ~uint64_t{0} : static_cast<uint64_t>(window_ns_) - 1),
       max_entries_(max_entries),
-      prototype_(sketch_alpha),
-      slots_(max_entries) {
+      prototype_(sketch_alpha) {
   // The header's memory figure: a cache line of key and counters, one per
   // method and leg.
   static_assert(sizeof(Slot) == 64 + 32 * kRttSeries);
@@ -161,36 +144,6 @@ size_t ClientPrefixAggregator::FindIndex(int64_t window_index, const Prefix& pre
     table_[t] = tag | slots_.size();
   }
   return slots_.size();
-}
-
-ClientPrefixAggregator::SlotStore::~SlotStore() {
-  for (size_t i = 0; i < constructed_; ++i) (*this)[i].~Slot();
-  for (size_t k = 0; k < chunks_.size(); ++k) {
-    ::operator delete (chunks_[k], std::align_val_t{ChunkAlignment(k)});
-  }
-}
-
-size_t ClientPrefixAggregator::SlotStore::ChunkSlots(size_t k) const {
-  return std::min(kChunkSlots, max_slots_ - (k << kChunkBits));
-}
-
-size_t ClientPrefixAggregator::SlotStore::ChunkBytes(size_t k) const {
-  const size_t slots = ChunkSlots(k);
-  return slots * sizeof(Slot) + ((slots + 127) >> 7) * 64;  // the gaps: Address
-}
-
-size_t ClientPrefixAggregator::SlotStore::ChunkAlignment(size_t k) const {
-  // Full chunks are huge-page aligned.
-  static_assert(kChunkSlots * sizeof(Slot) == kHugePage);
-  return ChunkSlots(k) == kChunkSlots ? kHugePage : alignof(Slot);
-}
-
-void ClientPrefixAggregator::SlotStore::AddChunk() {
-  const size_t k = chunks_.size();
-  const size_t alignment = ChunkAlignment(k);
-  void* chunk = ::operator new (ChunkBytes(k), std::align_val_t{alignment});
-  if (alignment == kHugePage) AdviseHugePages(chunk, kHugePage, false);
-  chunks_.push_back(static_cast<char*>(chunk));
 }
 
 std::array<QuantileSketch, ClientPrefixAggregator::kRttSeries>& ClientPrefixAggregator::Other(
@@ -751,10 +704,6 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
   }
   std::vector<ClientPrefixWindow> out;
   out.reserve(keys.size());
-  // Thousands of windows are megabytes of fresh memory: huge pages where
-  // granted, the rest mapped in one call.
-  const size_t out_bytes = out.capacity() * sizeof(ClientPrefixWindow);
-  if (out_bytes >= kHugePage) AdviseHugePages(out.data(), out_bytes, true);
   for (size_t k = 0; k < keys.size(); ++k) {
     const Slot& slot = slots_[keys[k].slot];
     if (k == 0 || keys[k].window_index != keys[k - 1].window_index) {

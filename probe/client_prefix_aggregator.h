@@ -20,11 +20,10 @@
 // bucket index of a whole number of nanoseconds cached per 1/128 octave)
 // and become QuantileSketches, equal to adding them one by one, when their
 // window is taken. Memory: 256 bytes per (prefix, window) (incl. 2 bucket
-// counters per method and leg; reserved in 2 MiB chunks, a huge page each
-// where the kernel grants one, unless max_entries asks for less) plus,
-// for series spread over more buckets, their 32-bit counters with spare
-// room (at most max_bins + 1 per series, in one arena of at most about
-// twice the live counters, and 2^32), 128 KiB of index cells.
+// counters per method and leg) plus, for series spread over more buckets,
+// their 32-bit counters with spare room (at most max_bins + 1 per series,
+// in one arena of at most about twice the live counters, and 2^32), 128 KiB
+// of index cells.
 //
 // Thread model: one thread (the PassiveRtt's); not synchronised.
 #pragma once
@@ -35,7 +34,6 @@
 #include <cstdint>
 #include <limits>
 #include <memory>
-#include <new>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -380,27 +378,19 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // The address of cell (bits >> cell_shift_) is cell_base_ + that * 16
   // (cells_.data() less the bias, as an integer).
   uintptr_t cell_base_ = 0;
-  // Slots in chunks of 2 MiB (8192 slots; one chunk of max_entries when
-  // fewer) that are kept for the windows that follow: growing moves none,
-  // and full chunks ask for a transparent huge page (where the kernel
-  // grants them on request), so that a table of thousands of prefixes
-  // faults its memory in once, not 4 KiB at a time. A slot is constructed
-  // when first appended (untouched room costs nothing).
+  // Slots in chunks: growing moves none and touches no memory twice (as a
+  // vector's doubling would: page faults), and the chunks stay for the
+  // windows that follow (at most max_entries slots' worth).
   class SlotStore {
    public:
-    explicit SlotStore(size_t max_slots) : max_slots_(max_slots) {}
-    SlotStore(const SlotStore&) = delete;
-    SlotStore& operator=(const SlotStore&) = delete;
-    ~SlotStore();
-    Slot& operator[](size_t i) { return *reinterpret_cast<Slot*>(Address(i)); }
-    const Slot& operator[](size_t i) const { return *reinterpret_cast<const Slot*>(Address(i)); }
+    Slot& operator[](size_t i) { return chunks_[i >> kChunkBits][i & (kChunkSlots - 1)]; }
+    const Slot& operator[](size_t i) const {
+      return chunks_[i >> kChunkBits][i & (kChunkSlots - 1)];
+    }
     size_t size() const { return size_; }
-    // At most max_slots in all.
     Slot& Append() {
-      if (size_ == constructed_) {
-        if (constructed_ == chunks_.size() << kChunkBits) AddChunk();
-        new (Address(constructed_)) Slot();
-        ++constructed_;
+      if (size_ == chunks_.size() << kChunkBits) {
+        chunks_.push_back(std::make_unique<Slot[]>(kChunkSlots));
       }
       return (*this)[size_++];
     }
@@ -411,27 +401,10 @@ class ClientPrefixAggregator : public PassiveRttSink {
     }
 
    private:
-    static constexpr int kChunkBits = 13;  // 2 MiB
+    static constexpr int kChunkBits = 7;  // 32 KiB
     static constexpr size_t kChunkSlots = size_t{1} << kChunkBits;
-    // Slot i of its chunk, after a cache line of gap per run of 128 slots
-    // before it: the slots' lines of one kind (the key's, a method's)
-    // would otherwise all map to a quarter of the cache sets (a 256-byte
-    // stride from a 2 MiB-aligned start), where those of thousands of
-    // prefixes overflow. A chunk has 4 KiB of room for the gaps.
-    char* Address(size_t i) const {
-      static_assert(sizeof(Slot) == 256);
-      const size_t j = i & (kChunkSlots - 1);
-      return chunks_[i >> kChunkBits] + (j << 8) + ((j >> 7) << 6);
-    }
-    void AddChunk();
-    // Chunk k's slots, bytes and operator new alignment.
-    size_t ChunkSlots(size_t k) const;
-    size_t ChunkBytes(size_t k) const;
-    size_t ChunkAlignment(size_t k) const;
-    size_t max_slots_;
-    std::vector<char*> chunks_;
+    std::vector<std::unique_ptr<Slot[]>> chunks_;
     size_t size_ = 0;
-    size_t constructed_ = 0;  // [size_, constructed_): emptied, kept
   };
   // Dense slots; an open-addressing table (linear probing, at most half
   // full) of (hash tag, index + 1) finds them. Slots move only in Take.

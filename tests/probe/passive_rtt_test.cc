@@ -1794,11 +1794,10 @@ TEST(ClientPrefixAggregatorTest, SlotsReusedAcrossTakesStayExact) {
   EXPECT_EQ(taken, 300u + 40 + 420 + 5 + 260);
 }
 
-// Slots live in chunks of 8192 (the last one of what max_entries leaves):
-// a table filled past a chunk's end to exactly max_entries, taken in part
-// (the kept slots move to the front, across chunks) and filled again,
-// keeps every count, side sketches included, and drops exactly the
-// reports that do not fit.
+// Slots live in chunks (of 128): a table filled across many chunks to
+// exactly max_entries, taken in part (the kept slots move to the front,
+// across chunks) and filled again, keeps every count, side sketches
+// included, and drops exactly the reports that do not fit.
 TEST(ClientPrefixAggregatorTest, SlotsAcrossChunksStayExact) {
   constexpr size_t kMax = 8192 + 3;
   constexpr size_t kFirst = 8000;  // window 0's prefixes; window 1 takes the rest
