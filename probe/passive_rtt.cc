@@ -220,8 +220,13 @@ PassiveRtt::PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink)
   // Closing a flow (its last ACK, which the hot lines' prefetch serves)
   // reads the third line, not the fourth.
   static_assert(offsetof(FlowState, close) + sizeof(FlowState::close) <= (kHotLines + 1) * 64);
-  // Insert resets a flow's state by copying a prototype (CopyInPieces).
+  // Insert resets a flow's state by copying a prototype (CopyInPieces)
+  // over the FlowState base: Flow's own members must not sit in the base's
+  // tail padding (a base with default member initializers may lend it), which
+  // members at least as aligned as the base cannot.
   static_assert(std::is_trivially_copyable_v<FlowState>);
+  static_assert(alignof(PendingSpill) >= alignof(FlowState));
+  static_assert(sizeof(Flow) >= sizeof(FlowState) + sizeof(Flow::pending_spill));
   // Entries never move up to reserved_flows: the slab is reserved for that
   // many (2^20 by default, 0.25 GB of address space; pages are committed
   // only as flows first use them). Growing by reallocation moved every entry
