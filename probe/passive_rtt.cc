@@ -687,7 +687,6 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t PassiveRtt::MakeKey(const TcpSegmen
 
 PassiveRtt::Flow* PassiveRtt::Create(int64_t time_ns, const Segment& packet, const FlowKey& key,
                                      uint64_t hash, int side, size_t empty_slot) {
-  size_t slot = empty_slot;
   // Nothing to track in a reset, a FIN or a bare ACK of an unknown flow (the
   // tail of a connection whose start we missed); data or a SYN starts one.
   if ((packet.flags & (kTcpRst | kTcpFin)) != 0 ||
@@ -700,9 +699,9 @@ PassiveRtt::Flow* PassiveRtt::Create(int64_t time_ns, const Segment& packet, con
       ++stats_.flows_rejected_full;
       return nullptr;
     }
-    Find(key, hash, &slot);  // the sweep moved slots
+    Find(key, hash, &empty_slot);  // the sweep moved slots
   }
-  Flow* entry = Insert(key, hash, slot);
+  Flow* entry = Insert(key, hash, empty_slot);
   Flow& flow = *entry;
   flow.id = next_flow_id_++;
   flow.client_side = ChooseClientSide(key, side, packet);

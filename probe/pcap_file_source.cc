@@ -56,10 +56,7 @@ absl::StatusOr<int> PcapFileSource::DispatchPcap(int max_packets, PcapHandler ha
     // How many the handler saw is its own business: nothing here counts them.
     return absl::CancelledError("pcap_breakloop during DispatchPcap");
   }
-  if (rc < 0) {
-    return absl::DataLossError(
-        absl::StrCat("reading ", path_, " after ", received_, " packets: ", pcap_geterr(handle_)));
-  }
+  if (rc < 0) return DispatchError();
   received_ += static_cast<uint64_t>(rc);
   return rc;
 }
@@ -71,11 +68,13 @@ absl::StatusOr<int> PcapFileSource::DispatchTo(int max_packets, PacketFunction f
                          reinterpret_cast<u_char*>(&ctx));
   received_ += ctx.delivered;
   if (rc == PCAP_ERROR_BREAK) return static_cast<int>(ctx.delivered);
-  if (rc < 0) {
-    return absl::DataLossError(
-        absl::StrCat("reading ", path_, " after ", received_, " packets: ", pcap_geterr(handle_)));
-  }
+  if (rc < 0) return DispatchError();
   return rc;
+}
+
+absl::Status PcapFileSource::DispatchError() const {
+  return absl::DataLossError(
+      absl::StrCat("reading ", path_, " after ", received_, " packets: ", pcap_geterr(handle_)));
 }
 
 }  // namespace vantage::probe

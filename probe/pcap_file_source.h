@@ -40,6 +40,8 @@ class PcapFileSource : public PacketSource {
   int snaplen() const { return snaplen_; }
 
  private:
+  // Why pcap_dispatch failed, and where (DispatchTo, DispatchPcap).
+  absl::Status DispatchError() const;
   PcapFileSource(pcap* handle, int link_type, int snaplen, std::string path);
 
   pcap* handle_;

@@ -118,10 +118,7 @@ absl::StatusOr<int> PcapLiveSource::DispatchPcap(int max_packets, PcapHandler ha
     // How many the handler saw is its own business: nothing here counts them.
     return absl::CancelledError("pcap_breakloop during DispatchPcap");
   }
-  if (rc < 0) {
-    return absl::InternalError(
-        absl::StrCat("pcap_dispatch on ", interface_, ": ", pcap_geterr(handle_)));
-  }
+  if (rc < 0) return DispatchError();
   received_ += static_cast<uint64_t>(rc);
   return rc;
 }
@@ -133,11 +130,13 @@ absl::StatusOr<int> PcapLiveSource::DispatchTo(int max_packets, PacketFunction f
                          reinterpret_cast<u_char*>(&ctx));
   received_ += ctx.delivered;
   if (rc == PCAP_ERROR_BREAK) return static_cast<int>(ctx.delivered);
-  if (rc < 0) {
-    return absl::InternalError(
-        absl::StrCat("pcap_dispatch on ", interface_, ": ", pcap_geterr(handle_)));
-  }
+  if (rc < 0) return DispatchError();
   return rc;
+}
+
+absl::Status PcapLiveSource::DispatchError() const {
+  return absl::InternalError(
+      absl::StrCat("pcap_dispatch on ", interface_, ": ", pcap_geterr(handle_)));
 }
 
 CaptureStats PcapLiveSource::Stats() {

@@ -55,6 +55,8 @@ class PcapLiveSource : public PacketSource {
   int snaplen() const { return snaplen_; }
 
  private:
+  // Why pcap_dispatch failed, and where (DispatchTo, DispatchPcap).
+  absl::Status DispatchError() const;
   PcapLiveSource(pcap* handle, int fd, int link_type, int snaplen, std::string interface);
 
   pcap* handle_;
