@@ -113,14 +113,8 @@ absl::StatusOr<int> PcapLiveSource::Dispatch(int max_packets, const Callback& ca
 
 absl::StatusOr<int> PcapLiveSource::DispatchPcap(int max_packets, PcapHandler handler,
                                                  unsigned char* user) {
-  const int rc = pcap_dispatch(handle_, max_packets > 0 ? max_packets : -1, handler, user);
-  if (rc == PCAP_ERROR_BREAK) {
-    // How many the handler saw is its own business: nothing here counts them.
-    return absl::CancelledError("pcap_breakloop during DispatchPcap");
-  }
-  if (rc < 0) return DispatchError();
-  received_ += static_cast<uint64_t>(rc);
-  return rc;
+  return pcap_internal::DispatchPcap(handle_, max_packets, handler, user, &received_,
+                                     [this] { return DispatchError(); });
 }
 
 absl::StatusOr<int> PcapLiveSource::DispatchTo(int max_packets, PacketFunction function,

@@ -6,6 +6,8 @@
 
 #include <cstdint>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "probe/packet_source.h"
 
 namespace vantage::probe::pcap_internal {
@@ -33,6 +35,20 @@ inline void Trampoline(u_char* user, const pcap_pkthdr* header, const u_char* by
   packet.link_type = ctx->link_type;
   ++ctx->delivered;
   ctx->function(ctx->context, packet);
+}
+
+// PacketSource::DispatchPcap over a libpcap handle: up to `max_packets`
+// (<= 0: all buffered) straight into `handler`, counted into `*received`;
+// Cancelled after pcap_breakloop (how many the handler saw is its own
+// business), `error()` (an absl::Status) when pcap_dispatch fails.
+template <typename ErrorFunction>
+absl::StatusOr<int> DispatchPcap(pcap_t* handle, int max_packets, PacketSource::PcapHandler handler,
+                                 u_char* user, uint64_t* received, ErrorFunction error) {
+  const int rc = pcap_dispatch(handle, max_packets > 0 ? max_packets : -1, handler, user);
+  if (rc == PCAP_ERROR_BREAK) return absl::CancelledError("pcap_breakloop during DispatchPcap");
+  if (rc < 0) return error();
+  *received += static_cast<uint64_t>(rc);
+  return rc;
 }
 
 // PacketSource::Dispatch's std::function, called through DispatchTo.
