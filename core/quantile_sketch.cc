@@ -142,7 +142,30 @@ double QuantileSketch::Value(int32_t index) const {
   return 2.0 * std::pow(gamma, index) / (gamma + 1.0);
 }
 
+void QuantileSketch::Store::MakeDense() {
+  if (!sparse()) return;
+  const int32_t first = low();
+  const uint64_t low_count = counts[0];
+  const uint64_t high_count = counts[1];
+  counts.assign(Span(), 0);
+  counts.front() = low_count;
+  counts.back() = high_count;
+  offset = first;
+  second = kDense;
+}
+
 void QuantileSketch::Store::Add(int32_t index, uint64_t count, uint32_t max_bins) {
+  if (sparse()) {
+    if (index == second) {
+      counts[1] += count;
+      return;
+    }
+    if (index == low()) {
+      counts[0] += count;
+      return;
+    }
+    MakeDense();  // a third bucket
+  }
   // Inside the current range: the top, hence the floor, stays (offset is
   // never below the floor), so nothing folds.
   const auto slot = static_cast<uint64_t>(int64_t{index} - offset);
@@ -154,6 +177,22 @@ void QuantileSketch::Store::Add(int32_t index, uint64_t count, uint32_t max_bins
     offset = index;
     counts.push_back(count);  // inline, unlike assign's general path
     return;
+  }
+  if (counts.size() == 1) {
+    // A second bucket, not adjacent (that one is in the range above or
+    // next to it): sparse when nothing folds and both are in its limits.
+    const int32_t first = std::min(index, offset);
+    const int32_t last = std::max(index, offset);
+    if (int64_t{last} - first + 1 <= max_bins && first > -kSparseIndexLimit &&
+        last < kSparseIndexLimit && int64_t{last} - first >= 2) {
+      const uint64_t held = counts[0];
+      counts.push_back(0);
+      counts[index < offset ? 0 : 1] = count;
+      counts[index < offset ? 1 : 0] = held;
+      second = last;
+      offset = static_cast<int32_t>(static_cast<uint32_t>(first) ^ kFlip);
+      return;
+    }
   }
   const int64_t top = std::max<int64_t>(index, int64_t{offset} + std::ssize(counts) - 1);
   // Everything below `floor` folds into `floor`.
@@ -193,6 +232,8 @@ void QuantileSketch::Store::AddRun(int32_t first_index, absl::Span<const uint64_
   Add(first_index + static_cast<int32_t>(n - 1), run[n - 1], max_bins);
   if (n == 1) return;
   Add(first_index, run[0], max_bins);
+  if (n == 2) return;
+  MakeDense();  // the two Adds may have made it sparse
   for (size_t i = 1; i + 1 < n; ++i) {
     const int64_t index = int64_t{first_index} + static_cast<int64_t>(i);
     counts[static_cast<size_t>(std::max<int64_t>(index, offset) - offset)] += run[i];
@@ -201,10 +242,24 @@ void QuantileSketch::Store::AddRun(int32_t first_index, absl::Span<const uint64_
 
 void QuantileSketch::Store::MergeFrom(const Store& other, uint32_t max_bins) {
   // Other's top first: it fixes the merged floor before the rest arrives.
-  for (size_t i = other.counts.size(); i-- > 0;) {
-    if (other.counts[i] != 0)
-      Add(other.offset + static_cast<int32_t>(i), other.counts[i], max_bins);
+  other.Visit(/*descending=*/true, [&](int32_t index, uint64_t count) {
+    if (count != 0) Add(index, count, max_bins);
+    return false;
+  });
+}
+
+bool QuantileSketch::Store::operator==(const Store& o) const {
+  if (!sparse() && !o.sparse()) return offset == o.offset && counts == o.counts;
+  if (sparse() && o.sparse()) {
+    return offset == o.offset && second == o.second && counts == o.counts;
   }
+  // A dense store equal to a sparse one holds the same two buckets (its
+  // first and last) and zeros between them.
+  const Store& s = sparse() ? *this : o;
+  const Store& d = sparse() ? o : *this;
+  return d.offset == s.low() && d.counts.size() == s.Span() && d.counts.front() == s.counts[0] &&
+         d.counts.back() == s.counts[1] &&
+         std::all_of(d.counts.begin() + 1, d.counts.end() - 1, [](uint64_t c) { return c == 0; });
 }
 
 bool QuantileSketch::Add(double value, uint64_t count) {
@@ -322,7 +377,7 @@ double QuantileSketch::max() const {
 size_t QuantileSketch::bucket_count() const {
   size_t n = 0;
   for (const Store* s : {&positive_, &negative_}) {
-    for (uint64_t c : s->counts) n += c != 0;
+    for (uint64_t c : s->counts) n += c != 0;  // either form
   }
   return n;
 }
@@ -335,13 +390,12 @@ double QuantileSketch::Quantile(double q) const {
   double result = max_;
   bool found = false;
   // Negative values, most negative (largest index) first.
-  for (size_t i = negative_.counts.size(); i-- > 0 && !found;) {
-    seen += negative_.counts[i];
-    if (seen > rank) {
-      result = -Value(negative_.offset + static_cast<int32_t>(i));
-      found = true;
-    }
-  }
+  found = negative_.Visit(/*descending=*/true, [&](int32_t index, uint64_t count) {
+    seen += count;
+    if (seen <= rank) return false;
+    result = -Value(index);
+    return true;
+  });
   if (!found) {
     seen += zero_count_;
     if (seen > rank) {
@@ -349,12 +403,13 @@ double QuantileSketch::Quantile(double q) const {
       found = true;
     }
   }
-  for (size_t i = 0; i < positive_.counts.size() && !found; ++i) {
-    seen += positive_.counts[i];
-    if (seen > rank) {
-      result = Value(positive_.offset + static_cast<int32_t>(i));
-      found = true;
-    }
+  if (!found) {
+    positive_.Visit(/*descending=*/false, [&](int32_t index, uint64_t count) {
+      seen += count;
+      if (seen <= rank) return false;
+      result = Value(index);
+      return true;
+    });
   }
   // Exact extremes beat bucket midpoints.
   return std::clamp(result, min_, max_);
@@ -373,10 +428,20 @@ std::string QuantileSketch::Serialize() const {
     PutDouble(&out, max_);
   }
   for (const Store* s : {&positive_, &negative_}) {
-    PutVarint(&out, s->counts.size());
+    // As the dense form, whichever the store's.
+    PutVarint(&out, s->Span());
     if (s->counts.empty()) continue;
-    PutSigned(&out, s->offset);
-    for (uint64_t c : s->counts) PutVarint(&out, c);
+    bool first = true;
+    s->Visit(/*descending=*/false, [&](int32_t index, uint64_t count) {
+      if (first) PutSigned(&out, index);
+      first = false;
+      PutVarint(&out, count);
+      if (s->sparse() && index != s->second) {
+        // The zeros between the two buckets.
+        for (int64_t i = int64_t{index} + 1; i < s->second; ++i) out.push_back(0);
+      }
+      return false;
+    });
   }
   return out;
 }

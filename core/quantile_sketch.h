@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -100,19 +101,61 @@ class QuantileSketch {
  private:
   // Counts `count` positive values in [min, max] (their buckets added apart).
   void CountPositive(uint64_t count, double min, double max);
-  // Buckets of one sign: counts[i] is the count of bucket index offset + i.
-  // Always canonical: empty, or first and last bucket non-zero (so the top
-  // bucket is the highest index ever added, which fixes the collapse floor).
-  // Up to kInlineBuckets in the object (no allocation for the many sketches
-  // of a few values, e.g. a client prefix's in a minute; as small as a
-  // std::vector).
+  // Buckets of one sign, in one of two forms (both allocate nothing up to
+  // kInlineBuckets counts: no allocation for the many sketches of a few
+  // values, e.g. a client prefix's in a minute; as small as a std::vector):
+  //   * dense (`second` == kDense): counts[i] is the count of bucket index
+  //     offset + i. Always canonical: empty, or first and last bucket
+  //     non-zero (so the top bucket is the highest index ever added, which
+  //     fixes the collapse floor).
+  //   * sparse: exactly two buckets, not adjacent, within max_bins of each
+  //     other (nothing folds) and both within kSparseIndexLimit of 0 (as
+  //     every index of a value is): counts = {the low bucket's, the high
+  //     one's}, `second` the high one's index and `offset` the low one's
+  //     with its top bit flipped, so that the range check of the fast
+  //     paths, `index - offset < counts.size()`, fails for every index
+  //     within the limit (they are 2^30 or more from a flipped offset) and
+  //     they fall through to Add, which knows the form. It is what a
+  //     one-bucket store becomes when a far bucket arrives (two RTT
+  //     buckets ~25 apart would otherwise allocate a 26-count array); any
+  //     third bucket makes it dense.
+  // Both forms of the same buckets are equal (operator==) and serialise
+  // alike (as the dense form).
   static constexpr size_t kInlineBuckets = 2;
   struct Store {
+    static constexpr int32_t kDense = std::numeric_limits<int32_t>::min();
+    static constexpr int32_t kSparseIndexLimit = 1 << 29;
+    static constexpr uint32_t kFlip = 0x80000000u;
+
     int32_t offset = 0;
+    int32_t second = kDense;
     absl::InlinedVector<uint64_t, kInlineBuckets> counts;
 
+    bool sparse() const { return second != kDense; }
+    // Sparse: the low bucket's index.
+    int32_t low() const { return static_cast<int32_t>(static_cast<uint32_t>(offset) ^ kFlip); }
     size_t AllocatedCounts() const {
       return counts.capacity() > kInlineBuckets ? counts.capacity() : 0;
+    }
+    // Calls f(index, count) for every bucket from the lowest index up
+    // (`descending`: from the highest down), zeros included (dense), until
+    // f returns true; returns whether it did.
+    template <typename F>
+    bool Visit(bool descending, F f) const {
+      if (sparse()) {
+        return descending ? f(second, counts[1]) || f(low(), counts[0])
+                          : f(low(), counts[0]) || f(second, counts[1]);
+      }
+      const size_t n = counts.size();
+      for (size_t k = 0; k < n; ++k) {
+        const size_t i = descending ? n - 1 - k : k;
+        if (f(offset + static_cast<int32_t>(i), counts[i])) return true;
+      }
+      return false;
+    }
+    // Dense: highest index - lowest + 1 (0 when empty).
+    size_t Span() const {
+      return sparse() ? static_cast<size_t>(int64_t{second} - low() + 1) : counts.size();
     }
 
     // `count` > 0.
@@ -120,7 +163,9 @@ class QuantileSketch {
     // counts[i] at first_index + i; the first and last counts non-zero.
     void AddRun(int32_t first_index, absl::Span<const uint64_t> counts, uint32_t max_bins);
     void MergeFrom(const Store& other, uint32_t max_bins);
-    bool operator==(const Store& o) const = default;
+    // The same buckets in the dense form.
+    void MakeDense();
+    bool operator==(const Store& o) const;
   };
 
   double Value(int32_t index) const;

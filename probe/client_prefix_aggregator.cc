@@ -380,17 +380,20 @@ void ClientPrefixAggregator::AddSamples(const Prefix& prefix,
 
 void ClientPrefixAggregator::OnSampleBatch(const Prefix& client_prefix,
                                            absl::Span<const FlowRttSample> samples) {
-  Enqueue(client_prefix, false, 0, samples, 0, 0, 0);
+  FlowReport report;
+  report.client_prefix = &client_prefix;
+  report.samples = samples;
+  ClientPrefixAggregator::OnFlowReport(report);
 }
 
 void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
-  Enqueue(*report.client_prefix, report.new_flow, report.first_seen_ns, report.samples,
-          report.last_seen_ns, report.packets, report.ip_bytes);
-}
-
-void ClientPrefixAggregator::Enqueue(const Prefix& prefix, bool new_flow, int64_t first_seen_ns,
-                                     absl::Span<const FlowRttSample> samples, int64_t last_seen_ns,
-                                     uint64_t packets, uint64_t ip_bytes) {
+  const Prefix& prefix = *report.client_prefix;
+  const bool new_flow = report.new_flow;
+  const int64_t first_seen_ns = report.first_seen_ns;
+  const absl::Span<const FlowRttSample> samples = report.samples;
+  const int64_t last_seen_ns = report.last_seen_ns;
+  const uint64_t packets = report.packets;
+  const uint64_t ip_bytes = report.ip_bytes;
   if (samples.size() > PassiveRtt::kSampleBatch) {
     // Bigger than a queue entry (not from PassiveRtt): at once, in order.
     Drain();
@@ -509,7 +512,7 @@ void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
 
 void ClientPrefixAggregator::ProcessOldest() {
   const QueuedReport& q = queue_[queue_head_];
-  // q stays as it is until the next Enqueue.
+  // q stays as it is until the next report is queued.
   queue_head_ = (queue_head_ + 1) % kQueueDepth;
   --queue_size_;
   Process(q);
@@ -559,24 +562,26 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
   const int shift = cell_shift_;
   const FlowRttSample* s = q.samples.data();
   const FlowRttSample* const end = s + n;
+  // The arena moves when an array grows (AddCount): read again after it.
+  uint32_t* arena = arena_.data();
   for (; s != end; ++s) {
     if (!InRange(s->time_ns(), start, span)) break;
     const size_t series = s->series();
     RttCounts& counts = slot.rtt[series];
     const int64_t ns = s->rtt_ns();
     counts.AddMinMax(ns);
-    if (ns == 0) {
-      AddCount(&slot, series, 0, kZeroBucket);
-      continue;
-    }
-    // A cell that cannot tell gives kNoIndex, which no counter has. (The
-    // arena moves when an array grows: read each time.)
-    const int32_t index = CellIndex(cell_base, shift, ns);
-    if (uint32_t* counter = counts.Counter(index, arena_.data())) {
-      Increment(&slot, series, index, counter);
-    } else {
+    if (ns != 0) [[likely]] {
+      // A cell that cannot tell gives kNoIndex, which no counter has.
+      const int32_t index = CellIndex(cell_base, shift, ns);
+      if (uint32_t* counter = counts.Counter(index, arena)) [[likely]] {
+        Increment(&slot, series, index, counter);
+        continue;
+      }
       AddCount(&slot, series, ns, index);
+    } else {
+      AddCount(&slot, series, 0, kZeroBucket);
     }
+    arena = arena_.data();
   }
   CachedEntry cache;
   cache.start_ns = start;

@@ -262,9 +262,6 @@ class ClientPrefixAggregator : public PassiveRttSink {
     int64_t window_index = 0;
     std::array<FlowRttSample, PassiveRtt::kSampleBatch> samples;
   };
-  void Enqueue(const Prefix& prefix, bool new_flow, int64_t first_seen_ns,
-               absl::Span<const FlowRttSample> samples, int64_t last_seen_ns, uint64_t packets,
-               uint64_t ip_bytes);
   // Age kSlotAge: sets q->slot and prefetches.
   void LocateSlot(QueuedReport* q);
   // Age kBucketAge.

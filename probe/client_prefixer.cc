@@ -19,9 +19,8 @@ absl::Status ClientPrefixer::SetKey(absl::string_view key) {
   return absl::OkStatus();
 }
 
-Prefix ClientPrefixer::ClientPrefix(const IpAddress& address) {
-  const Prefix prefix(address, address.is_v4() ? v4_length_ : v6_length_);
-  if (pan_ == nullptr) return prefix;
+Prefix ClientPrefixer::Pseudonym(const IpAddress& address, int length) {
+  const Prefix prefix(address, length);
   if (address.is_v4()) {
     uint32_t bytes;
     std::memcpy(&bytes, prefix.address().bytes(), 4);

@@ -35,12 +35,20 @@ class ClientPrefixer {
   // different keys are never merged.
   uint32_t key_epoch() const { return key_epoch_; }
 
-  Prefix ClientPrefix(const IpAddress& address);
+  Prefix ClientPrefix(const IpAddress& address) {
+    const int length = address.is_v4() ? v4_length_ : v6_length_;
+    // Without a key (inline, once per new flow): the prefix itself.
+    if (pan_ == nullptr) return Prefix(address, length);
+    return Pseudonym(address, length);
+  }
 
   int v4_length() const { return v4_length_; }
   int v6_length() const { return v6_length_; }
 
  private:
+  // The keyed path: the pseudonym of address's prefix of `length`.
+  Prefix Pseudonym(const IpAddress& address, int length);
+
   int v4_length_;
   int v6_length_;
   std::unique_ptr<CryptoPan> pan_;

@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <map>
 #include <random>
+#include <string>
 #include <vector>
 
 namespace vantage {
@@ -239,9 +241,195 @@ TEST(QuantileSketchTest, AddPositiveBucketsEqualsOneBucketAtATime) {
   EXPECT_GT(copies, 100);
 }
 
+// The sketch's buckets as a model: every (index, count) ever added per sign,
+// folded at the end (everything below the highest index - max_bins + 1
+// counts there), and its serialisation built here, independently of the
+// sketch's stores.
+struct ModelSketch {
+  ModelSketch(double a, uint32_t bins) : alpha(a), max_bins(bins) {}
+  double alpha;
+  uint32_t max_bins;
+  std::map<int32_t, uint64_t> buckets[2];  // positive, negative
+  uint64_t zero = 0;
+  uint64_t count = 0;
+  double min = 0;
+  double max = 0;
+
+  void Extremes(double lo, double hi) {
+    min = count == 0 ? lo : std::min(min, lo);
+    max = count == 0 ? hi : std::max(max, hi);
+  }
+  void Add(const QuantileSketch& params, double value, uint64_t n) {
+    Extremes(value, value);
+    count += n;
+    if (std::fabs(value) < QuantileSketch::kMinIndexable) {
+      zero += n;
+    } else {
+      buckets[value > 0 ? 0 : 1][params.Index(std::fabs(value))] += n;
+    }
+  }
+  void AddBucket(int32_t index, uint64_t n, double lo, double hi) {
+    Extremes(lo, hi);
+    count += n;
+    buckets[0][index] += n;
+  }
+  void Merge(const ModelSketch& o) {
+    if (o.count == 0) return;
+    Extremes(o.min, o.max);
+    count += o.count;
+    zero += o.zero;
+    for (int sign = 0; sign < 2; ++sign) {
+      for (const auto& [index, n] : o.buckets[sign]) buckets[sign][index] += n;
+    }
+  }
+  static void Varint(std::string* out, uint64_t v) {
+    for (; v >= 0x80; v >>= 7) out->push_back(static_cast<char>((v & 0x7f) | 0x80));
+    out->push_back(static_cast<char>(v));
+  }
+  static void Double(std::string* out, double d) {
+    const auto bits = std::bit_cast<uint64_t>(d);
+    for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(bits >> (8 * i)));
+  }
+  std::string Serialized() const {
+    std::string out(1, '\x01');
+    Double(&out, alpha);
+    Varint(&out, max_bins);
+    Varint(&out, count);
+    Varint(&out, 0);  // rejected
+    Varint(&out, zero);
+    if (count > 0) {
+      Double(&out, min);
+      Double(&out, max);
+    }
+    for (const auto& raw : buckets) {
+      if (raw.empty()) {
+        Varint(&out, 0);
+        continue;
+      }
+      const int64_t floor = int64_t{raw.rbegin()->first} - max_bins + 1;
+      std::map<int64_t, uint64_t> folded;
+      for (const auto& [index, n] : raw) folded[std::max<int64_t>(index, floor)] += n;
+      const int64_t first = folded.begin()->first;
+      const int64_t last = folded.rbegin()->first;
+      Varint(&out, static_cast<uint64_t>(last - first + 1));
+      Varint(&out, (static_cast<uint64_t>(first) << 1) ^ static_cast<uint64_t>(first >> 63));
+      for (int64_t i = first; i <= last; ++i) {
+        const auto it = folded.find(i);
+        Varint(&out, it == folded.end() ? 0 : it->second);
+      }
+    }
+    return out;
+  }
+};
+
+TEST(QuantileSketchTest, StoresEqualADenseModelAcrossRandomInputs) {
+  // Values of both signs and zeros (Add), buckets (AddPositiveBucket), runs
+  // (AddPositiveBuckets) and merges, few and far apart (two buckets far
+  // apart are kept sparse, without allocation) or many, with max_bins small
+  // enough that the lowest fold: each sketch serialises exactly as the
+  // model of its buckets does, and equals (both ways), answers and counts
+  // buckets as the dense sketch that serialisation gives back.
+  std::mt19937_64 rng(29);
+  int sparse_seen = 0;
+  int folded_seen = 0;
+  for (int trial = 0; trial < 4000; ++trial) {
+    SCOPED_TRACE(trial);
+    const uint32_t max_bins = rng() % 2 == 0 ? 16 : 48;
+    const double alpha = rng() % 3 == 0 ? 0.05 : 0.01;
+    auto build = [&](QuantileSketch* sketch, ModelSketch* model) {
+      const int ops = 1 + static_cast<int>(rng() % (rng() % 4 == 0 ? 12 : 3));
+      const double base = std::ldexp(1.0, static_cast<int>(rng() % 40) - 10);
+      for (int op = 0; op < ops; ++op) {
+        const uint64_t n = rng() % 8 == 0 ? (uint64_t{1} << 40) + rng() % 9 : 1 + rng() % 4;
+        // Up to ~60 buckets (at 1%) above the base.
+        const double value = base * std::pow(1.02, static_cast<double>(rng() % 60)) *
+                             (1 + 0.001 * static_cast<double>(rng() % 10));
+        switch (rng() % 6) {
+          case 0:
+          case 1:
+            ASSERT_TRUE(sketch->Add(value, n));
+            model->Add(*sketch, value, n);
+            break;
+          case 2: {
+            const double v = rng() % 2 == 0 ? -value : 0.0;
+            ASSERT_TRUE(sketch->Add(v, n));
+            model->Add(*sketch, v, n);
+            break;
+          }
+          case 3:
+          case 4: {
+            const int32_t index = sketch->Index(value);
+            sketch->AddPositiveBucket(index, n, value, value * 1.01);
+            model->AddBucket(index, n, value, value * 1.01);
+            break;
+          }
+          default: {
+            const int32_t first = sketch->Index(value);
+            std::vector<uint64_t> run(1 + rng() % 5);
+            for (uint64_t& c : run) c = rng() % 3 == 0 ? 0 : 1 + rng() % 3;
+            sketch->AddPositiveBuckets(first, run, value, value * 2);
+            uint64_t total = 0;
+            for (uint64_t c : run) total += c;
+            if (total > 0) {
+              model->Extremes(value, value * 2);
+              model->count += total;
+              for (size_t i = 0; i < run.size(); ++i) {
+                if (run[i] != 0) model->buckets[0][first + static_cast<int32_t>(i)] += run[i];
+              }
+            }
+            break;
+          }
+        }
+      }
+    };
+    QuantileSketch sketch(alpha, max_bins);
+    ModelSketch model(alpha, max_bins);
+    build(&sketch, &model);
+    if (rng() % 3 == 0) {
+      QuantileSketch other(alpha, max_bins);
+      ModelSketch other_model(alpha, max_bins);
+      build(&other, &other_model);
+      ASSERT_TRUE(sketch.Merge(other).ok());
+      model.Merge(other_model);
+    }
+    if (::testing::Test::HasFatalFailure()) return;
+    const std::string bytes = sketch.Serialize();
+    ASSERT_EQ(bytes, model.Serialized());
+    auto dense = QuantileSketch::Deserialize(bytes);
+    ASSERT_TRUE(dense.ok()) << dense.status();
+    ASSERT_TRUE(sketch == *dense);
+    ASSERT_TRUE(*dense == sketch);
+    const QuantileSketch copy = sketch;
+    ASSERT_TRUE(copy == sketch);
+    ASSERT_EQ(copy.Serialize(), bytes);
+    ASSERT_EQ(sketch.bucket_count(), dense->bucket_count());
+    ASSERT_EQ(sketch.count(), model.count);
+    if (sketch.empty()) continue;
+    for (double q = 0; q <= 1.0; q += 0.05) ASSERT_EQ(sketch.Quantile(q), dense->Quantile(q)) << q;
+    if (sketch.AllocatedBytes() == 0 && dense->AllocatedBytes() > 0) ++sparse_seen;
+    for (const auto& raw : model.buckets) {
+      if (!raw.empty() && raw.rbegin()->first - raw.begin()->first >= static_cast<int>(max_bins)) {
+        ++folded_seen;
+      }
+    }
+  }
+  EXPECT_GT(sparse_seen, 200);
+  EXPECT_GT(folded_seen, 100);
+}
+
 TEST(QuantileSketchTest, FewBucketsLiveInTheObject) {
-  // Up to two buckets per sign need no allocation; a third (or a gap) does.
-  // Inline or allocated, the same values give the same sketch and answers.
+  // Up to two buckets per sign need no allocation, next to each other or
+  // far apart; a third does. Inline or allocated, the same values give the
+  // same sketch and answers.
+  QuantileSketch far;
+  far.Add(100.0);
+  far.Add(300.0);  // 55 buckets up
+  far.Add(-100.0);
+  far.Add(-300.0);
+  EXPECT_EQ(far.bucket_count(), 4u);
+  EXPECT_EQ(far.AllocatedBytes(), 0u);
+  far.Add(200.0);
+  EXPECT_GT(far.AllocatedBytes(), 0u);
   QuantileSketch s;
   EXPECT_EQ(s.AllocatedBytes(), 0u);
   s.Add(100.0);
