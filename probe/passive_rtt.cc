@@ -413,12 +413,25 @@ void PassiveRtt::ReceivePipelined(void* passive_rtt, const CapturedPacket& packe
 
 void PassiveRtt::ReceivePcap(u_char* passive_rtt, const pcap_pkthdr* header, const u_char* bytes) {
   auto* self = reinterpret_cast<PassiveRtt*>(passive_rtt);
+  // Nearly every packet: Ethernet, IPv4, TCP with timestamps only, decoded
+  // with one combined check straight into the batch; the rest out of line.
+  TimestampedTcpSegment segment;
+  if (ABSL_PREDICT_TRUE(self->dispatch_link_type_ == kDltEn10mb &&
+                        PacketDecoder::DecodeEthernetTimestampedTcp(bytes, header->caplen,
+                                                                    header->len, &segment))) {
+    self->QueueTimestamped(pcap_internal::TimeNs(*header), segment);
+  } else {
+    self->ReceivePcapOther(header, bytes);
+  }
+}
+
+void PassiveRtt::ReceivePcapOther(const pcap_pkthdr* header, const u_char* bytes) {
   CapturedPacket packet;
   packet.time_ns = pcap_internal::TimeNs(*header);
   packet.bytes = absl::Span<const uint8_t>(bytes, header->caplen);
   packet.wire_length = header->len;
-  packet.link_type = self->dispatch_link_type_;
-  self->Enqueue(packet);
+  packet.link_type = dispatch_link_type_;
+  Enqueue(packet);
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::DecodeSegment(const CapturedPacket& packet,
@@ -511,17 +524,38 @@ void PassiveRtt::EnqueueOther(const CapturedPacket& packet) {
 template <bool kIpv4>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Queue(int64_t time_ns,
                                                            const TcpSegmentFields& fields) {
-  Queued& q = batches_[filling_][filled_];
+  Queued& q = *fill_;
   int side;
   const uint64_t hash = MakeKey<kIpv4>(fields, &q.key, &side);
-  // Its home slot, read when the batch is full (from the register: the
-  // stores below would make the compiler reload q.hash).
-  __builtin_prefetch(&slots_[hash >> (64 - slot_bits_)]);
   q.hash = hash;
   q.side = static_cast<uint8_t>(side);
   q.segment = Segment::Of(fields);
   q.time_ns = time_ns;
-  if (++filled_ == kBatchSize) BatchFull();
+  Commit(hash);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::QueueTimestamped(
+    int64_t time_ns, const TimestampedTcpSegment& fields) {
+  ++stats_.packets;
+  stats_.decode.Count(DecodeStatus::kOk);
+  Queued& q = *fill_;
+  int side;
+  const uint64_t hash =
+      MakeKeyV4(fields.src, fields.dst, fields.src_port, fields.dst_port, &q.key, &side);
+  q.hash = hash;
+  q.side = static_cast<uint8_t>(side);
+  q.segment =
+      Segment{fields.seq,       fields.ack,   fields.tsval, fields.tsecr, fields.payload_length(),
+              fields.ip_length, fields.flags, true};
+  q.time_ns = time_ns;
+  Commit(hash);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Commit(uint64_t hash) {
+  // Its home slot, read when the batch is full (from the register: the
+  // queued stores would make the compiler reload q.hash).
+  __builtin_prefetch(&slots_[hash >> (64 - slot_bits_)]);
+  if (++fill_ == fill_end_) BatchFull();
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
@@ -582,16 +616,18 @@ void PassiveRtt::BatchFull() {
   }
   ready_ = kBatchSize;
   filling_ ^= 1;
-  filled_ = 0;
+  fill_ = batches_[filling_].data();
+  fill_end_ = fill_ + kBatchSize;
 }
 
 void PassiveRtt::DrainBatches() {
   ProcessBatch(batches_[filling_ ^ 1].data(), ready_);
   ready_ = 0;
   Queued* filled = batches_[filling_].data();
-  for (size_t i = 0; i < filled_; ++i) PrefetchEntry(&filled[i]);
-  ProcessBatch(filled, filled_);
-  filled_ = 0;
+  const auto n = static_cast<size_t>(fill_ - filled);
+  for (size_t i = 0; i < n; ++i) PrefetchEntry(&filled[i]);
+  ProcessBatch(filled, n);
+  fill_ = filled;
 }
 
 void PassiveRtt::ProcessBatch(const Queued* queued, size_t n) {
@@ -649,25 +685,32 @@ uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side, const Segment
   return 0;
 }
 
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t PassiveRtt::MakeKeyV4(uint64_t src, uint64_t dst,
+                                                                   uint16_t src_port,
+                                                                   uint16_t dst_port, FlowKey* key,
+                                                                   int* side) {
+  // A total order on (address, port), cheaper than lexicographic: only
+  // consistency matters, so both directions of a flow get the same key.
+  const bool src_first = src != dst ? src < dst : src_port < dst_port;
+  *side = src_first ? 0 : 1;
+  const uint64_t word = src_first ? src | dst << 32 : dst | src << 32;
+  const uint64_t port_lo = src_first ? src_port : dst_port;
+  const uint64_t port_hi = src_first ? dst_port : src_port;
+  const uint64_t meta = port_lo | port_hi << 16 | uint64_t{4} << 32;
+  key->word = word;
+  key->meta = meta;
+  return HashV4(word, meta);
+}
+
 template <bool kIpv4>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t PassiveRtt::MakeKey(const TcpSegmentFields& packet,
                                                                  FlowKey* key, int* side) {
-  // Both endpoints of a packet have the same family. A total order on
-  // (address words, port), cheaper than lexicographic: only consistency
-  // matters, so both directions of a flow get the same key.
+  // Both endpoints of a packet have the same family.
   const uint64_t s0 = packet.src[0];
   const uint64_t d0 = packet.dst[0];
   if (kIpv4 || packet.family == 4) {
     // The addresses are in the low 32 bits (the decoder zeroes the rest).
-    const bool src_first = s0 != d0 ? s0 < d0 : packet.src_port < packet.dst_port;
-    *side = src_first ? 0 : 1;
-    const uint64_t word = src_first ? s0 | d0 << 32 : d0 | s0 << 32;
-    const uint64_t port_lo = src_first ? packet.src_port : packet.dst_port;
-    const uint64_t port_hi = src_first ? packet.dst_port : packet.src_port;
-    const uint64_t meta = port_lo | port_hi << 16 | uint64_t{4} << 32;
-    key->word = word;
-    key->meta = meta;
-    return HashV4(word, meta);
+    return MakeKeyV4(s0, d0, packet.src_port, packet.dst_port, key, side);
   }
   const uint64_t s1 = packet.src[1];
   const uint64_t d1 = packet.dst[1];

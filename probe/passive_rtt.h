@@ -497,6 +497,10 @@ class PassiveRtt {
   // kIpv4: the caller knows the segment is IPv4.
   template <bool kIpv4>
   static uint64_t MakeKey(const TcpSegmentFields& packet, FlowKey* key, int* side);
+  // MakeKey for an IPv4 segment: its addresses (4 bytes each, as in memory)
+  // and ports.
+  static uint64_t MakeKeyV4(uint64_t src, uint64_t dst, uint16_t src_port, uint16_t dst_port,
+                            FlowKey* key, int* side);
   // A new flow for `key`, which the table does not hold; nullptr when the
   // packet starts nothing worth tracking or the table is full of live flows
   // (counted). `empty_slot` is the empty slot where Find stopped for `key`:
@@ -527,6 +531,8 @@ class PassiveRtt {
   // DispatchFrom's libpcap handler (PacketSource::DispatchPcap).
   static void ReceivePcap(unsigned char* passive_rtt, const pcap_pkthdr* header,
                           const unsigned char* bytes);
+  // ReceivePcap for what PacketDecoder::DecodeEthernetTimestampedTcp leaves.
+  void ReceivePcapOther(const pcap_pkthdr* header, const unsigned char* bytes);
   // Decodes one packet into the batch (processing the batch when full).
   void Enqueue(const CapturedPacket& packet);
   // Enqueue for what PacketDecoder::DecodeTcpSegment leaves.
@@ -535,6 +541,11 @@ class PassiveRtt {
   // the segment is known to be IPv4).
   template <bool kIpv4>
   void Queue(int64_t time_ns, const TcpSegmentFields& fields);
+  // Queue for a segment in the common layout.
+  void QueueTimestamped(int64_t time_ns, const TimestampedTcpSegment& fields);
+  // The queued packet's home slot prefetched, the next one's place taken
+  // (processing the batch when full).
+  void Commit(uint64_t hash);
   // Counts the packet's decode outcome; true when it is a TCP segment.
   bool DecodeSegment(const CapturedPacket& packet, TcpSegmentFields* segment);
   // DecodeSegment for what PacketDecoder::DecodeTcpSegment leaves.
@@ -611,12 +622,14 @@ class PassiveRtt {
   int64_t next_sweep_ns_ = std::numeric_limits<int64_t>::min();
   PassiveRttStats stats_;
   // DispatchFrom's two batches of queued segments, empty outside it: one
-  // filling (filled_ so far), the other ready_ (entries prefetched, 0 or
+  // filling (up to fill_), the other ready_ (entries prefetched, 0 or
   // kBatchSize packets) to be processed first.
   std::array<std::array<Queued, kBatchSize>, 2> batches_;
   int dispatch_link_type_ = 0;  // the source's, during DispatchFrom
   size_t filling_ = 0;
-  size_t filled_ = 0;
+  // The filling batch's next free place and its end.
+  Queued* fill_ = batches_[0].data();
+  Queued* fill_end_ = batches_[0].data() + kBatchSize;
   size_t ready_ = 0;
 };
 
