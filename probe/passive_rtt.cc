@@ -474,8 +474,8 @@ void PassiveRtt::SweepDue(int64_t time_ns) {
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(int64_t time_ns, const Segment& tcp,
                                                              const FlowKey& key, uint64_t hash,
-                                                             int side, uint32_t hint) {
-  ++stats_.tcp_packets;
+                                                             int side, uint32_t hint,
+                                                             uint8_t kind) {
   if (time_ns >= next_sweep_ns_) SweepDue(time_ns);
   Flow* entry = nullptr;
   if (hint != 0) {
@@ -486,8 +486,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(int64_t time_ns, co
   }
   size_t empty_slot = 0;  // where Find stopped, when it found nothing
   if (entry == nullptr) entry = Find(key, hash, &empty_slot);
-  if (entry != nullptr && entry->fast && (tcp.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 &&
-      tcp.has_timestamps) {
+  if (entry != nullptr && entry->fast && (kind & kMaybeFast) != 0) {
     // What ProcessSlow does for such a packet of such a flow: count it and
     // match its timestamps (no handshake step, no SEQ/ACK, no close).
     // `key` is the entry's (SameKey), so the entry's cold part stays unread.
@@ -530,6 +529,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Queue(int64_t time_ns,
   q.hash = hash;
   q.side = static_cast<uint8_t>(side);
   q.segment = Segment::Of(fields);
+  q.kind = KindOf(q.segment, q.key);
   q.time_ns = time_ns;
   Commit(hash);
 }
@@ -547,6 +547,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::QueueTimestamped(
   q.segment =
       Segment{fields.seq,       fields.ack,   fields.tsval, fields.tsecr, fields.payload_length(),
               fields.ip_length, fields.flags, true};
+  // IPv4, with timestamps.
+  q.kind = (fields.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 ? kMaybeFast : 0;
   q.time_ns = time_ns;
   Commit(hash);
 }
@@ -563,38 +565,44 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
   // table keeps runs short), else the free entry a new flow would take.
   // Hints only: the table may change before the packet is processed
   // (Process checks the hint).
-  const auto tag = static_cast<uint32_t>(q->hash >> 32);
-  const size_t mask = slots_.size() - 1;
-  size_t i = q->hash >> (64 - slot_bits_);
+  const uint64_t hash = q->hash;
+  const auto tag = static_cast<uint32_t>(hash >> 32);
+  size_t i = hash >> (64 - slot_bits_);
   Slot slot = slots_[i];
-  for (int probe = 1; slot.entry != 0 && slot.tag != tag && probe < 4; ++probe) {
-    i = (i + 1) & mask;
-    slot = slots_[i];
+  // Its home slot, nearly always (an empty one, whose tag is 0, gives no
+  // hint).
+  uint32_t hint = slot.entry;
+  if (slot.tag != tag) {
+    hint = 0;
+    const size_t mask = slots_.size() - 1;
+    for (int probe = 1; slot.entry != 0 && probe < 4; ++probe) {
+      i = (i + 1) & mask;
+      slot = slots_[i];
+      if (slot.tag == tag) {
+        hint = slot.entry;
+        break;
+      }
+    }
   }
-  uint32_t entry = 0;
-  q->entry_hint = 0;
-  if (slot.entry != 0 && slot.tag == tag) {
-    entry = slot.entry;
-    q->entry_hint = entry;
-  } else if (slot.entry == 0 && !free_entries_.empty()) {
+  q->entry_hint = hint;
+  uint32_t entry = hint;
+  if (hint == 0) {
+    if (slot.entry != 0 || free_entries_.empty()) return;
     entry = free_entries_.back() + 1;
   }
-  if (entry == 0) return;
   // The hot lines; the rest only for a packet that may not take the fast
   // path (or a new flow's entry).
-  static_assert(kHotLines == 2);
-  const char* begin = reinterpret_cast<const char*>(&entries_[entry - 1]);
+  static_assert(kHotLines == 2 && sizeof(Flow) == 256);
+  const char* begin = reinterpret_cast<const char*>(entries_.data()) + (size_t{entry} << 8) - 256;
   __builtin_prefetch(begin);
   __builtin_prefetch(begin + 64);
-  const bool maybe_fast =
-      (q->segment.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 && q->segment.has_timestamps;
-  if (!maybe_fast || q->entry_hint == 0) {
+  if ((q->kind & kMaybeFast) == 0 || hint == 0) {
     for (size_t line = kHotLines * 64; line < sizeof(Flow); line += 64) {
       __builtin_prefetch(begin + line);
     }
   }
   // The rest of an IPv6 key, which the lookup compares.
-  if (!q->key.v4() && q->entry_hint != 0) __builtin_prefetch(&keys_v6_[q->entry_hint - 1]);
+  if ((q->kind & kIpv6) != 0 && hint != 0) __builtin_prefetch(&keys_v6_[hint - 1]);
 }
 
 void PassiveRtt::BatchFull() {
@@ -606,10 +614,11 @@ void PassiveRtt::BatchFull() {
   const Queued* ready = batches_[filling_ ^ 1].data();
   if (ready_ == kBatchSize) {
     PrefetchSampleLines(ready, kBatchSize);
+    stats_.tcp_packets += kBatchSize;
     for (size_t i = 0; i < kBatchSize; ++i) {
       PrefetchEntry(&full[i]);
       const Queued& q = ready[i];
-      Process(q.time_ns, q.segment, q.key, q.hash, q.side, q.entry_hint);
+      Process(q.time_ns, q.segment, q.key, q.hash, q.side, q.entry_hint, q.kind);
     }
   } else {
     for (size_t i = 0; i < kBatchSize; ++i) PrefetchEntry(&full[i]);
@@ -632,9 +641,10 @@ void PassiveRtt::DrainBatches() {
 
 void PassiveRtt::ProcessBatch(const Queued* queued, size_t n) {
   PrefetchSampleLines(queued, n);
+  stats_.tcp_packets += n;
   for (size_t i = 0; i < n; ++i) {
     const Queued& q = queued[i];
-    Process(q.time_ns, q.segment, q.key, q.hash, q.side, q.entry_hint);
+    Process(q.time_ns, q.segment, q.key, q.hash, q.side, q.entry_hint, q.kind);
   }
 }
 
@@ -780,7 +790,9 @@ void PassiveRtt::OnTcpSegment(int64_t time_ns, const TcpSegmentFields& tcp) {
   FlowKey key;
   int side = 0;
   const uint64_t hash = MakeKey</*kIpv4=*/false>(tcp, &key, &side);
-  Process(time_ns, Segment::Of(tcp), key, hash, side, 0);
+  ++stats_.tcp_packets;
+  const Segment segment = Segment::Of(tcp);
+  Process(time_ns, segment, key, hash, side, 0, KindOf(segment, key));
 }
 
 void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& packet_key,
@@ -900,6 +912,19 @@ void PassiveRtt::Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* 
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Record(Flow* flow, int side, uint32_t value,
                                                             int64_t time_ns) {
+  // Without a rate limit, under the bound and in the entry: in place.
+  PendingHead& head = flow->pending_head[side];
+  const uint32_t n = head.size;
+  if (ABSL_PREDICT_TRUE(n < record_inline_below_)) {
+    head.value[n] = value;
+    head.time_ns[n] = time_ns;
+    head.size = n + 1;
+    return;
+  }
+  RecordSlow(flow, side, value, time_ns);
+}
+
+void PassiveRtt::RecordSlow(Flow* flow, int side, uint32_t value, int64_t time_ns) {
   if (min_sample_interval_ns_ > 0) {
     // The rate limit's state is aside (rate_limits_): touched only when the
     // limit is on.

@@ -510,22 +510,37 @@ class PassiveRtt {
                size_t empty_slot);
   // One segment: the sweep when due, then its flow (at entries_[hint - 1]
   // when that holds it; 0: no hint) and the fast path, else ProcessSlow.
+  // `kind`: the segment's Kind bits (only kMaybeFast is read). The caller
+  // counts it in stats_.tcp_packets.
   void Process(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash, int side,
-               uint32_t hint);
+               uint32_t hint, uint8_t kind);
   // Everything else; `entry` is the packet's flow, nullptr when it has none
   // (then `empty_slot` is where Process's Find stopped, the table unchanged
   // since).
   void ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash, int side,
                    Flow* entry, size_t empty_slot);
   void SweepDue(int64_t time_ns);
+  // What a queued segment may need, known when it is decoded (bits).
+  enum Kind : uint8_t {
+    // No SYN, FIN or RST, and timestamps: the fast path, if its flow is
+    // established (then only the entry's hot lines are read).
+    kMaybeFast = 1,
+    kIpv6 = 2,  // the rest of its key is in keys_v6_
+  };
+  static uint8_t KindOf(const Segment& segment, const FlowKey& key) {
+    const bool maybe_fast =
+        (segment.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 && segment.has_timestamps;
+    return static_cast<uint8_t>((maybe_fast ? kMaybeFast : 0) | (key.v4() ? 0 : kIpv6));
+  }
   // A decoded TCP segment waiting in the batch (DispatchFrom).
   struct Queued {
     int64_t time_ns;
     uint64_t hash;
     FlowKey key;
     Segment segment;
-    uint32_t entry_hint;  // the entry its home slot held (index + 1), 0 if none yet
+    uint32_t entry_hint;  // the entry its slot held (index + 1), 0 if none yet
     uint8_t side;
+    uint8_t kind;  // Kind bits
   };
   static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);
   // DispatchFrom's libpcap handler (PacketSource::DispatchPcap).
@@ -586,6 +601,8 @@ class PassiveRtt {
                     const FlowKey& key);
   // Records a new pending value for side `side` (rate limit, bound).
   void Record(Flow* flow, int side, uint32_t value, int64_t time_ns);
+  // Record past the inline case (a rate limit, a bound or a spill).
+  void RecordSlow(Flow* flow, int side, uint32_t value, int64_t time_ns);
   void Emit(int64_t time_ns, int64_t rtt_ns, RttMethod method, int responder_side, Flow* flow,
             const FlowKey& key);
   // A non-batching sink's sample.
@@ -602,6 +619,12 @@ class PassiveRtt {
   int64_t tsval_max_age_ns_;
   int64_t min_sample_interval_ns_;
   int64_t sweep_interval_ns_;
+  // Record stores a side's pending value in place (no rate limit, under the
+  // bound, in the entry) while it has fewer than this many.
+  uint32_t record_inline_below_ =
+      min_sample_interval_ns_ > 0
+          ? 0
+          : static_cast<uint32_t>(std::min<size_t>(2, options_.max_pending_per_direction));
   PassiveRttSink* sink_;
   bool batching_;
   ClientPrefixer prefixer_;
