@@ -161,12 +161,12 @@ struct TcpSegmentFields {
 // A TCP segment in the layout of nearly every packet of a timestamped flow
 // captured on Ethernet (PacketDecoder::DecodeEthernetTimestampedTcp):
 // addresses as in memory (network order, IpAddress's low 4 bytes), the rest
-// as numbers.
+// as numbers; both addresses and both ports in one word each, as a flow key
+// uses them.
 struct TimestampedTcpSegment {
-  uint32_t src;
-  uint32_t dst;
-  uint16_t src_port;
-  uint16_t dst_port;
+  // Both addresses' bytes as in memory: source | destination << 32.
+  uint64_t addresses;
+  uint32_t ports;  // source << 16 | destination
   uint8_t flags;
   uint32_t seq;
   uint32_t ack;
@@ -176,6 +176,10 @@ struct TimestampedTcpSegment {
   // The TCP payload on the wire: ip_length less 20 bytes of IPv4 header and
   // 32 of TCP header.
   uint32_t payload_length() const { return ip_length - 52; }
+  uint32_t src() const { return static_cast<uint32_t>(addresses); }
+  uint32_t dst() const { return static_cast<uint32_t>(addresses >> 32); }
+  uint16_t src_port() const { return static_cast<uint16_t>(ports >> 16); }
+  uint16_t dst_port() const { return static_cast<uint16_t>(ports); }
 };
 
 class PacketDecoder {
@@ -353,10 +357,8 @@ inline bool PacketDecoder::DecodeEthernetTimestampedTcp(const uint8_t* p, size_t
   if (total_length - (20 + 32) > wire - kHeaders) return false;
   const uint8_t* ip = p + 14;
   const uint8_t* tcp = ip + 20;
-  std::memcpy(&out->src, ip + 12, 4);
-  std::memcpy(&out->dst, ip + 16, 4);
-  out->src_port = Load16(tcp);
-  out->dst_port = Load16(tcp + 2);
+  std::memcpy(&out->addresses, ip + 12, 8);
+  out->ports = Load32(tcp);
   out->seq = Load32(tcp + 4);
   out->ack = Load32(tcp + 8);
   out->flags = tcp[13];

@@ -540,8 +540,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::QueueTimestamped(
   stats_.decode.Count(DecodeStatus::kOk);
   Queued& q = *fill_;
   int side;
-  const uint64_t hash =
-      MakeKeyV4(fields.src, fields.dst, fields.src_port, fields.dst_port, &q.key, &side);
+  const uint64_t hash = MakeKeyV4(fields.addresses, fields.ports, &q.key, &side);
   q.hash = hash;
   q.side = static_cast<uint8_t>(side);
   q.segment =
@@ -695,18 +694,20 @@ uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side, const Segment
   return 0;
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t PassiveRtt::MakeKeyV4(uint64_t src, uint64_t dst,
-                                                                   uint16_t src_port,
-                                                                   uint16_t dst_port, FlowKey* key,
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t PassiveRtt::MakeKeyV4(uint64_t addresses,
+                                                                   uint32_t ports, FlowKey* key,
                                                                    int* side) {
-  // A total order on (address, port), cheaper than lexicographic: only
-  // consistency matters, so both directions of a flow get the same key.
-  const bool src_first = src != dst ? src < dst : src_port < dst_port;
+  // A total order on (address, port), cheaper than lexicographic on the
+  // address bytes: only consistency matters, so both directions of a flow
+  // get the same key. Destination first is the source-first words rotated.
+  const auto src = static_cast<uint32_t>(addresses);
+  const auto dst = static_cast<uint32_t>(addresses >> 32);
+  const bool src_first = src != dst ? src < dst : (ports >> 16) < (ports & 0xffff);
   *side = src_first ? 0 : 1;
-  const uint64_t word = src_first ? src | dst << 32 : dst | src << 32;
-  const uint64_t port_lo = src_first ? src_port : dst_port;
-  const uint64_t port_hi = src_first ? dst_port : src_port;
-  const uint64_t meta = port_lo | port_hi << 16 | uint64_t{4} << 32;
+  const uint64_t word = src_first ? addresses : std::rotr(addresses, 32);
+  // The source port in the low half when the source is first.
+  const uint32_t meta_ports = src_first ? std::rotr(ports, 16) : ports;
+  const uint64_t meta = meta_ports | uint64_t{4} << 32;
   key->word = word;
   key->meta = meta;
   return HashV4(word, meta);
@@ -720,7 +721,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t PassiveRtt::MakeKey(const TcpSegmen
   const uint64_t d0 = packet.dst[0];
   if (kIpv4 || packet.family == 4) {
     // The addresses are in the low 32 bits (the decoder zeroes the rest).
-    return MakeKeyV4(s0, d0, packet.src_port, packet.dst_port, key, side);
+    return MakeKeyV4(s0 | d0 << 32, static_cast<uint32_t>(packet.src_port) << 16 | packet.dst_port,
+                     key, side);
   }
   const uint64_t s1 = packet.src[1];
   const uint64_t d1 = packet.dst[1];

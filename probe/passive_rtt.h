@@ -497,10 +497,9 @@ class PassiveRtt {
   // kIpv4: the caller knows the segment is IPv4.
   template <bool kIpv4>
   static uint64_t MakeKey(const TcpSegmentFields& packet, FlowKey* key, int* side);
-  // MakeKey for an IPv4 segment: its addresses (4 bytes each, as in memory)
-  // and ports.
-  static uint64_t MakeKeyV4(uint64_t src, uint64_t dst, uint16_t src_port, uint16_t dst_port,
-                            FlowKey* key, int* side);
+  // MakeKey for an IPv4 segment: its addresses (4 bytes each, as in memory,
+  // source | destination << 32) and ports (source << 16 | destination).
+  static uint64_t MakeKeyV4(uint64_t addresses, uint32_t ports, FlowKey* key, int* side);
   // A new flow for `key`, which the table does not hold; nullptr when the
   // packet starts nothing worth tracking or the table is full of live flows
   // (counted). `empty_slot` is the empty slot where Find stopped for `key`:

@@ -83,11 +83,12 @@ void CheckEthernetSegment(absl::Span<const uint8_t> bytes, uint32_t wire,
   }
   const bool common =
       PacketDecoder::DecodeEthernetTimestampedTcp(bytes.data(), bytes.size(), wire, &t);
-  if (common && (!any || f.src[0] != t.src || f.src[1] != 0 || f.dst[0] != t.dst || f.dst[1] != 0 ||
-                 f.family != 4 || f.src_port != t.src_port || f.dst_port != t.dst_port ||
-                 f.seq != t.seq || f.ack != t.ack || f.flags != t.flags || !f.has_timestamps ||
-                 f.tsval != t.tsval || f.tsecr != t.tsecr || f.ip_length != t.ip_length ||
-                 f.payload_length != t.payload_length())) {
+  if (common &&
+      (!any || f.src[0] != t.src() || f.src[1] != 0 || f.dst[0] != t.dst() || f.dst[1] != 0 ||
+       f.family != 4 || f.src_port != t.src_port() || f.dst_port != t.dst_port() ||
+       f.seq != t.seq || f.ack != t.ack || f.flags != t.flags || !f.has_timestamps ||
+       f.tsval != t.tsval || f.tsecr != t.tsecr || f.ip_length != t.ip_length ||
+       f.payload_length != t.payload_length())) {
     __builtin_trap();
   }
   static constexpr uint8_t kNopNopTimestamps[] = {1, 1, 8, 10};

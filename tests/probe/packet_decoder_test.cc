@@ -319,10 +319,10 @@ TEST(PacketDecoderTest, EthernetTimestampedTcpTakesExactlyItsLayout) {
     TcpSegmentFields f;
     EXPECT_TRUE(PacketDecoder::DecodeTcpSegment(kDltEn10mb, absl::MakeConstSpan(bytes), wire, &f));
     TcpSegmentFields expected = f;
-    std::memcpy(&expected.src[0], &t.src, 4);
-    std::memcpy(&expected.dst[0], &t.dst, 4);
-    expected.src_port = t.src_port;
-    expected.dst_port = t.dst_port;
+    expected.src[0] = t.src();
+    expected.dst[0] = t.dst();
+    expected.src_port = t.src_port();
+    expected.dst_port = t.dst_port();
     expected.seq = t.seq;
     expected.ack = t.ack;
     expected.flags = t.flags;
@@ -342,7 +342,8 @@ TEST(PacketDecoderTest, EthernetTimestampedTcpTakesExactlyItsLayout) {
   ASSERT_TRUE(takes(base, 0));
   TimestampedTcpSegment t;
   ASSERT_TRUE(PacketDecoder::DecodeEthernetTimestampedTcp(base.data(), base.size(), 0, &t));
-  EXPECT_EQ(t.src_port, 51000);
+  EXPECT_EQ(t.src_port(), 51000);
+  EXPECT_EQ(t.dst_port(), 443);
   EXPECT_EQ(t.seq, 0xfffffff0u);
   EXPECT_EQ(t.ack, 0x01020304u);
   EXPECT_EQ(t.flags, kTcpAck | kTcpPsh);
@@ -350,8 +351,10 @@ TEST(PacketDecoderTest, EthernetTimestampedTcpTakesExactlyItsLayout) {
   EXPECT_EQ(t.tsecr, 0x12345678u);
   EXPECT_EQ(t.ip_length, 62u);
   EXPECT_EQ(t.payload_length(), 10u);
-  EXPECT_EQ(IpAddress::V4Bytes(reinterpret_cast<const uint8_t*>(&t.src)), Ip("198.18.0.1"));
-  EXPECT_EQ(IpAddress::V4Bytes(reinterpret_cast<const uint8_t*>(&t.dst)), Ip("198.19.0.2"));
+  const uint32_t src = t.src();
+  const uint32_t dst = t.dst();
+  EXPECT_EQ(IpAddress::V4Bytes(reinterpret_cast<const uint8_t*>(&src)), Ip("198.18.0.1"));
+  EXPECT_EQ(IpAddress::V4Bytes(reinterpret_cast<const uint8_t*>(&dst)), Ip("198.19.0.2"));
 
   // Captured up to the end of the TCP header (66 bytes) but longer on the
   // wire (snaplen): taken when the wire length covers the IP length.
