@@ -298,11 +298,10 @@ class PassiveRtt {
     uint16_t port(int side) const { return static_cast<uint16_t>(meta >> (16 * side)); }
     IpAddress Address(int side) const;
   };
-  // Multiply-xorshift: the table takes the top bits of the result.
+  // Multiplicative: the table takes the top bits of the result, which
+  // every bit of both words reaches.
   static uint64_t HashV4(uint64_t word, uint64_t meta) {
-    uint64_t h = word * 0x9e3779b97f4a7c15ULL ^ meta * 0xff51afd7ed558ccdULL;
-    h ^= h >> 32;
-    return h * 0xd6e8feb86659fd93ULL;
+    return word * 0x9e3779b97f4a7c15ULL ^ meta * 0xff51afd7ed558ccdULL;
   }
   static uint64_t HashKey(const FlowKey& k) {
     if (k.v4()) return HashV4(k.word, k.meta);
