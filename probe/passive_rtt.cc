@@ -398,12 +398,19 @@ absl::StatusOr<int> PassiveRtt::DispatchFrom(PacketSource* source, int max_packe
   // Straight from libpcap when the source is a libpcap handle (no
   // CapturedPacket built and read back per packet), else through DispatchTo.
   dispatch_link_type_ = source->link_type();
+  const uint64_t tcp_packets = stats_.tcp_packets;
+  counted_queued_ = 0;
   absl::StatusOr<int> n =
       source->DispatchPcap(max_packets, &PassiveRtt::ReceivePcap, reinterpret_cast<u_char*>(this));
   if (absl::IsUnimplemented(n.status())) {
     n = source->DispatchTo(max_packets, &PassiveRtt::ReceivePipelined, this);
   }
   DrainBatches();
+  // QueueTimestamped's packets, counted now: every packet queued was
+  // processed, and the others counted themselves.
+  const uint64_t uncounted = stats_.tcp_packets - tcp_packets - counted_queued_;
+  stats_.packets += uncounted;
+  stats_.decode.counts[static_cast<size_t>(DecodeStatus::kOk)] += uncounted;
   return n;
 }
 
@@ -531,13 +538,14 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Queue(int64_t time_ns,
   q.segment = Segment::Of(fields);
   q.kind = KindOf(q.segment, q.key);
   q.time_ns = time_ns;
+  ++counted_queued_;
   Commit(hash);
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::QueueTimestamped(
     int64_t time_ns, const TimestampedTcpSegment& fields) {
-  ++stats_.packets;
-  stats_.decode.Count(DecodeStatus::kOk);
+  // Counted in stats_.packets and as decoded by DispatchFrom (from
+  // tcp_packets) when it returns.
   Queued& q = *fill_;
   int side;
   const uint64_t hash = MakeKeyV4(fields.addresses, fields.ports, &q.key, &side);

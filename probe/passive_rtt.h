@@ -263,7 +263,8 @@ class PassiveRtt {
   // and processes them as OnCapturedPacket would, in the same order, but
   // in batches: kBatchSize TCP packets are decoded and their flows' memory
   // prefetched before they are processed, so that cache misses on the flow
-  // table overlap. Every packet read has been processed when it
+  // table overlap. Every packet read has been processed (and counted in
+  // stats(): some counts are only brought up to date at the end) when it
   // returns. Returns what source->DispatchTo returns.
   absl::StatusOr<int> DispatchFrom(PacketSource* source, int max_packets);
   // Processes an already decoded packet (status kOk).
@@ -554,7 +555,8 @@ class PassiveRtt {
   // the segment is known to be IPv4).
   template <bool kIpv4>
   void Queue(int64_t time_ns, const TcpSegmentFields& fields);
-  // Queue for a segment in the common layout.
+  // Queue for a segment in the common layout, uncounted (DispatchFrom
+  // counts these packets when it returns).
   void QueueTimestamped(int64_t time_ns, const TimestampedTcpSegment& fields);
   // The queued packet's home slot prefetched, the next one's place taken
   // (processing the batch when full).
@@ -652,6 +654,8 @@ class PassiveRtt {
   Queued* fill_ = batches_[0].data();
   Queued* fill_end_ = batches_[0].data() + kBatchSize;
   size_t ready_ = 0;
+  // Segments queued through Queue during DispatchFrom (counted as they came).
+  uint64_t counted_queued_ = 0;
 };
 
 }  // namespace vantage::probe
