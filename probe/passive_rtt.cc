@@ -479,32 +479,34 @@ void PassiveRtt::SweepDue(int64_t time_ns) {
                        : time_ns + sweep_interval_ns_;
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(int64_t time_ns, const Segment& tcp,
-                                                             const FlowKey& key, uint64_t hash,
-                                                             int side, uint32_t hint,
-                                                             uint8_t kind) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(const Queued& q) {
+  const int64_t time_ns = q.time_ns;
   if (time_ns >= next_sweep_ns_) SweepDue(time_ns);
   Flow* entry = nullptr;
-  if (hint != 0) {
+  if (q.entry_hint != 0) {
     // The entry its home slot held a few packets ago (still an entry:
     // entries are reused, never freed), if it is still this flow.
-    Flow& hinted = entries_[hint - 1];
-    if (hinted.live && SameKey(hinted, key)) entry = &hinted;
+    Flow& hinted = entries_[q.entry_hint - 1];
+    if (hinted.live && SameKey(hinted, q.key)) entry = &hinted;
   }
   size_t empty_slot = 0;  // where Find stopped, when it found nothing
-  if (entry == nullptr) entry = Find(key, hash, &empty_slot);
-  if (entry != nullptr && entry->fast && (kind & kMaybeFast) != 0) {
+  if (entry == nullptr) entry = Find(q.key, q.hash, &empty_slot);
+  if (entry != nullptr && entry->fast && (q.kind & kMaybeFast) != 0) {
     // What ProcessSlow does for such a packet of such a flow: count it and
     // match its timestamps (no handshake step, no SEQ/ACK, no close).
     // `key` is the entry's (SameKey), so the entry's cold part stays unread.
     Flow& flow = *entry;
     flow.last_seen_ns = time_ns;
     ++flow.unreported_packets;
-    flow.unreported_bytes += tcp.ip_length;
-    TimestampEcho(time_ns, tcp, side, &flow, key);
+    flow.unreported_bytes += q.segment.ip_length;
+    TimestampEcho(time_ns, q.segment, q.side, &flow, q.key);
     return;
   }
-  ProcessSlow(time_ns, tcp, key, hash, side, entry, empty_slot);
+  ProcessQueuedSlow(q, entry, empty_slot);
+}
+
+void PassiveRtt::ProcessQueuedSlow(const Queued& q, Flow* entry, size_t empty_slot) {
+  ProcessSlow(q.time_ns, q.segment, q.key, q.hash, q.side, entry, empty_slot);
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Enqueue(const CapturedPacket& packet) {
@@ -624,8 +626,7 @@ void PassiveRtt::BatchFull() {
     stats_.tcp_packets += kBatchSize;
     for (size_t i = 0; i < kBatchSize; ++i) {
       PrefetchEntry(&full[i]);
-      const Queued& q = ready[i];
-      Process(q.time_ns, q.segment, q.key, q.hash, q.side, q.entry_hint, q.kind);
+      Process(ready[i]);
     }
   } else {
     for (size_t i = 0; i < kBatchSize; ++i) PrefetchEntry(&full[i]);
@@ -650,8 +651,7 @@ void PassiveRtt::ProcessBatch(const Queued* queued, size_t n) {
   PrefetchSampleLines(queued, n);
   stats_.tcp_packets += n;
   for (size_t i = 0; i < n; ++i) {
-    const Queued& q = queued[i];
-    Process(q.time_ns, q.segment, q.key, q.hash, q.side, q.entry_hint, q.kind);
+    Process(queued[i]);
   }
 }
 
@@ -801,8 +801,9 @@ void PassiveRtt::OnTcpSegment(int64_t time_ns, const TcpSegmentFields& tcp) {
   int side = 0;
   const uint64_t hash = MakeKey</*kIpv4=*/false>(tcp, &key, &side);
   ++stats_.tcp_packets;
-  const Segment segment = Segment::Of(tcp);
-  Process(time_ns, segment, key, hash, side, 0, KindOf(segment, key));
+  Queued q{time_ns, hash, key, Segment::Of(tcp), 0, static_cast<uint8_t>(side), 0};
+  q.kind = KindOf(q.segment, q.key);
+  Process(q);
 }
 
 void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& packet_key,

@@ -80,6 +80,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -507,12 +508,7 @@ class PassiveRtt {
   // flow, not two).
   Flow* Create(int64_t time_ns, const Segment& packet, const FlowKey& key, uint64_t hash, int side,
                size_t empty_slot);
-  // One segment: the sweep when due, then its flow (at entries_[hint - 1]
-  // when that holds it; 0: no hint) and the fast path, else ProcessSlow.
-  // `kind`: the segment's Kind bits (only kMaybeFast is read). The caller
-  // counts it in stats_.tcp_packets.
-  void Process(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash, int side,
-               uint32_t hint, uint8_t kind);
+
   // Everything else; `entry` is the packet's flow, nullptr when it has none
   // (then `empty_slot` is where Process's Find stopped, the table unchanged
   // since).
@@ -541,6 +537,13 @@ class PassiveRtt {
     uint8_t side;
     uint8_t kind;  // Kind bits
   };
+  // One segment (counted by the caller in stats_.tcp_packets): the sweep
+  // when due, then its flow (at entries_[entry_hint - 1] when that holds it)
+  // and the fast path, else ProcessSlow.
+  void Process(const Queued& q);
+  // ProcessSlow for a queued segment, out of line (so that the segment's
+  // fields need not stay in registers across the fast path).
+  ABSL_ATTRIBUTE_NOINLINE void ProcessQueuedSlow(const Queued& q, Flow* entry, size_t empty_slot);
   static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);
   // DispatchFrom's libpcap handler (PacketSource::DispatchPcap).
   static void ReceivePcap(unsigned char* passive_rtt, const pcap_pkthdr* header,
