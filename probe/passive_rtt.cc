@@ -565,7 +565,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::QueueTimestamped(
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Commit(uint64_t hash) {
   // Its home slot, read when the batch is full (from the register: the
   // queued stores would make the compiler reload q.hash).
-  __builtin_prefetch(&slots_[hash >> (64 - slot_bits_)]);
+  const auto home = static_cast<uint32_t>(hash >> (64 - slot_bits_));
+  __builtin_prefetch(&slots_[home]);
+  fill_->home_slot = home;
   if (++fill_ == fill_end_) BatchFull();
 }
 
@@ -574,9 +576,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
   // table keeps runs short), else the free entry a new flow would take.
   // Hints only: the table may change before the packet is processed
   // (Process checks the hint).
-  const uint64_t hash = q->hash;
-  const auto tag = static_cast<uint32_t>(hash >> 32);
-  size_t i = hash >> (64 - slot_bits_);
+  const auto tag = static_cast<uint32_t>(q->hash >> 32);
+  size_t i = q->home_slot;
   Slot slot = slots_[i];
   // Its home slot, nearly always (an empty one, whose tag is 0, gives no
   // hint).
@@ -801,7 +802,7 @@ void PassiveRtt::OnTcpSegment(int64_t time_ns, const TcpSegmentFields& tcp) {
   int side = 0;
   const uint64_t hash = MakeKey</*kIpv4=*/false>(tcp, &key, &side);
   ++stats_.tcp_packets;
-  Queued q{time_ns, hash, key, Segment::Of(tcp), 0, static_cast<uint8_t>(side), 0};
+  Queued q{time_ns, hash, key, Segment::Of(tcp), 0, 0, static_cast<uint8_t>(side), 0};
   q.kind = KindOf(q.segment, q.key);
   Process(q);
 }

@@ -534,6 +534,9 @@ class PassiveRtt {
     FlowKey key;
     Segment segment;
     uint32_t entry_hint;  // the entry its slot held (index + 1), 0 if none yet
+    // Its home slot when it was queued (the table may grow before the
+    // packet's entry is prefetched, never shrink: then a hint is missed).
+    uint32_t home_slot;
     uint8_t side;
     uint8_t kind;  // Kind bits
   };
