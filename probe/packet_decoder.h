@@ -158,8 +158,42 @@ struct TcpSegmentFields {
   friend bool operator==(const TcpSegmentFields&, const TcpSegmentFields&) = default;
 };
 
+// A TCP segment in the layout of nearly every packet of a timestamped flow
+// captured on Ethernet (PacketDecoder::DecodeEthernetTimestampedTcp):
+// addresses as in memory (network order, IpAddress's low 4 bytes), the rest
+// as numbers; both addresses and both ports in one word each, as a flow key
+// uses them.
+struct TimestampedTcpSegment {
+  // Both addresses' bytes as in memory: source | destination << 32.
+  uint64_t addresses;
+  uint32_t ports;  // source << 16 | destination
+  uint8_t flags;
+  uint32_t seq;
+  uint32_t ack;
+  uint32_t tsval;
+  uint32_t tsecr;
+  uint32_t ip_length;  // IP header + payload as stated by the IP header
+  // The TCP payload on the wire: ip_length less 20 bytes of IPv4 header and
+  // 32 of TCP header.
+  uint32_t payload_length() const { return ip_length - 52; }
+  uint32_t src() const { return static_cast<uint32_t>(addresses); }
+  uint32_t dst() const { return static_cast<uint32_t>(addresses >> 32); }
+  uint16_t src_port() const { return static_cast<uint16_t>(ports >> 16); }
+  uint16_t dst_port() const { return static_cast<uint16_t>(ports); }
+};
+
 class PacketDecoder {
  public:
+  // The common layout only, with one combined check: Ethernet without VLAN
+  // tags, IPv4 without options, not a fragment, TCP whose options are
+  // exactly NOP, NOP, timestamps (a 32-byte header). Returns true and fills
+  // `out` for exactly those packets DecodeTcpSegment(kDltEn10mb, ...) takes
+  // with such a header (has_timestamps, family 4, the same fields); false
+  // for anything else (the caller then runs DecodeTcpSegment). `size` is
+  // what was captured, `wire_length` the length on the wire (0: `size`).
+  // Inline (below): it is the first step of nearly every packet.
+  static bool DecodeEthernetTimestampedTcp(const uint8_t* bytes, size_t size, uint32_t wire_length,
+                                           TimestampedTcpSegment* out);
   // The per-packet fast path of passive RTT: IPv4 without IP options, not a
   // fragment, carrying TCP, over Ethernet without VLAN tags, Linux SLL/SLL2
   // or raw IP. Returns true and fills `out` exactly as
@@ -289,6 +323,48 @@ inline bool PacketDecoder::DecodeTcpSegment(int link_type, absl::Span<const uint
   out->flags = tcp[13];
   out->ip_length = total_length;
   out->payload_length = total_length - 20 - static_cast<uint32_t>(header_length);
+  return true;
+}
+
+inline bool PacketDecoder::DecodeEthernetTimestampedTcp(const uint8_t* p, size_t size,
+                                                        uint32_t wire_length,
+                                                        TimestampedTcpSegment* out) {
+  using decoder_internal::Load16;
+  using decoder_internal::Load32;
+  // Ethernet (14 bytes), IPv4 (20), TCP (32): every header byte captured.
+  constexpr size_t kHeaders = 14 + 20 + 32;
+  if (size - kHeaders > kMaxDecodedBytes - kHeaders) return false;  // also size < kHeaders
+  // Machine-order loads of the fixed bytes, all compared at once: the
+  // EtherType (0x0800) with IPv4's version and header length (0x45); the
+  // fragment offset (13 bits: 0) and the protocol (TCP, byte 9); the TCP data
+  // offset (8 words: its high nibble); the options NOP, NOP, timestamps (10).
+  static_assert(std::endian::native == std::endian::little);
+  uint32_t ether_ip;
+  uint32_t fragment_protocol;
+  uint32_t options;
+  std::memcpy(&ether_ip, p + 12, 4);
+  std::memcpy(&fragment_protocol, p + 14 + 6, 4);
+  std::memcpy(&options, p + 14 + 20 + 20, 4);
+  const uint32_t data_offset = p[14 + 20 + 12];
+  if ((((ether_ip & 0x00ffffff) ^ 0x00450008) | ((fragment_protocol & 0xff00ff1f) ^ 0x06000000) |
+       ((data_offset & 0xf0) ^ 0x80) | (options ^ 0x0a080101)) != 0) {
+    return false;
+  }
+  // The IP total length covers both headers and fits what went on the wire
+  // (0, from segmentation offload, does not).
+  const uint32_t total_length = Load16(p + 14 + 2);
+  const size_t wire = wire_length > size ? wire_length : size;
+  if (total_length - (20 + 32) > wire - kHeaders) return false;
+  const uint8_t* ip = p + 14;
+  const uint8_t* tcp = ip + 20;
+  std::memcpy(&out->addresses, ip + 12, 8);
+  out->ports = Load32(tcp);
+  out->seq = Load32(tcp + 4);
+  out->ack = Load32(tcp + 8);
+  out->flags = tcp[13];
+  out->tsval = Load32(tcp + 24);
+  out->tsecr = Load32(tcp + 28);
+  out->ip_length = total_length;
   return true;
 }
 

@@ -398,12 +398,19 @@ absl::StatusOr<int> PassiveRtt::DispatchFrom(PacketSource* source, int max_packe
   // Straight from libpcap when the source is a libpcap handle (no
   // CapturedPacket built and read back per packet), else through DispatchTo.
   dispatch_link_type_ = source->link_type();
+  const uint64_t tcp_packets = stats_.tcp_packets;
+  counted_queued_ = 0;
   absl::StatusOr<int> n =
       source->DispatchPcap(max_packets, &PassiveRtt::ReceivePcap, reinterpret_cast<u_char*>(this));
   if (absl::IsUnimplemented(n.status())) {
     n = source->DispatchTo(max_packets, &PassiveRtt::ReceivePipelined, this);
   }
   DrainBatches();
+  // QueueTimestamped's packets, counted now: every packet queued was
+  // processed, and the others counted themselves.
+  const uint64_t uncounted = stats_.tcp_packets - tcp_packets - counted_queued_;
+  stats_.packets += uncounted;
+  stats_.decode.counts[static_cast<size_t>(DecodeStatus::kOk)] += uncounted;
   return n;
 }
 
@@ -413,12 +420,25 @@ void PassiveRtt::ReceivePipelined(void* passive_rtt, const CapturedPacket& packe
 
 void PassiveRtt::ReceivePcap(u_char* passive_rtt, const pcap_pkthdr* header, const u_char* bytes) {
   auto* self = reinterpret_cast<PassiveRtt*>(passive_rtt);
+  // Nearly every packet: Ethernet, IPv4, TCP with timestamps only, decoded
+  // with one combined check straight into the batch; the rest out of line.
+  TimestampedTcpSegment segment;
+  if (ABSL_PREDICT_TRUE(self->dispatch_link_type_ == kDltEn10mb &&
+                        PacketDecoder::DecodeEthernetTimestampedTcp(bytes, header->caplen,
+                                                                    header->len, &segment))) {
+    self->QueueTimestamped(pcap_internal::TimeNs(*header), segment);
+  } else {
+    self->ReceivePcapOther(header, bytes);
+  }
+}
+
+void PassiveRtt::ReceivePcapOther(const pcap_pkthdr* header, const u_char* bytes) {
   CapturedPacket packet;
   packet.time_ns = pcap_internal::TimeNs(*header);
   packet.bytes = absl::Span<const uint8_t>(bytes, header->caplen);
   packet.wire_length = header->len;
-  packet.link_type = self->dispatch_link_type_;
-  self->Enqueue(packet);
+  packet.link_type = dispatch_link_type_;
+  Enqueue(packet);
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::DecodeSegment(const CapturedPacket& packet,
@@ -459,33 +479,34 @@ void PassiveRtt::SweepDue(int64_t time_ns) {
                        : time_ns + sweep_interval_ns_;
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(int64_t time_ns, const Segment& tcp,
-                                                             const FlowKey& key, uint64_t hash,
-                                                             int side, uint32_t hint) {
-  ++stats_.tcp_packets;
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(const Queued& q) {
+  const int64_t time_ns = q.time_ns;
   if (time_ns >= next_sweep_ns_) SweepDue(time_ns);
   Flow* entry = nullptr;
-  if (hint != 0) {
+  if (q.entry_hint != 0) {
     // The entry its home slot held a few packets ago (still an entry:
     // entries are reused, never freed), if it is still this flow.
-    Flow& hinted = entries_[hint - 1];
-    if (hinted.live && SameKey(hinted, key)) entry = &hinted;
+    Flow& hinted = entries_[q.entry_hint - 1];
+    if (hinted.live && SameKey(hinted, q.key)) entry = &hinted;
   }
   size_t empty_slot = 0;  // where Find stopped, when it found nothing
-  if (entry == nullptr) entry = Find(key, hash, &empty_slot);
-  if (entry != nullptr && entry->fast && (tcp.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 &&
-      tcp.has_timestamps) {
+  if (entry == nullptr) entry = Find(q.key, q.hash, &empty_slot);
+  if (entry != nullptr && entry->fast && (q.kind & kMaybeFast) != 0) {
     // What ProcessSlow does for such a packet of such a flow: count it and
     // match its timestamps (no handshake step, no SEQ/ACK, no close).
     // `key` is the entry's (SameKey), so the entry's cold part stays unread.
     Flow& flow = *entry;
     flow.last_seen_ns = time_ns;
     ++flow.unreported_packets;
-    flow.unreported_bytes += tcp.ip_length;
-    TimestampEcho(time_ns, tcp, side, &flow, key);
+    flow.unreported_bytes += q.segment.ip_length;
+    TimestampEcho(time_ns, q.segment, q.side, &flow, q.key);
     return;
   }
-  ProcessSlow(time_ns, tcp, key, hash, side, entry, empty_slot);
+  ProcessQueuedSlow(q, entry, empty_slot);
+}
+
+void PassiveRtt::ProcessQueuedSlow(const Queued& q, Flow* entry, size_t empty_slot) {
+  ProcessSlow(q.time_ns, q.segment, q.key, q.hash, q.side, entry, empty_slot);
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Enqueue(const CapturedPacket& packet) {
@@ -511,17 +532,43 @@ void PassiveRtt::EnqueueOther(const CapturedPacket& packet) {
 template <bool kIpv4>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Queue(int64_t time_ns,
                                                            const TcpSegmentFields& fields) {
-  Queued& q = batches_[filling_][filled_];
+  Queued& q = *fill_;
   int side;
   const uint64_t hash = MakeKey<kIpv4>(fields, &q.key, &side);
-  // Its home slot, read when the batch is full (from the register: the
-  // stores below would make the compiler reload q.hash).
-  __builtin_prefetch(&slots_[hash >> (64 - slot_bits_)]);
   q.hash = hash;
   q.side = static_cast<uint8_t>(side);
   q.segment = Segment::Of(fields);
+  q.kind = KindOf(q.segment, q.key);
   q.time_ns = time_ns;
-  if (++filled_ == kBatchSize) BatchFull();
+  ++counted_queued_;
+  Commit(hash);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::QueueTimestamped(
+    int64_t time_ns, const TimestampedTcpSegment& fields) {
+  // Counted in stats_.packets and as decoded by DispatchFrom (from
+  // tcp_packets) when it returns.
+  Queued& q = *fill_;
+  int side;
+  const uint64_t hash = MakeKeyV4(fields.addresses, fields.ports, &q.key, &side);
+  q.hash = hash;
+  q.side = static_cast<uint8_t>(side);
+  q.segment =
+      Segment{fields.seq,       fields.ack,   fields.tsval, fields.tsecr, fields.payload_length(),
+              fields.ip_length, fields.flags, true};
+  // IPv4, with timestamps.
+  q.kind = (fields.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 ? kMaybeFast : 0;
+  q.time_ns = time_ns;
+  Commit(hash);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Commit(uint64_t hash) {
+  // Its home slot, read when the batch is full (from the register: the
+  // queued stores would make the compiler reload q.hash).
+  const auto home = static_cast<uint32_t>(hash >> (64 - slot_bits_));
+  __builtin_prefetch(&slots_[home]);
+  fill_->home_slot = home;
+  if (++fill_ == fill_end_) BatchFull();
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
@@ -530,37 +577,42 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
   // Hints only: the table may change before the packet is processed
   // (Process checks the hint).
   const auto tag = static_cast<uint32_t>(q->hash >> 32);
-  const size_t mask = slots_.size() - 1;
-  size_t i = q->hash >> (64 - slot_bits_);
+  size_t i = q->home_slot;
   Slot slot = slots_[i];
-  for (int probe = 1; slot.entry != 0 && slot.tag != tag && probe < 4; ++probe) {
-    i = (i + 1) & mask;
-    slot = slots_[i];
+  // Its home slot, nearly always (an empty one, whose tag is 0, gives no
+  // hint).
+  uint32_t hint = slot.entry;
+  if (slot.tag != tag) {
+    hint = 0;
+    const size_t mask = slots_.size() - 1;
+    for (int probe = 1; slot.entry != 0 && probe < 4; ++probe) {
+      i = (i + 1) & mask;
+      slot = slots_[i];
+      if (slot.tag == tag) {
+        hint = slot.entry;
+        break;
+      }
+    }
   }
-  uint32_t entry = 0;
-  q->entry_hint = 0;
-  if (slot.entry != 0 && slot.tag == tag) {
-    entry = slot.entry;
-    q->entry_hint = entry;
-  } else if (slot.entry == 0 && !free_entries_.empty()) {
+  q->entry_hint = hint;
+  uint32_t entry = hint;
+  if (hint == 0) {
+    if (slot.entry != 0 || free_entries_.empty()) return;
     entry = free_entries_.back() + 1;
   }
-  if (entry == 0) return;
   // The hot lines; the rest only for a packet that may not take the fast
   // path (or a new flow's entry).
-  static_assert(kHotLines == 2);
-  const char* begin = reinterpret_cast<const char*>(&entries_[entry - 1]);
+  static_assert(kHotLines == 2 && sizeof(Flow) == 256);
+  const char* begin = reinterpret_cast<const char*>(entries_.data()) + (size_t{entry} << 8) - 256;
   __builtin_prefetch(begin);
   __builtin_prefetch(begin + 64);
-  const bool maybe_fast =
-      (q->segment.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 && q->segment.has_timestamps;
-  if (!maybe_fast || q->entry_hint == 0) {
+  if ((q->kind & kMaybeFast) == 0 || hint == 0) {
     for (size_t line = kHotLines * 64; line < sizeof(Flow); line += 64) {
       __builtin_prefetch(begin + line);
     }
   }
   // The rest of an IPv6 key, which the lookup compares.
-  if (!q->key.v4() && q->entry_hint != 0) __builtin_prefetch(&keys_v6_[q->entry_hint - 1]);
+  if ((q->kind & kIpv6) != 0 && hint != 0) __builtin_prefetch(&keys_v6_[hint - 1]);
 }
 
 void PassiveRtt::BatchFull() {
@@ -572,33 +624,35 @@ void PassiveRtt::BatchFull() {
   const Queued* ready = batches_[filling_ ^ 1].data();
   if (ready_ == kBatchSize) {
     PrefetchSampleLines(ready, kBatchSize);
+    stats_.tcp_packets += kBatchSize;
     for (size_t i = 0; i < kBatchSize; ++i) {
       PrefetchEntry(&full[i]);
-      const Queued& q = ready[i];
-      Process(q.time_ns, q.segment, q.key, q.hash, q.side, q.entry_hint);
+      Process(ready[i]);
     }
   } else {
     for (size_t i = 0; i < kBatchSize; ++i) PrefetchEntry(&full[i]);
   }
   ready_ = kBatchSize;
   filling_ ^= 1;
-  filled_ = 0;
+  fill_ = batches_[filling_].data();
+  fill_end_ = fill_ + kBatchSize;
 }
 
 void PassiveRtt::DrainBatches() {
   ProcessBatch(batches_[filling_ ^ 1].data(), ready_);
   ready_ = 0;
   Queued* filled = batches_[filling_].data();
-  for (size_t i = 0; i < filled_; ++i) PrefetchEntry(&filled[i]);
-  ProcessBatch(filled, filled_);
-  filled_ = 0;
+  const auto n = static_cast<size_t>(fill_ - filled);
+  for (size_t i = 0; i < n; ++i) PrefetchEntry(&filled[i]);
+  ProcessBatch(filled, n);
+  fill_ = filled;
 }
 
 void PassiveRtt::ProcessBatch(const Queued* queued, size_t n) {
   PrefetchSampleLines(queued, n);
+  stats_.tcp_packets += n;
   for (size_t i = 0; i < n; ++i) {
-    const Queued& q = queued[i];
-    Process(q.time_ns, q.segment, q.key, q.hash, q.side, q.entry_hint);
+    Process(queued[i]);
   }
 }
 
@@ -649,25 +703,35 @@ uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side, const Segment
   return 0;
 }
 
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t PassiveRtt::MakeKeyV4(uint64_t addresses,
+                                                                   uint32_t ports, FlowKey* key,
+                                                                   int* side) {
+  // A total order on (address, port), cheaper than lexicographic on the
+  // address bytes: only consistency matters, so both directions of a flow
+  // get the same key. Destination first is the source-first words rotated.
+  const auto src = static_cast<uint32_t>(addresses);
+  const auto dst = static_cast<uint32_t>(addresses >> 32);
+  const bool src_first = src != dst ? src < dst : (ports >> 16) < (ports & 0xffff);
+  *side = src_first ? 0 : 1;
+  const uint64_t word = src_first ? addresses : std::rotr(addresses, 32);
+  // The source port in the low half when the source is first.
+  const uint32_t meta_ports = src_first ? std::rotr(ports, 16) : ports;
+  const uint64_t meta = meta_ports | uint64_t{4} << 32;
+  key->word = word;
+  key->meta = meta;
+  return HashV4(word, meta);
+}
+
 template <bool kIpv4>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t PassiveRtt::MakeKey(const TcpSegmentFields& packet,
                                                                  FlowKey* key, int* side) {
-  // Both endpoints of a packet have the same family. A total order on
-  // (address words, port), cheaper than lexicographic: only consistency
-  // matters, so both directions of a flow get the same key.
+  // Both endpoints of a packet have the same family.
   const uint64_t s0 = packet.src[0];
   const uint64_t d0 = packet.dst[0];
   if (kIpv4 || packet.family == 4) {
     // The addresses are in the low 32 bits (the decoder zeroes the rest).
-    const bool src_first = s0 != d0 ? s0 < d0 : packet.src_port < packet.dst_port;
-    *side = src_first ? 0 : 1;
-    const uint64_t word = src_first ? s0 | d0 << 32 : d0 | s0 << 32;
-    const uint64_t port_lo = src_first ? packet.src_port : packet.dst_port;
-    const uint64_t port_hi = src_first ? packet.dst_port : packet.src_port;
-    const uint64_t meta = port_lo | port_hi << 16 | uint64_t{4} << 32;
-    key->word = word;
-    key->meta = meta;
-    return HashV4(word, meta);
+    return MakeKeyV4(s0 | d0 << 32, static_cast<uint32_t>(packet.src_port) << 16 | packet.dst_port,
+                     key, side);
   }
   const uint64_t s1 = packet.src[1];
   const uint64_t d1 = packet.dst[1];
@@ -737,7 +801,10 @@ void PassiveRtt::OnTcpSegment(int64_t time_ns, const TcpSegmentFields& tcp) {
   FlowKey key;
   int side = 0;
   const uint64_t hash = MakeKey</*kIpv4=*/false>(tcp, &key, &side);
-  Process(time_ns, Segment::Of(tcp), key, hash, side, 0);
+  ++stats_.tcp_packets;
+  Queued q{time_ns, hash, key, Segment::Of(tcp), 0, 0, static_cast<uint8_t>(side), 0};
+  q.kind = KindOf(q.segment, q.key);
+  Process(q);
 }
 
 void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& packet_key,
@@ -857,6 +924,19 @@ void PassiveRtt::Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* 
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Record(Flow* flow, int side, uint32_t value,
                                                             int64_t time_ns) {
+  // Without a rate limit, under the bound and in the entry: in place.
+  PendingHead& head = flow->pending_head[side];
+  const uint32_t n = head.size;
+  if (ABSL_PREDICT_TRUE(n < record_inline_below_)) {
+    head.value[n] = value;
+    head.time_ns[n] = time_ns;
+    head.size = n + 1;
+    return;
+  }
+  RecordSlow(flow, side, value, time_ns);
+}
+
+void PassiveRtt::RecordSlow(Flow* flow, int side, uint32_t value, int64_t time_ns) {
   if (min_sample_interval_ns_ > 0) {
     // The rate limit's state is aside (rate_limits_): touched only when the
     // limit is on.

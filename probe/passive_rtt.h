@@ -80,6 +80,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -263,7 +264,8 @@ class PassiveRtt {
   // and processes them as OnCapturedPacket would, in the same order, but
   // in batches: kBatchSize TCP packets are decoded and their flows' memory
   // prefetched before they are processed, so that cache misses on the flow
-  // table overlap. Every packet read has been processed when it
+  // table overlap. Every packet read has been processed (and counted in
+  // stats(): some counts are only brought up to date at the end) when it
   // returns. Returns what source->DispatchTo returns.
   absl::StatusOr<int> DispatchFrom(PacketSource* source, int max_packets);
   // Processes an already decoded packet (status kOk).
@@ -298,11 +300,10 @@ class PassiveRtt {
     uint16_t port(int side) const { return static_cast<uint16_t>(meta >> (16 * side)); }
     IpAddress Address(int side) const;
   };
-  // Multiply-xorshift: the table takes the top bits of the result.
+  // Multiplicative: the table takes the top bits of the result, which
+  // every bit of both words reaches.
   static uint64_t HashV4(uint64_t word, uint64_t meta) {
-    uint64_t h = word * 0x9e3779b97f4a7c15ULL ^ meta * 0xff51afd7ed558ccdULL;
-    h ^= h >> 32;
-    return h * 0xd6e8feb86659fd93ULL;
+    return word * 0x9e3779b97f4a7c15ULL ^ meta * 0xff51afd7ed558ccdULL;
   }
   static uint64_t HashKey(const FlowKey& k) {
     if (k.v4()) return HashV4(k.word, k.meta);
@@ -497,6 +498,9 @@ class PassiveRtt {
   // kIpv4: the caller knows the segment is IPv4.
   template <bool kIpv4>
   static uint64_t MakeKey(const TcpSegmentFields& packet, FlowKey* key, int* side);
+  // MakeKey for an IPv4 segment: its addresses (4 bytes each, as in memory,
+  // source | destination << 32) and ports (source << 16 | destination).
+  static uint64_t MakeKeyV4(uint64_t addresses, uint32_t ports, FlowKey* key, int* side);
   // A new flow for `key`, which the table does not hold; nullptr when the
   // packet starts nothing worth tracking or the table is full of live flows
   // (counted). `empty_slot` is the empty slot where Find stopped for `key`:
@@ -504,29 +508,51 @@ class PassiveRtt {
   // flow, not two).
   Flow* Create(int64_t time_ns, const Segment& packet, const FlowKey& key, uint64_t hash, int side,
                size_t empty_slot);
-  // One segment: the sweep when due, then its flow (at entries_[hint - 1]
-  // when that holds it; 0: no hint) and the fast path, else ProcessSlow.
-  void Process(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash, int side,
-               uint32_t hint);
+
   // Everything else; `entry` is the packet's flow, nullptr when it has none
   // (then `empty_slot` is where Process's Find stopped, the table unchanged
   // since).
   void ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash, int side,
                    Flow* entry, size_t empty_slot);
   void SweepDue(int64_t time_ns);
+  // What a queued segment may need, known when it is decoded (bits).
+  enum Kind : uint8_t {
+    // No SYN, FIN or RST, and timestamps: the fast path, if its flow is
+    // established (then only the entry's hot lines are read).
+    kMaybeFast = 1,
+    kIpv6 = 2,  // the rest of its key is in keys_v6_
+  };
+  static uint8_t KindOf(const Segment& segment, const FlowKey& key) {
+    const bool maybe_fast =
+        (segment.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 && segment.has_timestamps;
+    return static_cast<uint8_t>((maybe_fast ? kMaybeFast : 0) | (key.v4() ? 0 : kIpv6));
+  }
   // A decoded TCP segment waiting in the batch (DispatchFrom).
   struct Queued {
     int64_t time_ns;
     uint64_t hash;
     FlowKey key;
     Segment segment;
-    uint32_t entry_hint;  // the entry its home slot held (index + 1), 0 if none yet
+    uint32_t entry_hint;  // the entry its slot held (index + 1), 0 if none yet
+    // Its home slot when it was queued (the table may grow before the
+    // packet's entry is prefetched, never shrink: then a hint is missed).
+    uint32_t home_slot;
     uint8_t side;
+    uint8_t kind;  // Kind bits
   };
+  // One segment (counted by the caller in stats_.tcp_packets): the sweep
+  // when due, then its flow (at entries_[entry_hint - 1] when that holds it)
+  // and the fast path, else ProcessSlow.
+  void Process(const Queued& q);
+  // ProcessSlow for a queued segment, out of line (so that the segment's
+  // fields need not stay in registers across the fast path).
+  ABSL_ATTRIBUTE_NOINLINE void ProcessQueuedSlow(const Queued& q, Flow* entry, size_t empty_slot);
   static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);
   // DispatchFrom's libpcap handler (PacketSource::DispatchPcap).
   static void ReceivePcap(unsigned char* passive_rtt, const pcap_pkthdr* header,
                           const unsigned char* bytes);
+  // ReceivePcap for what PacketDecoder::DecodeEthernetTimestampedTcp leaves.
+  void ReceivePcapOther(const pcap_pkthdr* header, const unsigned char* bytes);
   // Decodes one packet into the batch (processing the batch when full).
   void Enqueue(const CapturedPacket& packet);
   // Enqueue for what PacketDecoder::DecodeTcpSegment leaves.
@@ -535,6 +561,12 @@ class PassiveRtt {
   // the segment is known to be IPv4).
   template <bool kIpv4>
   void Queue(int64_t time_ns, const TcpSegmentFields& fields);
+  // Queue for a segment in the common layout, uncounted (DispatchFrom
+  // counts these packets when it returns).
+  void QueueTimestamped(int64_t time_ns, const TimestampedTcpSegment& fields);
+  // The queued packet's home slot prefetched, the next one's place taken
+  // (processing the batch when full).
+  void Commit(uint64_t hash);
   // Counts the packet's decode outcome; true when it is a TCP segment.
   bool DecodeSegment(const CapturedPacket& packet, TcpSegmentFields* segment);
   // DecodeSegment for what PacketDecoder::DecodeTcpSegment leaves.
@@ -575,6 +607,8 @@ class PassiveRtt {
                     const FlowKey& key);
   // Records a new pending value for side `side` (rate limit, bound).
   void Record(Flow* flow, int side, uint32_t value, int64_t time_ns);
+  // Record past the inline case (a rate limit, a bound or a spill).
+  void RecordSlow(Flow* flow, int side, uint32_t value, int64_t time_ns);
   void Emit(int64_t time_ns, int64_t rtt_ns, RttMethod method, int responder_side, Flow* flow,
             const FlowKey& key);
   // A non-batching sink's sample.
@@ -591,6 +625,12 @@ class PassiveRtt {
   int64_t tsval_max_age_ns_;
   int64_t min_sample_interval_ns_;
   int64_t sweep_interval_ns_;
+  // Record stores a side's pending value in place (no rate limit, under the
+  // bound, in the entry) while it has fewer than this many.
+  uint32_t record_inline_below_ =
+      min_sample_interval_ns_ > 0
+          ? 0
+          : static_cast<uint32_t>(std::min<size_t>(2, options_.max_pending_per_direction));
   PassiveRttSink* sink_;
   bool batching_;
   ClientPrefixer prefixer_;
@@ -611,13 +651,17 @@ class PassiveRtt {
   int64_t next_sweep_ns_ = std::numeric_limits<int64_t>::min();
   PassiveRttStats stats_;
   // DispatchFrom's two batches of queued segments, empty outside it: one
-  // filling (filled_ so far), the other ready_ (entries prefetched, 0 or
+  // filling (up to fill_), the other ready_ (entries prefetched, 0 or
   // kBatchSize packets) to be processed first.
   std::array<std::array<Queued, kBatchSize>, 2> batches_;
   int dispatch_link_type_ = 0;  // the source's, during DispatchFrom
   size_t filling_ = 0;
-  size_t filled_ = 0;
+  // The filling batch's next free place and its end.
+  Queued* fill_ = batches_[0].data();
+  Queued* fill_end_ = batches_[0].data() + kBatchSize;
   size_t ready_ = 0;
+  // Segments queued through Queue during DispatchFrom (counted as they came).
+  uint64_t counted_queued_ = 0;
 };
 
 }  // namespace vantage::probe

@@ -2,11 +2,15 @@
 // records: [link selector][length: 2 bytes BE][time step, us][bytes...];
 // each record is one captured packet (truncated to what is left). Small
 // table bounds make evictions reachable. Checks, besides "no crash": the
-// decoder's fast paths (Decode's and DecodeTcpSegment) give exactly what
-// the general path gives, and a
-// batching sink receives exactly the samples PassiveRtt counted.
+// decoder's fast paths (Decode's, DecodeTcpSegment and
+// DecodeEthernetTimestampedTcp, the last two at several wire lengths) give
+// exactly what the general path gives, DecodeEthernetTimestampedTcp takes
+// every packet of its layout that DecodeTcpSegment takes, and a batching
+// sink receives exactly the samples PassiveRtt counted.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "probe/packet_decoder.h"
 #include "probe/passive_rtt.h"
@@ -60,6 +64,40 @@ bool SameDecode(const vantage::probe::DecodedPacket& a, const vantage::probe::De
 
 constexpr int kLinkTypes[] = {1, 12, 101, 113, 228, 229, 276, 0};
 
+// An Ethernet packet at wire length `wire` (`general`: its general decode at
+// that length, `status` its outcome): DecodeTcpSegment gives the general
+// decode's fields when it takes the packet; DecodeEthernetTimestampedTcp
+// gives DecodeTcpSegment's when it takes it, and takes every packet of its
+// layout that DecodeTcpSegment takes.
+void CheckEthernetSegment(absl::Span<const uint8_t> bytes, uint32_t wire,
+                          vantage::probe::DecodeStatus status,
+                          const vantage::probe::DecodedPacket& general) {
+  using vantage::probe::PacketDecoder;
+  vantage::probe::TimestampedTcpSegment t;
+  vantage::probe::TcpSegmentFields f;
+  const bool any = PacketDecoder::DecodeTcpSegment(vantage::probe::kDltEn10mb, bytes, wire, &f);
+  if (any && (status != vantage::probe::DecodeStatus::kOk ||
+              general.protocol != vantage::probe::kIpProtoTcp ||
+              !(f == vantage::probe::TcpSegmentFields::From(general)))) {
+    __builtin_trap();
+  }
+  const bool common =
+      PacketDecoder::DecodeEthernetTimestampedTcp(bytes.data(), bytes.size(), wire, &t);
+  if (common &&
+      (!any || f.src[0] != t.src() || f.src[1] != 0 || f.dst[0] != t.dst() || f.dst[1] != 0 ||
+       f.family != 4 || f.src_port != t.src_port() || f.dst_port != t.dst_port() ||
+       f.seq != t.seq || f.ack != t.ack || f.flags != t.flags || !f.has_timestamps ||
+       f.tsval != t.tsval || f.tsecr != t.tsecr || f.ip_length != t.ip_length ||
+       f.payload_length != t.payload_length())) {
+    __builtin_trap();
+  }
+  static constexpr uint8_t kNopNopTimestamps[] = {1, 1, 8, 10};
+  const bool layout = any && general.vlan_count == 0 && general.l4_offset == 14 + 20 &&
+                      general.tcp.header_length == 32 &&
+                      std::memcmp(bytes.data() + 14 + 20 + 20, kNopNopTimestamps, 4) == 0;
+  if (layout && !common) __builtin_trap();
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -101,6 +139,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (status != DecodeStatus::kOk || general.protocol != vantage::probe::kIpProtoTcp ||
          !(segment == vantage::probe::TcpSegmentFields::From(general)))) {
       __builtin_trap();
+    }
+    if (link == vantage::probe::kDltEn10mb) {
+      // As captured; shorter on the wire than captured (then ignored); and
+      // longer on the wire (snaplen-truncated: the IP length may exceed
+      // what was captured).
+      const uint32_t step = data[i - length - 1];
+      const auto captured = static_cast<uint32_t>(length);
+      CheckEthernetSegment(bytes, 0, status, general);
+      CheckEthernetSegment(bytes, captured - std::min(step, captured), status, general);
+      const uint32_t longer = captured + 8 * step;
+      DecodedPacket long_general;
+      CheckEthernetSegment(bytes, longer,
+                           PacketDecoder::DecodeGeneral(link, bytes, &long_general, longer),
+                           long_general);
     }
     if (status == DecodeStatus::kOk) {
       // Offsets stay inside the packet as captured or declared.

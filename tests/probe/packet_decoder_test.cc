@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <vector>
 
 #include "tests/probe/packet_builder.h"
@@ -290,6 +291,122 @@ TEST(PacketDecoderTest, FastPathAgreesWithTheGeneralPath) {
     EXPECT_TRUE(segment == TcpSegmentFields::From(general));
   }
   EXPECT_EQ(taken, 12u);  // 3 segments x 4 link types; no variant
+}
+
+// DecodeEthernetTimestampedTcp: one combined check for nearly every packet
+// of a timestamped flow on Ethernet. It takes exactly the packets of its
+// layout that DecodeTcpSegment takes, with the same fields, at the edges of
+// every length it checks, and leaves everything else to DecodeTcpSegment.
+TEST(PacketDecoderTest, EthernetTimestampedTcpTakesExactlyItsLayout) {
+  PacketBuilder b(Ip("198.18.0.1"), Ip("198.19.0.2"));
+  TcpSpec spec;
+  spec.src_port = 51000;
+  spec.dst_port = 443;
+  spec.seq = 0xfffffff0;
+  spec.ack = 0x01020304;
+  spec.flags = kTcpAck | kTcpPsh;
+  spec.timestamps = std::make_pair(0x89abcdefu, 0x12345678u);
+  spec.payload = "0123456789";
+  const std::vector<uint8_t> base = b.Tcp(spec);
+  ASSERT_EQ(base.size(), 14u + 20 + 32 + 10);
+  // Whether it takes `bytes` (wire length `wire`, 0: as captured); when it
+  // does, its fields must be DecodeTcpSegment's.
+  auto takes = [](const std::vector<uint8_t>& bytes, uint32_t wire) {
+    TimestampedTcpSegment t;
+    if (!PacketDecoder::DecodeEthernetTimestampedTcp(bytes.data(), bytes.size(), wire, &t)) {
+      return false;
+    }
+    TcpSegmentFields f;
+    EXPECT_TRUE(PacketDecoder::DecodeTcpSegment(kDltEn10mb, absl::MakeConstSpan(bytes), wire, &f));
+    TcpSegmentFields expected = f;
+    expected.src[0] = t.src();
+    expected.dst[0] = t.dst();
+    expected.src_port = t.src_port();
+    expected.dst_port = t.dst_port();
+    expected.seq = t.seq;
+    expected.ack = t.ack;
+    expected.flags = t.flags;
+    expected.tsval = t.tsval;
+    expected.tsecr = t.tsecr;
+    expected.ip_length = t.ip_length;
+    expected.payload_length = t.payload_length();
+    EXPECT_TRUE(f.has_timestamps && f.family == 4 && f.src[1] == 0 && f.dst[1] == 0);
+    EXPECT_TRUE(f == expected);
+    return true;
+  };
+  auto edited = [&base](auto edit) {
+    std::vector<uint8_t> v = base;
+    edit(v);
+    return v;
+  };
+  ASSERT_TRUE(takes(base, 0));
+  TimestampedTcpSegment t;
+  ASSERT_TRUE(PacketDecoder::DecodeEthernetTimestampedTcp(base.data(), base.size(), 0, &t));
+  EXPECT_EQ(t.src_port(), 51000);
+  EXPECT_EQ(t.dst_port(), 443);
+  EXPECT_EQ(t.seq, 0xfffffff0u);
+  EXPECT_EQ(t.ack, 0x01020304u);
+  EXPECT_EQ(t.flags, kTcpAck | kTcpPsh);
+  EXPECT_EQ(t.tsval, 0x89abcdefu);
+  EXPECT_EQ(t.tsecr, 0x12345678u);
+  EXPECT_EQ(t.ip_length, 62u);
+  EXPECT_EQ(t.payload_length(), 10u);
+  const uint32_t src = t.src();
+  const uint32_t dst = t.dst();
+  EXPECT_EQ(IpAddress::V4Bytes(reinterpret_cast<const uint8_t*>(&src)), Ip("198.18.0.1"));
+  EXPECT_EQ(IpAddress::V4Bytes(reinterpret_cast<const uint8_t*>(&dst)), Ip("198.19.0.2"));
+
+  // Captured up to the end of the TCP header (66 bytes) but longer on the
+  // wire (snaplen): taken when the wire length covers the IP length.
+  const std::vector<uint8_t> headers(base.begin(), base.begin() + 66);
+  EXPECT_FALSE(takes(headers, 0));
+  EXPECT_FALSE(takes(headers, 14 + 62 - 1));
+  EXPECT_TRUE(takes(headers, 14 + 62));
+  EXPECT_FALSE(takes(std::vector<uint8_t>(base.begin(), base.begin() + 65), 1500));
+  // A wire length below what was captured counts as what was captured.
+  EXPECT_TRUE(takes(base, 10));
+  // The IP length: both headers at least (52), at most the wire's.
+  auto total = [&edited](uint16_t length) {
+    return edited([length](std::vector<uint8_t>& v) {
+      v[16] = static_cast<uint8_t>(length >> 8);
+      v[17] = static_cast<uint8_t>(length);
+    });
+  };
+  EXPECT_TRUE(takes(total(52), 0));
+  EXPECT_FALSE(takes(total(51), 0));
+  EXPECT_FALSE(takes(total(0), 0));  // segmentation offload
+  EXPECT_TRUE(takes(total(62), 0));
+  EXPECT_FALSE(takes(total(63), 0));
+  EXPECT_TRUE(takes(total(63), 14 + 63));
+  // Fragments: a first fragment (more fragments, offset 0) is taken.
+  EXPECT_TRUE(takes(edited([](std::vector<uint8_t>& v) { v[20] = 0x20; }), 0));
+  EXPECT_FALSE(takes(edited([](std::vector<uint8_t>& v) { v[20] = 0x01; }), 0));
+  EXPECT_FALSE(takes(edited([](std::vector<uint8_t>& v) { v[21] = 0x01; }), 0));
+  // The bits beside TCP's data offset are not part of it.
+  EXPECT_TRUE(takes(edited([](std::vector<uint8_t>& v) { v[46] = 0x8f; }), 0));
+  // Everything else goes to DecodeTcpSegment (which takes some of it).
+  const std::vector<std::vector<uint8_t>> others = {
+      edited([](std::vector<uint8_t>& v) { v[12] = 0x86; }),                    // not IPv4
+      edited([](std::vector<uint8_t>& v) { v[14] = 0x46; }),                    // IP options
+      edited([](std::vector<uint8_t>& v) { v[14] = 0x65; }),                    // version 6
+      edited([](std::vector<uint8_t>& v) { v[23] = kIpProtoUdp; }),             // not TCP
+      edited([](std::vector<uint8_t>& v) { v[46] = 0x70; }),                    // 28-byte header
+      edited([](std::vector<uint8_t>& v) { v[55] = 0x00; }),                    // not NOP, NOP
+      edited([](std::vector<uint8_t>& v) { v[57] = 11; }),                      // bad option length
+      PacketBuilder(Ip("198.18.0.1"), Ip("198.19.0.2")).WithVlan(7).Tcp(spec),  // VLAN tag
+      b.Tcp(SynWithOptions()),                                                  // MSS too
+      b.Tcp(TcpSpec{}),                                                         // no options
+  };
+  for (size_t i = 0; i < others.size(); ++i) {
+    SCOPED_TRACE(i);
+    EXPECT_FALSE(takes(others[i], 0));
+  }
+  // Nor does it take a packet longer than the decoder parses.
+  std::vector<uint8_t> huge = base;
+  huge.resize(kMaxDecodedBytes + 1);
+  EXPECT_FALSE(takes(huge, 0));
+  huge.resize(kMaxDecodedBytes);
+  EXPECT_TRUE(takes(huge, 0));
 }
 
 }  // namespace

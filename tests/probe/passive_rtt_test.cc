@@ -949,43 +949,64 @@ TEST(PassiveRttTest, DispatchFromProcessesExactlyAsOnePacketAtATime) {
       if (packet.link_type == DLT_EN10MB) ethernet.push_back(packet);
     }
     const std::string path = absl::StrCat(::testing::TempDir(), "vt_dispatch_", getpid(), ".pcap");
-    pcap_t* dead =
-        pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_NANO);
-    ASSERT_NE(dead, nullptr);
-    pcap_dumper_t* dumper = pcap_dump_open(dead, path.c_str());
-    ASSERT_NE(dumper, nullptr) << pcap_geterr(dead);
-    for (const auto& packet : ethernet) {
-      pcap_pkthdr header{};
-      header.ts.tv_sec = packet.time_ns / 1000000000;
-      header.ts.tv_usec = packet.time_ns % 1000000000;  // nanoseconds in a nano dump
-      header.len = header.caplen = static_cast<bpf_u_int32>(packet.bytes.size());
-      pcap_dump(reinterpret_cast<u_char*>(dumper), &header, packet.bytes.data());
-    }
-    pcap_dump_close(dumper);
-    pcap_close(dead);
-    RecordingSink reference_sink;
-    auto reference = Make(&reference_sink, options);
-    one_at_a_time_of(ethernet, reference.get());
-    EXPECT_GT(reference->stats().samples[1], 50u);
-    for (const int batch : {1, 5, 64, 0}) {
-      SCOPED_TRACE(batch);
-      RecordingSink sink;
-      auto piped = Make(&sink, options);
-      auto source = PcapFileSource::Open(path);
-      ASSERT_TRUE(source.ok()) << source.status();
-      size_t read = 0;
-      while (true) {
-        auto n = piped->DispatchFrom(source->get(), batch);
-        ASSERT_TRUE(n.ok()) << n.status();
-        if (*n == 0) break;
-        read += static_cast<size_t>(*n);
-        EXPECT_EQ(piped->stats().packets, read);
+    // Also at a snaplen that cuts the payloads of data segments but no
+    // header (their IP length then exceeds what was captured).
+    const auto cut = std::count_if(ethernet.begin(), ethernet.end(),
+                                   [](const auto& packet) { return packet.bytes.size() > 80; });
+    EXPECT_GT(cut, 100);
+    uint64_t full_tcp_packets = 0;
+    for (const size_t snaplen : {size_t{65535}, size_t{80}}) {
+      SCOPED_TRACE(snaplen);
+      pcap_t* dead =
+          pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 65535, PCAP_TSTAMP_PRECISION_NANO);
+      ASSERT_NE(dead, nullptr);
+      pcap_dumper_t* dumper = pcap_dump_open(dead, path.c_str());
+      ASSERT_NE(dumper, nullptr) << pcap_geterr(dead);
+      for (const auto& packet : ethernet) {
+        pcap_pkthdr header{};
+        header.ts.tv_sec = packet.time_ns / 1000000000;
+        header.ts.tv_usec = packet.time_ns % 1000000000;  // nanoseconds in a nano dump
+        header.len = static_cast<bpf_u_int32>(packet.bytes.size());
+        header.caplen = static_cast<bpf_u_int32>(std::min(packet.bytes.size(), snaplen));
+        pcap_dump(reinterpret_cast<u_char*>(dumper), &header, packet.bytes.data());
       }
-      EXPECT_EQ(read, ethernet.size());
-      piped->Flush();
-      expect_same_as(sink, *piped, reference_sink, reference.get());
+      pcap_dump_close(dumper);
+      pcap_close(dead);
+      RecordingSink reference_sink;
+      auto reference = Make(&reference_sink, options);
+      for (const auto& packet : ethernet) {
+        CapturedPacket p;
+        p.time_ns = packet.time_ns;
+        p.bytes = absl::MakeConstSpan(packet.bytes).first(std::min(packet.bytes.size(), snaplen));
+        p.wire_length = static_cast<uint32_t>(packet.bytes.size());
+        p.link_type = packet.link_type;
+        reference->OnCapturedPacket(p);
+      }
+      reference->Flush();
+      EXPECT_GT(reference->stats().samples[1], 50u);
+      // Cut or not, the same packets are TCP segments.
+      if (snaplen == 65535) full_tcp_packets = reference->stats().tcp_packets;
+      EXPECT_EQ(reference->stats().tcp_packets, full_tcp_packets);
+      for (const int batch : {1, 5, 64, 0}) {
+        SCOPED_TRACE(batch);
+        RecordingSink sink;
+        auto piped = Make(&sink, options);
+        auto source = PcapFileSource::Open(path);
+        ASSERT_TRUE(source.ok()) << source.status();
+        size_t read = 0;
+        while (true) {
+          auto n = piped->DispatchFrom(source->get(), batch);
+          ASSERT_TRUE(n.ok()) << n.status();
+          if (*n == 0) break;
+          read += static_cast<size_t>(*n);
+          EXPECT_EQ(piped->stats().packets, read);
+        }
+        EXPECT_EQ(read, ethernet.size());
+        piped->Flush();
+        expect_same_as(sink, *piped, reference_sink, reference.get());
+      }
+      unlink(path.c_str());
     }
-    unlink(path.c_str());
   }
   // The mix exercised what it is meant to.
   const PassiveRttStats& e = one->stats();
