@@ -7,6 +7,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -29,6 +30,13 @@ class IpAddress {
   static IpAddress V4(uint32_t host_order);
   static IpAddress V4Bytes(const uint8_t bytes[4]);
   static IpAddress V6Bytes(const uint8_t bytes[16]);
+  // V4Bytes of the 4 bytes `bytes` holds in memory (network order), inline
+  // (per-flow paths build addresses from words).
+  static IpAddress V4Word(uint32_t bytes) {
+    IpAddress a;
+    std::memcpy(a.bytes_.data(), &bytes, 4);
+    return a;
+  }
   static IpAddress FromInAddr(const in_addr& a);
   static IpAddress FromIn6Addr(const in6_addr& a);
   // "198.18.0.1" or "2001:db8::1" (no brackets, no zone).
@@ -73,6 +81,15 @@ class Prefix {
   Prefix(IpAddress address, int length);
   // The host prefix (/32 or /128) of an address.
   static Prefix Host(IpAddress address);
+  // Prefix(IpAddress::V4Word(bytes), length) without the masking and
+  // clamping, inline (per-flow paths): `length` must be in [0, 32] and the
+  // bits of `bytes` from `length` on already clear.
+  static Prefix V4Masked(uint32_t bytes, int length) {
+    Prefix p;
+    p.address_ = IpAddress::V4Word(bytes);
+    p.length_ = length;
+    return p;
+  }
 
   // "198.18.0.0/15", "2001:db8::/32", or a bare address (a host prefix).
   // Rejects host bits set beyond the length (a common typo that would

@@ -36,12 +36,24 @@ class ClientPrefixer {
   uint32_t key_epoch() const { return key_epoch_; }
 
   Prefix ClientPrefix(const IpAddress& address);
+  // ClientPrefix of the IPv4 address whose 4 network-order bytes `bytes`
+  // holds in memory (IpAddress::V4Word): the mask is a word operation and,
+  // without a key, nothing is called (once per new flow).
+  Prefix ClientPrefixV4(uint32_t bytes) {
+    const uint32_t masked = bytes & v4_mask_;
+    if (pan_ == nullptr) return Prefix::V4Masked(masked, v4_length_);
+    return PseudonymV4(masked);
+  }
 
   int v4_length() const { return v4_length_; }
   int v6_length() const { return v6_length_; }
 
  private:
+  // The pseudonym of the IPv4 prefix whose masked bytes are `masked`.
+  Prefix PseudonymV4(uint32_t masked);
+
   int v4_length_;
+  uint32_t v4_mask_;  // the first v4_length_ bits set, as the bytes lie in memory
   int v6_length_;
   std::unique_ptr<CryptoPan> pan_;
   uint32_t key_epoch_ = 0;

@@ -209,6 +209,7 @@ PassiveRtt::PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink)
       sweep_interval_ns_(Nanos(options.sweep_interval)),
       sink_(sink),
       batching_(sink->batches_samples()),
+      sides_configured_(!options.local_prefixes.empty() || !options.local_ports.empty()),
       prefixer_(options.client_prefix_length_v4, options.client_prefix_length_v6),
       slots_(size_t{1} << kInitialSlotBits, Slot{0, 0}),
       slot_bits_(kInitialSlotBits) {
@@ -624,7 +625,7 @@ void PassiveRtt::OnCapturedPacket(const CapturedPacket& packet) {
   if (DecodeSegment(packet, &segment)) OnTcpSegment(packet.time_ns, segment);
 }
 
-uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side, const Segment& packet) const {
+int PassiveRtt::ConfiguredClientSide(const FlowKey& key) const {
   auto local_address = [this](const IpAddress& a) {
     return std::any_of(options_.local_prefixes.begin(), options_.local_prefixes.end(),
                        [&a](const Prefix& p) { return p.Contains(a); });
@@ -639,7 +640,16 @@ uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side, const Segment
   const bool p0 = local_port(key.port(0));
   const bool p1 = local_port(key.port(1));
   if (p0 != p1) return p0 ? 1 : 0;
-  const uint8_t flags = packet.flags;
+  return -1;
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key,
+                                                                         int side,
+                                                                         uint8_t flags) const {
+  if (sides_configured_) {
+    const int configured = ConfiguredClientSide(key);
+    if (configured >= 0) return static_cast<uint8_t>(configured);
+  }
   if ((flags & kTcpSyn) != 0) {
     // The SYN's sender is the client; a SYN-ACK's receiver is.
     return static_cast<uint8_t>((flags & kTcpAck) == 0 ? side : 1 - side);
@@ -704,8 +714,11 @@ PassiveRtt::Flow* PassiveRtt::Create(int64_t time_ns, const Segment& packet, con
   Flow* entry = Insert(key, hash, empty_slot);
   Flow& flow = *entry;
   flow.id = next_flow_id_++;
-  flow.client_side = ChooseClientSide(key, side, packet);
-  flow.client_prefix = prefixer_.ClientPrefix(key.Address(flow.client_side));
+  flow.client_side = ChooseClientSide(key, side, packet.flags);
+  // An IPv4 client's address is a word of the key.
+  flow.client_prefix =
+      key.v4() ? prefixer_.ClientPrefixV4(static_cast<uint32_t>(key.word >> (32 * flow.client_side)))
+               : prefixer_.ClientPrefix(key.Address(flow.client_side));
   flow.first_seen_ns = time_ns;
   flow.last_seen_ns = time_ns;
   ++stats_.flows_created;
@@ -745,6 +758,11 @@ void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey&
   if (entry == nullptr) {
     entry = Create(time_ns, tcp, packet_key, hash, side, empty_slot);
     if (entry == nullptr) return;
+    // Create took no FIN or RST.
+    if ((tcp.flags & (kTcpSyn | kTcpAck)) == kTcpSyn) {
+      StartWithSyn(time_ns, tcp, side, entry);
+      return;
+    }
   } else if (IsNewConnection(*entry, side, tcp)) {
     ReportFlow(entry);
     Erase(entry);
@@ -753,6 +771,9 @@ void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey&
     Find(packet_key, hash, &slot);  // nothing (just erased): where the key goes now
     entry = Create(time_ns, tcp, packet_key, hash, side, slot);
     if (entry == nullptr) return;
+    // A SYN without ACK (IsNewConnection), FIN or RST (Create).
+    StartWithSyn(time_ns, tcp, side, entry);
+    return;
   }
   const FlowKey& key = packet_key;  // the entry's (SameKey)
   Flow& flow = *entry;
@@ -793,6 +814,30 @@ void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey&
   }
   flow.fast = (flow.handshake_done || flow.initiator < 0) && flow.uses_timestamps == 1 &&
               !me.fin_seen && !other.fin_seen && !options_.general_path_only;
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::StartWithSyn(int64_t time_ns,
+                                                                  const Segment& tcp, int side,
+                                                                  Flow* flow) {
+  // What the general path below does with it, straight: the flow is fresh
+  // (no SYN, TSval, pending value or FIN seen), so the SYN is the
+  // initiator's first (Handshake), it has no ACK to echo (TimestampEcho)
+  // and decides nothing about timestamps (uses_timestamps stays unknown, so
+  // no SeqAck), and the flow stays off the fast path (handshake not done).
+  // Create set last_seen_ns.
+  flow->unreported_packets = 1;
+  flow->unreported_bytes = tcp.ip_length;
+  flow->initiator = static_cast<int8_t>(side);
+  Direction& me = flow->dir[side];
+  me.syn_seq = tcp.seq;
+  me.syn_timestamps = tcp.has_timestamps;
+  me.syn_count = 1;
+  me.syn_time_ns = time_ns;
+  if (tcp.has_timestamps) {
+    flow->ts_seen[side] = true;
+    flow->last_tsval[side] = tcp.tsval;
+    Record(flow, side, tcp.tsval, time_ns);
+  }
 }
 
 void PassiveRtt::Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* flow,

@@ -564,9 +564,15 @@ class PassiveRtt {
   Flow* Insert(const FlowKey& key, uint64_t hash, size_t slot);
   void Erase(Flow* entry);
   void Grow();
-  uint8_t ChooseClientSide(const FlowKey& key, int side, const Segment& packet) const;
+  // The client's index in `key` for a new flow whose first packet, sent by
+  // `side`, has `flags`.
+  uint8_t ChooseClientSide(const FlowKey& key, int side, uint8_t flags) const;
+  // The client by local_prefixes / local_ports: -1 when they don't tell.
+  int ConfiguredClientSide(const FlowKey& key) const;
   // A SYN starting a new connection on a tuple whose flow is still tracked.
   static bool IsNewConnection(const Flow& flow, int side, const Segment& tcp);
+  // ProcessSlow for the SYN (without ACK) that `flow` was just created for.
+  void StartWithSyn(int64_t time_ns, const Segment& tcp, int side, Flow* flow);
   void Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
   void TimestampEcho(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
   void SeqAck(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
@@ -593,6 +599,7 @@ class PassiveRtt {
   int64_t sweep_interval_ns_;
   PassiveRttSink* sink_;
   bool batching_;
+  bool sides_configured_;  // local_prefixes or local_ports set
   ClientPrefixer prefixer_;
   std::vector<Slot> slots_;
   int slot_bits_;  // slots_.size() == 1 << slot_bits_
