@@ -311,7 +311,7 @@ PassiveRtt::Flow* PassiveRtt::Insert(const FlowKey& key, uint64_t hash, size_t s
   return &entry;
 }
 
-void PassiveRtt::Erase(Flow* entry) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Erase(Flow* entry) {
   const auto index = static_cast<uint32_t>(entry - entries_.data());
   const size_t mask = slots_.size() - 1;
   size_t i = entry->tag >> (32 - slot_bits_);
@@ -363,26 +363,40 @@ void PassiveRtt::FlushSamples(Flow* flow) {
   flow->sample_count = 0;
 }
 
-void PassiveRtt::ReportFlow(Flow* flow) {
-  if (flow->sample_count == 0 && flow->unreported_packets == 0 && !flow->flow_unreported) return;
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRttSink::FlowReport PassiveRtt::ReportOf(
+    const Flow& flow) const {
   // Flow, samples and traffic in one call: the sink finds its per-prefix
   // state once.
   PassiveRttSink::FlowReport report;
-  report.client_prefix = &flow->client_prefix;
-  report.new_flow = flow->flow_unreported;
-  report.first_seen_ns = flow->first_seen_ns;
-  if (flow->sample_count > 0) {
-    report.samples =
-        absl::MakeConstSpan(sample_buffers_[IndexOf(*flow)].data(), flow->sample_count);
+  report.client_prefix = &flow.client_prefix;
+  report.new_flow = flow.flow_unreported;
+  report.first_seen_ns = flow.first_seen_ns;
+  if (flow.sample_count > 0) {
+    report.samples = absl::MakeConstSpan(sample_buffers_[IndexOf(flow)].data(), flow.sample_count);
   }
-  report.last_seen_ns = flow->last_seen_ns;
-  report.packets = flow->unreported_packets;
-  report.ip_bytes = flow->unreported_bytes;
+  report.last_seen_ns = flow.last_seen_ns;
+  report.packets = flow.unreported_packets;
+  report.ip_bytes = flow.unreported_bytes;
+  return report;
+}
+
+void PassiveRtt::ReportFlow(Flow* flow) {
+  if (flow->sample_count == 0 && flow->unreported_packets == 0 && !flow->flow_unreported) return;
+  const PassiveRttSink::FlowReport report = ReportOf(*flow);
   flow->flow_unreported = false;
   flow->sample_count = 0;
   flow->unreported_packets = 0;
   flow->unreported_bytes = 0;
   sink_->OnFlowReport(report);
+}
+
+void PassiveRtt::EndFlow(Flow* flow) {
+  // ReportFlow without resetting what the flow's end drops.
+  if (flow->sample_count != 0 || flow->unreported_packets != 0 || flow->flow_unreported) {
+    sink_->OnFlowReport(ReportOf(*flow));
+  }
+  Erase(flow);
+  ++stats_.flows_closed;
 }
 
 void PassiveRtt::Flush() {
@@ -759,21 +773,21 @@ void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey&
     entry = Create(time_ns, tcp, packet_key, hash, side, empty_slot);
     if (entry == nullptr) return;
     // Create took no FIN or RST.
-    if ((tcp.flags & (kTcpSyn | kTcpAck)) == kTcpSyn) {
+    if ((tcp.flags & (kTcpSyn | kTcpAck)) == kTcpSyn && !options_.general_path_only) {
       StartWithSyn(time_ns, tcp, side, entry);
       return;
     }
   } else if (IsNewConnection(*entry, side, tcp)) {
-    ReportFlow(entry);
-    Erase(entry);
-    ++stats_.flows_closed;
+    EndFlow(entry);
     size_t slot = 0;
     Find(packet_key, hash, &slot);  // nothing (just erased): where the key goes now
     entry = Create(time_ns, tcp, packet_key, hash, side, slot);
     if (entry == nullptr) return;
     // A SYN without ACK (IsNewConnection), FIN or RST (Create).
-    StartWithSyn(time_ns, tcp, side, entry);
-    return;
+    if (!options_.general_path_only) {
+      StartWithSyn(time_ns, tcp, side, entry);
+      return;
+    }
   }
   const FlowKey& key = packet_key;  // the entry's (SameKey)
   Flow& flow = *entry;
@@ -783,9 +797,7 @@ void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey&
   if ((tcp.flags & kTcpRst) != 0) {
     // A reset may still echo a TSval (an abort sends one with options).
     if (tcp.has_timestamps) TimestampEcho(time_ns, tcp, side, &flow, key);
-    ReportFlow(&flow);
-    Erase(entry);
-    ++stats_.flows_closed;
+    EndFlow(entry);
     return;
   }
   if ((tcp.flags & kTcpSyn) != 0 || !flow.handshake_done) {
@@ -807,9 +819,7 @@ void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey&
   }
   if (me.fin_acked && other.fin_acked) {
     // Both FINs acknowledged: the orderly close is complete.
-    ReportFlow(&flow);
-    Erase(entry);
-    ++stats_.flows_closed;
+    EndFlow(entry);
     return;
   }
   flow.fast = (flow.handshake_done || flow.initiator < 0) && flow.uses_timestamps == 1 &&
@@ -840,8 +850,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::StartWithSyn(int64_t time_n
   }
 }
 
-void PassiveRtt::Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* flow,
-                           const FlowKey& key) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Handshake(int64_t time_ns,
+                                                               const Segment& tcp, int side,
+                                                               Flow* flow, const FlowKey& key) {
   Direction& me = flow->dir[side];
   const bool syn = (tcp.flags & kTcpSyn) != 0;
   const bool ack = (tcp.flags & kTcpAck) != 0;

@@ -208,8 +208,9 @@ struct PassiveRttOptions {
   // pseudonymisation key.
   bool expose_client_addresses = false;
   // Every packet through the general state machine, none through the fast
-  // path for established timestamped flows: for checking that both agree
-  // (tests) and for A/B runs (passive_rtt_bench --general-path).
+  // path for established timestamped flows nor the shortcuts for a flow's
+  // first SYN and its close: for checking that both agree (tests) and for
+  // A/B runs (passive_rtt_bench --general-path).
   bool general_path_only = false;
 };
 
@@ -589,6 +590,11 @@ class PassiveRtt {
   void Sweep(int64_t now_ns);
   // Hands the flow's buffered samples and traffic counts to the sink.
   void ReportFlow(Flow* flow);
+  // The report of what the flow has not reported yet.
+  PassiveRttSink::FlowReport ReportOf(const Flow& flow) const;
+  // The flow is closed (FINs, RST, a new connection on its tuple): its last
+  // report, then out of the table.
+  void EndFlow(Flow* flow);
   void FlushSamples(Flow* flow);
 
   PassiveRttOptions options_;
