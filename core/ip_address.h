@@ -30,13 +30,6 @@ class IpAddress {
   static IpAddress V4(uint32_t host_order);
   static IpAddress V4Bytes(const uint8_t bytes[4]);
   static IpAddress V6Bytes(const uint8_t bytes[16]);
-  // V4Bytes of the 4 bytes `bytes` holds in memory (network order), inline
-  // (per-flow paths build addresses from words).
-  static IpAddress V4Word(uint32_t bytes) {
-    IpAddress a;
-    std::memcpy(a.bytes_.data(), &bytes, 4);
-    return a;
-  }
   static IpAddress FromInAddr(const in_addr& a);
   static IpAddress FromIn6Addr(const in6_addr& a);
   // "198.18.0.1" or "2001:db8::1" (no brackets, no zone).
@@ -69,6 +62,8 @@ class IpAddress {
   }
 
  private:
+  friend class Prefix;  // AssignV4Masked
+
   AddressFamily family_ = AddressFamily::kIPv4;
   std::array<uint8_t, 16> bytes_{};
 };
@@ -81,14 +76,19 @@ class Prefix {
   Prefix(IpAddress address, int length);
   // The host prefix (/32 or /128) of an address.
   static Prefix Host(IpAddress address);
-  // Prefix(IpAddress::V4Word(bytes), length) without the masking and
-  // clamping, inline (per-flow paths): `length` must be in [0, 32] and the
-  // bits of `bytes` from `length` on already clear.
-  static Prefix V4Masked(uint32_t bytes, int length) {
-    Prefix p;
-    p.address_ = IpAddress::V4Word(bytes);
-    p.length_ = length;
-    return p;
+  // *this = Prefix(IpAddress::V4Bytes(b), length), with `b` the 4 bytes
+  // `bytes` holds in memory (network order), without masking or clamping:
+  // `length` must be in [0, 32] and the bits from `length` on already clear.
+  // In place, as word stores (per-flow paths: a Prefix built aside and
+  // copied is reloaded before its narrower stores retire, a
+  // store-forwarding stall).
+  void AssignV4Masked(uint32_t bytes, int length) {
+    address_.family_ = AddressFamily::kIPv4;
+    const uint64_t low = bytes;  // and 4 zero bytes
+    const uint64_t high = 0;
+    std::memcpy(address_.bytes_.data(), &low, 8);
+    std::memcpy(address_.bytes_.data() + 8, &high, 8);
+    length_ = length;
   }
 
   // "198.18.0.0/15", "2001:db8::/32", or a bare address (a host prefix).

@@ -25,7 +25,9 @@ Prefix ClientPrefixer::ClientPrefix(const IpAddress& address) {
   if (address.is_v4()) {
     uint32_t bytes;
     std::memcpy(&bytes, address.bytes(), 4);
-    return ClientPrefixV4(bytes);
+    Prefix prefix;
+    ClientPrefixV4(bytes, &prefix);
+    return prefix;
   }
   const Prefix prefix(address, v6_length_);
   if (pan_ == nullptr) return prefix;
@@ -37,15 +39,19 @@ Prefix ClientPrefixer::ClientPrefix(const IpAddress& address) {
   return pseudonym;
 }
 
-Prefix ClientPrefixer::PseudonymV4(uint32_t masked) {
+void ClientPrefixer::PseudonymV4(uint32_t masked, Prefix* out) {
   auto it = v4_cache_.find(masked);
-  if (it != v4_cache_.end()) return Prefix::V4Masked(it->second, v4_length_);
+  if (it != v4_cache_.end()) {
+    out->AssignV4Masked(it->second, v4_length_);
+    return;
+  }
   if (v4_cache_.size() >= kMaxCachedPrefixes) v4_cache_.clear();
-  const Prefix pseudonym = pan_->AnonymizePrefix(Prefix::V4Masked(masked, v4_length_));
+  Prefix prefix;
+  prefix.AssignV4Masked(masked, v4_length_);
+  *out = pan_->AnonymizePrefix(prefix);
   uint32_t pseudonym_bytes;
-  std::memcpy(&pseudonym_bytes, pseudonym.address().bytes(), 4);
+  std::memcpy(&pseudonym_bytes, out->address().bytes(), 4);
   v4_cache_.emplace(masked, pseudonym_bytes);
-  return pseudonym;
 }
 
 }  // namespace vantage::probe

@@ -36,13 +36,17 @@ class ClientPrefixer {
   uint32_t key_epoch() const { return key_epoch_; }
 
   Prefix ClientPrefix(const IpAddress& address);
-  // ClientPrefix of the IPv4 address whose 4 network-order bytes `bytes`
-  // holds in memory (IpAddress::V4Word): the mask is a word operation and,
-  // without a key, nothing is called (once per new flow).
-  Prefix ClientPrefixV4(uint32_t bytes) {
+  // *out = ClientPrefix of the IPv4 address whose 4 network-order bytes
+  // `bytes` holds in memory: the mask is a word operation and, without a
+  // key, nothing is called and the prefix is written in place
+  // (Prefix::AssignV4Masked), once per new flow.
+  void ClientPrefixV4(uint32_t bytes, Prefix* out) {
     const uint32_t masked = bytes & v4_mask_;
-    if (pan_ == nullptr) return Prefix::V4Masked(masked, v4_length_);
-    return PseudonymV4(masked);
+    if (pan_ == nullptr) {
+      out->AssignV4Masked(masked, v4_length_);
+    } else {
+      PseudonymV4(masked, out);
+    }
   }
 
   int v4_length() const { return v4_length_; }
@@ -50,7 +54,7 @@ class ClientPrefixer {
 
  private:
   // The pseudonym of the IPv4 prefix whose masked bytes are `masked`.
-  Prefix PseudonymV4(uint32_t masked);
+  void PseudonymV4(uint32_t masked, Prefix* out);
 
   int v4_length_;
   uint32_t v4_mask_;  // the first v4_length_ bits set, as the bytes lie in memory

@@ -730,9 +730,12 @@ PassiveRtt::Flow* PassiveRtt::Create(int64_t time_ns, const Segment& packet, con
   flow.id = next_flow_id_++;
   flow.client_side = ChooseClientSide(key, side, packet.flags);
   // An IPv4 client's address is a word of the key.
-  flow.client_prefix =
-      key.v4() ? prefixer_.ClientPrefixV4(static_cast<uint32_t>(key.word >> (32 * flow.client_side)))
-               : prefixer_.ClientPrefix(key.Address(flow.client_side));
+  if (key.v4()) {
+    prefixer_.ClientPrefixV4(static_cast<uint32_t>(key.word >> (32 * flow.client_side)),
+                             &flow.client_prefix);
+  } else {
+    flow.client_prefix = prefixer_.ClientPrefix(key.Address(flow.client_side));
+  }
   flow.first_seen_ns = time_ns;
   flow.last_seen_ns = time_ns;
   ++stats_.flows_created;
