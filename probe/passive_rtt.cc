@@ -853,9 +853,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::StartWithSyn(int64_t time_n
   }
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Handshake(int64_t time_ns,
-                                                               const Segment& tcp, int side,
-                                                               Flow* flow, const FlowKey& key) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Handshake(int64_t time_ns, const Segment& tcp,
+                                                               int side, Flow* flow,
+                                                               const FlowKey& key) {
   Direction& me = flow->dir[side];
   const bool syn = (tcp.flags & kTcpSyn) != 0;
   const bool ack = (tcp.flags & kTcpAck) != 0;
