@@ -273,7 +273,9 @@ void PassiveRtt::Grow() {
   }
 }
 
-PassiveRtt::Flow* PassiveRtt::Insert(const FlowKey& key, uint64_t hash, size_t slot) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Flow* PassiveRtt::Insert(const FlowKey& key,
+                                                                         uint64_t hash,
+                                                                         size_t slot) {
   if (2 * (live_flows_ + 1) > slots_.size()) {
     Grow();
     const size_t mask = slots_.size() - 1;
