@@ -135,7 +135,7 @@ std::vector<Captured> Lifecycles(uint32_t seed) {
   return out;
 }
 
-void Run(const std::vector<Captured>& packets, PassiveRtt* rtt) {
+void Replay(const std::vector<Captured>& packets, PassiveRtt* rtt) {
   for (const Captured& c : packets) {
     CapturedPacket p;
     p.time_ns = c.time_ns;
@@ -156,7 +156,7 @@ TEST(PassiveRttFlowTest, ShortcutsForASynAndACloseEqualTheGeneralPath) {
     for (const bool rate_limit : {false, true}) {
       for (const int sides : {0, 1, 2}) {  // by SYN, by local port, by local prefix
         for (const size_t max_pending : {size_t{1}, size_t{3}}) {
-          SCOPED_TRACE(testing::Message() << batching << rate_limit << sides << max_pending);
+          SCOPED_TRACE(::testing::Message() << batching << rate_limit << sides << max_pending);
           PassiveRttOptions options;
           options.max_flows = 16;  // full now and then: new flows rejected
           options.flow_idle_timeout = absl::Milliseconds(400);
@@ -172,8 +172,8 @@ TEST(PassiveRttFlowTest, ShortcutsForASynAndACloseEqualTheGeneralPath) {
           auto rtt = PassiveRtt::Create(options, &sink);
           auto general = PassiveRtt::Create(general_options, &general_sink);
           ASSERT_TRUE(rtt.ok() && general.ok());
-          Run(packets, rtt->get());
-          Run(packets, general->get());
+          Replay(packets, rtt->get());
+          Replay(packets, general->get());
           EXPECT_EQ(sink.samples, general_sink.samples);
           EXPECT_EQ(sink.flows, general_sink.flows);
           EXPECT_EQ(sink.traffic, general_sink.traffic);
