@@ -193,7 +193,9 @@ TEST(PassiveRttFlowTest, ShortcutsForASynAndACloseEqualTheGeneralPath) {
           closed += a.flows_closed;
           created += a.flows_created;
           handshakes += a.samples[static_cast<size_t>(RttMethod::kHandshake)];
-          if (rate_limit) EXPECT_GT(a.rate_limited, 0u);
+          if (rate_limit) {
+            EXPECT_GT(a.rate_limited, 0u);
+          }
           EXPECT_GT(a.flows_rejected_full, 0u);
         }
       }
