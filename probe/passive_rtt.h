@@ -208,9 +208,9 @@ struct PassiveRttOptions {
   // pseudonymisation key.
   bool expose_client_addresses = false;
   // Every packet through the general state machine, none through the fast
-  // path for established timestamped flows nor the shortcuts for a flow's
-  // first SYN and its close: for checking that both agree (tests) and for
-  // A/B runs (passive_rtt_bench --general-path).
+  // path for established timestamped flows nor the shortcut for the SYN
+  // that creates a flow: for checking that both agree (tests) and for A/B
+  // runs (passive_rtt_bench --general-path).
   bool general_path_only = false;
 };
 

@@ -1,7 +1,9 @@
-// PassiveRtt's per-flow shortcuts (a flow's first SYN in one step, a closed
-// flow's last report and erase in one step) against its general state
-// machine (PassiveRttOptions::general_path_only), on random connection
-// lifecycles, under the options those shortcuts read.
+// PassiveRtt's per-flow shortcut (the SYN that creates a flow, in one step)
+// and fast path against its general state machine
+// (PassiveRttOptions::general_path_only), on random connection lifecycles
+// (flows closed by FINs, resets and new SYNs on their tuple, evicted, or
+// rejected by a full table), under the options the per-flow code reads:
+// every sink call, in order, and every counter must be equal.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -147,7 +149,7 @@ void Replay(const std::vector<Captured>& packets, PassiveRtt* rtt) {
   rtt->Flush();
 }
 
-TEST(PassiveRttFlowTest, ShortcutsForASynAndACloseEqualTheGeneralPath) {
+TEST(PassiveRttFlowTest, ShortcutsEqualTheGeneralPathOnRandomLifecycles) {
   const std::vector<Captured> packets = Lifecycles(5);
   uint64_t closed = 0;
   uint64_t created = 0;
