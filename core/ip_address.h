@@ -7,6 +7,7 @@
 #include <array>
 #include <compare>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -61,6 +62,8 @@ class IpAddress {
   }
 
  private:
+  friend class Prefix;  // AssignV4Masked
+
   AddressFamily family_ = AddressFamily::kIPv4;
   std::array<uint8_t, 16> bytes_{};
 };
@@ -73,6 +76,20 @@ class Prefix {
   Prefix(IpAddress address, int length);
   // The host prefix (/32 or /128) of an address.
   static Prefix Host(IpAddress address);
+  // *this = Prefix(IpAddress::V4Bytes(b), length), with `b` the 4 bytes
+  // `bytes` holds in memory (network order), without masking or clamping:
+  // `length` must be in [0, 32] and the bits from `length` on already clear.
+  // In place, as word stores (per-flow paths: a Prefix built aside and
+  // copied is reloaded before its narrower stores retire, a
+  // store-forwarding stall).
+  void AssignV4Masked(uint32_t bytes, int length) {
+    address_.family_ = AddressFamily::kIPv4;
+    const uint64_t low = bytes;  // and 4 zero bytes
+    const uint64_t high = 0;
+    std::memcpy(address_.bytes_.data(), &low, 8);
+    std::memcpy(address_.bytes_.data() + 8, &high, 8);
+    length_ = length;
+  }
 
   // "198.18.0.0/15", "2001:db8::/32", or a bare address (a host prefix).
   // Rejects host bits set beyond the length (a common typo that would

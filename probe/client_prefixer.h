@@ -35,21 +35,29 @@ class ClientPrefixer {
   // different keys are never merged.
   uint32_t key_epoch() const { return key_epoch_; }
 
-  Prefix ClientPrefix(const IpAddress& address) {
-    const int length = address.is_v4() ? v4_length_ : v6_length_;
-    // Without a key (inline, once per new flow): the prefix itself.
-    if (pan_ == nullptr) return Prefix(address, length);
-    return Pseudonym(address, length);
+  Prefix ClientPrefix(const IpAddress& address);
+  // *out = ClientPrefix of the IPv4 address whose 4 network-order bytes
+  // `bytes` holds in memory: the mask is a word operation and, without a
+  // key, nothing is called and the prefix is written in place
+  // (Prefix::AssignV4Masked), once per new flow.
+  void ClientPrefixV4(uint32_t bytes, Prefix* out) {
+    const uint32_t masked = bytes & v4_mask_;
+    if (pan_ == nullptr) {
+      out->AssignV4Masked(masked, v4_length_);
+    } else {
+      PseudonymV4(masked, out);
+    }
   }
 
   int v4_length() const { return v4_length_; }
   int v6_length() const { return v6_length_; }
 
  private:
-  // The keyed path: the pseudonym of address's prefix of `length`.
-  Prefix Pseudonym(const IpAddress& address, int length);
+  // The pseudonym of the IPv4 prefix whose masked bytes are `masked`.
+  void PseudonymV4(uint32_t masked, Prefix* out);
 
   int v4_length_;
+  uint32_t v4_mask_;  // the first v4_length_ bits set, as the bytes lie in memory
   int v6_length_;
   std::unique_ptr<CryptoPan> pan_;
   uint32_t key_epoch_ = 0;

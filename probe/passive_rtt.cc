@@ -209,6 +209,7 @@ PassiveRtt::PassiveRtt(const PassiveRttOptions& options, PassiveRttSink* sink)
       sweep_interval_ns_(Nanos(options.sweep_interval)),
       sink_(sink),
       batching_(sink->batches_samples()),
+      sides_configured_(!options.local_prefixes.empty() || !options.local_ports.empty()),
       prefixer_(options.client_prefix_length_v4, options.client_prefix_length_v6),
       slots_(size_t{1} << kInitialSlotBits, Slot{0, 0}),
       slot_bits_(kInitialSlotBits) {
@@ -272,7 +273,9 @@ void PassiveRtt::Grow() {
   }
 }
 
-PassiveRtt::Flow* PassiveRtt::Insert(const FlowKey& key, uint64_t hash, size_t slot) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Flow* PassiveRtt::Insert(const FlowKey& key,
+                                                                         uint64_t hash,
+                                                                         size_t slot) {
   if (2 * (live_flows_ + 1) > slots_.size()) {
     Grow();
     const size_t mask = slots_.size() - 1;
@@ -310,7 +313,7 @@ PassiveRtt::Flow* PassiveRtt::Insert(const FlowKey& key, uint64_t hash, size_t s
   return &entry;
 }
 
-void PassiveRtt::Erase(Flow* entry) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Erase(Flow* entry) {
   const auto index = static_cast<uint32_t>(entry - entries_.data());
   const size_t mask = slots_.size() - 1;
   size_t i = entry->tag >> (32 - slot_bits_);
@@ -362,26 +365,40 @@ void PassiveRtt::FlushSamples(Flow* flow) {
   flow->sample_count = 0;
 }
 
-void PassiveRtt::ReportFlow(Flow* flow) {
-  if (flow->sample_count == 0 && flow->unreported_packets == 0 && !flow->flow_unreported) return;
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRttSink::FlowReport PassiveRtt::ReportOf(
+    const Flow& flow) const {
   // Flow, samples and traffic in one call: the sink finds its per-prefix
   // state once.
   PassiveRttSink::FlowReport report;
-  report.client_prefix = &flow->client_prefix;
-  report.new_flow = flow->flow_unreported;
-  report.first_seen_ns = flow->first_seen_ns;
-  if (flow->sample_count > 0) {
-    report.samples =
-        absl::MakeConstSpan(sample_buffers_[IndexOf(*flow)].data(), flow->sample_count);
+  report.client_prefix = &flow.client_prefix;
+  report.new_flow = flow.flow_unreported;
+  report.first_seen_ns = flow.first_seen_ns;
+  if (flow.sample_count > 0) {
+    report.samples = absl::MakeConstSpan(sample_buffers_[IndexOf(flow)].data(), flow.sample_count);
   }
-  report.last_seen_ns = flow->last_seen_ns;
-  report.packets = flow->unreported_packets;
-  report.ip_bytes = flow->unreported_bytes;
+  report.last_seen_ns = flow.last_seen_ns;
+  report.packets = flow.unreported_packets;
+  report.ip_bytes = flow.unreported_bytes;
+  return report;
+}
+
+void PassiveRtt::ReportFlow(Flow* flow) {
+  if (flow->sample_count == 0 && flow->unreported_packets == 0 && !flow->flow_unreported) return;
+  const PassiveRttSink::FlowReport report = ReportOf(*flow);
   flow->flow_unreported = false;
   flow->sample_count = 0;
   flow->unreported_packets = 0;
   flow->unreported_bytes = 0;
   sink_->OnFlowReport(report);
+}
+
+void PassiveRtt::EndFlow(Flow* flow) {
+  // ReportFlow without resetting what the flow's end drops.
+  if (flow->sample_count != 0 || flow->unreported_packets != 0 || flow->flow_unreported) {
+    sink_->OnFlowReport(ReportOf(*flow));
+  }
+  Erase(flow);
+  ++stats_.flows_closed;
 }
 
 void PassiveRtt::Flush() {
@@ -678,7 +695,7 @@ void PassiveRtt::OnCapturedPacket(const CapturedPacket& packet) {
   if (DecodeSegment(packet, &segment)) OnTcpSegment(packet.time_ns, segment);
 }
 
-uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side, const Segment& packet) const {
+int PassiveRtt::ConfiguredClientSide(const FlowKey& key) const {
   auto local_address = [this](const IpAddress& a) {
     return std::any_of(options_.local_prefixes.begin(), options_.local_prefixes.end(),
                        [&a](const Prefix& p) { return p.Contains(a); });
@@ -693,7 +710,16 @@ uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key, int side, const Segment
   const bool p0 = local_port(key.port(0));
   const bool p1 = local_port(key.port(1));
   if (p0 != p1) return p0 ? 1 : 0;
-  const uint8_t flags = packet.flags;
+  return -1;
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint8_t PassiveRtt::ChooseClientSide(const FlowKey& key,
+                                                                         int side,
+                                                                         uint8_t flags) const {
+  if (sides_configured_) {
+    const int configured = ConfiguredClientSide(key);
+    if (configured >= 0) return static_cast<uint8_t>(configured);
+  }
   if ((flags & kTcpSyn) != 0) {
     // The SYN's sender is the client; a SYN-ACK's receiver is.
     return static_cast<uint8_t>((flags & kTcpAck) == 0 ? side : 1 - side);
@@ -768,8 +794,14 @@ PassiveRtt::Flow* PassiveRtt::Create(int64_t time_ns, const Segment& packet, con
   Flow* entry = Insert(key, hash, empty_slot);
   Flow& flow = *entry;
   flow.id = next_flow_id_++;
-  flow.client_side = ChooseClientSide(key, side, packet);
-  flow.client_prefix = prefixer_.ClientPrefix(key.Address(flow.client_side));
+  flow.client_side = ChooseClientSide(key, side, packet.flags);
+  // An IPv4 client's address is a word of the key.
+  if (key.v4()) {
+    prefixer_.ClientPrefixV4(static_cast<uint32_t>(key.word >> (32 * flow.client_side)),
+                             &flow.client_prefix);
+  } else {
+    flow.client_prefix = prefixer_.ClientPrefix(key.Address(flow.client_side));
+  }
   flow.first_seen_ns = time_ns;
   flow.last_seen_ns = time_ns;
   ++stats_.flows_created;
@@ -812,14 +844,22 @@ void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey&
   if (entry == nullptr) {
     entry = Create(time_ns, tcp, packet_key, hash, side, empty_slot);
     if (entry == nullptr) return;
+    // Create took no FIN or RST.
+    if ((tcp.flags & (kTcpSyn | kTcpAck)) == kTcpSyn && !options_.general_path_only) {
+      StartWithSyn(time_ns, tcp, side, entry);
+      return;
+    }
   } else if (IsNewConnection(*entry, side, tcp)) {
-    ReportFlow(entry);
-    Erase(entry);
-    ++stats_.flows_closed;
+    EndFlow(entry);
     size_t slot = 0;
     Find(packet_key, hash, &slot);  // nothing (just erased): where the key goes now
     entry = Create(time_ns, tcp, packet_key, hash, side, slot);
     if (entry == nullptr) return;
+    // A SYN without ACK (IsNewConnection), FIN or RST (Create).
+    if (!options_.general_path_only) {
+      StartWithSyn(time_ns, tcp, side, entry);
+      return;
+    }
   }
   const FlowKey& key = packet_key;  // the entry's (SameKey)
   Flow& flow = *entry;
@@ -829,9 +869,7 @@ void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey&
   if ((tcp.flags & kTcpRst) != 0) {
     // A reset may still echo a TSval (an abort sends one with options).
     if (tcp.has_timestamps) TimestampEcho(time_ns, tcp, side, &flow, key);
-    ReportFlow(&flow);
-    Erase(entry);
-    ++stats_.flows_closed;
+    EndFlow(entry);
     return;
   }
   if ((tcp.flags & kTcpSyn) != 0 || !flow.handshake_done) {
@@ -853,17 +891,40 @@ void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey&
   }
   if (me.fin_acked && other.fin_acked) {
     // Both FINs acknowledged: the orderly close is complete.
-    ReportFlow(&flow);
-    Erase(entry);
-    ++stats_.flows_closed;
+    EndFlow(entry);
     return;
   }
   flow.fast = (flow.handshake_done || flow.initiator < 0) && flow.uses_timestamps == 1 &&
               !me.fin_seen && !other.fin_seen && !options_.general_path_only;
 }
 
-void PassiveRtt::Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* flow,
-                           const FlowKey& key) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::StartWithSyn(int64_t time_ns,
+                                                                  const Segment& tcp, int side,
+                                                                  Flow* flow) {
+  // What the general path below does with it, straight: the flow is fresh
+  // (no SYN, TSval, pending value or FIN seen), so the SYN is the
+  // initiator's first (Handshake), it has no ACK to echo (TimestampEcho)
+  // and decides nothing about timestamps (uses_timestamps stays unknown, so
+  // no SeqAck), and the flow stays off the fast path (handshake not done).
+  // Create set last_seen_ns.
+  flow->unreported_packets = 1;
+  flow->unreported_bytes = tcp.ip_length;
+  flow->initiator = static_cast<int8_t>(side);
+  Direction& me = flow->dir[side];
+  me.syn_seq = tcp.seq;
+  me.syn_timestamps = tcp.has_timestamps;
+  me.syn_count = 1;
+  me.syn_time_ns = time_ns;
+  if (tcp.has_timestamps) {
+    flow->ts_seen[side] = true;
+    flow->last_tsval[side] = tcp.tsval;
+    Record(flow, side, tcp.tsval, time_ns);
+  }
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Handshake(int64_t time_ns, const Segment& tcp,
+                                                               int side, Flow* flow,
+                                                               const FlowKey& key) {
   Direction& me = flow->dir[side];
   const bool syn = (tcp.flags & kTcpSyn) != 0;
   const bool ack = (tcp.flags & kTcpAck) != 0;

@@ -209,8 +209,9 @@ struct PassiveRttOptions {
   // pseudonymisation key.
   bool expose_client_addresses = false;
   // Every packet through the general state machine, none through the fast
-  // path for established timestamped flows: for checking that both agree
-  // (tests) and for A/B runs (passive_rtt_bench --general-path).
+  // path for established timestamped flows nor the shortcut for the SYN
+  // that creates a flow: for checking that both agree (tests) and for A/B
+  // runs (passive_rtt_bench --general-path).
   bool general_path_only = false;
 };
 
@@ -596,9 +597,15 @@ class PassiveRtt {
   Flow* Insert(const FlowKey& key, uint64_t hash, size_t slot);
   void Erase(Flow* entry);
   void Grow();
-  uint8_t ChooseClientSide(const FlowKey& key, int side, const Segment& packet) const;
+  // The client's index in `key` for a new flow whose first packet, sent by
+  // `side`, has `flags`.
+  uint8_t ChooseClientSide(const FlowKey& key, int side, uint8_t flags) const;
+  // The client by local_prefixes / local_ports: -1 when they don't tell.
+  int ConfiguredClientSide(const FlowKey& key) const;
   // A SYN starting a new connection on a tuple whose flow is still tracked.
   static bool IsNewConnection(const Flow& flow, int side, const Segment& tcp);
+  // ProcessSlow for the SYN (without ACK) that `flow` was just created for.
+  void StartWithSyn(int64_t time_ns, const Segment& tcp, int side, Flow* flow);
   void Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
   void TimestampEcho(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
   void SeqAck(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
@@ -617,6 +624,11 @@ class PassiveRtt {
   void Sweep(int64_t now_ns);
   // Hands the flow's buffered samples and traffic counts to the sink.
   void ReportFlow(Flow* flow);
+  // The report of what the flow has not reported yet.
+  PassiveRttSink::FlowReport ReportOf(const Flow& flow) const;
+  // The flow is closed (FINs, RST, a new connection on its tuple): its last
+  // report, then out of the table.
+  void EndFlow(Flow* flow);
   void FlushSamples(Flow* flow);
 
   PassiveRttOptions options_;
@@ -633,6 +645,7 @@ class PassiveRtt {
           : static_cast<uint32_t>(std::min<size_t>(2, options_.max_pending_per_direction));
   PassiveRttSink* sink_;
   bool batching_;
+  bool sides_configured_;  // local_prefixes or local_ports set
   ClientPrefixer prefixer_;
   std::vector<Slot> slots_;
   int slot_bits_;  // slots_.size() == 1 << slot_bits_

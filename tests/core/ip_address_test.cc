@@ -115,5 +115,23 @@ TEST(EndpointTest, SockaddrRoundTrip) {
   }
 }
 
+TEST(PrefixTest, AssignV4MaskedEqualsTheMaskingConstructor) {
+  // Over a prefix of the other family and over an IPv4 one, at every
+  // length: every byte of the old value is replaced.
+  const IpAddress address = IpAddress::Parse("198.51.100.77").value();
+  for (int length = 0; length <= 32; ++length) {
+    const Prefix expected(address, length);
+    uint32_t bytes;
+    std::memcpy(&bytes, expected.address().bytes(), 4);
+    for (const char* before : {"2001:db8:ffff:ffff::/64", "10.255.255.255/32"}) {
+      Prefix p = Prefix::Parse(before).value();
+      p.AssignV4Masked(bytes, length);
+      EXPECT_EQ(p, expected) << length << " " << before;
+      EXPECT_EQ(p.ToString(), expected.ToString());
+      EXPECT_TRUE(p.address().is_v4());
+    }
+  }
+}
+
 }  // namespace
 }  // namespace vantage

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <random>
 #include <string>
 
 #include "probe/client_prefixer.h"
@@ -88,6 +90,37 @@ TEST(ClientPrefixerTest, CachedPseudonymsEqualFreshOnesAcrossOverflowAndRotation
     key[0] = static_cast<char>(key[0] ^ 0x5a);
   }
   EXPECT_EQ(prefixer.key_epoch(), 2u);
+}
+
+TEST(ClientPrefixerTest, ClientPrefixV4EqualsTheGeneralPrefixAtEveryLength) {
+  // In place over whatever the Prefix held (an IPv6 prefix here), at every
+  // length, with and without a key: what ClientPrefix(IpAddress) and an
+  // independent Prefix / CryptoPan give.
+  std::mt19937 random(3);
+  for (int length = -1; length <= 33; ++length) {
+    ClientPrefixer plain(length, 48);
+    ClientPrefixer keyed(length, 48);
+    ASSERT_TRUE(keyed.SetKey(ReferenceKey()).ok());
+    auto pan = CryptoPan::Create(ReferenceKey());
+    ASSERT_TRUE(pan.ok());
+    for (int i = 0; i < 64; ++i) {
+      const uint32_t host_order = static_cast<uint32_t>(random());
+      const IpAddress address = IpAddress::V4(host_order);
+      uint32_t bytes;
+      std::memcpy(&bytes, address.bytes(), 4);
+      const Prefix expected(address, length);
+      Prefix got = Prefix::Parse("2001:db8:ffff:ffff::/64").value();
+      plain.ClientPrefixV4(bytes, &got);
+      ASSERT_EQ(got, expected) << length << " " << i;
+      ASSERT_EQ(got.ToString(), expected.ToString());
+      ASSERT_EQ(got, plain.ClientPrefix(address));
+      Prefix pseudonym = Prefix::Parse("2001:db8:ffff:ffff::/64").value();
+      keyed.ClientPrefixV4(bytes, &pseudonym);  // computed, then from the cache
+      ASSERT_EQ(pseudonym, (*pan)->AnonymizePrefix(expected)) << length << " " << i;
+      keyed.ClientPrefixV4(bytes, &pseudonym);
+      ASSERT_EQ(pseudonym, (*pan)->AnonymizePrefix(expected)) << length << " " << i;
+    }
+  }
 }
 
 }  // namespace

@@ -1,0 +1,213 @@
+// PassiveRtt's per-flow shortcut (the SYN that creates a flow, in one step)
+// and fast path against its general state machine
+// (PassiveRttOptions::general_path_only), on random connection lifecycles
+// (flows closed by FINs, resets and new SYNs on their tuple, evicted, or
+// rejected by a full table), under the options the per-flow code reads:
+// every sink call, in order, and every counter must be equal.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "probe/passive_rtt.h"
+#include "tests/probe/packet_builder.h"
+
+namespace vantage::probe {
+namespace {
+
+using testing::Link;
+using testing::PacketBuilder;
+using testing::TcpSpec;
+
+// Records every call, in order; batching or not.
+class LifecycleSink : public PassiveRttSink {
+ public:
+  explicit LifecycleSink(bool batching) : batching_(batching) {}
+  bool batches_samples() const override { return batching_; }
+  void OnSample(const RttSample& s) override {
+    samples.emplace_back(absl::ToUnixNanos(s.time), absl::ToInt64Nanoseconds(s.rtt),
+                         static_cast<int>(s.method), static_cast<int>(s.leg),
+                         s.client_prefix.ToString(), s.flow_id, s.server.ToString(), s.client_port);
+  }
+  void OnFlow(absl::Time time, const Prefix& p) override {
+    flows.emplace_back(absl::ToUnixNanos(time), p.ToString());
+  }
+  void OnTraffic(absl::Time time, const Prefix& p, uint64_t n, uint64_t ip_bytes) override {
+    traffic.emplace_back(absl::ToUnixNanos(time), p.ToString(), n, ip_bytes);
+  }
+  void OnFlowReport(const FlowReport& report) override {
+    std::vector<std::tuple<int64_t, int64_t, size_t>> batch;
+    for (const FlowRttSample& s : report.samples)
+      batch.emplace_back(s.time_ns(), s.rtt_ns(), s.series());
+    reports.emplace_back(report.client_prefix->ToString(), report.new_flow, report.first_seen_ns,
+                         std::move(batch), report.last_seen_ns, report.packets, report.ip_bytes);
+  }
+
+  std::vector<std::tuple<int64_t, int64_t, int, int, std::string, uint64_t, std::string, uint16_t>>
+      samples;
+  std::vector<std::pair<int64_t, std::string>> flows;
+  std::vector<std::tuple<int64_t, std::string, uint64_t, uint64_t>> traffic;
+  std::vector<
+      std::tuple<std::string, bool, int64_t, std::vector<std::tuple<int64_t, int64_t, size_t>>,
+                 int64_t, uint64_t, uint64_t>>
+      reports;
+
+ private:
+  bool batching_;
+};
+
+struct Captured {
+  int64_t time_ns;
+  std::vector<uint8_t> bytes;
+  int link_type;
+};
+
+// Connections on a few tuples, each step a random event of its lifecycle:
+// SYNs (first, retransmitted, simultaneous, on a tuple still tracked),
+// SYN-ACKs (right or wrong ACK), handshake ACKs, data, FINs from either
+// side with their ACKs, resets; with and without timestamps.
+std::vector<Captured> Lifecycles(uint32_t seed) {
+  std::mt19937 random(seed);
+  auto pick = [&random](uint32_t n) { return static_cast<uint32_t>(random() % n); };
+  struct Tuple {
+    uint32_t seq[2] = {1000, 500000};
+    uint32_t tsval[2] = {10, 90000};
+    uint32_t echo[2] = {0, 0};  // the other side's latest TSval, as this side saw it
+    bool timestamps = true;
+  };
+  std::vector<Tuple> tuples(24);
+  std::vector<Captured> out;
+  int64_t now = 1700000000000000000;
+  for (int step = 0; step < 6000; ++step) {
+    now += 1000 + pick(300000);
+    const uint32_t t = pick(static_cast<uint32_t>(tuples.size()));
+    Tuple& tuple = tuples[t];
+    const bool v6 = t % 4 == 3;
+    const IpAddress client = v6 ? IpAddress::Parse("2001:db8:7::" + std::to_string(t + 1)).value()
+                                : IpAddress::V4(0xc6120000u + t * 613);
+    const IpAddress server =
+        v6 ? IpAddress::Parse("2001:db8::80").value() : IpAddress::V4(0xc6130001u);
+    int from = static_cast<int>(pick(2));
+    uint8_t flags = kTcpAck;
+    size_t length = 0;
+    const uint32_t kind = pick(100);
+    if (kind < 14) {
+      // A SYN: a new connection (new sequence numbers) or a retransmission.
+      from = pick(8) == 0 ? 1 : 0;  // now and then a simultaneous open
+      flags = kTcpSyn;
+      if (pick(3) != 0) {
+        tuple.seq[from] += 100000 + pick(1000);
+        tuple.timestamps = pick(4) != 0;
+      }
+    } else if (kind < 26) {
+      from = 1;
+      flags = kTcpSyn | kTcpAck;
+    } else if (kind < 40) {
+      flags = kTcpAck;  // a handshake ACK or a bare ACK
+    } else if (kind < 52) {
+      flags = kTcpFin | kTcpAck;
+    } else if (kind < 55) {
+      flags = kTcpRst | (pick(2) == 0 ? kTcpAck : 0);
+    } else {
+      length = 1 + pick(300);
+    }
+    TcpSpec spec;
+    spec.src_port = from == 0 ? static_cast<uint16_t>(41000 + t % 7) : 443;
+    spec.dst_port = from == 0 ? 443 : static_cast<uint16_t>(41000 + t % 7);
+    spec.flags = flags;
+    spec.seq = tuple.seq[from] - ((flags & kTcpSyn) != 0 ? 1 : 0);
+    // Mostly the other side's next byte; now and then not (a wrong ACK).
+    spec.ack = (flags & kTcpAck) != 0 ? tuple.seq[1 - from] + (pick(10) == 0 ? 7 : 0) : 0;
+    if (tuple.timestamps && pick(20) != 0) {
+      spec.timestamps = std::make_pair(tuple.tsval[from], tuple.echo[from]);
+      tuple.echo[1 - from] = tuple.tsval[from];
+      tuple.tsval[from] += pick(3);
+    }
+    spec.payload = std::string(length, 'p');
+    tuple.seq[from] += static_cast<uint32_t>(length) + ((flags & kTcpFin) != 0 ? 1 : 0);
+    PacketBuilder b(from == 0 ? client : server, from == 0 ? server : client);
+    b.WithLink(v6 ? Link::kRaw : Link::kEthernet);
+    out.push_back({now, b.Tcp(spec), b.link_type()});
+  }
+  return out;
+}
+
+void Replay(const std::vector<Captured>& packets, PassiveRtt* rtt) {
+  for (const Captured& c : packets) {
+    CapturedPacket p;
+    p.time_ns = c.time_ns;
+    p.bytes = absl::MakeConstSpan(c.bytes);
+    p.wire_length = static_cast<uint32_t>(c.bytes.size());
+    p.link_type = c.link_type;
+    rtt->OnCapturedPacket(p);
+  }
+  rtt->Flush();
+}
+
+TEST(PassiveRttFlowTest, ShortcutsEqualTheGeneralPathOnRandomLifecycles) {
+  const std::vector<Captured> packets = Lifecycles(5);
+  uint64_t closed = 0;
+  uint64_t created = 0;
+  uint64_t handshakes = 0;
+  for (const bool batching : {true, false}) {
+    for (const bool rate_limit : {false, true}) {
+      for (const int sides : {0, 1, 2}) {  // by SYN, by local port, by local prefix
+        for (const size_t max_pending : {size_t{1}, size_t{3}}) {
+          SCOPED_TRACE(::testing::Message() << batching << rate_limit << sides << max_pending);
+          PassiveRttOptions options;
+          options.max_flows = 16;  // full now and then: new flows rejected
+          options.flow_idle_timeout = absl::Milliseconds(400);
+          options.sweep_interval = absl::Milliseconds(100);
+          options.max_pending_per_direction = max_pending;
+          if (rate_limit) options.min_sample_interval = absl::Milliseconds(10);
+          if (sides == 1) options.local_ports = {443};
+          if (sides == 2) options.local_prefixes = {Prefix::Parse("198.19.0.0/16").value()};
+          PassiveRttOptions general_options = options;
+          general_options.general_path_only = true;
+          LifecycleSink sink(batching);
+          LifecycleSink general_sink(batching);
+          auto rtt = PassiveRtt::Create(options, &sink);
+          auto general = PassiveRtt::Create(general_options, &general_sink);
+          ASSERT_TRUE(rtt.ok() && general.ok());
+          Replay(packets, rtt->get());
+          Replay(packets, general->get());
+          EXPECT_EQ(sink.samples, general_sink.samples);
+          EXPECT_EQ(sink.flows, general_sink.flows);
+          EXPECT_EQ(sink.traffic, general_sink.traffic);
+          EXPECT_EQ(sink.reports, general_sink.reports);
+          const PassiveRttStats& a = (*rtt)->stats();
+          const PassiveRttStats& e = (*general)->stats();
+          EXPECT_EQ(a.flows_created, e.flows_created);
+          EXPECT_EQ(a.flows_evicted_idle, e.flows_evicted_idle);
+          EXPECT_EQ(a.flows_closed, e.flows_closed);
+          EXPECT_EQ(a.flows_rejected_full, e.flows_rejected_full);
+          EXPECT_EQ(a.pending_evicted, e.pending_evicted);
+          EXPECT_EQ(a.pending_expired, e.pending_expired);
+          EXPECT_EQ(a.karn_discarded, e.karn_discarded);
+          EXPECT_EQ(a.rate_limited, e.rate_limited);
+          EXPECT_EQ(a.samples, e.samples);
+          EXPECT_EQ((*rtt)->flow_count(), (*general)->flow_count());
+          closed += a.flows_closed;
+          created += a.flows_created;
+          handshakes += a.samples[static_cast<size_t>(RttMethod::kHandshake)];
+          if (rate_limit) {
+            EXPECT_GT(a.rate_limited, 0u);
+          }
+          EXPECT_GT(a.flows_rejected_full, 0u);
+        }
+      }
+    }
+  }
+  // The mix exercised what it is meant to.
+  EXPECT_GT(closed, 500u);
+  EXPECT_GT(created, 1000u);
+  EXPECT_GT(handshakes, 500u);
+}
+
+}  // namespace
+}  // namespace vantage::probe
