@@ -25,20 +25,6 @@ bool SamePrefix(const Prefix& a, const Prefix& b) {
 
 }  // namespace
 
-uint64_t ClientPrefixAggregator::Hash(int64_t window_index, const Prefix& prefix) {
-  uint64_t w0;
-  uint64_t w1;
-  std::memcpy(&w0, prefix.address().bytes(), 8);
-  std::memcpy(&w1, prefix.address().bytes() + 8, 8);
-  uint64_t h = static_cast<uint64_t>(window_index) * 0x9e3779b97f4a7c15ULL;
-  h ^=
-      static_cast<uint64_t>(prefix.length()) << 1 | static_cast<uint64_t>(prefix.address().is_v6());
-  h = (h ^ w0) * 0xff51afd7ed558ccdULL;
-  h = (h ^ (h >> 32) ^ w1) * 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 29;
-  return h * 0x9e3779b97f4a7c15ULL;
-}
-
 ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max_entries,
                                                double sketch_alpha)
     : window_(window > absl::ZeroDuration() ? window : absl::Minutes(1)),
@@ -50,6 +36,8 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
   // method and leg.
   static_assert(sizeof(Slot) == 64 + 32 * kRttSeries);
   Rehash(size_t{1} << kInitialTableBits);
+  uint64_t span;
+  WindowRange(0, &last_window_start_ns_, &span);
   // Cells of an octave / 2^b, narrower than a bucket (ratio gamma = (1 +
   // alpha) / (1 - alpha)) by half: up to 8 bits (1% sketches need 7).
   const double alpha = prototype_.alpha();
@@ -414,7 +402,7 @@ void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
   QueuedReport& q = queue_[newest];
   q.prefix = prefix;
   q.new_flow = new_flow;
-  q.slot = 0;
+  q.slot = nullptr;
   q.first_seen_ns = first_seen_ns;
   q.last_seen_ns = last_seen_ns;
   q.packets = packets;
@@ -429,13 +417,17 @@ void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
     const int64_t index = WindowIndexNs(time_ns);
     int64_t start;
     uint64_t span;
-    if (WindowRange(index, &start, &span)) {
+    q.window_known = WindowRange(index, &start, &span);
+    if (q.window_known) {
       last_window_index_ = index;
       last_window_start_ns_ = start;
     }
     q.window_index = index;
+    q.window_start_ns = start;
   } else {
     q.window_index = last_window_index_;
+    q.window_start_ns = last_window_start_ns_;
+    q.window_known = true;
   }
   q.hash = Hash(q.window_index, prefix);
   __builtin_prefetch(&table_[q.hash >> (64 - table_bits_)]);
@@ -469,8 +461,8 @@ void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
     const uint64_t e = table_[t];
     if (e == 0) return;
     if ((e & ~uint64_t{0xffffffff}) == tag) {
-      q->slot = static_cast<uint32_t>(e);
-      const Slot* slot = &slots_[q->slot - 1];
+      const Slot* slot = &slots_[static_cast<uint32_t>(e) - 1];
+      q->slot = const_cast<Slot*>(slot);
       __builtin_prefetch(slot);
       // The lines of the first two and last two samples' series (a
       // report's samples are a flow's, mostly one method, both legs
@@ -491,8 +483,8 @@ void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
 
 void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
   const uint32_t n = q.sample_count;
-  if (q.slot == 0 || n == 0) return;
-  const Slot& slot = slots_[q.slot - 1];
+  if (q.slot == nullptr || n == 0) return;
+  const Slot& slot = *q.slot;
   // Four lines from a quarter in: an array's used range (half of it, in
   // the middle, when it grew last), or the part of it most samples hit.
   // Past the end is harmless (a prefetch never faults).
@@ -510,26 +502,18 @@ void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
   if (n > 1 && q.samples[n - 2].series() != last) middle(slot.rtt[q.samples[n - 2].series()]);
 }
 
-void ClientPrefixAggregator::ProcessOldest() {
-  const QueuedReport& q = queue_[queue_head_];
-  // q stays as it is until the next report is queued.
-  queue_head_ = (queue_head_ + 1) % kQueueDepth;
-  --queue_size_;
-  Process(q);
-}
-
 void ClientPrefixAggregator::Process(const QueuedReport& q) {
-  int64_t start;
-  uint64_t span;
-  if (!WindowRange(q.window_index, &start, &span)) return ProcessOneByOne(q);
+  if (!q.window_known) return ProcessOneByOne(q);
+  const int64_t start = q.window_start_ns;
+  const uint64_t span = window_span_;
   const uint32_t n = q.sample_count;
   // The slot of the report's window: the hinted one, else looked up.
-  size_t at = 0;
-  if (q.slot != 0 && slots_[q.slot - 1].window_index == q.window_index &&
-      SamePrefix(slots_[q.slot - 1].prefix, q.prefix)) {
-    at = q.slot;  // the table and slots_ agree
+  Slot* slot_ptr = q.slot;
+  if (slot_ptr != nullptr && slot_ptr->window_index == q.window_index &&
+      SamePrefix(slot_ptr->prefix, q.prefix)) {
+    // the table and slots_ agree
   } else if (const size_t found = Peek(q.hash, q.window_index, q.prefix)) {
-    at = found;
+    slot_ptr = &slots_[found - 1];
   } else {
     // Created here only when, one by one, it would be the first slot
     // this report looks up (slots are created in the same order, which
@@ -546,17 +530,17 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
       return;  // nothing to count
     }
     if (!InRange(first_ns, start, span)) return ProcessOneByOne(q);
-    at = FindIndex(q.window_index, q.prefix);
-    if (at == 0) return;  // full: so is every other window's
+    slot_ptr = Find(q.window_index, q.prefix);
+    if (slot_ptr == nullptr) return;  // full: so is every other window's
   }
+  Slot& slot = *slot_ptr;
   if (q.new_flow) {
     if (InRange(q.first_seen_ns, start, span)) {
-      ++slots_[at - 1].flows;
+      ++slot.flows;
     } else if (Slot* e = Find(WindowIndexNs(q.first_seen_ns), q.prefix)) {
       ++e->flows;
     }
   }
-  Slot& slot = slots_[at - 1];
   // In locals: the counters (uint64, int64) could alias the members.
   const uintptr_t cell_base = cell_base_;
   const int shift = cell_shift_;
