@@ -567,18 +567,30 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
     }
     arena = arena_.data();
   }
-  CachedEntry cache;
-  cache.start_ns = start;
-  cache.span_ns = span;
-  cache.entry = &slot;
-  cache.valid = true;
-  // The rest (from a sample in another window on) one by one, in order.
-  if (s != end) AddSamples(q.prefix, absl::MakeConstSpan(s, end), &cache);
-  if (q.packets > 0) {
-    if (Slot* e = EntryAt(q.prefix, q.last_seen_ns, &cache)) {
-      e->packets += q.packets;
-      e->bytes += q.ip_bytes;
+  if (s != end) [[unlikely]] {
+    // The rest (from a sample in another window on) one by one, in order.
+    CachedEntry cache;
+    cache.start_ns = start;
+    cache.span_ns = span;
+    cache.entry = &slot;
+    cache.valid = true;
+    AddSamples(q.prefix, absl::MakeConstSpan(s, end), &cache);
+    if (q.packets > 0) {
+      if (Slot* e = EntryAt(q.prefix, q.last_seen_ns, &cache)) {
+        e->packets += q.packets;
+        e->bytes += q.ip_bytes;
+      }
     }
+    return;
+  }
+  if (q.packets > 0) {
+    Slot* e = &slot;
+    if (!InRange(q.last_seen_ns, start, span)) [[unlikely]] {
+      e = Find(WindowIndexNs(q.last_seen_ns), q.prefix);
+      if (e == nullptr) return;
+    }
+    e->packets += q.packets;
+    e->bytes += q.ip_bytes;
   }
 }
 
