@@ -95,11 +95,11 @@ int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
 
 void ClientPrefixAggregator::Rehash(size_t table_size) {
   table_.assign(table_size, 0);
-  table_bits_ = std::countr_zero(table_size);
+  table_shift_ = 64 - std::countr_zero(table_size);
   const size_t mask = table_size - 1;
   for (size_t i = 0; i < slots_.size(); ++i) {
     const uint64_t h = Hash(slots_[i].window_index, slots_[i].prefix);
-    size_t t = h >> (64 - table_bits_);
+    size_t t = h >> table_shift_;
     while (table_[t] != 0) t = (t + 1) & mask;
     table_[t] = (h >> 32) << 32 | (i + 1);
   }
@@ -109,7 +109,7 @@ size_t ClientPrefixAggregator::FindIndex(int64_t window_index, const Prefix& pre
   const uint64_t h = Hash(window_index, prefix);
   const uint64_t tag = (h >> 32) << 32;
   const size_t mask = table_.size() - 1;
-  size_t t = h >> (64 - table_bits_);
+  size_t t = h >> table_shift_;
   for (;; t = (t + 1) & mask) {
     const uint64_t e = table_[t];
     if (e == 0) break;
@@ -430,19 +430,27 @@ void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
     q.window_known = true;
   }
   q.hash = Hash(q.window_index, prefix);
-  __builtin_prefetch(&table_[q.hash >> (64 - table_bits_)]);
-  ++queue_size_;
-  if (queue_size_ > kSlotAge) LocateSlot(&queue_[(newest + kQueueDepth - kSlotAge) % kQueueDepth]);
-  if (queue_size_ > kBucketAge)
-    PrefetchCounters(queue_[(newest + kQueueDepth - kBucketAge) % kQueueDepth]);
-  if (queue_size_ > kProcessAge) ProcessOldest();
+  __builtin_prefetch(&table_[q.hash >> table_shift_]);
+  const size_t size = ++queue_size_;
+  if (size > kSlotAge) [[likely]] {
+    LocateSlot(&queue_[(newest + kQueueDepth - kSlotAge) % kQueueDepth]);
+    if (size > kBucketAge) [[likely]] {
+      PrefetchCounters(queue_[(newest + kQueueDepth - kBucketAge) % kQueueDepth]);
+      if (size > kProcessAge) [[likely]] {
+        // The oldest, newest - kProcessAge.
+        queue_head_ = (newest + kQueueDepth - kProcessAge + 1) % kQueueDepth;
+        queue_size_ = kProcessAge;
+        Process(queue_[(newest + kQueueDepth - kProcessAge) % kQueueDepth]);
+      }
+    }
+  }
 }
 
 size_t ClientPrefixAggregator::Peek(uint64_t hash, int64_t window_index,
                                     const Prefix& prefix) const {
   const uint64_t tag = (hash >> 32) << 32;
   const size_t mask = table_.size() - 1;
-  for (size_t t = hash >> (64 - table_bits_);; t = (t + 1) & mask) {
+  for (size_t t = hash >> table_shift_;; t = (t + 1) & mask) {
     const uint64_t e = table_[t];
     if (e == 0) return 0;
     if ((e & ~uint64_t{0xffffffff}) == tag) {
@@ -457,7 +465,7 @@ void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
   // A hint only: the slot a tag points to is confirmed when processed.
   const uint64_t tag = (q->hash >> 32) << 32;
   const size_t mask = table_.size() - 1;
-  for (size_t t = q->hash >> (64 - table_bits_);; t = (t + 1) & mask) {
+  for (size_t t = q->hash >> table_shift_;; t = (t + 1) & mask) {
     const uint64_t e = table_[t];
     if (e == 0) return;
     if ((e & ~uint64_t{0xffffffff}) == tag) {

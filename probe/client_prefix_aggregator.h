@@ -430,7 +430,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // full) of (hash tag, index + 1) finds them. Slots move only in Take.
   SlotStore slots_;
   std::vector<uint64_t> table_;  // tag << 32 | (index + 1); 0 = empty
-  int table_bits_ = 0;
+  int table_shift_ = 64;         // 64 - log2(table size): a hash's top bits index it
   uint64_t dropped_entries_ = 0;
   // The window of the last report queued, [start, start + window_span_]
   // (window 0 at first, which it is).
