@@ -374,44 +374,41 @@ void ClientPrefixAggregator::OnSampleBatch(const Prefix& client_prefix,
   ClientPrefixAggregator::OnFlowReport(report);
 }
 
-void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
+void ClientPrefixAggregator::ProcessAtOnce(const FlowReport& report) {
   const Prefix& prefix = *report.client_prefix;
-  const bool new_flow = report.new_flow;
-  const int64_t first_seen_ns = report.first_seen_ns;
-  const absl::Span<const FlowRttSample> samples = report.samples;
-  const int64_t last_seen_ns = report.last_seen_ns;
-  const uint64_t packets = report.packets;
-  const uint64_t ip_bytes = report.ip_bytes;
-  if (samples.size() > PassiveRtt::kSampleBatch) {
-    // Bigger than a queue entry (not from PassiveRtt): at once, in order.
-    Drain();
-    CachedEntry cache;
-    if (new_flow) {
-      if (Slot* e = EntryAt(prefix, first_seen_ns, &cache)) ++e->flows;
-    }
-    AddSamples(prefix, samples, &cache);
-    if (packets > 0) {
-      if (Slot* e = EntryAt(prefix, last_seen_ns, &cache)) {
-        e->packets += packets;
-        e->bytes += ip_bytes;
-      }
-    }
-    return;
+  Drain();
+  CachedEntry cache;
+  if (report.new_flow) {
+    if (Slot* e = EntryAt(prefix, report.first_seen_ns, &cache)) ++e->flows;
   }
+  AddSamples(prefix, report.samples, &cache);
+  if (report.packets > 0) {
+    if (Slot* e = EntryAt(prefix, report.last_seen_ns, &cache)) {
+      e->packets += report.packets;
+      e->bytes += report.ip_bytes;
+    }
+  }
+}
+
+void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
+  const size_t n = report.samples.size();
+  // Bigger than a queue entry (not from PassiveRtt): at once, in order.
+  if (n > PassiveRtt::kSampleBatch) [[unlikely]]
+    return ProcessAtOnce(report);
   const size_t newest = (queue_head_ + queue_size_) % kQueueDepth;
   QueuedReport& q = queue_[newest];
+  const Prefix& prefix = *report.client_prefix;
   q.prefix = prefix;
-  q.new_flow = new_flow;
+  q.new_flow = report.new_flow;
   q.slot = nullptr;
-  q.first_seen_ns = first_seen_ns;
-  q.last_seen_ns = last_seen_ns;
-  q.packets = packets;
-  q.ip_bytes = ip_bytes;
-  const size_t n = samples.size();
+  q.first_seen_ns = report.first_seen_ns;
+  q.last_seen_ns = report.last_seen_ns;
+  q.packets = report.packets;
+  q.ip_bytes = report.ip_bytes;
   q.sample_count = static_cast<uint32_t>(n);
-  std::copy_n(samples.data(), n, q.samples.data());
+  const FlowRttSample* const samples = report.samples.data();
   const int64_t time_ns =
-      packets > 0 ? last_seen_ns : (n == 0 ? first_seen_ns : samples[0].time_ns());
+      q.packets > 0 ? q.last_seen_ns : (n == 0 ? q.first_seen_ns : samples[0].time_ns());
   // Mostly the window of the report before: no division.
   if (!InRange(time_ns, last_window_start_ns_, window_span_)) {
     const int64_t index = WindowIndexNs(time_ns);
@@ -429,8 +426,10 @@ void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
     q.window_start_ns = last_window_start_ns_;
     q.window_known = true;
   }
-  q.hash = Hash(q.window_index, prefix);
+  q.hash = Hash(q.window_index, q.prefix);
   __builtin_prefetch(&table_[q.hash >> table_shift_]);
+  // After the rest: nothing read above is read again after it.
+  std::memcpy(q.samples.data(), samples, n * sizeof(FlowRttSample));
   const size_t size = ++queue_size_;
   if (size > kSlotAge) [[likely]] {
     LocateSlot(&queue_[(newest + kQueueDepth - kSlotAge) % kQueueDepth]);

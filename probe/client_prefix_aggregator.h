@@ -283,6 +283,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
   void LocateSlot(QueuedReport* q);
   // Age kBucketAge.
   void PrefetchCounters(const QueuedReport& q);
+  // A report of more samples than a queue entry holds, after the queue.
+  void ProcessAtOnce(const FlowReport& report);
   void ProcessOldest() {
     const QueuedReport& q = queue_[queue_head_];
     // q stays as it is until the next report is queued.
