@@ -429,7 +429,7 @@ void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
   q.hash = Hash(q.window_index, q.prefix);
   __builtin_prefetch(&table_[q.hash >> table_shift_]);
   // After the rest: nothing read above is read again after it.
-  std::memcpy(q.samples.data(), samples, n * sizeof(FlowRttSample));
+  std::copy_n(samples, n, q.samples.data());
   const size_t size = ++queue_size_;
   if (size > kSlotAge) [[likely]] {
     LocateSlot(&queue_[(newest + kQueueDepth - kSlotAge) % kQueueDepth]);
