@@ -410,6 +410,7 @@ void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
   const int64_t time_ns =
       q.packets > 0 ? q.last_seen_ns : (n == 0 ? q.first_seen_ns : samples[0].time_ns());
   // Mostly the window of the report before: no division.
+  int64_t window_index;
   if (!InRange(time_ns, last_window_start_ns_, window_span_)) {
     const int64_t index = WindowIndexNs(time_ns);
     int64_t start;
@@ -419,14 +420,17 @@ void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
       last_window_index_ = index;
       last_window_start_ns_ = start;
     }
-    q.window_index = index;
+    window_index = index;
     q.window_start_ns = start;
   } else {
-    q.window_index = last_window_index_;
+    window_index = last_window_index_;
     q.window_start_ns = last_window_start_ns_;
     q.window_known = true;
   }
-  q.hash = Hash(q.window_index, q.prefix);
+  q.window_index = window_index;
+  // From the report's prefix, not the copy just stored (reading it back
+  // across its stores would stall their forwarding).
+  q.hash = Hash(window_index, prefix);
   __builtin_prefetch(&table_[q.hash >> table_shift_]);
   // After the rest: nothing read above is read again after it.
   std::copy_n(samples, n, q.samples.data());
