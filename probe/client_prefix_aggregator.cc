@@ -475,17 +475,13 @@ void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
       const Slot* slot = &slots_[static_cast<uint32_t>(e) - 1];
       q->slot = const_cast<Slot*>(slot);
       __builtin_prefetch(slot);
-      // The lines of the first two and last two samples' series (a
-      // report's samples are a flow's, mostly one method, both legs
-      // alternating, handshake ones first): no pass over the samples,
-      // and no lines of series it has none of.
+      // The lines of the first and last samples' methods (a line holds
+      // both legs of a method; a report's samples are a flow's, mostly
+      // of one method, handshake ones first): no pass over the samples,
+      // and no lines of methods it has none of.
       if (const uint32_t n = q->sample_count; n > 0) {
         __builtin_prefetch(&slot->rtt[q->samples[0].series()]);
         __builtin_prefetch(&slot->rtt[q->samples[n - 1].series()]);
-        if (n > 2) {
-          __builtin_prefetch(&slot->rtt[q->samples[1].series()]);
-          __builtin_prefetch(&slot->rtt[q->samples[n - 2].series()]);
-        }
       }
       return;
     }
