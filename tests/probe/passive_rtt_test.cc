@@ -1928,9 +1928,6 @@ TEST(ClientPrefixAggregatorTest, FullArenaSpillsExactly) {
   EXPECT_EQ(ExpectWindowsMatch(all, prefixes, expected), total);
 }
 
-}  // namespace
-}  // namespace vantage::probe
-
 // Prefixes that differ only in family, length or the address's second half
 // (the queue's hash and slot comparison read each), reports longer than a
 // queue entry (processed at once, after the queue) and times before the
@@ -2012,3 +2009,6 @@ TEST(ClientPrefixAggregatorTest, QueuedReportsOfEveryPrefixFormAggregateExactlyA
   }
   EXPECT_EQ(ExpectSameWindows(x, y), samples_added);
 }
+
+}  // namespace
+}  // namespace vantage::probe
