@@ -472,8 +472,8 @@ void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
     const uint64_t e = table_[t];
     if (e == 0) return;
     if ((e & ~uint64_t{0xffffffff}) == tag) {
-      const Slot* slot = &slots_[static_cast<uint32_t>(e) - 1];
-      q->slot = const_cast<Slot*>(slot);
+      Slot* const slot = &slots_[static_cast<uint32_t>(e) - 1];
+      q->slot = slot;
       __builtin_prefetch(slot);
       // The lines of the first and last samples' methods (a line holds
       // both legs of a method; a report's samples are a flow's, mostly
