@@ -25,20 +25,6 @@ bool SamePrefix(const Prefix& a, const Prefix& b) {
 
 }  // namespace
 
-uint64_t ClientPrefixAggregator::Hash(int64_t window_index, const Prefix& prefix) {
-  uint64_t w0;
-  uint64_t w1;
-  std::memcpy(&w0, prefix.address().bytes(), 8);
-  std::memcpy(&w1, prefix.address().bytes() + 8, 8);
-  uint64_t h = static_cast<uint64_t>(window_index) * 0x9e3779b97f4a7c15ULL;
-  h ^=
-      static_cast<uint64_t>(prefix.length()) << 1 | static_cast<uint64_t>(prefix.address().is_v6());
-  h = (h ^ w0) * 0xff51afd7ed558ccdULL;
-  h = (h ^ (h >> 32) ^ w1) * 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 29;
-  return h * 0x9e3779b97f4a7c15ULL;
-}
-
 ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max_entries,
                                                double sketch_alpha)
     : window_(window > absl::ZeroDuration() ? window : absl::Minutes(1)),
@@ -50,6 +36,8 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
   // method and leg.
   static_assert(sizeof(Slot) == 64 + 32 * kRttSeries);
   Rehash(size_t{1} << kInitialTableBits);
+  uint64_t span;
+  WindowRange(0, &last_window_start_ns_, &span);
   // Cells of an octave / 2^b, narrower than a bucket (ratio gamma = (1 +
   // alpha) / (1 - alpha)) by half: up to 8 bits (1% sketches need 7).
   const double alpha = prototype_.alpha();
@@ -107,11 +95,11 @@ int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
 
 void ClientPrefixAggregator::Rehash(size_t table_size) {
   table_.assign(table_size, 0);
-  table_bits_ = std::countr_zero(table_size);
+  table_shift_ = 64 - std::countr_zero(table_size);
   const size_t mask = table_size - 1;
   for (size_t i = 0; i < slots_.size(); ++i) {
     const uint64_t h = Hash(slots_[i].window_index, slots_[i].prefix);
-    size_t t = h >> (64 - table_bits_);
+    size_t t = h >> table_shift_;
     while (table_[t] != 0) t = (t + 1) & mask;
     table_[t] = (h >> 32) << 32 | (i + 1);
   }
@@ -121,7 +109,7 @@ size_t ClientPrefixAggregator::FindIndex(int64_t window_index, const Prefix& pre
   const uint64_t h = Hash(window_index, prefix);
   const uint64_t tag = (h >> 32) << 32;
   const size_t mask = table_.size() - 1;
-  size_t t = h >> (64 - table_bits_);
+  size_t t = h >> table_shift_;
   for (;; t = (t + 1) & mask) {
     const uint64_t e = table_[t];
     if (e == 0) break;
@@ -386,71 +374,86 @@ void ClientPrefixAggregator::OnSampleBatch(const Prefix& client_prefix,
   ClientPrefixAggregator::OnFlowReport(report);
 }
 
-void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
+void ClientPrefixAggregator::ProcessAtOnce(const FlowReport& report) {
   const Prefix& prefix = *report.client_prefix;
-  const bool new_flow = report.new_flow;
-  const int64_t first_seen_ns = report.first_seen_ns;
-  const absl::Span<const FlowRttSample> samples = report.samples;
-  const int64_t last_seen_ns = report.last_seen_ns;
-  const uint64_t packets = report.packets;
-  const uint64_t ip_bytes = report.ip_bytes;
-  if (samples.size() > PassiveRtt::kSampleBatch) {
-    // Bigger than a queue entry (not from PassiveRtt): at once, in order.
-    Drain();
-    CachedEntry cache;
-    if (new_flow) {
-      if (Slot* e = EntryAt(prefix, first_seen_ns, &cache)) ++e->flows;
-    }
-    AddSamples(prefix, samples, &cache);
-    if (packets > 0) {
-      if (Slot* e = EntryAt(prefix, last_seen_ns, &cache)) {
-        e->packets += packets;
-        e->bytes += ip_bytes;
-      }
-    }
-    return;
+  Drain();
+  CachedEntry cache;
+  if (report.new_flow) {
+    if (Slot* e = EntryAt(prefix, report.first_seen_ns, &cache)) ++e->flows;
   }
+  AddSamples(prefix, report.samples, &cache);
+  if (report.packets > 0) {
+    if (Slot* e = EntryAt(prefix, report.last_seen_ns, &cache)) {
+      e->packets += report.packets;
+      e->bytes += report.ip_bytes;
+    }
+  }
+}
+
+void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
+  const size_t n = report.samples.size();
+  // Bigger than a queue entry (not from PassiveRtt): at once, in order.
+  if (n > PassiveRtt::kSampleBatch) [[unlikely]]
+    return ProcessAtOnce(report);
   const size_t newest = (queue_head_ + queue_size_) % kQueueDepth;
   QueuedReport& q = queue_[newest];
+  const Prefix& prefix = *report.client_prefix;
   q.prefix = prefix;
-  q.new_flow = new_flow;
-  q.slot = 0;
-  q.first_seen_ns = first_seen_ns;
-  q.last_seen_ns = last_seen_ns;
-  q.packets = packets;
-  q.ip_bytes = ip_bytes;
-  const size_t n = samples.size();
+  q.new_flow = report.new_flow;
+  q.slot = nullptr;
+  q.first_seen_ns = report.first_seen_ns;
+  q.last_seen_ns = report.last_seen_ns;
+  q.packets = report.packets;
+  q.ip_bytes = report.ip_bytes;
   q.sample_count = static_cast<uint32_t>(n);
-  std::copy_n(samples.data(), n, q.samples.data());
+  const FlowRttSample* const samples = report.samples.data();
   const int64_t time_ns =
-      packets > 0 ? last_seen_ns : (n == 0 ? first_seen_ns : samples[0].time_ns());
+      q.packets > 0 ? q.last_seen_ns : (n == 0 ? q.first_seen_ns : samples[0].time_ns());
   // Mostly the window of the report before: no division.
+  int64_t window_index;
   if (!InRange(time_ns, last_window_start_ns_, window_span_)) {
     const int64_t index = WindowIndexNs(time_ns);
     int64_t start;
     uint64_t span;
-    if (WindowRange(index, &start, &span)) {
+    q.window_known = WindowRange(index, &start, &span);
+    if (q.window_known) {
       last_window_index_ = index;
       last_window_start_ns_ = start;
     }
-    q.window_index = index;
+    window_index = index;
+    q.window_start_ns = start;
   } else {
-    q.window_index = last_window_index_;
+    window_index = last_window_index_;
+    q.window_start_ns = last_window_start_ns_;
+    q.window_known = true;
   }
-  q.hash = Hash(q.window_index, prefix);
-  __builtin_prefetch(&table_[q.hash >> (64 - table_bits_)]);
-  ++queue_size_;
-  if (queue_size_ > kSlotAge) LocateSlot(&queue_[(newest + kQueueDepth - kSlotAge) % kQueueDepth]);
-  if (queue_size_ > kBucketAge)
-    PrefetchCounters(queue_[(newest + kQueueDepth - kBucketAge) % kQueueDepth]);
-  if (queue_size_ > kProcessAge) ProcessOldest();
+  q.window_index = window_index;
+  // From the report's prefix, not the copy just stored (reading it back
+  // across its stores would stall their forwarding).
+  q.hash = Hash(window_index, prefix);
+  __builtin_prefetch(&table_[q.hash >> table_shift_]);
+  // After the rest: nothing read above is read again after it.
+  std::copy_n(samples, n, q.samples.data());
+  const size_t size = ++queue_size_;
+  if (size > kSlotAge) [[likely]] {
+    LocateSlot(&queue_[(newest + kQueueDepth - kSlotAge) % kQueueDepth]);
+    if (size > kBucketAge) [[likely]] {
+      PrefetchCounters(queue_[(newest + kQueueDepth - kBucketAge) % kQueueDepth]);
+      if (size > kProcessAge) [[likely]] {
+        // The oldest, newest - kProcessAge.
+        queue_head_ = (newest + kQueueDepth - kProcessAge + 1) % kQueueDepth;
+        queue_size_ = kProcessAge;
+        Process(queue_[(newest + kQueueDepth - kProcessAge) % kQueueDepth]);
+      }
+    }
+  }
 }
 
 size_t ClientPrefixAggregator::Peek(uint64_t hash, int64_t window_index,
                                     const Prefix& prefix) const {
   const uint64_t tag = (hash >> 32) << 32;
   const size_t mask = table_.size() - 1;
-  for (size_t t = hash >> (64 - table_bits_);; t = (t + 1) & mask) {
+  for (size_t t = hash >> table_shift_;; t = (t + 1) & mask) {
     const uint64_t e = table_[t];
     if (e == 0) return 0;
     if ((e & ~uint64_t{0xffffffff}) == tag) {
@@ -465,24 +468,20 @@ void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
   // A hint only: the slot a tag points to is confirmed when processed.
   const uint64_t tag = (q->hash >> 32) << 32;
   const size_t mask = table_.size() - 1;
-  for (size_t t = q->hash >> (64 - table_bits_);; t = (t + 1) & mask) {
+  for (size_t t = q->hash >> table_shift_;; t = (t + 1) & mask) {
     const uint64_t e = table_[t];
     if (e == 0) return;
     if ((e & ~uint64_t{0xffffffff}) == tag) {
-      q->slot = static_cast<uint32_t>(e);
-      const Slot* slot = &slots_[q->slot - 1];
+      Slot* const slot = &slots_[static_cast<uint32_t>(e) - 1];
+      q->slot = slot;
       __builtin_prefetch(slot);
-      // The lines of the first two and last two samples' series (a
-      // report's samples are a flow's, mostly one method, both legs
-      // alternating, handshake ones first): no pass over the samples,
-      // and no lines of series it has none of.
+      // The lines of the first and last samples' methods (a line holds
+      // both legs of a method; a report's samples are a flow's, mostly
+      // of one method, handshake ones first): no pass over the samples,
+      // and no lines of methods it has none of.
       if (const uint32_t n = q->sample_count; n > 0) {
         __builtin_prefetch(&slot->rtt[q->samples[0].series()]);
         __builtin_prefetch(&slot->rtt[q->samples[n - 1].series()]);
-        if (n > 2) {
-          __builtin_prefetch(&slot->rtt[q->samples[1].series()]);
-          __builtin_prefetch(&slot->rtt[q->samples[n - 2].series()]);
-        }
       }
       return;
     }
@@ -491,8 +490,8 @@ void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
 
 void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
   const uint32_t n = q.sample_count;
-  if (q.slot == 0 || n == 0) return;
-  const Slot& slot = slots_[q.slot - 1];
+  if (q.slot == nullptr || n == 0) return;
+  const Slot& slot = *q.slot;
   // Four lines from a quarter in: an array's used range (half of it, in
   // the middle, when it grew last), or the part of it most samples hit.
   // Past the end is harmless (a prefetch never faults).
@@ -510,26 +509,18 @@ void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
   if (n > 1 && q.samples[n - 2].series() != last) middle(slot.rtt[q.samples[n - 2].series()]);
 }
 
-void ClientPrefixAggregator::ProcessOldest() {
-  const QueuedReport& q = queue_[queue_head_];
-  // q stays as it is until the next report is queued.
-  queue_head_ = (queue_head_ + 1) % kQueueDepth;
-  --queue_size_;
-  Process(q);
-}
-
 void ClientPrefixAggregator::Process(const QueuedReport& q) {
-  int64_t start;
-  uint64_t span;
-  if (!WindowRange(q.window_index, &start, &span)) return ProcessOneByOne(q);
+  if (!q.window_known) return ProcessOneByOne(q);
+  const int64_t start = q.window_start_ns;
+  const uint64_t span = window_span_;
   const uint32_t n = q.sample_count;
   // The slot of the report's window: the hinted one, else looked up.
-  size_t at = 0;
-  if (q.slot != 0 && slots_[q.slot - 1].window_index == q.window_index &&
-      SamePrefix(slots_[q.slot - 1].prefix, q.prefix)) {
-    at = q.slot;  // the table and slots_ agree
+  Slot* slot_ptr = q.slot;
+  if (slot_ptr != nullptr && slot_ptr->window_index == q.window_index &&
+      SamePrefix(slot_ptr->prefix, q.prefix)) {
+    // the table and slots_ agree
   } else if (const size_t found = Peek(q.hash, q.window_index, q.prefix)) {
-    at = found;
+    slot_ptr = &slots_[found - 1];
   } else {
     // Created here only when, one by one, it would be the first slot
     // this report looks up (slots are created in the same order, which
@@ -546,17 +537,17 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
       return;  // nothing to count
     }
     if (!InRange(first_ns, start, span)) return ProcessOneByOne(q);
-    at = FindIndex(q.window_index, q.prefix);
-    if (at == 0) return;  // full: so is every other window's
+    slot_ptr = Find(q.window_index, q.prefix);
+    if (slot_ptr == nullptr) return;  // full: so is every other window's
   }
+  Slot& slot = *slot_ptr;
   if (q.new_flow) {
     if (InRange(q.first_seen_ns, start, span)) {
-      ++slots_[at - 1].flows;
+      ++slot.flows;
     } else if (Slot* e = Find(WindowIndexNs(q.first_seen_ns), q.prefix)) {
       ++e->flows;
     }
   }
-  Slot& slot = slots_[at - 1];
   // In locals: the counters (uint64, int64) could alias the members.
   const uintptr_t cell_base = cell_base_;
   const int shift = cell_shift_;
@@ -583,18 +574,30 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
     }
     arena = arena_.data();
   }
-  CachedEntry cache;
-  cache.start_ns = start;
-  cache.span_ns = span;
-  cache.entry = &slot;
-  cache.valid = true;
-  // The rest (from a sample in another window on) one by one, in order.
-  if (s != end) AddSamples(q.prefix, absl::MakeConstSpan(s, end), &cache);
-  if (q.packets > 0) {
-    if (Slot* e = EntryAt(q.prefix, q.last_seen_ns, &cache)) {
-      e->packets += q.packets;
-      e->bytes += q.ip_bytes;
+  if (s != end) [[unlikely]] {
+    // The rest (from a sample in another window on) one by one, in order.
+    CachedEntry cache;
+    cache.start_ns = start;
+    cache.span_ns = span;
+    cache.entry = &slot;
+    cache.valid = true;
+    AddSamples(q.prefix, absl::MakeConstSpan(s, end), &cache);
+    if (q.packets > 0) {
+      if (Slot* e = EntryAt(q.prefix, q.last_seen_ns, &cache)) {
+        e->packets += q.packets;
+        e->bytes += q.ip_bytes;
+      }
     }
+    return;
+  }
+  if (q.packets > 0) {
+    Slot* e = &slot;
+    if (!InRange(q.last_seen_ns, start, span)) [[unlikely]] {
+      e = Find(WindowIndexNs(q.last_seen_ns), q.prefix);
+      if (e == nullptr) return;
+    }
+    e->packets += q.packets;
+    e->bytes += q.ip_bytes;
   }
 }
 

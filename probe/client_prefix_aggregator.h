@@ -32,6 +32,7 @@
 #include <array>
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -197,7 +198,19 @@ class ClientPrefixAggregator : public PassiveRttSink {
     std::unique_ptr<std::array<QuantileSketch, kRttSeries>> other;
     std::array<RttCounts, kRttSeries> rtt;
   };
-  static uint64_t Hash(int64_t window_index, const Prefix& prefix);
+  // Of the window, the address as two words, the family and length; the
+  // top bits (table index and tag) are a product's, which depend on all.
+  static uint64_t Hash(int64_t window_index, const Prefix& prefix) {
+    uint64_t w0;
+    uint64_t w1;
+    std::memcpy(&w0, prefix.address().bytes(), 8);
+    std::memcpy(&w1, prefix.address().bytes() + 8, 8);
+    const uint64_t meta = static_cast<uint64_t>(prefix.length()) << 1 |
+                          static_cast<uint64_t>(prefix.address().is_v6());
+    uint64_t h = (static_cast<uint64_t>(window_index) * 0x9e3779b97f4a7c15ULL ^ meta ^ w0) *
+                 0xff51afd7ed558ccdULL;
+    return (h ^ (h >> 32) ^ w1) * 0xc4ceb9fe1a85ec53ULL;
+  }
   static_assert(kRttLegCount == 2, "FlowRttSample packs method << 1 | leg");
   // The slot of (window, prefix), created when missing; nullptr when full
   // (counted).
@@ -252,7 +265,11 @@ class ClientPrefixAggregator : public PassiveRttSink {
     Prefix prefix;
     bool new_flow = false;
     uint32_t sample_count = 0;
-    uint32_t slot = 0;  // index + 1 of its slot (a hint)
+    // The window's range is known (WindowRange): [window_start_ns,
+    // window_start_ns + window_span_].
+    bool window_known = false;
+    Slot* slot = nullptr;  // its slot (a hint)
+    int64_t window_start_ns = 0;
     int64_t first_seen_ns = 0;
     int64_t last_seen_ns = 0;
     uint64_t packets = 0;
@@ -266,7 +283,15 @@ class ClientPrefixAggregator : public PassiveRttSink {
   void LocateSlot(QueuedReport* q);
   // Age kBucketAge.
   void PrefetchCounters(const QueuedReport& q);
-  void ProcessOldest();
+  // A report of more samples than a queue entry holds, after the queue.
+  void ProcessAtOnce(const FlowReport& report);
+  void ProcessOldest() {
+    const QueuedReport& q = queue_[queue_head_];
+    // q stays as it is until the next report is queued.
+    queue_head_ = (queue_head_ + 1) % kQueueDepth;
+    --queue_size_;
+    Process(q);
+  }
   void Process(const QueuedReport& q);
   // Flow, samples and traffic each looked up.
   void ProcessOneByOne(const QueuedReport& q);
@@ -407,7 +432,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // full) of (hash tag, index + 1) finds them. Slots move only in Take.
   SlotStore slots_;
   std::vector<uint64_t> table_;  // tag << 32 | (index + 1); 0 = empty
-  int table_bits_ = 0;
+  int table_shift_ = 64;         // 64 - log2(table size): a hash's top bits index it
   uint64_t dropped_entries_ = 0;
   // The window of the last report queued, [start, start + window_span_]
   // (window 0 at first, which it is).

@@ -1928,5 +1928,87 @@ TEST(ClientPrefixAggregatorTest, FullArenaSpillsExactly) {
   EXPECT_EQ(ExpectWindowsMatch(all, prefixes, expected), total);
 }
 
+// Prefixes that differ only in family, length or the address's second half
+// (the queue's hash and slot comparison read each), reports longer than a
+// queue entry (processed at once, after the queue) and times before the
+// epoch (windows the queue leaves to lookups one by one): all as one by one.
+TEST(ClientPrefixAggregatorTest, QueuedReportsOfEveryPrefixFormAggregateExactlyAsOneByOne) {
+  std::vector<Prefix> prefixes;
+  for (const char* text :
+       {"0.0.0.0/0", "::/0", "198.18.7.0/24", "198.18.7.7", "198.18.0.0/16", "2001:db8:7::/48",
+        "2001:db8:7::/64", "2001:db8:7::1", "2001:db8:7::2", "2001:db8:7:0:1::/80"}) {
+    prefixes.push_back(Prefix::Parse(text).value());
+  }
+  ClientPrefixAggregator queued(absl::Seconds(1));
+  ClientPrefixAggregator single(absl::Seconds(1));
+  std::mt19937_64 random(23);
+  int64_t now = int64_t{1700000000} * 1000000000;
+  std::vector<ClientPrefixWindow> x;
+  std::vector<ClientPrefixWindow> y;
+  uint64_t samples_added = 0;
+  uint64_t oversized = 0;
+  uint64_t before_epoch = 0;
+  for (int r = 0; r < 4000; ++r) {
+    const Prefix& prefix = prefixes[random() % prefixes.size()];
+    // One in 10 reports around 3 s before the epoch.
+    const bool early = r % 10 == 0;
+    int64_t t = early ? int64_t{-3000000000} + static_cast<int64_t>(random() % 2000000000) : now;
+    before_epoch += early ? 1 : 0;
+    PassiveRttSink::FlowReport report;
+    report.client_prefix = &prefix;
+    report.new_flow = random() % 2 == 0;
+    report.first_seen_ns = t - static_cast<int64_t>(random() % 1500000000);
+    std::vector<FlowRttSample> samples(random() % (2 * PassiveRtt::kSampleBatch + 4));
+    oversized += samples.size() > PassiveRtt::kSampleBatch ? 1 : 0;
+    for (FlowRttSample& s : samples) {
+      t += static_cast<int64_t>(random() % 30000000);
+      const int64_t ns = random() % 8 == 0 ? 0 : static_cast<int64_t>(random() % 50000000);
+      s = FlowRttSample(t, ns, static_cast<RttMethod>(random() % kRttMethodCount),
+                        static_cast<RttLeg>(random() % kRttLegCount));
+    }
+    report.samples = samples;
+    report.last_seen_ns = t + static_cast<int64_t>(random() % 300000000);
+    report.packets = random() % 3;
+    report.ip_bytes = report.packets * 60;
+    queued.OnFlowReport(report);
+    if (report.new_flow) single.OnFlow(absl::FromUnixNanos(report.first_seen_ns), prefix);
+    single.PassiveRttSink::OnSampleBatch(prefix, samples);
+    if (report.packets > 0) {
+      single.OnTraffic(absl::FromUnixNanos(report.last_seen_ns), prefix, report.packets,
+                       report.ip_bytes);
+    }
+    samples_added += samples.size();
+    now += static_cast<int64_t>(random() % 3000000);
+    if (r % 1000 == 999) {
+      const absl::Time at = absl::FromUnixNanos(now);
+      for (ClientPrefixWindow& w : queued.TakeCompleted(at)) x.push_back(std::move(w));
+      for (ClientPrefixWindow& w : single.TakeCompleted(at)) y.push_back(std::move(w));
+    }
+  }
+  EXPECT_GT(oversized, 500u);
+  EXPECT_EQ(before_epoch, 400u);
+  for (ClientPrefixWindow& w : queued.TakeAll()) x.push_back(std::move(w));
+  for (ClientPrefixWindow& w : single.TakeAll()) y.push_back(std::move(w));
+  ASSERT_EQ(x.size(), y.size());
+  // Every prefix form has windows of its own, after the epoch and before.
+  for (const Prefix& prefix : prefixes) {
+    EXPECT_GE(std::count_if(x.begin(), x.end(),
+                            [&](const ClientPrefixWindow& w) {
+                              return w.client_prefix == prefix &&
+                                     w.window_start < absl::UnixEpoch();
+                            }),
+              1)
+        << prefix.ToString();
+    EXPECT_GE(std::count_if(x.begin(), x.end(),
+                            [&](const ClientPrefixWindow& w) {
+                              return w.client_prefix == prefix &&
+                                     w.window_start > absl::UnixEpoch();
+                            }),
+              3)
+        << prefix.ToString();
+  }
+  EXPECT_EQ(ExpectSameWindows(x, y), samples_added);
+}
+
 }  // namespace
 }  // namespace vantage::probe
