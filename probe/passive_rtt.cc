@@ -839,8 +839,11 @@ void PassiveRtt::OnTcpSegment(int64_t time_ns, const TcpSegmentFields& tcp) {
   Process(q);
 }
 
-void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& packet_key,
-                             uint64_t hash, int side, Flow* entry, size_t empty_slot) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ProcessSlow(int64_t time_ns,
+                                                                 const Segment& tcp,
+                                                                 const FlowKey& packet_key,
+                                                                 uint64_t hash, int side,
+                                                                 Flow* entry, size_t empty_slot) {
   if (entry == nullptr) {
     entry = Create(time_ns, tcp, packet_key, hash, side, empty_slot);
     if (entry == nullptr) return;
