@@ -775,8 +775,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t PassiveRtt::MakeKey(const TcpSegmen
   return HashKey(*key);
 }
 
-PassiveRtt::Flow* PassiveRtt::Create(int64_t time_ns, const Segment& packet, const FlowKey& key,
-                                     uint64_t hash, int side, size_t empty_slot) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Flow* PassiveRtt::Create(int64_t time_ns,
+                                                                         const Segment& packet,
+                                                                         const FlowKey& key,
+                                                                         uint64_t hash, int side,
+                                                                         size_t empty_slot) {
   // Nothing to track in a reset, a FIN or a bare ACK of an unknown flow (the
   // tail of a connection whose start we missed); data or a SYN starts one.
   if ((packet.flags & (kTcpRst | kTcpFin)) != 0 ||
