@@ -775,8 +775,11 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint64_t PassiveRtt::MakeKey(const TcpSegmen
   return HashKey(*key);
 }
 
-PassiveRtt::Flow* PassiveRtt::Create(int64_t time_ns, const Segment& packet, const FlowKey& key,
-                                     uint64_t hash, int side, size_t empty_slot) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Flow* PassiveRtt::Create(int64_t time_ns,
+                                                                         const Segment& packet,
+                                                                         const FlowKey& key,
+                                                                         uint64_t hash, int side,
+                                                                         size_t empty_slot) {
   // Nothing to track in a reset, a FIN or a bare ACK of an unknown flow (the
   // tail of a connection whose start we missed); data or a SYN starts one.
   if ((packet.flags & (kTcpRst | kTcpFin)) != 0 ||
@@ -839,16 +842,34 @@ void PassiveRtt::OnTcpSegment(int64_t time_ns, const TcpSegmentFields& tcp) {
   Process(q);
 }
 
-void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& packet_key,
-                             uint64_t hash, int side, Flow* entry, size_t empty_slot) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ProcessSlow(int64_t time_ns,
+                                                                 const Segment& tcp,
+                                                                 const FlowKey& packet_key,
+                                                                 uint64_t hash, int side,
+                                                                 Flow* entry, size_t empty_slot) {
   if (entry == nullptr) {
     entry = Create(time_ns, tcp, packet_key, hash, side, empty_slot);
     if (entry == nullptr) return;
     // Create took no FIN or RST.
-    if ((tcp.flags & (kTcpSyn | kTcpAck)) == kTcpSyn && !options_.general_path_only) {
-      StartWithSyn(time_ns, tcp, side, entry);
-      return;
+    if (!options_.general_path_only) {
+      if ((tcp.flags & (kTcpSyn | kTcpAck)) == kTcpSyn) {
+        StartWithSyn(time_ns, tcp, side, entry);
+        return;
+      }
+      if ((tcp.flags & kTcpSyn) == 0 && tcp.has_timestamps) {
+        ContinueTimestamped(time_ns, tcp, side, entry, packet_key);
+        return;
+      }
     }
+  } else if (tcp.has_timestamps && !options_.general_path_only &&
+             (tcp.flags & (kTcpSyn | kTcpRst)) == 0 && entry->uses_timestamps != 0) {
+    // Not a new connection (no SYN).
+    ContinueTimestamped(time_ns, tcp, side, entry, packet_key);
+    return;
+  } else if (tcp.has_timestamps && !options_.general_path_only &&
+             (tcp.flags & (kTcpSyn | kTcpAck | kTcpFin | kTcpRst)) == (kTcpSyn | kTcpAck) &&
+             AnswerSyn(time_ns, tcp, side, entry, packet_key)) {
+    return;  // not a new connection (a SYN with ACK)
   } else if (IsNewConnection(*entry, side, tcp)) {
     EndFlow(entry);
     size_t slot = 0;
@@ -880,22 +901,78 @@ void PassiveRtt::ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey&
   }
   if (tcp.has_timestamps) TimestampEcho(time_ns, tcp, side, &flow, key);
   if (flow.uses_timestamps == 0) SeqAck(time_ns, tcp, side, &flow, key);
-  Close& me = flow.close[side];
-  if ((tcp.flags & kTcpFin) != 0 && !me.fin_seen) {
-    me.fin_seen = true;
-    me.fin_next = tcp.seq + tcp.payload_length + 1;
-  }
-  Close& other = flow.close[1 - side];
-  if (other.fin_seen && (tcp.flags & kTcpAck) != 0 && !SerialAfter(other.fin_next, tcp.ack)) {
-    other.fin_acked = true;
-  }
-  if (me.fin_acked && other.fin_acked) {
-    // Both FINs acknowledged: the orderly close is complete.
+  if (CloseStep(tcp, side, &flow)) {
     EndFlow(entry);
     return;
   }
   flow.fast = (flow.handshake_done || flow.initiator < 0) && flow.uses_timestamps == 1 &&
-              !me.fin_seen && !other.fin_seen && !options_.general_path_only;
+              !flow.close[side].fin_seen && !flow.close[1 - side].fin_seen &&
+              !options_.general_path_only;
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::CloseStep(const Segment& tcp, int side,
+                                                               Flow* flow) {
+  Close& me = flow->close[side];
+  if ((tcp.flags & kTcpFin) != 0 && !me.fin_seen) {
+    me.fin_seen = true;
+    me.fin_next = tcp.seq + tcp.payload_length + 1;
+  }
+  Close& other = flow->close[1 - side];
+  if (other.fin_seen && (tcp.flags & kTcpAck) != 0 && !SerialAfter(other.fin_next, tcp.ack)) {
+    other.fin_acked = true;
+  }
+  return me.fin_acked && other.fin_acked;
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ContinueTimestamped(int64_t time_ns,
+                                                                         const Segment& tcp,
+                                                                         int side, Flow* flow,
+                                                                         const FlowKey& key) {
+  // The general path's steps for it: no reset; Handshake only before the
+  // handshake is done, and without SYN only its ACK step; a segment without
+  // SYN decides timestamp use (yes: it has them; the flow's was not "no");
+  // so TimestampEcho and no SeqAck; then the close, and the fast path's
+  // condition with timestamp use known to be yes.
+  flow->last_seen_ns = time_ns;
+  ++flow->unreported_packets;
+  flow->unreported_bytes += tcp.ip_length;
+  if (!flow->handshake_done) HandshakeAck(time_ns, tcp, side, flow, key);
+  flow->uses_timestamps = 1;
+  TimestampEcho(time_ns, tcp, side, flow, key);
+  if (CloseStep(tcp, side, flow)) {
+    EndFlow(flow);
+    return;
+  }
+  flow->fast = (flow->handshake_done || flow->initiator < 0) && !flow->close[side].fin_seen &&
+               !flow->close[1 - side].fin_seen;
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::AnswerSyn(int64_t time_ns, const Segment& tcp,
+                                                               int side, Flow* flow,
+                                                               const FlowKey& key) {
+  // The general path's steps for it (Handshake's SYN-ACK step with both
+  // SYNs timed and timestamps in both: one handshake sample, timestamp use
+  // decided yes; TimestampEcho; no SeqAck; no FIN to count; off the fast
+  // path while the handshake is not done), straight.
+  Direction& me = flow->dir[side];
+  const Direction& initiator = flow->dir[1 - side];
+  if (flow->handshake_done || flow->initiator != 1 - side || initiator.syn_count != 1 ||
+      !initiator.syn_timestamps || tcp.ack != initiator.syn_seq + 1 || me.syn_count != 0 ||
+      flow->close[0].fin_seen || flow->close[1].fin_seen) {
+    return false;
+  }
+  flow->last_seen_ns = time_ns;
+  ++flow->unreported_packets;
+  flow->unreported_bytes += tcp.ip_length;
+  me.syn_seq = tcp.seq;
+  me.syn_timestamps = true;
+  me.syn_count = 1;
+  me.syn_time_ns = time_ns;
+  flow->uses_timestamps = 1;
+  Emit(time_ns, Elapsed(time_ns, initiator.syn_time_ns), RttMethod::kHandshake, side, flow, key);
+  TimestampEcho(time_ns, tcp, side, flow, key);
+  flow->fast = false;
+  return true;
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::StartWithSyn(int64_t time_ns,
@@ -969,7 +1046,13 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Handshake(int64_t time_ns, 
     }
     return;
   }
-  if (ack && !flow->handshake_done && flow->initiator == side) {
+  HandshakeAck(time_ns, tcp, side, flow, key);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::HandshakeAck(int64_t time_ns,
+                                                                  const Segment& tcp, int side,
+                                                                  Flow* flow, const FlowKey& key) {
+  if ((tcp.flags & kTcpAck) != 0 && !flow->handshake_done && flow->initiator == side) {
     const Direction& responder = flow->dir[1 - side];
     if (responder.syn_count > 0 && tcp.ack == responder.syn_seq + 1) {
       flow->handshake_done = true;

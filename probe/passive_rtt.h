@@ -122,7 +122,10 @@ class FlowRttSample {
   static constexpr int64_t kMaxRttNs = (int64_t{1} << 55) - 1;
 
   FlowRttSample() = default;
-  FlowRttSample(int64_t time_ns, int64_t rtt_ns, RttMethod method, RttLeg leg)
+  // Inline always: a few instructions, which PassiveRtt's slow path (a large
+  // function) would otherwise call out of line for each sample.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE FlowRttSample(int64_t time_ns, int64_t rtt_ns, RttMethod method,
+                                             RttLeg leg)
       : time_ns_(time_ns),
         packed_(static_cast<uint64_t>(std::clamp<int64_t>(rtt_ns, 0, kMaxRttNs)) << 8 |
                 static_cast<uint64_t>(method) << 1 | static_cast<uint64_t>(leg)) {}
@@ -606,7 +609,21 @@ class PassiveRtt {
   static bool IsNewConnection(const Flow& flow, int side, const Segment& tcp);
   // ProcessSlow for the SYN (without ACK) that `flow` was just created for.
   void StartWithSyn(int64_t time_ns, const Segment& tcp, int side, Flow* flow);
+  // ProcessSlow for a SYN-ACK with timestamps answering the one SYN (with
+  // timestamps) of a flow that has no SYN-ACK and no FIN yet: false (and
+  // nothing changed) for any other.
+  bool AnswerSyn(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
+  // ProcessSlow for a segment with timestamps but no SYN or RST, of a flow
+  // whose timestamp use is not decided against (the handshake's ACK, the
+  // FINs, the last ACK): the general path without the steps it skips.
+  void ContinueTimestamped(int64_t time_ns, const Segment& tcp, int side, Flow* flow,
+                           const FlowKey& key);
   void Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
+  // Handshake for a segment without SYN: the initiator's ACK of the SYN-ACK.
+  void HandshakeAck(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
+  // The FIN state a segment of `side` updates; true when both FINs are
+  // acknowledged (the orderly close is complete).
+  static bool CloseStep(const Segment& tcp, int side, Flow* flow);
   void TimestampEcho(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
   void SeqAck(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
   // Matches `echo` against the other side's pending values (TSecr or ACK).

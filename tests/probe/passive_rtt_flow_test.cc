@@ -70,8 +70,12 @@ struct Captured {
 // Connections on a few tuples, each step a random event of its lifecycle:
 // SYNs (first, retransmitted, simultaneous, on a tuple still tracked),
 // SYN-ACKs (right or wrong ACK), handshake ACKs, data, FINs from either
-// side with their ACKs, resets; with and without timestamps.
-std::vector<Captured> Lifecycles(uint32_t seed) {
+// side with their ACKs, resets; with and without timestamps. With
+// `ordered` (percent), that share of the steps is instead the tuple's next
+// step of an orderly connection (SYN, SYN-ACK, ACK, a request and its
+// response, FIN, now and then its ACK, FIN, last ACK), which the
+// per-packet shortcuts take.
+std::vector<Captured> Lifecycles(uint32_t seed, uint32_t ordered = 0) {
   std::mt19937 random(seed);
   auto pick = [&random](uint32_t n) { return static_cast<uint32_t>(random() % n); };
   struct Tuple {
@@ -79,6 +83,7 @@ std::vector<Captured> Lifecycles(uint32_t seed) {
     uint32_t tsval[2] = {10, 90000};
     uint32_t echo[2] = {0, 0};  // the other side's latest TSval, as this side saw it
     bool timestamps = true;
+    uint32_t phase = 0;  // its next orderly step
   };
   std::vector<Tuple> tuples(24);
   std::vector<Captured> out;
@@ -96,7 +101,24 @@ std::vector<Captured> Lifecycles(uint32_t seed) {
     uint8_t flags = kTcpAck;
     size_t length = 0;
     const uint32_t kind = pick(100);
-    if (kind < 14) {
+    if (pick(100) < ordered) {
+      // The orderly step: SYN (a new connection), SYN-ACK, ACK, request,
+      // response, FIN, (half the time) the ACK of that FIN, FIN, last ACK.
+      static constexpr uint8_t kFlags[] = {kTcpSyn, kTcpSyn | kTcpAck, kTcpAck,
+                                           kTcpAck, kTcpAck,           kTcpFin | kTcpAck,
+                                           kTcpAck, kTcpFin | kTcpAck, kTcpAck};
+      static constexpr int kFrom[] = {0, 1, 0, 0, 1, 0, 1, 1, 0};
+      uint32_t phase = tuple.phase;
+      if (phase == 6 && pick(2) == 0) phase = 7;
+      tuple.phase = (phase + 1) % 9;
+      flags = kFlags[phase];
+      from = kFrom[phase];
+      if (phase == 0) {
+        tuple.seq[0] += 100000 + pick(1000);
+        tuple.timestamps = pick(8) != 0;
+      }
+      if (phase == 3 || phase == 4) length = 1 + pick(300);
+    } else if (kind < 14) {
       // A SYN: a new connection (new sequence numbers) or a retransmission.
       from = pick(8) == 0 ? 1 : 0;  // now and then a simultaneous open
       flags = kTcpSyn;
@@ -121,8 +143,11 @@ std::vector<Captured> Lifecycles(uint32_t seed) {
     spec.dst_port = from == 0 ? 443 : static_cast<uint16_t>(41000 + t % 7);
     spec.flags = flags;
     spec.seq = tuple.seq[from] - ((flags & kTcpSyn) != 0 ? 1 : 0);
-    // Mostly the other side's next byte; now and then not (a wrong ACK).
-    spec.ack = (flags & kTcpAck) != 0 ? tuple.seq[1 - from] + (pick(10) == 0 ? 7 : 0) : 0;
+    // Mostly the other side's next byte; now and then not (a wrong ACK, or
+    // one short of it: sent before that side's last byte or FIN arrived).
+    const uint32_t off = pick(10);
+    spec.ack =
+        (flags & kTcpAck) != 0 ? tuple.seq[1 - from] + (off == 0 ? 7 : 0) - (off == 1 ? 1 : 0) : 0;
     if (tuple.timestamps && pick(20) != 0) {
       spec.timestamps = std::make_pair(tuple.tsval[from], tuple.echo[from]);
       tuple.echo[1 - from] = tuple.tsval[from];
@@ -137,6 +162,10 @@ std::vector<Captured> Lifecycles(uint32_t seed) {
   return out;
 }
 
+// The shortcuts and fast path against the general path on `packets`, under
+// each combination of the options the per-flow code reads.
+void ExpectShortcutsEqualTheGeneralPath(const std::vector<Captured>& packets);
+
 void Replay(const std::vector<Captured>& packets, PassiveRtt* rtt) {
   for (const Captured& c : packets) {
     CapturedPacket p;
@@ -150,7 +179,15 @@ void Replay(const std::vector<Captured>& packets, PassiveRtt* rtt) {
 }
 
 TEST(PassiveRttFlowTest, ShortcutsEqualTheGeneralPathOnRandomLifecycles) {
-  const std::vector<Captured> packets = Lifecycles(5);
+  // Random events only, and mostly orderly connections with random events
+  // between their steps.
+  for (const uint32_t ordered : {0u, 80u}) {
+    SCOPED_TRACE(::testing::Message() << "ordered " << ordered);
+    ExpectShortcutsEqualTheGeneralPath(Lifecycles(5 + ordered, ordered));
+  }
+}
+
+void ExpectShortcutsEqualTheGeneralPath(const std::vector<Captured>& packets) {
   uint64_t closed = 0;
   uint64_t created = 0;
   uint64_t handshakes = 0;
