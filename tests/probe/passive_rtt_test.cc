@@ -1218,6 +1218,21 @@ TEST(ClientPrefixAggregatorTest, SketchesEqualSamplesAddedOneByOne) {
   }
 }
 
+// `report` whole to `queued` (OnFlowReport) and the same, one call at a
+// time in the report's order, to `single` (the sink's default
+// OnSampleBatch: OnSample per sample).
+void FeedWholeAndOneByOne(const PassiveRttSink::FlowReport& report, ClientPrefixAggregator* queued,
+                          ClientPrefixAggregator* single) {
+  const Prefix& prefix = *report.client_prefix;
+  queued->OnFlowReport(report);
+  if (report.new_flow) single->OnFlow(absl::FromUnixNanos(report.first_seen_ns), prefix);
+  single->PassiveRttSink::OnSampleBatch(prefix, report.samples);
+  if (report.packets > 0) {
+    single->OnTraffic(absl::FromUnixNanos(report.last_seen_ns), prefix, report.packets,
+                      report.ip_bytes);
+  }
+}
+
 // Flow reports straight into the queue, against the same samples, flows and
 // traffic given one at a time (OnSample / OnFlow / OnTraffic drain the queue
 // and look up each one): reports whose samples straddle a window edge, whose
@@ -1287,15 +1302,7 @@ TEST(ClientPrefixAggregatorTest, QueuedReportsAggregateExactlyAsOneByOne) {
       report.last_seen_ns = t + static_cast<int64_t>(random() % 200000000);
       report.packets = random() % 4;
       report.ip_bytes = report.packets * 100;
-      queued.OnFlowReport(report);
-      // The same, one at a time, in the report's order.
-      if (report.new_flow) single.OnFlow(absl::FromUnixNanos(report.first_seen_ns), prefix);
-      // The sink's default OnSampleBatch: OnSample per sample.
-      single.PassiveRttSink::OnSampleBatch(prefix, samples);
-      if (report.packets > 0) {
-        single.OnTraffic(absl::FromUnixNanos(report.last_seen_ns), prefix, report.packets,
-                         report.ip_bytes);
-      }
+      FeedWholeAndOneByOne(report, &queued, &single);
       samples_added += samples.size();
       if (r % 2000 == 1999) {
         const absl::Time at = absl::FromUnixNanos(now);
@@ -1970,13 +1977,7 @@ TEST(ClientPrefixAggregatorTest, QueuedReportsOfEveryPrefixFormAggregateExactlyA
     report.last_seen_ns = t + static_cast<int64_t>(random() % 300000000);
     report.packets = random() % 3;
     report.ip_bytes = report.packets * 60;
-    queued.OnFlowReport(report);
-    if (report.new_flow) single.OnFlow(absl::FromUnixNanos(report.first_seen_ns), prefix);
-    single.PassiveRttSink::OnSampleBatch(prefix, samples);
-    if (report.packets > 0) {
-      single.OnTraffic(absl::FromUnixNanos(report.last_seen_ns), prefix, report.packets,
-                       report.ip_bytes);
-    }
+    FeedWholeAndOneByOne(report, &queued, &single);
     samples_added += samples.size();
     now += static_cast<int64_t>(random() % 3000000);
     if (r % 1000 == 999) {
