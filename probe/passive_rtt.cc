@@ -383,7 +383,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRttSink::FlowReport PassiveRtt::Repor
 }
 
 void PassiveRtt::ReportFlow(Flow* flow) {
-  if (flow->sample_count == 0 && flow->unreported_packets == 0 && !flow->flow_unreported) return;
+  if (!HasUnreported(*flow)) return;
   const PassiveRttSink::FlowReport report = ReportOf(*flow);
   flow->flow_unreported = false;
   flow->sample_count = 0;
@@ -394,9 +394,7 @@ void PassiveRtt::ReportFlow(Flow* flow) {
 
 void PassiveRtt::EndFlow(Flow* flow) {
   // ReportFlow without resetting what the flow's end drops.
-  if (flow->sample_count != 0 || flow->unreported_packets != 0 || flow->flow_unreported) {
-    sink_->OnFlowReport(ReportOf(*flow));
-  }
+  if (HasUnreported(*flow)) sink_->OnFlowReport(ReportOf(*flow));
   Erase(flow);
   ++stats_.flows_closed;
 }
@@ -513,9 +511,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(const Queued& q) {
     // match its timestamps (no handshake step, no SEQ/ACK, no close).
     // `key` is the entry's (SameKey), so the entry's cold part stays unread.
     Flow& flow = *entry;
-    flow.last_seen_ns = time_ns;
-    ++flow.unreported_packets;
-    flow.unreported_bytes += q.segment.ip_length;
+    CountPacket(time_ns, q.segment.ip_length, &flow);
     TimestampEcho(time_ns, q.segment, q.side, &flow, q.key);
     return;
   }
@@ -884,9 +880,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ProcessSlow(int64_t time_ns
   }
   const FlowKey& key = packet_key;  // the entry's (SameKey)
   Flow& flow = *entry;
-  flow.last_seen_ns = time_ns;
-  ++flow.unreported_packets;
-  flow.unreported_bytes += tcp.ip_length;
+  CountPacket(time_ns, tcp.ip_length, &flow);
   if ((tcp.flags & kTcpRst) != 0) {
     // A reset may still echo a TSval (an abort sends one with options).
     if (tcp.has_timestamps) TimestampEcho(time_ns, tcp, side, &flow, key);
@@ -905,9 +899,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ProcessSlow(int64_t time_ns
     EndFlow(entry);
     return;
   }
-  flow.fast = (flow.handshake_done || flow.initiator < 0) && flow.uses_timestamps == 1 &&
-              !flow.close[side].fin_seen && !flow.close[1 - side].fin_seen &&
-              !options_.general_path_only;
+  flow.fast =
+      flow.uses_timestamps == 1 && OpenAndPastHandshake(flow) && !options_.general_path_only;
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::CloseStep(const Segment& tcp, int side,
@@ -933,9 +926,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ContinueTimestamped(int64_t
   // SYN decides timestamp use (yes: it has them; the flow's was not "no");
   // so TimestampEcho and no SeqAck; then the close, and the fast path's
   // condition with timestamp use known to be yes.
-  flow->last_seen_ns = time_ns;
-  ++flow->unreported_packets;
-  flow->unreported_bytes += tcp.ip_length;
+  CountPacket(time_ns, tcp.ip_length, flow);
   if (!flow->handshake_done) HandshakeAck(time_ns, tcp, side, flow, key);
   flow->uses_timestamps = 1;
   TimestampEcho(time_ns, tcp, side, flow, key);
@@ -943,8 +934,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ContinueTimestamped(int64_t
     EndFlow(flow);
     return;
   }
-  flow->fast = (flow->handshake_done || flow->initiator < 0) && !flow->close[side].fin_seen &&
-               !flow->close[1 - side].fin_seen;
+  flow->fast = OpenAndPastHandshake(*flow);
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::AnswerSyn(int64_t time_ns, const Segment& tcp,
@@ -961,9 +951,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool PassiveRtt::AnswerSyn(int64_t time_ns, 
       flow->close[0].fin_seen || flow->close[1].fin_seen) {
     return false;
   }
-  flow->last_seen_ns = time_ns;
-  ++flow->unreported_packets;
-  flow->unreported_bytes += tcp.ip_length;
+  CountPacket(time_ns, tcp.ip_length, flow);
   me.syn_seq = tcp.seq;
   me.syn_timestamps = true;
   me.syn_count = 1;

@@ -607,6 +607,23 @@ class PassiveRtt {
   int ConfiguredClientSide(const FlowKey& key) const;
   // A SYN starting a new connection on a tuple whose flow is still tracked.
   static bool IsNewConnection(const Flow& flow, int side, const Segment& tcp);
+  // A packet of `flow` seen at `time_ns`: its traffic, for the next report.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static void CountPacket(int64_t time_ns, uint32_t ip_length,
+                                                       Flow* flow) {
+    flow->last_seen_ns = time_ns;
+    ++flow->unreported_packets;
+    flow->unreported_bytes += ip_length;
+  }
+  // Something for the sink since the flow's last report.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static bool HasUnreported(const Flow& flow) {
+    return flow.sample_count != 0 || flow.unreported_packets != 0 || flow.flow_unreported;
+  }
+  // No FIN either way, and the handshake done (or never seen): with
+  // timestamps in use, the fast path's flows.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static bool OpenAndPastHandshake(const Flow& flow) {
+    return (flow.handshake_done || flow.initiator < 0) && !flow.close[0].fin_seen &&
+           !flow.close[1].fin_seen;
+  }
   // ProcessSlow for the SYN (without ACK) that `flow` was just created for.
   void StartWithSyn(int64_t time_ns, const Segment& tcp, int side, Flow* flow);
   // ProcessSlow for a SYN-ACK with timestamps answering the one SYN (with
