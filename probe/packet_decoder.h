@@ -168,11 +168,16 @@ struct TimestampedTcpSegment {
   uint64_t addresses;
   uint32_t ports;  // source << 16 | destination
   uint8_t flags;
-  uint32_t seq;
-  uint32_t ack;
-  uint32_t tsval;
-  uint32_t tsecr;
   uint32_t ip_length;  // IP header + payload as stated by the IP header
+  // Two numbers in one word each, as one 8-byte big-endian load swapped
+  // gives them: ack | seq << 32, and tsecr | tsval << 32 (so that a
+  // consumer storing them as {ack, seq} and {tsecr, tsval} stores words).
+  uint64_t ack_seq;
+  uint64_t tsecr_tsval;
+  uint32_t seq() const { return static_cast<uint32_t>(ack_seq >> 32); }
+  uint32_t ack() const { return static_cast<uint32_t>(ack_seq); }
+  uint32_t tsval() const { return static_cast<uint32_t>(tsecr_tsval >> 32); }
+  uint32_t tsecr() const { return static_cast<uint32_t>(tsecr_tsval); }
   // The TCP payload on the wire: ip_length less 20 bytes of IPv4 header and
   // 32 of TCP header.
   uint32_t payload_length() const { return ip_length - 52; }
@@ -243,6 +248,12 @@ inline uint32_t Load32(const uint8_t* p) {
   uint32_t v;
   std::memcpy(&v, p, 4);
   return __builtin_bswap32(v);
+}
+// Two consecutive big-endian 32-bit numbers a, b (a first): b | a << 32.
+inline uint64_t Load64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return __builtin_bswap64(v);
 }
 }  // namespace decoder_internal
 
@@ -331,6 +342,7 @@ inline bool PacketDecoder::DecodeEthernetTimestampedTcp(const uint8_t* p, size_t
                                                         TimestampedTcpSegment* out) {
   using decoder_internal::Load16;
   using decoder_internal::Load32;
+  using decoder_internal::Load64;
   // Ethernet (14 bytes), IPv4 (20), TCP (32): every header byte captured.
   constexpr size_t kHeaders = 14 + 20 + 32;
   if (size - kHeaders > kMaxDecodedBytes - kHeaders) return false;  // also size < kHeaders
@@ -359,11 +371,9 @@ inline bool PacketDecoder::DecodeEthernetTimestampedTcp(const uint8_t* p, size_t
   const uint8_t* tcp = ip + 20;
   std::memcpy(&out->addresses, ip + 12, 8);
   out->ports = Load32(tcp);
-  out->seq = Load32(tcp + 4);
-  out->ack = Load32(tcp + 8);
+  out->ack_seq = Load64(tcp + 4);  // seq, ack
   out->flags = tcp[13];
-  out->tsval = Load32(tcp + 24);
-  out->tsecr = Load32(tcp + 28);
+  out->tsecr_tsval = Load64(tcp + 24);  // TSval, TSecr
   out->ip_length = total_length;
   return true;
 }

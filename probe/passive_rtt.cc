@@ -554,7 +554,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Queue(int64_t time_ns,
   q.kind = KindOf(q.segment, q.key);
   q.time_ns = time_ns;
   ++counted_queued_;
-  Commit(hash);
+  Commit(&q, hash);
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::QueueTimestamped(
@@ -566,22 +566,29 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::QueueTimestamped(
   const uint64_t hash = MakeKeyV4(fields.addresses, fields.ports, &q.key, &side);
   q.hash = hash;
   q.side = static_cast<uint8_t>(side);
-  q.segment =
-      Segment{fields.seq,       fields.ack,   fields.tsval, fields.tsecr, fields.payload_length(),
-              fields.ip_length, fields.flags, true};
+  // {ack, seq} and {tsecr, tsval} as the decoder's words.
+  static_assert(offsetof(Segment, seq) == offsetof(Segment, ack) + 4 &&
+                offsetof(Segment, tsval) == offsetof(Segment, tsecr) + 4);
+  std::memcpy(&q.segment.ack, &fields.ack_seq, 8);
+  std::memcpy(&q.segment.tsecr, &fields.tsecr_tsval, 8);
+  q.segment.payload_length = fields.payload_length();
+  q.segment.ip_length = fields.ip_length;
+  q.segment.flags = fields.flags;
+  q.segment.has_timestamps = true;
   // IPv4, with timestamps.
   q.kind = (fields.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 ? kMaybeFast : 0;
   q.time_ns = time_ns;
-  Commit(hash);
+  Commit(&q, hash);
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Commit(uint64_t hash) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Commit(Queued* q, uint64_t hash) {
   // Its home slot, read when the batch is full (from the register: the
   // queued stores would make the compiler reload q.hash).
   const auto home = static_cast<uint32_t>(hash >> (64 - slot_bits_));
   __builtin_prefetch(&slots_[home]);
-  fill_->home_slot = home;
-  if (++fill_ == fill_end_) BatchFull();
+  q->home_slot = home;
+  fill_ = q + 1;
+  if (q + 1 == fill_end_) BatchFull();
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {

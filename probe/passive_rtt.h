@@ -481,18 +481,26 @@ class PassiveRtt {
 
   // The fields of a TCP segment the flow logic reads (its addresses and
   // ports are in the FlowKey).
+  // The numbers in pairs, as TimestampedTcpSegment's words: {ack, seq} and
+  // {tsecr, tsval} are stored as one word each.
   struct Segment {
-    uint32_t seq;
     uint32_t ack;
-    uint32_t tsval;
+    uint32_t seq;
     uint32_t tsecr;
+    uint32_t tsval;
     uint32_t payload_length;
     uint32_t ip_length;
     uint8_t flags;
     bool has_timestamps;
     static Segment Of(const TcpSegmentFields& f) {
-      return Segment{f.seq,       f.ack,   f.tsval,         f.tsecr, f.payload_length,
-                     f.ip_length, f.flags, f.has_timestamps};
+      return Segment{.ack = f.ack,
+                     .seq = f.seq,
+                     .tsecr = f.tsecr,
+                     .tsval = f.tsval,
+                     .payload_length = f.payload_length,
+                     .ip_length = f.ip_length,
+                     .flags = f.flags,
+                     .has_timestamps = f.has_timestamps};
     }
   };
 
@@ -570,7 +578,7 @@ class PassiveRtt {
   void QueueTimestamped(int64_t time_ns, const TimestampedTcpSegment& fields);
   // The queued packet's home slot prefetched, the next one's place taken
   // (processing the batch when full).
-  void Commit(uint64_t hash);
+  void Commit(Queued* q, uint64_t hash);
   // Counts the packet's decode outcome; true when it is a TCP segment.
   bool DecodeSegment(const CapturedPacket& packet, TcpSegmentFields* segment);
   // DecodeSegment for what PacketDecoder::DecodeTcpSegment leaves.
