@@ -20,6 +20,10 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "absl/types/span.h"
 #include "core/ip_address.h"
 
@@ -346,10 +350,29 @@ inline bool PacketDecoder::DecodeEthernetTimestampedTcp(const uint8_t* p, size_t
   // Ethernet (14 bytes), IPv4 (20), TCP (32): every header byte captured.
   constexpr size_t kHeaders = 14 + 20 + 32;
   if (size - kHeaders > kMaxDecodedBytes - kHeaders) return false;  // also size < kHeaders
+#if defined(__SSE2__)
+  // The fixed bytes, all compared at once, in two 16-byte loads (bytes
+  // 12-27 and 44-59; each byte under a mask against its value): the
+  // EtherType (0x0800) with IPv4's version and header length (0x45); the
+  // fragment offset (13 bits: 0) and the protocol (TCP, byte 23); the TCP
+  // data offset (8 words: the high nibble of byte 46); the options NOP,
+  // NOP, timestamps (10) at bytes 54-57.
+  const __m128i ip_bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 12));
+  const __m128i tcp_options = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 44));
+  const __m128i ip_ok = _mm_cmpeq_epi8(
+      _mm_and_si128(ip_bytes,
+                    _mm_setr_epi8(-1, -1, -1, 0, 0, 0, 0, 0, 0x1f, -1, 0, -1, 0, 0, 0, 0)),
+      _mm_setr_epi8(0x08, 0, 0x45, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 0, 0, 0));
+  const __m128i tcp_ok = _mm_cmpeq_epi8(
+      _mm_and_si128(tcp_options, _mm_setr_epi8(0, 0, static_cast<char>(0xf0), 0, 0, 0, 0, 0, 0, 0,
+                                               -1, -1, -1, -1, 0, 0)),
+      _mm_setr_epi8(0, 0, static_cast<char>(0x80), 0, 0, 0, 0, 0, 0, 0, 1, 1, 8, 10, 0, 0));
+  if (_mm_movemask_epi8(_mm_and_si128(ip_ok, tcp_ok)) != 0xffff) return false;
+#else
   // Machine-order loads of the fixed bytes, all compared at once: the
   // EtherType (0x0800) with IPv4's version and header length (0x45); the
-  // fragment offset (13 bits: 0) and the protocol (TCP, byte 9); the TCP data
-  // offset (8 words: its high nibble); the options NOP, NOP, timestamps (10).
+  // fragment offset (13 bits: 0) and the protocol (TCP, byte 9); the TCP
+  // data offset (8 words: its high nibble); the options NOP, NOP, timestamps (10).
   static_assert(std::endian::native == std::endian::little);
   uint32_t ether_ip;
   uint32_t fragment_protocol;
@@ -362,6 +385,7 @@ inline bool PacketDecoder::DecodeEthernetTimestampedTcp(const uint8_t* p, size_t
        ((data_offset & 0xf0) ^ 0x80) | (options ^ 0x0a080101)) != 0) {
     return false;
   }
+#endif
   // The IP total length covers both headers and fits what went on the wire
   // (0, from segmentation offload, does not).
   const uint32_t total_length = Load16(p + 14 + 2);

@@ -263,6 +263,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Flow* PassiveRtt::Find(const Flo
 void PassiveRtt::Grow() {
   std::vector<Slot> old = std::move(slots_);
   ++slot_bits_;
+  home_shift_ = 64 - slot_bits_;
   slots_.assign(size_t{1} << slot_bits_, Slot{0, 0});
   const size_t mask = slots_.size() - 1;
   for (const Slot& slot : old) {
@@ -415,8 +416,12 @@ absl::StatusOr<int> PassiveRtt::DispatchFrom(PacketSource* source, int max_packe
   dispatch_link_type_ = source->link_type();
   const uint64_t tcp_packets = stats_.tcp_packets;
   counted_queued_ = 0;
+  // Ethernet (nearly every capture) without a link type check per packet.
   absl::StatusOr<int> n =
-      source->DispatchPcap(max_packets, &PassiveRtt::ReceivePcap, reinterpret_cast<u_char*>(this));
+      source->DispatchPcap(max_packets,
+                           dispatch_link_type_ == kDltEn10mb ? &PassiveRtt::ReceivePcapEthernet
+                                                             : &PassiveRtt::ReceivePcap,
+                           reinterpret_cast<u_char*>(this));
   if (absl::IsUnimplemented(n.status())) {
     n = source->DispatchTo(max_packets, &PassiveRtt::ReceivePipelined, this);
   }
@@ -433,18 +438,22 @@ void PassiveRtt::ReceivePipelined(void* passive_rtt, const CapturedPacket& packe
   static_cast<PassiveRtt*>(passive_rtt)->Enqueue(packet);
 }
 
-void PassiveRtt::ReceivePcap(u_char* passive_rtt, const pcap_pkthdr* header, const u_char* bytes) {
+void PassiveRtt::ReceivePcapEthernet(u_char* passive_rtt, const pcap_pkthdr* header,
+                                     const u_char* bytes) {
   auto* self = reinterpret_cast<PassiveRtt*>(passive_rtt);
-  // Nearly every packet: Ethernet, IPv4, TCP with timestamps only, decoded
-  // with one combined check straight into the batch; the rest out of line.
+  // Nearly every packet: IPv4, TCP with timestamps only, decoded with one
+  // combined check straight into the batch; the rest out of line.
   TimestampedTcpSegment segment;
-  if (ABSL_PREDICT_TRUE(self->dispatch_link_type_ == kDltEn10mb &&
-                        PacketDecoder::DecodeEthernetTimestampedTcp(bytes, header->caplen,
+  if (ABSL_PREDICT_TRUE(PacketDecoder::DecodeEthernetTimestampedTcp(bytes, header->caplen,
                                                                     header->len, &segment))) {
     self->QueueTimestamped(pcap_internal::TimeNs(*header), segment);
   } else {
     self->ReceivePcapOther(header, bytes);
   }
+}
+
+void PassiveRtt::ReceivePcap(u_char* passive_rtt, const pcap_pkthdr* header, const u_char* bytes) {
+  reinterpret_cast<PassiveRtt*>(passive_rtt)->ReceivePcapOther(header, bytes);
 }
 
 void PassiveRtt::ReceivePcapOther(const pcap_pkthdr* header, const u_char* bytes) {
@@ -561,11 +570,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::QueueTimestamped(
     int64_t time_ns, const TimestampedTcpSegment& fields) {
   // Counted in stats_.packets and as decoded by DispatchFrom (from
   // tcp_packets) when it returns.
+  // The segment's fields first, then the key (GCC keeps this order: the
+  // registers they held are free for the key and hash).
   Queued& q = *fill_;
-  int side;
-  const uint64_t hash = MakeKeyV4(fields.addresses, fields.ports, &q.key, &side);
-  q.hash = hash;
-  q.side = static_cast<uint8_t>(side);
+  q.time_ns = time_ns;
   // {ack, seq} and {tsecr, tsval} as the decoder's words.
   static_assert(offsetof(Segment, seq) == offsetof(Segment, ack) + 4 &&
                 offsetof(Segment, tsval) == offsetof(Segment, tsecr) + 4);
@@ -577,14 +585,17 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::QueueTimestamped(
   q.segment.has_timestamps = true;
   // IPv4, with timestamps.
   q.kind = (fields.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 ? kMaybeFast : 0;
-  q.time_ns = time_ns;
+  int side;
+  const uint64_t hash = MakeKeyV4(fields.addresses, fields.ports, &q.key, &side);
+  q.hash = hash;
+  q.side = static_cast<uint8_t>(side);
   Commit(&q, hash);
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Commit(Queued* q, uint64_t hash) {
   // Its home slot, read when the batch is full (from the register: the
   // queued stores would make the compiler reload q.hash).
-  const auto home = static_cast<uint32_t>(hash >> (64 - slot_bits_));
+  const auto home = static_cast<uint32_t>(hash >> home_shift_);
   __builtin_prefetch(&slots_[home]);
   q->home_slot = home;
   fill_ = q + 1;

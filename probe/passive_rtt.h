@@ -560,10 +560,15 @@ class PassiveRtt {
   // fields need not stay in registers across the fast path).
   ABSL_ATTRIBUTE_NOINLINE void ProcessQueuedSlow(const Queued& q, Flow* entry, size_t empty_slot);
   static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);
-  // DispatchFrom's libpcap handler (PacketSource::DispatchPcap).
+  // DispatchFrom's libpcap handlers (PacketSource::DispatchPcap): for an
+  // Ethernet source, and for any other.
+  static void ReceivePcapEthernet(unsigned char* passive_rtt, const pcap_pkthdr* header,
+                                  const unsigned char* bytes);
   static void ReceivePcap(unsigned char* passive_rtt, const pcap_pkthdr* header,
                           const unsigned char* bytes);
-  // ReceivePcap for what PacketDecoder::DecodeEthernetTimestampedTcp leaves.
+  // One packet of the source (dispatch_link_type_) through Enqueue: what
+  // PacketDecoder::DecodeEthernetTimestampedTcp leaves, and every packet of
+  // a source that is not Ethernet.
   void ReceivePcapOther(const pcap_pkthdr* header, const unsigned char* bytes);
   // Decodes one packet into the batch (processing the batch when full).
   void Enqueue(const CapturedPacket& packet);
@@ -691,6 +696,8 @@ class PassiveRtt {
   ClientPrefixer prefixer_;
   std::vector<Slot> slots_;
   int slot_bits_;  // slots_.size() == 1 << slot_bits_
+  // 64 - slot_bits_: a hash's home slot is hash >> home_shift_.
+  int home_shift_ = 64 - slot_bits_;
   std::vector<Flow> entries_;
   std::vector<uint32_t> free_entries_;
   // Per entry (same index), IPv6 keys only: FlowKey::v6 (sized when an
