@@ -401,6 +401,29 @@ TEST(PacketDecoderTest, EthernetTimestampedTcpTakesExactlyItsLayout) {
     SCOPED_TRACE(i);
     EXPECT_FALSE(takes(others[i], 0));
   }
+  // Every single-bit change of the headers (each byte the combined check
+  // masks, and every other): taken exactly when DecodeTcpSegment takes the
+  // packet and it still has the layout (EtherType IPv4, version 4 without
+  // options, a 32-byte TCP header starting NOP, NOP, timestamps).
+  int flips_taken = 0;
+  for (size_t byte = 0; byte < 66; ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      SCOPED_TRACE(::testing::Message() << "byte " << byte << " bit " << bit);
+      std::vector<uint8_t> v = base;
+      v[byte] ^= static_cast<uint8_t>(1 << bit);
+      TcpSegmentFields f;
+      const bool layout = v[12] == 0x08 && v[13] == 0x00 && v[14] == 0x45 &&
+                          (v[46] & 0xf0) == 0x80 && v[54] == 1 && v[55] == 1 && v[56] == 8 &&
+                          v[57] == 10;
+      const bool expected =
+          layout && PacketDecoder::DecodeTcpSegment(kDltEn10mb, absl::MakeConstSpan(v), 0, &f);
+      EXPECT_EQ(takes(v, 0), expected);
+      flips_taken += expected ? 1 : 0;
+    }
+  }
+  // Most changes (addresses, ports, numbers, checksums) keep the layout.
+  EXPECT_GT(flips_taken, 350);
+  EXPECT_LT(flips_taken, 66 * 8 - 40);
   // Nor does it take a packet longer than the decoder parses.
   std::vector<uint8_t> huge = base;
   huge.resize(kMaxDecodedBytes + 1);
