@@ -264,6 +264,7 @@ void PassiveRtt::Grow() {
   std::vector<Slot> old = std::move(slots_);
   ++slot_bits_;
   home_shift_ = 64 - slot_bits_;
+  slot_mask_ = (size_t{1} << slot_bits_) - 1;
   slots_.assign(size_t{1} << slot_bits_, Slot{0, 0});
   const size_t mask = slots_.size() - 1;
   for (const Slot& slot : old) {
@@ -510,8 +511,12 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(const Queued& q) {
   if (q.entry_hint != 0) {
     // The entry its home slot held a few packets ago (still an entry:
     // entries are reused, never freed), if it is still this flow.
+    // SameKey, the family from the packet's kind.
     Flow& hinted = entries_[q.entry_hint - 1];
-    if (hinted.live && SameKey(hinted, q.key)) entry = &hinted;
+    if (hinted.live && ((hinted.key_meta ^ q.key.meta) | (hinted.key_word ^ q.key.word)) == 0 &&
+        ((q.kind & kIpv6) == 0 || SameV6Tail(hinted, q.key))) {
+      entry = &hinted;
+    }
   }
   size_t empty_slot = 0;  // where Find stopped, when it found nothing
   if (entry == nullptr) entry = Find(q.key, q.hash, &empty_slot);
@@ -615,7 +620,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
   uint32_t hint = slot.entry;
   if (slot.tag != tag) {
     hint = 0;
-    const size_t mask = slots_.size() - 1;
+    const size_t mask = slot_mask_;
     for (int probe = 1; slot.entry != 0 && probe < 4; ++probe) {
       i = (i + 1) & mask;
       slot = slots_[i];
@@ -637,13 +642,17 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
   const char* begin = reinterpret_cast<const char*>(entries_.data()) + (size_t{entry} << 8) - 256;
   __builtin_prefetch(begin);
   __builtin_prefetch(begin + 64);
-  if ((q->kind & kMaybeFast) == 0 || hint == 0) {
+  // Nearly always an IPv4 packet that may take the fast path, of a known
+  // flow: nothing more (one compare).
+  const uint8_t kind = q->kind;
+  if (ABSL_PREDICT_TRUE(kind == kMaybeFast && hint != 0)) return;
+  if ((kind & kMaybeFast) == 0 || hint == 0) {
     for (size_t line = kHotLines * 64; line < sizeof(Flow); line += 64) {
       __builtin_prefetch(begin + line);
     }
   }
   // The rest of an IPv6 key, which the lookup compares.
-  if ((q->kind & kIpv6) != 0 && hint != 0) __builtin_prefetch(&keys_v6_[hint - 1]);
+  if ((kind & kIpv6) != 0 && hint != 0) __builtin_prefetch(&keys_v6_[hint - 1]);
 }
 
 void PassiveRtt::BatchFull() {
@@ -1109,8 +1118,32 @@ void PassiveRtt::RecordSlow(Flow* flow, int side, uint32_t value, int64_t time_n
 
 void PassiveRtt::MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, int side,
                               Flow* flow, const FlowKey& key) {
-  PendingList pending = flow->pending(1 - side);
   // Echoes only move forward: values older than this echo never will be.
+  PendingHead& head = flow->pending_head[1 - side];
+  if (const uint32_t n = head.size; n <= 2) {
+    // All in the head (nearly always: a TSval never echoed, then the one
+    // echoed now): the loop below without the spill.
+    uint32_t consumed = 0;
+    for (; consumed < n && !SerialAfter(head.value[consumed], echo); ++consumed) {
+      if (head.value[consumed] == echo) {
+        const int64_t rtt = Elapsed(time_ns, head.time_ns[consumed]);
+        if (rtt <= tsval_max_age_ns_) {
+          Emit(time_ns, rtt, method, side, flow, key);
+        } else {
+          ++stats_.pending_expired;
+        }
+      }
+    }
+    if (consumed == n) {
+      head.size = 0;
+    } else if (consumed == 1) {  // of two
+      head.value[0] = head.value[1];
+      head.time_ns[0] = head.time_ns[1];
+      head.size = 1;
+    }
+    return;
+  }
+  PendingList pending = flow->pending(1 - side);
   size_t consumed = 0;
   while (consumed < pending.size() && !SerialAfter(pending.value(consumed), echo)) {
     if (pending.value(consumed) == echo) {

@@ -698,6 +698,7 @@ class PassiveRtt {
   int slot_bits_;  // slots_.size() == 1 << slot_bits_
   // 64 - slot_bits_: a hash's home slot is hash >> home_shift_.
   int home_shift_ = 64 - slot_bits_;
+  size_t slot_mask_ = slots_.size() - 1;
   std::vector<Flow> entries_;
   std::vector<uint32_t> free_entries_;
   // Per entry (same index), IPv6 keys only: FlowKey::v6 (sized when an
