@@ -263,6 +263,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Flow* PassiveRtt::Find(const Flo
 void PassiveRtt::Grow() {
   std::vector<Slot> old = std::move(slots_);
   ++slot_bits_;
+  home_shift_ = 64 - slot_bits_;
+  slot_mask_ = (size_t{1} << slot_bits_) - 1;
   slots_.assign(size_t{1} << slot_bits_, Slot{0, 0});
   const size_t mask = slots_.size() - 1;
   for (const Slot& slot : old) {
@@ -415,8 +417,12 @@ absl::StatusOr<int> PassiveRtt::DispatchFrom(PacketSource* source, int max_packe
   dispatch_link_type_ = source->link_type();
   const uint64_t tcp_packets = stats_.tcp_packets;
   counted_queued_ = 0;
+  // Ethernet (nearly every capture) without a link type check per packet.
   absl::StatusOr<int> n =
-      source->DispatchPcap(max_packets, &PassiveRtt::ReceivePcap, reinterpret_cast<u_char*>(this));
+      source->DispatchPcap(max_packets,
+                           dispatch_link_type_ == kDltEn10mb ? &PassiveRtt::ReceivePcapEthernet
+                                                             : &PassiveRtt::ReceivePcap,
+                           reinterpret_cast<u_char*>(this));
   if (absl::IsUnimplemented(n.status())) {
     n = source->DispatchTo(max_packets, &PassiveRtt::ReceivePipelined, this);
   }
@@ -433,18 +439,22 @@ void PassiveRtt::ReceivePipelined(void* passive_rtt, const CapturedPacket& packe
   static_cast<PassiveRtt*>(passive_rtt)->Enqueue(packet);
 }
 
-void PassiveRtt::ReceivePcap(u_char* passive_rtt, const pcap_pkthdr* header, const u_char* bytes) {
+void PassiveRtt::ReceivePcapEthernet(u_char* passive_rtt, const pcap_pkthdr* header,
+                                     const u_char* bytes) {
   auto* self = reinterpret_cast<PassiveRtt*>(passive_rtt);
-  // Nearly every packet: Ethernet, IPv4, TCP with timestamps only, decoded
-  // with one combined check straight into the batch; the rest out of line.
+  // Nearly every packet: IPv4, TCP with timestamps only, decoded with one
+  // combined check straight into the batch; the rest out of line.
   TimestampedTcpSegment segment;
-  if (ABSL_PREDICT_TRUE(self->dispatch_link_type_ == kDltEn10mb &&
-                        PacketDecoder::DecodeEthernetTimestampedTcp(bytes, header->caplen,
+  if (ABSL_PREDICT_TRUE(PacketDecoder::DecodeEthernetTimestampedTcp(bytes, header->caplen,
                                                                     header->len, &segment))) {
     self->QueueTimestamped(pcap_internal::TimeNs(*header), segment);
   } else {
     self->ReceivePcapOther(header, bytes);
   }
+}
+
+void PassiveRtt::ReceivePcap(u_char* passive_rtt, const pcap_pkthdr* header, const u_char* bytes) {
+  reinterpret_cast<PassiveRtt*>(passive_rtt)->ReceivePcapOther(header, bytes);
 }
 
 void PassiveRtt::ReceivePcapOther(const pcap_pkthdr* header, const u_char* bytes) {
@@ -501,8 +511,12 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(const Queued& q) {
   if (q.entry_hint != 0) {
     // The entry its home slot held a few packets ago (still an entry:
     // entries are reused, never freed), if it is still this flow.
+    // SameKey, the family from the packet's kind.
     Flow& hinted = entries_[q.entry_hint - 1];
-    if (hinted.live && SameKey(hinted, q.key)) entry = &hinted;
+    if (hinted.live && ((hinted.key_meta ^ q.key.meta) | (hinted.key_word ^ q.key.word)) == 0 &&
+        ((q.kind & kIpv6) == 0 || SameV6Tail(hinted, q.key))) {
+      entry = &hinted;
+    }
   }
   size_t empty_slot = 0;  // where Find stopped, when it found nothing
   if (entry == nullptr) entry = Find(q.key, q.hash, &empty_slot);
@@ -554,34 +568,43 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Queue(int64_t time_ns,
   q.kind = KindOf(q.segment, q.key);
   q.time_ns = time_ns;
   ++counted_queued_;
-  Commit(hash);
+  Commit(&q, hash);
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::QueueTimestamped(
     int64_t time_ns, const TimestampedTcpSegment& fields) {
   // Counted in stats_.packets and as decoded by DispatchFrom (from
   // tcp_packets) when it returns.
+  // The segment's fields first, then the key (GCC keeps this order: the
+  // registers they held are free for the key and hash).
   Queued& q = *fill_;
+  q.time_ns = time_ns;
+  // {ack, seq} and {tsecr, tsval} as the decoder's words.
+  static_assert(offsetof(Segment, seq) == offsetof(Segment, ack) + 4 &&
+                offsetof(Segment, tsval) == offsetof(Segment, tsecr) + 4);
+  std::memcpy(&q.segment.ack, &fields.ack_seq, 8);
+  std::memcpy(&q.segment.tsecr, &fields.tsecr_tsval, 8);
+  q.segment.payload_length = fields.payload_length();
+  q.segment.ip_length = fields.ip_length;
+  q.segment.flags = fields.flags;
+  q.segment.has_timestamps = true;
+  // IPv4, with timestamps.
+  q.kind = (fields.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 ? kMaybeFast : 0;
   int side;
   const uint64_t hash = MakeKeyV4(fields.addresses, fields.ports, &q.key, &side);
   q.hash = hash;
   q.side = static_cast<uint8_t>(side);
-  q.segment =
-      Segment{fields.seq,       fields.ack,   fields.tsval, fields.tsecr, fields.payload_length(),
-              fields.ip_length, fields.flags, true};
-  // IPv4, with timestamps.
-  q.kind = (fields.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 ? kMaybeFast : 0;
-  q.time_ns = time_ns;
-  Commit(hash);
+  Commit(&q, hash);
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Commit(uint64_t hash) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Commit(Queued* q, uint64_t hash) {
   // Its home slot, read when the batch is full (from the register: the
   // queued stores would make the compiler reload q.hash).
-  const auto home = static_cast<uint32_t>(hash >> (64 - slot_bits_));
+  const auto home = static_cast<uint32_t>(hash >> home_shift_);
   __builtin_prefetch(&slots_[home]);
-  fill_->home_slot = home;
-  if (++fill_ == fill_end_) BatchFull();
+  q->home_slot = home;
+  fill_ = q + 1;
+  if (q + 1 == fill_end_) BatchFull();
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
@@ -597,7 +620,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
   uint32_t hint = slot.entry;
   if (slot.tag != tag) {
     hint = 0;
-    const size_t mask = slots_.size() - 1;
+    const size_t mask = slot_mask_;
     for (int probe = 1; slot.entry != 0 && probe < 4; ++probe) {
       i = (i + 1) & mask;
       slot = slots_[i];
@@ -619,13 +642,17 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
   const char* begin = reinterpret_cast<const char*>(entries_.data()) + (size_t{entry} << 8) - 256;
   __builtin_prefetch(begin);
   __builtin_prefetch(begin + 64);
-  if ((q->kind & kMaybeFast) == 0 || hint == 0) {
+  // Nearly always an IPv4 packet that may take the fast path, of a known
+  // flow: nothing more (one compare).
+  const uint8_t kind = q->kind;
+  if (ABSL_PREDICT_TRUE(kind == kMaybeFast && hint != 0)) return;
+  if ((kind & kMaybeFast) == 0 || hint == 0) {
     for (size_t line = kHotLines * 64; line < sizeof(Flow); line += 64) {
       __builtin_prefetch(begin + line);
     }
   }
   // The rest of an IPv6 key, which the lookup compares.
-  if ((q->kind & kIpv6) != 0 && hint != 0) __builtin_prefetch(&keys_v6_[hint - 1]);
+  if ((kind & kIpv6) != 0 && hint != 0) __builtin_prefetch(&keys_v6_[hint - 1]);
 }
 
 void PassiveRtt::BatchFull() {
@@ -1091,8 +1118,32 @@ void PassiveRtt::RecordSlow(Flow* flow, int side, uint32_t value, int64_t time_n
 
 void PassiveRtt::MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, int side,
                               Flow* flow, const FlowKey& key) {
-  PendingList pending = flow->pending(1 - side);
   // Echoes only move forward: values older than this echo never will be.
+  PendingHead& head = flow->pending_head[1 - side];
+  if (const uint32_t n = head.size; n <= 2) {
+    // All in the head (nearly always: a TSval never echoed, then the one
+    // echoed now): the loop below without the spill.
+    uint32_t consumed = 0;
+    for (; consumed < n && !SerialAfter(head.value[consumed], echo); ++consumed) {
+      if (head.value[consumed] == echo) {
+        const int64_t rtt = Elapsed(time_ns, head.time_ns[consumed]);
+        if (rtt <= tsval_max_age_ns_) {
+          Emit(time_ns, rtt, method, side, flow, key);
+        } else {
+          ++stats_.pending_expired;
+        }
+      }
+    }
+    if (consumed == n) {
+      head.size = 0;
+    } else if (consumed == 1) {  // of two
+      head.value[0] = head.value[1];
+      head.time_ns[0] = head.time_ns[1];
+      head.size = 1;
+    }
+    return;
+  }
+  PendingList pending = flow->pending(1 - side);
   size_t consumed = 0;
   while (consumed < pending.size() && !SerialAfter(pending.value(consumed), echo)) {
     if (pending.value(consumed) == echo) {

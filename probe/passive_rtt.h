@@ -481,18 +481,26 @@ class PassiveRtt {
 
   // The fields of a TCP segment the flow logic reads (its addresses and
   // ports are in the FlowKey).
+  // The numbers in pairs, as TimestampedTcpSegment's words: {ack, seq} and
+  // {tsecr, tsval} are stored as one word each.
   struct Segment {
-    uint32_t seq;
     uint32_t ack;
-    uint32_t tsval;
+    uint32_t seq;
     uint32_t tsecr;
+    uint32_t tsval;
     uint32_t payload_length;
     uint32_t ip_length;
     uint8_t flags;
     bool has_timestamps;
     static Segment Of(const TcpSegmentFields& f) {
-      return Segment{f.seq,       f.ack,   f.tsval,         f.tsecr, f.payload_length,
-                     f.ip_length, f.flags, f.has_timestamps};
+      return Segment{.ack = f.ack,
+                     .seq = f.seq,
+                     .tsecr = f.tsecr,
+                     .tsval = f.tsval,
+                     .payload_length = f.payload_length,
+                     .ip_length = f.ip_length,
+                     .flags = f.flags,
+                     .has_timestamps = f.has_timestamps};
     }
   };
 
@@ -552,10 +560,15 @@ class PassiveRtt {
   // fields need not stay in registers across the fast path).
   ABSL_ATTRIBUTE_NOINLINE void ProcessQueuedSlow(const Queued& q, Flow* entry, size_t empty_slot);
   static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);
-  // DispatchFrom's libpcap handler (PacketSource::DispatchPcap).
+  // DispatchFrom's libpcap handlers (PacketSource::DispatchPcap): for an
+  // Ethernet source, and for any other.
+  static void ReceivePcapEthernet(unsigned char* passive_rtt, const pcap_pkthdr* header,
+                                  const unsigned char* bytes);
   static void ReceivePcap(unsigned char* passive_rtt, const pcap_pkthdr* header,
                           const unsigned char* bytes);
-  // ReceivePcap for what PacketDecoder::DecodeEthernetTimestampedTcp leaves.
+  // One packet of the source (dispatch_link_type_) through Enqueue: what
+  // PacketDecoder::DecodeEthernetTimestampedTcp leaves, and every packet of
+  // a source that is not Ethernet.
   void ReceivePcapOther(const pcap_pkthdr* header, const unsigned char* bytes);
   // Decodes one packet into the batch (processing the batch when full).
   void Enqueue(const CapturedPacket& packet);
@@ -570,7 +583,7 @@ class PassiveRtt {
   void QueueTimestamped(int64_t time_ns, const TimestampedTcpSegment& fields);
   // The queued packet's home slot prefetched, the next one's place taken
   // (processing the batch when full).
-  void Commit(uint64_t hash);
+  void Commit(Queued* q, uint64_t hash);
   // Counts the packet's decode outcome; true when it is a TCP segment.
   bool DecodeSegment(const CapturedPacket& packet, TcpSegmentFields* segment);
   // DecodeSegment for what PacketDecoder::DecodeTcpSegment leaves.
@@ -683,6 +696,9 @@ class PassiveRtt {
   ClientPrefixer prefixer_;
   std::vector<Slot> slots_;
   int slot_bits_;  // slots_.size() == 1 << slot_bits_
+  // 64 - slot_bits_: a hash's home slot is hash >> home_shift_.
+  int home_shift_ = 64 - slot_bits_;
+  size_t slot_mask_ = slots_.size() - 1;
   std::vector<Flow> entries_;
   std::vector<uint32_t> free_entries_;
   // Per entry (same index), IPv6 keys only: FlowKey::v6 (sized when an

@@ -86,8 +86,8 @@ void CheckEthernetSegment(absl::Span<const uint8_t> bytes, uint32_t wire,
   if (common &&
       (!any || f.src[0] != t.src() || f.src[1] != 0 || f.dst[0] != t.dst() || f.dst[1] != 0 ||
        f.family != 4 || f.src_port != t.src_port() || f.dst_port != t.dst_port() ||
-       f.seq != t.seq || f.ack != t.ack || f.flags != t.flags || !f.has_timestamps ||
-       f.tsval != t.tsval || f.tsecr != t.tsecr || f.ip_length != t.ip_length ||
+       f.seq != t.seq() || f.ack != t.ack() || f.flags != t.flags || !f.has_timestamps ||
+       f.tsval != t.tsval() || f.tsecr != t.tsecr() || f.ip_length != t.ip_length ||
        f.payload_length != t.payload_length())) {
     __builtin_trap();
   }

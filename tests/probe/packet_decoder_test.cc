@@ -323,11 +323,11 @@ TEST(PacketDecoderTest, EthernetTimestampedTcpTakesExactlyItsLayout) {
     expected.dst[0] = t.dst();
     expected.src_port = t.src_port();
     expected.dst_port = t.dst_port();
-    expected.seq = t.seq;
-    expected.ack = t.ack;
+    expected.seq = t.seq();
+    expected.ack = t.ack();
     expected.flags = t.flags;
-    expected.tsval = t.tsval;
-    expected.tsecr = t.tsecr;
+    expected.tsval = t.tsval();
+    expected.tsecr = t.tsecr();
     expected.ip_length = t.ip_length;
     expected.payload_length = t.payload_length();
     EXPECT_TRUE(f.has_timestamps && f.family == 4 && f.src[1] == 0 && f.dst[1] == 0);
@@ -344,11 +344,11 @@ TEST(PacketDecoderTest, EthernetTimestampedTcpTakesExactlyItsLayout) {
   ASSERT_TRUE(PacketDecoder::DecodeEthernetTimestampedTcp(base.data(), base.size(), 0, &t));
   EXPECT_EQ(t.src_port(), 51000);
   EXPECT_EQ(t.dst_port(), 443);
-  EXPECT_EQ(t.seq, 0xfffffff0u);
-  EXPECT_EQ(t.ack, 0x01020304u);
+  EXPECT_EQ(t.seq(), 0xfffffff0u);
+  EXPECT_EQ(t.ack(), 0x01020304u);
   EXPECT_EQ(t.flags, kTcpAck | kTcpPsh);
-  EXPECT_EQ(t.tsval, 0x89abcdefu);
-  EXPECT_EQ(t.tsecr, 0x12345678u);
+  EXPECT_EQ(t.tsval(), 0x89abcdefu);
+  EXPECT_EQ(t.tsecr(), 0x12345678u);
   EXPECT_EQ(t.ip_length, 62u);
   EXPECT_EQ(t.payload_length(), 10u);
   const uint32_t src = t.src();
@@ -401,6 +401,29 @@ TEST(PacketDecoderTest, EthernetTimestampedTcpTakesExactlyItsLayout) {
     SCOPED_TRACE(i);
     EXPECT_FALSE(takes(others[i], 0));
   }
+  // Every single-bit change of the headers (each byte the combined check
+  // masks, and every other): taken exactly when DecodeTcpSegment takes the
+  // packet and it still has the layout (EtherType IPv4, version 4 without
+  // options, a 32-byte TCP header starting NOP, NOP, timestamps).
+  int flips_taken = 0;
+  for (size_t byte = 0; byte < 66; ++byte) {
+    for (int bit = 0; bit < 8; ++bit) {
+      SCOPED_TRACE(::testing::Message() << "byte " << byte << " bit " << bit);
+      std::vector<uint8_t> v = base;
+      v[byte] ^= static_cast<uint8_t>(1 << bit);
+      TcpSegmentFields f;
+      const bool layout = v[12] == 0x08 && v[13] == 0x00 && v[14] == 0x45 &&
+                          (v[46] & 0xf0) == 0x80 && v[54] == 1 && v[55] == 1 && v[56] == 8 &&
+                          v[57] == 10;
+      const bool expected =
+          layout && PacketDecoder::DecodeTcpSegment(kDltEn10mb, absl::MakeConstSpan(v), 0, &f);
+      EXPECT_EQ(takes(v, 0), expected);
+      flips_taken += expected ? 1 : 0;
+    }
+  }
+  // Most changes (addresses, ports, numbers, checksums) keep the layout.
+  EXPECT_GT(flips_taken, 350);
+  EXPECT_LT(flips_taken, 66 * 8 - 40);
   // Nor does it take a packet longer than the decoder parses.
   std::vector<uint8_t> huge = base;
   huge.resize(kMaxDecodedBytes + 1);
