@@ -519,7 +519,21 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(const Queued& q) {
 }
 
 void PassiveRtt::ProcessQueuedSlow(const Queued& q, Flow* entry, size_t empty_slot) {
+  const Segment& tcp = q.segment;
+  if (entry != nullptr && tcp.has_timestamps && (tcp.flags & (kTcpSyn | kTcpRst)) == 0 &&
+      entry->uses_timestamps != 0 && !options_.general_path_only) {
+    ContinueQueued(q, entry);
+    return;
+  }
+  ProcessQueuedOther(q, entry, empty_slot);
+}
+
+void PassiveRtt::ProcessQueuedOther(const Queued& q, Flow* entry, size_t empty_slot) {
   ProcessSlow(q.time_ns, q.segment, q.key, q.hash, q.side, entry, empty_slot);
+}
+
+void PassiveRtt::ContinueQueued(const Queued& q, Flow* flow) {
+  ContinueTimestamped(q.time_ns, q.segment, q.side, flow, q.key);
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Enqueue(const CapturedPacket& packet) {
@@ -857,11 +871,6 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ProcessSlow(int64_t time_ns
         return;
       }
     }
-  } else if (tcp.has_timestamps && !options_.general_path_only &&
-             (tcp.flags & (kTcpSyn | kTcpRst)) == 0 && entry->uses_timestamps != 0) {
-    // Not a new connection (no SYN).
-    ContinueTimestamped(time_ns, tcp, side, entry, packet_key);
-    return;
   } else if (tcp.has_timestamps && !options_.general_path_only &&
              (tcp.flags & (kTcpSyn | kTcpAck | kTcpFin | kTcpRst)) == (kTcpSyn | kTcpAck) &&
              AnswerSyn(time_ns, tcp, side, entry, packet_key)) {

@@ -551,6 +551,10 @@ class PassiveRtt {
   // ProcessSlow for a queued segment, out of line (so that the segment's
   // fields need not stay in registers across the fast path).
   ABSL_ATTRIBUTE_NOINLINE void ProcessQueuedSlow(const Queued& q, Flow* entry, size_t empty_slot);
+  // ContinueTimestamped for a queued segment, out of line (ProcessQueuedSlow
+  // tail-calls it before saving the registers the rest of the slow path needs).
+  ABSL_ATTRIBUTE_NOINLINE void ContinueQueued(const Queued& q, Flow* flow);
+  ABSL_ATTRIBUTE_NOINLINE void ProcessQueuedOther(const Queued& q, Flow* entry, size_t empty_slot);
   static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);
   // DispatchFrom's libpcap handler (PacketSource::DispatchPcap).
   static void ReceivePcap(unsigned char* passive_rtt, const pcap_pkthdr* header,
