@@ -414,13 +414,17 @@ class PassiveRtt {
     bool fin_acked = false;
   };
   // A slab entry's state: a flow and its key, all of it but the pending
-  // spills, trivially copyable (so that Insert resets it with plain stores
-  // from a constant prototype). Free entries have live == false. Its hot
+  // spills. Insert resets only what a new flow reads before writing: a
+  // value guarded by a count or flag (a pending value beyond `size`, a
+  // TSval while !ts_seen, a SYN's fields while syn_count == 0, fin_next
+  // while !fin_seen, next_seq while !seq_seen) keeps its old flow's until
+  // written; keep it so when adding a field. Free entries have live ==
+  // false. Its hot
   // part, everything the fast path (Process, TimestampEcho) reads or
   // writes for an IPv4 flow and the flags every packet's path reads, fills
   // the first kHotLines lines exactly (the only ones PrefetchEntry
-  // prefetches for a packet that may take the fast path). Every field of a flow belongs here (reset
-  // per new flow), except what owns memory (in Flow).
+  // prefetches for a packet that may take the fast path). Every field of a flow belongs here, except what
+  // owns memory (in Flow).
   struct FlowState {
     // Hot. The key's first two words (all of an IPv4 key; FlowKey), the
     // rest of an IPv6 key in keys_v6_.
@@ -603,6 +607,12 @@ class PassiveRtt {
   Flow* Find(const FlowKey& key, uint64_t hash, size_t* empty_slot);
   Flow* Insert(const FlowKey& key, uint64_t hash, size_t slot);
   void Erase(Flow* entry);
+  // Erase without freeing the entry: out of the table (its slot, its
+  // spills), the rest of its fields left as they were; its index.
+  uint32_t Unlink(Flow* entry);
+  // Puts an unlinked entry on the free list.
+  void FreeEntry(uint32_t index);
+  ABSL_ATTRIBUTE_NOINLINE void GrowFreeEntries(uint32_t index);
   void Grow();
   // The client's index in `key` for a new flow whose first packet, sent by
   // `side`, has `flags`.
@@ -642,9 +652,14 @@ class PassiveRtt {
   void Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
   // Handshake for a segment without SYN: the initiator's ACK of the SYN-ACK.
   void HandshakeAck(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
-  // The FIN state a segment of `side` updates; true when both FINs are
-  // acknowledged (the orderly close is complete).
-  static bool CloseStep(const Segment& tcp, int side, Flow* flow);
+  // Where a flow's orderly close stands after a segment (CloseStep).
+  enum class CloseState : uint8_t {
+    kOpen,     // no FIN seen either way
+    kClosing,  // a FIN seen, the close not complete
+    kClosed,   // both FINs acknowledged
+  };
+  // The FIN state a segment of `side` updates.
+  static CloseState CloseStep(const Segment& tcp, int side, Flow* flow);
   void TimestampEcho(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
   void SeqAck(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
   // Matches `echo` against the other side's pending values (TSecr or ACK).
