@@ -542,12 +542,24 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(const Queued& q) {
 
 void PassiveRtt::ProcessQueuedSlow(const Queued& q, Flow* entry, size_t empty_slot) {
   const Segment& tcp = q.segment;
-  if (entry != nullptr && tcp.has_timestamps && (tcp.flags & (kTcpSyn | kTcpRst)) == 0 &&
-      entry->uses_timestamps != 0 && !options_.general_path_only) {
-    ContinueQueued(q, entry);
-    return;
+  if (entry != nullptr && tcp.has_timestamps && !options_.general_path_only) {
+    if ((tcp.flags & (kTcpSyn | kTcpRst)) == 0 && entry->uses_timestamps != 0) {
+      ContinueQueued(q, entry);
+      return;
+    }
+    if ((tcp.flags & (kTcpSyn | kTcpAck | kTcpFin | kTcpRst)) == (kTcpSyn | kTcpAck)) {
+      AnswerQueued(q, entry, empty_slot);
+      return;
+    }
   }
   ProcessQueuedOther(q, entry, empty_slot);
+}
+
+__attribute__((optimize("no-tree-slp-vectorize"))) void PassiveRtt::AnswerQueued(
+    const Queued& q, Flow* flow, size_t empty_slot) {
+  if (!AnswerSyn(q.time_ns, q.segment, q.side, flow, q.key)) {
+    ProcessQueuedOther(q, flow, empty_slot);
+  }
 }
 
 __attribute__((optimize("no-tree-slp-vectorize"))) void PassiveRtt::ProcessQueuedOther(const Queued& q, Flow* entry, size_t empty_slot) {
@@ -893,10 +905,6 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ProcessSlow(int64_t time_ns
         return;
       }
     }
-  } else if (tcp.has_timestamps && !options_.general_path_only &&
-             (tcp.flags & (kTcpSyn | kTcpAck | kTcpFin | kTcpRst)) == (kTcpSyn | kTcpAck) &&
-             AnswerSyn(time_ns, tcp, side, entry, packet_key)) {
-    return;  // not a new connection (a SYN with ACK)
   } else if (IsNewConnection(*entry, side, tcp)) {
     EndFlow(entry);
     size_t slot = 0;

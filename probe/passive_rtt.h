@@ -558,6 +558,8 @@ class PassiveRtt {
   // ContinueTimestamped for a queued segment, out of line (ProcessQueuedSlow
   // tail-calls it before saving the registers the rest of the slow path needs).
   ABSL_ATTRIBUTE_NOINLINE void ContinueQueued(const Queued& q, Flow* flow);
+  // AnswerSyn for a queued SYN-ACK with timestamps, else ProcessQueuedOther.
+  ABSL_ATTRIBUTE_NOINLINE void AnswerQueued(const Queued& q, Flow* flow, size_t empty_slot);
   ABSL_ATTRIBUTE_NOINLINE void ProcessQueuedOther(const Queued& q, Flow* entry, size_t empty_slot);
   static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);
   // DispatchFrom's libpcap handler (PacketSource::DispatchPcap).
