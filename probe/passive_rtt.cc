@@ -387,17 +387,18 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRttSink::FlowReport PassiveRtt::Repor
     const Flow& flow) const {
   // Flow, samples and traffic in one call: the sink finds its per-prefix
   // state once.
-  PassiveRttSink::FlowReport report;
-  report.client_prefix = &flow.client_prefix;
-  report.new_flow = flow.flow_unreported;
-  report.first_seen_ns = flow.first_seen_ns;
-  if (flow.sample_count > 0) {
-    report.samples = absl::MakeConstSpan(sample_buffers_[IndexOf(flow)].data(), flow.sample_count);
-  }
-  report.last_seen_ns = flow.last_seen_ns;
-  report.packets = flow.unreported_packets;
-  report.ip_bytes = flow.unreported_bytes;
-  return report;
+  // Every field once (designated: no default stores first).
+  return PassiveRttSink::FlowReport{
+      .client_prefix = &flow.client_prefix,
+      .new_flow = flow.flow_unreported,
+      .first_seen_ns = flow.first_seen_ns,
+      .samples = flow.sample_count > 0
+                     ? absl::MakeConstSpan(sample_buffers_[IndexOf(flow)].data(), flow.sample_count)
+                     : absl::Span<const FlowRttSample>(),
+      .last_seen_ns = flow.last_seen_ns,
+      .packets = flow.unreported_packets,
+      .ip_bytes = flow.unreported_bytes,
+  };
 }
 
 void PassiveRtt::ReportFlow(Flow* flow) {
@@ -410,14 +411,15 @@ void PassiveRtt::ReportFlow(Flow* flow) {
   sink_->OnFlowReport(report);
 }
 
+template <bool kCounted>
 void PassiveRtt::EndFlow(Flow* flow) {
   // Out of the table first, then its last report (ReportFlow without
-  // resetting what the flow's end drops), from the fields Erase leaves as
+  // resetting what the flow's end drops), from the fields Unlink leaves as
   // they were (the entry is not reused before the next Insert): nothing is
   // live across the sink's call, so no registers to save around it.
   ++stats_.flows_closed;
   const uint32_t index = Unlink(flow);
-  if (HasUnreported(*flow)) sink_->OnFlowReport(ReportOf(*flow));
+  if (kCounted || HasUnreported(*flow)) sink_->OnFlowReport(ReportOf(*flow));
   FreeEntry(index);
 }
 
@@ -906,7 +908,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ProcessSlow(int64_t time_ns
       }
     }
   } else if (IsNewConnection(*entry, side, tcp)) {
-    EndFlow(entry);
+    EndFlow</*kCounted=*/false>(entry);
     size_t slot = 0;
     Find(packet_key, hash, &slot);  // nothing (just erased): where the key goes now
     entry = Create(time_ns, tcp, packet_key, hash, side, slot);
@@ -923,7 +925,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ProcessSlow(int64_t time_ns
   if ((tcp.flags & kTcpRst) != 0) {
     // A reset may still echo a TSval (an abort sends one with options).
     if (tcp.has_timestamps) TimestampEcho(time_ns, tcp, side, &flow, key);
-    EndFlow(entry);
+    EndFlow</*kCounted=*/true>(entry);
     return;
   }
   if ((tcp.flags & kTcpSyn) != 0 || !flow.handshake_done) {
@@ -935,7 +937,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ProcessSlow(int64_t time_ns
   if (tcp.has_timestamps) TimestampEcho(time_ns, tcp, side, &flow, key);
   if (flow.uses_timestamps == 0) SeqAck(time_ns, tcp, side, &flow, key);
   if (CloseStep(tcp, side, &flow) == CloseState::kClosed) {
-    EndFlow(entry);
+    EndFlow</*kCounted=*/true>(entry);
     return;
   }
   flow.fast =
@@ -979,7 +981,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ContinueTimestamped(int64_t
       flow->fast = false;
       return;
     case CloseState::kClosed:
-      EndFlow(flow);
+      EndFlow</*kCounted=*/true>(flow);
       return;
   }
 }

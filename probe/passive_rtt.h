@@ -681,8 +681,10 @@ class PassiveRtt {
   void ReportFlow(Flow* flow);
   // The report of what the flow has not reported yet.
   PassiveRttSink::FlowReport ReportOf(const Flow& flow) const;
-  // The flow is closed (FINs, RST, a new connection on its tuple): its last
-  // report, then out of the table.
+  // The flow is closed (FINs, RST, a new connection on its tuple): out of
+  // the table, and its last report. kCounted: the caller counted a packet
+  // into it (so there is something to report).
+  template <bool kCounted>
   void EndFlow(Flow* flow);
   void FlushSamples(Flow* flow);
 
