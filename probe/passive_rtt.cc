@@ -247,15 +247,27 @@ void PassiveRtt::Grow() {
   }
 }
 
+bool PassiveRtt::MakeRoom(int64_t time_ns, const FlowKey& key, uint64_t hash, size_t* empty_slot) {
+  if (live_flows_ >= options_.max_flows) {
+    Sweep(time_ns);
+    if (live_flows_ >= options_.max_flows) {
+      ++stats_.flows_rejected_full;
+      return false;
+    }
+    Find(key, hash, empty_slot);  // the sweep moved slots
+  }
+  // At most half full.
+  if (2 * (live_flows_ + 1) > slots_.size()) {
+    Grow();
+    Find(key, hash, empty_slot);  // where the key goes now
+  }
+  make_room_at_ = std::min(options_.max_flows, slots_.size() / 2);
+  return true;
+}
+
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Flow* PassiveRtt::Insert(const FlowKey& key,
                                                                          uint64_t hash,
                                                                          size_t slot) {
-  if (2 * (live_flows_ + 1) > slots_.size()) {
-    Grow();
-    const size_t mask = slots_.size() - 1;
-    slot = hash >> (64 - slot_bits_);
-    while (slots_[slot].entry != 0) slot = (slot + 1) & mask;
-  }
   uint32_t index;
   if (!free_entries_.empty()) {
     index = free_entries_.back();
@@ -564,11 +576,13 @@ __attribute__((optimize("no-tree-slp-vectorize"))) void PassiveRtt::AnswerQueued
   }
 }
 
-__attribute__((optimize("no-tree-slp-vectorize"))) void PassiveRtt::ProcessQueuedOther(const Queued& q, Flow* entry, size_t empty_slot) {
+__attribute__((optimize("no-tree-slp-vectorize"))) void PassiveRtt::ProcessQueuedOther(
+    const Queued& q, Flow* entry, size_t empty_slot) {
   ProcessSlow(q.time_ns, q.segment, q.key, q.hash, q.side, entry, empty_slot);
 }
 
-__attribute__((optimize("no-tree-slp-vectorize"))) void PassiveRtt::ContinueQueued(const Queued& q, Flow* flow) {
+__attribute__((optimize("no-tree-slp-vectorize"))) void PassiveRtt::ContinueQueued(const Queued& q,
+                                                                                   Flow* flow) {
   ContinueTimestamped(q.time_ns, q.segment, q.side, flow, q.key);
 }
 
@@ -832,13 +846,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::Flow* PassiveRtt::Create(int64_t
       ((packet.flags & kTcpSyn) == 0 && packet.payload_length == 0)) {
     return nullptr;
   }
-  if (live_flows_ >= options_.max_flows) {
-    Sweep(time_ns);
-    if (live_flows_ >= options_.max_flows) {
-      ++stats_.flows_rejected_full;
-      return nullptr;
-    }
-    Find(key, hash, &empty_slot);  // the sweep moved slots
+  // The table full or due to grow: both tested at once (MakeRoom).
+  if (ABSL_PREDICT_FALSE(live_flows_ >= make_room_at_) &&
+      !MakeRoom(time_ns, key, hash, &empty_slot)) {
+    return nullptr;
   }
   Flow* entry = Insert(key, hash, empty_slot);
   Flow& flow = *entry;
@@ -944,8 +955,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ProcessSlow(int64_t time_ns
       flow.uses_timestamps == 1 && OpenAndPastHandshake(flow) && !options_.general_path_only;
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::CloseState PassiveRtt::CloseStep(
-    const Segment& tcp, int side, Flow* flow) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline PassiveRtt::CloseState PassiveRtt::CloseStep(const Segment& tcp,
+                                                                                 int side,
+                                                                                 Flow* flow) {
   Close& me = flow->close[side];
   if ((tcp.flags & kTcpFin) != 0 && !me.fin_seen) {
     me.fin_seen = true;

@@ -423,8 +423,8 @@ class PassiveRtt {
   // part, everything the fast path (Process, TimestampEcho) reads or
   // writes for an IPv4 flow and the flags every packet's path reads, fills
   // the first kHotLines lines exactly (the only ones PrefetchEntry
-  // prefetches for a packet that may take the fast path). Every field of a flow belongs here, except what
-  // owns memory (in Flow).
+  // prefetches for a packet that may take the fast path). Every field of a flow belongs here,
+  // except what owns memory (in Flow).
   struct FlowState {
     // Hot. The key's first two words (all of an IPv4 key; FlowKey), the
     // rest of an IPv6 key in keys_v6_.
@@ -607,7 +607,13 @@ class PassiveRtt {
   FlowKey KeyOf(const Flow& flow) const;
   size_t IndexOf(const Flow& flow) const { return static_cast<size_t>(&flow - entries_.data()); }
   Flow* Find(const FlowKey& key, uint64_t hash, size_t* empty_slot);
+  // A new flow's entry at `slot` (empty); the table has room (MakeRoom).
   Flow* Insert(const FlowKey& key, uint64_t hash, size_t slot);
+  // Before a new flow, from make_room_at_ live flows: sweeps when the table
+  // is full of live flows (false, counted, if it stays full), grows it when
+  // it would be more than half full; `empty_slot` follows.
+  ABSL_ATTRIBUTE_NOINLINE bool MakeRoom(int64_t time_ns, const FlowKey& key, uint64_t hash,
+                                        size_t* empty_slot);
   void Erase(Flow* entry);
   // Erase without freeing the entry: out of the table (its slot, its
   // spills), the rest of its fields left as they were; its index.
@@ -706,6 +712,9 @@ class PassiveRtt {
   ClientPrefixer prefixer_;
   std::vector<Slot> slots_;
   int slot_bits_;  // slots_.size() == 1 << slot_bits_
+  // Create calls MakeRoom from this many live flows on: min(max_flows,
+  // slots_.size() / 2), the table's two limits in one test.
+  size_t make_room_at_ = std::min(options_.max_flows, size_t{1} << (slot_bits_ - 1));
   std::vector<Flow> entries_;
   std::vector<uint32_t> free_entries_;
   // Per entry (same index), IPv6 keys only: FlowKey::v6 (sized when an
