@@ -19,6 +19,16 @@
 namespace vantage::probe {
 namespace {
 
+// On the out-of-line slow-path functions (each a few shortcuts inlined):
+// GCC's SLP vectoriser turns CountPacket's two adjacent counter updates into
+// 8 vector instructions where 4 scalar ones do (-1.0M instructions per pass
+// on the default capture). GCC only; a no-op elsewhere.
+#if defined(__GNUC__) && !defined(__clang__)
+#define VANTAGE_NO_SLP_VECTORIZE __attribute__((optimize("no-tree-slp-vectorize")))
+#else
+#define VANTAGE_NO_SLP_VECTORIZE
+#endif
+
 // RFC 1982 serial-number order on 32-bit sequence numbers and TSvals.
 inline bool SerialAfter(uint32_t a, uint32_t b) { return static_cast<int32_t>(a - b) > 0; }
 
@@ -569,20 +579,19 @@ void PassiveRtt::ProcessQueuedSlow(const Queued& q, Flow* entry, size_t empty_sl
   ProcessQueuedOther(q, entry, empty_slot);
 }
 
-__attribute__((optimize("no-tree-slp-vectorize"))) void PassiveRtt::AnswerQueued(
-    const Queued& q, Flow* flow, size_t empty_slot) {
+VANTAGE_NO_SLP_VECTORIZE void PassiveRtt::AnswerQueued(const Queued& q, Flow* flow,
+                                                       size_t empty_slot) {
   if (!AnswerSyn(q.time_ns, q.segment, q.side, flow, q.key)) {
     ProcessQueuedOther(q, flow, empty_slot);
   }
 }
 
-__attribute__((optimize("no-tree-slp-vectorize"))) void PassiveRtt::ProcessQueuedOther(
-    const Queued& q, Flow* entry, size_t empty_slot) {
+VANTAGE_NO_SLP_VECTORIZE void PassiveRtt::ProcessQueuedOther(const Queued& q, Flow* entry,
+                                                             size_t empty_slot) {
   ProcessSlow(q.time_ns, q.segment, q.key, q.hash, q.side, entry, empty_slot);
 }
 
-__attribute__((optimize("no-tree-slp-vectorize"))) void PassiveRtt::ContinueQueued(const Queued& q,
-                                                                                   Flow* flow) {
+VANTAGE_NO_SLP_VECTORIZE void PassiveRtt::ContinueQueued(const Queued& q, Flow* flow) {
   ContinueTimestamped(q.time_ns, q.segment, q.side, flow, q.key);
 }
 
