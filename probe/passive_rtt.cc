@@ -565,6 +565,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(const Queued& q) {
 }
 
 void PassiveRtt::ProcessQueuedSlow(const Queued& q, Flow* entry, size_t empty_slot) {
+  // ProcessSlow's shortcuts for tracked flows, tested first: a timestamped
+  // segment without SYN or RST (not a new connection) of a flow not known
+  // to lack timestamps, and a timestamped SYN-ACK (AnswerSyn's own test
+  // falls back to ProcessSlow).
   const Segment& tcp = q.segment;
   if (entry != nullptr && tcp.has_timestamps && !options_.general_path_only) {
     if ((tcp.flags & (kTcpSyn | kTcpRst)) == 0 && entry->uses_timestamps != 0) {

@@ -414,17 +414,17 @@ class PassiveRtt {
     bool fin_acked = false;
   };
   // A slab entry's state: a flow and its key, all of it but the pending
-  // spills. Insert resets only what a new flow reads before writing: a
-  // value guarded by a count or flag (a pending value beyond `size`, a
-  // TSval while !ts_seen, a SYN's fields while syn_count == 0, fin_next
-  // while !fin_seen, next_seq while !seq_seen) keeps its old flow's until
-  // written; keep it so when adding a field. Free entries have live ==
-  // false. Its hot
-  // part, everything the fast path (Process, TimestampEcho) reads or
-  // writes for an IPv4 flow and the flags every packet's path reads, fills
-  // the first kHotLines lines exactly (the only ones PrefetchEntry
-  // prefetches for a packet that may take the fast path). Every field of a flow belongs here,
-  // except what owns memory (in Flow).
+  // spills (every field of a flow belongs here, except what owns memory,
+  // in Flow). Free entries have live == false. Its hot part, everything the
+  // fast path (Process, TimestampEcho) reads or writes for an IPv4 flow and
+  // the flags every packet's path reads, fills the first kHotLines lines
+  // exactly (the only ones PrefetchEntry prefetches for a packet that may
+  // take the fast path). Insert resets only what a new flow reads before
+  // writing it: a value guarded by a count or flag (a pending value beyond
+  // `size`, a TSval while !ts_seen, a SYN's fields while syn_count == 0,
+  // fin_next while !fin_seen, next_seq while !seq_seen) keeps the entry's
+  // previous flow's until written. Keep it so when adding a field (test:
+  // PassiveRttFlowTest.ReusedEntriesBehaveAsFreshOnes).
   struct FlowState {
     // Hot. The key's first two words (all of an IPv4 key; FlowKey), the
     // rest of an IPv6 key in keys_v6_.
@@ -517,9 +517,10 @@ class PassiveRtt {
   Flow* Create(int64_t time_ns, const Segment& packet, const FlowKey& key, uint64_t hash, int side,
                size_t empty_slot);
 
-  // Everything else; `entry` is the packet's flow, nullptr when it has none
-  // (then `empty_slot` is where Process's Find stopped, the table unchanged
-  // since).
+  // Everything else (ProcessQueuedSlow has already taken a tracked flow's
+  // segments for ContinueTimestamped and AnswerSyn); `entry` is the
+  // packet's flow, nullptr when it has none (then `empty_slot` is where
+  // Process's Find stopped, the table unchanged since).
   void ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash, int side,
                    Flow* entry, size_t empty_slot);
   void SweepDue(int64_t time_ns);
@@ -553,13 +554,16 @@ class PassiveRtt {
   // and the fast path, else ProcessSlow.
   void Process(const Queued& q);
   // ProcessSlow for a queued segment, out of line (so that the segment's
-  // fields need not stay in registers across the fast path).
+  // fields need not stay in registers across the fast path). It only picks
+  // one of the three below and jumps to it (no frame, no saved registers):
+  // each is smaller than all of ProcessSlow, so it saves and spills less.
   ABSL_ATTRIBUTE_NOINLINE void ProcessQueuedSlow(const Queued& q, Flow* entry, size_t empty_slot);
-  // ContinueTimestamped for a queued segment, out of line (ProcessQueuedSlow
-  // tail-calls it before saving the registers the rest of the slow path needs).
+  // ContinueTimestamped for a queued segment (the handshake's ACK, FINs,
+  // the last ACK: 4 of an orderly connection's 6 slow packets).
   ABSL_ATTRIBUTE_NOINLINE void ContinueQueued(const Queued& q, Flow* flow);
   // AnswerSyn for a queued SYN-ACK with timestamps, else ProcessQueuedOther.
   ABSL_ATTRIBUTE_NOINLINE void AnswerQueued(const Queued& q, Flow* flow, size_t empty_slot);
+  // ProcessSlow for the rest (a new flow's SYN, and anything unusual).
   ABSL_ATTRIBUTE_NOINLINE void ProcessQueuedOther(const Queued& q, Flow* entry, size_t empty_slot);
   static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);
   // DispatchFrom's libpcap handler (PacketSource::DispatchPcap).
