@@ -414,13 +414,17 @@ class PassiveRtt {
     bool fin_acked = false;
   };
   // A slab entry's state: a flow and its key, all of it but the pending
-  // spills, trivially copyable (so that Insert resets it with plain stores
-  // from a constant prototype). Free entries have live == false. Its hot
-  // part, everything the fast path (Process, TimestampEcho) reads or
-  // writes for an IPv4 flow and the flags every packet's path reads, fills
-  // the first kHotLines lines exactly (the only ones PrefetchEntry
-  // prefetches for a packet that may take the fast path). Every field of a flow belongs here (reset
-  // per new flow), except what owns memory (in Flow).
+  // spills (every field of a flow belongs here, except what owns memory,
+  // in Flow). Free entries have live == false. Its hot part, everything the
+  // fast path (Process, TimestampEcho) reads or writes for an IPv4 flow and
+  // the flags every packet's path reads, fills the first kHotLines lines
+  // exactly (the only ones PrefetchEntry prefetches for a packet that may
+  // take the fast path). Insert resets only what a new flow reads before
+  // writing it: a value guarded by a count or flag (a pending value beyond
+  // `size`, a TSval while !ts_seen, a SYN's fields while syn_count == 0,
+  // fin_next while !fin_seen, next_seq while !seq_seen) keeps the entry's
+  // previous flow's until written. Keep it so when adding a field (test:
+  // PassiveRttFlowTest.ReusedEntriesBehaveAsFreshOnes).
   struct FlowState {
     // Hot. The key's first two words (all of an IPv4 key; FlowKey), the
     // rest of an IPv6 key in keys_v6_.
@@ -521,9 +525,10 @@ class PassiveRtt {
   Flow* Create(int64_t time_ns, const Segment& packet, const FlowKey& key, uint64_t hash, int side,
                size_t empty_slot);
 
-  // Everything else; `entry` is the packet's flow, nullptr when it has none
-  // (then `empty_slot` is where Process's Find stopped, the table unchanged
-  // since).
+  // Everything else (ProcessQueuedSlow has already taken a tracked flow's
+  // segments for ContinueTimestamped and AnswerSyn); `entry` is the
+  // packet's flow, nullptr when it has none (then `empty_slot` is where
+  // Process's Find stopped, the table unchanged since).
   void ProcessSlow(int64_t time_ns, const Segment& tcp, const FlowKey& key, uint64_t hash, int side,
                    Flow* entry, size_t empty_slot);
   void SweepDue(int64_t time_ns);
@@ -557,8 +562,17 @@ class PassiveRtt {
   // and the fast path, else ProcessSlow.
   void Process(const Queued& q);
   // ProcessSlow for a queued segment, out of line (so that the segment's
-  // fields need not stay in registers across the fast path).
+  // fields need not stay in registers across the fast path). It only picks
+  // one of the three below and jumps to it (no frame, no saved registers):
+  // each is smaller than all of ProcessSlow, so it saves and spills less.
   ABSL_ATTRIBUTE_NOINLINE void ProcessQueuedSlow(const Queued& q, Flow* entry, size_t empty_slot);
+  // ContinueTimestamped for a queued segment (the handshake's ACK, FINs,
+  // the last ACK: 4 of an orderly connection's 6 slow packets).
+  ABSL_ATTRIBUTE_NOINLINE void ContinueQueued(const Queued& q, Flow* flow);
+  // AnswerSyn for a queued SYN-ACK with timestamps, else ProcessQueuedOther.
+  ABSL_ATTRIBUTE_NOINLINE void AnswerQueued(const Queued& q, Flow* flow, size_t empty_slot);
+  // ProcessSlow for the rest (a new flow's SYN, and anything unusual).
+  ABSL_ATTRIBUTE_NOINLINE void ProcessQueuedOther(const Queued& q, Flow* entry, size_t empty_slot);
   static void ReceivePipelined(void* passive_rtt, const CapturedPacket& packet);
   // DispatchFrom's libpcap handlers (PacketSource::DispatchPcap): for an
   // Ethernet source, and for any other.
@@ -610,8 +624,20 @@ class PassiveRtt {
   FlowKey KeyOf(const Flow& flow) const;
   size_t IndexOf(const Flow& flow) const { return static_cast<size_t>(&flow - entries_.data()); }
   Flow* Find(const FlowKey& key, uint64_t hash, size_t* empty_slot);
+  // A new flow's entry at `slot` (empty); the table has room (MakeRoom).
   Flow* Insert(const FlowKey& key, uint64_t hash, size_t slot);
+  // Before a new flow, from make_room_at_ live flows: sweeps when the table
+  // is full of live flows (false, counted, if it stays full), grows it when
+  // it would be more than half full; `empty_slot` follows.
+  ABSL_ATTRIBUTE_NOINLINE bool MakeRoom(int64_t time_ns, const FlowKey& key, uint64_t hash,
+                                        size_t* empty_slot);
   void Erase(Flow* entry);
+  // Erase without freeing the entry: out of the table (its slot, its
+  // spills), the rest of its fields left as they were; its index.
+  uint32_t Unlink(Flow* entry);
+  // Puts an unlinked entry on the free list.
+  void FreeEntry(uint32_t index);
+  ABSL_ATTRIBUTE_NOINLINE void GrowFreeEntries(uint32_t index);
   void Grow();
   // The client's index in `key` for a new flow whose first packet, sent by
   // `side`, has `flags`.
@@ -651,9 +677,14 @@ class PassiveRtt {
   void Handshake(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
   // Handshake for a segment without SYN: the initiator's ACK of the SYN-ACK.
   void HandshakeAck(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
-  // The FIN state a segment of `side` updates; true when both FINs are
-  // acknowledged (the orderly close is complete).
-  static bool CloseStep(const Segment& tcp, int side, Flow* flow);
+  // Where a flow's orderly close stands after a segment (CloseStep).
+  enum class CloseState : uint8_t {
+    kOpen,     // no FIN seen either way
+    kClosing,  // a FIN seen, the close not complete
+    kClosed,   // both FINs acknowledged
+  };
+  // The FIN state a segment of `side` updates.
+  static CloseState CloseStep(const Segment& tcp, int side, Flow* flow);
   void TimestampEcho(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
   void SeqAck(int64_t time_ns, const Segment& tcp, int side, Flow* flow, const FlowKey& key);
   // Matches `echo` against the other side's pending values (TSecr or ACK).
@@ -673,8 +704,10 @@ class PassiveRtt {
   void ReportFlow(Flow* flow);
   // The report of what the flow has not reported yet.
   PassiveRttSink::FlowReport ReportOf(const Flow& flow) const;
-  // The flow is closed (FINs, RST, a new connection on its tuple): its last
-  // report, then out of the table.
+  // The flow is closed (FINs, RST, a new connection on its tuple): out of
+  // the table, and its last report. kCounted: the caller counted a packet
+  // into it (so there is something to report).
+  template <bool kCounted>
   void EndFlow(Flow* flow);
   void FlushSamples(Flow* flow);
 
@@ -699,6 +732,9 @@ class PassiveRtt {
   // 64 - slot_bits_: a hash's home slot is hash >> home_shift_.
   int home_shift_ = 64 - slot_bits_;
   size_t slot_mask_ = slots_.size() - 1;
+  // Create calls MakeRoom from this many live flows on: min(max_flows,
+  // slots_.size() / 2), the table's two limits in one test.
+  size_t make_room_at_ = std::min(options_.max_flows, size_t{1} << (slot_bits_ - 1));
   std::vector<Flow> entries_;
   std::vector<uint32_t> free_entries_;
   // Per entry (same index), IPv6 keys only: FlowKey::v6 (sized when an

@@ -6,6 +6,7 @@
 // every sink call, in order, and every counter must be equal.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -244,6 +245,71 @@ void ExpectShortcutsEqualTheGeneralPath(const std::vector<Captured>& packets) {
   EXPECT_GT(closed, 500u);
   EXPECT_GT(created, 1000u);
   EXPECT_GT(handshakes, 500u);
+}
+
+// Insert resets only what a new flow reads before writing it (the rest
+// keeps the entry's previous flow's values until written): the same
+// lifecycles on a PassiveRtt whose entries all held other flows (ended, or
+// evicted idle by the first packet's sweep) and on a fresh one give the
+// same sink calls (flow ids offset by the earlier flows) and counters.
+TEST(PassiveRttFlowTest, ReusedEntriesBehaveAsFreshOnes) {
+  std::vector<Captured> earlier = Lifecycles(91, 50);
+  for (Captured& c : earlier) c.time_ns -= int64_t{3600} * 1000000000;  // all idle by then
+  const std::vector<Captured> packets = Lifecycles(17, 80);
+  uint64_t reused = 0;
+  for (const bool batching : {true, false}) {
+    for (const bool general : {false, true}) {
+      for (const size_t max_pending : {size_t{1}, size_t{3}}) {
+        SCOPED_TRACE(::testing::Message() << batching << general << max_pending);
+        PassiveRttOptions options;
+        options.max_flows = 16;
+        options.flow_idle_timeout = absl::Milliseconds(400);
+        options.sweep_interval = absl::Milliseconds(100);
+        options.max_pending_per_direction = max_pending;
+        options.general_path_only = general;
+        LifecycleSink fresh_sink(batching);
+        LifecycleSink earlier_sink(batching);
+        auto fresh = PassiveRtt::Create(options, &fresh_sink);
+        auto used = PassiveRtt::Create(options, &earlier_sink);
+        ASSERT_TRUE(fresh.ok() && used.ok());
+        Replay(earlier, used->get());
+        const PassiveRttStats before = (*used)->stats();
+        const size_t live_before = (*used)->flow_count();
+        ASSERT_GT(live_before, 0u);
+        earlier_sink = LifecycleSink(batching);  // only the calls from here on
+        Replay(packets, fresh->get());
+        Replay(packets, used->get());
+        for (auto& sample : earlier_sink.samples) std::get<5>(sample) -= before.flows_created;
+        // A sweep reports flows in entry order, which differs: those calls
+        // compared as sets.
+        for (LifecycleSink* sink : {&earlier_sink, &fresh_sink}) {
+          std::sort(sink->traffic.begin(), sink->traffic.end());
+          std::sort(sink->reports.begin(), sink->reports.end());
+        }
+        EXPECT_EQ(earlier_sink.samples, fresh_sink.samples);
+        EXPECT_EQ(earlier_sink.flows, fresh_sink.flows);
+        EXPECT_EQ(earlier_sink.traffic, fresh_sink.traffic);
+        EXPECT_EQ(earlier_sink.reports, fresh_sink.reports);
+        const PassiveRttStats& a = (*used)->stats();
+        const PassiveRttStats& e = (*fresh)->stats();
+        EXPECT_EQ(a.flows_created - before.flows_created, e.flows_created);
+        EXPECT_EQ(a.flows_closed - before.flows_closed, e.flows_closed);
+        EXPECT_EQ(a.flows_rejected_full - before.flows_rejected_full, e.flows_rejected_full);
+        EXPECT_EQ(a.pending_evicted - before.pending_evicted, e.pending_evicted);
+        EXPECT_EQ(a.pending_expired - before.pending_expired, e.pending_expired);
+        EXPECT_EQ(a.karn_discarded - before.karn_discarded, e.karn_discarded);
+        for (size_t m = 0; m < a.samples.size(); ++m) {
+          EXPECT_EQ(a.samples[m] - before.samples[m], e.samples[m]);
+        }
+        // The earlier flows still live were evicted idle at the first packet.
+        EXPECT_EQ(a.flows_evicted_idle - before.flows_evicted_idle,
+                  e.flows_evicted_idle + live_before);
+        EXPECT_EQ((*used)->flow_count(), (*fresh)->flow_count());
+        reused += before.flows_created;
+      }
+    }
+  }
+  EXPECT_GT(reused, 1000u);
 }
 
 }  // namespace
