@@ -38,25 +38,13 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
   Rehash(size_t{1} << kInitialTableBits);
   uint64_t span;
   WindowRange(0, &last_window_start_ns_, &span);
-  // Cells of an octave / 2^b, narrower than a bucket (ratio gamma = (1 +
-  // alpha) / (1 - alpha)) by half: up to 8 bits (1% sketches need 7).
+  // Cells of 1/2^kSubBits octave, when narrower than a bucket (ratio gamma
+  // = (1 + alpha) / (1 - alpha)) by half; else none is ever filled.
   const double alpha = prototype_.alpha();
   const double bucket = (1 + alpha) / (1 - alpha) - 1;
-  for (int bits = 1; bits <= 8; ++bits) {
-    if (std::ldexp(1.0, -bits) < bucket / 2) {
-      sub_bits_ = bits;
-      break;
-    }
-  }
-  // Without cells (sub_bits_ 0): one per octave, none ever filled.
-  cells_.resize(size_t{64} << sub_bits_);
-  if (sub_bits_ > 0) {
-    sub_mask_ = (size_t{1} << sub_bits_) - 1;
-    min_cached_ns_ = int64_t{1} << sub_bits_;
-    cell_shift_ = 52 - sub_bits_;
-    cell_bias_ = uint64_t{1023} << sub_bits_;
-  }
-  cell_base_ = reinterpret_cast<uintptr_t>(cells_.data()) - cell_bias_ * sizeof(IndexCell);
+  if (std::ldexp(1.0, -kSubBits) < bucket / 2) min_cached_ns_ = int64_t{2} << kSubBits;
+  cells_.resize(size_t{64} << kSubBits);
+  cell_base_ = reinterpret_cast<uintptr_t>(cells_.data()) - kCellBias * sizeof(IndexCell);
 }
 
 int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
@@ -65,17 +53,17 @@ int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
   // From 2^53 on the double may round into the next cell: those stay empty.
   if (rtt_ns < min_cached_ns_ || rtt_ns >= (int64_t{1} << 53)) return index(rtt_ns);
   const int octave = 63 - std::countl_zero(static_cast<uint64_t>(rtt_ns));
-  const int shift = octave - sub_bits_;
-  IndexCell& cell = cells_[static_cast<size_t>(octave) << sub_bits_ |
-                           (static_cast<size_t>(rtt_ns >> shift) & sub_mask_)];
-  if (cell.next == kTwoEdges) return index(rtt_ns);
+  const int shift = octave - kSubBits;
+  IndexCell& cell = cells_[static_cast<size_t>(octave) << kSubBits |
+                           (static_cast<size_t>(rtt_ns >> shift) & ((size_t{1} << kSubBits) - 1))];
+  if (cell.last == kTwoEdges) return index(rtt_ns);
   const int64_t first = (rtt_ns >> shift) << shift;
   const int64_t last = first + (int64_t{1} << shift) - 1;
   const int32_t low = index(first);
   const int32_t high = index(last);
   cell.index = low;
   if (high == low) {
-    cell.next = std::numeric_limits<int64_t>::max();
+    cell.last = std::numeric_limits<int64_t>::max();
   } else if (high == low + 1) {
     // The first count in bucket `high`: Index is monotonic.
     int64_t below = first;  // index(below) == low
@@ -84,13 +72,13 @@ int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
       const int64_t mid = below + (at - below) / 2;
       (index(mid) == low ? below : at) = mid;
     }
-    cell.next = at;
+    cell.last = at - 1;
   } else {
     cell.index = kNoIndex;
-    cell.next = kTwoEdges;
+    cell.last = kTwoEdges;
     return index(rtt_ns);
   }
-  return low + (rtt_ns >= cell.next ? 1 : 0);
+  return low + (rtt_ns > cell.last ? 1 : 0);
 }
 
 void ClientPrefixAggregator::Rehash(size_t table_size) {
@@ -514,6 +502,17 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
   const int64_t start = q.window_start_ns;
   const uint64_t span = window_span_;
   const uint32_t n = q.sample_count;
+  const FlowRttSample* s = q.samples.data();
+  const FlowRttSample* const end = s + n;
+  // A report's samples are in time order (PassiveRttSink's contract;
+  // PassiveRtt's are, its packet times being non-decreasing): when the
+  // first and the last are in the window, so are all, and none is checked
+  // on its own. Else (a report across a window's edge) one by one. The
+  // traffic's time is in the window (it chose the window: OnFlowReport).
+  if (n > 0 && !(InRange(s->time_ns(), start, span) && InRange(end[-1].time_ns(), start, span)))
+      [[unlikely]] {
+    return ProcessOneByOne(q);
+  }
   // The slot of the report's window: the hinted one, else looked up.
   Slot* slot_ptr = q.slot;
   if (slot_ptr != nullptr && slot_ptr->window_index == q.window_index &&
@@ -526,17 +525,8 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
     // this report looks up (slots are created in the same order, which
     // matters once max_entries is reached): the flow's, else the first
     // sample's, else the traffic's.
-    int64_t first_ns;
-    if (q.new_flow) {
-      first_ns = q.first_seen_ns;
-    } else if (n > 0) {
-      first_ns = q.samples[0].time_ns();
-    } else if (q.packets > 0) {
-      first_ns = q.last_seen_ns;
-    } else {
-      return;  // nothing to count
-    }
-    if (!InRange(first_ns, start, span)) return ProcessOneByOne(q);
+    if (n == 0 && q.packets == 0 && !q.new_flow) return;  // nothing to count
+    if (q.new_flow && !InRange(q.first_seen_ns, start, span)) return ProcessOneByOne(q);
     slot_ptr = Find(q.window_index, q.prefix);
     if (slot_ptr == nullptr) return;  // full: so is every other window's
   }
@@ -548,56 +538,46 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
       ++e->flows;
     }
   }
+  if (q.packets > 0) {
+    slot.packets += q.packets;
+    slot.bytes += q.ip_bytes;
+  }
   // In locals: the counters (uint64, int64) could alias the members.
   const uintptr_t cell_base = cell_base_;
-  const int shift = cell_shift_;
-  const FlowRttSample* s = q.samples.data();
-  const FlowRttSample* const end = s + n;
   // The arena moves when an array grows (AddCount): read again after it.
   uint32_t* arena = arena_.data();
+  RttCounts* const rtt = slot.rtt.data();
   for (; s != end; ++s) {
-    if (!InRange(s->time_ns(), start, span)) break;
-    const size_t series = s->series();
-    RttCounts& counts = slot.rtt[series];
+    // The series' index only on the slow paths (from the pointer): fewer
+    // registers in the loop.
+    RttCounts& counts = rtt[s->series()];
+    auto series = [&] { return static_cast<size_t>(&counts - rtt); };
     const int64_t ns = s->rtt_ns();
     counts.AddMinMax(ns);
-    if (ns != 0) [[likely]] {
-      // A cell that cannot tell gives kNoIndex, which no counter has.
-      const int32_t index = CellIndex(cell_base, shift, ns);
-      if (uint32_t* counter = counts.Counter(index, arena)) [[likely]] {
-        Increment(&slot, series, index, counter);
+    // A cell that cannot tell gives kNoIndex, which no counter has (zero
+    // RTTs always: AddCount counts them).
+    const int32_t index = CellIndex(cell_base, ns);
+    uint32_t* counter;
+    if (!counts.dense()) {
+      // The pairs' counters written out: no pointer to make.
+      if (static_cast<int32_t>(counts.words[0]) == index) {
+        if (++counts.words[1] == 0) [[unlikely]] {
+          Carry(&slot, series(), index);
+        }
         continue;
       }
-      AddCount(&slot, series, ns, index);
-    } else {
-      AddCount(&slot, series, 0, kZeroBucket);
-    }
-    arena = arena_.data();
-  }
-  if (s != end) [[unlikely]] {
-    // The rest (from a sample in another window on) one by one, in order.
-    CachedEntry cache;
-    cache.start_ns = start;
-    cache.span_ns = span;
-    cache.entry = &slot;
-    cache.valid = true;
-    AddSamples(q.prefix, absl::MakeConstSpan(s, end), &cache);
-    if (q.packets > 0) {
-      if (Slot* e = EntryAt(q.prefix, q.last_seen_ns, &cache)) {
-        e->packets += q.packets;
-        e->bytes += q.ip_bytes;
+      if (static_cast<int32_t>(counts.words[2]) == index) {
+        if (++counts.words[3] == 0) [[unlikely]] {
+          Carry(&slot, series(), index);
+        }
+        continue;
       }
+    } else if ((counter = counts.Counter(index, arena)) != nullptr) [[likely]] {
+      Increment(&slot, series(), index, counter);
+      continue;
     }
-    return;
-  }
-  if (q.packets > 0) {
-    Slot* e = &slot;
-    if (!InRange(q.last_seen_ns, start, span)) [[unlikely]] {
-      e = Find(WindowIndexNs(q.last_seen_ns), q.prefix);
-      if (e == nullptr) return;
-    }
-    e->packets += q.packets;
-    e->bytes += q.ip_bytes;
+    AddCount(&slot, series(), ns, index);
+    arena = arena_.data();
   }
 }
 

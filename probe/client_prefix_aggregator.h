@@ -352,52 +352,62 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // samples.
   QuantileSketch prototype_;
   // prototype_.Index of a whole, positive number of nanoseconds (in
-  // microseconds), cached per 1/2^sub_bits_ of an octave of nanoseconds:
+  // microseconds), cached per 1/2^kSubBits of an octave of nanoseconds:
   // cells are narrower than buckets, so at most one bucket edge falls in a
   // cell, and a cell keeps its lowest bucket and the first nanosecond count
   // of the next. Cells are filled from Index itself (which is monotonic),
   // so the result is always Index's. A cell that cannot tell (not filled
-  // yet, two edges inside, counts below 2^sub_bits_ or from 2^53 on, where
-  // the double is not exact, or no cells at all: sub_bits_ 0) answers
+  // yet, two edges inside, counts below 2^(kSubBits + 1) or from 2^53 on,
+  // where the double is not exact, or no cells at all: a sketch whose
+  // buckets are narrower than 2 cells, none is ever filled) answers
   // kNoIndex, far below any bucket: a bucket array never holds it, so the
   // fast paths need no check of their own.
   static constexpr int32_t kNoIndex = std::numeric_limits<int32_t>::min();
   struct IndexCell {
-    int64_t next = std::numeric_limits<int64_t>::max();  // first count of index + 1
+    // The last count of `index` (the next one's start - 1: compared as
+    // `last < count`, an add with carry).
+    int64_t last = std::numeric_limits<int64_t>::max();
     int32_t index = kNoIndex;
   };
-  // Marks a cell with two bucket edges inside (next, with index kNoIndex).
+  // Marks a cell with two bucket edges inside (last, with index kNoIndex).
   static constexpr int64_t kTwoEdges = std::numeric_limits<int64_t>::max() - 1;
-  // `rtt_ns` in [1, FlowRttSample::kMaxRttNs]: its bucket, or kNoIndex.
-  // The double's exponent and top sub_bits_ mantissa bits are the octave
-  // and the cell within it.
+  // `rtt_ns` in [0, FlowRttSample::kMaxRttNs]: its bucket, or kNoIndex
+  // (always for 0). The double's exponent and top kSubBits mantissa bits
+  // are the octave and the cell within it, of rtt_ns | 1: the same cell
+  // from 2^(kSubBits + 1) on (cells there span an even number of counts
+  // from an even one; below, none is filled), and a cell (never filled: 1
+  // ns) for 0, so zero RTTs need no test of their own.
   // `cell_base`: cell_base_.
-  static int32_t CellIndex(uintptr_t cell_base, int shift, int64_t rtt_ns) {
-    const auto bits = std::bit_cast<uint64_t>(static_cast<double>(rtt_ns));
+  // A fixed shift: a constant in the loops.
+  static int32_t CellIndex(uintptr_t cell_base, int64_t rtt_ns) {
+    const auto bits = std::bit_cast<uint64_t>(static_cast<double>(rtt_ns | 1));
     // The biased base is an integer: as a pointer it would point outside
     // cells_.
-    const uintptr_t address = cell_base + (bits >> shift) * sizeof(IndexCell);
+    const uintptr_t address = cell_base + (bits >> kCellShift) * sizeof(IndexCell);
     // NOLINTNEXTLINE(performance-no-int-to-ptr)
     const auto& cell = *reinterpret_cast<const IndexCell*>(address);
-    return cell.index + (rtt_ns >= cell.next ? 1 : 0);
+    return cell.index +
+           (static_cast<uint64_t>(cell.last) < static_cast<uint64_t>(rtt_ns) ? 1 : 0);
   }
   // `rtt_ns` in [1, FlowRttSample::kMaxRttNs].
   int32_t IndexOf(int64_t rtt_ns) {
-    const int32_t index = CellIndex(cell_base_, cell_shift_, rtt_ns);
+    const int32_t index = CellIndex(cell_base_, rtt_ns);
     return index != kNoIndex ? index : IndexSlow(rtt_ns);
   }
   // Fills the cell of `rtt_ns` if it can; Index when no cell applies.
   int32_t IndexSlow(int64_t rtt_ns);
-  int sub_bits_ = 0;  // 0: no cache (a sketch too fine for it)
-  size_t sub_mask_ = 0;
-  // The smallest count the cells cover: 2^sub_bits_ (max without cells).
+  // Cells per octave: 2^kSubBits (1% sketches need 7: narrower than half
+  // a bucket).
+  static constexpr int kSubBits = 7;
+  // The cell of a double's bits: (bits >> kCellShift) - kCellBias (the
+  // exponent bias, 1023 << kSubBits).
+  static constexpr int kCellShift = 52 - kSubBits;
+  static constexpr uint64_t kCellBias = uint64_t{1023} << kSubBits;
+  // The smallest count the cells cover: 2^(kSubBits + 1) (max without
+  // cells).
   int64_t min_cached_ns_ = std::numeric_limits<int64_t>::max();
-  // The cell of a double's bits: (bits >> cell_shift_) - cell_bias_ (52 -
-  // sub_bits_ and the exponent bias 1023 << sub_bits_).
-  int cell_shift_ = 52;
-  uint64_t cell_bias_ = 1023;
-  std::vector<IndexCell> cells_;  // 64 << sub_bits_ (counts < 2^55: octaves < 56)
-  // The address of cell (bits >> cell_shift_) is cell_base_ + that * 16
+  std::vector<IndexCell> cells_;  // 64 << kSubBits (counts < 2^55: octaves < 56)
+  // The address of cell (bits >> kCellShift) is cell_base_ + that * 16
   // (cells_.data() less the bias, as an integer).
   uintptr_t cell_base_ = 0;
   // Slots in chunks: growing moves none and touches no memory twice (as a
