@@ -7,6 +7,8 @@
 #include <limits>
 #include <tuple>
 
+#include "absl/base/attributes.h"
+
 namespace vantage::probe {
 
 namespace {
@@ -43,8 +45,10 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
   const double alpha = prototype_.alpha();
   const double bucket = (1 + alpha) / (1 - alpha) - 1;
   if (std::ldexp(1.0, -kSubBits) < bucket / 2) min_cached_ns_ = int64_t{2} << kSubBits;
-  cells_.resize(size_t{64} << kSubBits);
-  cell_base_ = reinterpret_cast<uintptr_t>(cells_.data()) - kCellBias * sizeof(IndexCell);
+  cell_last_.assign(size_t{64} << kSubBits, std::numeric_limits<int64_t>::max());
+  cell_index_.assign(size_t{64} << kSubBits, kNoIndex);
+  last_base_ = reinterpret_cast<uintptr_t>(cell_last_.data()) - kCellBias * sizeof(int64_t);
+  index_base_ = reinterpret_cast<uintptr_t>(cell_index_.data()) - kCellBias * sizeof(int32_t);
 }
 
 int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
@@ -54,16 +58,18 @@ int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
   if (rtt_ns < min_cached_ns_ || rtt_ns >= (int64_t{1} << 53)) return index(rtt_ns);
   const int octave = 63 - std::countl_zero(static_cast<uint64_t>(rtt_ns));
   const int shift = octave - kSubBits;
-  IndexCell& cell = cells_[static_cast<size_t>(octave) << kSubBits |
-                           (static_cast<size_t>(rtt_ns >> shift) & ((size_t{1} << kSubBits) - 1))];
-  if (cell.last == kTwoEdges) return index(rtt_ns);
+  const size_t cell = static_cast<size_t>(octave) << kSubBits |
+                      (static_cast<size_t>(rtt_ns >> shift) & ((size_t{1} << kSubBits) - 1));
+  int64_t& cell_last = cell_last_[cell];
+  int32_t& cell_index = cell_index_[cell];
+  if (cell_last == kTwoEdges) return index(rtt_ns);
   const int64_t first = (rtt_ns >> shift) << shift;
   const int64_t last = first + (int64_t{1} << shift) - 1;
   const int32_t low = index(first);
   const int32_t high = index(last);
-  cell.index = low;
+  cell_index = low;
   if (high == low) {
-    cell.last = std::numeric_limits<int64_t>::max();
+    cell_last = std::numeric_limits<int64_t>::max();
   } else if (high == low + 1) {
     // The first count in bucket `high`: Index is monotonic.
     int64_t below = first;  // index(below) == low
@@ -72,13 +78,13 @@ int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
       const int64_t mid = below + (at - below) / 2;
       (index(mid) == low ? below : at) = mid;
     }
-    cell.last = at - 1;
+    cell_last = at - 1;
   } else {
-    cell.index = kNoIndex;
-    cell.last = kTwoEdges;
+    cell_index = kNoIndex;
+    cell_last = kTwoEdges;
     return index(rtt_ns);
   }
-  return low + (rtt_ns > cell.last ? 1 : 0);
+  return low + (rtt_ns > cell_last ? 1 : 0);
 }
 
 void ClientPrefixAggregator::Rehash(size_t table_size) {
@@ -399,40 +405,41 @@ void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
       q.packets > 0 ? q.last_seen_ns : (n == 0 ? q.first_seen_ns : samples[0].time_ns());
   // Mostly the window of the report before: no division.
   int64_t window_index;
+  uint64_t window_mix;
   if (!InRange(time_ns, last_window_start_ns_, window_span_)) {
     const int64_t index = WindowIndexNs(time_ns);
     int64_t start;
     uint64_t span;
+    window_mix = WindowMix(index);
     q.window_known = WindowRange(index, &start, &span);
     if (q.window_known) {
       last_window_index_ = index;
+      last_window_mix_ = window_mix;
       last_window_start_ns_ = start;
     }
     window_index = index;
     q.window_start_ns = start;
   } else {
     window_index = last_window_index_;
+    window_mix = last_window_mix_;
     q.window_start_ns = last_window_start_ns_;
     q.window_known = true;
   }
   q.window_index = window_index;
   // From the report's prefix, not the copy just stored (reading it back
   // across its stores would stall their forwarding).
-  q.hash = Hash(window_index, prefix);
+  q.hash = HashMixed(window_mix, prefix);
   __builtin_prefetch(&table_[q.hash >> table_shift_]);
   // After the rest: nothing read above is read again after it.
   std::copy_n(samples, n, q.samples.data());
   const size_t size = ++queue_size_;
   if (size > kSlotAge) [[likely]] {
     LocateSlot(&queue_[(newest + kQueueDepth - kSlotAge) % kQueueDepth]);
-    if (size > kBucketAge) [[likely]] {
-      PrefetchCounters(queue_[(newest + kQueueDepth - kBucketAge) % kQueueDepth]);
-      if (size > kProcessAge) [[likely]] {
-        // The oldest, newest - kProcessAge.
-        queue_head_ = (newest + kQueueDepth - kProcessAge + 1) % kQueueDepth;
-        queue_size_ = kProcessAge;
-        Process(queue_[(newest + kQueueDepth - kProcessAge) % kQueueDepth]);
-      }
+    if (size > kProcessAge) [[likely]] {
+      // The oldest, newest - kProcessAge.
+      queue_head_ = (newest + kQueueDepth - kProcessAge + 1) % kQueueDepth;
+      queue_size_ = kProcessAge;
+      ProcessInline(queue_[(newest + kQueueDepth - kProcessAge) % kQueueDepth]);
     }
   }
 }
@@ -476,28 +483,10 @@ void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
   }
 }
 
-void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
-  const uint32_t n = q.sample_count;
-  if (q.slot == nullptr || n == 0) return;
-  const Slot& slot = *q.slot;
-  // Four lines from a quarter in: an array's used range (half of it, in
-  // the middle, when it grew last), or the part of it most samples hit.
-  // Past the end is harmless (a prefetch never faults).
-  const uint32_t* const arena = arena_.data();
-  auto middle = [arena](const RttCounts& counts) {
-    if (!counts.dense()) return;  // pairs, in the series' line
-    const uint32_t* line = arena + counts.at() + counts.size() / 4;
-    __builtin_prefetch(line, 1);
-    __builtin_prefetch(line + 16, 1);
-    __builtin_prefetch(line + 32, 1);
-    __builtin_prefetch(line + 48, 1);
-  };
-  const size_t last = q.samples[n - 1].series();
-  middle(slot.rtt[last]);
-  if (n > 1 && q.samples[n - 2].series() != last) middle(slot.rtt[q.samples[n - 2].series()]);
-}
+void ClientPrefixAggregator::Process(const QueuedReport& q) { ProcessInline(q); }
 
-void ClientPrefixAggregator::Process(const QueuedReport& q) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ClientPrefixAggregator::ProcessInline(
+    const QueuedReport& q) {
   if (!q.window_known) return ProcessOneByOne(q);
   const int64_t start = q.window_start_ns;
   const uint64_t span = window_span_;
@@ -543,7 +532,8 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
     slot.bytes += q.ip_bytes;
   }
   // In locals: the counters (uint64, int64) could alias the members.
-  const uintptr_t cell_base = cell_base_;
+  const uintptr_t last_base = last_base_;
+  const uintptr_t index_base = index_base_;
   // The arena moves when an array grows (AddCount): read again after it.
   uint32_t* arena = arena_.data();
   RttCounts* const rtt = slot.rtt.data();
@@ -556,7 +546,7 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
     counts.AddMinMax(ns);
     // A cell that cannot tell gives kNoIndex, which no counter has (zero
     // RTTs always: AddCount counts them).
-    const int32_t index = CellIndex(cell_base, ns);
+    const int32_t index = CellIndex(last_base, index_base, ns);
     uint32_t* counter;
     if (!counts.dense()) {
       // The pairs' counters written out: no pointer to make.
@@ -570,6 +560,14 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
         if (++counts.words[3] == 0) [[unlikely]] {
           Carry(&slot, series(), index);
         }
+        continue;
+      }
+      // A new bucket with a pair free (as AddCount would add it; zero RTTs
+      // and cells that cannot tell go there).
+      if (counts.words[2] == static_cast<uint32_t>(kNoBucket) && index != kNoIndex) {
+        const size_t k = counts.words[0] == static_cast<uint32_t>(kNoBucket) ? 0 : 2;
+        counts.words[k] = static_cast<uint32_t>(index);
+        counts.words[k + 1] = 1;
         continue;
       }
     } else if ((counter = counts.Counter(index, arena)) != nullptr) [[likely]] {

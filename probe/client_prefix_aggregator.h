@@ -201,14 +201,20 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // Of the window, the address as two words, the family and length; the
   // top bits (table index and tag) are a product's, which depend on all.
   static uint64_t Hash(int64_t window_index, const Prefix& prefix) {
+    return HashMixed(WindowMix(window_index), prefix);
+  }
+  // Hash's first step, of the window alone (kept per window: OnFlowReport).
+  static uint64_t WindowMix(int64_t window_index) {
+    return static_cast<uint64_t>(window_index) * 0x9e3779b97f4a7c15ULL;
+  }
+  static uint64_t HashMixed(uint64_t window_mix, const Prefix& prefix) {
     uint64_t w0;
     uint64_t w1;
     std::memcpy(&w0, prefix.address().bytes(), 8);
     std::memcpy(&w1, prefix.address().bytes() + 8, 8);
     const uint64_t meta = static_cast<uint64_t>(prefix.length()) << 1 |
                           static_cast<uint64_t>(prefix.address().is_v6());
-    uint64_t h = (static_cast<uint64_t>(window_index) * 0x9e3779b97f4a7c15ULL ^ meta ^ w0) *
-                 0xff51afd7ed558ccdULL;
+    uint64_t h = (window_mix ^ meta ^ w0) * 0xff51afd7ed558ccdULL;
     return (h ^ (h >> 32) ^ w1) * 0xc4ceb9fe1a85ec53ULL;
   }
   static_assert(kRttLegCount == 2, "FlowRttSample packs method << 1 | leg");
@@ -249,18 +255,14 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // processing each report as it comes. By age: 0, the table line of its
   // (window, prefix) is prefetched; kSlotAge, the slot the table's tag
   // points to (its key line and the lines of its samples' series,
-  // sampled); kBucketAge, the middle of the dense bucket arrays of its last
-  // two samples' series (where an array's used range sits, with spare
-  // room on either side; those counters are the misses that matter);
-  // kProcessAge, processed: the slot confirmed (or created, when one by
+  // sampled); kProcessAge, processed: the slot confirmed (or created, when one by
   // one it would be the first created), then the flow, each sample's min,
   // max and bucket counter, the traffic. Times outside the slot's window
   // and buckets outside a series' range take slower paths from there on.
   static constexpr size_t kQueueDepth = 8;
   static constexpr size_t kSlotAge = 3;
-  static constexpr size_t kBucketAge = 4;
   static constexpr size_t kProcessAge = 6;
-  static_assert(kSlotAge < kBucketAge && kBucketAge < kProcessAge && kProcessAge < kQueueDepth);
+  static_assert(kSlotAge < kProcessAge && kProcessAge < kQueueDepth);
   struct QueuedReport {
     Prefix prefix;
     bool new_flow = false;
@@ -281,8 +283,6 @@ class ClientPrefixAggregator : public PassiveRttSink {
   };
   // Age kSlotAge: sets q->slot and prefetches.
   void LocateSlot(QueuedReport* q);
-  // Age kBucketAge.
-  void PrefetchCounters(const QueuedReport& q);
   // A report of more samples than a queue entry holds, after the queue.
   void ProcessAtOnce(const FlowReport& report);
   void ProcessOldest() {
@@ -293,6 +293,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
     Process(q);
   }
   void Process(const QueuedReport& q);
+  // Process's body: inline in OnFlowReport (one prologue for both).
+  void ProcessInline(const QueuedReport& q);
   // Flow, samples and traffic each looked up.
   void ProcessOneByOne(const QueuedReport& q);
   // Counts a sample of `rtt_ns` of series `series` (min and max applied
@@ -363,12 +365,10 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // kNoIndex, far below any bucket: a bucket array never holds it, so the
   // fast paths need no check of their own.
   static constexpr int32_t kNoIndex = std::numeric_limits<int32_t>::min();
-  struct IndexCell {
-    // The last count of `index` (the next one's start - 1: compared as
-    // `last < count`, an add with carry).
-    int64_t last = std::numeric_limits<int64_t>::max();
-    int32_t index = kNoIndex;
-  };
+  // A cell: the bucket of its first count (`index`) and the last count of
+  // that bucket (`last`: the next one's start - 1, compared as `last <
+  // count`, an add with carry; max when the cell holds one bucket), in two
+  // arrays (8- and 4-byte elements: indexed without a multiply).
   // Marks a cell with two bucket edges inside (last, with index kNoIndex).
   static constexpr int64_t kTwoEdges = std::numeric_limits<int64_t>::max() - 1;
   // `rtt_ns` in [0, FlowRttSample::kMaxRttNs]: its bucket, or kNoIndex
@@ -377,21 +377,22 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // from 2^(kSubBits + 1) on (cells there span an even number of counts
   // from an even one; below, none is filled), and a cell (never filled: 1
   // ns) for 0, so zero RTTs need no test of their own.
-  // `cell_base`: cell_base_.
-  // A fixed shift: a constant in the loops.
-  static int32_t CellIndex(uintptr_t cell_base, int64_t rtt_ns) {
+  // `last_base`, `index_base`: last_base_, index_base_. A fixed shift: a
+  // constant in the loops.
+  static int32_t CellIndex(uintptr_t last_base, uintptr_t index_base, int64_t rtt_ns) {
     const auto bits = std::bit_cast<uint64_t>(static_cast<double>(rtt_ns | 1));
-    // The biased base is an integer: as a pointer it would point outside
-    // cells_.
-    const uintptr_t address = cell_base + (bits >> kCellShift) * sizeof(IndexCell);
-    // NOLINTNEXTLINE(performance-no-int-to-ptr)
-    const auto& cell = *reinterpret_cast<const IndexCell*>(address);
-    return cell.index +
-           (static_cast<uint64_t>(cell.last) < static_cast<uint64_t>(rtt_ns) ? 1 : 0);
+    const uint64_t cell = bits >> kCellShift;
+    // The biased bases are integers: as pointers they would point outside
+    // the arrays.
+    // NOLINTBEGIN(performance-no-int-to-ptr)
+    const int64_t last = *reinterpret_cast<const int64_t*>(last_base + cell * sizeof(int64_t));
+    const int32_t index = *reinterpret_cast<const int32_t*>(index_base + cell * sizeof(int32_t));
+    // NOLINTEND(performance-no-int-to-ptr)
+    return index + (static_cast<uint64_t>(last) < static_cast<uint64_t>(rtt_ns) ? 1 : 0);
   }
   // `rtt_ns` in [1, FlowRttSample::kMaxRttNs].
   int32_t IndexOf(int64_t rtt_ns) {
-    const int32_t index = CellIndex(cell_base_, rtt_ns);
+    const int32_t index = CellIndex(last_base_, index_base_, rtt_ns);
     return index != kNoIndex ? index : IndexSlow(rtt_ns);
   }
   // Fills the cell of `rtt_ns` if it can; Index when no cell applies.
@@ -406,10 +407,14 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // The smallest count the cells cover: 2^(kSubBits + 1) (max without
   // cells).
   int64_t min_cached_ns_ = std::numeric_limits<int64_t>::max();
-  std::vector<IndexCell> cells_;  // 64 << kSubBits (counts < 2^55: octaves < 56)
-  // The address of cell (bits >> kCellShift) is cell_base_ + that * 16
-  // (cells_.data() less the bias, as an integer).
-  uintptr_t cell_base_ = 0;
+  // 64 << kSubBits cells each (counts < 2^55: octaves < 56).
+  std::vector<int64_t> cell_last_;
+  std::vector<int32_t> cell_index_;
+  // The address of cell (bits >> kCellShift)'s last is last_base_ + that *
+  // 8, of its index index_base_ + that * 4 (the arrays' data() less the
+  // bias, as integers).
+  uintptr_t last_base_ = 0;
+  uintptr_t index_base_ = 0;
   // Slots in chunks: growing moves none and touches no memory twice (as a
   // vector's doubling would: page faults), and the chunks stay for the
   // windows that follow (at most max_entries slots' worth).
@@ -447,6 +452,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // The window of the last report queued, [start, start + window_span_]
   // (window 0 at first, which it is).
   int64_t last_window_index_ = 0;
+  uint64_t last_window_mix_ = 0;  // WindowMix(last_window_index_)
   int64_t last_window_start_ns_ = 0;
   // Dense counts of all series (RttCounts), arena_live_ of them in use; the
   // rest, left by arrays that grew, is reclaimed (CompactArena) once it
