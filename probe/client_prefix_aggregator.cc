@@ -95,27 +95,26 @@ void ClientPrefixAggregator::Rehash(size_t table_size) {
     const uint64_t h = Hash(slots_[i].window_index, slots_[i].prefix);
     size_t t = h >> table_shift_;
     while (table_[t] != 0) t = (t + 1) & mask;
-    table_[t] = (h >> 32) << 32 | (i + 1);
+    table_[t] = TableEntry(h, &slots_[i]);
   }
 }
 
-size_t ClientPrefixAggregator::FindIndex(int64_t window_index, const Prefix& prefix) {
+ClientPrefixAggregator::Slot* ClientPrefixAggregator::Find(int64_t window_index,
+                                                           const Prefix& prefix) {
   const uint64_t h = Hash(window_index, prefix);
-  const uint64_t tag = (h >> 32) << 32;
   const size_t mask = table_.size() - 1;
   size_t t = h >> table_shift_;
   for (;; t = (t + 1) & mask) {
     const uint64_t e = table_[t];
     if (e == 0) break;
-    if ((e & ~uint64_t{0xffffffff}) == tag) {
-      const size_t at = e & 0xffffffff;
-      const Slot& slot = slots_[at - 1];
-      if (slot.window_index == window_index && SamePrefix(slot.prefix, prefix)) return at;
+    if (SameTag(e, h)) {
+      Slot* const slot = SlotOf(e);
+      if (slot->window_index == window_index && SamePrefix(slot->prefix, prefix)) return slot;
     }
   }
   if (slots_.size() >= max_entries_) {
     ++dropped_entries_;
-    return 0;
+    return nullptr;
   }
   Slot& slot = slots_.Append();
   slot.window_index = window_index;
@@ -123,9 +122,9 @@ size_t ClientPrefixAggregator::FindIndex(int64_t window_index, const Prefix& pre
   if (2 * slots_.size() > table_.size()) {
     Rehash(2 * table_.size());
   } else {
-    table_[t] = tag | slots_.size();
+    table_[t] = TableEntry(h, &slot);
   }
-  return slots_.size();
+  return &slot;
 }
 
 std::array<QuantileSketch, ClientPrefixAggregator::kRttSeries>& ClientPrefixAggregator::Other(
@@ -444,30 +443,27 @@ void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
   }
 }
 
-size_t ClientPrefixAggregator::Peek(uint64_t hash, int64_t window_index,
-                                    const Prefix& prefix) const {
-  const uint64_t tag = (hash >> 32) << 32;
+ClientPrefixAggregator::Slot* ClientPrefixAggregator::Peek(uint64_t hash, int64_t window_index,
+                                                           const Prefix& prefix) const {
   const size_t mask = table_.size() - 1;
   for (size_t t = hash >> table_shift_;; t = (t + 1) & mask) {
     const uint64_t e = table_[t];
-    if (e == 0) return 0;
-    if ((e & ~uint64_t{0xffffffff}) == tag) {
-      const size_t at = e & 0xffffffff;
-      const Slot& slot = slots_[at - 1];
-      if (slot.window_index == window_index && SamePrefix(slot.prefix, prefix)) return at;
+    if (e == 0) return nullptr;
+    if (SameTag(e, hash)) {
+      Slot* const slot = SlotOf(e);
+      if (slot->window_index == window_index && SamePrefix(slot->prefix, prefix)) return slot;
     }
   }
 }
 
 void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
   // A hint only: the slot a tag points to is confirmed when processed.
-  const uint64_t tag = (q->hash >> 32) << 32;
   const size_t mask = table_.size() - 1;
   for (size_t t = q->hash >> table_shift_;; t = (t + 1) & mask) {
     const uint64_t e = table_[t];
     if (e == 0) return;
-    if ((e & ~uint64_t{0xffffffff}) == tag) {
-      Slot* const slot = &slots_[static_cast<uint32_t>(e) - 1];
+    if (SameTag(e, q->hash)) {
+      Slot* const slot = SlotOf(e);
       q->slot = slot;
       __builtin_prefetch(slot);
       // The lines of the first and last samples' methods (a line holds
@@ -507,8 +503,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ClientPrefixAggregator::ProcessInline(
   if (slot_ptr != nullptr && slot_ptr->window_index == q.window_index &&
       SamePrefix(slot_ptr->prefix, q.prefix)) {
     // the table and slots_ agree
-  } else if (const size_t found = Peek(q.hash, q.window_index, q.prefix)) {
-    slot_ptr = &slots_[found - 1];
+  } else if (Slot* const found = Peek(q.hash, q.window_index, q.prefix)) {
+    slot_ptr = found;
   } else {
     // Created here only when, one by one, it would be the first slot
     // this report looks up (slots are created in the same order, which
@@ -608,10 +604,10 @@ uint32_t* ClientPrefixAggregator::CounterForTesting(const Prefix& prefix, absl::
                                                     RttMethod method, RttLeg leg, int64_t rtt_ns) {
   Drain();
   const int64_t window_index = WindowIndex(time);
-  const size_t found = Peek(Hash(window_index, prefix), window_index, prefix);
-  if (found == 0) return nullptr;
+  Slot* const found = Peek(Hash(window_index, prefix), window_index, prefix);
+  if (found == nullptr) return nullptr;
   RttCounts& counts =
-      slots_[found - 1].rtt[static_cast<size_t>(method) * kRttLegCount + static_cast<size_t>(leg)];
+      found->rtt[static_cast<size_t>(method) * kRttLegCount + static_cast<size_t>(leg)];
   if (rtt_ns == 0) return counts.ZeroCounter(arena_.data());
   return counts.Counter(prototype_.Index(static_cast<double>(rtt_ns) / 1000.0), arena_.data());
 }

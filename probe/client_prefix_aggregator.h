@@ -220,13 +220,21 @@ class ClientPrefixAggregator : public PassiveRttSink {
   static_assert(kRttLegCount == 2, "FlowRttSample packs method << 1 | leg");
   // The slot of (window, prefix), created when missing; nullptr when full
   // (counted).
-  Slot* Find(int64_t window_index, const Prefix& prefix) {
-    const size_t at = FindIndex(window_index, prefix);
-    return at == 0 ? nullptr : &slots_[at - 1];
-  }
-  // Its index + 1; 0 when full.
-  size_t FindIndex(int64_t window_index, const Prefix& prefix);
+  Slot* Find(int64_t window_index, const Prefix& prefix);
   void Rehash(size_t table_size);
+  // A table entry: the slot's address with a tag of its hash in the bits
+  // that no slot's address uses (the top 8: user addresses stay below
+  // 2^56; the low 6: slots are 64-byte aligned). A tag that matches is
+  // confirmed by the slot's key.
+  static constexpr uint64_t kTagBits = 0xff0000000000003fULL;
+  static uint64_t TableEntry(uint64_t hash, Slot* slot) {
+    return (hash & kTagBits) | reinterpret_cast<uintptr_t>(slot);
+  }
+  static bool SameTag(uint64_t entry, uint64_t hash) { return ((entry ^ hash) & kTagBits) == 0; }
+  static Slot* SlotOf(uint64_t entry) {
+    // NOLINTNEXTLINE(performance-no-int-to-ptr)
+    return reinterpret_cast<Slot*>(entry & ~kTagBits);
+  }
   // The entry of one prefix last looked up and its window's time range
   // [start_ns, start_ns + span_ns], so that times inside it need neither a
   // division nor a lookup.
@@ -323,9 +331,9 @@ class ClientPrefixAggregator : public PassiveRttSink {
   void Drain() {
     while (queue_size_ > 0) ProcessOldest();
   }
-  // The index + 1 of the slot (window, prefix) hashing to `hash`, 0 when
-  // none (no insertion).
-  size_t Peek(uint64_t hash, int64_t window_index, const Prefix& prefix) const;
+  // The slot (window, prefix) hashing to `hash`, nullptr when none (no
+  // insertion).
+  Slot* Peek(uint64_t hash, int64_t window_index, const Prefix& prefix) const;
   // [start, start + span] of window `index`; false when it does not fit in
   // int64 nanoseconds from the epoch on (such times are looked up one by one).
   bool WindowRange(int64_t index, int64_t* start, uint64_t* span) const {
@@ -444,9 +452,10 @@ class ClientPrefixAggregator : public PassiveRttSink {
     size_t size_ = 0;
   };
   // Dense slots; an open-addressing table (linear probing, at most half
-  // full) of (hash tag, index + 1) finds them. Slots move only in Take.
+  // full) of (hash tag, slot address) finds them. Slots move only in Take
+  // (which rebuilds the table).
   SlotStore slots_;
-  std::vector<uint64_t> table_;  // tag << 32 | (index + 1); 0 = empty
+  std::vector<uint64_t> table_;  // TableEntry; 0 = empty
   int table_shift_ = 64;         // 64 - log2(table size): a hash's top bits index it
   uint64_t dropped_entries_ = 0;
   // The window of the last report queued, [start, start + window_span_]
