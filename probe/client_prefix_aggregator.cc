@@ -44,7 +44,7 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
   // = (1 + alpha) / (1 - alpha)) by half; else none is ever filled.
   const double alpha = prototype_.alpha();
   const double bucket = (1 + alpha) / (1 - alpha) - 1;
-  if (std::ldexp(1.0, -kSubBits) < bucket / 2) min_cached_ns_ = int64_t{2} << kSubBits;
+  if (std::ldexp(1.0, -kSubBits) < bucket / 2) min_cached_ns_ = int64_t{1} << kSubBits;
   cell_last_.assign(size_t{64} << kSubBits, std::numeric_limits<int64_t>::max());
   cell_index_.assign(size_t{64} << kSubBits, kNoIndex);
   last_base_ = reinterpret_cast<uintptr_t>(cell_last_.data()) - kCellBias * sizeof(int64_t);
@@ -54,11 +54,13 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
 int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
   // ns / 1000.0 is what ToDoubleMicroseconds gives for whole nanoseconds.
   auto index = [this](int64_t ns) { return prototype_.Index(static_cast<double>(ns) / 1000.0); };
-  // From 2^53 on the double may round into the next cell: those stay empty.
-  if (rtt_ns < min_cached_ns_ || rtt_ns >= (int64_t{1} << 53)) return index(rtt_ns);
+  // From 2^52 on the double of 2 * rtt_ns + 1 may round into the next
+  // cell: those stay empty.
+  if (rtt_ns < min_cached_ns_ || rtt_ns >= (int64_t{1} << 52)) return index(rtt_ns);
   const int octave = 63 - std::countl_zero(static_cast<uint64_t>(rtt_ns));
   const int shift = octave - kSubBits;
-  const size_t cell = static_cast<size_t>(octave) << kSubBits |
+  // Stored one octave up: CellIndex looks up 2 * rtt_ns + 1.
+  const size_t cell = static_cast<size_t>(octave + 1) << kSubBits |
                       (static_cast<size_t>(rtt_ns >> shift) & ((size_t{1} << kSubBits) - 1));
   int64_t& cell_last = cell_last_[cell];
   int32_t& cell_index = cell_index_[cell];

@@ -367,8 +367,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // cell, and a cell keeps its lowest bucket and the first nanosecond count
   // of the next. Cells are filled from Index itself (which is monotonic),
   // so the result is always Index's. A cell that cannot tell (not filled
-  // yet, two edges inside, counts below 2^(kSubBits + 1) or from 2^53 on,
-  // where the double is not exact, or no cells at all: a sketch whose
+  // yet, two edges inside, counts below 2^kSubBits or from 2^52 on, where
+  // the double of 2 * count + 1 is not exact, or no cells at all: a sketch whose
   // buckets are narrower than 2 cells, none is ever filled) answers
   // kNoIndex, far below any bucket: a bucket array never holds it, so the
   // fast paths need no check of their own.
@@ -381,14 +381,14 @@ class ClientPrefixAggregator : public PassiveRttSink {
   static constexpr int64_t kTwoEdges = std::numeric_limits<int64_t>::max() - 1;
   // `rtt_ns` in [0, FlowRttSample::kMaxRttNs]: its bucket, or kNoIndex
   // (always for 0). The double's exponent and top kSubBits mantissa bits
-  // are the octave and the cell within it, of rtt_ns | 1: the same cell
-  // from 2^(kSubBits + 1) on (cells there span an even number of counts
-  // from an even one; below, none is filled), and a cell (never filled: 1
-  // ns) for 0, so zero RTTs need no test of their own.
+  // are the octave and the cell within it, of 2 * rtt_ns + 1 (one lea; the
+  // octave one up, the same top bits from 2^kSubBits on, below which no
+  // cell is filled), so 0 has a cell too (octave 0: never filled) and zero
+  // RTTs need no test of their own.
   // `last_base`, `index_base`: last_base_, index_base_. A fixed shift: a
   // constant in the loops.
   static int32_t CellIndex(uintptr_t last_base, uintptr_t index_base, int64_t rtt_ns) {
-    const auto bits = std::bit_cast<uint64_t>(static_cast<double>(rtt_ns | 1));
+    const auto bits = std::bit_cast<uint64_t>(static_cast<double>(2 * rtt_ns + 1));
     const uint64_t cell = bits >> kCellShift;
     // The biased bases are integers: as pointers they would point outside
     // the arrays.
@@ -412,8 +412,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // exponent bias, 1023 << kSubBits).
   static constexpr int kCellShift = 52 - kSubBits;
   static constexpr uint64_t kCellBias = uint64_t{1023} << kSubBits;
-  // The smallest count the cells cover: 2^(kSubBits + 1) (max without
-  // cells).
+  // The smallest count the cells cover: 2^kSubBits (max without cells).
   int64_t min_cached_ns_ = std::numeric_limits<int64_t>::max();
   // 64 << kSubBits cells each (counts < 2^55: octaves < 56).
   std::vector<int64_t> cell_last_;
