@@ -7,8 +7,6 @@
 #include <limits>
 #include <tuple>
 
-#include "absl/base/attributes.h"
-
 namespace vantage::probe {
 
 namespace {
@@ -440,7 +438,7 @@ void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
       // The oldest, newest - kProcessAge.
       queue_head_ = (newest + kQueueDepth - kProcessAge + 1) % kQueueDepth;
       queue_size_ = kProcessAge;
-      ProcessInline(queue_[(newest + kQueueDepth - kProcessAge) % kQueueDepth]);
+      Process(queue_[(newest + kQueueDepth - kProcessAge) % kQueueDepth]);
     }
   }
 }
@@ -467,24 +465,21 @@ void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
     if (SameTag(e, q->hash)) {
       Slot* const slot = SlotOf(e);
       q->slot = slot;
-      __builtin_prefetch(slot);
-      // The lines of the first and last samples' methods (a line holds
-      // both legs of a method; a report's samples are a flow's, mostly
-      // of one method, handshake ones first): no pass over the samples,
-      // and no lines of methods it has none of.
-      if (const uint32_t n = q->sample_count; n > 0) {
-        __builtin_prefetch(&slot->rtt[q->samples[0].series()]);
-        __builtin_prefetch(&slot->rtt[q->samples[n - 1].series()]);
-      }
+      // The whole slot, its key line and one line per method (a line
+      // holds both legs of a method): fewer instructions than finding the
+      // lines of the report's samples' methods.
+      static_assert(sizeof(Slot) == 4 * 64);
+      const char* const lines = reinterpret_cast<const char*>(slot);
+      __builtin_prefetch(lines);
+      __builtin_prefetch(lines + 64);
+      __builtin_prefetch(lines + 128);
+      __builtin_prefetch(lines + 192);
       return;
     }
   }
 }
 
-void ClientPrefixAggregator::Process(const QueuedReport& q) { ProcessInline(q); }
-
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ClientPrefixAggregator::ProcessInline(
-    const QueuedReport& q) {
+void ClientPrefixAggregator::Process(const QueuedReport& q) {
   if (!q.window_known) return ProcessOneByOne(q);
   const int64_t start = q.window_start_ns;
   const uint64_t span = window_span_;

@@ -301,8 +301,6 @@ class ClientPrefixAggregator : public PassiveRttSink {
     Process(q);
   }
   void Process(const QueuedReport& q);
-  // Process's body: inline in OnFlowReport (one prologue for both).
-  void ProcessInline(const QueuedReport& q);
   // Flow, samples and traffic each looked up.
   void ProcessOneByOne(const QueuedReport& q);
   // Counts a sample of `rtt_ns` of series `series` (min and max applied
