@@ -43,10 +43,8 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
   const double alpha = prototype_.alpha();
   const double bucket = (1 + alpha) / (1 - alpha) - 1;
   if (std::ldexp(1.0, -kSubBits) < bucket / 2) min_cached_ns_ = int64_t{1} << kSubBits;
-  cell_last_.assign(size_t{64} << kSubBits, std::numeric_limits<int64_t>::max());
-  cell_index_.assign(size_t{64} << kSubBits, kNoIndex);
-  last_base_ = reinterpret_cast<uintptr_t>(cell_last_.data()) - kCellBias * sizeof(int64_t);
-  index_base_ = reinterpret_cast<uintptr_t>(cell_index_.data()) - kCellBias * sizeof(int32_t);
+  cells_.resize(size_t{64} << kSubBits);
+  cell_base_ = reinterpret_cast<uintptr_t>(cells_.data()) - kCellBias * sizeof(IndexCell);
 }
 
 int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
@@ -60,8 +58,8 @@ int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
   // Stored one octave up: CellIndex looks up 2 * rtt_ns + 1.
   const size_t cell = static_cast<size_t>(octave + 1) << kSubBits |
                       (static_cast<size_t>(rtt_ns >> shift) & ((size_t{1} << kSubBits) - 1));
-  int64_t& cell_last = cell_last_[cell];
-  int32_t& cell_index = cell_index_[cell];
+  int64_t& cell_last = cells_[cell].last;
+  int32_t& cell_index = cells_[cell].index;
   if (cell_last == kTwoEdges) return index(rtt_ns);
   const int64_t first = (rtt_ns >> shift) << shift;
   const int64_t last = first + (int64_t{1} << shift) - 1;
@@ -525,8 +523,7 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
     slot.bytes += q.ip_bytes;
   }
   // In locals: the counters (uint64, int64) could alias the members.
-  const uintptr_t last_base = last_base_;
-  const uintptr_t index_base = index_base_;
+  const uintptr_t cell_base = cell_base_;
   // The arena moves when an array grows (AddCount): read again after it.
   uint32_t* arena = arena_.data();
   RttCounts* const rtt = slot.rtt.data();
@@ -539,7 +536,7 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
     counts.AddMinMax(ns);
     // A cell that cannot tell gives kNoIndex, which no counter has (zero
     // RTTs always: AddCount counts them).
-    const int32_t index = CellIndex(last_base, index_base, ns);
+    const int32_t index = CellIndex(cell_base, ns);
     uint32_t* counter;
     if (!counts.dense()) {
       // The pairs' counters written out: no pointer to make.

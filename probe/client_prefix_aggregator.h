@@ -362,8 +362,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // prototype_.Index of a whole, positive number of nanoseconds (in
   // microseconds), cached per 1/2^kSubBits of an octave of nanoseconds:
   // cells are narrower than buckets, so at most one bucket edge falls in a
-  // cell, and a cell keeps its lowest bucket and the first nanosecond count
-  // of the next. Cells are filled from Index itself (which is monotonic),
+  // cell, and a cell keeps its lowest bucket and that bucket's last
+  // nanosecond count. Cells are filled from Index itself (which is monotonic),
   // so the result is always Index's. A cell that cannot tell (not filled
   // yet, two edges inside, counts below 2^kSubBits or from 2^52 on, where
   // the double of 2 * count + 1 is not exact, or no cells at all: a sketch whose
@@ -371,10 +371,13 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // kNoIndex, far below any bucket: a bucket array never holds it, so the
   // fast paths need no check of their own.
   static constexpr int32_t kNoIndex = std::numeric_limits<int32_t>::min();
-  // A cell: the bucket of its first count (`index`) and the last count of
-  // that bucket (`last`: the next one's start - 1, compared as `last <
-  // count`, an add with carry; max when the cell holds one bucket), in two
-  // arrays (8- and 4-byte elements: indexed without a multiply).
+  struct IndexCell {
+    // The last count of `index` (the next one's start - 1: compared as
+    // `last < count`, an add with carry); max when the cell holds one
+    // bucket.
+    int64_t last = std::numeric_limits<int64_t>::max();
+    int32_t index = kNoIndex;
+  };
   // Marks a cell with two bucket edges inside (last, with index kNoIndex).
   static constexpr int64_t kTwoEdges = std::numeric_limits<int64_t>::max() - 1;
   // `rtt_ns` in [0, FlowRttSample::kMaxRttNs]: its bucket, or kNoIndex
@@ -383,22 +386,20 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // octave one up, the same top bits from 2^kSubBits on, below which no
   // cell is filled), so 0 has a cell too (octave 0: never filled) and zero
   // RTTs need no test of their own.
-  // `last_base`, `index_base`: last_base_, index_base_. A fixed shift: a
-  // constant in the loops.
-  static int32_t CellIndex(uintptr_t last_base, uintptr_t index_base, int64_t rtt_ns) {
+  // `cell_base`: cell_base_. A fixed shift: a constant in the loops.
+  static int32_t CellIndex(uintptr_t cell_base, int64_t rtt_ns) {
     const auto bits = std::bit_cast<uint64_t>(static_cast<double>(2 * rtt_ns + 1));
-    const uint64_t cell = bits >> kCellShift;
-    // The biased bases are integers: as pointers they would point outside
-    // the arrays.
-    // NOLINTBEGIN(performance-no-int-to-ptr)
-    const int64_t last = *reinterpret_cast<const int64_t*>(last_base + cell * sizeof(int64_t));
-    const int32_t index = *reinterpret_cast<const int32_t*>(index_base + cell * sizeof(int32_t));
-    // NOLINTEND(performance-no-int-to-ptr)
-    return index + (static_cast<uint64_t>(last) < static_cast<uint64_t>(rtt_ns) ? 1 : 0);
+    // The biased base is an integer: as a pointer it would point outside
+    // cells_.
+    const uintptr_t address = cell_base + (bits >> kCellShift) * sizeof(IndexCell);
+    // NOLINTNEXTLINE(performance-no-int-to-ptr)
+    const auto& cell = *reinterpret_cast<const IndexCell*>(address);
+    return cell.index + (static_cast<uint64_t>(cell.last) < static_cast<uint64_t>(rtt_ns) ? 1 : 0);
   }
+
   // `rtt_ns` in [1, FlowRttSample::kMaxRttNs].
   int32_t IndexOf(int64_t rtt_ns) {
-    const int32_t index = CellIndex(last_base_, index_base_, rtt_ns);
+    const int32_t index = CellIndex(cell_base_, rtt_ns);
     return index != kNoIndex ? index : IndexSlow(rtt_ns);
   }
   // Fills the cell of `rtt_ns` if it can; Index when no cell applies.
@@ -413,13 +414,10 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // The smallest count the cells cover: 2^kSubBits (max without cells).
   int64_t min_cached_ns_ = std::numeric_limits<int64_t>::max();
   // 64 << kSubBits cells each (counts < 2^55: octaves < 56).
-  std::vector<int64_t> cell_last_;
-  std::vector<int32_t> cell_index_;
-  // The address of cell (bits >> kCellShift)'s last is last_base_ + that *
-  // 8, of its index index_base_ + that * 4 (the arrays' data() less the
-  // bias, as integers).
-  uintptr_t last_base_ = 0;
-  uintptr_t index_base_ = 0;
+  std::vector<IndexCell> cells_;
+  // The address of cell (bits >> kCellShift) is cell_base_ + that * 16
+  // (cells_.data() less the bias, as an integer).
+  uintptr_t cell_base_ = 0;
   // Slots in chunks: growing moves none and touches no memory twice (as a
   // vector's doubling would: page faults), and the chunks stay for the
   // windows that follow (at most max_entries slots' worth).
