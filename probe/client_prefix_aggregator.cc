@@ -466,7 +466,7 @@ void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
       // The whole slot, its key line and one line per method (a line
       // holds both legs of a method): fewer instructions than finding the
       // lines of the report's samples' methods.
-      static_assert(sizeof(Slot) == 4 * 64);
+      static_assert(sizeof(Slot) == size_t{4} * 64);
       const char* const lines = reinterpret_cast<const char*>(slot);
       __builtin_prefetch(lines);
       __builtin_prefetch(lines + 64);

@@ -227,6 +227,7 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // 2^56; the low 6: slots are 64-byte aligned). A tag that matches is
   // confirmed by the slot's key.
   static constexpr uint64_t kTagBits = 0xff0000000000003fULL;
+  static_assert(alignof(Slot) >= 64);
   static uint64_t TableEntry(uint64_t hash, Slot* slot) {
     return (hash & kTagBits) | reinterpret_cast<uintptr_t>(slot);
   }
