@@ -7,6 +7,8 @@
 #include <limits>
 #include <tuple>
 
+#include "absl/base/attributes.h"
+
 namespace vantage::probe {
 
 namespace {
@@ -362,7 +364,7 @@ void ClientPrefixAggregator::OnSampleBatch(const Prefix& client_prefix,
   FlowReport report;
   report.client_prefix = &client_prefix;
   report.samples = samples;
-  ClientPrefixAggregator::OnFlowReport(report);
+  Enqueue</*kInOrder=*/false>(report);
 }
 
 void ClientPrefixAggregator::ProcessAtOnce(const FlowReport& report) {
@@ -382,6 +384,11 @@ void ClientPrefixAggregator::ProcessAtOnce(const FlowReport& report) {
 }
 
 void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
+  Enqueue</*kInOrder=*/true>(report);
+}
+
+template <bool kInOrder>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ClientPrefixAggregator::Enqueue(const FlowReport& report) {
   const size_t n = report.samples.size();
   // Bigger than a queue entry (not from PassiveRtt): at once, in order.
   if (n > PassiveRtt::kSampleBatch) [[unlikely]]
@@ -391,6 +398,7 @@ void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
   const Prefix& prefix = *report.client_prefix;
   q.prefix = prefix;
   q.new_flow = report.new_flow;
+  q.in_order = kInOrder;
   q.slot = nullptr;
   q.first_seen_ns = report.first_seen_ns;
   q.last_seen_ns = report.last_seen_ns;
@@ -484,14 +492,20 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
   const uint32_t n = q.sample_count;
   const FlowRttSample* s = q.samples.data();
   const FlowRttSample* const end = s + n;
-  // A report's samples are in time order (PassiveRttSink's contract;
+  // A flow report's samples are in time order (PassiveRttSink's contract;
   // PassiveRtt's are, its packet times being non-decreasing): when the
   // first and the last are in the window, so are all, and none is checked
-  // on its own. Else (a report across a window's edge) one by one. The
-  // traffic's time is in the window (it chose the window: OnFlowReport).
+  // on its own. Else (a report across a window's edge) one by one. Sample
+  // batches (OnSampleBatch) are checked one by one. The traffic's time is
+  // in the window (it chose the window: Enqueue).
   if (n > 0 && !(InRange(s->time_ns(), start, span) && InRange(end[-1].time_ns(), start, span)))
       [[unlikely]] {
     return ProcessOneByOne(q);
+  }
+  if (!q.in_order) [[unlikely]] {
+    for (const FlowRttSample* t = s; t != end; ++t) {
+      if (!InRange(t->time_ns(), start, span)) return ProcessOneByOne(q);
+    }
   }
   // The slot of the report's window: the hinted one, else looked up.
   Slot* slot_ptr = q.slot;

@@ -275,6 +275,9 @@ class ClientPrefixAggregator : public PassiveRttSink {
   struct QueuedReport {
     Prefix prefix;
     bool new_flow = false;
+    // A flow report's samples, in time order (not a sample batch's:
+    // OnSampleBatch takes any).
+    bool in_order = true;
     uint32_t sample_count = 0;
     // The window's range is known (WindowRange): [window_start_ns,
     // window_start_ns + window_span_].
@@ -290,6 +293,10 @@ class ClientPrefixAggregator : public PassiveRttSink {
     int64_t window_index = 0;
     std::array<FlowRttSample, PassiveRtt::kSampleBatch> samples;
   };
+  // OnFlowReport, or OnSampleBatch (kInOrder false: samples in any
+  // order).
+  template <bool kInOrder>
+  void Enqueue(const FlowReport& report);
   // Age kSlotAge: sets q->slot and prefetches.
   void LocateSlot(QueuedReport* q);
   // A report of more samples than a queue entry holds, after the queue.
