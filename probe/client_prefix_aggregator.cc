@@ -7,6 +7,8 @@
 #include <limits>
 #include <tuple>
 
+#include "absl/base/attributes.h"
+
 namespace vantage::probe {
 
 namespace {
@@ -38,44 +40,36 @@ ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max
   Rehash(size_t{1} << kInitialTableBits);
   uint64_t span;
   WindowRange(0, &last_window_start_ns_, &span);
-  // Cells of an octave / 2^b, narrower than a bucket (ratio gamma = (1 +
-  // alpha) / (1 - alpha)) by half: up to 8 bits (1% sketches need 7).
+  // Cells of 1/2^kSubBits octave, when narrower than a bucket (ratio gamma
+  // = (1 + alpha) / (1 - alpha)) by half; else none is ever filled.
   const double alpha = prototype_.alpha();
   const double bucket = (1 + alpha) / (1 - alpha) - 1;
-  for (int bits = 1; bits <= 8; ++bits) {
-    if (std::ldexp(1.0, -bits) < bucket / 2) {
-      sub_bits_ = bits;
-      break;
-    }
-  }
-  // Without cells (sub_bits_ 0): one per octave, none ever filled.
-  cells_.resize(size_t{64} << sub_bits_);
-  if (sub_bits_ > 0) {
-    sub_mask_ = (size_t{1} << sub_bits_) - 1;
-    min_cached_ns_ = int64_t{1} << sub_bits_;
-    cell_shift_ = 52 - sub_bits_;
-    cell_bias_ = uint64_t{1023} << sub_bits_;
-  }
-  cell_base_ = reinterpret_cast<uintptr_t>(cells_.data()) - cell_bias_ * sizeof(IndexCell);
+  if (std::ldexp(1.0, -kSubBits) < bucket / 2) min_cached_ns_ = int64_t{1} << kSubBits;
+  cells_.resize(size_t{64} << kSubBits);
+  cell_base_ = reinterpret_cast<uintptr_t>(cells_.data()) - kCellBias * sizeof(IndexCell);
 }
 
 int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
   // ns / 1000.0 is what ToDoubleMicroseconds gives for whole nanoseconds.
   auto index = [this](int64_t ns) { return prototype_.Index(static_cast<double>(ns) / 1000.0); };
-  // From 2^53 on the double may round into the next cell: those stay empty.
-  if (rtt_ns < min_cached_ns_ || rtt_ns >= (int64_t{1} << 53)) return index(rtt_ns);
+  // From 2^52 on the double of 2 * rtt_ns + 1 may round into the next
+  // cell: those stay empty.
+  if (rtt_ns < min_cached_ns_ || rtt_ns >= (int64_t{1} << 52)) return index(rtt_ns);
   const int octave = 63 - std::countl_zero(static_cast<uint64_t>(rtt_ns));
-  const int shift = octave - sub_bits_;
-  IndexCell& cell = cells_[static_cast<size_t>(octave) << sub_bits_ |
-                           (static_cast<size_t>(rtt_ns >> shift) & sub_mask_)];
-  if (cell.next == kTwoEdges) return index(rtt_ns);
+  const int shift = octave - kSubBits;
+  // Stored one octave up: CellIndex looks up 2 * rtt_ns + 1.
+  const size_t cell = static_cast<size_t>(octave + 1) << kSubBits |
+                      (static_cast<size_t>(rtt_ns >> shift) & ((size_t{1} << kSubBits) - 1));
+  int64_t& cell_last = cells_[cell].last;
+  int32_t& cell_index = cells_[cell].index;
+  if (cell_last == kTwoEdges) return index(rtt_ns);
   const int64_t first = (rtt_ns >> shift) << shift;
   const int64_t last = first + (int64_t{1} << shift) - 1;
   const int32_t low = index(first);
   const int32_t high = index(last);
-  cell.index = low;
+  cell_index = low;
   if (high == low) {
-    cell.next = std::numeric_limits<int64_t>::max();
+    cell_last = std::numeric_limits<int64_t>::max();
   } else if (high == low + 1) {
     // The first count in bucket `high`: Index is monotonic.
     int64_t below = first;  // index(below) == low
@@ -84,13 +78,13 @@ int32_t ClientPrefixAggregator::IndexSlow(int64_t rtt_ns) {
       const int64_t mid = below + (at - below) / 2;
       (index(mid) == low ? below : at) = mid;
     }
-    cell.next = at;
+    cell_last = at - 1;
   } else {
-    cell.index = kNoIndex;
-    cell.next = kTwoEdges;
+    cell_index = kNoIndex;
+    cell_last = kTwoEdges;
     return index(rtt_ns);
   }
-  return low + (rtt_ns >= cell.next ? 1 : 0);
+  return low + (rtt_ns > cell_last ? 1 : 0);
 }
 
 void ClientPrefixAggregator::Rehash(size_t table_size) {
@@ -101,27 +95,26 @@ void ClientPrefixAggregator::Rehash(size_t table_size) {
     const uint64_t h = Hash(slots_[i].window_index, slots_[i].prefix);
     size_t t = h >> table_shift_;
     while (table_[t] != 0) t = (t + 1) & mask;
-    table_[t] = (h >> 32) << 32 | (i + 1);
+    table_[t] = TableEntry(h, &slots_[i]);
   }
 }
 
-size_t ClientPrefixAggregator::FindIndex(int64_t window_index, const Prefix& prefix) {
+ClientPrefixAggregator::Slot* ClientPrefixAggregator::Find(int64_t window_index,
+                                                           const Prefix& prefix) {
   const uint64_t h = Hash(window_index, prefix);
-  const uint64_t tag = (h >> 32) << 32;
   const size_t mask = table_.size() - 1;
   size_t t = h >> table_shift_;
   for (;; t = (t + 1) & mask) {
     const uint64_t e = table_[t];
     if (e == 0) break;
-    if ((e & ~uint64_t{0xffffffff}) == tag) {
-      const size_t at = e & 0xffffffff;
-      const Slot& slot = slots_[at - 1];
-      if (slot.window_index == window_index && SamePrefix(slot.prefix, prefix)) return at;
+    if (SameTag(e, h)) {
+      Slot* const slot = SlotOf(e);
+      if (slot->window_index == window_index && SamePrefix(slot->prefix, prefix)) return slot;
     }
   }
   if (slots_.size() >= max_entries_) {
     ++dropped_entries_;
-    return 0;
+    return nullptr;
   }
   Slot& slot = slots_.Append();
   slot.window_index = window_index;
@@ -129,9 +122,9 @@ size_t ClientPrefixAggregator::FindIndex(int64_t window_index, const Prefix& pre
   if (2 * slots_.size() > table_.size()) {
     Rehash(2 * table_.size());
   } else {
-    table_[t] = tag | slots_.size();
+    table_[t] = TableEntry(h, &slot);
   }
-  return slots_.size();
+  return &slot;
 }
 
 std::array<QuantileSketch, ClientPrefixAggregator::kRttSeries>& ClientPrefixAggregator::Other(
@@ -371,7 +364,7 @@ void ClientPrefixAggregator::OnSampleBatch(const Prefix& client_prefix,
   FlowReport report;
   report.client_prefix = &client_prefix;
   report.samples = samples;
-  ClientPrefixAggregator::OnFlowReport(report);
+  Enqueue</*kInOrder=*/false>(report);
 }
 
 void ClientPrefixAggregator::ProcessAtOnce(const FlowReport& report) {
@@ -391,6 +384,11 @@ void ClientPrefixAggregator::ProcessAtOnce(const FlowReport& report) {
 }
 
 void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
+  Enqueue</*kInOrder=*/true>(report);
+}
+
+template <bool kInOrder>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ClientPrefixAggregator::Enqueue(const FlowReport& report) {
   const size_t n = report.samples.size();
   // Bigger than a queue entry (not from PassiveRtt): at once, in order.
   if (n > PassiveRtt::kSampleBatch) [[unlikely]]
@@ -400,6 +398,7 @@ void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
   const Prefix& prefix = *report.client_prefix;
   q.prefix = prefix;
   q.new_flow = report.new_flow;
+  q.in_order = kInOrder;
   q.slot = nullptr;
   q.first_seen_ns = report.first_seen_ns;
   q.last_seen_ns = report.last_seen_ns;
@@ -411,102 +410,79 @@ void ClientPrefixAggregator::OnFlowReport(const FlowReport& report) {
       q.packets > 0 ? q.last_seen_ns : (n == 0 ? q.first_seen_ns : samples[0].time_ns());
   // Mostly the window of the report before: no division.
   int64_t window_index;
+  uint64_t window_mix;
   if (!InRange(time_ns, last_window_start_ns_, window_span_)) {
     const int64_t index = WindowIndexNs(time_ns);
     int64_t start;
     uint64_t span;
+    window_mix = WindowMix(index);
     q.window_known = WindowRange(index, &start, &span);
     if (q.window_known) {
       last_window_index_ = index;
+      last_window_mix_ = window_mix;
       last_window_start_ns_ = start;
     }
     window_index = index;
     q.window_start_ns = start;
   } else {
     window_index = last_window_index_;
+    window_mix = last_window_mix_;
     q.window_start_ns = last_window_start_ns_;
     q.window_known = true;
   }
   q.window_index = window_index;
   // From the report's prefix, not the copy just stored (reading it back
   // across its stores would stall their forwarding).
-  q.hash = Hash(window_index, prefix);
+  q.hash = HashMixed(window_mix, prefix);
   __builtin_prefetch(&table_[q.hash >> table_shift_]);
   // After the rest: nothing read above is read again after it.
   std::copy_n(samples, n, q.samples.data());
   const size_t size = ++queue_size_;
   if (size > kSlotAge) [[likely]] {
     LocateSlot(&queue_[(newest + kQueueDepth - kSlotAge) % kQueueDepth]);
-    if (size > kBucketAge) [[likely]] {
-      PrefetchCounters(queue_[(newest + kQueueDepth - kBucketAge) % kQueueDepth]);
-      if (size > kProcessAge) [[likely]] {
-        // The oldest, newest - kProcessAge.
-        queue_head_ = (newest + kQueueDepth - kProcessAge + 1) % kQueueDepth;
-        queue_size_ = kProcessAge;
-        Process(queue_[(newest + kQueueDepth - kProcessAge) % kQueueDepth]);
-      }
+    if (size > kProcessAge) [[likely]] {
+      // The oldest, newest - kProcessAge.
+      queue_head_ = (newest + kQueueDepth - kProcessAge + 1) % kQueueDepth;
+      queue_size_ = kProcessAge;
+      Process(queue_[(newest + kQueueDepth - kProcessAge) % kQueueDepth]);
     }
   }
 }
 
-size_t ClientPrefixAggregator::Peek(uint64_t hash, int64_t window_index,
-                                    const Prefix& prefix) const {
-  const uint64_t tag = (hash >> 32) << 32;
+ClientPrefixAggregator::Slot* ClientPrefixAggregator::Peek(uint64_t hash, int64_t window_index,
+                                                           const Prefix& prefix) const {
   const size_t mask = table_.size() - 1;
   for (size_t t = hash >> table_shift_;; t = (t + 1) & mask) {
     const uint64_t e = table_[t];
-    if (e == 0) return 0;
-    if ((e & ~uint64_t{0xffffffff}) == tag) {
-      const size_t at = e & 0xffffffff;
-      const Slot& slot = slots_[at - 1];
-      if (slot.window_index == window_index && SamePrefix(slot.prefix, prefix)) return at;
+    if (e == 0) return nullptr;
+    if (SameTag(e, hash)) {
+      Slot* const slot = SlotOf(e);
+      if (slot->window_index == window_index && SamePrefix(slot->prefix, prefix)) return slot;
     }
   }
 }
 
 void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
   // A hint only: the slot a tag points to is confirmed when processed.
-  const uint64_t tag = (q->hash >> 32) << 32;
   const size_t mask = table_.size() - 1;
   for (size_t t = q->hash >> table_shift_;; t = (t + 1) & mask) {
     const uint64_t e = table_[t];
     if (e == 0) return;
-    if ((e & ~uint64_t{0xffffffff}) == tag) {
-      Slot* const slot = &slots_[static_cast<uint32_t>(e) - 1];
+    if (SameTag(e, q->hash)) {
+      Slot* const slot = SlotOf(e);
       q->slot = slot;
-      __builtin_prefetch(slot);
-      // The lines of the first and last samples' methods (a line holds
-      // both legs of a method; a report's samples are a flow's, mostly
-      // of one method, handshake ones first): no pass over the samples,
-      // and no lines of methods it has none of.
-      if (const uint32_t n = q->sample_count; n > 0) {
-        __builtin_prefetch(&slot->rtt[q->samples[0].series()]);
-        __builtin_prefetch(&slot->rtt[q->samples[n - 1].series()]);
-      }
+      // The whole slot, its key line and one line per method (a line
+      // holds both legs of a method): fewer instructions than finding the
+      // lines of the report's samples' methods.
+      static_assert(sizeof(Slot) == size_t{4} * 64);
+      const char* const lines = reinterpret_cast<const char*>(slot);
+      __builtin_prefetch(lines);
+      __builtin_prefetch(lines + 64);
+      __builtin_prefetch(lines + 128);
+      __builtin_prefetch(lines + 192);
       return;
     }
   }
-}
-
-void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
-  const uint32_t n = q.sample_count;
-  if (q.slot == nullptr || n == 0) return;
-  const Slot& slot = *q.slot;
-  // Four lines from a quarter in: an array's used range (half of it, in
-  // the middle, when it grew last), or the part of it most samples hit.
-  // Past the end is harmless (a prefetch never faults).
-  const uint32_t* const arena = arena_.data();
-  auto middle = [arena](const RttCounts& counts) {
-    if (!counts.dense()) return;  // pairs, in the series' line
-    const uint32_t* line = arena + counts.at() + counts.size() / 4;
-    __builtin_prefetch(line, 1);
-    __builtin_prefetch(line + 16, 1);
-    __builtin_prefetch(line + 32, 1);
-    __builtin_prefetch(line + 48, 1);
-  };
-  const size_t last = q.samples[n - 1].series();
-  middle(slot.rtt[last]);
-  if (n > 1 && q.samples[n - 2].series() != last) middle(slot.rtt[q.samples[n - 2].series()]);
 }
 
 void ClientPrefixAggregator::Process(const QueuedReport& q) {
@@ -514,29 +490,37 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
   const int64_t start = q.window_start_ns;
   const uint64_t span = window_span_;
   const uint32_t n = q.sample_count;
+  const FlowRttSample* s = q.samples.data();
+  const FlowRttSample* const end = s + n;
+  // A flow report's samples are in time order (PassiveRttSink's contract;
+  // PassiveRtt's are, its packet times being non-decreasing): when the
+  // first and the last are in the window, so are all, and none is checked
+  // on its own. Else (a report across a window's edge) one by one. Sample
+  // batches (OnSampleBatch) are checked one by one. The traffic's time is
+  // in the window (it chose the window: Enqueue).
+  if (n > 0 && !(InRange(s->time_ns(), start, span) && InRange(end[-1].time_ns(), start, span)))
+      [[unlikely]] {
+    return ProcessOneByOne(q);
+  }
+  if (!q.in_order) [[unlikely]] {
+    for (const FlowRttSample* t = s; t != end; ++t) {
+      if (!InRange(t->time_ns(), start, span)) return ProcessOneByOne(q);
+    }
+  }
   // The slot of the report's window: the hinted one, else looked up.
   Slot* slot_ptr = q.slot;
   if (slot_ptr != nullptr && slot_ptr->window_index == q.window_index &&
       SamePrefix(slot_ptr->prefix, q.prefix)) {
     // the table and slots_ agree
-  } else if (const size_t found = Peek(q.hash, q.window_index, q.prefix)) {
-    slot_ptr = &slots_[found - 1];
+  } else if (Slot* const found = Peek(q.hash, q.window_index, q.prefix)) {
+    slot_ptr = found;
   } else {
     // Created here only when, one by one, it would be the first slot
     // this report looks up (slots are created in the same order, which
     // matters once max_entries is reached): the flow's, else the first
     // sample's, else the traffic's.
-    int64_t first_ns;
-    if (q.new_flow) {
-      first_ns = q.first_seen_ns;
-    } else if (n > 0) {
-      first_ns = q.samples[0].time_ns();
-    } else if (q.packets > 0) {
-      first_ns = q.last_seen_ns;
-    } else {
-      return;  // nothing to count
-    }
-    if (!InRange(first_ns, start, span)) return ProcessOneByOne(q);
+    if (n == 0 && q.packets == 0 && !q.new_flow) return;  // nothing to count
+    if (q.new_flow && !InRange(q.first_seen_ns, start, span)) return ProcessOneByOne(q);
     slot_ptr = Find(q.window_index, q.prefix);
     if (slot_ptr == nullptr) return;  // full: so is every other window's
   }
@@ -548,56 +532,54 @@ void ClientPrefixAggregator::Process(const QueuedReport& q) {
       ++e->flows;
     }
   }
+  if (q.packets > 0) {
+    slot.packets += q.packets;
+    slot.bytes += q.ip_bytes;
+  }
   // In locals: the counters (uint64, int64) could alias the members.
   const uintptr_t cell_base = cell_base_;
-  const int shift = cell_shift_;
-  const FlowRttSample* s = q.samples.data();
-  const FlowRttSample* const end = s + n;
   // The arena moves when an array grows (AddCount): read again after it.
   uint32_t* arena = arena_.data();
+  RttCounts* const rtt = slot.rtt.data();
   for (; s != end; ++s) {
-    if (!InRange(s->time_ns(), start, span)) break;
-    const size_t series = s->series();
-    RttCounts& counts = slot.rtt[series];
+    // The series' index only on the slow paths (from the pointer): fewer
+    // registers in the loop.
+    RttCounts& counts = rtt[s->series()];
+    auto series = [&] { return static_cast<size_t>(&counts - rtt); };
     const int64_t ns = s->rtt_ns();
     counts.AddMinMax(ns);
-    if (ns != 0) [[likely]] {
-      // A cell that cannot tell gives kNoIndex, which no counter has.
-      const int32_t index = CellIndex(cell_base, shift, ns);
-      if (uint32_t* counter = counts.Counter(index, arena)) [[likely]] {
-        Increment(&slot, series, index, counter);
+    // A cell that cannot tell gives kNoIndex, which no counter has (zero
+    // RTTs always: AddCount counts them).
+    const int32_t index = CellIndex(cell_base, ns);
+    uint32_t* counter;
+    if (!counts.dense()) {
+      // The pairs' counters written out: no pointer to make.
+      if (static_cast<int32_t>(counts.words[0]) == index) {
+        if (++counts.words[1] == 0) [[unlikely]] {
+          Carry(&slot, series(), index);
+        }
         continue;
       }
-      AddCount(&slot, series, ns, index);
-    } else {
-      AddCount(&slot, series, 0, kZeroBucket);
-    }
-    arena = arena_.data();
-  }
-  if (s != end) [[unlikely]] {
-    // The rest (from a sample in another window on) one by one, in order.
-    CachedEntry cache;
-    cache.start_ns = start;
-    cache.span_ns = span;
-    cache.entry = &slot;
-    cache.valid = true;
-    AddSamples(q.prefix, absl::MakeConstSpan(s, end), &cache);
-    if (q.packets > 0) {
-      if (Slot* e = EntryAt(q.prefix, q.last_seen_ns, &cache)) {
-        e->packets += q.packets;
-        e->bytes += q.ip_bytes;
+      if (static_cast<int32_t>(counts.words[2]) == index) {
+        if (++counts.words[3] == 0) [[unlikely]] {
+          Carry(&slot, series(), index);
+        }
+        continue;
       }
+      // A new bucket with a pair free (as AddCount would add it; zero RTTs
+      // and cells that cannot tell go there).
+      if (counts.words[2] == static_cast<uint32_t>(kNoBucket) && index != kNoIndex) {
+        const size_t k = counts.words[0] == static_cast<uint32_t>(kNoBucket) ? 0 : 2;
+        counts.words[k] = static_cast<uint32_t>(index);
+        counts.words[k + 1] = 1;
+        continue;
+      }
+    } else if ((counter = counts.Counter(index, arena)) != nullptr) [[likely]] {
+      Increment(&slot, series(), index, counter);
+      continue;
     }
-    return;
-  }
-  if (q.packets > 0) {
-    Slot* e = &slot;
-    if (!InRange(q.last_seen_ns, start, span)) [[unlikely]] {
-      e = Find(WindowIndexNs(q.last_seen_ns), q.prefix);
-      if (e == nullptr) return;
-    }
-    e->packets += q.packets;
-    e->bytes += q.ip_bytes;
+    AddCount(&slot, series(), ns, index);
+    arena = arena_.data();
   }
 }
 
@@ -630,10 +612,10 @@ uint32_t* ClientPrefixAggregator::CounterForTesting(const Prefix& prefix, absl::
                                                     RttMethod method, RttLeg leg, int64_t rtt_ns) {
   Drain();
   const int64_t window_index = WindowIndex(time);
-  const size_t found = Peek(Hash(window_index, prefix), window_index, prefix);
-  if (found == 0) return nullptr;
+  Slot* const found = Peek(Hash(window_index, prefix), window_index, prefix);
+  if (found == nullptr) return nullptr;
   RttCounts& counts =
-      slots_[found - 1].rtt[static_cast<size_t>(method) * kRttLegCount + static_cast<size_t>(leg)];
+      found->rtt[static_cast<size_t>(method) * kRttLegCount + static_cast<size_t>(leg)];
   if (rtt_ns == 0) return counts.ZeroCounter(arena_.data());
   return counts.Counter(prototype_.Index(static_cast<double>(rtt_ns) / 1000.0), arena_.data());
 }

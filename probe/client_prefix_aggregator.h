@@ -201,26 +201,41 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // Of the window, the address as two words, the family and length; the
   // top bits (table index and tag) are a product's, which depend on all.
   static uint64_t Hash(int64_t window_index, const Prefix& prefix) {
+    return HashMixed(WindowMix(window_index), prefix);
+  }
+  // Hash's first step, of the window alone (kept per window: OnFlowReport).
+  static uint64_t WindowMix(int64_t window_index) {
+    return static_cast<uint64_t>(window_index) * 0x9e3779b97f4a7c15ULL;
+  }
+  static uint64_t HashMixed(uint64_t window_mix, const Prefix& prefix) {
     uint64_t w0;
     uint64_t w1;
     std::memcpy(&w0, prefix.address().bytes(), 8);
     std::memcpy(&w1, prefix.address().bytes() + 8, 8);
     const uint64_t meta = static_cast<uint64_t>(prefix.length()) << 1 |
                           static_cast<uint64_t>(prefix.address().is_v6());
-    uint64_t h = (static_cast<uint64_t>(window_index) * 0x9e3779b97f4a7c15ULL ^ meta ^ w0) *
-                 0xff51afd7ed558ccdULL;
+    uint64_t h = (window_mix ^ meta ^ w0) * 0xff51afd7ed558ccdULL;
     return (h ^ (h >> 32) ^ w1) * 0xc4ceb9fe1a85ec53ULL;
   }
   static_assert(kRttLegCount == 2, "FlowRttSample packs method << 1 | leg");
   // The slot of (window, prefix), created when missing; nullptr when full
   // (counted).
-  Slot* Find(int64_t window_index, const Prefix& prefix) {
-    const size_t at = FindIndex(window_index, prefix);
-    return at == 0 ? nullptr : &slots_[at - 1];
-  }
-  // Its index + 1; 0 when full.
-  size_t FindIndex(int64_t window_index, const Prefix& prefix);
+  Slot* Find(int64_t window_index, const Prefix& prefix);
   void Rehash(size_t table_size);
+  // A table entry: the slot's address with a tag of its hash in the bits
+  // that no slot's address uses (the top 8: user addresses stay below
+  // 2^56; the low 6: slots are 64-byte aligned). A tag that matches is
+  // confirmed by the slot's key.
+  static constexpr uint64_t kTagBits = 0xff0000000000003fULL;
+  static_assert(alignof(Slot) >= 64);
+  static uint64_t TableEntry(uint64_t hash, Slot* slot) {
+    return (hash & kTagBits) | reinterpret_cast<uintptr_t>(slot);
+  }
+  static bool SameTag(uint64_t entry, uint64_t hash) { return ((entry ^ hash) & kTagBits) == 0; }
+  static Slot* SlotOf(uint64_t entry) {
+    // NOLINTNEXTLINE(performance-no-int-to-ptr)
+    return reinterpret_cast<Slot*>(entry & ~kTagBits);
+  }
   // The entry of one prefix last looked up and its window's time range
   // [start_ns, start_ns + span_ns], so that times inside it need neither a
   // division nor a lookup.
@@ -249,21 +264,20 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // processing each report as it comes. By age: 0, the table line of its
   // (window, prefix) is prefetched; kSlotAge, the slot the table's tag
   // points to (its key line and the lines of its samples' series,
-  // sampled); kBucketAge, the middle of the dense bucket arrays of its last
-  // two samples' series (where an array's used range sits, with spare
-  // room on either side; those counters are the misses that matter);
-  // kProcessAge, processed: the slot confirmed (or created, when one by
+  // sampled); kProcessAge, processed: the slot confirmed (or created, when one by
   // one it would be the first created), then the flow, each sample's min,
   // max and bucket counter, the traffic. Times outside the slot's window
   // and buckets outside a series' range take slower paths from there on.
   static constexpr size_t kQueueDepth = 8;
   static constexpr size_t kSlotAge = 3;
-  static constexpr size_t kBucketAge = 4;
   static constexpr size_t kProcessAge = 6;
-  static_assert(kSlotAge < kBucketAge && kBucketAge < kProcessAge && kProcessAge < kQueueDepth);
+  static_assert(kSlotAge < kProcessAge && kProcessAge < kQueueDepth);
   struct QueuedReport {
     Prefix prefix;
     bool new_flow = false;
+    // A flow report's samples, in time order (not a sample batch's:
+    // OnSampleBatch takes any).
+    bool in_order = true;
     uint32_t sample_count = 0;
     // The window's range is known (WindowRange): [window_start_ns,
     // window_start_ns + window_span_].
@@ -279,10 +293,12 @@ class ClientPrefixAggregator : public PassiveRttSink {
     int64_t window_index = 0;
     std::array<FlowRttSample, PassiveRtt::kSampleBatch> samples;
   };
+  // OnFlowReport, or OnSampleBatch (kInOrder false: samples in any
+  // order).
+  template <bool kInOrder>
+  void Enqueue(const FlowReport& report);
   // Age kSlotAge: sets q->slot and prefetches.
   void LocateSlot(QueuedReport* q);
-  // Age kBucketAge.
-  void PrefetchCounters(const QueuedReport& q);
   // A report of more samples than a queue entry holds, after the queue.
   void ProcessAtOnce(const FlowReport& report);
   void ProcessOldest() {
@@ -321,9 +337,9 @@ class ClientPrefixAggregator : public PassiveRttSink {
   void Drain() {
     while (queue_size_ > 0) ProcessOldest();
   }
-  // The index + 1 of the slot (window, prefix) hashing to `hash`, 0 when
-  // none (no insertion).
-  size_t Peek(uint64_t hash, int64_t window_index, const Prefix& prefix) const;
+  // The slot (window, prefix) hashing to `hash`, nullptr when none (no
+  // insertion).
+  Slot* Peek(uint64_t hash, int64_t window_index, const Prefix& prefix) const;
   // [start, start + span] of window `index`; false when it does not fit in
   // int64 nanoseconds from the epoch on (such times are looked up one by one).
   bool WindowRange(int64_t index, int64_t* start, uint64_t* span) const {
@@ -352,52 +368,62 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // samples.
   QuantileSketch prototype_;
   // prototype_.Index of a whole, positive number of nanoseconds (in
-  // microseconds), cached per 1/2^sub_bits_ of an octave of nanoseconds:
+  // microseconds), cached per 1/2^kSubBits of an octave of nanoseconds:
   // cells are narrower than buckets, so at most one bucket edge falls in a
-  // cell, and a cell keeps its lowest bucket and the first nanosecond count
-  // of the next. Cells are filled from Index itself (which is monotonic),
+  // cell, and a cell keeps its lowest bucket and that bucket's last
+  // nanosecond count. Cells are filled from Index itself (which is monotonic),
   // so the result is always Index's. A cell that cannot tell (not filled
-  // yet, two edges inside, counts below 2^sub_bits_ or from 2^53 on, where
-  // the double is not exact, or no cells at all: sub_bits_ 0) answers
+  // yet, two edges inside, counts below 2^kSubBits or from 2^52 on, where
+  // the double of 2 * count + 1 is not exact, or no cells at all: a sketch whose
+  // buckets are narrower than 2 cells, none is ever filled) answers
   // kNoIndex, far below any bucket: a bucket array never holds it, so the
   // fast paths need no check of their own.
   static constexpr int32_t kNoIndex = std::numeric_limits<int32_t>::min();
   struct IndexCell {
-    int64_t next = std::numeric_limits<int64_t>::max();  // first count of index + 1
+    // The last count of `index` (the next one's start - 1: compared as
+    // `last < count`, an add with carry); max when the cell holds one
+    // bucket.
+    int64_t last = std::numeric_limits<int64_t>::max();
     int32_t index = kNoIndex;
   };
-  // Marks a cell with two bucket edges inside (next, with index kNoIndex).
+  // Marks a cell with two bucket edges inside (last, with index kNoIndex).
   static constexpr int64_t kTwoEdges = std::numeric_limits<int64_t>::max() - 1;
-  // `rtt_ns` in [1, FlowRttSample::kMaxRttNs]: its bucket, or kNoIndex.
-  // The double's exponent and top sub_bits_ mantissa bits are the octave
-  // and the cell within it.
-  // `cell_base`: cell_base_.
-  static int32_t CellIndex(uintptr_t cell_base, int shift, int64_t rtt_ns) {
-    const auto bits = std::bit_cast<uint64_t>(static_cast<double>(rtt_ns));
+  // `rtt_ns` in [0, FlowRttSample::kMaxRttNs]: its bucket, or kNoIndex
+  // (always for 0). The double's exponent and top kSubBits mantissa bits
+  // are the octave and the cell within it, of 2 * rtt_ns + 1 (one lea; the
+  // octave one up, the same top bits from 2^kSubBits on, below which no
+  // cell is filled), so 0 has a cell too (octave 0: never filled) and zero
+  // RTTs need no test of their own.
+  // `cell_base`: cell_base_. A fixed shift: a constant in the loops.
+  static int32_t CellIndex(uintptr_t cell_base, int64_t rtt_ns) {
+    const auto bits = std::bit_cast<uint64_t>(static_cast<double>(2 * rtt_ns + 1));
     // The biased base is an integer: as a pointer it would point outside
     // cells_.
-    const uintptr_t address = cell_base + (bits >> shift) * sizeof(IndexCell);
+    const uintptr_t address = cell_base + (bits >> kCellShift) * sizeof(IndexCell);
     // NOLINTNEXTLINE(performance-no-int-to-ptr)
     const auto& cell = *reinterpret_cast<const IndexCell*>(address);
-    return cell.index + (rtt_ns >= cell.next ? 1 : 0);
+    return cell.index + (static_cast<uint64_t>(cell.last) < static_cast<uint64_t>(rtt_ns) ? 1 : 0);
   }
+
   // `rtt_ns` in [1, FlowRttSample::kMaxRttNs].
   int32_t IndexOf(int64_t rtt_ns) {
-    const int32_t index = CellIndex(cell_base_, cell_shift_, rtt_ns);
+    const int32_t index = CellIndex(cell_base_, rtt_ns);
     return index != kNoIndex ? index : IndexSlow(rtt_ns);
   }
   // Fills the cell of `rtt_ns` if it can; Index when no cell applies.
   int32_t IndexSlow(int64_t rtt_ns);
-  int sub_bits_ = 0;  // 0: no cache (a sketch too fine for it)
-  size_t sub_mask_ = 0;
-  // The smallest count the cells cover: 2^sub_bits_ (max without cells).
+  // Cells per octave: 2^kSubBits (1% sketches need 7: narrower than half
+  // a bucket).
+  static constexpr int kSubBits = 7;
+  // The cell of a double's bits: (bits >> kCellShift) - kCellBias (the
+  // exponent bias, 1023 << kSubBits).
+  static constexpr int kCellShift = 52 - kSubBits;
+  static constexpr uint64_t kCellBias = uint64_t{1023} << kSubBits;
+  // The smallest count the cells cover: 2^kSubBits (max without cells).
   int64_t min_cached_ns_ = std::numeric_limits<int64_t>::max();
-  // The cell of a double's bits: (bits >> cell_shift_) - cell_bias_ (52 -
-  // sub_bits_ and the exponent bias 1023 << sub_bits_).
-  int cell_shift_ = 52;
-  uint64_t cell_bias_ = 1023;
-  std::vector<IndexCell> cells_;  // 64 << sub_bits_ (counts < 2^55: octaves < 56)
-  // The address of cell (bits >> cell_shift_) is cell_base_ + that * 16
+  // 64 << kSubBits cells each (counts < 2^55: octaves < 56).
+  std::vector<IndexCell> cells_;
+  // The address of cell (bits >> kCellShift) is cell_base_ + that * 16
   // (cells_.data() less the bias, as an integer).
   uintptr_t cell_base_ = 0;
   // Slots in chunks: growing moves none and touches no memory twice (as a
@@ -429,14 +455,16 @@ class ClientPrefixAggregator : public PassiveRttSink {
     size_t size_ = 0;
   };
   // Dense slots; an open-addressing table (linear probing, at most half
-  // full) of (hash tag, index + 1) finds them. Slots move only in Take.
+  // full) of (hash tag, slot address) finds them. Slots move only in Take
+  // (which rebuilds the table).
   SlotStore slots_;
-  std::vector<uint64_t> table_;  // tag << 32 | (index + 1); 0 = empty
+  std::vector<uint64_t> table_;  // TableEntry; 0 = empty
   int table_shift_ = 64;         // 64 - log2(table size): a hash's top bits index it
   uint64_t dropped_entries_ = 0;
   // The window of the last report queued, [start, start + window_span_]
   // (window 0 at first, which it is).
   int64_t last_window_index_ = 0;
+  uint64_t last_window_mix_ = 0;  // WindowMix(last_window_index_)
   int64_t last_window_start_ns_ = 0;
   // Dense counts of all series (RttCounts), arena_live_ of them in use; the
   // rest, left by arrays that grew, is reclaimed (CompactArena) once it

@@ -2011,5 +2011,44 @@ TEST(ClientPrefixAggregatorTest, QueuedReportsOfEveryPrefixFormAggregateExactlyA
   EXPECT_EQ(ExpectSameWindows(x, y), samples_added);
 }
 
+// Sample batches (OnSampleBatch) may come in any time order: a batch whose
+// first and last samples are in one window but whose middle ones are in
+// others (times stepping back and forth across window edges) aggregates
+// exactly as its samples one by one; so do batches in order, and RTTs
+// around the index cells' lower end (128 ns) and zero.
+TEST(ClientPrefixAggregatorTest, SampleBatchesInAnyTimeOrderAggregateExactlyAsOneByOne) {
+  ClientPrefixAggregator batched(absl::Seconds(1));
+  ClientPrefixAggregator single(absl::Seconds(1));
+  const Prefix prefix = Prefix::Parse("198.18.3.0/24").value();
+  std::mt19937_64 random(5);
+  const int64_t base = int64_t{1700000000} * 1000000000;
+  uint64_t samples_added = 0;
+  uint64_t out_of_window = 0;
+  for (int r = 0; r < 3000; ++r) {
+    std::vector<FlowRttSample> samples(1 + random() % PassiveRtt::kSampleBatch);
+    const int64_t edge = base + int64_t{1000000000} * (r / 100);
+    for (size_t i = 0; i < samples.size(); ++i) {
+      // First and last just after an edge; the middle ones either side.
+      const bool middle = i > 0 && i + 1 < samples.size();
+      const int64_t t =
+          edge + (middle && random() % 3 == 0 ? -1 - static_cast<int64_t>(random() % 1000)
+                                              : static_cast<int64_t>(random() % 1000));
+      out_of_window += t < edge ? 1 : 0;
+      const int64_t ns = random() % 6 == 0 ? 0 : 1 + static_cast<int64_t>(random() % 600);
+      samples[i] = FlowRttSample(t, ns, static_cast<RttMethod>(random() % kRttMethodCount),
+                                 static_cast<RttLeg>(random() % kRttLegCount));
+    }
+    batched.OnSampleBatch(prefix, samples);
+    single.PassiveRttSink::OnSampleBatch(prefix, samples);
+    samples_added += samples.size();
+  }
+  EXPECT_GT(out_of_window, 1000u);
+  const std::vector<ClientPrefixWindow> x = batched.TakeAll();
+  const std::vector<ClientPrefixWindow> y = single.TakeAll();
+  ASSERT_EQ(x.size(), y.size());
+  EXPECT_GE(x.size(), 30u);
+  EXPECT_EQ(ExpectSameWindows(x, y), samples_added);
+}
+
 }  // namespace
 }  // namespace vantage::probe
