@@ -174,7 +174,12 @@ class PassiveRttSink {
   // A batching sink's per-flow report, all at once: the new flow (when
   // `new_flow`), then its buffered samples (when any), then its traffic
   // (when `packets` > 0). The default makes the three calls above; the
-  // aggregator finds its per-prefix state once for all three.
+  // aggregator finds its per-prefix state once for all three. The samples
+  // are in the order they closed, so their times are non-decreasing when
+  // the packets' are (PassiveRtt's precondition): the aggregator checks the
+  // window of the first and last only (with packet times out of order
+  // inside one report, a sample between them may count in their window
+  // rather than its own).
   struct FlowReport {
     const Prefix* client_prefix = nullptr;
     bool new_flow = false;
