@@ -590,7 +590,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(const Queued& q) {
   }
   size_t empty_slot = 0;  // where Find stopped, when it found nothing
   if (entry == nullptr) entry = Find(q.key, q.hash, &empty_slot);
-  if (entry != nullptr && entry->fast && (q.kind & kMaybeFast) != 0) {
+  if ((q.kind & kMaybeFast) != 0 && entry != nullptr && entry->fast) {
     ProcessFast(q, time_ns, entry);
     return;
   }
