@@ -1230,11 +1230,18 @@ void PassiveRtt::MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, 
     uint32_t consumed = 0;
     for (; consumed < n && !SerialAfter(head.value[consumed], echo); ++consumed) {
       if (head.value[consumed] == echo) {
-        const int64_t rtt = Elapsed(time_ns, head.time_ns[consumed]);
-        if (rtt <= tsval_max_age_ns_) {
-          Emit(time_ns, rtt, method, side, flow, key);
+        // As TimestampEcho's: nearly always one compare.
+        int64_t rtt;
+        if (ABSL_PREDICT_TRUE(!__builtin_sub_overflow(time_ns, head.time_ns[consumed], &rtt) &&
+                              static_cast<uint64_t>(rtt) < emit_unchecked_below_ns_)) {
+          EmitInRange(time_ns, rtt, method, side, flow);
         } else {
-          ++stats_.pending_expired;
+          rtt = Elapsed(time_ns, head.time_ns[consumed]);
+          if (rtt <= tsval_max_age_ns_) {
+            Emit(time_ns, rtt, method, side, flow, key);
+          } else {
+            ++stats_.pending_expired;
+          }
         }
       }
     }
@@ -1282,7 +1289,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::TimestampEcho(int64_t time_
         int64_t rtt;
         if (ABSL_PREDICT_TRUE(!__builtin_sub_overflow(time_ns, pending.front_time_ns(), &rtt) &&
                               static_cast<uint64_t>(rtt) < emit_unchecked_below_ns_)) {
-          EmitTimestampInRange(time_ns, rtt, side, flow);
+          EmitInRange(time_ns, rtt, RttMethod::kTimestamp, side, flow);
         } else {
           rtt = Elapsed(time_ns, pending.front_time_ns());
           if (rtt <= tsval_max_age_ns_) {
@@ -1357,17 +1364,16 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Emit(int64_t time_ns, int64
   if (flow->sample_count == kSampleBatch) FlushSamples(flow);
 }
 
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::EmitTimestampInRange(int64_t time_ns,
-                                                                          int64_t rtt_ns,
-                                                                          int responder_side,
-                                                                          Flow* flow) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::EmitInRange(int64_t time_ns, int64_t rtt_ns,
+                                                                 RttMethod method,
+                                                                 int responder_side, Flow* flow) {
   // Emit for such a sample: no negative RTT to drop, none to clamp, a
   // batching sink; the leg is the sides' difference (both 0 or 1: kClient
   // when equal).
-  ++stats_.samples[static_cast<size_t>(RttMethod::kTimestamp)];
+  ++stats_.samples[static_cast<size_t>(method)];
   const auto leg = static_cast<RttLeg>(responder_side ^ flow->client_side);
   sample_buffers_[IndexOf(*flow)][flow->sample_count++] =
-      FlowRttSample::InRange(time_ns, rtt_ns, RttMethod::kTimestamp, leg);
+      FlowRttSample::InRange(time_ns, rtt_ns, method, leg);
   if (flow->sample_count == kSampleBatch) FlushSamples(flow);
 }
 

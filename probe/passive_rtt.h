@@ -717,9 +717,10 @@ class PassiveRtt {
   void RecordSlow(Flow* flow, int side, uint32_t value, int64_t time_ns);
   void Emit(int64_t time_ns, int64_t rtt_ns, RttMethod method, int responder_side, Flow* flow,
             const FlowKey& key);
-  // A timestamp sample whose `rtt_ns` is in [0, emit_unchecked_below_ns_)
-  // (a batching sink's).
-  void EmitTimestampInRange(int64_t time_ns, int64_t rtt_ns, int responder_side, Flow* flow);
+  // A sample whose `rtt_ns` is in [0, emit_unchecked_below_ns_) (a
+  // batching sink's).
+  void EmitInRange(int64_t time_ns, int64_t rtt_ns, RttMethod method, int responder_side,
+                   Flow* flow);
   // A non-batching sink's sample.
   void EmitSample(int64_t time_ns, int64_t rtt_ns, RttMethod method, RttLeg leg, const Flow& flow,
                   const FlowKey& key);
@@ -750,8 +751,8 @@ class PassiveRtt {
   PassiveRttSink* sink_;
   bool batching_;
   bool sides_configured_;  // local_prefixes or local_ports set
-  // The timestamp samples one unsigned compare lets through without Emit's
-  // checks (EmitTimestampInRange): an rtt in [0, this) is under
+  // The samples one unsigned compare lets through without Emit's checks
+  // (EmitInRange): an rtt in [0, this) is under
   // tsval_max_age and FlowRttSample's clamp, for a batching sink; none
   // for another.
   uint64_t emit_unchecked_below_ns_ =
