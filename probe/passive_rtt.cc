@@ -349,6 +349,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline uint32_t PassiveRtt::Unlink(Flow* entry) {
   }
   slots_[i] = Slot{0, 0};
   entry->live = false;
+  // No packet's key matches a free entry (a key's meta holds its family, 4
+  // or 6): Process checks a hinted entry's key without its `live`.
+  entry->key_meta = 0;
   // Frees what pending values spilled to the heap (rare: both capacities
   // tested at once). Only that: the flow's other fields stay as they were
   // until Insert reuses the entry (EndFlow reports from them).
@@ -549,29 +552,46 @@ void PassiveRtt::SweepDue(int64_t time_ns) {
                        : time_ns + sweep_interval_ns_;
 }
 
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::ProcessFast(const Queued& q, int64_t time_ns,
+                                                                 Flow* flow) {
+  // What ProcessSlow does for such a packet of such a flow: count it and
+  // match its timestamps (no handshake step, no SEQ/ACK, no close).
+  // `key` is the entry's (SameKey), so the entry's cold part stays unread.
+  CountPacket(time_ns, q.segment.ip_length, flow);
+  TimestampEcho(time_ns, q.segment, q.side, flow, q.key);
+}
+
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Process(const Queued& q) {
   const int64_t time_ns = q.time_ns;
   if (time_ns >= next_sweep_ns_) SweepDue(time_ns);
   Flow* entry = nullptr;
-  if (q.entry_hint != 0) {
-    // The entry its home slot held a few packets ago (still an entry:
-    // entries are reused, never freed), if it is still this flow.
-    // SameKey, the family from the packet's kind.
-    Flow& hinted = entries_[q.entry_hint - 1];
-    if (hinted.live && ((hinted.key_meta ^ q.key.meta) | (hinted.key_word ^ q.key.word)) == 0 &&
+  // The entry its home slot held a few packets ago (still an entry:
+  // entries are reused, never freed), if it is still this flow: SameKey,
+  // the family from the packet's kind. A free entry matches no key (Unlink
+  // clears its meta), so `live` is not read.
+  const uint32_t hint = q.entry_hint;
+  if (ABSL_PREDICT_TRUE(hint - 1 < kNotFastHint - 1)) {
+    // Nearly always: an IPv4 packet that may take the fast path (its hint
+    // unmarked, PrefetchEntry).
+    Flow& hinted = entries_[hint - 1];
+    if (((hinted.key_meta ^ q.key.meta) | (hinted.key_word ^ q.key.word)) == 0) {
+      if (ABSL_PREDICT_TRUE(hinted.fast)) {
+        ProcessFast(q, time_ns, &hinted);
+        return;
+      }
+      entry = &hinted;
+    }
+  } else if (hint > kNotFastHint) {
+    Flow& hinted = entries_[hint - kNotFastHint - 1];
+    if (((hinted.key_meta ^ q.key.meta) | (hinted.key_word ^ q.key.word)) == 0 &&
         ((q.kind & kIpv6) == 0 || SameV6Tail(hinted, q.key))) {
       entry = &hinted;
     }
   }
   size_t empty_slot = 0;  // where Find stopped, when it found nothing
   if (entry == nullptr) entry = Find(q.key, q.hash, &empty_slot);
-  if (entry != nullptr && entry->fast && (q.kind & kMaybeFast) != 0) {
-    // What ProcessSlow does for such a packet of such a flow: count it and
-    // match its timestamps (no handshake step, no SEQ/ACK, no close).
-    // `key` is the entry's (SameKey), so the entry's cold part stays unread.
-    Flow& flow = *entry;
-    CountPacket(time_ns, q.segment.ip_length, &flow);
-    TimestampEcho(time_ns, q.segment, q.side, &flow, q.key);
+  if ((q.kind & kMaybeFast) != 0 && entry != nullptr && entry->fast) {
+    ProcessFast(q, time_ns, entry);
     return;
   }
   ProcessQueuedSlow(q, entry, empty_slot);
@@ -688,7 +708,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
   // table keeps runs short), else the free entry a new flow would take.
   // Hints only: the table may change before the packet is processed
   // (Process checks the hint).
-  const auto tag = static_cast<uint32_t>(q->hash >> 32);
+  // The hash's top half (a 4-byte load: little-endian).
+  uint32_t tag;
+  std::memcpy(&tag, reinterpret_cast<const char*>(&q->hash) + 4, sizeof(tag));
   size_t i = q->home_slot;
   Slot slot = slots_[i];
   // Its home slot, nearly always (an empty one, whose tag is 0, gives no
@@ -706,7 +728,19 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
       }
     }
   }
-  q->entry_hint = hint;
+  // Nearly always an IPv4 packet that may take the fast path, of a known
+  // flow: its hint as is and the hot lines, nothing more (one compare).
+  static_assert(kHotLines == 2 && sizeof(Flow) == 256);
+  const char* const entries = reinterpret_cast<const char*>(entries_.data()) - 256;
+  const uint8_t kind = q->kind;
+  if (ABSL_PREDICT_TRUE(kind == kMaybeFast && hint != 0)) {
+    q->entry_hint = hint;
+    __builtin_prefetch(entries + (size_t{hint} << 8));
+    __builtin_prefetch(entries + (size_t{hint} << 8) + 64);
+    return;
+  }
+  // Any other hint marked (Process then skips the fast path's test).
+  q->entry_hint = hint == 0 ? 0 : hint | kNotFastHint;
   uint32_t entry = hint;
   if (hint == 0) {
     if (slot.entry != 0 || free_entries_.empty()) return;
@@ -714,14 +748,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
   }
   // The hot lines; the rest only for a packet that may not take the fast
   // path (or a new flow's entry).
-  static_assert(kHotLines == 2 && sizeof(Flow) == 256);
-  const char* begin = reinterpret_cast<const char*>(entries_.data()) + (size_t{entry} << 8) - 256;
+  const char* begin = entries + (size_t{entry} << 8);
   __builtin_prefetch(begin);
   __builtin_prefetch(begin + 64);
-  // Nearly always an IPv4 packet that may take the fast path, of a known
-  // flow: nothing more (one compare).
-  const uint8_t kind = q->kind;
-  if (ABSL_PREDICT_TRUE(kind == kMaybeFast && hint != 0)) return;
   if ((kind & kMaybeFast) == 0 || hint == 0) {
     for (size_t line = kHotLines * 64; line < sizeof(Flow); line += 64) {
       __builtin_prefetch(begin + line);
@@ -731,7 +760,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
   if ((kind & kIpv6) != 0 && hint != 0) __builtin_prefetch(&keys_v6_[hint - 1]);
 }
 
-void PassiveRtt::BatchFull() {
+VANTAGE_NO_SLP_VECTORIZE void PassiveRtt::BatchFull() {
   // The other batch's packets (their entries were prefetched a batch ago),
   // each followed by this one's next entry prefetch (its slot has arrived
   // meanwhile): the misses spread evenly, a batch ahead. This batch is
@@ -779,12 +808,12 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchSampleLines(const Q
   if (!batching_ || live_flows_ < kPrefetchSamplesAbove) return;
   // The line each packet's sample would go to (the entries have arrived).
   for (size_t i = 0; i < n; ++i) {
-    const uint32_t hint = queued[i].entry_hint;
+    const uint32_t hint = queued[i].entry_hint & ~kNotFastHint;
     if (hint == 0) continue;
-    // An entry index stays valid: entries are reused, never freed.
+    // An entry index stays valid: entries are reused, never freed. A
+    // buffer never stays full (Emit flushes it at kSampleBatch).
     const Flow& flow = entries_[hint - 1];
-    __builtin_prefetch(
-        &sample_buffers_[hint - 1][std::min<size_t>(flow.sample_count, kSampleBatch - 1)]);
+    __builtin_prefetch(&sample_buffers_[hint - 1][flow.sample_count]);
   }
 }
 
@@ -1201,11 +1230,18 @@ void PassiveRtt::MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, 
     uint32_t consumed = 0;
     for (; consumed < n && !SerialAfter(head.value[consumed], echo); ++consumed) {
       if (head.value[consumed] == echo) {
-        const int64_t rtt = Elapsed(time_ns, head.time_ns[consumed]);
-        if (rtt <= tsval_max_age_ns_) {
-          Emit(time_ns, rtt, method, side, flow, key);
+        // As TimestampEcho's: nearly always one compare.
+        int64_t rtt;
+        if (ABSL_PREDICT_TRUE(!__builtin_sub_overflow(time_ns, head.time_ns[consumed], &rtt) &&
+                              static_cast<uint64_t>(rtt) < emit_unchecked_below_ns_)) {
+          EmitInRange(time_ns, rtt, method, side, flow);
         } else {
-          ++stats_.pending_expired;
+          rtt = Elapsed(time_ns, head.time_ns[consumed]);
+          if (rtt <= tsval_max_age_ns_) {
+            Emit(time_ns, rtt, method, side, flow, key);
+          } else {
+            ++stats_.pending_expired;
+          }
         }
       }
     }
@@ -1248,11 +1284,19 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::TimestampEcho(int64_t time_
     if (pending.size() == 1) {
       // The common case: one TSval pending, echoed (or passed) now.
       if (pending.front_value() == tcp.tsecr) {
-        const int64_t rtt = Elapsed(time_ns, pending.front_time_ns());
-        if (rtt <= tsval_max_age_ns_) {
-          Emit(time_ns, rtt, RttMethod::kTimestamp, side, flow, key);
+        // Nearly always in [0, emit_unchecked_below_ns_): one compare (no
+        // overflow: the difference then is the saturated one).
+        int64_t rtt;
+        if (ABSL_PREDICT_TRUE(!__builtin_sub_overflow(time_ns, pending.front_time_ns(), &rtt) &&
+                              static_cast<uint64_t>(rtt) < emit_unchecked_below_ns_)) {
+          EmitInRange(time_ns, rtt, RttMethod::kTimestamp, side, flow);
         } else {
-          ++stats_.pending_expired;
+          rtt = Elapsed(time_ns, pending.front_time_ns());
+          if (rtt <= tsval_max_age_ns_) {
+            Emit(time_ns, rtt, RttMethod::kTimestamp, side, flow, key);
+          } else {
+            ++stats_.pending_expired;
+          }
         }
       }
       pending.clear();
@@ -1260,10 +1304,12 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::TimestampEcho(int64_t time_
       MatchPending(time_ns, tcp.tsecr, RttMethod::kTimestamp, side, flow, key);
     }
   }
-  if (!flow->ts_seen[side] || SerialAfter(tcp.tsval, flow->last_tsval[side])) {
+  // TSval once (the flag's store would make the compiler read it again).
+  if (const uint32_t tsval = tcp.tsval;
+      !flow->ts_seen[side] || SerialAfter(tsval, flow->last_tsval[side])) {
     flow->ts_seen[side] = true;
-    flow->last_tsval[side] = tcp.tsval;
-    Record(flow, side, tcp.tsval, time_ns);
+    flow->last_tsval[side] = tsval;
+    Record(flow, side, tsval, time_ns);
   }
 }
 
@@ -1315,6 +1361,19 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Emit(int64_t time_ns, int64
   }
   sample_buffers_[IndexOf(*flow)][flow->sample_count++] =
       FlowRttSample(time_ns, rtt_ns, method, leg);
+  if (flow->sample_count == kSampleBatch) FlushSamples(flow);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::EmitInRange(int64_t time_ns, int64_t rtt_ns,
+                                                                 RttMethod method,
+                                                                 int responder_side, Flow* flow) {
+  // Emit for such a sample: no negative RTT to drop, none to clamp, a
+  // batching sink; the leg is the sides' difference (both 0 or 1: kClient
+  // when equal).
+  ++stats_.samples[static_cast<size_t>(method)];
+  const auto leg = static_cast<RttLeg>(responder_side ^ flow->client_side);
+  sample_buffers_[IndexOf(*flow)][flow->sample_count++] =
+      FlowRttSample::InRange(time_ns, rtt_ns, method, leg);
   if (flow->sample_count == kSampleBatch) FlushSamples(flow);
 }
 

@@ -130,6 +130,16 @@ class FlowRttSample {
         packed_(static_cast<uint64_t>(std::clamp<int64_t>(rtt_ns, 0, kMaxRttNs)) << 8 |
                 static_cast<uint64_t>(method) << 1 | static_cast<uint64_t>(leg)) {}
 
+  // The constructor for an `rtt_ns` already in [0, kMaxRttNs] (no clamp).
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static FlowRttSample InRange(int64_t time_ns, int64_t rtt_ns,
+                                                            RttMethod method, RttLeg leg) {
+    FlowRttSample sample;
+    sample.time_ns_ = time_ns;
+    sample.packed_ = static_cast<uint64_t>(rtt_ns) << 8 | static_cast<uint64_t>(method) << 1 |
+                     static_cast<uint64_t>(leg);
+    return sample;
+  }
+
   // Capture time of the packet that closed the sample, Unix nanoseconds.
   int64_t time_ns() const { return time_ns_; }
   int64_t rtt_ns() const { return static_cast<int64_t>(packed_ >> 8); }
@@ -549,13 +559,17 @@ class PassiveRtt {
         (segment.flags & (kTcpSyn | kTcpFin | kTcpRst)) == 0 && segment.has_timestamps;
     return static_cast<uint8_t>((maybe_fast ? kMaybeFast : 0) | (key.v4() ? 0 : kIpv6));
   }
+  // Marks a Queued::entry_hint (entries are at most max_flows <= 2^30).
+  static constexpr uint32_t kNotFastHint = uint32_t{1} << 31;
   // A decoded TCP segment waiting in the batch (DispatchFrom).
   struct Queued {
     int64_t time_ns;
     uint64_t hash;
     FlowKey key;
     Segment segment;
-    uint32_t entry_hint;  // the entry its slot held (index + 1), 0 if none yet
+    // The entry its slot held (index + 1), 0 if none yet (PrefetchEntry);
+    // | kNotFastHint unless the packet is IPv4 and may take the fast path.
+    uint32_t entry_hint;
     // Its home slot when it was queued (the table may grow before the
     // packet's entry is prefetched, never shrink: then a hint is missed).
     uint32_t home_slot;
@@ -563,9 +577,11 @@ class PassiveRtt {
     uint8_t kind;  // Kind bits
   };
   // One segment (counted by the caller in stats_.tcp_packets): the sweep
-  // when due, then its flow (at entries_[entry_hint - 1] when that holds it)
+  // when due, then its flow (the hinted entry when that holds it)
   // and the fast path, else ProcessSlow.
   void Process(const Queued& q);
+  // The fast path of Process: `flow` is the packet's and `fast`.
+  void ProcessFast(const Queued& q, int64_t time_ns, Flow* flow);
   // ProcessSlow for a queued segment, out of line (so that the segment's
   // fields need not stay in registers across the fast path). It only picks
   // one of the three below and jumps to it (no frame, no saved registers):
@@ -701,6 +717,10 @@ class PassiveRtt {
   void RecordSlow(Flow* flow, int side, uint32_t value, int64_t time_ns);
   void Emit(int64_t time_ns, int64_t rtt_ns, RttMethod method, int responder_side, Flow* flow,
             const FlowKey& key);
+  // A sample whose `rtt_ns` is in [0, emit_unchecked_below_ns_) (a
+  // batching sink's).
+  void EmitInRange(int64_t time_ns, int64_t rtt_ns, RttMethod method, int responder_side,
+                   Flow* flow);
   // A non-batching sink's sample.
   void EmitSample(int64_t time_ns, int64_t rtt_ns, RttMethod method, RttLeg leg, const Flow& flow,
                   const FlowKey& key);
@@ -731,6 +751,13 @@ class PassiveRtt {
   PassiveRttSink* sink_;
   bool batching_;
   bool sides_configured_;  // local_prefixes or local_ports set
+  // The samples one unsigned compare lets through without Emit's checks
+  // (EmitInRange): an rtt in [0, this) is under
+  // tsval_max_age and FlowRttSample's clamp, for a batching sink; none
+  // for another.
+  uint64_t emit_unchecked_below_ns_ =
+      batching_ ? static_cast<uint64_t>(std::min(tsval_max_age_ns_, FlowRttSample::kMaxRttNs)) + 1
+                : 0;
   ClientPrefixer prefixer_;
   std::vector<Slot> slots_;
   int slot_bits_;  // slots_.size() == 1 << slot_bits_
