@@ -731,12 +731,16 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
   // Nearly always an IPv4 packet that may take the fast path, of a known
   // flow: its hint as is and the hot lines, nothing more (one compare).
   static_assert(kHotLines == 2 && sizeof(Flow) == 256);
-  const char* const entries = reinterpret_cast<const char*>(entries_.data()) - 256;
+  // Entry `index + 1`'s first byte (in bounds: no pointer before the
+  // array is formed).
+  auto line0 = [this](uint32_t index_plus_one) {
+    return reinterpret_cast<const char*>(entries_.data() + (index_plus_one - 1));
+  };
   const uint8_t kind = q->kind;
   if (ABSL_PREDICT_TRUE(kind == kMaybeFast && hint != 0)) {
     q->entry_hint = hint;
-    __builtin_prefetch(entries + (size_t{hint} << 8));
-    __builtin_prefetch(entries + (size_t{hint} << 8) + 64);
+    __builtin_prefetch(line0(hint));
+    __builtin_prefetch(line0(hint) + 64);
     return;
   }
   // Any other hint marked (Process then skips the fast path's test).
@@ -748,7 +752,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchEntry(Queued* q) {
   }
   // The hot lines; the rest only for a packet that may not take the fast
   // path (or a new flow's entry).
-  const char* begin = entries + (size_t{entry} << 8);
+  const char* begin = line0(entry);
   __builtin_prefetch(begin);
   __builtin_prefetch(begin + 64);
   if ((kind & kMaybeFast) == 0 || hint == 0) {
