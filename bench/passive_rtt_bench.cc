@@ -18,6 +18,7 @@
 // Goals (issue 5): (b) >= 70% of (a), and >= 10x (c).
 //
 // Usage: passive_rtt_bench [--flows N] [--exchanges K] [--concurrent C] [--prefixes P]
+//                          [--rtt-spread S]
 //                          [--file PATH] [--keep]
 //                          [--reuse] [--skip-tshark] [--repeat R]
 //                          [--general-path] [--only empty|ours|tracking|keyed|floor|decode]
@@ -43,6 +44,7 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -121,30 +123,58 @@ struct Writer {
   }
 };
 
+// `spread` (percent, 0-100): each phase visits the batch's connections in
+// a new random order, shuffled within blocks of spread% of them (seeded: the
+// same file every time), so that RTTs vary between connections and
+// exchanges, by up to +-spread% of a phase's length, as real ones do; 0 (the
+// default): in order, one RTT per phase.
 uint64_t WriteCapture(const std::string& path, int flows, int exchanges, int concurrent,
-                      uint32_t prefixes) {
+                      uint32_t prefixes, int spread) {
   pcap_t* dead = pcap_open_dead_with_tstamp_precision(DLT_EN10MB, 128, PCAP_TSTAMP_PRECISION_NANO);
   Writer w{pcap_dump_open(dead, path.c_str()), 1700000000000000000};
   if (w.dumper == nullptr) {
     std::fprintf(stderr, "cannot write %s\n", path.c_str());
     std::exit(1);
   }
+  std::mt19937 random(1);
+  std::vector<uint32_t> order;
   for (int base = 0; base < flows; base += concurrent) {
     const int n = std::min(concurrent, flows - base);
-    // Interleave the connections of one batch phase by phase.
+    // Interleave the connections of one batch phase by phase: the i-th packet
+    // of a phase is connection order[i]'s (reshuffled per phase with
+    // --rtt-spread).
+    order.resize(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) order[static_cast<size_t>(i)] = static_cast<uint32_t>(base + i);
+    const size_t block =
+        std::max<size_t>(1, static_cast<size_t>(n) * static_cast<size_t>(spread) / 100);
+    auto phase = [&] {
+      if (spread == 0) return;
+      for (size_t j = 0; j < order.size(); j += block) {
+        const auto first = order.begin() + static_cast<std::ptrdiff_t>(j);
+        std::shuffle(first, first + static_cast<std::ptrdiff_t>(std::min(block, order.size() - j)),
+                     random);
+      }
+    };
     auto client = [&](int i) {
-      const uint32_t id = static_cast<uint32_t>(base + i);
+      const uint32_t id = order[static_cast<size_t>(i)];
       return 0x0a000000u | ((id % prefixes) << 8) | (1 + id % 200);  // 10.x.y.z
     };
-    auto port = [&](int i) { return static_cast<uint16_t>(20000 + (base + i) % 40000); };
+    auto port = [&](int i) {
+      return static_cast<uint16_t>(20000 + order[static_cast<size_t>(i)] % 40000);
+    };
+    phase();
     for (int i = 0; i < n; ++i) w.Tcp(client(i), true, port(i), 0x02, 1000, 0, 10, 0, 0, 500);
+    phase();
     for (int i = 0; i < n; ++i) w.Tcp(client(i), false, port(i), 0x12, 5000, 1001, 90, 10, 0, 500);
+    phase();
     for (int i = 0; i < n; ++i) w.Tcp(client(i), true, port(i), 0x10, 1001, 5001, 11, 90, 0, 500);
     for (uint32_t k = 0; k < static_cast<uint32_t>(exchanges); ++k) {
       const uint32_t off = k * 1000;
+      phase();
       for (int i = 0; i < n; ++i) {
         w.Tcp(client(i), true, port(i), 0x18, 1001 + 200 * k, 5001 + off, 12 + k, 91 + k, 200, 300);
       }
+      phase();
       for (int i = 0; i < n; ++i) {
         w.Tcp(client(i), false, port(i), 0x18, 5001 + off, 1201 + 200 * k, 92 + k, 12 + k, 1000,
               300);
@@ -153,10 +183,13 @@ uint64_t WriteCapture(const std::string& path, int flows, int exchanges, int con
     const auto rounds = static_cast<uint32_t>(exchanges);
     const uint32_t cseq = 1001 + 200 * rounds;
     const uint32_t sseq = 5001 + 1000 * rounds;
+    phase();
     for (int i = 0; i < n; ++i) w.Tcp(client(i), true, port(i), 0x11, cseq, sseq, 60, 200, 0, 300);
+    phase();
     for (int i = 0; i < n; ++i) {
       w.Tcp(client(i), false, port(i), 0x11, sseq, cseq + 1, 210, 60, 0, 300);
     }
+    phase();
     for (int i = 0; i < n; ++i) {
       w.Tcp(client(i), true, port(i), 0x10, cseq + 1, sseq + 1, 61, 210, 0, 300);
     }
@@ -495,6 +528,7 @@ int main(int argc, char** argv) {
   bool reuse = false;
   int repeat = 7;
   std::string only;
+  int spread = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--flows" && i + 1 < argc)
@@ -519,6 +553,8 @@ int main(int argc, char** argv) {
       only = argv[++i];
     else if (arg == "--general-path")
       general_path = true;
+    else if (arg == "--rtt-spread" && i + 1 < argc)
+      spread = std::clamp(std::atoi(argv[++i]), 0, 100);
   }
   if (!only.empty()) {
     // One pass of one loop on an existing file (see the header).
@@ -548,7 +584,7 @@ int main(int argc, char** argv) {
     keep = true;
     EmptyLoop(path, &written);
   } else {
-    written = WriteCapture(path, flows, exchanges, concurrent, prefixes);
+    written = WriteCapture(path, flows, exchanges, concurrent, prefixes, spread);
   }
   WarmPageCache(path);
   if (reuse) {
