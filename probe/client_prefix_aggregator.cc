@@ -440,6 +440,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void ClientPrefixAggregator::Enqueue(const F
   const size_t size = ++queue_size_;
   if (size > kSlotAge) [[likely]] {
     LocateSlot(&queue_[(newest + kQueueDepth - kSlotAge) % kQueueDepth]);
+    if (size > kCounterAge) [[likely]] {
+      PrefetchCounters(queue_[(newest + kQueueDepth - kCounterAge) % kQueueDepth]);
+    }
     if (size > kProcessAge) [[likely]] {
       // The oldest, newest - kProcessAge.
       queue_head_ = (newest + kQueueDepth - kProcessAge + 1) % kQueueDepth;
@@ -482,6 +485,32 @@ void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
       __builtin_prefetch(lines + 192);
       return;
     }
+  }
+}
+
+void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
+  const Slot* const slot = q.slot;
+  const uint32_t n = q.sample_count;
+  // Not when the series of the first and last samples (a handshake's and a
+  // timestamp's, mostly) are pairs, which live in the slot's lines: a
+  // prefix's series turn dense alike, and a report of pairs (constant RTTs)
+  // then costs two tests.
+  if (slot == nullptr || n == 0 ||
+      (!slot->rtt[q.samples[0].series()].dense() &&
+       !slot->rtt[q.samples[n - 1].series()].dense())) {
+    return;
+  }
+  // Each sample's counter in a dense series: a hint only, the slot is
+  // confirmed when processed.
+  const uintptr_t cell_base = cell_base_;
+  const uint32_t* const arena = arena_.data();
+  for (uint32_t k = 0; k < n; ++k) {
+    const FlowRttSample& sample = q.samples[k];
+    const RttCounts& counts = slot->rtt[sample.series()];
+    if (!counts.dense()) continue;
+    const uint32_t i =
+        static_cast<uint32_t>(CellIndex(cell_base, sample.rtt_ns())) - counts.words[1];
+    if (i < counts.words[2]) __builtin_prefetch(arena + counts.words[3] + i, 1);
   }
 }
 

@@ -270,8 +270,9 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // and buckets outside a series' range take slower paths from there on.
   static constexpr size_t kQueueDepth = 8;
   static constexpr size_t kSlotAge = 3;
+  static constexpr size_t kCounterAge = 5;
   static constexpr size_t kProcessAge = 6;
-  static_assert(kSlotAge < kProcessAge && kProcessAge < kQueueDepth);
+  static_assert(kSlotAge < kCounterAge && kCounterAge < kProcessAge && kProcessAge < kQueueDepth);
   struct QueuedReport {
     Prefix prefix;
     bool new_flow = false;
@@ -299,6 +300,9 @@ class ClientPrefixAggregator : public PassiveRttSink {
   void Enqueue(const FlowReport& report);
   // Age kSlotAge: sets q->slot and prefetches.
   void LocateSlot(QueuedReport* q);
+  // Age kCounterAge: the dense counters the report's samples will
+  // increment (the slot's lines have arrived), prefetched for writing.
+  void PrefetchCounters(const QueuedReport& q);
   // A report of more samples than a queue entry holds, after the queue.
   void ProcessAtOnce(const FlowReport& report);
   void ProcessOldest() {
