@@ -263,8 +263,9 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // other entry point drains the ring first, so results are those of
   // processing each report as it comes. By age: 0, the table line of its
   // (window, prefix) is prefetched; kSlotAge, the slot the table's tag
-  // points to (its key line and the lines of its samples' series,
-  // sampled); kProcessAge, processed: the slot confirmed (or created, when one by
+  // points to (all four of its lines); kCounterAge, the dense counters its
+  // samples will increment (when its first or last sample's series is
+  // dense); kProcessAge, processed: the slot confirmed (or created, when one by
   // one it would be the first created), then the flow, each sample's min,
   // max and bucket counter, the traffic. Times outside the slot's window
   // and buckets outside a series' range take slower paths from there on.
