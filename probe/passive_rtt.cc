@@ -1234,19 +1234,7 @@ void PassiveRtt::MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, 
     uint32_t consumed = 0;
     for (; consumed < n && !SerialAfter(head.value[consumed], echo); ++consumed) {
       if (head.value[consumed] == echo) {
-        // As TimestampEcho's: nearly always one compare.
-        int64_t rtt;
-        if (ABSL_PREDICT_TRUE(!__builtin_sub_overflow(time_ns, head.time_ns[consumed], &rtt) &&
-                              static_cast<uint64_t>(rtt) < emit_unchecked_below_ns_)) {
-          EmitInRange(time_ns, rtt, method, side, flow);
-        } else {
-          rtt = Elapsed(time_ns, head.time_ns[consumed]);
-          if (rtt <= tsval_max_age_ns_) {
-            Emit(time_ns, rtt, method, side, flow, key);
-          } else {
-            ++stats_.pending_expired;
-          }
-        }
+        EmitEcho(time_ns, head.time_ns[consumed], method, side, flow, key);
       }
     }
     if (consumed == n) {
@@ -1262,12 +1250,7 @@ void PassiveRtt::MatchPending(int64_t time_ns, uint32_t echo, RttMethod method, 
   size_t consumed = 0;
   while (consumed < pending.size() && !SerialAfter(pending.value(consumed), echo)) {
     if (pending.value(consumed) == echo) {
-      const int64_t rtt = Elapsed(time_ns, pending.time_ns(consumed));
-      if (rtt <= tsval_max_age_ns_) {
-        Emit(time_ns, rtt, method, side, flow, key);
-      } else {
-        ++stats_.pending_expired;
-      }
+      EmitEcho(time_ns, pending.time_ns(consumed), method, side, flow, key);
     }
     ++consumed;
   }
@@ -1288,20 +1271,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::TimestampEcho(int64_t time_
     if (pending.size() == 1) {
       // The common case: one TSval pending, echoed (or passed) now.
       if (pending.front_value() == tcp.tsecr) {
-        // Nearly always in [0, emit_unchecked_below_ns_): one compare (no
-        // overflow: the difference then is the saturated one).
-        int64_t rtt;
-        if (ABSL_PREDICT_TRUE(!__builtin_sub_overflow(time_ns, pending.front_time_ns(), &rtt) &&
-                              static_cast<uint64_t>(rtt) < emit_unchecked_below_ns_)) {
-          EmitInRange(time_ns, rtt, RttMethod::kTimestamp, side, flow);
-        } else {
-          rtt = Elapsed(time_ns, pending.front_time_ns());
-          if (rtt <= tsval_max_age_ns_) {
-            Emit(time_ns, rtt, RttMethod::kTimestamp, side, flow, key);
-          } else {
-            ++stats_.pending_expired;
-          }
-        }
+        EmitEcho(time_ns, pending.front_time_ns(), RttMethod::kTimestamp, side, flow, key);
       }
       pending.clear();
     } else {
@@ -1366,6 +1336,25 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::Emit(int64_t time_ns, int64
   sample_buffers_[IndexOf(*flow)][flow->sample_count++] =
       FlowRttSample(time_ns, rtt_ns, method, leg);
   if (flow->sample_count == kSampleBatch) FlushSamples(flow);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::EmitEcho(int64_t time_ns, int64_t sent_ns,
+                                                              RttMethod method, int responder_side,
+                                                              Flow* flow, const FlowKey& key) {
+  // Nearly always in [0, emit_unchecked_below_ns_): one compare (no
+  // overflow: the difference then is the saturated one).
+  int64_t rtt;
+  if (ABSL_PREDICT_TRUE(!__builtin_sub_overflow(time_ns, sent_ns, &rtt) &&
+                        static_cast<uint64_t>(rtt) < emit_unchecked_below_ns_)) {
+    EmitInRange(time_ns, rtt, method, responder_side, flow);
+    return;
+  }
+  rtt = Elapsed(time_ns, sent_ns);
+  if (rtt <= tsval_max_age_ns_) {
+    Emit(time_ns, rtt, method, responder_side, flow, key);
+  } else {
+    ++stats_.pending_expired;
+  }
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::EmitInRange(int64_t time_ns, int64_t rtt_ns,

@@ -717,6 +717,10 @@ class PassiveRtt {
   void RecordSlow(Flow* flow, int side, uint32_t value, int64_t time_ns);
   void Emit(int64_t time_ns, int64_t rtt_ns, RttMethod method, int responder_side, Flow* flow,
             const FlowKey& key);
+  // The sample of a pending value sent at `sent_ns` and echoed now: Emit
+  // (EmitInRange nearly always), or counted expired past tsval_max_age.
+  void EmitEcho(int64_t time_ns, int64_t sent_ns, RttMethod method, int responder_side, Flow* flow,
+                const FlowKey& key);
   // A sample whose `rtt_ns` is in [0, emit_unchecked_below_ns_) (a
   // batching sink's).
   void EmitInRange(int64_t time_ns, int64_t rtt_ns, RttMethod method, int responder_side,
