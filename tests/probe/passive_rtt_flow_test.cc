@@ -167,6 +167,25 @@ std::vector<Captured> Lifecycles(uint32_t seed, uint32_t ordered = 0) {
 // each combination of the options the per-flow code reads.
 void ExpectShortcutsEqualTheGeneralPath(const std::vector<Captured>& packets);
 
+// The lifecycle tests' table: 16 flows (full now and then: new flows
+// rejected), idle after 400 ms, swept every 100 ms.
+PassiveRttOptions LifecycleOptions(size_t max_pending) {
+  PassiveRttOptions options;
+  options.max_flows = 16;
+  options.flow_idle_timeout = absl::Milliseconds(400);
+  options.sweep_interval = absl::Milliseconds(100);
+  options.max_pending_per_direction = max_pending;
+  return options;
+}
+
+// Every sink call equal.
+void ExpectSameCalls(const LifecycleSink& a, const LifecycleSink& b) {
+  EXPECT_EQ(a.samples, b.samples);
+  EXPECT_EQ(a.flows, b.flows);
+  EXPECT_EQ(a.traffic, b.traffic);
+  EXPECT_EQ(a.reports, b.reports);
+}
+
 void Replay(const std::vector<Captured>& packets, PassiveRtt* rtt) {
   for (const Captured& c : packets) {
     CapturedPacket p;
@@ -197,11 +216,7 @@ void ExpectShortcutsEqualTheGeneralPath(const std::vector<Captured>& packets) {
       for (const int sides : {0, 1, 2}) {  // by SYN, by local port, by local prefix
         for (const size_t max_pending : {size_t{1}, size_t{3}}) {
           SCOPED_TRACE(::testing::Message() << batching << rate_limit << sides << max_pending);
-          PassiveRttOptions options;
-          options.max_flows = 16;  // full now and then: new flows rejected
-          options.flow_idle_timeout = absl::Milliseconds(400);
-          options.sweep_interval = absl::Milliseconds(100);
-          options.max_pending_per_direction = max_pending;
+          PassiveRttOptions options = LifecycleOptions(max_pending);
           if (rate_limit) options.min_sample_interval = absl::Milliseconds(10);
           if (sides == 1) options.local_ports = {443};
           if (sides == 2) options.local_prefixes = {Prefix::Parse("198.19.0.0/16").value()};
@@ -214,10 +229,7 @@ void ExpectShortcutsEqualTheGeneralPath(const std::vector<Captured>& packets) {
           ASSERT_TRUE(rtt.ok() && general.ok());
           Replay(packets, rtt->get());
           Replay(packets, general->get());
-          EXPECT_EQ(sink.samples, general_sink.samples);
-          EXPECT_EQ(sink.flows, general_sink.flows);
-          EXPECT_EQ(sink.traffic, general_sink.traffic);
-          EXPECT_EQ(sink.reports, general_sink.reports);
+          ExpectSameCalls(sink, general_sink);
           const PassiveRttStats& a = (*rtt)->stats();
           const PassiveRttStats& e = (*general)->stats();
           EXPECT_EQ(a.flows_created, e.flows_created);
@@ -261,11 +273,7 @@ TEST(PassiveRttFlowTest, ReusedEntriesBehaveAsFreshOnes) {
     for (const bool general : {false, true}) {
       for (const size_t max_pending : {size_t{1}, size_t{3}}) {
         SCOPED_TRACE(::testing::Message() << batching << general << max_pending);
-        PassiveRttOptions options;
-        options.max_flows = 16;
-        options.flow_idle_timeout = absl::Milliseconds(400);
-        options.sweep_interval = absl::Milliseconds(100);
-        options.max_pending_per_direction = max_pending;
+        PassiveRttOptions options = LifecycleOptions(max_pending);
         options.general_path_only = general;
         LifecycleSink fresh_sink(batching);
         LifecycleSink earlier_sink(batching);
@@ -286,10 +294,7 @@ TEST(PassiveRttFlowTest, ReusedEntriesBehaveAsFreshOnes) {
           std::sort(sink->traffic.begin(), sink->traffic.end());
           std::sort(sink->reports.begin(), sink->reports.end());
         }
-        EXPECT_EQ(earlier_sink.samples, fresh_sink.samples);
-        EXPECT_EQ(earlier_sink.flows, fresh_sink.flows);
-        EXPECT_EQ(earlier_sink.traffic, fresh_sink.traffic);
-        EXPECT_EQ(earlier_sink.reports, fresh_sink.reports);
+        ExpectSameCalls(earlier_sink, fresh_sink);
         const PassiveRttStats& a = (*used)->stats();
         const PassiveRttStats& e = (*fresh)->stats();
         EXPECT_EQ(a.flows_created - before.flows_created, e.flows_created);
