@@ -508,9 +508,10 @@ void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
     const FlowRttSample& sample = q.samples[k];
     const RttCounts& counts = slot->rtt[sample.series()];
     if (!counts.dense()) continue;
-    const uint32_t i =
-        static_cast<uint32_t>(CellIndex(cell_base, sample.rtt_ns())) - counts.words[1];
-    if (i < counts.words[2]) __builtin_prefetch(arena + counts.words[3] + i, 1);
+    if (const uint32_t* counter =
+            counts.DenseCounter(CellIndex(cell_base, sample.rtt_ns()), arena)) {
+      __builtin_prefetch(counter, 1);
+    }
   }
 }
 

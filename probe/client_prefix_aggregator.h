@@ -164,11 +164,13 @@ class ClientPrefixAggregator : public PassiveRttSink {
     // far from 2^31: index - offset wraps only when outside the range,
     // kNoIndex's too). `arena`: arena_.data().
     uint32_t* Counter(int32_t index, uint32_t* arena) {
-      if (dense()) {
-        const uint32_t i = static_cast<uint32_t>(index) - words[1];
-        return i < words[2] ? &arena[words[3] + i] : nullptr;
-      }
-      return Pair(index);
+      return dense() ? DenseCounter(index, arena) : Pair(index);
+    }
+    // Counter of dense counts (dense() only).
+    template <typename T>
+    T* DenseCounter(int32_t index, T* arena) const {
+      const uint32_t i = static_cast<uint32_t>(index) - words[1];
+      return i < words[2] ? &arena[words[3] + i] : nullptr;
     }
     // The counter of zero RTTs; nullptr when it has none.
     uint32_t* ZeroCounter(uint32_t* arena) {
