@@ -28,7 +28,9 @@
 // (default 7) after a warm-up pass each, and each figure is the median of
 // its R passes, so a neighbour's burst hits both alike rather than one of
 // them. `--only MODE` runs one pass of one loop and nothing else (for
-// `valgrind --tool=callgrind`: instructions per packet, immune to noise).
+// `valgrind --tool=callgrind`: instructions per packet, immune to noise);
+// with `--repeat R` it runs a warm-up pass and R passes and prints their
+// median CPU time (steady state: for A/B runs of two builds).
 // The capture is synthetic but realistic in shape: N TCP connections (from
 // P client /24s (default 4096), C at a time (default 1000) interleaved), each a handshake, K
 // request/response exchanges with timestamps, and a FIN exchange; snaplen 128.
@@ -527,6 +529,7 @@ int main(int argc, char** argv) {
   bool skip_tshark = false;
   bool reuse = false;
   int repeat = 7;
+  bool repeat_given = false;
   std::string only;
   int spread = 0;
   for (int i = 1; i < argc; ++i) {
@@ -548,7 +551,7 @@ int main(int argc, char** argv) {
     else if (arg == "--reuse")
       reuse = true;  // read --file as is (e.g. a real capture)
     else if (arg == "--repeat" && i + 1 < argc)
-      repeat = std::max(1, std::atoi(argv[++i]));
+      repeat = std::max(1, std::atoi(argv[++i])), repeat_given = true;
     else if (arg == "--only" && i + 1 < argc)
       only = argv[++i];
     else if (arg == "--general-path")
@@ -558,25 +561,31 @@ int main(int argc, char** argv) {
   }
   if (!only.empty()) {
     // One pass of one loop on an existing file (see the header).
+    // With --repeat R: a warm-up pass, then R passes and their median CPU
+    // time (steady state, for A/B runs of two builds).
     uint64_t n = 0;
     uint64_t samples = 0;
-    if (only == "empty") {
-      EmptyLoop(path, &n);
-    } else if (only == "floor") {
-      Floor(path, &n, &samples);
-    } else if (only == "decode") {
-      DecodeLoop(path, &n, &samples);
-    } else if (only == "ours" || only == "tracking" || only == "keyed") {
-      vantage::probe::PassiveRttStats s;
-      size_t w = 0;
-      Ours(path, only != "tracking", &n, &s, &w, only == "keyed");
-      samples = s.samples[0] + s.samples[1] + s.samples[2];
-    } else {
+    auto pass = [&]() -> double {
+      if (only == "empty") return EmptyLoop(path, &n);
+      if (only == "floor") return Floor(path, &n, &samples);
+      if (only == "decode") return DecodeLoop(path, &n, &samples);
+      if (only == "ours" || only == "tracking" || only == "keyed") {
+        vantage::probe::PassiveRttStats s;
+        size_t w = 0;
+        const double t = Ours(path, only != "tracking", &n, &s, &w, only == "keyed");
+        samples = s.samples[0] + s.samples[1] + s.samples[2];
+        return t;
+      }
       std::fprintf(stderr, "--only: empty, ours, tracking, keyed, floor or decode\n");
-      return 2;
-    }
-    std::printf("%s: %llu packets, %llu samples\n", only.c_str(),
-                static_cast<unsigned long long>(n), static_cast<unsigned long long>(samples));
+      std::exit(2);
+    };
+    std::vector<double> runs;
+    if (repeat_given) pass();
+    for (int r = 0; r < (repeat_given ? repeat : 1); ++r) runs.push_back(pass());
+    std::printf("%s: %llu packets, %llu samples", only.c_str(), static_cast<unsigned long long>(n),
+                static_cast<unsigned long long>(samples));
+    if (repeat_given) std::printf("; median pass %.3f ms of %d", 1e3 * Median(runs), repeat);
+    std::printf("\n");
     return 0;
   }
   uint64_t written = 0;
