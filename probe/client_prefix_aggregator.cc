@@ -171,7 +171,8 @@ void ClientPrefixAggregator::Grow(Slot* slot, size_t series, int32_t index) {
   const uint32_t max_bins = prototype_.max_bins();
   // Room for any array (before the old counts are located: compacting
   // moves them).
-  if (arena_.size() + max_bins + 1 > arena_limit_ && arena_.size() - arena_live_ > max_bins) {
+  if (arena_.size() + ArrayWords(max_bins) > arena_limit_ &&
+      arena_.size() - arena_live_ >= ArrayWords(max_bins)) {
     CompactArena();
   }
   // The counts held so far: the pairs, or the dense array's used range
@@ -205,13 +206,17 @@ void ClientPrefixAggregator::Grow(Slot* slot, size_t series, int32_t index) {
   }
   const int64_t floor = top - max_bins + 1;
   const int64_t low = std::max(lowest, floor);
-  // Room for twice the used range, centred on it; within max_bins in all
-  // (so that nothing inside ever folds; see above).
+  // Room for twice the used range, centred on it, in whole cache lines
+  // (with the zero counter): a first array is one line, 15 buckets, what
+  // the RTTs of a prefix within +-15% need; within max_bins in all (so
+  // that nothing inside ever folds; see above).
   const int64_t span = top - low + 1;
-  const int64_t room = std::min<int64_t>(span + 2 * (span / 2), max_bins);
+  const auto wanted = static_cast<uint32_t>(std::min<int64_t>(span + 2 * (span / 2), max_bins));
+  const int64_t room = std::min<int64_t>(static_cast<int64_t>(ArrayWords(wanted)) - 1, max_bins);
   const int64_t high_end = top + (room - span + 1) / 2;
   const int64_t low_end = high_end - room + 1;
-  if (arena_.size() + static_cast<size_t>(room) + 1 > arena_limit_) {
+  const size_t words = ArrayWords(static_cast<uint32_t>(room));
+  if (arena_.size() + words > arena_limit_) {
     // The arena is full of live counts: this sample, exactly, in the side
     // sketch (and so will the series' next ones outside its counts).
     Spill(slot, series, index, 1);
@@ -219,7 +224,7 @@ void ClientPrefixAggregator::Grow(Slot* slot, size_t series, int32_t index) {
   }
   // The counters, then the zero counter.
   const size_t at = arena_.size();
-  arena_.resize(at + static_cast<size_t>(room) + 1);  // zeros
+  arena_.resize(at + words);  // zeros
   uint32_t* const dense = arena_.data() + at;
   // Folded counts add up: a sum that wraps carries 2^32 (at the bucket it
   // lands in, where the sketch would fold it too).
@@ -242,7 +247,7 @@ void ClientPrefixAggregator::Grow(Slot* slot, size_t series, int32_t index) {
       for (uint32_t i = first; i <= last; ++i) add(int64_t{old.offset()} + i, counters[i]);
     }
     add(kZeroBucket, counters[old.size()]);
-    arena_live_ -= old.size() + 1;
+    arena_live_ -= ArrayWords(old.size());
   } else {
     for (size_t k = 0; k < kPairs; ++k) {
       const auto i = static_cast<int32_t>(old.words[2 * k]);
@@ -250,7 +255,7 @@ void ClientPrefixAggregator::Grow(Slot* slot, size_t series, int32_t index) {
     }
   }
   add(index, 1);
-  arena_live_ += static_cast<size_t>(room) + 1;
+  arena_live_ += words;
   counts.words = {static_cast<uint32_t>(kDense), static_cast<uint32_t>(low_end),
                   static_cast<uint32_t>(room), static_cast<uint32_t>(at)};
   // The arena left behind by arrays that grew, once it outgrows the live
@@ -259,14 +264,14 @@ void ClientPrefixAggregator::Grow(Slot* slot, size_t series, int32_t index) {
 }
 
 void ClientPrefixAggregator::CompactArena() {
-  std::vector<uint32_t> compact;
+  Arena compact;
   compact.reserve(arena_live_);
   for (size_t i = 0; i < slots_.size(); ++i) {
     for (RttCounts& counts : slots_[i].rtt) {
       if (!counts.dense()) continue;
       const size_t at = compact.size();
       const uint32_t* const from = arena_.data() + counts.at();
-      compact.insert(compact.end(), from, from + counts.size() + 1);
+      compact.insert(compact.end(), from, from + ArrayWords(counts.size()));
       counts.words[3] = static_cast<uint32_t>(at);
     }
   }
@@ -490,26 +495,31 @@ void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
 
 void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
   const Slot* const slot = q.slot;
-  const uint32_t n = q.sample_count;
-  // Not when the series of the first and last samples (a handshake's and a
-  // timestamp's, mostly) are pairs, which live in the slot's lines: a
-  // prefix's series turn dense alike, and a report of pairs (constant RTTs)
-  // then costs two tests.
-  if (slot == nullptr || n == 0 ||
-      (!slot->rtt[q.samples[0].series()].dense() &&
-       !slot->rtt[q.samples[n - 1].series()].dense())) {
-    return;
-  }
-  // Each sample's counter in a dense series: a hint only, the slot is
-  // confirmed when processed.
-  const uintptr_t cell_base = cell_base_;
+  if (slot == nullptr || q.sample_count == 0) return;
+  // The dense arrays of the slot's series: whole when of one or two lines
+  // (most: the RTTs of a prefix within +-15% fit one), without reading the
+  // samples; larger ones at each sample's counter.
   const uint32_t* const arena = arena_.data();
-  for (uint32_t k = 0; k < n; ++k) {
-    const FlowRttSample& sample = q.samples[k];
-    const RttCounts& counts = slot->rtt[sample.series()];
+  uint32_t large = 0;  // series with larger arrays
+  for (size_t series = 0; series < kRttSeries; ++series) {
+    const RttCounts& counts = slot->rtt[series];
     if (!counts.dense()) continue;
+    const uint32_t* const array = arena + counts.at();
+    __builtin_prefetch(array, 1);
+    if (counts.size() < kLineWords) continue;
+    if (counts.size() < 2 * kLineWords) {
+      __builtin_prefetch(array + kLineWords, 1);
+    } else {
+      large |= uint32_t{1} << series;
+    }
+  }
+  if (large == 0) return;
+  const uintptr_t cell_base = cell_base_;
+  for (uint32_t k = 0; k < q.sample_count; ++k) {
+    const FlowRttSample& sample = q.samples[k];
+    if ((large >> sample.series() & 1) == 0) continue;
     if (const uint32_t* counter =
-            counts.DenseCounter(CellIndex(cell_base, sample.rtt_ns()), arena)) {
+            slot->rtt[sample.series()].DenseCounter(CellIndex(cell_base, sample.rtt_ns()), arena)) {
       __builtin_prefetch(counter, 1);
     }
   }
@@ -724,7 +734,25 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
   }
   std::vector<ClientPrefixWindow> out;
   out.reserve(keys.size());
+  // The slots a few windows ahead, then the dense counts of nearer ones
+  // (whose slots have arrived), so that their misses overlap.
+  constexpr size_t kSlotAhead = 8;
+  constexpr size_t kCountsAhead = 4;
+  const uint32_t* const arena = arena_.data();
   for (size_t k = 0; k < keys.size(); ++k) {
+    if (k + kSlotAhead < keys.size()) {
+      const char* const lines = reinterpret_cast<const char*>(&slots_[keys[k + kSlotAhead].slot]);
+      for (size_t line = 0; line < sizeof(Slot); line += 64) __builtin_prefetch(lines + line);
+    }
+    if (k + kCountsAhead < keys.size()) {
+      for (const RttCounts& counts : slots_[keys[k + kCountsAhead].slot].rtt) {
+        if (!counts.dense()) continue;
+        const uint32_t* const array = arena + counts.at();
+        for (size_t w = 0; w < ArrayWords(counts.size()); w += kLineWords) {
+          __builtin_prefetch(array + w);
+        }
+      }
+    }
     const Slot& slot = slots_[keys[k].slot];
     if (k == 0 || keys[k].window_index != keys[k - 1].window_index) {
       empty.window_start = WindowStart(slot.window_index);
@@ -739,7 +767,7 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
         QuantileSketch& sketch = window.rtt_us[m][l];
         const size_t which = m * kRttLegCount + l;
         // Series without samples (often most) stay empty: no call.
-        if (slot.rtt[which].max_ns >= 0) slot.rtt[which].MoveTo(&sketch, arena_.data(), &scratch_);
+        if (slot.rtt[which].max_ns >= 0) slot.rtt[which].MoveTo(&sketch, arena, &scratch_);
         if (slot.other) (void)sketch.Merge((*slot.other)[which]);
       }
     }

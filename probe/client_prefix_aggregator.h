@@ -21,9 +21,9 @@
 // and become QuantileSketches, equal to adding them one by one, when their
 // window is taken. Memory: 256 bytes per (prefix, window) (incl. 2 bucket
 // counters per method and leg) plus, for series spread over more buckets,
-// their 32-bit counters with spare room (at most max_bins + 1 per series,
-// in one arena of at most about twice the live counters, and 2^32), 128 KiB
-// of index cells.
+// their 32-bit counters with spare room (in whole cache lines: at least
+// one, at most max_bins + 1 counters rounded up, per series, in one arena of
+// at most about twice the live counters, and 2^32), 128 KiB of index cells.
 //
 // Thread model: one thread (the PassiveRtt's); not synchronised.
 #pragma once
@@ -125,7 +125,10 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // however far apart). Beyond, the counts move to a dense array in the
   // aggregator's arena, with spare room at both ends (growth is amortised:
   // a sample outside it moves it with the used range plus half of it on
-  // either side), zeros outside the used range, then the zero-RTT counter.
+  // either side), zeros outside the used range, then the zero-RTT counter,
+  // in whole cache lines from a line's start (ArrayWords: a first array is
+  // one line, 15 buckets, +-15% around the RTTs seen; a report's counters
+  // of a series are then mostly in one line, prefetched whole).
   // Beyond max_bins buckets the lowest fold into the lowest kept one, as
   // the sketch's own store does (so memory stays bounded and the result
   // equal: the fold depends only on the highest index, not on the order);
@@ -265,9 +268,9 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // other entry point drains the ring first, so results are those of
   // processing each report as it comes. By age: 0, the table line of its
   // (window, prefix) is prefetched; kSlotAge, the slot the table's tag
-  // points to (all four of its lines); kCounterAge, the dense counters its
-  // samples will increment (when its first or last sample's series is
-  // dense); kProcessAge, processed: the slot confirmed (or created, when one by
+  // points to (all four of its lines); kCounterAge, the dense arrays of the
+  // slot's series (whole when of one or two lines, else each sample's
+  // counter); kProcessAge, processed: the slot confirmed (or created, when one by
   // one it would be the first created), then the flow, each sample's min,
   // max and bucket counter, the traffic. Times outside the slot's window
   // and buckets outside a series' range take slower paths from there on.
@@ -304,7 +307,9 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // Age kSlotAge: sets q->slot and prefetches.
   void LocateSlot(QueuedReport* q);
   // Age kCounterAge: the dense counters the report's samples will
-  // increment (the slot's lines have arrived), prefetched for writing.
+  // increment (the slot's lines have arrived), prefetched for writing:
+  // the arrays of one or two lines whole (no sample read), larger ones at
+  // each sample's counter.
   void PrefetchCounters(const QueuedReport& q);
   // A report of more samples than a queue entry holds, after the queue.
   void ProcessAtOnce(const FlowReport& report);
@@ -478,7 +483,27 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // outgrows them, and at every Take. Its positions are 32-bit: at most
   // arena_limit_ counters (when live counts fill it, samples that need a
   // new array go to the side sketch).
-  std::vector<uint32_t> arena_;
+  // Arrays start on cache lines and fill whole ones (ArrayWords).
+  static constexpr size_t kLineWords = 64 / sizeof(uint32_t);
+  template <typename T>
+  struct LineAligned {
+    using value_type = T;
+    LineAligned() = default;
+    template <typename U>
+    explicit LineAligned(const LineAligned<U>& /*other*/) {}
+    T* allocate(size_t n) {
+      return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{64}));
+    }
+    void deallocate(T* p, size_t /*n*/) { ::operator delete (p, std::align_val_t{64}); }
+    bool operator==(const LineAligned& /*other*/) const { return true; }
+  };
+  using Arena = std::vector<uint32_t, LineAligned<uint32_t>>;
+  // The words of an array of `size` counters: with the zero counter, in
+  // whole cache lines.
+  static size_t ArrayWords(uint32_t size) {
+    return (size_t{size} + 1 + kLineWords - 1) & ~(kLineWords - 1);
+  }
+  Arena arena_;
   size_t arena_live_ = 0;
   size_t arena_limit_ = std::numeric_limits<uint32_t>::max();
   std::vector<uint64_t> scratch_;  // dense counts widened (Take)

@@ -1901,6 +1901,39 @@ TEST(ClientPrefixAggregatorTest, SlotsAcrossChunksStayExact) {
   EXPECT_TRUE(model.empty());
 }
 
+// A series' first dense array is one whole cache line from a line's start
+// (PrefetchCounters fetches it whole): 15 buckets around the RTTs seen,
+// then the zero counter, in the line's last word.
+TEST(ClientPrefixAggregatorTest, FirstDenseArrayIsOneCacheLine) {
+  const Prefix prefix = Prefix::Parse("198.18.8.0/24").value();
+  const int64_t t0 = int64_t{1700000040} * 1000000000;
+  const auto method = RttMethod::kTimestamp;
+  const auto leg = RttLeg::kServer;
+  ClientPrefixAggregator aggregator(absl::Seconds(60));
+  // Three buckets about 2 apart (1% sketches), the third making the
+  // series dense, and a zero RTT.
+  const std::array<int64_t, 4> rtt_ns = {1000000, 1050000, 1100000, 0};
+  std::vector<FlowRttSample> samples;
+  samples.reserve(rtt_ns.size());
+  for (const int64_t ns : rtt_ns) samples.emplace_back(t0, ns, method, leg);
+  PassiveRttSink::FlowReport report;
+  report.client_prefix = &prefix;
+  report.samples = samples;
+  aggregator.OnFlowReport(report);
+  std::set<uintptr_t> lines;
+  for (const int64_t ns : rtt_ns) {
+    const uint32_t* counter =
+        aggregator.CounterForTesting(prefix, absl::FromUnixNanos(t0), method, leg, ns);
+    ASSERT_NE(counter, nullptr) << ns;
+    EXPECT_EQ(*counter, 1u) << ns;
+    lines.insert(reinterpret_cast<uintptr_t>(counter) / 64);
+  }
+  EXPECT_EQ(lines.size(), 1u);
+  const uint32_t* zero =
+      aggregator.CounterForTesting(prefix, absl::FromUnixNanos(t0), method, leg, 0);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(zero) % 64, 60u);
+}
+
 // The arena of dense counters has 32-bit positions: when its live counts
 // fill it, samples that need a new array go to the side sketch, exactly.
 // With a tiny arena, series spread over many buckets (and a few zero RTTs)
