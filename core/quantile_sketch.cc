@@ -217,7 +217,8 @@ void QuantileSketch::Store::Add(int32_t index, uint64_t count, uint32_t max_bins
   counts[static_cast<size_t>(target - offset)] += count;
 }
 
-void QuantileSketch::Store::AddRun(int32_t first_index, absl::Span<const uint64_t> run,
+template <typename Count>
+void QuantileSketch::Store::AddRun(int32_t first_index, absl::Span<const Count> run,
                                    uint32_t max_bins) {
   const size_t n = run.size();
   if (counts.empty() && n <= max_bins) {
@@ -329,7 +330,18 @@ void QuantileSketch::AddPositiveBucket(int32_t index, uint64_t count, double min
 
 void QuantileSketch::AddPositiveBuckets(int32_t first_index, absl::Span<const uint64_t> counts,
                                         double min, double max) {
-  const uint64_t* const run = counts.data();
+  AddPositiveRun(first_index, counts, min, max);
+}
+
+void QuantileSketch::AddPositiveBuckets(int32_t first_index, absl::Span<const uint32_t> counts,
+                                        double min, double max) {
+  AddPositiveRun(first_index, counts, min, max);
+}
+
+template <typename Count>
+void QuantileSketch::AddPositiveRun(int32_t first_index, absl::Span<const Count> counts, double min,
+                                    double max) {
+  const Count* const run = counts.data();
   size_t first = 0;
   size_t last = counts.size();
   while (first < last && run[first] == 0) ++first;

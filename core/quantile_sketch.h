@@ -76,6 +76,9 @@ class QuantileSketch {
   // change per bucket: into an empty sketch it is one copy.
   void AddPositiveBuckets(int32_t first_index, absl::Span<const uint64_t> counts, double min,
                           double max);
+  // The same from 32-bit counts (no widened copy first).
+  void AddPositiveBuckets(int32_t first_index, absl::Span<const uint32_t> counts, double min,
+                          double max);
   // Bytes allocated outside the object (the bucket vectors' capacities;
   // up to kInlineBuckets buckets per sign live in the object itself).
   size_t AllocatedBytes() const {
@@ -101,6 +104,8 @@ class QuantileSketch {
  private:
   // Counts `count` positive values in [min, max] (their buckets added apart).
   void CountPositive(uint64_t count, double min, double max);
+  template <typename Count>
+  void AddPositiveRun(int32_t first_index, absl::Span<const Count> counts, double min, double max);
   // Buckets of one sign, in one of two forms (both allocate nothing up to
   // kInlineBuckets counts: no allocation for the many sketches of a few
   // values, e.g. a client prefix's in a minute; as small as a std::vector):
@@ -161,7 +166,8 @@ class QuantileSketch {
     // `count` > 0.
     void Add(int32_t index, uint64_t count, uint32_t max_bins);
     // counts[i] at first_index + i; the first and last counts non-zero.
-    void AddRun(int32_t first_index, absl::Span<const uint64_t> counts, uint32_t max_bins);
+    template <typename Count>
+    void AddRun(int32_t first_index, absl::Span<const Count> counts, uint32_t max_bins);
     void MergeFrom(const Store& other, uint32_t max_bins);
     // The same buckets in the dense form.
     void MakeDense();

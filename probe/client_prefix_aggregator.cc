@@ -279,21 +279,21 @@ void ClientPrefixAggregator::CompactArena() {
   arena_ = std::move(compact);
 }
 
-void ClientPrefixAggregator::RttCounts::MoveTo(QuantileSketch* sketch, const uint32_t* arena,
-                                               std::vector<uint64_t>* scratch) const {
+void ClientPrefixAggregator::RttCounts::MoveTo(QuantileSketch* sketch,
+                                               const uint32_t* arena) const {
   if (max_ns < 0) return;  // no sample
   const double min = static_cast<double>(min_ns) / 1000.0;
   const double max = static_cast<double>(max_ns) / 1000.0;
   uint64_t zero = 0;
   if (dense()) {
-    // The used range, widened. Nothing folds (the range is at most
-    // max_bins): one copy into the empty sketch.
+    // The used range. Nothing folds (the range is at most max_bins): one
+    // copy into the empty sketch.
     const uint32_t* const counts = arena + at();
     uint32_t first = 0;
     uint32_t last = 0;
     if (UsedRange(counts, size(), &first, &last)) {
-      scratch->assign(counts + first, counts + last + 1);
-      sketch->AddPositiveBuckets(offset() + static_cast<int32_t>(first), *scratch, min, max);
+      sketch->AddPositiveBuckets(offset() + static_cast<int32_t>(first),
+                                 absl::MakeConstSpan(counts + first, last - first + 1), min, max);
     }
     zero = counts[size()];
   } else {
@@ -496,22 +496,22 @@ void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
 void ClientPrefixAggregator::PrefetchCounters(const QueuedReport& q) {
   const Slot* const slot = q.slot;
   if (slot == nullptr || q.sample_count == 0) return;
-  // The dense arrays of the slot's series: whole when of one or two lines
-  // (most: the RTTs of a prefix within +-15% fit one), without reading the
-  // samples; larger ones at each sample's counter.
+  // The dense arrays of the slot's series: whole when of up to
+  // kWholeLines lines (most: the RTTs of a prefix within +-15% fit one,
+  // within a factor of 3.5 four), without reading the samples; larger ones
+  // at each sample's counter.
   const uint32_t* const arena = arena_.data();
   uint32_t large = 0;  // series with larger arrays
   for (size_t series = 0; series < kRttSeries; ++series) {
     const RttCounts& counts = slot->rtt[series];
     if (!counts.dense()) continue;
-    const uint32_t* const array = arena + counts.at();
-    __builtin_prefetch(array, 1);
-    if (counts.size() < kLineWords) continue;
-    if (counts.size() < 2 * kLineWords) {
-      __builtin_prefetch(array + kLineWords, 1);
-    } else {
+    const size_t words = ArrayWords(counts.size());
+    if (words > kWholeLines * kLineWords) {
       large |= uint32_t{1} << series;
+      continue;
     }
+    const uint32_t* const array = arena + counts.at();
+    for (size_t w = 0; w < words; w += kLineWords) __builtin_prefetch(array + w, 1);
   }
   if (large == 0) return;
   const uintptr_t cell_base = cell_base_;
@@ -767,7 +767,7 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
         QuantileSketch& sketch = window.rtt_us[m][l];
         const size_t which = m * kRttLegCount + l;
         // Series without samples (often most) stay empty: no call.
-        if (slot.rtt[which].max_ns >= 0) slot.rtt[which].MoveTo(&sketch, arena, &scratch_);
+        if (slot.rtt[which].max_ns >= 0) slot.rtt[which].MoveTo(&sketch, arena);
         if (slot.other) (void)sketch.Merge((*slot.other)[which]);
       }
     }

@@ -184,10 +184,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
       if (static_cast<int32_t>(words[2]) == index) return &words[3];
       return nullptr;
     }
-    // `arena`: arena_.data(); `scratch`: room for the dense counts widened
-    // to 64 bits.
-    void MoveTo(QuantileSketch* sketch, const uint32_t* arena,
-                std::vector<uint64_t>* scratch) const;
+    // `arena`: arena_.data().
+    void MoveTo(QuantileSketch* sketch, const uint32_t* arena) const;
   };
   // One (window, prefix): the key and counters in the first cache line,
   // then one line per method (its two legs).
@@ -269,8 +267,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // processing each report as it comes. By age: 0, the table line of its
   // (window, prefix) is prefetched; kSlotAge, the slot the table's tag
   // points to (all four of its lines); kCounterAge, the dense arrays of the
-  // slot's series (whole when of one or two lines, else each sample's
-  // counter); kProcessAge, processed: the slot confirmed (or created, when one by
+  // slot's series (whole when of up to kWholeLines lines, else each
+  // sample's counter); kProcessAge, processed: the slot confirmed (or created, when one by
   // one it would be the first created), then the flow, each sample's min,
   // max and bucket counter, the traffic. Times outside the slot's window
   // and buckets outside a series' range take slower paths from there on.
@@ -278,6 +276,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
   static constexpr size_t kSlotAge = 3;
   static constexpr size_t kCounterAge = 5;
   static constexpr size_t kProcessAge = 6;
+  // PrefetchCounters fetches dense arrays of up to this many lines whole.
+  static constexpr size_t kWholeLines = 4;
   static_assert(kSlotAge < kCounterAge && kCounterAge < kProcessAge && kProcessAge < kQueueDepth);
   struct QueuedReport {
     Prefix prefix;
@@ -308,8 +308,8 @@ class ClientPrefixAggregator : public PassiveRttSink {
   void LocateSlot(QueuedReport* q);
   // Age kCounterAge: the dense counters the report's samples will
   // increment (the slot's lines have arrived), prefetched for writing:
-  // the arrays of one or two lines whole (no sample read), larger ones at
-  // each sample's counter.
+  // the arrays of up to kWholeLines lines whole (no sample read), larger
+  // ones at each sample's counter.
   void PrefetchCounters(const QueuedReport& q);
   // A report of more samples than a queue entry holds, after the queue.
   void ProcessAtOnce(const FlowReport& report);
@@ -506,7 +506,6 @@ class ClientPrefixAggregator : public PassiveRttSink {
   Arena arena_;
   size_t arena_live_ = 0;
   size_t arena_limit_ = std::numeric_limits<uint32_t>::max();
-  std::vector<uint64_t> scratch_;  // dense counts widened (Take)
   std::array<QueuedReport, kQueueDepth> queue_;
   size_t queue_head_ = 0;  // the oldest
   size_t queue_size_ = 0;

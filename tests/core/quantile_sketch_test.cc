@@ -201,7 +201,7 @@ TEST(QuantileSketchTest, FastIndexEqualsExactIndex) {
 }
 
 TEST(QuantileSketchTest, AddPositiveBucketsEqualsOneBucketAtATime) {
-  // Runs of bucket counts (zeros inside and at both ends, all zeros, runs
+  // Runs of bucket counts (64- and 32-bit) (zeros inside and at both ends, all zeros, runs
   // wider than max_bins) added to empty and non-empty sketches, below,
   // above, inside and around what they hold, with a small max_bins so that
   // the lowest fold: the same sketch as AddPositiveBucket per bucket.
@@ -211,6 +211,7 @@ TEST(QuantileSketchTest, AddPositiveBucketsEqualsOneBucketAtATime) {
   for (int trial = 0; trial < 3000; ++trial) {
     SCOPED_TRACE(trial);
     QuantileSketch bulk(0.01, 32);
+    QuantileSketch bulk32(0.01, 32);  // the same runs as 32-bit counts
     QuantileSketch single(0.01, 32);
     // A few runs per trial (the first into an empty sketch).
     const int runs = 1 + static_cast<int>(rng() % 3);
@@ -225,11 +226,14 @@ TEST(QuantileSketchTest, AddPositiveBucketsEqualsOneBucketAtATime) {
       if (r == 0 && counts.size() <= 32) ++copies;
       if (counts.size() > 32) ++folded;
       bulk.AddPositiveBuckets(first, counts, min, max);
+      const std::vector<uint32_t> counts32(counts.begin(), counts.end());
+      bulk32.AddPositiveBuckets(first, counts32, min, max);
       for (size_t i = 0; i < counts.size(); ++i) {
         single.AddPositiveBucket(first + static_cast<int32_t>(i), counts[i], min, max);
       }
     }
     ASSERT_TRUE(bulk == single);
+    ASSERT_TRUE(bulk32 == single);
     ASSERT_EQ(bulk.bucket_count(), single.bucket_count());
     if (!single.empty()) {
       ASSERT_EQ(bulk.min(), single.min());
