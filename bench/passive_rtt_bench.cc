@@ -579,9 +579,11 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "--only: empty, ours, tracking, keyed, floor or decode\n");
       std::exit(2);
     };
+    const int passes = repeat_given ? repeat : 1;
     std::vector<double> runs;
+    runs.reserve(static_cast<size_t>(passes));
     if (repeat_given) pass();
-    for (int r = 0; r < (repeat_given ? repeat : 1); ++r) runs.push_back(pass());
+    for (int r = 0; r < passes; ++r) runs.push_back(pass());
     std::printf("%s: %llu packets, %llu samples", only.c_str(), static_cast<unsigned long long>(n),
                 static_cast<unsigned long long>(samples));
     if (repeat_given) std::printf("; median pass %.3f ms of %d", 1e3 * Median(runs), repeat);
