@@ -817,14 +817,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PassiveRtt::PrefetchSampleLines(const Q
     // An entry index stays valid: entries are reused, never freed. A
     // buffer never stays full (Emit flushes it at kSampleBatch).
     const Flow& flow = entries_[hint - 1];
-    const FlowRttSample* const buffer = sample_buffers_[hint - 1].data();
-    __builtin_prefetch(buffer + flow.sample_count);
-    // Off the fast path (a handshake, a FIN, an RST: the flow may end and
-    // be reported, its buffer read whole), the lines before it too.
-    if (!flow.fast) {
-      constexpr size_t kPerLine = 64 / sizeof(FlowRttSample);
-      for (size_t k = 0; k < flow.sample_count; k += kPerLine) __builtin_prefetch(buffer + k);
-    }
+    __builtin_prefetch(&sample_buffers_[hint - 1][flow.sample_count]);
   }
 }
 
