@@ -25,6 +25,13 @@ bool SamePrefix(const Prefix& a, const Prefix& b) {
          a.family() == b.family();
 }
 
+// Prefetches the cache lines of [p, p + bytes) (for writing: kWrite 1).
+template <int kWrite>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void PrefetchLines(const void* p, size_t bytes) {
+  const char* const bytes_at = static_cast<const char*>(p);
+  for (size_t line = 0; line < bytes; line += 64) __builtin_prefetch(bytes_at + line, kWrite);
+}
+
 }  // namespace
 
 ClientPrefixAggregator::ClientPrefixAggregator(absl::Duration window, size_t max_entries,
@@ -483,11 +490,7 @@ void ClientPrefixAggregator::LocateSlot(QueuedReport* q) {
       // holds both legs of a method): fewer instructions than finding the
       // lines of the report's samples' methods.
       static_assert(sizeof(Slot) == size_t{4} * 64);
-      const char* const lines = reinterpret_cast<const char*>(slot);
-      __builtin_prefetch(lines);
-      __builtin_prefetch(lines + 64);
-      __builtin_prefetch(lines + 128);
-      __builtin_prefetch(lines + 192);
+      PrefetchLines<0>(slot, sizeof(Slot));
       return;
     }
   }
@@ -740,16 +743,12 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
   constexpr size_t kCountsAhead = 4;
   const uint32_t* const arena = arena_.data();
   for (size_t k = 0; k < keys.size(); ++k) {
-    if (k + kSlotAhead < keys.size()) {
-      const char* const lines = reinterpret_cast<const char*>(&slots_[keys[k + kSlotAhead].slot]);
-      for (size_t line = 0; line < sizeof(Slot); line += 64) __builtin_prefetch(lines + line);
-    }
+    if (k + kSlotAhead < keys.size())
+      PrefetchLines<0>(&slots_[keys[k + kSlotAhead].slot], sizeof(Slot));
     if (k + kCountsAhead < keys.size()) {
       for (const RttCounts& counts : slots_[keys[k + kCountsAhead].slot].rtt) {
-        if (!counts.dense()) continue;
-        const uint32_t* const array = arena + counts.at();
-        for (size_t w = 0; w < ArrayWords(counts.size()); w += kLineWords) {
-          __builtin_prefetch(array + w);
+        if (counts.dense()) {
+          PrefetchLines<0>(arena + counts.at(), ArrayWords(counts.size()) * sizeof(uint32_t));
         }
       }
     }
