@@ -743,8 +743,9 @@ std::vector<ClientPrefixWindow> ClientPrefixAggregator::Take(int64_t below_index
   constexpr size_t kCountsAhead = 4;
   const uint32_t* const arena = arena_.data();
   for (size_t k = 0; k < keys.size(); ++k) {
-    if (k + kSlotAhead < keys.size())
+    if (k + kSlotAhead < keys.size()) {
       PrefetchLines<0>(&slots_[keys[k + kSlotAhead].slot], sizeof(Slot));
+    }
     if (k + kCountsAhead < keys.size()) {
       for (const RttCounts& counts : slots_[keys[k + kCountsAhead].slot].rtt) {
         if (counts.dense()) {

@@ -268,9 +268,9 @@ class ClientPrefixAggregator : public PassiveRttSink {
   // (window, prefix) is prefetched; kSlotAge, the slot the table's tag
   // points to (all four of its lines); kCounterAge, the dense arrays of the
   // slot's series (whole when of up to kWholeLines lines, else each
-  // sample's counter); kProcessAge, processed: the slot confirmed (or created, when one by
-  // one it would be the first created), then the flow, each sample's min,
-  // max and bucket counter, the traffic. Times outside the slot's window
+  // sample's counter); kProcessAge, processed: the slot confirmed (or
+  // created, when one by one it would be the first created), then the flow,
+  // each sample's min, max and bucket counter, the traffic. Times outside the slot's window
   // and buckets outside a series' range take slower paths from there on.
   static constexpr size_t kQueueDepth = 8;
   static constexpr size_t kSlotAge = 3;
@@ -478,12 +478,9 @@ class ClientPrefixAggregator : public PassiveRttSink {
   int64_t last_window_index_ = 0;
   uint64_t last_window_mix_ = 0;  // WindowMix(last_window_index_)
   int64_t last_window_start_ns_ = 0;
-  // Dense counts of all series (RttCounts), arena_live_ of them in use; the
-  // rest, left by arrays that grew, is reclaimed (CompactArena) once it
-  // outgrows them, and at every Take. Its positions are 32-bit: at most
-  // arena_limit_ counters (when live counts fill it, samples that need a
-  // new array go to the side sketch).
-  // Arrays start on cache lines and fill whole ones (ArrayWords).
+  // The arena's dense arrays start on cache lines and fill whole ones
+  // (ArrayWords), its storage from a line's start (LineAligned: operator
+  // new with 64-byte alignment).
   static constexpr size_t kLineWords = 64 / sizeof(uint32_t);
   template <typename T>
   struct LineAligned {
@@ -503,6 +500,11 @@ class ClientPrefixAggregator : public PassiveRttSink {
   static size_t ArrayWords(uint32_t size) {
     return (size_t{size} + 1 + kLineWords - 1) & ~(kLineWords - 1);
   }
+  // Dense counts of all series (RttCounts), arena_live_ of them in use; the
+  // rest, left by arrays that grew, is reclaimed (CompactArena) once it
+  // outgrows them, and at every Take. Its positions are 32-bit: at most
+  // arena_limit_ counters (when live counts fill it, samples that need a
+  // new array go to the side sketch).
   Arena arena_;
   size_t arena_live_ = 0;
   size_t arena_limit_ = std::numeric_limits<uint32_t>::max();
