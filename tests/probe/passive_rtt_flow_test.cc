@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "probe/passive_rtt.h"
 #include "tests/probe/packet_builder.h"
 
@@ -178,6 +179,19 @@ PassiveRttOptions LifecycleOptions(size_t max_pending) {
   return options;
 }
 
+// A PassiveRtt of `options` and the LifecycleSink it reports to (built in
+// place: the tracker keeps the sink's address).
+struct Tracked {
+  Tracked(const PassiveRttOptions& options, bool batching)
+      : sink(batching), rtt(PassiveRtt::Create(options, &sink)) {}
+  Tracked(const Tracked&) = delete;
+  Tracked& operator=(const Tracked&) = delete;
+  PassiveRtt* tracker() const { return rtt->get(); }
+
+  LifecycleSink sink;
+  absl::StatusOr<std::unique_ptr<PassiveRtt>> rtt;
+};
+
 // Every sink call equal.
 void ExpectSameCalls(const LifecycleSink& a, const LifecycleSink& b) {
   EXPECT_EQ(a.samples, b.samples);
@@ -222,16 +236,14 @@ void ExpectShortcutsEqualTheGeneralPath(const std::vector<Captured>& packets) {
           if (sides == 2) options.local_prefixes = {Prefix::Parse("198.19.0.0/16").value()};
           PassiveRttOptions general_options = options;
           general_options.general_path_only = true;
-          LifecycleSink sink(batching);
-          LifecycleSink general_sink(batching);
-          auto rtt = PassiveRtt::Create(options, &sink);
-          auto general = PassiveRtt::Create(general_options, &general_sink);
-          ASSERT_TRUE(rtt.ok() && general.ok());
-          Replay(packets, rtt->get());
-          Replay(packets, general->get());
-          ExpectSameCalls(sink, general_sink);
-          const PassiveRttStats& a = (*rtt)->stats();
-          const PassiveRttStats& e = (*general)->stats();
+          Tracked ours(options, batching);
+          Tracked general(general_options, batching);
+          ASSERT_TRUE(ours.rtt.ok() && general.rtt.ok());
+          Replay(packets, ours.tracker());
+          Replay(packets, general.tracker());
+          ExpectSameCalls(ours.sink, general.sink);
+          const PassiveRttStats& a = ours.tracker()->stats();
+          const PassiveRttStats& e = general.tracker()->stats();
           EXPECT_EQ(a.flows_created, e.flows_created);
           EXPECT_EQ(a.flows_evicted_idle, e.flows_evicted_idle);
           EXPECT_EQ(a.flows_closed, e.flows_closed);
@@ -241,7 +253,7 @@ void ExpectShortcutsEqualTheGeneralPath(const std::vector<Captured>& packets) {
           EXPECT_EQ(a.karn_discarded, e.karn_discarded);
           EXPECT_EQ(a.rate_limited, e.rate_limited);
           EXPECT_EQ(a.samples, e.samples);
-          EXPECT_EQ((*rtt)->flow_count(), (*general)->flow_count());
+          EXPECT_EQ(ours.tracker()->flow_count(), general.tracker()->flow_count());
           closed += a.flows_closed;
           created += a.flows_created;
           handshakes += a.samples[static_cast<size_t>(RttMethod::kHandshake)];
@@ -275,28 +287,26 @@ TEST(PassiveRttFlowTest, ReusedEntriesBehaveAsFreshOnes) {
         SCOPED_TRACE(::testing::Message() << batching << general << max_pending);
         PassiveRttOptions options = LifecycleOptions(max_pending);
         options.general_path_only = general;
-        LifecycleSink fresh_sink(batching);
-        LifecycleSink earlier_sink(batching);
-        auto fresh = PassiveRtt::Create(options, &fresh_sink);
-        auto used = PassiveRtt::Create(options, &earlier_sink);
-        ASSERT_TRUE(fresh.ok() && used.ok());
-        Replay(earlier, used->get());
-        const PassiveRttStats before = (*used)->stats();
-        const size_t live_before = (*used)->flow_count();
+        Tracked fresh(options, batching);
+        Tracked used(options, batching);
+        ASSERT_TRUE(fresh.rtt.ok() && used.rtt.ok());
+        Replay(earlier, used.tracker());
+        const PassiveRttStats before = used.tracker()->stats();
+        const size_t live_before = used.tracker()->flow_count();
         ASSERT_GT(live_before, 0u);
-        earlier_sink = LifecycleSink(batching);  // only the calls from here on
-        Replay(packets, fresh->get());
-        Replay(packets, used->get());
-        for (auto& sample : earlier_sink.samples) std::get<5>(sample) -= before.flows_created;
+        used.sink = LifecycleSink(batching);  // only the calls from here on
+        Replay(packets, fresh.tracker());
+        Replay(packets, used.tracker());
+        for (auto& sample : used.sink.samples) std::get<5>(sample) -= before.flows_created;
         // A sweep reports flows in entry order, which differs: those calls
         // compared as sets.
-        for (LifecycleSink* sink : {&earlier_sink, &fresh_sink}) {
+        for (LifecycleSink* sink : {&used.sink, &fresh.sink}) {
           std::sort(sink->traffic.begin(), sink->traffic.end());
           std::sort(sink->reports.begin(), sink->reports.end());
         }
-        ExpectSameCalls(earlier_sink, fresh_sink);
-        const PassiveRttStats& a = (*used)->stats();
-        const PassiveRttStats& e = (*fresh)->stats();
+        ExpectSameCalls(used.sink, fresh.sink);
+        const PassiveRttStats& a = used.tracker()->stats();
+        const PassiveRttStats& e = fresh.tracker()->stats();
         EXPECT_EQ(a.flows_created - before.flows_created, e.flows_created);
         EXPECT_EQ(a.flows_closed - before.flows_closed, e.flows_closed);
         EXPECT_EQ(a.flows_rejected_full - before.flows_rejected_full, e.flows_rejected_full);
@@ -309,7 +319,7 @@ TEST(PassiveRttFlowTest, ReusedEntriesBehaveAsFreshOnes) {
         // The earlier flows still live were evicted idle at the first packet.
         EXPECT_EQ(a.flows_evicted_idle - before.flows_evicted_idle,
                   e.flows_evicted_idle + live_before);
-        EXPECT_EQ((*used)->flow_count(), (*fresh)->flow_count());
+        EXPECT_EQ(used.tracker()->flow_count(), fresh.tracker()->flow_count());
         reused += before.flows_created;
       }
     }
